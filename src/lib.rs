@@ -1,0 +1,2 @@
+//! smppd: a self-hosted SMPP 3.4 gateway. The gateway's modules arrive with their issues; the
+//! wire format lives in the `smpp-proto` crate.
