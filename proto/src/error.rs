@@ -42,6 +42,11 @@ pub enum ErrorKind {
         /// What is there.
         actual: usize,
     },
+    /// Octets follow the last field of a PDU that has no TLV section.
+    TrailingOctets {
+        /// How many.
+        count: usize,
+    },
     /// The TLV section ends inside a TLV header or value.
     TlvStream,
     /// A TLV's length is not one its tag allows.
@@ -76,7 +81,9 @@ impl DecodeError {
     pub fn status(&self) -> CommandStatus {
         match &self.kind {
             ErrorKind::UnknownCommand(_) => CommandStatus::ESME_RINVCMDID,
-            ErrorKind::Length { .. } => CommandStatus::ESME_RINVCMDLEN,
+            ErrorKind::Length { .. } | ErrorKind::TrailingOctets { .. } => {
+                CommandStatus::ESME_RINVCMDLEN
+            }
             ErrorKind::TlvStream => CommandStatus::ESME_RINVOPTPARSTREAM,
             ErrorKind::TlvLength { .. } => CommandStatus::ESME_RINVPARLEN,
             ErrorKind::TlvValue { .. } => CommandStatus::ESME_RINVOPTPARAMVAL,
@@ -108,6 +115,9 @@ impl DecodeError {
             ErrorKind::UnknownCommand(id) => format!("0x{id:08X} is not an SMPP 3.4 command"),
             ErrorKind::Length { declared, actual } => {
                 format!("declares {declared} octets but {actual} are there")
+            }
+            ErrorKind::TrailingOctets { count } => {
+                format!("{count} octets follow the last field of a PDU with no TLVs")
             }
             ErrorKind::TlvStream => "the TLV section ends inside a TLV".to_owned(),
             ErrorKind::TlvLength { tag, length } => {

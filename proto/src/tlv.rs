@@ -15,8 +15,6 @@ pub struct Tag(pub u16);
 /// The shape of a known tag's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// Presence is the signal; length 0.
-    Empty,
     /// 1-octet integer.
     U8,
     /// 2-octet integer.
@@ -92,7 +90,8 @@ tags! {
     DISPLAY_TIME = 0x1201, "display_time", Kind::U8;
     SMS_SIGNAL = 0x1203, "sms_signal", Kind::U16;
     MS_VALIDITY = 0x1204, "ms_validity", Kind::U8;
-    ALERT_ON_MESSAGE_DELIVERY = 0x130C, "alert_on_message_delivery", Kind::Empty;
+    ALERT_ON_MESSAGE_DELIVERY = 0x130C, "alert_on_message_delivery",
+        Kind::Octets { min: 0, max: 1 };
     ITS_REPLY_TYPE = 0x1380, "its_reply_type", Kind::U8;
     ITS_SESSION_INFO = 0x1383, "its_session_info", Kind::Octets { min: 2, max: 2 };
 }
@@ -150,8 +149,6 @@ impl fmt::Display for Tag {
 /// A TLV value, typed by its tag's [`Kind`]. Unknown tags always hold `Octets`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlvValue {
-    /// No value (length 0).
-    Empty,
     /// 1-octet integer.
     U8(u8),
     /// 2-octet integer.
@@ -188,8 +185,7 @@ impl Tlv {
         let err = |reason| Err(TlvError { tag, reason });
         let kind = tag.kind().unwrap_or(Kind::Octets { min: 0, max: 65535 });
         match (kind, &value) {
-            (Kind::Empty, TlvValue::Empty)
-            | (Kind::U8, TlvValue::U8(_))
+            (Kind::U8, TlvValue::U8(_))
             | (Kind::U16, TlvValue::U16(_))
             | (Kind::U32, TlvValue::U32(_)) => {}
             (Kind::CString { max }, TlvValue::CString(s)) => {
@@ -264,7 +260,6 @@ impl Tlv {
 
     fn value_len(&self) -> usize {
         match &self.value {
-            TlvValue::Empty => 0,
             TlvValue::U8(_) => 1,
             TlvValue::U16(_) => 2,
             TlvValue::U32(_) => 4,
@@ -278,7 +273,6 @@ impl Tlv {
         // Fits: every constructor bounds the value to 65535 octets.
         out.put_u16(u16::try_from(self.value_len()).unwrap_or(u16::MAX));
         match &self.value {
-            TlvValue::Empty => {}
             TlvValue::U8(v) => out.put_u8(*v),
             TlvValue::U16(v) => out.put_u16(*v),
             TlvValue::U32(v) => out.put_u32(*v),
@@ -310,10 +304,6 @@ impl Tlv {
         };
         let value = match tag.kind() {
             None => TlvValue::Octets(raw),
-            Some(Kind::Empty) => {
-                int(0)?;
-                TlvValue::Empty
-            }
             // `int(n)` checked the width, so the casts cannot truncate.
             Some(Kind::U8) => TlvValue::U8(int(1)? as u8),
             Some(Kind::U16) => TlvValue::U16(int(2)? as u16),
@@ -322,8 +312,12 @@ impl Tlv {
                 if length > max {
                     return Err(bad_length());
                 }
-                // Decode liberally: some SMSCs omit the NUL of receipted_message_id.
+                // Decode liberally: some SMSCs omit the NUL of receipted_message_id. The value
+                // must still leave room for the NUL that encoding adds back.
                 let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+                if end >= max {
+                    return Err(bad_length());
+                }
                 if raw.get(end + 1..).is_some_and(|after| !after.is_empty()) {
                     return Err(DecodeError::new(
                         tag.field(),
@@ -476,7 +470,6 @@ impl serde::Serialize for Tlvs {
                 map.serialize_entry("tag", &format!("0x{:04X}", tlv.tag.0))?;
                 map.serialize_entry("name", &tlv.tag.name())?;
                 match &tlv.value {
-                    TlvValue::Empty => map.serialize_entry("value", &())?,
                     TlvValue::U8(v) => map.serialize_entry("value", v)?,
                     TlvValue::U16(v) => map.serialize_entry("value", v)?,
                     TlvValue::U32(v) => map.serialize_entry("value", v)?,
@@ -542,6 +535,27 @@ mod tests {
     fn receipted_message_id_without_nul_is_accepted() {
         let tlvs = decode(&[0x00, 0x1E, 0, 2, b'4', b'2']).unwrap();
         assert_eq!(tlvs.receipted_message_id(), Some("42"));
+    }
+
+    #[test]
+    fn c_string_without_nul_must_fit_with_it() {
+        // 65 octets and no NUL: re-encoding would need 66, over receipted_message_id's 65.
+        let mut bytes = vec![0x00, 0x1E, 0, 65];
+        bytes.extend([b'7'; 65]);
+        let frame = Bytes::from(bytes);
+        let err = Tlvs::decode(&mut Reader::new(&frame, &frame)).unwrap_err();
+        assert_eq!(
+            err.kind,
+            ErrorKind::TlvLength {
+                tag: 0x001E,
+                length: 65
+            }
+        );
+        let mut bytes = vec![0x00, 0x1E, 0, 64];
+        bytes.extend([b'7'; 64]);
+        let frame = Bytes::from(bytes);
+        let tlvs = Tlvs::decode(&mut Reader::new(&frame, &frame)).unwrap();
+        assert_eq!(tlvs.receipted_message_id(), Some(&"7".repeat(64)[..]));
     }
 
     #[test]

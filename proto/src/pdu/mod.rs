@@ -416,9 +416,8 @@ impl Pdu {
             // Only header-only PDUs can have octets left: the others end in TLVs.
             return Err(DecodeError::new(
                 "command_length",
-                ErrorKind::Length {
-                    declared,
-                    actual: HEADER_LEN,
+                ErrorKind::TrailingOctets {
+                    count: reader.remaining(),
                 },
             )
             .with_header(header));
