@@ -222,6 +222,30 @@ impl Tlv {
         }
     }
 
+    /// `sar_msg_ref_num`.
+    pub fn sar_msg_ref_num(reference: u16) -> Self {
+        Self {
+            tag: Tag::SAR_MSG_REF_NUM,
+            value: TlvValue::U16(reference),
+        }
+    }
+
+    /// `sar_total_segments`.
+    pub fn sar_total_segments(total: u8) -> Self {
+        Self {
+            tag: Tag::SAR_TOTAL_SEGMENTS,
+            value: TlvValue::U8(total),
+        }
+    }
+
+    /// `sar_segment_seqnum`.
+    pub fn sar_segment_seqnum(seqnum: u8) -> Self {
+        Self {
+            tag: Tag::SAR_SEGMENT_SEQNUM,
+            value: TlvValue::U8(seqnum),
+        }
+    }
+
     /// `receipted_message_id` (receipts); at most 64 characters.
     pub fn receipted_message_id(id: &str) -> Result<Self, TlvError> {
         let value = TlvValue::CString(Bytes::copy_from_slice(id.as_bytes()));

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Parser, Subcommand};
-use smpp_proto::Pdu;
+use smpp_proto::{coding, Body, Pdu};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -53,10 +53,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let bytes = parse_hex(&hex.concat())?;
             let pdu = Pdu::decode(&Bytes::from(bytes)).context("malformed PDU")?;
-            println!("{}", serde_json::to_string_pretty(&pdu)?);
+            let mut json = serde_json::to_value(&pdu)?;
+            if let (Some(text), Some(object)) = (readable_text(&pdu), json.as_object_mut()) {
+                object.insert("text".to_owned(), text.into());
+            }
+            println!("{}", serde_json::to_string_pretty(&json)?);
             Ok(())
         }
     }
+}
+
+/// The message text of a submit_sm / deliver_sm / data_sm, decoded by its data_coding (UDH
+/// removed), for people reading the dump.
+fn readable_text(pdu: &Pdu) -> Option<String> {
+    let (data_coding, data) = match &pdu.body {
+        Body::SubmitSm(sm) | Body::DeliverSm(sm) => {
+            let data = match sm.part() {
+                Ok(Some((_, payload))) => payload,
+                _ => sm.user_data(),
+            };
+            (sm.data_coding, data)
+        }
+        Body::DataSm(sm) => (sm.data_coding, sm.tlvs.message_payload()?.clone()),
+        _ => return None,
+    };
+    Some(coding::decode_text(data_coding, &data))
 }
 
 fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {

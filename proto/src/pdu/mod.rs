@@ -2,12 +2,14 @@
 //! back into a `BytesMut`.
 
 mod bind;
+mod content;
 mod deliver;
 mod link;
 mod query;
 mod submit;
 
 pub use bind::{Bind, BindResp, Outbind};
+pub use content::PartError;
 pub use deliver::{DataSm, DataSmResp, DeliverSmResp};
 pub use link::AlertNotification;
 pub use query::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
@@ -59,6 +61,12 @@ impl ShortMessage {
     pub fn new(data: impl Into<Bytes>) -> Option<Self> {
         let data = data.into();
         (data.len() <= Self::MAX).then_some(Self(data))
+    }
+
+    /// Wraps data the caller has bounded to 254 octets.
+    pub(crate) fn from_bounded(data: Bytes) -> Self {
+        debug_assert!(data.len() <= Self::MAX);
+        Self(data)
     }
 
     /// The octets.
