@@ -353,18 +353,16 @@ impl AbsoluteTime {
 
     /// The 16-character wire form, without the NUL.
     pub fn to_bytes(self) -> [u8; TIME_LEN] {
-        let [y1, y2] = ascii2(self.year);
-        let [mo1, mo2] = ascii2(self.month);
-        let [d1, d2] = ascii2(self.day);
-        let [h1, h2] = ascii2(self.hour);
-        let [mi1, mi2] = ascii2(self.minute);
-        let [s1, s2] = ascii2(self.second);
-        let [_, t] = ascii2(self.tenths);
-        let [n1, n2] = ascii2(self.offset.quarter_hours);
         let kind = if self.offset.behind { b'-' } else { b'+' };
-        [
-            y1, y2, mo1, mo2, d1, d2, h1, h2, mi1, mi2, s1, s2, t, n1, n2, kind,
-        ]
+        let fields = [
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+        ];
+        wire(fields, self.tenths, self.offset.quarter_hours, kind)
     }
 }
 
@@ -529,17 +527,15 @@ impl RelativeTime {
 
     /// The 16-character wire form, without the NUL.
     pub fn to_bytes(self) -> [u8; TIME_LEN] {
-        let [y1, y2] = ascii2(self.years);
-        let [mo1, mo2] = ascii2(self.months);
-        let [d1, d2] = ascii2(self.days);
-        let [h1, h2] = ascii2(self.hours);
-        let [mi1, mi2] = ascii2(self.minutes);
-        let [s1, s2] = ascii2(self.seconds);
-        let [_, t] = ascii2(self.tenths);
-        let [n1, n2] = ascii2(self.offset_digits);
-        [
-            y1, y2, mo1, mo2, d1, d2, h1, h2, mi1, mi2, s1, s2, t, n1, n2, b'R',
-        ]
+        let fields = [
+            self.years,
+            self.months,
+            self.days,
+            self.hours,
+            self.minutes,
+            self.seconds,
+        ];
+        wire(fields, self.tenths, self.offset_digits, b'R')
     }
 }
 
@@ -720,6 +716,18 @@ fn take_digits(rest: &mut &[u8], n: usize, field: &'static str) -> Result<u16, T
 }
 
 /// Two ASCII digits of `v` (callers keep `v` below 100; `% 10` keeps any value in range).
+/// The 16-character form: six two-digit fields, tenths, two offset digits, the kind.
+fn wire(fields: [u8; 6], tenths: u8, offset: u8, kind: u8) -> [u8; TIME_LEN] {
+    let mut out = [0u8; TIME_LEN];
+    for (slot, value) in out.chunks_exact_mut(2).zip(fields) {
+        slot.copy_from_slice(&ascii2(value));
+    }
+    out[12] = ascii2(tenths)[1];
+    out[13..15].copy_from_slice(&ascii2(offset));
+    out[15] = kind;
+    out
+}
+
 fn ascii2(v: u8) -> [u8; 2] {
     [b'0' + v / 10 % 10, b'0' + v % 10]
 }

@@ -264,3 +264,49 @@ fn unknown_tlv_survives_byte_for_byte() {
     );
     assert_eq!(hex::encode(pdu.to_bytes()), hex_text);
 }
+
+#[test]
+fn error_responses_follow_smpp_34() {
+    // A submit_sm with a bad destination_addr is answered by a header-only submit_sm_resp.
+    let mut body = hex::encode(b"\0\x05\x00Shop\0\x01\x01");
+    body += &hex::encode("1".repeat(21));
+    body += "00";
+    body += &hex::encode(b"\0\0\0\0\0\x01\0\0\0\0");
+    let err = Pdu::decode(&frame(&assemble(4, 0, 77, &body))).unwrap_err();
+    let answer = Pdu::error_response(&err);
+    assert_eq!(
+        hex::encode(answer.to_bytes()),
+        "00000010800000040000000b0000004d"
+    );
+
+    // An unknown command is answered by generic_nack ESME_RINVCMDID.
+    let err = Pdu::decode(&frame(&assemble(0x111, 0, 5, ""))).unwrap_err();
+    assert_eq!(
+        hex::encode(Pdu::error_response(&err).to_bytes()),
+        "00000010800000000000000300000005"
+    );
+
+    // A malformed response is never answered with a response: generic_nack.
+    let err = Pdu::decode(&frame(&assemble(0x8000_0004, 0, 6, "41"))).unwrap_err();
+    assert_eq!(
+        Pdu::error_response(&err).command_id(),
+        CommandId::GenericNack
+    );
+
+    // RINVBNDSTS to an enquire_link, as a session would answer a PDU in the wrong state.
+    let answer = Pdu::new(9, Body::EnquireLink)
+        .response_with_status(CommandStatus::ESME_RINVBNDSTS)
+        .unwrap();
+    assert_eq!(
+        hex::encode(answer.to_bytes()),
+        "00000010800000150000000400000009"
+    );
+    let bind = Pdu::new(3, Body::BindTransceiver(Bind::default()));
+    let answer = bind
+        .response_with_status(CommandStatus::ESME_RINVPASWD)
+        .unwrap();
+    assert_eq!(
+        hex::encode(answer.to_bytes()),
+        "00000010800000090000000e00000003"
+    );
+}

@@ -315,6 +315,40 @@ impl Body {
         }
     }
 
+    /// The body of `command` with every field NULL/0 and no TLVs; for an error response this
+    /// is the header-only form.
+    pub fn empty(command: CommandId) -> Self {
+        match command {
+            CommandId::GenericNack => Self::GenericNack,
+            CommandId::BindReceiver => Self::BindReceiver(Bind::default()),
+            CommandId::BindReceiverResp => Self::BindReceiverResp(BindResp::default()),
+            CommandId::BindTransmitter => Self::BindTransmitter(Bind::default()),
+            CommandId::BindTransmitterResp => Self::BindTransmitterResp(BindResp::default()),
+            CommandId::QuerySm => Self::QuerySm(QuerySm::default()),
+            CommandId::QuerySmResp => Self::QuerySmResp(QuerySmResp::default()),
+            CommandId::SubmitSm => Self::SubmitSm(SubmitSm::default()),
+            CommandId::SubmitSmResp => Self::SubmitSmResp(MessageIdResp::default()),
+            CommandId::DeliverSm => Self::DeliverSm(SubmitSm::default()),
+            CommandId::DeliverSmResp => Self::DeliverSmResp(MessageIdResp::default()),
+            CommandId::Unbind => Self::Unbind,
+            CommandId::UnbindResp => Self::UnbindResp,
+            CommandId::ReplaceSm => Self::ReplaceSm(ReplaceSm::default()),
+            CommandId::ReplaceSmResp => Self::ReplaceSmResp,
+            CommandId::CancelSm => Self::CancelSm(CancelSm::default()),
+            CommandId::CancelSmResp => Self::CancelSmResp,
+            CommandId::BindTransceiver => Self::BindTransceiver(Bind::default()),
+            CommandId::BindTransceiverResp => Self::BindTransceiverResp(BindResp::default()),
+            CommandId::Outbind => Self::Outbind(Outbind::default()),
+            CommandId::EnquireLink => Self::EnquireLink,
+            CommandId::EnquireLinkResp => Self::EnquireLinkResp,
+            CommandId::SubmitMulti => Self::SubmitMulti(SubmitMulti::default()),
+            CommandId::SubmitMultiResp => Self::SubmitMultiResp(SubmitMultiResp::default()),
+            CommandId::AlertNotification => Self::AlertNotification(AlertNotification::default()),
+            CommandId::DataSm => Self::DataSm(DataSm::default()),
+            CommandId::DataSmResp => Self::DataSmResp(MessageIdResp::default()),
+        }
+    }
+
     fn decode(command: CommandId, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match command {
             CommandId::GenericNack => Self::GenericNack,
@@ -397,6 +431,40 @@ impl Pdu {
         self.body.command_id()
     }
 
+    /// generic_nack with `status`.
+    pub fn generic_nack(sequence_number: u32, status: CommandStatus) -> Self {
+        Self::with_status(sequence_number, status, Body::GenericNack)
+    }
+
+    /// The answer SMPP 3.4 gives a PDU that failed to decode: the request's own `_resp`
+    /// (header-only) with the error's status, or generic_nack when the command is unknown,
+    /// has no response, or is itself a response.
+    pub fn error_response(error: &DecodeError) -> Self {
+        let sequence_number = error.header.map_or(0, |h| h.sequence_number);
+        let response = match error.header.and_then(|h| h.command()) {
+            Some(command) if !error.wants_generic_nack() => command.response(),
+            _ => None,
+        };
+        match response {
+            Some(command) => {
+                Self::with_status(sequence_number, error.status(), Body::empty(command))
+            }
+            None => Self::generic_nack(sequence_number, error.status()),
+        }
+    }
+
+    /// The header-only response to this request with `status` (an error answer, or the
+    /// success answer of commands whose response has no body). `None` for responses and for
+    /// requests SMPP 3.4 gives no response.
+    pub fn response_with_status(&self, status: CommandStatus) -> Option<Self> {
+        let command = self.command_id().response()?;
+        Some(Self::with_status(
+            self.sequence_number,
+            status,
+            Body::empty(command),
+        ))
+    }
+
     /// Decodes one whole frame (as cut by [`crate::frame::split_frame`]). Octet strings in the
     /// result share the frame's memory.
     pub fn decode(frame: &Bytes) -> Result<Self, DecodeError> {
@@ -476,5 +544,17 @@ impl serde::Serialize for Pdu {
         map.serialize_entry("sequence_number", &self.sequence_number)?;
         map.serialize_entry("body", &self.body)?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_bodies_belong_to_their_command() {
+        for command in CommandId::ALL {
+            assert_eq!(Body::empty(command).command_id(), command);
+        }
     }
 }
