@@ -277,6 +277,22 @@ impl Tlv {
         &self.value
     }
 
+    /// The value as it goes on the wire (without tag and length).
+    pub fn value_bytes(&self) -> Bytes {
+        match &self.value {
+            TlvValue::U8(v) => Bytes::copy_from_slice(&[*v]),
+            TlvValue::U16(v) => Bytes::copy_from_slice(&v.to_be_bytes()),
+            TlvValue::U32(v) => Bytes::copy_from_slice(&v.to_be_bytes()),
+            TlvValue::CString(s) => {
+                let mut out = BytesMut::with_capacity(s.len() + 1);
+                out.put_slice(s);
+                out.put_u8(0);
+                out.freeze()
+            }
+            TlvValue::Octets(o) => o.clone(),
+        }
+    }
+
     /// Octets on the wire: 4 header octets plus the value.
     pub fn encoded_len(&self) -> usize {
         4 + self.value_len()
@@ -318,6 +334,13 @@ impl Tlv {
             return Err(DecodeError::new(tag.field(), ErrorKind::TlvStream));
         }
         let raw = reader.octets(tag.field(), length)?;
+        Self::from_raw(tag, raw)
+    }
+
+    /// Types a raw value by its tag, with the same checks as decoding (a stored or relayed
+    /// TLV comes back exactly as it was).
+    pub fn from_raw(tag: Tag, raw: Bytes) -> Result<Self, DecodeError> {
+        let length = raw.len();
         let bad_length =
             || DecodeError::new(tag.field(), ErrorKind::TlvLength { tag: tag.0, length });
         let int = |n: usize| -> Result<u32, DecodeError> {
@@ -553,6 +576,18 @@ mod tests {
             Some(&TlvValue::Octets(Bytes::from_static(&[1, 2, 3])))
         );
         assert_eq!(encode(&tlvs), bytes);
+    }
+
+    #[test]
+    fn raw_values_round_trip() {
+        let tlvs = decode(&[
+            0x04, 0x27, 0, 1, 2, 0x00, 0x1E, 0, 2, b'7', 0, 0x14, 0, 0, 1, 9,
+        ])
+        .unwrap();
+        for tlv in &tlvs {
+            assert_eq!(&Tlv::from_raw(tlv.tag(), tlv.value_bytes()).unwrap(), tlv);
+        }
+        assert!(Tlv::from_raw(Tag::MESSAGE_STATE, Bytes::from_static(&[1, 2])).is_err());
     }
 
     #[test]

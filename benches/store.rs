@@ -1,0 +1,112 @@
+//! Store throughput: accepted messages per second with 256 concurrent acceptors (one
+//! 160-octet message per `accept`, as one `submit_sm` makes), in Durable and in Relaxed mode.
+//! After each mode it prints the group-commit figures: commits, mean batch size and mean
+//! flush + fsync time per commit.
+//!
+//! `cargo bench --bench store`
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use smppd::config::{Durability, StoreConfig};
+use smppd::message::{Address, Message, State};
+use smppd::store::Store;
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+const ACCEPTORS: u64 = 256;
+
+fn message(store: &Store) -> Message {
+    Message {
+        id: store.allocate_id(),
+        client: "bench".into(),
+        route: "default".into(),
+        service_type: String::new(),
+        source: Address {
+            ton: 5,
+            npi: 0,
+            addr: "ShopNews".into(),
+        },
+        destination: Address {
+            ton: 1,
+            npi: 1,
+            addr: "447700900123".into(),
+        },
+        esm_class: 0,
+        protocol_id: 0,
+        priority_flag: 0,
+        registered_delivery: 1,
+        data_coding: 0,
+        replace_if_present_flag: 0,
+        sm_default_msg_id: 0,
+        short_message: vec![b'x'; 160],
+        tlvs: vec![],
+        schedule_at: None,
+        expire_at: None,
+        received_at: smppd::message::now_ms(),
+        state: State::Queued,
+        attempts: 0,
+        carrier: None,
+        history: vec![],
+    }
+}
+
+/// `total` accepts spread over [`ACCEPTORS`] tasks; the wall time they took.
+async fn accept_many(store: &Store, total: u64) -> Duration {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..ACCEPTORS)
+        .map(|n| {
+            let store = store.clone();
+            let count = total / ACCEPTORS + u64::from(n < total % ACCEPTORS);
+            tokio::spawn(async move {
+                for _ in 0..count {
+                    store.accept(vec![message(&store)]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    started.elapsed()
+}
+
+fn accept(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("store_accept_256_concurrent");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for (name, durability) in [
+        ("durable", Durability::Durable),
+        ("relaxed", Durability::Relaxed),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig {
+            path: dir.path().join("store"),
+            durability,
+            max_batch: NonZeroUsize::new(1024).unwrap(),
+        })
+        .unwrap();
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| runtime.block_on(accept_many(&store, iters)));
+        });
+        let stats = store.commit_stats();
+        let commits = stats.commits.max(1);
+        eprintln!(
+            "{name}: {} accepts in {} commits: mean batch {:.1}, mean flush+fsync {:?} per commit",
+            stats.operations,
+            stats.commits,
+            stats.operations as f64 / commits as f64,
+            stats.sync_time / u32::try_from(commits).unwrap_or(u32::MAX),
+        );
+        runtime.block_on(store.close()).unwrap();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, accept);
+criterion_main!(benches);

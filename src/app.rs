@@ -1,0 +1,71 @@
+//! Wiring: open the store, bind the listeners, serve clients until told to stop.
+
+use crate::config::Config;
+use crate::esme::{self, EsmeService, Listeners};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("store at {path}: {source}")]
+    Store {
+        /// `store.path`.
+        path: String,
+        /// Why.
+        #[source]
+        source: crate::store::Error,
+    },
+    /// A listener could not start.
+    #[error(transparent)]
+    Listen(#[from] esme::listener::ListenError),
+}
+
+/// A started gateway: its addresses and the handles tests and the daemon need.
+pub struct App {
+    /// Plain listener addresses (port 0 resolved).
+    pub plain_addrs: Vec<SocketAddr>,
+    /// TLS listener addresses.
+    pub tls_addrs: Vec<SocketAddr>,
+    /// The store.
+    pub store: Store,
+    /// The client-facing service (outbox pushes go through it).
+    pub esme: Arc<EsmeService>,
+    listeners: Option<Listeners>,
+    config: Arc<Config>,
+}
+
+impl App {
+    /// Opens the store and binds every listener; serves nothing yet.
+    pub async fn start(config: Config, shutdown: &CancellationToken) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        let store = Store::open(&config.store).map_err(|source| StartError::Store {
+            path: config.store.path.display().to_string(),
+            source,
+        })?;
+        let listeners = Listeners::bind(&config).await?;
+        let esme = Arc::new(EsmeService::new(
+            config.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ));
+        Ok(Self {
+            plain_addrs: listeners.plain_addrs(),
+            tls_addrs: listeners.tls_addrs(),
+            store,
+            esme,
+            listeners: Some(listeners),
+            config,
+        })
+    }
+
+    /// Serves until `shutdown` is cancelled and every session has ended.
+    pub async fn serve(mut self, shutdown: CancellationToken) {
+        if let Some(listeners) = self.listeners.take() {
+            esme::serve(listeners, self.config.clone(), self.esme.clone(), shutdown).await;
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Listeners: plain TCP and TLS (rustls), a bound on connections, one task per connection.
+
+use crate::config::{Config, TlsConfig};
+use crate::esme::EsmeService;
+use crate::session::{self, Role, SessionLimits};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The sockets the gateway listens on, bound before anything is served (so a port in use is
+/// an error at start, and port 0 resolves to a real port the caller can print).
+pub struct Listeners {
+    plain: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    acceptor: Option<TlsAcceptor>,
+}
+
+/// Why listening could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl Listeners {
+    /// Binds every configured listener.
+    pub async fn bind(config: &Config) -> Result<Self, ListenError> {
+        let mut plain = Vec::new();
+        for addr in &config.server.listen {
+            plain.push(bind(*addr).await?);
+        }
+        let (mut tls, mut acceptor) = (Vec::new(), None);
+        if let Some(tls_config) = &config.server.tls {
+            acceptor = Some(tls_acceptor(tls_config)?);
+            for addr in &tls_config.listen {
+                tls.push(bind(*addr).await?);
+            }
+        }
+        Ok(Self {
+            plain,
+            tls,
+            acceptor,
+        })
+    }
+
+    /// Local addresses of the plain listeners.
+    pub fn plain_addrs(&self) -> Vec<SocketAddr> {
+        self.plain
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Local addresses of the TLS listeners.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ListenError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError::Bind { addr, source })
+}
+
+fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, ListenError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert)
+        .and_then(|certs| certs.collect())
+        .map_err(|e| ListenError::Tls(format!("server.tls.cert {}: {e}", config.cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&config.key)
+        .map_err(|e| ListenError::Tls(format!("server.tls.key {}: {e}", config.key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        // TLS 1.2 and 1.3 only.
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| ListenError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ListenError::Tls(format!("server.tls: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// Accepts connections on every listener until `shutdown`, each served by a session.
+pub async fn serve(
+    listeners: Listeners,
+    config: Arc<Config>,
+    service: Arc<EsmeService>,
+    shutdown: CancellationToken,
+) {
+    let connections = Arc::new(Semaphore::new(config.server.max_connections.get()));
+    let tracker = TaskTracker::new();
+    let limits = SessionLimits {
+        timers: config.server.session.clone(),
+        max_pdu_bytes: config.server.max_pdu_bytes,
+        // Until bound, a client gets a small window: binds and enquire_links only.
+        window: 8,
+    };
+    let acceptor = listeners.acceptor.clone();
+    for listener in listeners.plain {
+        tracker.spawn(accept_loop(
+            listener,
+            None,
+            limits.clone(),
+            service.clone(),
+            connections.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+    }
+    for listener in listeners.tls {
+        tracker.spawn(accept_loop(
+            listener,
+            acceptor.clone(),
+            limits.clone(),
+            service.clone(),
+            connections.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ));
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    limits: SessionLimits,
+    service: Arc<EsmeService>,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // EMFILE and friends: wait a little rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: max_connections reached");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (limits, service, shutdown, tls) = (
+            limits.clone(),
+            service.clone(),
+            shutdown.clone(),
+            tls.clone(),
+        );
+        tracker.spawn(async move {
+            connection(stream, peer, tls, limits, service, shutdown).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    limits: SessionLimits,
+    service: Arc<EsmeService>,
+    shutdown: CancellationToken,
+) {
+    match tls {
+        None => session::run(stream, peer, Role::Smsc, limits, service, shutdown).await,
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(limits.timers.session_init_timeout, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(stream)) => {
+                    session::run(stream, peer, Role::Smsc, limits, service, shutdown).await
+                }
+                Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}

@@ -1,0 +1,513 @@
+//! The ESME-facing server: listeners, bind authentication and per-client limits, submit
+//! handling (validate → store durably → submit_sm_resp), query/cancel/replace against the
+//! store, and delivery of each client's outbox.
+
+mod bind;
+
+mod outbox;
+mod validate;
+
+pub mod listener;
+pub use listener::{serve, Listeners};
+
+use crate::config::{ClientConfig, Config};
+use crate::message::{Address, Message, MessageId, State};
+use crate::session::{BindKind, Reply, Service, SessionInfo};
+use crate::store::Store;
+use dashmap::DashMap;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use outbox::Outboxes;
+use smpp_proto::pdu::{
+    BindResp, CancelSm, DataSm, DestAddress, MessageIdResp, QuerySm, QuerySmResp, ReplaceSm,
+    SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
+};
+use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use validate::{validate, Submission};
+
+/// The queue messages wait in until routing exists (next issue).
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// The gateway's side of every client session.
+pub struct EsmeService {
+    config: Arc<Config>,
+    store: Store,
+    /// Live binds per system_id: (session id, bind type).
+    binds: DashMap<String, Vec<(u64, BindKind)>>,
+    throttles: HashMap<String, DefaultDirectRateLimiter>,
+    outboxes: Arc<Outboxes>,
+}
+
+impl EsmeService {
+    /// A service over `store` for the clients in `config`.
+    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Self {
+        let throttles = config
+            .clients
+            .iter()
+            .filter_map(|c| {
+                let quota = Quota::per_second(c.throughput?);
+                Some((c.system_id.clone(), RateLimiter::direct(quota)))
+            })
+            .collect();
+        Self {
+            outboxes: Outboxes::new(store.clone(), shutdown),
+            config,
+            store,
+            binds: DashMap::new(),
+            throttles,
+        }
+    }
+
+    /// Stores an outbox item (receipt or MO) for a client and wakes its delivery.
+    pub async fn push_outbox(
+        &self,
+        system_id: &str,
+        item: crate::message::OutboxItem,
+    ) -> Result<u64, crate::store::Error> {
+        self.outboxes.push(system_id, item).await
+    }
+
+    /// How many binds `system_id` has now.
+    pub fn bind_count(&self, system_id: &str) -> usize {
+        self.binds.get(system_id).map_or(0, |b| b.len())
+    }
+
+    fn client_of(&self, session: &SessionInfo) -> Option<&ClientConfig> {
+        let (system_id, _) = session.bound.as_ref()?;
+        self.config.client(system_id)
+    }
+
+    async fn bind(&self, session: Arc<SessionInfo>, pdu: Pdu, kind: BindKind) -> Reply {
+        let (Body::BindTransmitter(bind) | Body::BindReceiver(bind) | Body::BindTransceiver(bind)) =
+            &pdu.body
+        else {
+            return Reply::Nothing;
+        };
+        let system_id = bind.system_id.to_string_lossy();
+        let verdict = bind::authenticate(&self.config, bind, kind, session.peer.ip()).await;
+        let verdict =
+            verdict.and_then(|client| self.register(client, &session, kind).map(|()| client));
+        match verdict {
+            Ok(client) => {
+                tracing::info!(client = %system_id, peer = %session.peer, bind = kind.name(), "bound");
+                if kind.can_receive() {
+                    self.outboxes.bind(
+                        &client.system_id,
+                        session.id,
+                        session.handle.clone(),
+                        client.window.get(),
+                    );
+                }
+                let response = Pdu::new(
+                    pdu.sequence_number,
+                    resp_body(kind, BindResp::v34(self.our_system_id())),
+                );
+                Reply::Bound {
+                    response,
+                    system_id: client.system_id.clone(),
+                    kind,
+                    window: client.window.get(),
+                }
+            }
+            Err(status) => {
+                // Logged without the password; delayed against guessing; then the
+                // connection closes so one connection cannot try again and again.
+                tracing::warn!(client = %system_id, peer = %session.peer, %status, "bind refused");
+                tokio::time::sleep(self.config.server.session.bind_failure_delay).await;
+                Reply::Close(pdu.response_with_status(status))
+            }
+        }
+    }
+
+    fn our_system_id(&self) -> smpp_proto::COctetString<16> {
+        self.config
+            .server
+            .system_id
+            .as_str()
+            .try_into()
+            .unwrap_or_default()
+    }
+
+    /// Counts the bind against the account's max_binds, atomically.
+    fn register(
+        &self,
+        client: &ClientConfig,
+        session: &SessionInfo,
+        kind: BindKind,
+    ) -> Result<(), CommandStatus> {
+        let mut binds = self.binds.entry(client.system_id.clone()).or_default();
+        if binds.len() >= client.max_binds.get() as usize {
+            return Err(CommandStatus::ESME_RBINDFAIL);
+        }
+        binds.push((session.id, kind));
+        Ok(())
+    }
+
+    fn throttled(&self, client: &ClientConfig, messages: u32) -> bool {
+        let Some(limiter) = self.throttles.get(&client.system_id) else {
+            return false;
+        };
+        match std::num::NonZeroU32::new(messages) {
+            Some(n) => !matches!(limiter.check_n(n), Ok(Ok(()))),
+            None => false,
+        }
+    }
+
+    /// Assigns ids, stores durably, and only then answers (a message id is a promise).
+    async fn accept(&self, mut messages: Vec<Message>) -> Result<Vec<MessageId>, CommandStatus> {
+        let mut ids = Vec::with_capacity(messages.len());
+        for message in &mut messages {
+            message.id = self.store.allocate_id();
+            message.route = DEFAULT_ROUTE.to_owned();
+            ids.push(message.id);
+        }
+        match self.store.accept(messages).await {
+            Ok(()) => Ok(ids),
+            Err(e) => {
+                tracing::error!(error = %e, "store refused a submit");
+                Err(CommandStatus::ESME_RSYSERR)
+            }
+        }
+    }
+
+    async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
+        let respond = |result: Result<MessageId, CommandStatus>| match result {
+            Ok(id) => Pdu::new(seq, Body::SubmitSmResp(message_id_resp(id))),
+            Err(status) => {
+                Pdu::with_status(seq, status, Body::SubmitSmResp(MessageIdResp::default()))
+            }
+        };
+        let Some(client) = self.client_of(session) else {
+            return respond(Err(CommandStatus::ESME_RINVBNDSTS));
+        };
+        if self.throttled(client, 1) {
+            return respond(Err(CommandStatus::ESME_RTHROTTLED));
+        }
+        let submission = Submission {
+            service_type: sm.service_type.to_string_lossy(),
+            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
+            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+            esm_class: sm.esm_class,
+            protocol_id: sm.protocol_id,
+            priority_flag: sm.priority_flag,
+            schedule_delivery_time: sm.schedule_delivery_time.as_bytes(),
+            validity_period: sm.validity_period.as_bytes(),
+            registered_delivery: sm.registered_delivery,
+            replace_if_present_flag: sm.replace_if_present_flag,
+            data_coding: sm.data_coding,
+            sm_default_msg_id: sm.sm_default_msg_id,
+            short_message: sm.short_message.as_bytes(),
+            tlvs: &sm.tlvs,
+        };
+        let result = match validate(client, &submission, crate::message::now_ms()) {
+            Ok(message) => self.accept(vec![message]).await.and_then(first),
+            Err(status) => Err(status),
+        };
+        respond(result)
+    }
+
+    async fn data_sm(&self, session: &SessionInfo, seq: u32, sm: &DataSm) -> Pdu {
+        let respond = |result: Result<MessageId, CommandStatus>| match result {
+            Ok(id) => Pdu::new(seq, Body::DataSmResp(message_id_resp(id))),
+            Err(status) => {
+                Pdu::with_status(seq, status, Body::DataSmResp(MessageIdResp::default()))
+            }
+        };
+        let Some(client) = self.client_of(session) else {
+            return respond(Err(CommandStatus::ESME_RINVBNDSTS));
+        };
+        if self.throttled(client, 1) {
+            return respond(Err(CommandStatus::ESME_RTHROTTLED));
+        }
+        let submission = Submission {
+            service_type: sm.service_type.to_string_lossy(),
+            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
+            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+            esm_class: sm.esm_class,
+            protocol_id: 0,
+            priority_flag: 0,
+            schedule_delivery_time: b"",
+            validity_period: b"",
+            registered_delivery: sm.registered_delivery,
+            replace_if_present_flag: 0,
+            data_coding: sm.data_coding,
+            sm_default_msg_id: 0,
+            short_message: b"",
+            tlvs: &sm.tlvs,
+        };
+        let result = match validate(client, &submission, crate::message::now_ms()) {
+            Ok(message) => self.accept(vec![message]).await.and_then(first),
+            Err(status) => Err(status),
+        };
+        respond(result)
+    }
+
+    async fn submit_multi(&self, session: &SessionInfo, seq: u32, sm: &SubmitMulti) -> Pdu {
+        let refuse = |status| {
+            Pdu::with_status(
+                seq,
+                status,
+                Body::SubmitMultiResp(SubmitMultiResp::default()),
+            )
+        };
+        let Some(client) = self.client_of(session) else {
+            return refuse(CommandStatus::ESME_RINVBNDSTS);
+        };
+        let count = u32::try_from(sm.dest_address.len()).unwrap_or(u32::MAX);
+        if self.throttled(client, count) {
+            return refuse(CommandStatus::ESME_RTHROTTLED);
+        }
+        let now = crate::message::now_ms();
+        let mut messages = Vec::new();
+        let mut unsuccess = Vec::new();
+        for dest in sm.dest_address.iter() {
+            let (ton, npi, addr) = match dest {
+                DestAddress::Sme {
+                    dest_addr_ton,
+                    dest_addr_npi,
+                    destination_addr,
+                } => (*dest_addr_ton, *dest_addr_npi, destination_addr.clone()),
+                DestAddress::DistributionList { dl_name } => {
+                    // smppd keeps no distribution lists.
+                    unsuccess.push(UnsuccessSme {
+                        dest_addr_ton: 0,
+                        dest_addr_npi: 0,
+                        destination_addr: dl_name.clone(),
+                        error_status_code: CommandStatus::ESME_RCNTSUBDL,
+                    });
+                    continue;
+                }
+            };
+            let submission = Submission {
+                service_type: sm.service_type.to_string_lossy(),
+                source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
+                destination: address(ton, npi, &addr),
+                esm_class: sm.esm_class,
+                protocol_id: sm.protocol_id,
+                priority_flag: sm.priority_flag,
+                schedule_delivery_time: sm.schedule_delivery_time.as_bytes(),
+                validity_period: sm.validity_period.as_bytes(),
+                registered_delivery: sm.registered_delivery,
+                replace_if_present_flag: sm.replace_if_present_flag,
+                data_coding: sm.data_coding,
+                sm_default_msg_id: sm.sm_default_msg_id,
+                short_message: sm.short_message.as_bytes(),
+                tlvs: &sm.tlvs,
+            };
+            match validate(client, &submission, now) {
+                Ok(message) => messages.push(message),
+                Err(status) => unsuccess.push(UnsuccessSme {
+                    dest_addr_ton: ton,
+                    dest_addr_npi: npi,
+                    destination_addr: addr,
+                    error_status_code: status,
+                }),
+            }
+        }
+        if messages.is_empty() {
+            let status = unsuccess
+                .first()
+                .map_or(CommandStatus::ESME_RINVNUMDESTS, |u| u.error_status_code);
+            return refuse(status);
+        }
+        match self.accept(messages).await {
+            // One message per destination; the response names the first. Each destination's
+            // receipt carries its own id.
+            Ok(ids) => Pdu::new(
+                seq,
+                Body::SubmitMultiResp(SubmitMultiResp {
+                    message_id: message_id_resp(ids.first().copied().unwrap_or_default())
+                        .message_id,
+                    unsuccess_sme: unsuccess.try_into().unwrap_or_default(),
+                    tlvs: Tlvs::new(),
+                }),
+            ),
+            Err(status) => refuse(status),
+        }
+    }
+
+    /// The stored message `message_id` names, if it belongs to the bound client.
+    fn owned(&self, session: &SessionInfo, message_id: &str) -> Result<Message, CommandStatus> {
+        let client = self
+            .client_of(session)
+            .ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        let id: MessageId = message_id
+            .parse()
+            .map_err(|_| CommandStatus::ESME_RINVMSGID)?;
+        match self.store.message(id) {
+            Ok(Some(message)) if message.client == client.system_id => Ok(message),
+            Ok(_) => Err(CommandStatus::ESME_RINVMSGID),
+            Err(e) => {
+                tracing::error!(error = %e, "store read failed");
+                Err(CommandStatus::ESME_RSYSERR)
+            }
+        }
+    }
+
+    fn query_sm(&self, session: &SessionInfo, seq: u32, q: &QuerySm) -> Pdu {
+        let Ok(message) = self.owned(session, &q.message_id.to_string_lossy()) else {
+            return Pdu::with_status(
+                seq,
+                CommandStatus::ESME_RQUERYFAIL,
+                Body::QuerySmResp(QuerySmResp::default()),
+            );
+        };
+        let final_date = if message.state.is_final() {
+            let at = message.history.last().map_or(message.received_at, |e| e.at);
+            time::SmppTime::from_utc_epoch(at.div_euclid(1000))
+                .and_then(|t| smpp_proto::COctetString::new(t.to_bytes().to_vec()).ok())
+                .unwrap_or_default()
+        } else {
+            smpp_proto::COctetString::empty()
+        };
+        Pdu::new(
+            seq,
+            Body::QuerySmResp(QuerySmResp {
+                message_id: q.message_id.clone(),
+                final_date,
+                message_state: message.state.to_message_state(),
+                error_code: 0,
+                tlvs: Tlvs::new(),
+            }),
+        )
+    }
+
+    async fn cancel_sm(&self, session: &SessionInfo, seq: u32, c: &CancelSm) -> Pdu {
+        let fail = Pdu::with_status(seq, CommandStatus::ESME_RCANCELFAIL, Body::CancelSmResp);
+        // Cancelling by address (NULL message_id) is not offered: one id at a time.
+        let Ok(message) = self.owned(session, &c.message_id.to_string_lossy()) else {
+            return fail;
+        };
+        if message.state != State::Queued {
+            return fail;
+        }
+        match self.store.cancel(message.id).await {
+            Ok(_) => Pdu::new(seq, Body::CancelSmResp),
+            Err(_) => fail,
+        }
+    }
+
+    async fn replace_sm(&self, session: &SessionInfo, seq: u32, r: &ReplaceSm) -> Pdu {
+        let fail = |status| Pdu::with_status(seq, status, Body::ReplaceSmResp);
+        let Ok(message) = self.owned(session, &r.message_id.to_string_lossy()) else {
+            return fail(CommandStatus::ESME_RREPLACEFAIL);
+        };
+        let Some(client) = self.client_of(session) else {
+            return fail(CommandStatus::ESME_RINVBNDSTS);
+        };
+        if message.state != State::Queued {
+            return fail(CommandStatus::ESME_RREPLACEFAIL);
+        }
+        // The replacement is checked as if it were submitted with the original's other fields.
+        let submission = Submission {
+            service_type: message.service_type.clone(),
+            source: address(r.source_addr_ton, r.source_addr_npi, &r.source_addr),
+            destination: message.destination.clone(),
+            esm_class: message.esm_class,
+            protocol_id: message.protocol_id,
+            priority_flag: message.priority_flag,
+            schedule_delivery_time: r.schedule_delivery_time.as_bytes(),
+            validity_period: r.validity_period.as_bytes(),
+            registered_delivery: r.registered_delivery,
+            replace_if_present_flag: 0,
+            data_coding: message.data_coding,
+            sm_default_msg_id: r.sm_default_msg_id,
+            short_message: r.short_message.as_bytes(),
+            tlvs: &Tlvs::new(),
+        };
+        if submission.source != message.source {
+            return fail(CommandStatus::ESME_RREPLACEFAIL);
+        }
+        let replacement = match validate(client, &submission, crate::message::now_ms()) {
+            Ok(replacement) => replacement,
+            Err(status) => return fail(status),
+        };
+        let update = self
+            .store
+            .update(message.id, move |m| {
+                if m.state != State::Queued {
+                    return Err(crate::store::UpdateRefused::new("no longer queued"));
+                }
+                m.short_message = replacement.short_message;
+                m.registered_delivery = replacement.registered_delivery;
+                m.schedule_at = replacement.schedule_at;
+                m.expire_at = replacement.expire_at;
+                Ok(())
+            })
+            .await;
+        match update {
+            Ok(_) => Pdu::new(seq, Body::ReplaceSmResp),
+            Err(_) => fail(CommandStatus::ESME_RREPLACEFAIL),
+        }
+    }
+}
+
+impl Service for EsmeService {
+    async fn request(&self, session: Arc<SessionInfo>, pdu: Pdu) -> Reply {
+        let seq = pdu.sequence_number;
+        let response = match &pdu.body {
+            Body::BindTransmitter(_) => {
+                return self.bind(session, pdu, BindKind::Transmitter).await
+            }
+            Body::BindReceiver(_) => return self.bind(session, pdu, BindKind::Receiver).await,
+            Body::BindTransceiver(_) => {
+                return self.bind(session, pdu, BindKind::Transceiver).await
+            }
+            Body::SubmitSm(sm) => self.submit_sm(&session, seq, sm).await,
+            Body::DataSm(sm) => self.data_sm(&session, seq, sm).await,
+            Body::SubmitMulti(sm) => self.submit_multi(&session, seq, sm).await,
+            Body::QuerySm(q) => self.query_sm(&session, seq, q),
+            Body::CancelSm(c) => self.cancel_sm(&session, seq, c).await,
+            Body::ReplaceSm(r) => self.replace_sm(&session, seq, r).await,
+            // The session admits nothing else from an ESME.
+            _ => match pdu.response_with_status(CommandStatus::ESME_RINVBNDSTS) {
+                Some(response) => response,
+                None => return Reply::Nothing,
+            },
+        };
+        Reply::Respond(response)
+    }
+
+    fn closed(&self, session: &SessionInfo) {
+        let Some((system_id, kind)) = &session.bound else {
+            return;
+        };
+        if let Some(mut binds) = self.binds.get_mut(system_id) {
+            binds.retain(|(id, _)| *id != session.id);
+        }
+        if kind.can_receive() {
+            self.outboxes.unbind(system_id, session.id);
+        }
+        tracing::info!(client = %system_id, peer = %session.peer, bind = kind.name(), "unbound");
+    }
+}
+
+fn first(ids: Vec<MessageId>) -> Result<MessageId, CommandStatus> {
+    ids.first().copied().ok_or(CommandStatus::ESME_RSYSERR)
+}
+
+fn message_id_resp(id: MessageId) -> MessageIdResp {
+    MessageIdResp {
+        // Decimal, at most 16 digits: always fits.
+        message_id: id.to_string().try_into().unwrap_or_default(),
+        tlvs: Tlvs::new(),
+    }
+}
+
+fn address<const MAX: usize>(ton: u8, npi: u8, addr: &smpp_proto::COctetString<MAX>) -> Address {
+    Address {
+        ton,
+        npi,
+        addr: addr.to_string_lossy(),
+    }
+}
+
+fn resp_body(kind: BindKind, resp: BindResp) -> Body {
+    match kind {
+        BindKind::Transmitter => Body::BindTransmitterResp(resp),
+        BindKind::Receiver => Body::BindReceiverResp(resp),
+        BindKind::Transceiver => Body::BindTransceiverResp(resp),
+    }
+}

@@ -1,0 +1,622 @@
+//! Group commit: one thread owns every write to the store.
+//!
+//! Callers send requests over a bounded channel (a slow disk fills it and so slows them: that
+//! is the backpressure). The thread takes the first request, drains whatever else is already
+//! waiting up to `max_batch` operations, and then:
+//!
+//! 1. plans every request against the database plus the earlier requests of the batch; a request
+//!    that fails (unknown id, final state, refused update) fails alone, with none of its writes;
+//! 2. applies all planned writes in ONE sled transaction over all trees, so a crash leaves either
+//!    the whole batch or none of it (sled seals a transaction's log entries as one batch);
+//! 3. makes it durable per [`Durability`]: `Durable` = sled flush, then `fdatasync` of the log
+//!    file and `fsync` of any file or directory entry that appeared since the last commit, because
+//!    sled 0.34's flush ends in `sync_file_range`, which flushes neither the drive cache nor
+//!    metadata (sled issues #1351, #1452); `Flush` = sled flush only; `Relaxed` = nothing;
+//! 4. only then answers every request of the batch.
+//!
+//! Requests run in arrival order, so a caller's second write sees its first. A failure in steps
+//! 2-3 is fatal: after a failed fsync the page cache may have dropped dirty pages (the "fsyncgate"
+//! lesson), so nothing written since can be promised. The thread answers the batch with the
+//! error, refuses everything after it with [`Error::Closed`], and stops; the gateway must restart,
+//! and recovery reads what really is on the disk.
+
+use super::layout::{self, Record};
+use super::{Error, Shared};
+use crate::config::Durability;
+use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Batch, Transactional};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// A store update applied on the commit thread; see `Store::update`.
+pub(super) type UpdateFn = Box<dyn FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send>;
+
+/// One write, as callers hand it to the commit thread.
+pub(super) enum Op {
+    /// New messages, each with its queue entry if its state is queued.
+    Accept(Vec<Message>),
+    /// Read-modify-write of one message; the store keeps queue and carrier ids in step.
+    Update {
+        /// The message.
+        id: MessageId,
+        /// The change.
+        f: UpdateFn,
+    },
+    /// A new outbox entry; the reply carries its seq.
+    PushOutbox {
+        /// Receiving client.
+        client: String,
+        /// The entry.
+        item: OutboxItem,
+    },
+    /// Removes an outbox entry (idempotent).
+    AckOutbox {
+        /// Receiving client.
+        client: String,
+        /// Its seq.
+        seq: u64,
+    },
+}
+
+impl Op {
+    /// Weight against `max_batch`: messages for an accept, one for the rest.
+    fn weight(&self) -> usize {
+        match self {
+            Self::Accept(messages) => messages.len().max(1),
+            _ => 1,
+        }
+    }
+}
+
+/// What a successful write answers.
+#[derive(Debug)]
+pub(super) enum Reply {
+    /// Done, nothing to return.
+    Done,
+    /// The message as written.
+    Message(Box<Message>),
+    /// The sequence number given to a new outbox entry.
+    Seq(u64),
+}
+
+/// How callers reach the commit thread.
+pub(super) enum Request {
+    /// A write and where its result goes.
+    Write {
+        /// The write.
+        op: Op,
+        /// Answered after the batch is durable.
+        reply: oneshot::Sender<Result<Reply, Error>>,
+    },
+    /// Commit what came before, sync, stop; answered once stopped.
+    Close(oneshot::Sender<()>),
+}
+
+/// The commit thread's state. Runs until the channel closes or a close request arrives.
+pub(super) struct Committer {
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<Request>,
+    durability: Durability,
+    max_batch: usize,
+    /// Next queue/outbox seq to hand out; only this thread allocates them.
+    next_seq: u64,
+    /// `meta/next_id` and `meta/next_seq` as last committed: written again only when exceeded.
+    stored_next_id: u64,
+    stored_next_seq: u64,
+    disk: DiskSync,
+}
+
+impl Committer {
+    /// Takes over the freshly opened store and makes everything in it durable before the first
+    /// request (the store directory may have just been created).
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        rx: mpsc::Receiver<Request>,
+        durability: Durability,
+        max_batch: usize,
+        next_seq: u64,
+        stored: (u64, u64),
+    ) -> Result<Self, Error> {
+        flush_db(&shared.db)?;
+        let disk = DiskSync::open(&shared.path).map_err(Error::Io)?;
+        Ok(Self {
+            shared,
+            rx,
+            durability,
+            max_batch,
+            next_seq,
+            stored_next_id: stored.0,
+            stored_next_seq: stored.1,
+            disk,
+        })
+    }
+
+    /// The thread's body.
+    pub(super) fn run(mut self) {
+        let mut closing = None;
+        while closing.is_none() {
+            let Some(first) = self.rx.blocking_recv() else {
+                break; // Every Store handle is gone.
+            };
+            let mut batch = Vec::new();
+            let mut weight = 0;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Write { op, reply } => {
+                        weight += op.weight();
+                        batch.push((op, reply));
+                    }
+                    Request::Close(reply) => {
+                        closing = Some(reply);
+                        break;
+                    }
+                }
+                if weight < self.max_batch {
+                    next = self.rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() && !self.commit(batch) {
+                self.refuse_rest();
+                return;
+            }
+        }
+        // Last commit is done: one real sync whatever the mode, so a clean stop loses nothing
+        // even in Relaxed mode.
+        if let Err(e) = self.sync(Durability::Durable) {
+            tracing::error!(error = %e, "store: final sync at shutdown failed");
+        }
+        self.refuse_rest();
+        if let Some(reply) = closing {
+            // The closer may have given up waiting; nothing is lost if so.
+            let _ = reply.send(());
+        }
+    }
+
+    /// Plans, applies, syncs and answers one batch. False after a fatal failure.
+    fn commit(&mut self, batch: Vec<(Op, oneshot::Sender<Result<Reply, Error>>)>) -> bool {
+        let started = Instant::now();
+        let requests = batch.len();
+        let mut plan = Plan::default();
+        let mut answers = Vec::with_capacity(requests);
+        let mut ops = 0u64;
+        for (op, reply) in batch {
+            ops += op.weight() as u64;
+            let result = self.plan(&plan, op).map(|(changes, answer)| {
+                plan.merge(changes);
+                answer
+            });
+            answers.push((reply, result));
+        }
+        self.plan_meta(&mut plan);
+
+        let outcome = self.apply(&plan).and_then(|()| {
+            let sync_started = Instant::now();
+            self.sync(self.durability)?;
+            Ok(sync_started.elapsed())
+        });
+        let sync_time = match outcome {
+            Ok(sync_time) => sync_time,
+            Err(e) => {
+                tracing::error!(error = %e, "store: commit failed; refusing all further writes");
+                for (reply, result) in answers {
+                    // Requests that failed on their own keep their own error.
+                    let _ = reply.send(result.and(Err(e.replicate())));
+                }
+                return false;
+            }
+        };
+
+        self.shared.adjust_depths(&plan.queue_delta, &plan.outbox_delta);
+        let stats = &self.shared.stats;
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats.operations.fetch_add(ops, Ordering::Relaxed);
+        let sync_micros = micros(sync_time);
+        stats.sync_micros.fetch_add(sync_micros, Ordering::Relaxed);
+        tracing::debug!(
+            requests,
+            ops,
+            sync_us = micros(sync_time),
+            total_us = micros(started.elapsed()),
+            "store: group commit"
+        );
+        for (reply, result) in answers {
+            // A caller that stopped waiting (cancelled task) still got its write; dropping the
+            // answer is all that is left to do.
+            let _ = reply.send(result);
+        }
+        true
+    }
+
+    /// Plans one request against the database and what the batch already holds.
+    fn plan(&mut self, batch: &Plan, op: Op) -> Result<(Changes, Reply), Error> {
+        let mut changes = Changes::default();
+        let reply = match op {
+            Op::Accept(messages) => {
+                for message in messages {
+                    let id = message.id;
+                    if self.record(batch, &changes, id)?.is_some() {
+                        return Err(Error::Duplicate(id));
+                    }
+                    let queue_seq = if message.state.is_queued() {
+                        Some(self.enqueue(&mut changes, &message.route, id)?)
+                    } else {
+                        None
+                    };
+                    changes.max_id = changes.max_id.max(Some(id.as_u64()));
+                    changes.put_record(Record { queue_seq, message })?;
+                }
+                Reply::Done
+            }
+            Op::Update { id, f } => {
+                let old = self.record(batch, &changes, id)?.ok_or(Error::NotFound(id))?;
+                let message = self.plan_update(&mut changes, old, f)?;
+                Reply::Message(Box::new(message))
+            }
+            Op::PushOutbox { client, item } => {
+                let seq = self.allocate_seq();
+                let key = layout::seq_key(&client, seq)?;
+                let value = layout::encode_outbox(&key, &item)?;
+                changes.outbox_present.insert(key.clone(), true);
+                changes.write(Tree::Outbox, key, Some(value));
+                *changes.outbox_delta.entry(client).or_default() += 1;
+                Reply::Seq(seq)
+            }
+            Op::AckOutbox { client, seq } => {
+                let key = layout::seq_key(&client, seq)?;
+                let present = match batch.outbox_present.get(&key) {
+                    Some(&present) => present,
+                    None => self.shared.trees.outbox.contains_key(&key)?,
+                };
+                if present {
+                    changes.outbox_present.insert(key.clone(), false);
+                    changes.write(Tree::Outbox, key, None);
+                    *changes.outbox_delta.entry(client).or_default() -= 1;
+                }
+                Reply::Done
+            }
+        };
+        Ok((changes, reply))
+    }
+
+    /// The update rules: final states never change, the id never changes, a state change gets a
+    /// history event, the queue entry follows the state and route, a new carrier id is mapped.
+    fn plan_update(
+        &mut self,
+        changes: &mut Changes,
+        old: Record,
+        f: UpdateFn,
+    ) -> Result<Message, Error> {
+        let id = old.message.id;
+        let before = old.message.state;
+        if before.is_final() {
+            return Err(Error::Final { id, state: before });
+        }
+        let mut message = old.message.clone();
+        // The closure is the caller's code running on the thread every writer depends on: a panic
+        // in it fails that request, not the store.
+        panic::catch_unwind(AssertUnwindSafe(|| f(&mut message)))
+            .map_err(|_| Error::UpdatePanicked(id))?
+            .map_err(Error::Refused)?;
+        message.id = id; // The key is the id; a record under a key must carry it.
+        if message.state != before {
+            if !before.can_become(message.state) {
+                return Err(Error::Refused(UpdateRefused::Final(before)));
+            }
+            if message.history.len() <= old.message.history.len() {
+                message.history.push(Event {
+                    at: crate::message::now_ms(),
+                    state: message.state,
+                    detail: String::new(),
+                });
+            }
+        }
+
+        let mut queue_seq = old.queue_seq;
+        if let Some(seq) = old.queue_seq {
+            if !message.state.is_queued() || message.route != old.message.route {
+                let route = &old.message.route;
+                changes.write(Tree::Queue, layout::seq_key(route, seq)?, None);
+                *changes.queue_delta.entry(route.clone()).or_default() -= 1;
+                queue_seq = None;
+            }
+        }
+        if queue_seq.is_none() && message.state.is_queued() {
+            queue_seq = Some(self.enqueue(changes, &message.route, id)?);
+        }
+
+        if message.carrier != old.message.carrier {
+            if let Some(carrier) = &message.carrier {
+                let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
+                changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
+            }
+        }
+        changes.put_record(Record {
+            queue_seq,
+            message: message.clone(),
+        })?;
+        Ok(message)
+    }
+
+    /// Adds a queue entry for `id` at the back of `route`.
+    fn enqueue(&mut self, changes: &mut Changes, route: &str, id: MessageId) -> Result<u64, Error> {
+        let seq = self.allocate_seq();
+        changes.write(Tree::Queue, layout::seq_key(route, seq)?, Some(layout::encode_id(id)));
+        *changes.queue_delta.entry(route.to_owned()).or_default() += 1;
+        Ok(seq)
+    }
+
+    fn allocate_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// The current record of `id`: this request's changes, then the batch's, then the disk.
+    fn record(
+        &self,
+        batch: &Plan,
+        changes: &Changes,
+        id: MessageId,
+    ) -> Result<Option<Record>, Error> {
+        if let Some(record) = changes.records.get(&id).or_else(|| batch.records.get(&id)) {
+            return Ok(Some(record.clone()));
+        }
+        let key = layout::id_key(id);
+        match self.shared.trees.messages.get(key)? {
+            Some(value) => layout::decode_record(&key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes the id and seq high-water marks in the same transaction as the records using
+    /// them, so an acknowledged id or seq is never handed out again after a crash.
+    fn plan_meta(&mut self, plan: &mut Plan) {
+        if let Some(max_id) = plan.max_id {
+            let next_id = max_id.saturating_add(1);
+            // Ids given by allocate_id are below the counter already; this keeps it above ids a
+            // caller made up, too.
+            self.shared.next_id.fetch_max(next_id, Ordering::Relaxed);
+            if next_id > self.stored_next_id {
+                plan.batches[Tree::Meta as usize].insert(layout::META_NEXT_ID, layout::encode_u64(next_id));
+                plan.next_id = Some(next_id);
+            }
+        }
+        if self.next_seq > self.stored_next_seq {
+            plan.batches[Tree::Meta as usize]
+                .insert(layout::META_NEXT_SEQ, layout::encode_u64(self.next_seq));
+            plan.next_seq = Some(self.next_seq);
+        }
+    }
+
+    /// Applies the whole batch as one sled transaction over all trees.
+    fn apply(&mut self, plan: &Plan) -> Result<(), Error> {
+        if !plan.any_writes {
+            return Ok(());
+        }
+        let t = &self.shared.trees;
+        let [messages, queue, carrier_ids, outbox, meta] = &plan.batches;
+        (&t.messages, &t.queue, &t.carrier_ids, &t.outbox, &t.meta)
+            .transaction(|(tm, tq, tc, to, tmeta)| {
+                tm.apply_batch(messages)?;
+                tq.apply_batch(queue)?;
+                tc.apply_batch(carrier_ids)?;
+                to.apply_batch(outbox)?;
+                tmeta.apply_batch(meta)?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => Error::Sled(e),
+                // The closure above never aborts; kept total rather than unreachable!().
+                TransactionError::Abort(()) => Error::Sled(sled::Error::Unsupported(
+                    "store transaction aborted".to_owned(),
+                )),
+            })?;
+        if let Some(next_id) = plan.next_id {
+            self.stored_next_id = next_id;
+        }
+        if let Some(next_seq) = plan.next_seq {
+            self.stored_next_seq = next_seq;
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self, durability: Durability) -> Result<(), Error> {
+        match durability {
+            Durability::Relaxed => Ok(()),
+            Durability::Flush => flush_db(&self.shared.db),
+            Durability::Durable => {
+                flush_db(&self.shared.db)?;
+                self.disk.sync().map_err(Error::Io)
+            }
+        }
+    }
+
+    /// After a fatal failure or a close: nobody may wait forever on a request this thread will
+    /// never commit.
+    fn refuse_rest(&mut self) {
+        self.rx.close();
+        while let Ok(request) = self.rx.try_recv() {
+            match request {
+                // The caller may be gone already; then nobody waits for the refusal.
+                Request::Write { reply, .. } => drop(reply.send(Err(Error::Closed))),
+                Request::Close(reply) => drop(reply.send(())),
+            }
+        }
+    }
+}
+
+/// sled's flush, the only call of it in the gateway: it writes the log buffers and ends in
+/// `sync_file_range`, which is not durability on its own (see the module docs).
+pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
+    #[allow(clippy::disallowed_methods)]
+    db.flush()?;
+    Ok(())
+}
+
+/// The trees, as indexes into [`Plan::batches`].
+#[derive(Clone, Copy)]
+enum Tree {
+    Messages = 0,
+    Queue = 1,
+    CarrierIds = 2,
+    Outbox = 3,
+    Meta = 4,
+}
+
+/// One request's effects, kept apart until it has planned without error.
+#[derive(Default)]
+struct Changes {
+    records: HashMap<MessageId, Record>,
+    outbox_present: HashMap<Vec<u8>, bool>,
+    writes: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
+    queue_delta: HashMap<String, i64>,
+    outbox_delta: HashMap<String, i64>,
+    max_id: Option<u64>,
+}
+
+impl Changes {
+    fn write(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.writes.push((tree, key, value));
+    }
+
+    fn put_record(&mut self, record: Record) -> Result<(), Error> {
+        let key = layout::id_key(record.message.id);
+        let value = layout::encode_record(&record)?;
+        self.write(Tree::Messages, key.to_vec(), Some(value));
+        self.records.insert(record.message.id, record);
+        Ok(())
+    }
+}
+
+/// A batch's effects: what later requests of the batch read, and what the transaction writes.
+#[derive(Default)]
+struct Plan {
+    records: HashMap<MessageId, Record>,
+    outbox_present: HashMap<Vec<u8>, bool>,
+    batches: [Batch; 5],
+    any_writes: bool,
+    queue_delta: HashMap<String, i64>,
+    outbox_delta: HashMap<String, i64>,
+    max_id: Option<u64>,
+    /// Meta values written by this batch, remembered once it commits.
+    next_id: Option<u64>,
+    next_seq: Option<u64>,
+}
+
+impl Plan {
+    fn merge(&mut self, changes: Changes) {
+        self.records.extend(changes.records);
+        self.outbox_present.extend(changes.outbox_present);
+        for (tree, key, value) in changes.writes {
+            self.any_writes = true;
+            let batch = &mut self.batches[tree as usize];
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        for (route, delta) in changes.queue_delta {
+            *self.queue_delta.entry(route).or_default() += delta;
+        }
+        for (client, delta) in changes.outbox_delta {
+            *self.outbox_delta.entry(client).or_default() += delta;
+        }
+        self.max_id = self.max_id.max(changes.max_id);
+    }
+}
+
+/// The real fsyncs behind `Durability::Durable`.
+///
+/// sled 0.34 keeps, under its directory: `conf` (written once at creation), `db` (the log, where
+/// every write lands), `snap.<lsn>` snapshots (written, synced and renamed in by sled's
+/// background flusher) and `blobs/<lsn>` (values too large for a log segment, written WITHOUT
+/// any sync). So each durable commit `fdatasync`s `db`, syncs every blob that appeared since the
+/// last commit, and syncs a directory whose entries changed, so that new names survive a power
+/// loss too. A listing per commit costs microseconds against the milliseconds of the fsync.
+struct DiskSync {
+    dir: PathBuf,
+    log: File,
+    dir_names: HashSet<OsString>,
+    blob_names: HashSet<OsString>,
+}
+
+impl DiskSync {
+    /// Syncs everything once: the store may have just been created, and with it its directory.
+    fn open(dir: &Path) -> io::Result<Self> {
+        // Write access: some platforms refuse to sync a read-only handle.
+        let log = fs::OpenOptions::new().read(true).write(true).open(dir.join("db"))?;
+        let mut disk = Self {
+            dir: dir.to_owned(),
+            log,
+            dir_names: HashSet::new(),
+            blob_names: HashSet::new(),
+        };
+        disk.sync()?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        Ok(disk)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.log.sync_data()?;
+        let blobs = self.dir.join("blobs");
+        if sync_new_files(&blobs, &mut self.blob_names)? {
+            sync_dir(&blobs)?;
+        }
+        if sync_new_files(&self.dir, &mut self.dir_names)? {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Syncs the regular files of `dir` not in `known`; true if the set of names changed.
+fn sync_new_files(dir: &Path, known: &mut HashSet<OsString>) -> io::Result<bool> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut names = HashSet::with_capacity(known.len());
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !known.contains(&name) && entry.file_type()?.is_file() {
+            match File::open(entry.path()) {
+                Ok(file) => file.sync_all()?,
+                // sled renamed or collected it meanwhile (snapshot, blob GC): nothing to keep.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        names.insert(name);
+    }
+    let changed = names != *known;
+    *known = names;
+    Ok(changed)
+}
+
+/// fsync of a directory, which makes the names in it durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir; // Directories cannot be opened as files there; their entries sync with them.
+    Ok(())
+}
+
+/// Durations for `tracing` fields.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

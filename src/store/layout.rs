@@ -1,0 +1,317 @@
+//! The on-disk layout: tree names, key encodings and value formats. Nothing else in the gateway
+//! knows how a record looks in sled.
+//!
+//! Keys are big-endian integers behind length-prefixed names, so that sled's ordered scans walk a
+//! route queue or an outbox oldest first and a name never runs into the next one (`"a" + seq` vs
+//! `"ab"`). Every value starts with a version byte, so a later format can read old records.
+//!
+//! | tree          | key                                   | value                               |
+//! |---------------|---------------------------------------|-------------------------------------|
+//! | `messages`    | id (u64 BE)                           | v1, queue seq (u64 BE, 0 = none), postcard `Message` |
+//! | `queue`       | route (u8 len + bytes), seq (u64 BE)  | v1, id (u64 BE)                     |
+//! | `carrier_ids` | link (u8 len + bytes), carrier id     | v1, id (u64 BE)                     |
+//! | `outbox`      | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`           |
+//! | `meta`        | `next_id`, `next_seq`                 | v1, u64 BE                          |
+//! | `meta`        | `format_version`                      | the store format number (one byte)  |
+//!
+//! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
+//! entry without scanning the route queue.
+
+use super::Error;
+use crate::message::{Message, MessageId, OutboxItem};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The layout this build reads and writes; `meta/format_version`.
+pub(super) const FORMAT_VERSION: u8 = 1;
+/// First octet of every value written by this build.
+const VALUE_V1: u8 = 1;
+
+/// Gateway id → message record.
+pub(super) const MESSAGES: &str = "messages";
+/// Route + enqueue seq → id: one entry per message waiting for a carrier.
+pub(super) const QUEUE: &str = "queue";
+/// Link + carrier id → gateway id, for receipts.
+pub(super) const CARRIER_IDS: &str = "carrier_ids";
+/// Client + seq → receipt or MO waiting for `deliver_sm_resp`.
+pub(super) const OUTBOX: &str = "outbox";
+/// Counters and the format version.
+pub(super) const META: &str = "meta";
+
+/// `meta` key: no id below this was ever acknowledged; the allocator restarts here or above.
+pub(super) const META_NEXT_ID: &[u8] = b"next_id";
+/// `meta` key: the same for queue and outbox sequence numbers (one shared counter).
+pub(super) const META_NEXT_SEQ: &[u8] = b"next_seq";
+/// `meta` key: [`FORMAT_VERSION`] of the store.
+pub(super) const META_FORMAT_VERSION: &[u8] = b"format_version";
+
+/// Key of a message record.
+pub(super) fn id_key(id: MessageId) -> [u8; 8] {
+    id.as_u64().to_be_bytes()
+}
+
+/// The id in a `messages` key.
+pub(super) fn id_from_key(key: &[u8]) -> Result<MessageId, Error> {
+    let bytes = <[u8; 8]>::try_from(key).map_err(|_| corrupt(MESSAGES, key, "key is not 8 bytes"))?;
+    Ok(MessageId::new(u64::from_be_bytes(bytes)))
+}
+
+/// `len + name`: the prefix that selects one route, link or client in a tree.
+pub(super) fn name_prefix(name: &str) -> Result<Vec<u8>, Error> {
+    let len = u8::try_from(name.len()).map_err(|_| Error::NameTooLong(name.to_owned()))?;
+    let mut key = Vec::with_capacity(1 + name.len() + 8);
+    key.push(len);
+    key.extend_from_slice(name.as_bytes());
+    Ok(key)
+}
+
+/// Key of a queue or outbox entry: the name's prefix, then the sequence number.
+pub(super) fn seq_key(name: &str, seq: u64) -> Result<Vec<u8>, Error> {
+    let mut key = name_prefix(name)?;
+    key.extend_from_slice(&seq.to_be_bytes());
+    Ok(key)
+}
+
+/// Key of a carrier id mapping.
+pub(super) fn carrier_key(link: &str, carrier_id: &str) -> Result<Vec<u8>, Error> {
+    let mut key = name_prefix(link)?;
+    key.extend_from_slice(carrier_id.as_bytes());
+    Ok(key)
+}
+
+/// Splits a queue or outbox key into its name and sequence number.
+pub(super) fn split_seq_key<'k>(tree: &'static str, key: &'k [u8]) -> Result<(&'k str, u64), Error> {
+    let (len, rest) = key
+        .split_first()
+        .ok_or_else(|| corrupt(tree, key, "empty key"))?;
+    let (name, seq) = rest
+        .split_at_checked(usize::from(*len))
+        .ok_or_else(|| corrupt(tree, key, "name runs past the key"))?;
+    let name = std::str::from_utf8(name).map_err(|_| corrupt(tree, key, "name is not UTF-8"))?;
+    let seq = <[u8; 8]>::try_from(seq).map_err(|_| corrupt(tree, key, "seq is not 8 bytes"))?;
+    Ok((name, u64::from_be_bytes(seq)))
+}
+
+/// The sequence number of a key under a known prefix (a scan of one name).
+pub(super) fn seq_after_prefix(tree: &'static str, prefix_len: usize, key: &[u8]) -> Result<u64, Error> {
+    let seq = key
+        .get(prefix_len..)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .ok_or_else(|| corrupt(tree, key, "seq is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(seq))
+}
+
+/// A message record: the message and where its queue entry is, if it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Record {
+    /// Sequence number of its entry in the `queue` tree under `message.route`.
+    pub(super) queue_seq: Option<u64>,
+    /// The message itself.
+    pub(super) message: Message,
+}
+
+/// Value of a `messages` entry.
+pub(super) fn encode_record(record: &Record) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(128 + record.message.short_message.len());
+    out.push(VALUE_V1);
+    out.extend_from_slice(&record.queue_seq.unwrap_or(0).to_be_bytes());
+    encode_into(MESSAGES, &id_key(record.message.id), &record.message, out)
+}
+
+/// Reads a `messages` entry; `key` names it in errors.
+pub(super) fn decode_record(key: &[u8], value: &[u8]) -> Result<Record, Error> {
+    let body = versioned(MESSAGES, key, value)?;
+    let (seq, body) = body
+        .split_first_chunk::<8>()
+        .ok_or_else(|| corrupt(MESSAGES, key, "record shorter than its header"))?;
+    let queue_seq = match u64::from_be_bytes(*seq) {
+        0 => None,
+        seq => Some(seq),
+    };
+    let message: Message = decode_all(MESSAGES, key, body)?;
+    if id_key(message.id) != key {
+        return Err(corrupt(MESSAGES, key, "record holds another id"));
+    }
+    Ok(Record { queue_seq, message })
+}
+
+/// Value of a `queue` or `carrier_ids` entry.
+pub(super) fn encode_id(id: MessageId) -> Vec<u8> {
+    encode_u64(id.as_u64())
+}
+
+/// Reads a `queue` or `carrier_ids` entry.
+pub(super) fn decode_id(tree: &'static str, key: &[u8], value: &[u8]) -> Result<MessageId, Error> {
+    decode_u64(tree, key, value).map(MessageId::new)
+}
+
+/// Value of a `meta` counter (and of id entries).
+pub(super) fn encode_u64(n: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9);
+    out.push(VALUE_V1);
+    out.extend_from_slice(&n.to_be_bytes());
+    out
+}
+
+/// Reads a versioned u64 value.
+pub(super) fn decode_u64(tree: &'static str, key: &[u8], value: &[u8]) -> Result<u64, Error> {
+    let body = versioned(tree, key, value)?;
+    let n = <[u8; 8]>::try_from(body).map_err(|_| corrupt(tree, key, "value is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(n))
+}
+
+/// Value of an `outbox` entry.
+pub(super) fn encode_outbox(key: &[u8], item: &OutboxItem) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(64 + item.short_message.len());
+    out.push(VALUE_V1);
+    encode_into(OUTBOX, key, item, out)
+}
+
+/// Reads an `outbox` entry.
+pub(super) fn decode_outbox(key: &[u8], value: &[u8]) -> Result<OutboxItem, Error> {
+    decode_all(OUTBOX, key, versioned(OUTBOX, key, value)?)
+}
+
+/// The bytes after the version byte, if this build knows the version.
+fn versioned<'v>(tree: &'static str, key: &[u8], value: &'v [u8]) -> Result<&'v [u8], Error> {
+    match value.split_first() {
+        Some((&VALUE_V1, body)) => Ok(body),
+        Some((v, _)) => Err(corrupt(tree, key, &format!("unknown value version {v}"))),
+        None => Err(corrupt(tree, key, "empty value")),
+    }
+}
+
+fn encode_into<T: Serialize>(
+    tree: &'static str,
+    key: &[u8],
+    value: &T,
+    out: Vec<u8>,
+) -> Result<Vec<u8>, Error> {
+    // postcard fails only on types it cannot express (maps of unknown length); ours have none, but
+    // the error still goes to the caller rather than a panic.
+    postcard::to_extend(value, out).map_err(|e| corrupt(tree, key, &format!("encode: {e}")))
+}
+
+fn decode_all<T: DeserializeOwned>(tree: &'static str, key: &[u8], body: &[u8]) -> Result<T, Error> {
+    let (value, rest) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(tree, key, &format!("decode: {e}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(tree, key, &format!("{} trailing bytes", rest.len())));
+    }
+    Ok(value)
+}
+
+/// A [`Error::Corrupt`] naming the tree and the key (hex: keys are binary).
+pub(super) fn corrupt(tree: &'static str, key: &[u8], reason: &str) -> Error {
+    Error::Corrupt {
+        tree,
+        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Address, OutboxKind, State};
+
+    fn message(id: u64) -> Message {
+        Message {
+            id: MessageId::new(id),
+            client: "shop".into(),
+            route: "default".into(),
+            service_type: String::new(),
+            source: Address {
+                ton: 5,
+                npi: 0,
+                addr: "Shop".into(),
+            },
+            destination: Address {
+                ton: 1,
+                npi: 1,
+                addr: "447700900123".into(),
+            },
+            esm_class: 0x40,
+            protocol_id: 0,
+            priority_flag: 0,
+            registered_delivery: 1,
+            data_coding: 8,
+            replace_if_present_flag: 0,
+            sm_default_msg_id: 0,
+            short_message: vec![5, 0, 3, 1, 2, 1, 0, 0x48],
+            tlvs: vec![(0x0424, vec![1, 2, 3])],
+            schedule_at: Some(1_700_000_000_000),
+            expire_at: None,
+            received_at: 1_699_999_999_999,
+            state: State::Queued,
+            attempts: 0,
+            carrier: None,
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn keys_sort_by_name_then_seq() {
+        let a1 = seq_key("a", 1).unwrap();
+        let a256 = seq_key("a", 256).unwrap();
+        let ab0 = seq_key("ab", 0).unwrap();
+        assert!(a1 < a256);
+        // The length prefix keeps "a" entries apart from "ab" entries whatever the seq.
+        assert!(!ab0.starts_with(&name_prefix("a").unwrap()));
+        assert_eq!(split_seq_key(QUEUE, &a256).unwrap(), ("a", 256));
+        assert!(matches!(name_prefix(&"x".repeat(256)), Err(Error::NameTooLong(_))));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let record = Record {
+            queue_seq: Some(7),
+            message: message(42),
+        };
+        let bytes = encode_record(&record).unwrap();
+        assert_eq!(bytes[0], VALUE_V1);
+        assert_eq!(decode_record(&id_key(MessageId::new(42)), &bytes).unwrap(), record);
+
+        let item = OutboxItem {
+            kind: OutboxKind::Receipt {
+                message_id: MessageId::new(42),
+                state: 2,
+                err: 0,
+            },
+            source: Address::default(),
+            destination: Address::default(),
+            esm_class: 4,
+            data_coding: 0,
+            short_message: b"id:42 stat:DELIVRD".to_vec(),
+            tlvs: vec![],
+            created_at: 1,
+        };
+        let key = seq_key("shop", 3).unwrap();
+        let bytes = encode_outbox(&key, &item).unwrap();
+        assert_eq!(decode_outbox(&key, &bytes).unwrap(), item);
+    }
+
+    #[test]
+    fn damage_is_reported_not_panicked() {
+        let key = id_key(MessageId::new(42));
+        let bytes = encode_record(&Record {
+            queue_seq: None,
+            message: message(42),
+        })
+        .unwrap();
+        for cut in 0..bytes.len() {
+            assert!(matches!(
+                decode_record(&key, &bytes[..cut]),
+                Err(Error::Corrupt { tree: MESSAGES, .. })
+            ));
+        }
+        let mut future = bytes.clone();
+        future[0] = 9;
+        let err = decode_record(&key, &future).unwrap_err();
+        assert!(err.to_string().contains("messages"), "{err}");
+        // Stored under another key: refused rather than returned as the wrong message.
+        assert!(decode_record(&id_key(MessageId::new(43)), &bytes).is_err());
+        assert!(decode_u64(META, META_NEXT_ID, &[VALUE_V1, 1, 2]).is_err());
+        assert!(split_seq_key(QUEUE, &[5, b'a']).is_err());
+    }
+}

@@ -1,0 +1,986 @@
+//! The store: everything that must survive a restart, in sled. The only module that imports
+//! sled; the rest of the gateway sees typed calls.
+//!
+//! Reads (`message`, `queued`, `outbox`, lookups) go to sled directly: they are in-memory tree
+//! walks, fine on a runtime worker. Every write goes through the group-commit thread
+//! (`commit.rs`), which answers only once the write is as durable as `[store] durability` says.
+//! Queue and outbox depths are counted in memory (rebuilt on open) so admission checks cost no
+//! scan.
+
+mod commit;
+mod layout;
+
+pub use crate::message::UpdateRefused;
+
+use crate::config::StoreConfig;
+use crate::message::{CarrierRef, Message, MessageId, OutboxItem, State};
+use commit::{Committer, Op, Reply, Request};
+use layout::{CARRIER_IDS, MESSAGES, META, OUTBOX, QUEUE};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// sled failed (I/O underneath, or its own corruption check).
+    #[error("store database error")]
+    Sled(#[source] sled::Error),
+    /// Opening or syncing the store's files failed.
+    #[error("store file I/O failed")]
+    Io(#[source] std::io::Error),
+    /// A record does not decode: damaged, or written by a newer smppd.
+    #[error("corrupt store record in tree {tree}, key {key}: {reason}")]
+    Corrupt {
+        /// The sled tree.
+        tree: &'static str,
+        /// The key, hex.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No message has this id.
+    #[error("message {0} not found")]
+    NotFound(MessageId),
+    /// The message is in a final state, which never changes.
+    #[error("message {id} is already final ({state:?})")]
+    Final {
+        /// The message.
+        id: MessageId,
+        /// Its final state.
+        state: State,
+    },
+    /// The update closure refused the change.
+    #[error("update refused")]
+    Refused(#[source] UpdateRefused),
+    /// The update closure panicked; nothing was written.
+    #[error("update of message {0} panicked")]
+    UpdatePanicked(MessageId),
+    /// An accepted message's id is already stored (ids come from [`Store::allocate_id`]).
+    #[error("message {0} is already stored")]
+    Duplicate(MessageId),
+    /// A route, link or client name longer than the 255 bytes a key prefix holds.
+    #[error("name longer than 255 bytes: {0:?}")]
+    NameTooLong(String),
+    /// The commit thread has stopped (closed, or after a failed commit): the store takes no
+    /// more writes and the gateway must restart.
+    #[error("store is closed")]
+    Closed,
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Self::Sled(e)
+    }
+}
+
+impl Error {
+    /// The same error again, for every request of a failed batch (`io::Error` is not `Clone`).
+    fn replicate(&self) -> Self {
+        match self {
+            Self::Sled(e) => Self::Sled(e.clone()),
+            Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Self::Corrupt { tree, key, reason } => Self::Corrupt {
+                tree,
+                key: key.clone(),
+                reason: reason.clone(),
+            },
+            Self::NotFound(id) => Self::NotFound(*id),
+            Self::Final { id, state } => Self::Final {
+                id: *id,
+                state: *state,
+            },
+            Self::Refused(r) => Self::Refused(r.clone()),
+            Self::UpdatePanicked(id) => Self::UpdatePanicked(*id),
+            Self::Duplicate(id) => Self::Duplicate(*id),
+            Self::NameTooLong(n) => Self::NameTooLong(n.clone()),
+            Self::Closed => Self::Closed,
+        }
+    }
+}
+
+/// Group-commit figures since open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Group commits (transactions) done.
+    pub commits: u64,
+    /// Operations in them: accepted messages, updates, outbox pushes and acks.
+    pub operations: u64,
+    /// Time spent making commits durable (flush + fsync), all commits together.
+    pub sync_time: Duration,
+}
+
+/// Handle to the store. Cheap to clone; the last handle dropped commits what is pending, syncs
+/// and stops the commit thread (blocking that long: use [`Store::close`] from async code).
+#[derive(Clone)]
+pub struct Store {
+    // Field order matters: the last handle's sender must drop before the thread guard joins, or
+    // the thread would wait for requests forever.
+    tx: mpsc::Sender<Request>,
+    shared: Arc<Shared>,
+    thread: Arc<ThreadGuard>,
+}
+
+/// What the commit thread and the handles share.
+struct Shared {
+    path: PathBuf,
+    db: sled::Db,
+    trees: Trees,
+    /// Next id to hand out; never below `meta/next_id`.
+    next_id: AtomicU64,
+    /// Entries per route queue and per client outbox.
+    depths: Mutex<Depths>,
+    stats: Stats,
+}
+
+struct Trees {
+    messages: sled::Tree,
+    queue: sled::Tree,
+    carrier_ids: sled::Tree,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+}
+
+#[derive(Default)]
+struct Depths {
+    queue: HashMap<String, usize>,
+    outbox: HashMap<String, usize>,
+}
+
+#[derive(Default)]
+struct Stats {
+    commits: AtomicU64,
+    operations: AtomicU64,
+    sync_micros: AtomicU64,
+}
+
+impl Shared {
+    /// Applies a committed batch's entry counts.
+    fn adjust_depths(&self, queue: &HashMap<String, i64>, outbox: &HashMap<String, i64>) {
+        let mut depths = self.depths.lock().unwrap_or_else(PoisonError::into_inner);
+        let Depths {
+            queue: queues,
+            outbox: outboxes,
+        } = &mut *depths;
+        for (map, deltas) in [(queues, queue), (outboxes, outbox)] {
+            for (name, &delta) in deltas {
+                let n = map.entry(name.clone()).or_default();
+                *n = n.saturating_add_signed(isize::try_from(delta).unwrap_or(isize::MAX));
+            }
+        }
+    }
+}
+
+/// Joins the commit thread when the last handle goes.
+struct ThreadGuard(Mutex<Option<JoinHandle<()>>>);
+
+impl ThreadGuard {
+    fn join(&self) {
+        let handle = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("store: the commit thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for ThreadGuard {
+    fn drop(&mut self) {
+        self.join();
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store, checks its format, rebuilds the in-memory counters, makes
+    /// the directory durable and starts the commit thread. Blocking: call it at startup.
+    pub fn open(config: &StoreConfig) -> Result<Self, Error> {
+        std::fs::create_dir_all(&config.path).map_err(Error::Io)?;
+        let db = sled::Config::new().path(&config.path).open()?;
+        let trees = Trees {
+            messages: db.open_tree(MESSAGES)?,
+            queue: db.open_tree(QUEUE)?,
+            carrier_ids: db.open_tree(CARRIER_IDS)?,
+            outbox: db.open_tree(OUTBOX)?,
+            meta: db.open_tree(META)?,
+        };
+        check_format(&trees.meta)?;
+        let scan = Scan::run(&trees)?;
+        tracing::info!(
+            messages = scan.next_id.saturating_sub(1),
+            queued = scan.depths.queue.values().sum::<usize>(),
+            outbox = scan.depths.outbox.values().sum::<usize>(),
+            "store: opened"
+        );
+
+        let shared = Arc::new(Shared {
+            path: config.path.clone(),
+            db,
+            trees,
+            next_id: AtomicU64::new(scan.next_id),
+            depths: Mutex::new(scan.depths),
+            stats: Stats::default(),
+        });
+        // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
+        let (tx, rx) = mpsc::channel(config.max_batch.get());
+        let committer = Committer::new(
+            Arc::clone(&shared),
+            rx,
+            config.durability,
+            config.max_batch.get(),
+            scan.next_seq,
+            (scan.stored_next_id, scan.stored_next_seq),
+        )?;
+        let handle = std::thread::Builder::new()
+            .name("smppd-store-commit".to_owned())
+            .spawn(move || committer.run())
+            .map_err(Error::Io)?;
+        Ok(Self {
+            tx,
+            shared,
+            thread: Arc::new(ThreadGuard(Mutex::new(Some(handle)))),
+        })
+    }
+
+    /// A new message id, unique across restarts once a message using it is accepted (the
+    /// high-water mark is committed with it).
+    pub fn allocate_id(&self) -> MessageId {
+        MessageId::new(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Writes each message and, for a queued one, its entry in `msg.route`'s queue, all in one
+    /// commit; returns once durable per `[store] durability`.
+    ///
+    /// Cancel-safe in the usual sense: dropped before it returns, the messages may or may not be
+    /// stored, and no id was acknowledged.
+    pub async fn accept(&self, messages: Vec<Message>) -> Result<(), Error> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        for m in &messages {
+            layout::name_prefix(&m.route)?; // Refused here, before it costs a commit slot.
+        }
+        self.write(Op::Accept(messages)).await.map(drop)
+    }
+
+    /// The message with this id.
+    pub fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
+        let key = layout::id_key(id);
+        match self.shared.trees.messages.get(key)? {
+            Some(value) => Ok(Some(layout::decode_record(&key, &value)?.message)),
+            None => Ok(None),
+        }
+    }
+
+    /// Read-modify-write of one message, committed like [`Store::accept`]; returns the message
+    /// as written. Refused with [`Error::Final`] if it is already final, or with
+    /// [`Error::Refused`] when `f` says so (then nothing is written).
+    ///
+    /// The store keeps the rest in step: a state change without a history event gets one, the
+    /// queue entry follows the state (kept while Queued or Dispatched) and the route, a new
+    /// `carrier` is mapped for [`Store::by_carrier_id`], and the id cannot change. `f` runs on
+    /// the commit thread, where every writer waits for it: no blocking, no heavy work.
+    pub async fn update(
+        &self,
+        id: MessageId,
+        f: impl FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send + 'static,
+    ) -> Result<Message, Error> {
+        match self.write(Op::Update { id, f: Box::new(f) }).await? {
+            Reply::Message(message) => Ok(*message),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Cancels a message that is not final yet: state Deleted and its queue entry removed, in
+    /// one commit. A carrier that already has it is not told; that is the caller's business.
+    pub async fn cancel(&self, id: MessageId) -> Result<Message, Error> {
+        self.update(id, |m| {
+            m.transition(State::Deleted, crate::message::now_ms(), "cancelled")
+        })
+        .await
+    }
+
+    /// Entries in a route's queue.
+    pub fn queue_depth(&self, route: &str) -> usize {
+        let depths = self.shared.depths.lock().unwrap_or_else(PoisonError::into_inner);
+        depths.queue.get(route).copied().unwrap_or(0)
+    }
+
+    /// Up to `limit` ids from the front of a route's queue, oldest first. Dispatched messages
+    /// stay in the queue until a carrier accepts them, so they are listed too.
+    pub fn queued(&self, route: &str, limit: usize) -> Result<Vec<MessageId>, Error> {
+        let prefix = layout::name_prefix(route)?;
+        self.shared
+            .trees
+            .queue
+            .scan_prefix(&prefix)
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                layout::decode_id(QUEUE, &key, &value)
+            })
+            .collect()
+    }
+
+    /// Records a carrier's acceptance: the carrier and its id on the message, the (link, carrier
+    /// id) mapping, state Enroute and out of the queue, in one commit. [`Error::Final`] if the
+    /// message ended meanwhile (e.g. cancelled while in flight); then nothing is written.
+    pub async fn record_dispatch(
+        &self,
+        id: MessageId,
+        link: &str,
+        carrier_id: &str,
+    ) -> Result<(), Error> {
+        layout::carrier_key(link, carrier_id)?;
+        let carrier = CarrierRef {
+            link: link.to_owned(),
+            carrier_id: carrier_id.to_owned(),
+        };
+        self.update(id, move |m| {
+            let detail = format!("accepted by {} as {}", carrier.link, carrier.carrier_id);
+            m.carrier = Some(carrier);
+            m.transition(State::Enroute, crate::message::now_ms(), detail)
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The gateway id of the message a carrier link knows by `carrier_id` (exact match).
+    pub fn by_carrier_id(&self, link: &str, carrier_id: &str) -> Result<Option<MessageId>, Error> {
+        let key = layout::carrier_key(link, carrier_id)?;
+        match self.shared.trees.carrier_ids.get(&key)? {
+            Some(value) => layout::decode_id(CARRIER_IDS, &key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds a receipt or MO to a client's outbox; returns its sequence number (increasing).
+    pub async fn push_outbox(&self, client: &str, item: OutboxItem) -> Result<u64, Error> {
+        layout::name_prefix(client)?;
+        let op = Op::PushOutbox {
+            client: client.to_owned(),
+            item,
+        };
+        match self.write(op).await? {
+            Reply::Seq(seq) => Ok(seq),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Up to `limit` outbox entries of a client with a seq above `after`, in order.
+    pub fn outbox(
+        &self,
+        client: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, OutboxItem)>, Error> {
+        let first = match after {
+            None => 0,
+            Some(seq) => match seq.checked_add(1) {
+                Some(first) => first,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let prefix_len = layout::name_prefix(client)?.len();
+        let start = layout::seq_key(client, first)?;
+        let end = layout::seq_key(client, u64::MAX)?;
+        self.shared
+            .trees
+            .outbox
+            .range(start..=end)
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let seq = layout::seq_after_prefix(OUTBOX, prefix_len, &key)?;
+                Ok((seq, layout::decode_outbox(&key, &value)?))
+            })
+            .collect()
+    }
+
+    /// Removes an entry the client has answered (`deliver_sm_resp`); acking twice is harmless.
+    pub async fn ack_outbox(&self, client: &str, seq: u64) -> Result<(), Error> {
+        layout::name_prefix(client)?;
+        let op = Op::AckOutbox {
+            client: client.to_owned(),
+            seq,
+        };
+        self.write(op).await.map(drop)
+    }
+
+    /// Entries waiting in a client's outbox.
+    pub fn outbox_len(&self, client: &str) -> usize {
+        let depths = self.shared.depths.lock().unwrap_or_else(PoisonError::into_inner);
+        depths.outbox.get(client).copied().unwrap_or(0)
+    }
+
+    /// Bytes the store's files take (a gauge; 0 if the files cannot be listed).
+    pub fn size_on_disk(&self) -> u64 {
+        self.shared.db.size_on_disk().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "store: cannot measure size on disk");
+            0
+        })
+    }
+
+    /// Group-commit figures since open (batching and sync cost).
+    pub fn commit_stats(&self) -> CommitStats {
+        let stats = &self.shared.stats;
+        CommitStats {
+            commits: stats.commits.load(Ordering::Relaxed),
+            operations: stats.operations.load(Ordering::Relaxed),
+            sync_time: Duration::from_micros(stats.sync_micros.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Commits what is pending, syncs, and stops the commit thread. Later writes, from any
+    /// handle, fail with [`Error::Closed`]; reads still work.
+    pub async fn close(&self) -> Result<(), Error> {
+        let (reply, done) = oneshot::channel();
+        // Err: the thread has stopped already (closed before, or after a failed commit).
+        if self.tx.send(Request::Close(reply)).await.is_ok() {
+            // Err: the thread ended without answering, which is stopped all the same.
+            let _ = done.await;
+        }
+        let thread = Arc::clone(&self.thread);
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))
+    }
+
+    async fn write(&self, op: Op) -> Result<Reply, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request::Write { op, reply })
+            .await
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// A reply of the wrong kind: a bug in this module, reported rather than panicked on.
+fn unexpected(reply: Reply) -> Error {
+    Error::Corrupt {
+        tree: "-",
+        key: String::new(),
+        reason: format!("internal: unexpected commit reply {reply:?}"),
+    }
+}
+
+/// Refuses a store written by a newer layout; stamps a new one.
+fn check_format(meta: &sled::Tree) -> Result<(), Error> {
+    let key = layout::META_FORMAT_VERSION;
+    match meta.get(key)? {
+        Some(v) if v.as_ref() == [layout::FORMAT_VERSION] => Ok(()),
+        Some(v) => Err(layout::corrupt(
+            META,
+            key,
+            &format!(
+                "store format {:?}; this smppd reads format {}",
+                v.as_ref(),
+                layout::FORMAT_VERSION
+            ),
+        )),
+        None => {
+            // A new store (or one that crashed before its first sync: then it holds nothing).
+            meta.insert(key, &[layout::FORMAT_VERSION])?;
+            Ok(())
+        }
+    }
+}
+
+/// What opening learns from the trees.
+struct Scan {
+    next_id: u64,
+    next_seq: u64,
+    stored_next_id: u64,
+    stored_next_seq: u64,
+    depths: Depths,
+}
+
+impl Scan {
+    /// Counters and depths from the trees. Walks the queue and outbox trees once (they hold
+    /// what is pending, not the history); the message tree only at its last key.
+    fn run(trees: &Trees) -> Result<Self, Error> {
+        let meta_u64 = |key: &[u8]| -> Result<u64, Error> {
+            match trees.meta.get(key)? {
+                Some(v) => layout::decode_u64(META, key, &v),
+                None => Ok(0),
+            }
+        };
+        let stored_next_id = meta_u64(layout::META_NEXT_ID)?;
+        let stored_next_seq = meta_u64(layout::META_NEXT_SEQ)?;
+
+        // The high-water mark commits with the messages, so the last key is a second opinion;
+        // ids start at 1.
+        let last_id = match trees.messages.last()? {
+            Some((key, _)) => layout::id_from_key(&key)?.as_u64(),
+            None => 0,
+        };
+        let next_id = stored_next_id.max(last_id.saturating_add(1)).max(1);
+
+        let mut depths = Depths::default();
+        let mut max_seq = 0;
+        for (tree, name, counts) in [
+            (&trees.queue, QUEUE, &mut depths.queue),
+            (&trees.outbox, OUTBOX, &mut depths.outbox),
+        ] {
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                let (owner, seq) = layout::split_seq_key(name, &key)?;
+                if name == QUEUE {
+                    layout::decode_id(QUEUE, &key, &value)?;
+                }
+                max_seq = max_seq.max(seq);
+                *counts.entry(owner.to_owned()).or_default() += 1;
+            }
+        }
+        let next_seq = stored_next_seq.max(max_seq.saturating_add(1)).max(1);
+        Ok(Self {
+            next_id,
+            next_seq,
+            stored_next_id,
+            stored_next_seq,
+            depths,
+        })
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+    use crate::message::{Address, OutboxKind};
+    use std::num::NonZeroUsize;
+
+    fn config(dir: &tempfile::TempDir, durability: Durability) -> StoreConfig {
+        StoreConfig {
+            path: dir.path().join("store"),
+            durability,
+            max_batch: NonZeroUsize::new(256).unwrap(),
+        }
+    }
+
+    fn open(dir: &tempfile::TempDir) -> Store {
+        Store::open(&config(dir, Durability::Durable)).unwrap()
+    }
+
+    fn message(store: &Store, route: &str) -> Message {
+        Message {
+            id: store.allocate_id(),
+            client: "shop".into(),
+            route: route.into(),
+            service_type: String::new(),
+            source: Address {
+                ton: 5,
+                npi: 0,
+                addr: "Shop".into(),
+            },
+            destination: Address {
+                ton: 1,
+                npi: 1,
+                addr: "447700900123".into(),
+            },
+            esm_class: 0,
+            protocol_id: 0,
+            priority_flag: 0,
+            registered_delivery: 1,
+            data_coding: 0,
+            replace_if_present_flag: 0,
+            sm_default_msg_id: 0,
+            short_message: b"Your code is 123456".to_vec(),
+            tlvs: vec![(0x0204, vec![0, 1])],
+            schedule_at: None,
+            expire_at: None,
+            received_at: crate::message::now_ms(),
+            state: State::Queued,
+            attempts: 0,
+            carrier: None,
+            history: vec![],
+        }
+    }
+
+    fn receipt(id: MessageId) -> OutboxItem {
+        OutboxItem {
+            kind: OutboxKind::Receipt {
+                message_id: id,
+                state: 2,
+                err: 0,
+            },
+            source: Address::default(),
+            destination: Address::default(),
+            esm_class: 4,
+            data_coding: 0,
+            short_message: format!("id:{id} stat:DELIVRD").into_bytes(),
+            tlvs: vec![],
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn accepted_messages_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let m = message(&store, "default");
+        store.accept(vec![m.clone()]).await.unwrap();
+        assert_eq!(store.message(m.id).unwrap(), Some(m.clone()));
+        assert_eq!(store.message(MessageId::new(999)).unwrap(), None);
+        assert!(matches!(
+            store.accept(vec![m.clone()]).await,
+            Err(Error::Duplicate(id)) if id == m.id
+        ));
+        assert!(store.size_on_disk() > 0);
+    }
+
+    #[tokio::test]
+    async fn ids_increase_and_are_never_reused_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stored = Vec::new();
+        for _round in 0..3 {
+            let store = open(&dir);
+            let first = store.allocate_id();
+            assert!(stored.iter().all(|&id| id < first), "{first} reissued");
+            let mut batch = vec![message(&store, "r")];
+            batch.push(message(&store, "r"));
+            assert!(batch[0].id < batch[1].id && first < batch[0].id);
+            stored.extend(batch.iter().map(|m| m.id));
+            store.accept(batch).await.unwrap();
+            // Allocated but never accepted: may come back, nothing was promised with it.
+            store.allocate_id();
+        }
+        assert_eq!(stored.first(), Some(&MessageId::new(2)));
+    }
+
+    #[tokio::test]
+    async fn meta_high_water_mark_outlives_messages() {
+        // An id accepted out of order (made up by a caller) lifts the counter past it.
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(&dir);
+            let mut m = message(&store, "r");
+            m.id = MessageId::new(1000);
+            store.accept(vec![m]).await.unwrap();
+            assert_eq!(store.allocate_id(), MessageId::new(1001));
+        }
+        let store = open(&dir);
+        assert_eq!(store.allocate_id(), MessageId::new(1001));
+    }
+
+    #[tokio::test]
+    async fn queues_keep_order_and_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = {
+            let store = open(&dir);
+            let a: Vec<Message> = (0..5).map(|_| message(&store, "a")).collect();
+            let b: Vec<Message> = (0..3).map(|_| message(&store, "b")).collect();
+            // Interleaved commits: order within a route is the order of acceptance.
+            for (x, y) in a.iter().zip(&b) {
+                store.accept(vec![x.clone(), y.clone()]).await.unwrap();
+            }
+            store.accept(a[3..].to_vec()).await.unwrap();
+            let mut rejected = message(&store, "a");
+            rejected.state = State::Rejected;
+            store.accept(vec![rejected]).await.unwrap();
+            (a, b)
+        };
+        let store = open(&dir);
+        let ids = |v: &[Message]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(store.queue_depth("a"), 5);
+        assert_eq!(store.queue_depth("b"), 3);
+        assert_eq!(store.queue_depth("c"), 0);
+        assert_eq!(store.queued("a", 10).unwrap(), ids(&a));
+        assert_eq!(store.queued("a", 2).unwrap(), ids(&a[..2]));
+        assert_eq!(store.queued("b", 10).unwrap(), ids(&b));
+        assert_eq!(store.queued("", 10).unwrap(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn cancel_leaves_the_queue_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let (m1, m2) = (message(&store, "r"), message(&store, "r"));
+        store.accept(vec![m1.clone(), m2.clone()]).await.unwrap();
+
+        let cancelled = store.cancel(m1.id).await.unwrap();
+        assert_eq!(cancelled.state, State::Deleted);
+        assert_eq!(cancelled.history.last().unwrap().state, State::Deleted);
+        assert_eq!(store.message(m1.id).unwrap(), Some(cancelled));
+        assert_eq!(store.queued("r", 10).unwrap(), vec![m2.id]);
+        assert_eq!(store.queue_depth("r"), 1);
+
+        assert!(matches!(
+            store.cancel(m1.id).await,
+            Err(Error::Final { id, state: State::Deleted }) if id == m1.id
+        ));
+        assert!(matches!(
+            store.cancel(MessageId::new(777)).await,
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(store.queue_depth("r"), 1);
+    }
+
+    #[tokio::test]
+    async fn updates_respect_final_states_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let m = message(&store, "r");
+        store.accept(vec![m.clone()]).await.unwrap();
+
+        // A refusal writes nothing, even what the closure changed before refusing.
+        let refused = store
+            .update(m.id, |m| {
+                m.short_message = b"changed".to_vec();
+                Err(UpdateRefused::NotOwner)
+            })
+            .await;
+        assert!(matches!(refused, Err(Error::Refused(UpdateRefused::NotOwner))));
+        assert_eq!(store.message(m.id).unwrap(), Some(m.clone()));
+
+        // A panic fails the request, not the store.
+        let panicked = store.update(m.id, |_| panic!("bug in a caller")).await;
+        assert!(matches!(panicked, Err(Error::UpdatePanicked(_))));
+
+        // A state change without an event gets one; the queue entry follows the state.
+        let updated = store
+            .update(m.id, |m| {
+                m.state = State::Undeliverable;
+                m.id = MessageId::new(12345); // Ignored: the id is the key.
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(updated.id, m.id);
+        assert_eq!(updated.history.len(), 1);
+        assert_eq!(updated.history[0].state, State::Undeliverable);
+        assert_eq!(store.queue_depth("r"), 0);
+
+        for state in [State::Delivered, State::Queued] {
+            let result = store
+                .update(m.id, move |m| {
+                    m.state = state;
+                    Ok(())
+                })
+                .await;
+            assert!(matches!(
+                result,
+                Err(Error::Final { state: State::Undeliverable, .. })
+            ));
+        }
+        assert_eq!(store.message(m.id).unwrap(), Some(updated));
+    }
+
+    #[tokio::test]
+    async fn requeue_and_route_change_move_the_queue_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let (m1, m2) = (message(&store, "a"), message(&store, "a"));
+        store.accept(vec![m1.clone(), m2.clone()]).await.unwrap();
+        // Dispatched keeps its place; back to Queued keeps it too.
+        for state in [State::Dispatched, State::Queued] {
+            store
+                .update(m1.id, move |m| m.transition(state, 0, "try"))
+                .await
+                .unwrap();
+            assert_eq!(store.queued("a", 10).unwrap(), vec![m1.id, m2.id]);
+        }
+        // Failover to another route: out of "a", at the back of "b".
+        store
+            .update(m1.id, |m| {
+                m.route = "b".into();
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.queued("a", 10).unwrap(), vec![m2.id]);
+        assert_eq!(store.queued("b", 10).unwrap(), vec![m1.id]);
+        assert_eq!((store.queue_depth("a"), store.queue_depth("b")), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn dispatch_maps_the_carrier_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let m = message(&store, "r");
+        store.accept(vec![m.clone()]).await.unwrap();
+        store.record_dispatch(m.id, "carrier-a", "0A1B2C").await.unwrap();
+
+        assert_eq!(store.by_carrier_id("carrier-a", "0A1B2C").unwrap(), Some(m.id));
+        assert_eq!(store.by_carrier_id("carrier-b", "0A1B2C").unwrap(), None);
+        assert_eq!(store.by_carrier_id("carrier-a", "0a1b2c").unwrap(), None);
+        let stored = store.message(m.id).unwrap().unwrap();
+        assert_eq!(stored.state, State::Enroute);
+        assert_eq!(
+            stored.carrier,
+            Some(CarrierRef {
+                link: "carrier-a".into(),
+                carrier_id: "0A1B2C".into()
+            })
+        );
+        assert_eq!(stored.history.len(), 1);
+        assert_eq!(store.queue_depth("r"), 0);
+        assert_eq!(store.queued("r", 10).unwrap(), vec![]);
+
+        store.cancel(m.id).await.unwrap();
+        assert!(matches!(
+            store.record_dispatch(m.id, "carrier-b", "77").await,
+            Err(Error::Final { .. })
+        ));
+        assert_eq!(store.by_carrier_id("carrier-b", "77").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn outbox_is_ordered_acked_and_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let seqs = {
+            let store = open(&dir);
+            let mut seqs = Vec::new();
+            for n in 1..=5 {
+                seqs.push(store.push_outbox("shop", receipt(MessageId::new(n))).await.unwrap());
+            }
+            store.push_outbox("crm", receipt(MessageId::new(9))).await.unwrap();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(store.outbox_len("shop"), 5);
+
+            let all = store.outbox("shop", None, 10).unwrap();
+            assert_eq!(all.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs);
+            assert_eq!(all[0].1, receipt(MessageId::new(1)));
+            let after = store.outbox("shop", Some(seqs[1]), 2).unwrap();
+            assert_eq!(after.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs[2..4]);
+            assert_eq!(store.outbox("shop", Some(u64::MAX), 10).unwrap(), vec![]);
+
+            store.ack_outbox("shop", seqs[0]).await.unwrap();
+            store.ack_outbox("shop", seqs[0]).await.unwrap(); // Twice: harmless.
+            store.ack_outbox("nobody", 1).await.unwrap();
+            assert_eq!(store.outbox_len("shop"), 4);
+            assert_eq!(store.outbox_len("nobody"), 0);
+            seqs
+        };
+        let store = open(&dir);
+        assert_eq!(store.outbox_len("shop"), 4);
+        assert_eq!(store.outbox_len("crm"), 1);
+        let left = store.outbox("shop", None, 10).unwrap();
+        assert_eq!(left.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs[1..]);
+        // Sequences go on after a reopen, never back.
+        let next = store.push_outbox("shop", receipt(MessageId::new(6))).await.unwrap();
+        assert!(next > seqs[4]);
+    }
+
+    #[tokio::test]
+    async fn one_failing_request_leaves_its_batch_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let m1 = message(&store, "r");
+        store.accept(vec![m1.clone()]).await.unwrap();
+        let fresh = message(&store, "r");
+        // Sent together: they may share a batch; the duplicate fails alone and whole.
+        let (bad, good) = tokio::join!(
+            store.accept(vec![fresh.clone(), m1.clone()]),
+            store.accept(vec![message(&store, "r")]),
+        );
+        assert!(matches!(bad, Err(Error::Duplicate(_))));
+        good.unwrap();
+        assert_eq!(store.message(fresh.id).unwrap(), None);
+        assert_eq!(store.queue_depth("r"), 2);
+    }
+
+    #[tokio::test]
+    async fn names_too_long_for_a_key_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let long = "x".repeat(256);
+        let m = message(&store, &long);
+        assert!(matches!(store.accept(vec![m]).await, Err(Error::NameTooLong(_))));
+        assert!(matches!(
+            store.push_outbox(&long, receipt(MessageId::new(1))).await,
+            Err(Error::NameTooLong(_))
+        ));
+        assert!(store.queued(&long, 1).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_accepts_share_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    for _ in 0..200 {
+                        let m = message(&store, "r");
+                        ids.push(m.id);
+                        store.accept(vec![m]).await.unwrap();
+                    }
+                    ids
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.extend(task.await.unwrap());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 64 * 200);
+        assert_eq!(store.queue_depth("r"), 64 * 200);
+        let stats = store.commit_stats();
+        assert_eq!(stats.operations, 64 * 200);
+        assert!(
+            stats.commits < stats.operations / 4,
+            "not grouped: {stats:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_durability_mode_round_trips() {
+        for durability in [Durability::Durable, Durability::Flush, Durability::Relaxed] {
+            let dir = tempfile::tempdir().unwrap();
+            let id = {
+                let store = Store::open(&config(&dir, durability)).unwrap();
+                let m = message(&store, "r");
+                store.accept(vec![m.clone()]).await.unwrap();
+                // Even Relaxed syncs on a clean close.
+                store.close().await.unwrap();
+                m.id
+            };
+            let store = Store::open(&config(&dir, durability)).unwrap();
+            assert!(store.message(id).unwrap().is_some(), "{durability:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_refuses_writes_and_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let other = store.clone();
+        let m = message(&store, "r");
+        store.accept(vec![m.clone()]).await.unwrap();
+        store.close().await.unwrap();
+        store.close().await.unwrap();
+        assert!(matches!(
+            other.accept(vec![message(&other, "r")]).await,
+            Err(Error::Closed)
+        ));
+        assert!(other.message(m.id).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(&dir));
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            let meta = db.open_tree(META).unwrap();
+            meta.insert(layout::META_FORMAT_VERSION, &[99]).unwrap();
+            commit::flush_db(&db).unwrap();
+        }
+        let err = Store::open(&config(&dir, Durability::Durable)).err().unwrap();
+        assert!(
+            matches!(&err, Error::Corrupt { tree: "meta", reason, .. } if reason.contains("99")),
+            "{err}"
+        );
+    }
+}

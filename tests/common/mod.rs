@@ -1,0 +1,283 @@
+//! Test harness: the real `smppd` binary on port 0 in a temp dir, and a raw SMPP client over a
+//! real socket that speaks through `smpp-proto`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
+
+use bytes::BytesMut;
+use smpp_proto::frame::{split_frame, DEFAULT_MAX_PDU_LEN};
+use smpp_proto::pdu::{Bind, ShortMessage, SubmitSm};
+use smpp_proto::{Body, Pdu};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A config with one plain listener on port 0, the store in `dir`, and `clients` appended
+/// (TOML `[[clients]]` tables).
+pub fn config(dir: &Path, session: &str, clients: &str) -> String {
+    format!(
+        r#"
+[server]
+system_id = "smppd-test"
+listen = ["127.0.0.1:0"]
+
+[server.session]
+{session}
+
+[store]
+path = "{store}"
+
+{clients}
+"#,
+        store = dir.join("store").display()
+    )
+}
+
+/// A client account for `config`.
+pub fn client(system_id: &str, password: &str, extra: &str) -> String {
+    format!("[[clients]]\nsystem_id = \"{system_id}\"\npassword = \"{password}\"\n{extra}\n")
+}
+
+/// A running `smppd serve`.
+pub struct Gateway {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+    config_path: PathBuf,
+    /// stderr of the process so far (logs), collected by a thread.
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// A fresh, unique temp directory.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("smppd-test-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Gateway {
+    /// Writes `config_text` into `dir/smppd.toml` and starts the gateway on it.
+    pub fn start(dir: &Path, config_text: &str) -> Self {
+        let config_path = dir.join("smppd.toml");
+        std::fs::write(&config_path, config_text).unwrap();
+        let mut gateway = Self {
+            child: None,
+            dir: dir.to_path_buf(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            tls_addr: None,
+            config_path,
+            logs: Default::default(),
+        };
+        gateway.spawn();
+        gateway
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(&self.dir)
+            .env("RUST_LOG", "smppd=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let logs = self.logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut logs = logs.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
+        // The gateway prints its listening addresses on stdout once it serves.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.child = Some(child);
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("smppd did not start; logs:\n{}", self.logs()));
+            if let Some(addr) = line.strip_prefix("smppd: listening on smpp://") {
+                self.addr = addr.trim().parse().unwrap();
+            } else if let Some(addr) = line.strip_prefix("smppd: listening on smpps://") {
+                self.tls_addr = Some(addr.trim().parse().unwrap());
+            } else if line.starts_with("smppd: ready") {
+                break;
+            }
+        }
+    }
+
+    /// What the gateway logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        child.wait().unwrap()
+    }
+
+    /// Starts again on the same config and store (the port may change).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A raw SMPP peer over any stream.
+pub struct Client<S = TcpStream> {
+    pub stream: S,
+    buf: BytesMut,
+    seq: u32,
+}
+
+impl Client<TcpStream> {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self::over(stream)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    pub fn over(stream: S) -> Self {
+        Self {
+            stream,
+            buf: BytesMut::new(),
+            seq: 0,
+        }
+    }
+
+    /// Sends a request with the next sequence number; returns it.
+    pub async fn send(&mut self, body: Body) -> u32 {
+        self.seq += 1;
+        self.send_pdu(&Pdu::new(self.seq, body)).await;
+        self.seq
+    }
+
+    pub async fn send_pdu(&mut self, pdu: &Pdu) {
+        self.stream.write_all(&pdu.to_bytes()).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// The next PDU, or None if the connection closed. Panics after 10 s.
+    pub async fn recv(&mut self) -> Option<Pdu> {
+        self.recv_within(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no PDU within 10 s"))
+    }
+
+    /// Some(next PDU or None on close), or None if nothing came within `limit`.
+    pub async fn recv_within(&mut self, limit: Duration) -> Option<Option<Pdu>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(frame) = split_frame(&mut self.buf, DEFAULT_MAX_PDU_LEN).unwrap() {
+                return Some(Some(Pdu::decode(&frame).unwrap()));
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(None),
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Sends a request and returns its response, answering (and skipping) anything else.
+    pub async fn request(&mut self, body: Body) -> Pdu {
+        let seq = self.send(body).await;
+        loop {
+            let pdu = self.recv().await.expect("connection closed");
+            if pdu.sequence_number == seq && pdu.command_id().is_response() {
+                return pdu;
+            }
+            self.answer(&pdu).await;
+        }
+    }
+
+    /// Answers a request from the gateway (deliver_sm, enquire_link) with status OK.
+    pub async fn answer(&mut self, pdu: &Pdu) {
+        if let Some(resp) = pdu.response_with_status(smpp_proto::CommandStatus::ESME_ROK) {
+            if !pdu.command_id().is_response() {
+                self.send_pdu(&resp).await;
+            }
+        }
+    }
+
+    pub async fn bind(
+        &mut self,
+        kind: smpp_proto::CommandId,
+        system_id: &str,
+        password: &str,
+    ) -> Pdu {
+        let bind = Bind {
+            system_id: system_id.try_into().unwrap(),
+            password: password.try_into().unwrap(),
+            interface_version: 0x34,
+            ..Bind::default()
+        };
+        let body = match kind {
+            smpp_proto::CommandId::BindTransmitter => Body::BindTransmitter(bind),
+            smpp_proto::CommandId::BindReceiver => Body::BindReceiver(bind),
+            _ => Body::BindTransceiver(bind),
+        };
+        self.request(body).await
+    }
+}
+
+/// A plain submit_sm from "Shop" to `to`, asking for a receipt.
+pub fn submit(to: &str, text: &str) -> Body {
+    Body::SubmitSm(SubmitSm {
+        source_addr_ton: 5,
+        source_addr: "Shop".try_into().unwrap(),
+        dest_addr_ton: 1,
+        dest_addr_npi: 1,
+        destination_addr: to.try_into().unwrap(),
+        registered_delivery: 1,
+        short_message: ShortMessage::new(text.as_bytes().to_vec()).unwrap(),
+        ..SubmitSm::default()
+    })
+}

@@ -1,0 +1,149 @@
+//! `smppd check --config FILE` as an operator runs it: the real binary, its output and exit
+//! status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `smppd check` exits with this when the config is invalid.
+const EXIT_CONFIG: i32 = 64;
+
+/// A fresh directory under the system's temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("smppd-config-check-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0); // best effort: a leftover is harmless
+    }
+}
+
+fn check(config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smppd"))
+        .arg("check")
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn good_config_exits_0_with_a_summary() {
+    let dir = TempDir::new();
+    let path = dir.file(
+        "good.toml",
+        "[server]\nlisten = [\"127.0.0.1:2775\", \"[::1]:2775\"]\n\
+         [[clients]]\nsystem_id = \"shop\"\npassword = \"secret12\"\n\
+         [[clients]]\nsystem_id = \"crm\"\npassword = \"crm-pass\"\n",
+    );
+    let out = check(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("config OK: 2 clients, listeners "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("127.0.0.1:2775, [::1]:2775"), "{stdout}");
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn the_example_config_passes() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let out = check(&example);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("config OK: 1 client, listeners 127.0.0.1:2775"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_config_exits_64_naming_every_bad_key() {
+    let dir = TempDir::new();
+    let path = dir.file(
+        "bad.toml",
+        "[server]\nlisten = [\"127.0.0.1:2775\", \"nowhere\"]\n\
+         [server.session]\nenquire_link_interval = \"0s\"\n\
+         [[clients]]\nsystem_id = \"shop\"\npassword = \"much-too-long\"\nwindow = 5000\n\
+         [[clients]]\nsystem_id = \"shop\"\npassword = \"p\"\nbind_types = []\n",
+    );
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let keys = [
+        "server.listen[1]",
+        "server.session.enquire_link_interval",
+        "clients[0].password",
+        "clients[0].window",
+        "clients[1].system_id",
+        "clients[1].bind_types",
+    ];
+    assert_eq!(stderr.lines().count(), keys.len(), "{stderr}");
+    for key in keys {
+        // One problem per line: "FILE: KEY: REASON".
+        let line = format!("{}: {key}: ", path.display());
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&line)),
+            "no {key:?} in:\n{stderr}"
+        );
+    }
+    // The password itself never shows.
+    assert!(!stderr.contains("much-too-long"), "{stderr}");
+}
+
+#[test]
+fn unknown_key_exits_64_naming_it() {
+    let dir = TempDir::new();
+    let path = dir.file("typo.toml", "[server]\nmax_conections = 5\n");
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("server.max_conections: unknown key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 2, column 1"), "{stderr}");
+}
+
+#[test]
+fn missing_file_exits_64() {
+    let dir = TempDir::new();
+    let out = check(&dir.0.join("absent.toml"));
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("absent.toml: cannot read the file"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,182 @@
+//! kill -9 at the store level: every id the store acknowledged is on the disk after a crash.
+//!
+//! The test re-executes its own binary as a writer child (selected by an environment
+//! variable). The child accepts messages from many concurrent tasks and prints each id once
+//! `accept` has returned; the parent reads those lines for about a second, SIGKILLs the child
+//! mid-write, reopens the store and checks every printed id with its content. Three rounds on
+//! the same directory, so recovery of a recovered store and id reuse are covered too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+use smppd::config::{Durability, StoreConfig};
+use smppd::message::{Address, Message, MessageId, State};
+use smppd::store::Store;
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Set in the child: the store directory to write to.
+const CHILD_ENV: &str = "SMPPD_STORE_CRASH_DIR";
+const TEST_NAME: &str = "acknowledged_messages_survive_sigkill";
+/// Concurrent acceptors in the child, so that kills land inside group commits.
+const WRITERS: usize = 32;
+/// How long the parent lets the child write before the kill.
+const WRITE_FOR: Duration = Duration::from_secs(1);
+/// The child stops by itself after this, should the parent be gone.
+const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
+fn config(path: &Path) -> StoreConfig {
+    StoreConfig {
+        path: path.to_owned(),
+        durability: Durability::Durable,
+        max_batch: NonZeroUsize::new(256).unwrap(),
+    }
+}
+
+/// The message the child writes under `id`: its content follows from the id, so the parent can
+/// check what it reads back without being told.
+fn message_for(id: MessageId) -> Message {
+    let n = id.as_u64();
+    Message {
+        id,
+        client: "crash-test".into(),
+        route: format!("route-{}", n % 3),
+        service_type: String::new(),
+        source: Address {
+            ton: 5,
+            npi: 0,
+            addr: "Shop".into(),
+        },
+        destination: Address {
+            ton: 1,
+            npi: 1,
+            addr: format!("4477009{:05}", n % 100_000),
+        },
+        esm_class: 0,
+        protocol_id: 0,
+        priority_flag: 0,
+        registered_delivery: 1,
+        data_coding: 0,
+        replace_if_present_flag: 0,
+        sm_default_msg_id: 0,
+        short_message: format!("message {n}: {}", "x".repeat((n % 120) as usize)).into_bytes(),
+        tlvs: vec![(0x0204, n.to_be_bytes().to_vec())],
+        schedule_at: None,
+        expire_at: Some(i64::try_from(n).unwrap() + 86_400_000),
+        received_at: i64::try_from(n).unwrap(),
+        state: State::Queued,
+        attempts: 0,
+        carrier: None,
+        history: vec![],
+    }
+}
+
+/// Child: accept forever (well, up to CHILD_LIMIT) and print `ack <id>` after each accept.
+fn run_writer(dir: PathBuf) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let store = Store::open(&config(&dir)).unwrap();
+        let started = Instant::now();
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    while started.elapsed() < CHILD_LIMIT {
+                        let id = store.allocate_id();
+                        store.accept(vec![message_for(id)]).await.unwrap();
+                        // Only now is the id a promise; the line goes out at once.
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "ack {id}").unwrap();
+                        out.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn acknowledged_messages_survive_sigkill() {
+    if let Some(dir) = std::env::var_os(CHILD_ENV) {
+        run_writer(PathBuf::from(dir));
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut all_acked: HashSet<MessageId> = HashSet::new();
+    for round in 1..=3 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("ack ") {
+                    if tx.send(id.parse::<MessageId>().unwrap()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+
+        // The clock starts at the first acknowledgement, so a slow start (opening, recovery)
+        // does not eat the writing time.
+        let mut acked = vec![rx.recv_timeout(Duration::from_secs(30)).unwrap()];
+        let deadline = Instant::now() + WRITE_FOR;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(id) => acked.push(id),
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => panic!("writer child died early"),
+            }
+        }
+        child.kill().unwrap(); // SIGKILL on Unix: no destructor, no final flush.
+        child.wait().unwrap();
+        reader.join().unwrap();
+        // Lines written before the kill are still in the pipe: they count too.
+        acked.extend(rx.try_iter());
+
+        let store = Store::open(&config(&path)).unwrap();
+        for &id in &acked {
+            assert_eq!(
+                store.message(id).unwrap(),
+                Some(message_for(id)),
+                "round {round}: acknowledged id {id} lost or changed"
+            );
+        }
+        let previous_max = all_acked.iter().max().copied();
+        let min_new = acked.iter().min().copied();
+        assert!(
+            previous_max < min_new,
+            "round {round}: id reused ({min_new:?} <= {previous_max:?})"
+        );
+        let queued: usize = (0..3).map(|r| store.queue_depth(&format!("route-{r}"))).sum();
+        assert!(queued >= all_acked.len() + acked.len());
+        drop(store);
+
+        let before = all_acked.len();
+        all_acked.extend(acked.iter().copied());
+        assert_eq!(all_acked.len(), before + acked.len(), "duplicate ids");
+        eprintln!(
+            "round {round}: {} acknowledged in ~{WRITE_FOR:?} before SIGKILL, all present; \
+             {queued} messages in the store after recovery (acknowledged or not)",
+            acked.len()
+        );
+    }
+}
