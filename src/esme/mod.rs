@@ -471,16 +471,15 @@ impl Service for EsmeService {
     }
 
     fn closed(&self, session: &SessionInfo) {
-        let Some((system_id, kind)) = &session.bound else {
-            return;
-        };
-        if let Some(mut binds) = self.binds.get_mut(system_id) {
+        // By session id, not by `session.bound`: a bind accepted here whose response never
+        // reached the session (the peer vanished meanwhile) must not leak its slot.
+        for mut binds in self.binds.iter_mut() {
             binds.retain(|(id, _)| *id != session.id);
         }
-        if kind.can_receive() {
-            self.outboxes.unbind(system_id, session.id);
+        self.outboxes.forget(session.id);
+        if let Some((system_id, kind)) = &session.bound {
+            tracing::info!(client = %system_id, peer = %session.peer, bind = kind.name(), "unbound");
         }
-        tracing::info!(client = %system_id, peer = %session.peer, bind = kind.name(), "unbound");
     }
 }
 

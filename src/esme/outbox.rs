@@ -87,9 +87,9 @@ impl Outboxes {
         }
     }
 
-    /// A session ended: stop delivering to it.
-    pub(crate) fn unbind(&self, system_id: &str, session: u64) {
-        if let Some(outbox) = self.clients.get(system_id).map(|o| o.value().clone()) {
+    /// A session ended: stop delivering to it, whichever client it belonged to.
+    pub(crate) fn forget(&self, session: u64) {
+        for outbox in self.clients.iter() {
             if let Ok(mut binds) = outbox.binds.lock() {
                 binds.retain(|(id, _, _)| *id != session);
             }
