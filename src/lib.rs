@@ -1,9 +1,9 @@
 //! smppd: a self-hosted SMPP 3.4 gateway. The gateway's modules arrive with their issues; the
 //! wire format lives in the `smpp-proto` crate.
 
-pub mod config;
-pub mod session;
 pub mod app;
+pub mod config;
 pub mod esme;
 pub mod message;
+pub mod session;
 pub mod store;

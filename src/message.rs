@@ -345,7 +345,11 @@ mod tests {
         ];
         for from in all {
             // Our notion of final matches the spec's, through the mapping.
-            assert_eq!(from.is_final(), from.to_message_state().is_final(), "{from:?}");
+            assert_eq!(
+                from.is_final(),
+                from.to_message_state().is_final(),
+                "{from:?}"
+            );
             for to in all {
                 assert_eq!(from.can_become(to), !from.is_final(), "{from:?} -> {to:?}");
             }

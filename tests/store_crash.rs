@@ -166,7 +166,9 @@ fn acknowledged_messages_survive_sigkill() {
             previous_max < min_new,
             "round {round}: id reused ({min_new:?} <= {previous_max:?})"
         );
-        let queued: usize = (0..3).map(|r| store.queue_depth(&format!("route-{r}"))).sum();
+        let queued: usize = (0..3)
+            .map(|r| store.queue_depth(&format!("route-{r}")))
+            .sum();
         assert!(queued >= all_acked.len() + acked.len());
         drop(store);
 

@@ -216,7 +216,8 @@ impl Committer {
             }
         };
 
-        self.shared.adjust_depths(&plan.queue_delta, &plan.outbox_delta);
+        self.shared
+            .adjust_depths(&plan.queue_delta, &plan.outbox_delta);
         let stats = &self.shared.stats;
         stats.commits.fetch_add(1, Ordering::Relaxed);
         stats.operations.fetch_add(ops, Ordering::Relaxed);
@@ -258,7 +259,9 @@ impl Committer {
                 Reply::Done
             }
             Op::Update { id, f } => {
-                let old = self.record(batch, &changes, id)?.ok_or(Error::NotFound(id))?;
+                let old = self
+                    .record(batch, &changes, id)?
+                    .ok_or(Error::NotFound(id))?;
                 let message = self.plan_update(&mut changes, old, f)?;
                 Reply::Message(Box::new(message))
             }
@@ -350,7 +353,11 @@ impl Committer {
     /// Adds a queue entry for `id` at the back of `route`.
     fn enqueue(&mut self, changes: &mut Changes, route: &str, id: MessageId) -> Result<u64, Error> {
         let seq = self.allocate_seq();
-        changes.write(Tree::Queue, layout::seq_key(route, seq)?, Some(layout::encode_id(id)));
+        changes.write(
+            Tree::Queue,
+            layout::seq_key(route, seq)?,
+            Some(layout::encode_id(id)),
+        );
         *changes.queue_delta.entry(route.to_owned()).or_default() += 1;
         Ok(seq)
     }
@@ -387,7 +394,8 @@ impl Committer {
             // caller made up, too.
             self.shared.next_id.fetch_max(next_id, Ordering::Relaxed);
             if next_id > self.stored_next_id {
-                plan.batches[Tree::Meta as usize].insert(layout::META_NEXT_ID, layout::encode_u64(next_id));
+                plan.batches[Tree::Meta as usize]
+                    .insert(layout::META_NEXT_ID, layout::encode_u64(next_id));
                 plan.next_id = Some(next_id);
             }
         }
@@ -554,7 +562,10 @@ impl DiskSync {
     /// Syncs everything once: the store may have just been created, and with it its directory.
     fn open(dir: &Path) -> io::Result<Self> {
         // Write access: some platforms refuse to sync a read-only handle.
-        let log = fs::OpenOptions::new().read(true).write(true).open(dir.join("db"))?;
+        let log = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join("db"))?;
         let mut disk = Self {
             dir: dir.to_owned(),
             log,

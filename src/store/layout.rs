@@ -5,14 +5,15 @@
 //! route queue or an outbox oldest first and a name never runs into the next one (`"a" + seq` vs
 //! `"ab"`). Every value starts with a version byte, so a later format can read old records.
 //!
-//! | tree          | key                                   | value                               |
-//! |---------------|---------------------------------------|-------------------------------------|
-//! | `messages`    | id (u64 BE)                           | v1, queue seq (u64 BE, 0 = none), postcard `Message` |
-//! | `queue`       | route (u8 len + bytes), seq (u64 BE)  | v1, id (u64 BE)                     |
-//! | `carrier_ids` | link (u8 len + bytes), carrier id     | v1, id (u64 BE)                     |
-//! | `outbox`      | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`           |
-//! | `meta`        | `next_id`, `next_seq`                 | v1, u64 BE                          |
-//! | `meta`        | `format_version`                      | the store format number (one byte)  |
+//! | tree          | key                                   | value                             |
+//! |---------------|---------------------------------------|-----------------------------------|
+//! | `messages`    | id (u64 BE)                           | v1, queue seq (u64 BE, 0 = none), |
+//! |               |                                       | postcard `Message`                |
+//! | `queue`       | route (u8 len + bytes), seq (u64 BE)  | v1, id (u64 BE)                   |
+//! | `carrier_ids` | link (u8 len + bytes), carrier id     | v1, id (u64 BE)                   |
+//! | `outbox`      | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`         |
+//! | `meta`        | `next_id`, `next_seq`                 | v1, u64 BE                        |
+//! | `meta`        | `format_version`                      | the format number (one byte)      |
 //!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
@@ -52,7 +53,8 @@ pub(super) fn id_key(id: MessageId) -> [u8; 8] {
 
 /// The id in a `messages` key.
 pub(super) fn id_from_key(key: &[u8]) -> Result<MessageId, Error> {
-    let bytes = <[u8; 8]>::try_from(key).map_err(|_| corrupt(MESSAGES, key, "key is not 8 bytes"))?;
+    let bytes =
+        <[u8; 8]>::try_from(key).map_err(|_| corrupt(MESSAGES, key, "key is not 8 bytes"))?;
     Ok(MessageId::new(u64::from_be_bytes(bytes)))
 }
 
@@ -80,7 +82,10 @@ pub(super) fn carrier_key(link: &str, carrier_id: &str) -> Result<Vec<u8>, Error
 }
 
 /// Splits a queue or outbox key into its name and sequence number.
-pub(super) fn split_seq_key<'k>(tree: &'static str, key: &'k [u8]) -> Result<(&'k str, u64), Error> {
+pub(super) fn split_seq_key<'k>(
+    tree: &'static str,
+    key: &'k [u8],
+) -> Result<(&'k str, u64), Error> {
     let (len, rest) = key
         .split_first()
         .ok_or_else(|| corrupt(tree, key, "empty key"))?;
@@ -93,7 +98,11 @@ pub(super) fn split_seq_key<'k>(tree: &'static str, key: &'k [u8]) -> Result<(&'
 }
 
 /// The sequence number of a key under a known prefix (a scan of one name).
-pub(super) fn seq_after_prefix(tree: &'static str, prefix_len: usize, key: &[u8]) -> Result<u64, Error> {
+pub(super) fn seq_after_prefix(
+    tree: &'static str,
+    prefix_len: usize,
+    key: &[u8],
+) -> Result<u64, Error> {
     let seq = key
         .get(prefix_len..)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
@@ -192,11 +201,19 @@ fn encode_into<T: Serialize>(
     postcard::to_extend(value, out).map_err(|e| corrupt(tree, key, &format!("encode: {e}")))
 }
 
-fn decode_all<T: DeserializeOwned>(tree: &'static str, key: &[u8], body: &[u8]) -> Result<T, Error> {
+fn decode_all<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    body: &[u8],
+) -> Result<T, Error> {
     let (value, rest) =
         postcard::take_from_bytes(body).map_err(|e| corrupt(tree, key, &format!("decode: {e}")))?;
     if !rest.is_empty() {
-        return Err(corrupt(tree, key, &format!("{} trailing bytes", rest.len())));
+        return Err(corrupt(
+            tree,
+            key,
+            &format!("{} trailing bytes", rest.len()),
+        ));
     }
     Ok(value)
 }
@@ -259,7 +276,10 @@ mod tests {
         // The length prefix keeps "a" entries apart from "ab" entries whatever the seq.
         assert!(!ab0.starts_with(&name_prefix("a").unwrap()));
         assert_eq!(split_seq_key(QUEUE, &a256).unwrap(), ("a", 256));
-        assert!(matches!(name_prefix(&"x".repeat(256)), Err(Error::NameTooLong(_))));
+        assert!(matches!(
+            name_prefix(&"x".repeat(256)),
+            Err(Error::NameTooLong(_))
+        ));
     }
 
     #[test]
@@ -270,7 +290,10 @@ mod tests {
         };
         let bytes = encode_record(&record).unwrap();
         assert_eq!(bytes[0], VALUE_V1);
-        assert_eq!(decode_record(&id_key(MessageId::new(42)), &bytes).unwrap(), record);
+        assert_eq!(
+            decode_record(&id_key(MessageId::new(42)), &bytes).unwrap(),
+            record
+        );
 
         let item = OutboxItem {
             kind: OutboxKind::Receipt {

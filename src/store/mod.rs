@@ -306,7 +306,11 @@ impl Store {
 
     /// Entries in a route's queue.
     pub fn queue_depth(&self, route: &str) -> usize {
-        let depths = self.shared.depths.lock().unwrap_or_else(PoisonError::into_inner);
+        let depths = self
+            .shared
+            .depths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         depths.queue.get(route).copied().unwrap_or(0)
     }
 
@@ -413,7 +417,11 @@ impl Store {
 
     /// Entries waiting in a client's outbox.
     pub fn outbox_len(&self, client: &str) -> usize {
-        let depths = self.shared.depths.lock().unwrap_or_else(PoisonError::into_inner);
+        let depths = self
+            .shared
+            .depths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         depths.outbox.get(client).copied().unwrap_or(0)
     }
 
@@ -547,7 +555,6 @@ impl Scan {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -736,7 +743,10 @@ mod tests {
                 Err(UpdateRefused::NotOwner)
             })
             .await;
-        assert!(matches!(refused, Err(Error::Refused(UpdateRefused::NotOwner))));
+        assert!(matches!(
+            refused,
+            Err(Error::Refused(UpdateRefused::NotOwner))
+        ));
         assert_eq!(store.message(m.id).unwrap(), Some(m.clone()));
 
         // A panic fails the request, not the store.
@@ -766,7 +776,10 @@ mod tests {
                 .await;
             assert!(matches!(
                 result,
-                Err(Error::Final { state: State::Undeliverable, .. })
+                Err(Error::Final {
+                    state: State::Undeliverable,
+                    ..
+                })
             ));
         }
         assert_eq!(store.message(m.id).unwrap(), Some(updated));
@@ -805,9 +818,15 @@ mod tests {
         let store = open(&dir);
         let m = message(&store, "r");
         store.accept(vec![m.clone()]).await.unwrap();
-        store.record_dispatch(m.id, "carrier-a", "0A1B2C").await.unwrap();
+        store
+            .record_dispatch(m.id, "carrier-a", "0A1B2C")
+            .await
+            .unwrap();
 
-        assert_eq!(store.by_carrier_id("carrier-a", "0A1B2C").unwrap(), Some(m.id));
+        assert_eq!(
+            store.by_carrier_id("carrier-a", "0A1B2C").unwrap(),
+            Some(m.id)
+        );
         assert_eq!(store.by_carrier_id("carrier-b", "0A1B2C").unwrap(), None);
         assert_eq!(store.by_carrier_id("carrier-a", "0a1b2c").unwrap(), None);
         let stored = store.message(m.id).unwrap().unwrap();
@@ -838,9 +857,17 @@ mod tests {
             let store = open(&dir);
             let mut seqs = Vec::new();
             for n in 1..=5 {
-                seqs.push(store.push_outbox("shop", receipt(MessageId::new(n))).await.unwrap());
+                seqs.push(
+                    store
+                        .push_outbox("shop", receipt(MessageId::new(n)))
+                        .await
+                        .unwrap(),
+                );
             }
-            store.push_outbox("crm", receipt(MessageId::new(9))).await.unwrap();
+            store
+                .push_outbox("crm", receipt(MessageId::new(9)))
+                .await
+                .unwrap();
             assert!(seqs.windows(2).all(|w| w[0] < w[1]));
             assert_eq!(store.outbox_len("shop"), 5);
 
@@ -848,7 +875,10 @@ mod tests {
             assert_eq!(all.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs);
             assert_eq!(all[0].1, receipt(MessageId::new(1)));
             let after = store.outbox("shop", Some(seqs[1]), 2).unwrap();
-            assert_eq!(after.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs[2..4]);
+            assert_eq!(
+                after.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                seqs[2..4]
+            );
             assert_eq!(store.outbox("shop", Some(u64::MAX), 10).unwrap(), vec![]);
 
             store.ack_outbox("shop", seqs[0]).await.unwrap();
@@ -864,7 +894,10 @@ mod tests {
         let left = store.outbox("shop", None, 10).unwrap();
         assert_eq!(left.iter().map(|(s, _)| *s).collect::<Vec<_>>(), seqs[1..]);
         // Sequences go on after a reopen, never back.
-        let next = store.push_outbox("shop", receipt(MessageId::new(6))).await.unwrap();
+        let next = store
+            .push_outbox("shop", receipt(MessageId::new(6)))
+            .await
+            .unwrap();
         assert!(next > seqs[4]);
     }
 
@@ -892,7 +925,10 @@ mod tests {
         let store = open(&dir);
         let long = "x".repeat(256);
         let m = message(&store, &long);
-        assert!(matches!(store.accept(vec![m]).await, Err(Error::NameTooLong(_))));
+        assert!(matches!(
+            store.accept(vec![m]).await,
+            Err(Error::NameTooLong(_))
+        ));
         assert!(matches!(
             store.push_outbox(&long, receipt(MessageId::new(1))).await,
             Err(Error::NameTooLong(_))
@@ -977,7 +1013,9 @@ mod tests {
             meta.insert(layout::META_FORMAT_VERSION, &[99]).unwrap();
             commit::flush_db(&db).unwrap();
         }
-        let err = Store::open(&config(&dir, Durability::Durable)).err().unwrap();
+        let err = Store::open(&config(&dir, Durability::Durable))
+            .err()
+            .unwrap();
         assert!(
             matches!(&err, Error::Corrupt { tree: "meta", reason, .. } if reason.contains("99")),
             "{err}"
