@@ -100,6 +100,10 @@ impl Outboxes {
     /// One client's delivery loop; ends when the client has no receiving bind left.
     async fn deliver(self: Arc<Self>, system_id: String, outbox: Arc<ClientOutbox>) {
         let mut backoff = Duration::from_millis(200);
+        // The bind the next round starts at. Rounds often carry a single item (items that
+        // trickle in wake the loop one by one); starting every round at the first bind would
+        // send all of those to it and none to the others.
+        let mut next_bind = 0usize;
         loop {
             let binds: Vec<(u64, SessionHandle, usize)> = match outbox.binds.lock() {
                 Ok(mut binds) => {
@@ -135,9 +139,11 @@ impl Outboxes {
                 }
             }
             let mut sending = FuturesUnordered::new();
+            let first_bind = next_bind;
+            next_bind = next_bind.wrapping_add(items.len());
             for (i, (seq, item)) in items.into_iter().enumerate() {
-                // Round robin over the binds, in outbox order.
-                let handle = binds[i % binds.len()].1.clone();
+                // Round robin over the binds, in outbox order, carried on across rounds.
+                let handle = binds[first_bind.wrapping_add(i) % binds.len()].1.clone();
                 sending.push(async move {
                     (
                         seq,

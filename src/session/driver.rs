@@ -75,8 +75,10 @@ pub trait Service: Send + Sync + 'static {
     /// deliver_sm on carrier links …). enquire_link, unbind and responses never get here.
     fn request(&self, session: Arc<SessionInfo>, pdu: Pdu) -> impl Future<Output = Reply> + Send;
 
-    /// The session has ended (called once, after its last response was written or the
-    /// connection broke).
+    /// The session has ended: called once, when no request is handled any more and before
+    /// the last responses are flushed and the connection closed. A peer that sees its
+    /// unbind_resp (or the close) may bind again at once: what the session held (a bind slot)
+    /// must be free by then.
     fn closed(&self, session: &SessionInfo);
 }
 
@@ -168,13 +170,13 @@ pub async fn run<S, IO>(
         last_activity: Instant::now(),
         enquire_sequence: None,
         unbind_deadline: None,
+        unbind_resp: None,
         ending: None,
     };
     let reason = driver.run(io, rx, &*service, cancel.clone()).await;
     cancel.cancel();
     driver.window.close();
     tracing::debug!(session = driver.info.id, peer = %peer, %reason, "session ended");
-    service.closed(&driver.info);
 }
 
 /// Why a session ended (for logs).
@@ -226,6 +228,9 @@ struct Driver {
     enquire_sequence: Option<u32>,
     /// When our unbind gives up waiting for unbind_resp.
     unbind_deadline: Option<Instant>,
+    /// The sequence number of the peer's unbind: its unbind_resp is written last, once the
+    /// requests that came before it are answered.
+    unbind_resp: Option<u32>,
     /// Set once the session is ending: flush what is written, then stop.
     ending: Option<End>,
 }
@@ -259,6 +264,12 @@ impl Driver {
                 }
             }
             if let Some(end) = self.finished(&in_progress) {
+                // Before the peer can see the end (see `Service::closed`); nothing in progress
+                // is polled after this.
+                service.closed(&self.info);
+                if let Some(sequence) = self.unbind_resp.take() {
+                    self.write(&Pdu::new(sequence, Body::UnbindResp));
+                }
                 // Best effort: what is written so far goes out before the socket closes.
                 let _ = writer.write_all(&self.wbuf).await;
                 let _ = writer.shutdown().await;
@@ -280,6 +291,7 @@ impl Driver {
                 () = cancel.cancelled() => {
                     self.end(End::Cancelled);
                     // Cancellation is abrupt: do not wait for in-progress handlers.
+                    service.closed(&self.info);
                     return self.ending.take().unwrap_or(End::Cancelled);
                 }
                 Some(reply) = in_progress.next(), if !in_progress.is_empty() => {
@@ -376,7 +388,10 @@ impl Driver {
                 }
                 CommandId::GenericNack => None,
                 CommandId::Unbind => {
-                    self.write(&Pdu::new(pdu.sequence_number, Body::UnbindResp));
+                    // unbind_resp goes out last, after the responses to the requests still in
+                    // progress: a peer may close as soon as it has it, and must not lose a
+                    // submit_sm_resp (the id of a message we accepted).
+                    self.unbind_resp = Some(pdu.sequence_number);
                     self.state = BindState::Unbinding;
                     self.end(End::Unbound);
                     None

@@ -6,14 +6,20 @@
 use bytes::BytesMut;
 use smpp_proto::frame::{split_frame, DEFAULT_MAX_PDU_LEN};
 use smpp_proto::pdu::{Bind, ShortMessage, SubmitSm};
-use smpp_proto::{Body, Pdu};
+use smpp_proto::{Body, CommandId, CommandStatus, Pdu};
+use smppd::app::App;
+use smppd::config::Config;
+use smppd::esme::EsmeService;
+use smppd::store::Store;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 /// A config with one plain listener on port 0, the store in `dir`, and `clients` appended
 /// (TOML `[[clients]]` tables).
@@ -49,7 +55,7 @@ pub struct Gateway {
     pub tls_addr: Option<SocketAddr>,
     config_path: PathBuf,
     /// stderr of the process so far (logs), collected by a thread.
-    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    logs: Arc<std::sync::Mutex<String>>,
 }
 
 /// A fresh, unique temp directory.
@@ -165,6 +171,75 @@ impl Drop for Gateway {
     }
 }
 
+/// The gateway started in this process through the library, for tests that need its handles
+/// (outbox pushes, the store). Stops serving and removes its directory on drop.
+pub struct InProcess {
+    pub dir: PathBuf,
+    pub addr: SocketAddr,
+    /// The client-facing service, cloned before `serve` took the app.
+    pub esme: Arc<EsmeService>,
+    pub store: Store,
+    shutdown: CancellationToken,
+}
+
+impl InProcess {
+    /// Parses `config_text` and serves it on the current runtime.
+    pub async fn start(dir: &Path, config_text: &str) -> Self {
+        let config = Config::parse(config_text).unwrap();
+        let shutdown = CancellationToken::new();
+        let app = App::start(config, &shutdown).await.unwrap();
+        let (addr, esme, store) = (app.plain_addrs[0], app.esme.clone(), app.store.clone());
+        tokio::spawn(app.serve(shutdown.clone()));
+        Self {
+            dir: dir.to_path_buf(),
+            addr,
+            esme,
+            store,
+            shutdown,
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `condition` until it holds; panics with `what` if it does not within `limit`.
+pub async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A PDU as raw bytes: the header (`command_length` computed), then `body` as given. For what
+/// the codec will not encode: unknown commands, overlong fields.
+pub fn raw_pdu(command_id: u32, sequence_number: u32, body: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(16 + body.len()).unwrap();
+    let mut bytes = Vec::with_capacity(16 + body.len());
+    for word in [length, command_id, 0, sequence_number] {
+        bytes.extend_from_slice(&word.to_be_bytes());
+    }
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The message_id of a submit_sm_resp, data_sm_resp or submit_multi_resp.
+pub fn message_id(pdu: &Pdu) -> String {
+    match &pdu.body {
+        Body::SubmitSmResp(r) | Body::DataSmResp(r) => r.message_id.to_string(),
+        Body::SubmitMultiResp(r) => r.message_id.to_string(),
+        _ => panic!("no message_id in {pdu:?}"),
+    }
+}
+
 /// A raw SMPP peer over any stream.
 pub struct Client<S = TcpStream> {
     pub stream: S,
@@ -226,6 +301,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    /// Asserts that the gateway closes the connection (within 10 s) without sending anything.
+    pub async fn expect_closed(&mut self) {
+        if let Some(pdu) = self.recv().await {
+            panic!("expected the connection to close, got {pdu:?}");
+        }
+    }
+
+    /// Asserts that no PDU arrives within `limit` (and the connection stays open).
+    pub async fn expect_silence(&mut self, limit: Duration) {
+        match self.recv_within(limit).await {
+            None => {}
+            Some(Some(pdu)) => panic!("expected nothing for {limit:?}, got {pdu:?}"),
+            Some(None) => panic!("expected nothing for {limit:?}, the connection closed"),
+        }
+    }
+
     /// Sends a request and returns its response, answering (and skipping) anything else.
     pub async fn request(&mut self, body: Body) -> Pdu {
         let seq = self.send(body).await;
@@ -240,19 +331,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// Answers a request from the gateway (deliver_sm, enquire_link) with status OK.
     pub async fn answer(&mut self, pdu: &Pdu) {
-        if let Some(resp) = pdu.response_with_status(smpp_proto::CommandStatus::ESME_ROK) {
+        if let Some(resp) = pdu.response_with_status(CommandStatus::ESME_ROK) {
             if !pdu.command_id().is_response() {
                 self.send_pdu(&resp).await;
             }
         }
     }
 
-    pub async fn bind(
-        &mut self,
-        kind: smpp_proto::CommandId,
-        system_id: &str,
-        password: &str,
-    ) -> Pdu {
+    pub async fn bind(&mut self, kind: CommandId, system_id: &str, password: &str) -> Pdu {
         let bind = Bind {
             system_id: system_id.try_into().unwrap(),
             password: password.try_into().unwrap(),
@@ -260,11 +346,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             ..Bind::default()
         };
         let body = match kind {
-            smpp_proto::CommandId::BindTransmitter => Body::BindTransmitter(bind),
-            smpp_proto::CommandId::BindReceiver => Body::BindReceiver(bind),
+            CommandId::BindTransmitter => Body::BindTransmitter(bind),
+            CommandId::BindReceiver => Body::BindReceiver(bind),
             _ => Body::BindTransceiver(bind),
         };
         self.request(body).await
+    }
+
+    /// Binds and asserts success.
+    pub async fn bind_ok(&mut self, kind: CommandId, system_id: &str, password: &str) {
+        let resp = self.bind(kind, system_id, password).await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
     }
 }
 
