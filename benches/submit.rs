@@ -4,7 +4,9 @@
 //!
 //! Measures, per durability mode: submit_sm accepted per second (status OK), the latency from
 //! writing a submit_sm to reading its submit_sm_resp (p50, p99, max), smppd's peak RSS (VmHWM),
-//! and the group commits it logged (commits, mean batch, mean flush + fsync time).
+//! the group commits it logged (commits, mean batch, mean flush + fsync time) and its write
+//! syscalls per accepted message (`syscw` of /proc/PID/io: write/writev/pwrite on sockets and
+//! files; how well responses share a write).
 //!
 //! `cargo bench --bench submit`. Environment:
 //! - `SMPPD_BENCH_MESSAGES`: submits per mode (default 200000), all binds together;
@@ -78,6 +80,8 @@ struct Outcome {
     elapsed: Duration,
     latencies_us: Vec<u32>,
     peak_rss_kib: Option<u64>,
+    /// smppd's write syscalls (sockets and files), from /proc/PID/io.
+    writes: Option<u64>,
     commits: Commits,
 }
 
@@ -119,6 +123,7 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
         (loads, started.elapsed())
     });
     let peak_rss_kib = gateway.peak_rss_kib();
+    let writes = gateway.write_syscalls();
     gateway.stop();
     let commits = gateway.commits();
     let mut latencies_us = Vec::new();
@@ -136,6 +141,7 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
         elapsed,
         latencies_us,
         peak_rss_kib,
+        writes,
         commits,
     }
 }
@@ -358,6 +364,14 @@ window = {WINDOW}
         }
     }
 
+    /// write, writev, pwrite… calls so far (`syscw` of /proc/PID/io; send* not included).
+    fn write_syscalls(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+        let line = io.lines().find(|l| l.starts_with("syscw:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     fn peak_rss_kib(&self) -> Option<u64> {
         let pid = self.child.as_ref()?.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -427,9 +441,9 @@ fn print_table(results: &[Outcome]) {
     println!();
     println!(
         "| durability | accepted | refused | submit_sm/s | p50 ms | p99 ms | max ms | peak RSS MiB \
-         | commits | mean batch | mean sync ms |"
+         | commits | mean batch | mean sync ms | write syscalls/msg |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results {
         let rate = r.accepted as f64 / r.elapsed.as_secs_f64();
         let lat = &r.latencies_us;
@@ -445,8 +459,12 @@ fn print_table(results: &[Outcome]) {
                 format!("{:.3}", c.sync_us as f64 / c.count as f64 / 1000.0),
             )
         };
+        let per_msg = r.writes.map_or_else(
+            || "?".to_owned(),
+            |writes| format!("{:.3}", writes as f64 / r.accepted.max(1) as f64),
+        );
         println!(
-            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.mode,
             r.accepted,
             r.refused,
@@ -458,6 +476,7 @@ fn print_table(results: &[Outcome]) {
             c.count,
             batch,
             sync,
+            per_msg,
         );
     }
 }
