@@ -89,6 +89,7 @@ fn accept(c: &mut Criterion) {
             path: dir.path().join("store"),
             durability,
             max_batch: NonZeroUsize::new(1024).unwrap(),
+            cache_bytes: 64 * 1024 * 1024,
         })
         .unwrap();
         group.bench_function(name, |b| {

@@ -34,6 +34,7 @@ fn config(path: &Path) -> StoreConfig {
         path: path.to_owned(),
         durability: Durability::Durable,
         max_batch: NonZeroUsize::new(256).unwrap(),
+        cache_bytes: 16 * 1024 * 1024,
     }
 }
 

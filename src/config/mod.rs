@@ -79,6 +79,8 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// Most operations in one group commit (`max_batch`).
     pub max_batch: NonZeroUsize,
+    /// sled's page cache: the store's memory use grows up to about this (`cache_bytes`).
+    pub cache_bytes: usize,
 }
 
 /// When the store reports a write as done.
@@ -89,7 +91,8 @@ pub enum Durability {
     /// After sled's flush only (write-back to the page cache, `sync_file_range`): survives a
     /// process crash, not necessarily a power loss.
     Flush,
-    /// At once; sled flushes in the background. A crash may lose acknowledged messages.
+    /// Once the write is applied, without waiting for a flush (sled flushes every 500 ms in
+    /// the background): a crash may lose acknowledged messages.
     Relaxed,
 }
 
@@ -424,6 +427,7 @@ mod tests {
                 path: PathBuf::from("/var/lib/smppd"),
                 durability: Durability::Relaxed,
                 max_batch: NonZeroUsize::new(1).unwrap(),
+                cache_bytes: 64 * 1024 * 1024,
             },
             clients: vec![
                 ClientConfig {

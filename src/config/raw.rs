@@ -103,6 +103,7 @@ struct RawStore {
     path: PathBuf,
     durability: String,
     max_batch: i64,
+    cache_bytes: i64,
 }
 
 impl Default for RawStore {
@@ -111,6 +112,7 @@ impl Default for RawStore {
             path: PathBuf::from("smppd-data"),
             durability: "durable".to_owned(),
             max_batch: 1024,
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -322,10 +324,15 @@ fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
         },
     );
     let max_batch = p.check("store.max_batch", non_zero_usize(raw.max_batch, None));
+    let cache_bytes = p.check(
+        "store.cache_bytes",
+        usize_in(raw.cache_bytes, 1024 * 1024, None).map_err(|e| format!("{e} (at least 1 MiB)")),
+    );
     Some(StoreConfig {
         path: path?,
         durability: durability?,
         max_batch: max_batch?,
+        cache_bytes: cache_bytes?,
     })
 }
 

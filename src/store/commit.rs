@@ -14,6 +14,12 @@
 //!    metadata (sled issues #1351, #1452); `Flush` = sled flush only; `Relaxed` = nothing;
 //! 4. only then answers every request of the batch.
 //!
+//! Steps 1-2 and steps 3-4 run on two threads, as a pipeline: while the sync thread flushes and
+//! fsyncs batch N, the commit thread already applies batch N+1. A sync covers every batch applied
+//! before it started, so the sync thread takes all batches waiting for it and answers them after
+//! one sync. This keeps the disk busy and nearly doubles durable throughput when applying a batch
+//! costs about as much as syncing it.
+//!
 //! Requests run in arrival order, so a caller's second write sees its first. A failure in steps
 //! 2-3 is fatal: after a failed fsync the page cache may have dropped dirty pages (the "fsyncgate"
 //! lesson), so nothing written since can be promised. The thread answers the batch with the
@@ -32,8 +38,9 @@ use std::fs::{self, File};
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -105,14 +112,36 @@ pub(super) enum Request {
 pub(super) struct Committer {
     shared: Arc<Shared>,
     rx: mpsc::Receiver<Request>,
-    durability: Durability,
     max_batch: usize,
     /// Next queue/outbox seq to hand out; only this thread allocates them.
     next_seq: u64,
     /// `meta/next_id` and `meta/next_seq` as last committed: written again only when exceeded.
     stored_next_id: u64,
     stored_next_seq: u64,
-    disk: DiskSync,
+    /// Applied batches go here to be synced and answered.
+    to_sync: std_mpsc::SyncSender<ToSync>,
+    sync_thread: Option<JoinHandle<()>>,
+    /// Set by the sync thread when a sync failed: nothing more may be applied.
+    failed: Arc<AtomicBool>,
+}
+
+/// Where a request's result goes, and the result it will get once its batch is synced.
+type Answer = (oneshot::Sender<Result<Reply, Error>>, Result<Reply, Error>);
+
+/// An applied batch, waiting for its sync.
+struct Applied {
+    answers: Vec<Answer>,
+    queue_delta: HashMap<String, i64>,
+    outbox_delta: HashMap<String, i64>,
+    requests: usize,
+    ops: u64,
+    started: Instant,
+}
+
+enum ToSync {
+    Batch(Applied),
+    /// Sync for real whatever the mode, then answer and stop.
+    Close(Option<oneshot::Sender<()>>),
 }
 
 impl Committer {
@@ -128,15 +157,29 @@ impl Committer {
     ) -> Result<Self, Error> {
         flush_db(&shared.db)?;
         let disk = DiskSync::open(&shared.path).map_err(Error::Io)?;
+        let failed = Arc::new(AtomicBool::new(false));
+        // Two applied batches may wait: enough to overlap, few enough to bound memory.
+        let (to_sync, from_commit) = std_mpsc::sync_channel(2);
+        let syncer = Syncer {
+            shared: shared.clone(),
+            durability,
+            disk,
+            failed: failed.clone(),
+        };
+        let sync_thread = std::thread::Builder::new()
+            .name("smppd-store-sync".to_owned())
+            .spawn(move || syncer.run(&from_commit))
+            .map_err(Error::Io)?;
         Ok(Self {
             shared,
             rx,
-            durability,
             max_batch,
             next_seq,
             stored_next_id: stored.0,
             stored_next_seq: stored.1,
-            disk,
+            to_sync,
+            sync_thread: Some(sync_thread),
+            failed,
         })
     }
 
@@ -147,6 +190,12 @@ impl Committer {
             let Some(first) = self.rx.blocking_recv() else {
                 break; // Every Store handle is gone.
             };
+            if self.failed.load(Ordering::Acquire) {
+                drop(first);
+                self.refuse_rest();
+                self.stop_syncer(None);
+                return;
+            }
             let mut batch = Vec::new();
             let mut weight = 0;
             let mut next = Some(first);
@@ -167,18 +216,27 @@ impl Committer {
             }
             if !batch.is_empty() && !self.commit(batch) {
                 self.refuse_rest();
+                self.stop_syncer(None);
                 return;
             }
         }
-        // Last commit is done: one real sync whatever the mode, so a clean stop loses nothing
-        // even in Relaxed mode.
-        if let Err(e) = self.sync(Durability::Durable) {
-            tracing::error!(error = %e, "store: final sync at shutdown failed");
-        }
+        // The sync thread makes the last batches durable, syncs once more for real whatever
+        // the mode (a clean stop loses nothing even in Relaxed mode), then answers the closer.
         self.refuse_rest();
-        if let Some(reply) = closing {
-            // The closer may have given up waiting; nothing is lost if so.
+        self.stop_syncer(closing);
+    }
+
+    fn stop_syncer(&mut self, closer: Option<oneshot::Sender<()>>) {
+        if let Err(std_mpsc::SendError(ToSync::Close(Some(reply)))) =
+            self.to_sync.send(ToSync::Close(closer))
+        {
+            // The sync thread is gone already; the closer waits for nothing more.
             let _ = reply.send(());
+        }
+        if let Some(thread) = self.sync_thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("store: the sync thread panicked");
+            }
         }
     }
 
@@ -199,41 +257,29 @@ impl Committer {
         }
         self.plan_meta(&mut plan);
 
-        let outcome = self.apply(&plan).and_then(|()| {
-            let sync_started = Instant::now();
-            self.sync(self.durability)?;
-            Ok(sync_started.elapsed())
-        });
-        let sync_time = match outcome {
-            Ok(sync_time) => sync_time,
-            Err(e) => {
-                tracing::error!(error = %e, "store: commit failed; refusing all further writes");
-                for (reply, result) in answers {
-                    // Requests that failed on their own keep their own error.
-                    let _ = reply.send(result.and(Err(e.replicate())));
-                }
-                return false;
+        if let Err(e) = self.apply(&plan) {
+            tracing::error!(error = %e, "store: commit failed; refusing all further writes");
+            for (reply, result) in answers {
+                // Requests that failed on their own keep their own error.
+                let _ = reply.send(result.and(Err(e.replicate())));
             }
-        };
-
-        self.shared
-            .adjust_depths(&plan.queue_delta, &plan.outbox_delta);
-        let stats = &self.shared.stats;
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats.operations.fetch_add(ops, Ordering::Relaxed);
-        let sync_micros = micros(sync_time);
-        stats.sync_micros.fetch_add(sync_micros, Ordering::Relaxed);
-        tracing::debug!(
+            return false;
+        }
+        let applied = Applied {
+            answers,
+            queue_delta: plan.queue_delta,
+            outbox_delta: plan.outbox_delta,
             requests,
             ops,
-            sync_us = micros(sync_time),
-            total_us = micros(started.elapsed()),
-            "store: group commit"
-        );
-        for (reply, result) in answers {
-            // A caller that stopped waiting (cancelled task) still got its write; dropping the
-            // answer is all that is left to do.
-            let _ = reply.send(result);
+            started,
+        };
+        if let Err(std_mpsc::SendError(ToSync::Batch(applied))) =
+            self.to_sync.send(ToSync::Batch(applied))
+        {
+            for (reply, _) in applied.answers {
+                let _ = reply.send(Err(Error::Closed));
+            }
+            return false;
         }
         true
     }
@@ -438,17 +484,6 @@ impl Committer {
         Ok(())
     }
 
-    fn sync(&mut self, durability: Durability) -> Result<(), Error> {
-        match durability {
-            Durability::Relaxed => Ok(()),
-            Durability::Flush => flush_db(&self.shared.db),
-            Durability::Durable => {
-                flush_db(&self.shared.db)?;
-                self.disk.sync().map_err(Error::Io)
-            }
-        }
-    }
-
     /// After a fatal failure or a close: nobody may wait forever on a request this thread will
     /// never commit.
     fn refuse_rest(&mut self) {
@@ -458,6 +493,117 @@ impl Committer {
                 // The caller may be gone already; then nobody waits for the refusal.
                 Request::Write { reply, .. } => drop(reply.send(Err(Error::Closed))),
                 Request::Close(reply) => drop(reply.send(())),
+            }
+        }
+    }
+}
+
+/// The second stage: syncs applied batches per [`Durability`] and answers them.
+struct Syncer {
+    shared: Arc<Shared>,
+    durability: Durability,
+    disk: DiskSync,
+    failed: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    fn run(mut self, from_commit: &std_mpsc::Receiver<ToSync>) {
+        let mut closer = None;
+        let mut closing = false;
+        while !closing {
+            let Ok(first) = from_commit.recv() else {
+                break; // The commit thread is gone.
+            };
+            // Every batch already applied is covered by one sync.
+            let mut batches = Vec::new();
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                match message {
+                    ToSync::Batch(applied) => batches.push(applied),
+                    ToSync::Close(reply) => {
+                        closer = reply;
+                        closing = true;
+                        break;
+                    }
+                }
+                next = from_commit.try_recv().ok();
+            }
+            if batches.is_empty() {
+                continue;
+            }
+            let sync_started = Instant::now();
+            match self.sync(self.durability) {
+                Ok(()) => self.answer(batches, sync_started.elapsed()),
+                Err(e) => {
+                    tracing::error!(error = %e, "store: sync failed; refusing all further writes");
+                    self.failed.store(true, Ordering::Release);
+                    for applied in batches {
+                        for (reply, result) in applied.answers {
+                            let _ = reply.send(result.and(Err(e.replicate())));
+                        }
+                    }
+                    // Whatever else arrives was applied after an unsynced failure: refuse it.
+                    while let Ok(message) = from_commit.recv() {
+                        match message {
+                            ToSync::Batch(applied) => {
+                                for (reply, _) in applied.answers {
+                                    let _ = reply.send(Err(Error::Closed));
+                                }
+                            }
+                            ToSync::Close(reply) => {
+                                if let Some(reply) = reply {
+                                    let _ = reply.send(());
+                                }
+                                return;
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        if !self.failed.load(Ordering::Acquire) {
+            if let Err(e) = self.sync(Durability::Durable) {
+                tracing::error!(error = %e, "store: final sync at shutdown failed");
+            }
+        }
+        if let Some(reply) = closer {
+            // The closer may have given up waiting; nothing is lost if so.
+            let _ = reply.send(());
+        }
+    }
+
+    fn answer(&self, batches: Vec<Applied>, sync_time: Duration) {
+        let stats = &self.shared.stats;
+        let sync_micros = micros(sync_time);
+        stats.sync_micros.fetch_add(sync_micros, Ordering::Relaxed);
+        for applied in batches {
+            self.shared
+                .adjust_depths(&applied.queue_delta, &applied.outbox_delta);
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.operations.fetch_add(applied.ops, Ordering::Relaxed);
+            tracing::debug!(
+                requests = applied.requests,
+                ops = applied.ops,
+                sync_us = sync_micros,
+                total_us = micros(applied.started.elapsed()),
+                "store: group commit"
+            );
+            for (reply, result) in applied.answers {
+                // A caller that stopped waiting (cancelled task) still got its write; dropping
+                // the answer is all that is left to do.
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn sync(&mut self, durability: Durability) -> Result<(), Error> {
+        match durability {
+            Durability::Relaxed => Ok(()),
+            Durability::Flush => flush_db(&self.shared.db),
+            Durability::Durable => {
+                flush_db(&self.shared.db)?;
+                self.disk.sync().map_err(Error::Io)
             }
         }
     }

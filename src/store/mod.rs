@@ -200,7 +200,11 @@ impl Store {
     /// the directory durable and starts the commit thread. Blocking: call it at startup.
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
         std::fs::create_dir_all(&config.path).map_err(Error::Io)?;
-        let db = sled::Config::new().path(&config.path).open()?;
+        let cache = u64::try_from(config.cache_bytes).unwrap_or(u64::MAX);
+        let db = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(cache)
+            .open()?;
         let trees = Trees {
             messages: db.open_tree(MESSAGES)?,
             queue: db.open_tree(QUEUE)?,
@@ -568,6 +572,7 @@ mod tests {
             path: dir.path().join("store"),
             durability,
             max_batch: NonZeroUsize::new(256).unwrap(),
+            cache_bytes: 16 * 1024 * 1024,
         }
     }
 
