@@ -5,5 +5,6 @@ pub mod app;
 pub mod config;
 pub mod esme;
 pub mod message;
+pub mod route;
 pub mod session;
 pub mod store;

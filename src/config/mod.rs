@@ -6,6 +6,7 @@ mod raw;
 
 pub use error::{ConfigError, ConfigErrors};
 
+use smpp_proto::CommandStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,12 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[[clients]]`: the ESMEs allowed to bind.
     pub clients: Vec<ClientConfig>,
+    /// `[[carriers]]`: the upstream SMSC links, each with a unique name.
+    pub carriers: Vec<CarrierConfig>,
+    /// `[[routes]]`: which carriers serve a submitted message; the first that matches wins.
+    pub routes: Vec<RouteConfig>,
+    /// `[[mo_routes]]`: which client gets a carrier's mobile-originated message; first match.
+    pub mo_routes: Vec<MoRouteConfig>,
 }
 
 /// `[server]`.
@@ -224,6 +231,193 @@ impl IpNet {
     }
 }
 
+/// `[[carriers]]`: one upstream SMSC link (`sessions` SMPP sessions, or pairs, to one host).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarrierConfig {
+    /// Unique name, 1–32 of `[A-Za-z0-9_-]`: used by routes, metrics labels and the admin API.
+    pub name: String,
+    /// Hostname or IP address to connect to (`host`).
+    pub host: String,
+    /// TCP port (`port`), never 0.
+    pub port: u16,
+    /// `system_id` we bind with (≤ 15 characters).
+    pub system_id: String,
+    /// `password` we bind with (≤ 8 characters, may be empty); redacted in `Debug`.
+    pub password: Secret,
+    /// `system_type` in our binds (≤ 12 characters, usually empty).
+    pub system_type: String,
+    /// `address_range` in our binds (≤ 40 characters, usually empty).
+    pub address_range: String,
+    /// How each session slot binds (`bind`).
+    pub bind: CarrierBind,
+    /// Session slots of the link (`sessions`, 1–64): sessions, or transmitter+receiver pairs.
+    pub sessions: NonZeroUsize,
+    /// Our requests in flight per session (`window`, 1–1024); the carrier's own window, if it
+    /// is smaller, is the one to configure here.
+    pub window: NonZeroUsize,
+    /// Most messages per second over the whole link (`throughput`; none = unlimited).
+    pub throughput: Option<NonZeroU32>,
+    /// Send enquire_link after this long without traffic (`enquire_link_interval`).
+    pub enquire_link_interval: Duration,
+    /// A request we send with no response in this time has failed (`response_timeout`).
+    pub response_timeout: Duration,
+    /// First reconnect delay (`reconnect_min`); doubles, with jitter, after each failure.
+    pub reconnect_min: Duration,
+    /// Longest reconnect delay (`reconnect_max`); at least `reconnect_min`.
+    pub reconnect_max: Duration,
+    /// Set as `source_addr_ton` on every submit to this carrier (`default_source_ton`);
+    /// `None` keeps the client's value.
+    pub default_source_ton: Option<u8>,
+    /// Set as `source_addr_npi` on every submit (`default_source_npi`); `None` keeps it.
+    pub default_source_npi: Option<u8>,
+    /// Set as `dest_addr_ton` on every submit (`default_dest_ton`); `None` keeps it.
+    pub default_dest_ton: Option<u8>,
+    /// Set as `dest_addr_npi` on every submit (`default_dest_npi`); `None` keeps it.
+    pub default_dest_npi: Option<u8>,
+    /// How the carrier writes message ids in receipts (`receipt_id_format`).
+    pub receipt_id_format: IdFormat,
+    /// Tries per message, the first included, before transient failures end it as
+    /// UNDELIVERABLE (`max_attempts`).
+    pub max_attempts: NonZeroU32,
+    /// Delay before the first retry (`retry_min`); doubles after each failed attempt.
+    pub retry_min: Duration,
+    /// Longest delay between attempts (`retry_max`); at least `retry_min`.
+    pub retry_max: Duration,
+    /// submit_sm_resp statuses that are transient (retried); any other error status is
+    /// permanent. Sorted, no duplicates (`transient_statuses`). Timeouts and a lost link are
+    /// always transient.
+    pub transient_statuses: Vec<CommandStatus>,
+    /// TLS toward the carrier (`[carriers.tls]`); `None` = plain TCP.
+    pub tls: Option<CarrierTls>,
+}
+
+impl CarrierConfig {
+    /// Whether a submit_sm_resp with this error status is worth another attempt.
+    pub fn is_transient(&self, status: CommandStatus) -> bool {
+        self.transient_statuses.binary_search(&status).is_ok()
+    }
+}
+
+/// The `transient_statuses` used when a carrier sets none: the carrier is busy or had a
+/// passing fault, so a later attempt may succeed.
+pub const DEFAULT_TRANSIENT_STATUSES: [CommandStatus; 6] = [
+    CommandStatus::ESME_RSYSERR,
+    CommandStatus::ESME_RMSGQFUL,
+    CommandStatus::ESME_RSUBMITFAIL,
+    CommandStatus::ESME_RTHROTTLED,
+    CommandStatus::ESME_RX_T_APPN,
+    CommandStatus::ESME_RUNKNOWNERR,
+];
+
+/// A secret from the config (a carrier password): `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the wire; never for logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How a carrier link binds each session slot (`bind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarrierBind {
+    /// One bind_transceiver per slot: submits out, receipts and MO in. Default.
+    Transceiver,
+    /// A bind_transmitter (submits) plus a bind_receiver (receipts, MO) per slot, for
+    /// carriers without transceiver support.
+    Pair,
+}
+
+/// How a carrier writes message ids in receipts, compared to its submit_sm_resp `message_id`
+/// (`receipt_id_format`). Receipts are matched on the normalised id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdFormat {
+    /// Try as written, then the hex ↔ decimal conversions, ignoring leading zeros. Default.
+    Auto,
+    /// Receipts carry the id in hexadecimal (submit_sm_resp may use decimal).
+    Hex,
+    /// Receipts carry the id in decimal (submit_sm_resp may use hexadecimal).
+    Decimal,
+}
+
+/// `[carriers.tls]`: TLS toward a carrier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CarrierTls {
+    /// PEM CA certificate(s) to trust instead of the system roots (`ca`); `None` = system roots.
+    pub ca: Option<PathBuf>,
+    /// Our client certificate, when the carrier asks for one (`client_cert` + `client_key`).
+    pub client_auth: Option<ClientAuth>,
+    /// Name sent as SNI and checked against the carrier's certificate (`server_name`;
+    /// defaults to the carrier's `host`). A DNS name or an IP address.
+    pub server_name: String,
+}
+
+/// A client certificate and its key (PEM files that existed when the config was loaded).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientAuth {
+    /// PEM certificate chain, leaf first (`client_cert`).
+    pub cert: PathBuf,
+    /// PEM private key, PKCS#8, PKCS#1 or SEC1 (`client_key`).
+    pub key: PathBuf,
+}
+
+/// `[[routes]]`: a rule for submitted messages. Every condition set must match; an empty list
+/// is no condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteConfig {
+    /// Unique name, 1–32 of `[A-Za-z0-9_-]`: the route queue and metrics label.
+    pub name: String,
+    /// Destination prefixes, digits without a leading `+` (`destination_prefixes`); the
+    /// destination, with its own leading `+` stripped, must start with one. Empty = any.
+    pub destination_prefixes: Vec<String>,
+    /// Client system_ids, each in `[[clients]]` (`clients`). Empty = any client.
+    pub clients: Vec<String>,
+    /// Source address patterns (`source_addresses`). Empty = any source.
+    pub source_addresses: Vec<AddressPattern>,
+    /// Carrier names, each in `[[carriers]]`, no repeats, never empty (`carriers`): the
+    /// failover order.
+    pub carriers: Vec<String>,
+    /// One weight per carrier (`weights`): spread messages in these proportions instead of
+    /// failing over in order. `None` = failover.
+    pub weights: Option<Vec<NonZeroU32>>,
+    /// Most messages per second through this route (`throughput`; none = unlimited).
+    pub throughput: Option<NonZeroU32>,
+}
+
+impl RouteConfig {
+    /// Whether the route has no conditions, so it matches every message.
+    pub fn matches_everything(&self) -> bool {
+        self.destination_prefixes.is_empty()
+            && self.clients.is_empty()
+            && self.source_addresses.is_empty()
+    }
+}
+
+/// `[[mo_routes]]`: which client receives a carrier's mobile-originated (non-receipt)
+/// deliver_sm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoRouteConfig {
+    /// Destination patterns (short codes, long numbers) without a leading `+`, never empty
+    /// (`destinations`).
+    pub destinations: Vec<AddressPattern>,
+    /// The client (system_id in `[[clients]]`, allowed a receiver or transceiver bind) that
+    /// gets them (`client`).
+    pub client: String,
+}
+
 impl Config {
     /// Reads, parses and validates a config file. The errors do not repeat the file's name:
     /// the caller says which file they are about (as `smppd check` does).
@@ -251,6 +445,11 @@ impl Config {
     /// The client with this system_id.
     pub fn client(&self, system_id: &str) -> Option<&ClientConfig> {
         self.clients.iter().find(|c| c.system_id == system_id)
+    }
+
+    /// The carrier with this name.
+    pub fn carrier(&self, name: &str) -> Option<&CarrierConfig> {
+        self.carriers.iter().find(|c| c.name == name)
     }
 }
 
@@ -287,6 +486,9 @@ mod tests {
     }
 
     const CLIENT: &str = "[[clients]]\nsystem_id = \"shop\"\npassword = \"secret12\"\n";
+    /// A carrier with only its required keys; more keys may follow.
+    const CARRIER: &str = "[[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\n\
+                           system_id = \"smppd\"\npassword = \"secret\"\n";
 
     /// The problems of a config that must fail.
     fn problems(text: &str) -> Vec<ConfigError> {
@@ -330,13 +532,28 @@ mod tests {
         assert_eq!(demo.window.get(), 64);
         assert_eq!(demo.throughput, None);
         assert!(demo.allowed_sources.is_empty() && demo.allowed_ips.is_empty());
+        // The quickstart: everything goes to the built-in simulator.
+        assert_eq!(config.carriers.len(), 1);
+        let sim = config.carrier("sim").unwrap();
+        assert_eq!((sim.host.as_str(), sim.port), ("127.0.0.1", 2776));
+        assert_eq!(sim.tls, None);
+        assert_eq!(config.routes.len(), 1);
+        let default = &config.routes[0];
+        assert_eq!(default.name, "default");
+        assert!(default.matches_everything());
+        assert_eq!(default.carriers, ["sim"]);
+        assert_eq!(default.weights, None);
+        assert!(config.mo_routes.is_empty());
     }
 
     #[test]
     fn embedded_default_matches_the_built_in_defaults() {
-        // config.example.toml shows the defaults: an empty file plus the demo client is the
-        // same config.
-        let minimal = "[[clients]]\nsystem_id = \"demo\"\npassword = \"demopass\"\n";
+        // config.example.toml shows the defaults: an empty file plus the demo client, the
+        // simulator carrier and the default route is the same config.
+        let minimal = "[[clients]]\nsystem_id = \"demo\"\npassword = \"demopass\"\n\
+                       [[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\nport = 2776\n\
+                       system_id = \"smppd\"\npassword = \"secret\"\n\
+                       [[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n";
         assert_eq!(
             Config::parse(minimal).unwrap(),
             Config::embedded_default().unwrap()
@@ -475,6 +692,9 @@ mod tests {
                     allowed_ips: vec![],
                 },
             ],
+            carriers: vec![],
+            routes: vec![],
+            mo_routes: vec![],
         };
         assert_eq!(config, expected);
     }
@@ -741,6 +961,659 @@ mod tests {
             ]
         );
         assert_eq!(errors.to_string().lines().count(), 3, "{errors}");
+    }
+
+    #[test]
+    fn fully_specified_carriers_and_routes() {
+        let dir = TempDir::new();
+        let ca = dir.file("ca.pem", "ca");
+        let cert = dir.file("client.pem", "cert");
+        let key = dir.file("client-key.pem", "key");
+        let text = format!(
+            r#"
+            [[clients]]
+            system_id = "shop"
+            password = "secret12"
+            [[clients]]
+            system_id = "crm"
+            password = "crm-pass"
+            bind_types = ["transmitter"]
+
+            [[carriers]]
+            name = "acme-1"
+            host = "smpp.acme.example"
+            port = 3550
+            system_id = "gw"
+            password = ""
+            system_type = "VMA"
+            address_range = "^44"
+            bind = "pair"
+            sessions = 4
+            window = 50
+            throughput = 200
+            enquire_link_interval = "15s"
+            response_timeout = "10s"
+            reconnect_min = "500ms"
+            reconnect_max = "2m"
+            default_source_ton = 5
+            default_source_npi = 0
+            default_dest_ton = 1
+            default_dest_npi = 1
+            receipt_id_format = "hex"
+            max_attempts = 3
+            retry_min = "1s"
+            retry_max = "1m"
+            transient_statuses = [88, "ESME_RSYSERR", "rmsgqful", "0x400", 0x58]
+            [carriers.tls]
+            ca = {ca:?}
+            client_cert = {cert:?}
+            client_key = {key:?}
+            server_name = "10.0.0.5"
+
+            [[carriers]]
+            name = "backup"
+            host = "10.1.2.3"
+            system_id = "gw"
+            password = "pw"
+            [carriers.tls]
+
+            [[routes]]
+            name = "uk"
+            destination_prefixes = ["44", "+353"]
+            clients = ["shop"]
+            source_addresses = ["Shop", "4477*"]
+            carriers = ["acme-1", "backup"]
+            weights = [3, 1]
+            throughput = 50
+
+            [[routes]]
+            name = "rest"
+            carriers = ["backup"]
+
+            [[mo_routes]]
+            destinations = ["88000", "+4470*"]
+            client = "shop"
+            "#
+        );
+        let config = Config::parse(&text).unwrap();
+        let secs = Duration::from_secs;
+        let nz = |n: u32| NonZeroU32::new(n).unwrap();
+        let acme = CarrierConfig {
+            name: "acme-1".into(),
+            host: "smpp.acme.example".into(),
+            port: 3550,
+            system_id: "gw".into(),
+            password: Secret::new(""),
+            system_type: "VMA".into(),
+            address_range: "^44".into(),
+            bind: CarrierBind::Pair,
+            sessions: NonZeroUsize::new(4).unwrap(),
+            window: NonZeroUsize::new(50).unwrap(),
+            throughput: Some(nz(200)),
+            enquire_link_interval: secs(15),
+            response_timeout: secs(10),
+            reconnect_min: Duration::from_millis(500),
+            reconnect_max: secs(120),
+            default_source_ton: Some(5),
+            default_source_npi: Some(0),
+            default_dest_ton: Some(1),
+            default_dest_npi: Some(1),
+            receipt_id_format: IdFormat::Hex,
+            max_attempts: nz(3),
+            retry_min: secs(1),
+            retry_max: secs(60),
+            // Sorted, duplicates (88 = 0x58 = ESME_RTHROTTLED) gone.
+            transient_statuses: vec![
+                CommandStatus::ESME_RSYSERR,
+                CommandStatus::ESME_RMSGQFUL,
+                CommandStatus::ESME_RTHROTTLED,
+                CommandStatus(0x400),
+            ],
+            tls: Some(CarrierTls {
+                ca: Some(ca),
+                client_auth: Some(ClientAuth { cert, key }),
+                server_name: "10.0.0.5".into(),
+            }),
+        };
+        let backup = CarrierConfig {
+            name: "backup".into(),
+            host: "10.1.2.3".into(),
+            port: 2775,
+            system_id: "gw".into(),
+            password: Secret::new("pw"),
+            system_type: String::new(),
+            address_range: String::new(),
+            bind: CarrierBind::Transceiver,
+            sessions: NonZeroUsize::new(1).unwrap(),
+            window: NonZeroUsize::new(10).unwrap(),
+            throughput: None,
+            enquire_link_interval: secs(30),
+            response_timeout: secs(30),
+            reconnect_min: secs(1),
+            reconnect_max: secs(60),
+            default_source_ton: None,
+            default_source_npi: None,
+            default_dest_ton: None,
+            default_dest_npi: None,
+            receipt_id_format: IdFormat::Auto,
+            max_attempts: nz(5),
+            retry_min: secs(5),
+            retry_max: secs(600),
+            transient_statuses: DEFAULT_TRANSIENT_STATUSES.to_vec(),
+            // An empty [carriers.tls]: system roots, no client certificate, SNI = host.
+            tls: Some(CarrierTls {
+                ca: None,
+                client_auth: None,
+                server_name: "10.1.2.3".into(),
+            }),
+        };
+        assert_eq!(config.carriers, [acme, backup]);
+        let uk = RouteConfig {
+            name: "uk".into(),
+            destination_prefixes: vec!["44".into(), "353".into()],
+            clients: vec!["shop".into()],
+            source_addresses: vec![
+                AddressPattern::Exact("Shop".into()),
+                AddressPattern::Prefix("4477".into()),
+            ],
+            carriers: vec!["acme-1".into(), "backup".into()],
+            weights: Some(vec![nz(3), nz(1)]),
+            throughput: Some(nz(50)),
+        };
+        let rest = RouteConfig {
+            name: "rest".into(),
+            destination_prefixes: vec![],
+            clients: vec![],
+            source_addresses: vec![],
+            carriers: vec!["backup".into()],
+            weights: None,
+            throughput: None,
+        };
+        assert_eq!(config.routes, [uk, rest]);
+        assert_eq!(
+            config.mo_routes,
+            [MoRouteConfig {
+                destinations: vec![
+                    AddressPattern::Exact("88000".into()),
+                    AddressPattern::Prefix("4470".into()),
+                ],
+                client: "shop".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn default_transient_statuses_are_sorted_and_checked() {
+        let config = Config::parse(CARRIER).unwrap();
+        let sim = &config.carriers[0];
+        assert!(DEFAULT_TRANSIENT_STATUSES.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sim.transient_statuses, DEFAULT_TRANSIENT_STATUSES);
+        assert!(sim.is_transient(CommandStatus::ESME_RTHROTTLED));
+        assert!(sim.is_transient(CommandStatus::ESME_RX_T_APPN));
+        assert!(!sim.is_transient(CommandStatus::ESME_RINVDSTADR));
+        assert!(!sim.is_transient(CommandStatus::ESME_RX_P_APPN));
+        // An empty list: every error is permanent.
+        let config = Config::parse(&format!("{CARRIER}transient_statuses = []\n")).unwrap();
+        assert!(!config.carriers[0].is_transient(CommandStatus::ESME_RTHROTTLED));
+    }
+
+    #[test]
+    fn clients_without_routes_are_valid() {
+        let config = Config::parse(&format!("{CLIENT}{CARRIER}")).unwrap();
+        assert!(config.routes.is_empty() && config.mo_routes.is_empty());
+    }
+
+    #[test]
+    fn carrier_required_keys() {
+        let problems = problems("[[carriers]]\nport = 2776\n");
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "carriers[0].name",
+                "carriers[0].host",
+                "carriers[0].system_id",
+                "carriers[0].password"
+            ]
+        );
+        assert!(problems.iter().all(|p| p.reason == "required"));
+    }
+
+    #[test]
+    fn carrier_name_rules() {
+        one_problem(
+            &CARRIER.replace("\"sim\"", "\"sim one\""),
+            "carriers[0].name",
+            "only letters, digits",
+        );
+        one_problem(
+            &CARRIER.replace("\"sim\"", &format!("\"{}\"", "a".repeat(33))),
+            "carriers[0].name",
+            "1–32 characters",
+        );
+        one_problem(
+            &CARRIER.replace("\"sim\"", "\"\""),
+            "carriers[0].name",
+            "1–32",
+        );
+    }
+
+    #[test]
+    fn duplicate_carrier_names() {
+        let text = format!("{CARRIER}{CARRIER}");
+        one_problem(&text, "carriers[1].name", "also carriers[0].name");
+    }
+
+    #[test]
+    fn carrier_host_and_port() {
+        one_problem(
+            &CARRIER.replace("127.0.0.1", "smsc example"),
+            "carriers[0].host",
+            "not a hostname or IP address",
+        );
+        one_problem(
+            &CARRIER.replace("127.0.0.1", "[::1]"),
+            "carriers[0].host",
+            "not a hostname",
+        );
+        assert!(Config::parse(&CARRIER.replace("127.0.0.1", "::1")).is_ok());
+        assert!(Config::parse(&CARRIER.replace("127.0.0.1", "smsc.example.com")).is_ok());
+        one_problem(
+            &format!("{CARRIER}port = 0\n"),
+            "carriers[0].port",
+            "1–65535, not 0",
+        );
+        one_problem(
+            &format!("{CARRIER}port = 65536\n"),
+            "carriers[0].port",
+            "1–65535",
+        );
+    }
+
+    #[test]
+    fn carrier_bind_fields_have_smpp_lengths() {
+        one_problem(
+            &CARRIER.replace("\"smppd\"", "\"abcdefghijklmnop\""),
+            "carriers[0].system_id",
+            "at most 15",
+        );
+        let problems = problems(&CARRIER.replace("\"secret\"", "\"secret123\""));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "carriers[0].password");
+        assert!(problems[0].reason.contains("at most 8"), "{problems:?}");
+        assert!(!problems[0].reason.contains("secret123"), "{problems:?}");
+        one_problem(
+            &format!("{CARRIER}system_type = \"abcdefghijklm\"\n"),
+            "carriers[0].system_type",
+            "at most 12",
+        );
+        one_problem(
+            &format!("{CARRIER}address_range = \"{}\"\n", "1".repeat(41)),
+            "carriers[0].address_range",
+            "at most 40",
+        );
+        assert!(Config::parse(&CARRIER.replace("\"secret\"", "\"\"")).is_ok());
+    }
+
+    #[test]
+    fn carrier_bind_and_receipt_id_format_words() {
+        one_problem(
+            &format!("{CARRIER}bind = \"transmitter\"\n"),
+            "carriers[0].bind",
+            "expected transceiver or pair",
+        );
+        one_problem(
+            &format!("{CARRIER}receipt_id_format = \"octal\"\n"),
+            "carriers[0].receipt_id_format",
+            "expected auto, hex or decimal",
+        );
+    }
+
+    #[test]
+    fn carrier_limits() {
+        let case = |extra: &str, key: &str, needle: &str| {
+            one_problem(&format!("{CARRIER}{extra}\n"), key, needle);
+        };
+        case("sessions = 0", "carriers[0].sessions", "1–64, not 0");
+        case("sessions = 65", "carriers[0].sessions", "1–64");
+        case("window = 0", "carriers[0].window", "1–1024");
+        case("window = 1025", "carriers[0].window", "1–1024");
+        case("throughput = 0", "carriers[0].throughput", "at least 1");
+        case("max_attempts = 0", "carriers[0].max_attempts", "at least 1");
+        case(
+            "response_timeout = \"0s\"",
+            "carriers[0].response_timeout",
+            "greater than zero",
+        );
+        case(
+            "enquire_link_interval = \"soon\"",
+            "carriers[0].enquire_link_interval",
+            "not a duration",
+        );
+    }
+
+    #[test]
+    fn reconnect_min_at_most_max() {
+        one_problem(
+            &format!("{CARRIER}reconnect_min = \"2m\"\nreconnect_max = \"1m\"\n"),
+            "carriers[0].reconnect_max",
+            "at least reconnect_min (2m), not 1m",
+        );
+        // Equal is fine: a fixed delay.
+        assert!(Config::parse(&format!(
+            "{CARRIER}reconnect_min = \"5s\"\nreconnect_max = \"5s\"\n"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn retry_min_at_most_max() {
+        one_problem(
+            &format!("{CARRIER}retry_min = \"1h\"\n"),
+            "carriers[0].retry_max",
+            "at least retry_min (1h), not 10m",
+        );
+    }
+
+    #[test]
+    fn ton_and_npi_must_be_spec_values() {
+        one_problem(
+            &format!("{CARRIER}default_source_ton = 7\n"),
+            "carriers[0].default_source_ton",
+            "not an SMPP 3.4 TON",
+        );
+        one_problem(
+            &format!("{CARRIER}default_dest_npi = 2\n"),
+            "carriers[0].default_dest_npi",
+            "not an SMPP 3.4 NPI",
+        );
+        one_problem(
+            &format!("{CARRIER}default_dest_ton = -1\n"),
+            "carriers[0].default_dest_ton",
+            "TON",
+        );
+    }
+
+    #[test]
+    fn transient_statuses_names_and_numbers() {
+        one_problem(
+            &format!("{CARRIER}transient_statuses = [\"ESME_RSYSERR\", \"ESME_RBOGUS\"]\n"),
+            "carriers[0].transient_statuses[1]",
+            "`ESME_RBOGUS` is not a command_status name",
+        );
+        one_problem(
+            &format!("{CARRIER}transient_statuses = [0]\n"),
+            "carriers[0].transient_statuses[0]",
+            "ESME_ROK",
+        );
+        one_problem(
+            &format!("{CARRIER}transient_statuses = [-1]\n"),
+            "carriers[0].transient_statuses[0]",
+            "not a command_status",
+        );
+        one_problem(
+            &format!("{CARRIER}transient_statuses = [true]\n"),
+            "carriers[0].transient_statuses[0]",
+            "command_status number",
+        );
+    }
+
+    #[test]
+    fn carrier_tls_files_must_exist() {
+        let dir = TempDir::new();
+        let missing = dir.0.join("nope.pem");
+        one_problem(
+            &format!("{CARRIER}[carriers.tls]\nca = {missing:?}\n"),
+            "carriers[0].tls.ca",
+            "cannot read",
+        );
+        let cert = dir.file("c.pem", "cert");
+        one_problem(
+            &format!("{CARRIER}[carriers.tls]\nclient_cert = {cert:?}\nclient_key = {missing:?}\n"),
+            "carriers[0].tls.client_key",
+            "cannot read",
+        );
+    }
+
+    #[test]
+    fn client_cert_and_key_both_or_neither() {
+        let dir = TempDir::new();
+        let cert = dir.file("c.pem", "cert");
+        one_problem(
+            &format!("{CARRIER}[carriers.tls]\nclient_cert = {cert:?}\n"),
+            "carriers[0].tls.client_key",
+            "required when client_cert is set",
+        );
+        one_problem(
+            &format!("{CARRIER}[carriers.tls]\nclient_key = {cert:?}\n"),
+            "carriers[0].tls.client_cert",
+            "required when client_key is set",
+        );
+    }
+
+    #[test]
+    fn carrier_tls_server_name() {
+        one_problem(
+            &format!("{CARRIER}[carriers.tls]\nserver_name = \"not a name\"\n"),
+            "carriers[0].tls.server_name",
+            "not a DNS name or IP address",
+        );
+        let config = Config::parse(&format!("{CARRIER}[carriers.tls]\n")).unwrap();
+        let tls = config.carriers[0].tls.as_ref().unwrap();
+        assert_eq!(tls.server_name, "127.0.0.1", "defaults to host");
+    }
+
+    #[test]
+    fn unknown_carrier_key() {
+        one_problem(
+            &format!("{CARRIER}{CARRIER}windw = 3\n").replacen("\"sim\"", "\"a\"", 1),
+            "carriers[1].windw",
+            "unknown key",
+        );
+        one_problem(
+            &format!("{CARRIER}[carriers.tls]\ncert = \"x\"\n"),
+            "carriers[0].tls.cert",
+            "unknown key",
+        );
+    }
+
+    /// `CLIENT` and `CARRIER`, a carrier `backup`, and `routes` after them.
+    fn with_routes(routes: &str) -> String {
+        let backup = CARRIER.replace("\"sim\"", "\"backup\"");
+        format!("{CLIENT}{CARRIER}{backup}{routes}")
+    }
+
+    #[test]
+    fn route_requires_name_and_carriers() {
+        let problems = problems(&with_routes("[[routes]]\nthroughput = 5\n"));
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["routes[0].name", "routes[0].carriers"],
+            "{problems:?}"
+        );
+        one_problem(
+            &with_routes("[[routes]]\nname = \"r\"\ncarriers = []\n"),
+            "routes[0].carriers",
+            "empty",
+        );
+        one_problem(
+            &with_routes("[[routes]]\nname = \"a b\"\ncarriers = [\"sim\"]\n"),
+            "routes[0].name",
+            "only letters",
+        );
+    }
+
+    #[test]
+    fn route_names_an_unknown_carrier() {
+        one_problem(
+            &with_routes("[[routes]]\nname = \"r\"\ncarriers = [\"sim\", \"bakcup\"]\n"),
+            "routes[0].carriers[1]",
+            "no carrier named `bakcup`",
+        );
+        let problem = &problems(&with_routes(
+            "[[routes]]\nname = \"r\"\ncarriers = [\"bakcup\"]\n",
+        ))[0];
+        assert_eq!(
+            problem.to_string(),
+            "routes[0].carriers[0]: no carrier named `bakcup` in [[carriers]]"
+        );
+    }
+
+    #[test]
+    fn route_lists_a_carrier_twice() {
+        one_problem(
+            &with_routes("[[routes]]\nname = \"r\"\ncarriers = [\"sim\", \"backup\", \"sim\"]\n"),
+            "routes[0].carriers[2]",
+            "also routes[0].carriers[0]",
+        );
+    }
+
+    #[test]
+    fn route_names_an_unknown_client() {
+        one_problem(
+            &with_routes(
+                "[[routes]]\nname = \"r\"\nclients = [\"shop\", \"crm\"]\ncarriers = [\"sim\"]\n",
+            ),
+            "routes[0].clients[1]",
+            "no client with system_id `crm`",
+        );
+    }
+
+    #[test]
+    fn a_bad_carrier_key_does_not_make_its_routes_wrong() {
+        // The carrier exists, with a bad window: one problem, at the window.
+        let text = with_routes("[[routes]]\nname = \"r\"\ncarriers = [\"sim\"]\n").replacen(
+            "password = \"secret\"\n",
+            "password = \"secret\"\nwindow = 0\n",
+            1,
+        );
+        one_problem(&text, "carriers[0].window", "1–1024");
+    }
+
+    #[test]
+    fn duplicate_route_names() {
+        let text = with_routes(
+            "[[routes]]\nname = \"r\"\nclients = [\"shop\"]\ncarriers = [\"sim\"]\n\
+             [[routes]]\nname = \"r\"\ncarriers = [\"sim\"]\n",
+        );
+        one_problem(&text, "routes[1].name", "also routes[0].name");
+    }
+
+    #[test]
+    fn route_after_a_catch_all_is_never_used() {
+        let text = with_routes(
+            "[[routes]]\nname = \"all\"\ncarriers = [\"sim\"]\n\
+             [[routes]]\nname = \"uk\"\ndestination_prefixes = [\"44\"]\ncarriers = [\"sim\"]\n",
+        );
+        one_problem(&text, "routes[1]", "never used: routes[0] (`all`)");
+    }
+
+    #[test]
+    fn route_destination_prefixes() {
+        let config = Config::parse(&with_routes(
+            "[[routes]]\nname = \"r\"\ndestination_prefixes = [\"+44\", \"353\"]\n\
+             carriers = [\"sim\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(config.routes[0].destination_prefixes, ["44", "353"]);
+        one_problem(
+            &with_routes(
+                "[[routes]]\nname = \"r\"\ndestination_prefixes = [\"44\", \"4a\"]\n\
+                 carriers = [\"sim\"]\n",
+            ),
+            "routes[0].destination_prefixes[1]",
+            "not a number prefix",
+        );
+        one_problem(
+            &with_routes(
+                "[[routes]]\nname = \"r\"\ndestination_prefixes = [\"+\"]\ncarriers = [\"sim\"]\n",
+            ),
+            "routes[0].destination_prefixes[0]",
+            "not a number prefix",
+        );
+    }
+
+    #[test]
+    fn route_source_addresses() {
+        one_problem(
+            &with_routes(
+                "[[routes]]\nname = \"r\"\nsource_addresses = [\"4*4\"]\ncarriers = [\"sim\"]\n",
+            ),
+            "routes[0].source_addresses[0]",
+            "`*` may only end",
+        );
+    }
+
+    #[test]
+    fn route_weights() {
+        one_problem(
+            &with_routes(
+                "[[routes]]\nname = \"r\"\ncarriers = [\"sim\", \"backup\"]\nweights = [1]\n",
+            ),
+            "routes[0].weights",
+            "1 weights for 2 carriers",
+        );
+        // Also when a carrier name is bad: both problems.
+        let problems = problems(&with_routes(
+            "[[routes]]\nname = \"r\"\ncarriers = [\"sim\", \"bakcup\"]\nweights = [1]\n",
+        ));
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["routes[0].carriers[1]", "routes[0].weights"]);
+        one_problem(
+            &with_routes(
+                "[[routes]]\nname = \"r\"\ncarriers = [\"sim\", \"backup\"]\nweights = [1, 0]\n",
+            ),
+            "routes[0].weights[1]",
+            "at least 1",
+        );
+        one_problem(
+            &with_routes("[[routes]]\nname = \"r\"\ncarriers = [\"sim\"]\nthroughput = 0\n"),
+            "routes[0].throughput",
+            "at least 1",
+        );
+    }
+
+    #[test]
+    fn mo_route_rules() {
+        let mo = |body: &str| with_routes(&format!("[[mo_routes]]\n{body}"));
+        let problems = problems(&mo("\n"));
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(keys, ["mo_routes[0].destinations", "mo_routes[0].client"]);
+        one_problem(
+            &mo("destinations = []\nclient = \"shop\"\n"),
+            "mo_routes[0].destinations",
+            "empty",
+        );
+        one_problem(
+            &mo("destinations = [\"88000\", \"8*8\"]\nclient = \"shop\"\n"),
+            "mo_routes[0].destinations[1]",
+            "`*` may only end",
+        );
+        one_problem(
+            &mo("destinations = [\"88000\"]\nclient = \"crm\"\n"),
+            "mo_routes[0].client",
+            "no client with system_id `crm`",
+        );
+    }
+
+    #[test]
+    fn mo_route_client_must_be_able_to_receive() {
+        let text = format!(
+            "{CLIENT}bind_types = [\"transmitter\"]\n\
+             [[mo_routes]]\ndestinations = [\"88000\"]\nclient = \"shop\"\n"
+        );
+        one_problem(&text, "mo_routes[0].client", "may not bind as a receiver");
+        let text = text.replace("[\"transmitter\"]", "[\"transmitter\", \"receiver\"]");
+        assert!(Config::parse(&text).is_ok());
+    }
+
+    #[test]
+    fn carrier_password_debug_is_redacted() {
+        let config = Config::parse(CARRIER).unwrap();
+        let shown = format!("{:?}", config.carriers[0]);
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(config.carriers[0].password.expose(), "secret");
     }
 
     #[test]

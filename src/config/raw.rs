@@ -3,11 +3,14 @@
 //! into the validated [`Config`] that reports every problem with its key path.
 
 use super::{
-    AddressPattern, BindTypes, ClientConfig, Config, ConfigError, ConfigErrors, Durability, IpNet,
-    Password, ServerConfig, SessionConfig, StoreConfig, TlsConfig,
+    AddressPattern, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth, ClientConfig,
+    Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, MoRouteConfig, Password,
+    RouteConfig, Secret, ServerConfig, SessionConfig, StoreConfig, TlsConfig,
+    DEFAULT_TRANSIENT_STATUSES,
 };
-use serde::Deserialize;
-use std::collections::HashMap;
+use serde::{Deserialize, Deserializer};
+use smpp_proto::CommandStatus;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
@@ -17,8 +20,21 @@ use std::time::Duration;
 const SYSTEM_ID_MAX: usize = 15;
 /// `password` is a C-Octet String of at most 9 octets with its NUL (SMPP 3.4 §4.1.1).
 const PASSWORD_MAX: usize = 8;
-/// `source_addr` is a C-Octet String of at most 21 octets with its NUL (SMPP 3.4 §4.4.1).
-const SOURCE_ADDR_MAX: usize = 20;
+/// `source_addr` and `destination_addr` are C-Octet Strings of at most 21 octets with their
+/// NUL (SMPP 3.4 §4.4.1).
+const ADDR_MAX: usize = 20;
+/// `system_type` is a C-Octet String of at most 13 octets with its NUL (SMPP 3.4 §4.1.1).
+const SYSTEM_TYPE_MAX: usize = 12;
+/// `address_range` is a C-Octet String of at most 41 octets with its NUL (SMPP 3.4 §4.1.1).
+const ADDRESS_RANGE_MAX: usize = 40;
+/// Longest carrier or route name: it labels metrics and names queues in the admin API.
+const NAME_MAX: usize = 32;
+/// Most session slots of one carrier link.
+const SESSIONS_MAX: i64 = 64;
+/// TON values SMPP 3.4 defines (§5.2.5).
+const TONS: &[u8] = &[0, 1, 2, 3, 4, 5, 6];
+/// NPI values SMPP 3.4 defines (§5.2.6).
+const NPIS: &[u8] = &[0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
 /// Smallest `max_pdu_bytes`: room for a submit_sm with a full short message and TLVs.
 const MAX_PDU_BYTES_MIN: i64 = 4096;
 /// Largest `max_pdu_bytes`: a peer's PDU is buffered whole before it is decoded.
@@ -34,6 +50,9 @@ pub(super) struct RawConfig {
     server: RawServer,
     store: RawStore,
     clients: Vec<RawClient>,
+    carriers: Vec<RawCarrier>,
+    routes: Vec<RawRoute>,
+    mo_routes: Vec<RawMoRoute>,
 }
 
 /// `[server]`.
@@ -148,20 +167,167 @@ impl Default for RawClient {
     }
 }
 
+/// `[[carriers]]`: `name`, `host`, `system_id` and `password` are required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCarrier {
+    name: Option<String>,
+    host: Option<String>,
+    port: i64,
+    system_id: Option<String>,
+    password: Option<String>,
+    system_type: String,
+    address_range: String,
+    bind: String,
+    sessions: i64,
+    window: i64,
+    throughput: Option<i64>,
+    enquire_link_interval: String,
+    response_timeout: String,
+    reconnect_min: String,
+    reconnect_max: String,
+    default_source_ton: Option<i64>,
+    default_source_npi: Option<i64>,
+    default_dest_ton: Option<i64>,
+    default_dest_npi: Option<i64>,
+    receipt_id_format: String,
+    max_attempts: i64,
+    retry_min: String,
+    retry_max: String,
+    transient_statuses: Vec<RawStatus>,
+    tls: Option<RawCarrierTls>,
+}
+
+impl Default for RawCarrier {
+    fn default() -> Self {
+        Self {
+            name: None,
+            host: None,
+            // The port IANA registers for SMPP.
+            port: 2775,
+            system_id: None,
+            password: None,
+            system_type: String::new(),
+            address_range: String::new(),
+            bind: "transceiver".to_owned(),
+            sessions: 1,
+            window: 10,
+            throughput: None,
+            enquire_link_interval: "30s".to_owned(),
+            response_timeout: "30s".to_owned(),
+            reconnect_min: "1s".to_owned(),
+            reconnect_max: "60s".to_owned(),
+            default_source_ton: None,
+            default_source_npi: None,
+            default_dest_ton: None,
+            default_dest_npi: None,
+            receipt_id_format: "auto".to_owned(),
+            max_attempts: 5,
+            retry_min: "5s".to_owned(),
+            retry_max: "10m".to_owned(),
+            transient_statuses: DEFAULT_TRANSIENT_STATUSES
+                .iter()
+                .map(|s| RawStatus::Code(i64::from(s.0)))
+                .collect(),
+            tls: None,
+        }
+    }
+}
+
+/// A `command_status` as written: a number (`88`, `0x58`) or a name (`"ESME_RTHROTTLED"`,
+/// `"RTHROTTLED"`, `"0x58"`).
+enum RawStatus {
+    Code(i64),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawStatus;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a command_status number (0x58) or name (\"ESME_RTHROTTLED\")")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawStatus, E> {
+                Ok(RawStatus::Name(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `[carriers.tls]`: every key optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawCarrierTls {
+    ca: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    server_name: Option<String>,
+}
+
+/// `[[routes]]`: `name` and `carriers` are required.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawRoute {
+    name: Option<String>,
+    destination_prefixes: Vec<String>,
+    clients: Vec<String>,
+    source_addresses: Vec<String>,
+    carriers: Option<Vec<String>>,
+    weights: Option<Vec<i64>>,
+    throughput: Option<i64>,
+}
+
+/// `[[mo_routes]]`: both keys are required.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawMoRoute {
+    destinations: Option<Vec<String>>,
+    client: Option<String>,
+}
+
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigErrors;
 
     /// Checks everything and reports every problem, not just the first.
     fn try_from(raw: RawConfig) -> Result<Self, ConfigErrors> {
         let mut problems = Problems::default();
+        // What routes may refer to, taken from the raw tables so that one bad key in a client
+        // or carrier does not also make every route naming it wrong.
+        let known = Known::new(&raw.clients, &raw.carriers);
         let server = server(raw.server, &mut problems);
         let store = store(raw.store, &mut problems);
         let clients = clients(raw.clients, &mut problems);
-        match (server, store, clients) {
-            (Some(server), Some(store), Some(clients)) if problems.0.is_empty() => Ok(Self {
+        let carriers = carriers(raw.carriers, &mut problems);
+        let routes = routes(raw.routes, &known, &mut problems);
+        let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
+        match (server, store, clients, carriers, routes, mo_routes) {
+            (
+                Some(server),
+                Some(store),
+                Some(clients),
+                Some(carriers),
+                Some(routes),
+                Some(mo_routes),
+            ) if problems.0.is_empty() => Ok(Self {
                 server,
                 store,
                 clients,
+                carriers,
+                routes,
+                mo_routes,
             }),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
@@ -377,12 +543,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     let bind_types = bind_types(&key("bind_types"), &raw.bind_types, p);
     let max_binds = p.check(&key("max_binds"), non_zero_u32(raw.max_binds, None));
     let window = p.check(&key("window"), non_zero_usize(raw.window, Some(WINDOW_MAX)));
-    let throughput = match raw.throughput {
-        None => Some(None),
-        Some(rate) => p
-            .check(&key("throughput"), non_zero_u32(rate, None))
-            .map(Some),
-    };
+    let throughput = optional_rate(&key("throughput"), raw.throughput, p);
     let allowed_sources = p.list(&key("allowed_sources"), &raw.allowed_sources, |s| {
         address_pattern(s)
     });
@@ -428,6 +589,536 @@ fn bind_types(key: &str, words: &[String], p: &mut Problems) -> Option<BindTypes
         }
     }
     ok.then_some(types)
+}
+
+/// The clients and carriers that routes may name.
+struct Known {
+    /// Client system_id → whether it may bind as a receiver or transceiver (get MO).
+    clients: HashMap<String, bool>,
+    /// Carrier names.
+    carriers: HashSet<String>,
+}
+
+impl Known {
+    fn new(clients: &[RawClient], carriers: &[RawCarrier]) -> Self {
+        let clients = clients
+            .iter()
+            .filter_map(|c| {
+                // An empty bind_types is its own problem; do not report it again from MO.
+                let receives = c.bind_types.is_empty()
+                    || c.bind_types
+                        .iter()
+                        .any(|t| t == "receiver" || t == "transceiver");
+                Some((c.system_id.clone()?, receives))
+            })
+            .collect();
+        let carriers = carriers.iter().filter_map(|c| c.name.clone()).collect();
+        Self { clients, carriers }
+    }
+}
+
+/// Reports the second and later uses of each name at `{section}[i].{field}`.
+fn unique_names<'a>(
+    section: &str,
+    field: &str,
+    names: impl Iterator<Item = Option<&'a str>>,
+    p: &mut Problems,
+) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in names.enumerate() {
+        let Some(name) = name else { continue };
+        match seen.get(name) {
+            Some(first) => p.add(
+                format!("{section}[{i}].{field}"),
+                format!("`{name}` is also {section}[{first}].{field}; each must be unique"),
+            ),
+            None => {
+                seen.insert(name, i);
+            }
+        }
+    }
+}
+
+fn carriers(raw: Vec<RawCarrier>, p: &mut Problems) -> Option<Vec<CarrierConfig>> {
+    unique_names("carriers", "name", raw.iter().map(|c| c.name.as_deref()), p);
+    let checked: Vec<Option<CarrierConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| carrier(i, raw, p))
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn carrier(i: usize, raw: RawCarrier, p: &mut Problems) -> Option<CarrierConfig> {
+    let key = |name: &str| format!("carriers[{i}].{name}");
+    let name = p.check(&key("name"), required(raw.name).and_then(|n| name(&n)));
+    let host = p.check(&key("host"), required(raw.host).and_then(|h| host(&h)));
+    let port = p.check(
+        &key("port"),
+        in_range(raw.port, 1, Some(i64::from(u16::MAX))).and_then(|port| {
+            u16::try_from(port).map_err(|_| format!("must be 1–65535, not {port}"))
+        }),
+    );
+    let system_id = p.check(
+        &key("system_id"),
+        raw.system_id
+            .as_deref()
+            .map_or_else(|| Err("required".to_owned()), system_id),
+    );
+    let password = p.check(
+        &key("password"),
+        required(raw.password).and_then(|pw| {
+            // Never quote the password in a reason.
+            if !printable(&pw) {
+                Err("must be printable ASCII".to_owned())
+            } else if pw.len() > PASSWORD_MAX {
+                Err(format!(
+                    "is {} characters; SMPP 3.4 carries at most {PASSWORD_MAX}",
+                    pw.len()
+                ))
+            } else {
+                Ok(Secret::new(pw))
+            }
+        }),
+    );
+    let system_type = p.check(
+        &key("system_type"),
+        bind_field(&raw.system_type, SYSTEM_TYPE_MAX),
+    );
+    let address_range = p.check(
+        &key("address_range"),
+        bind_field(&raw.address_range, ADDRESS_RANGE_MAX),
+    );
+    let bind = p.check(
+        &key("bind"),
+        match raw.bind.as_str() {
+            "transceiver" => Ok(CarrierBind::Transceiver),
+            "pair" => Ok(CarrierBind::Pair),
+            other => Err(format!("unknown `{other}`; expected transceiver or pair")),
+        },
+    );
+    let sessions = p.check(
+        &key("sessions"),
+        non_zero_usize(raw.sessions, Some(SESSIONS_MAX)),
+    );
+    let window = p.check(&key("window"), non_zero_usize(raw.window, Some(WINDOW_MAX)));
+    let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let mut duration = |name: &str, value: &str| p.check(&key(name), positive_duration(value));
+    let enquire_link_interval = duration("enquire_link_interval", &raw.enquire_link_interval);
+    let response_timeout = duration("response_timeout", &raw.response_timeout);
+    let reconnect_min = duration("reconnect_min", &raw.reconnect_min);
+    let reconnect_max = duration("reconnect_max", &raw.reconnect_max);
+    let retry_min = duration("retry_min", &raw.retry_min);
+    let retry_max = duration("retry_max", &raw.retry_max);
+    let mut code = |name: &str, value: Option<i64>, allowed: &[u8], what: &str| match value {
+        None => Some(None),
+        Some(v) => p
+            .check(&key(name), address_code(v, allowed, what))
+            .map(Some),
+    };
+    let default_source_ton = code("default_source_ton", raw.default_source_ton, TONS, "TON");
+    let default_source_npi = code("default_source_npi", raw.default_source_npi, NPIS, "NPI");
+    let default_dest_ton = code("default_dest_ton", raw.default_dest_ton, TONS, "TON");
+    let default_dest_npi = code("default_dest_npi", raw.default_dest_npi, NPIS, "NPI");
+    let receipt_id_format = p.check(
+        &key("receipt_id_format"),
+        match raw.receipt_id_format.as_str() {
+            "auto" => Ok(IdFormat::Auto),
+            "hex" => Ok(IdFormat::Hex),
+            "decimal" => Ok(IdFormat::Decimal),
+            other => Err(format!("unknown `{other}`; expected auto, hex or decimal")),
+        },
+    );
+    let max_attempts = p.check(&key("max_attempts"), non_zero_u32(raw.max_attempts, None));
+    let transient_statuses = p
+        .list(&key("transient_statuses"), &raw.transient_statuses, status)
+        .map(|mut statuses| {
+            statuses.sort_unstable();
+            statuses.dedup();
+            statuses
+        });
+    let tls = match raw.tls {
+        None => Some(None),
+        Some(tls) => carrier_tls(&key("tls"), tls, host.as_deref(), p).map(Some),
+    };
+
+    at_most(
+        &key("reconnect_max"),
+        "reconnect_min",
+        reconnect_min,
+        reconnect_max,
+        p,
+    );
+    at_most(&key("retry_max"), "retry_min", retry_min, retry_max, p);
+
+    let (reconnect_min, reconnect_max) = (reconnect_min?, reconnect_max?);
+    let (retry_min, retry_max) = (retry_min?, retry_max?);
+    if reconnect_min > reconnect_max || retry_min > retry_max {
+        return None;
+    }
+    Some(CarrierConfig {
+        name: name?,
+        host: host?,
+        port: port?,
+        system_id: system_id?,
+        password: password?,
+        system_type: system_type?,
+        address_range: address_range?,
+        bind: bind?,
+        sessions: sessions?,
+        window: window?,
+        throughput: throughput?,
+        enquire_link_interval: enquire_link_interval?,
+        response_timeout: response_timeout?,
+        reconnect_min,
+        reconnect_max,
+        default_source_ton: default_source_ton?,
+        default_source_npi: default_source_npi?,
+        default_dest_ton: default_dest_ton?,
+        default_dest_npi: default_dest_npi?,
+        receipt_id_format: receipt_id_format?,
+        max_attempts: max_attempts?,
+        retry_min,
+        retry_max,
+        transient_statuses: transient_statuses?,
+        tls: tls?,
+    })
+}
+
+/// Reports `max_key` when both durations are known and `max < min`.
+fn at_most(
+    max_key: &str,
+    min_name: &str,
+    min: Option<Duration>,
+    max: Option<Duration>,
+    p: &mut Problems,
+) {
+    if let (Some(min), Some(max)) = (min, max) {
+        if max < min {
+            p.add(
+                max_key,
+                format!(
+                    "must be at least {min_name} ({}), not {}",
+                    humantime::format_duration(min),
+                    humantime::format_duration(max),
+                ),
+            );
+        }
+    }
+}
+
+/// `host` is the carrier's host, when it is valid: the default `server_name`.
+fn carrier_tls(
+    key: &str,
+    raw: RawCarrierTls,
+    host: Option<&str>,
+    p: &mut Problems,
+) -> Option<CarrierTls> {
+    let key = |name: &str| format!("{key}.{name}");
+    let ca = match raw.ca {
+        None => Some(None),
+        Some(ca) => p.check(&key("ca"), readable_file(Some(ca))).map(Some),
+    };
+    let client_auth = match (raw.client_cert, raw.client_key) {
+        (None, None) => Some(None),
+        (Some(cert), Some(key_path)) => {
+            let cert = p.check(&key("client_cert"), readable_file(Some(cert)));
+            let key_path = p.check(&key("client_key"), readable_file(Some(key_path)));
+            Some(Some(ClientAuth {
+                cert: cert?,
+                key: key_path?,
+            }))
+        }
+        (Some(_), None) => {
+            p.add(key("client_key"), "required when client_cert is set");
+            None
+        }
+        (None, Some(_)) => {
+            p.add(key("client_cert"), "required when client_key is set");
+            None
+        }
+    };
+    let server_name = match raw.server_name {
+        Some(server_name) => p.check(&key("server_name"), tls_name(&server_name)),
+        // An invalid host is reported at its own key.
+        None => host.map(str::to_owned),
+    };
+    Some(CarrierTls {
+        ca: ca?,
+        client_auth: client_auth?,
+        server_name: server_name?,
+    })
+}
+
+fn routes(raw: Vec<RawRoute>, known: &Known, p: &mut Problems) -> Option<Vec<RouteConfig>> {
+    unique_names("routes", "name", raw.iter().map(|r| r.name.as_deref()), p);
+    // A route after one without conditions is never used: the usual mistake is a specific
+    // route added below the catch-all.
+    if let Some(first) = raw.iter().position(|r| {
+        r.destination_prefixes.is_empty() && r.clients.is_empty() && r.source_addresses.is_empty()
+    }) {
+        let catch_all = raw
+            .get(first)
+            .and_then(|r| r.name.as_deref())
+            .unwrap_or_default();
+        for i in first + 1..raw.len() {
+            p.add(
+                format!("routes[{i}]"),
+                format!(
+                    "never used: routes[{first}] (`{catch_all}`) has no conditions and takes \
+                     every message first; move this route above it"
+                ),
+            );
+        }
+    }
+    let checked: Vec<Option<RouteConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| route(i, raw, known, p))
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<RouteConfig> {
+    let key = |name: &str| format!("routes[{i}].{name}");
+    let name = p.check(&key("name"), required(raw.name).and_then(|n| name(&n)));
+    let destination_prefixes = p.list(
+        &key("destination_prefixes"),
+        &raw.destination_prefixes,
+        |d| destination_prefix(d),
+    );
+    let clients = p.list(&key("clients"), &raw.clients, |c| {
+        if known.clients.contains_key(c) {
+            Ok(c.clone())
+        } else {
+            Err(format!("no client with system_id `{c}` in [[clients]]"))
+        }
+    });
+    let source_addresses = p.list(&key("source_addresses"), &raw.source_addresses, |s| {
+        address_pattern(s)
+    });
+    // Compared with the weights even when a carrier name in the list is bad.
+    let carrier_count = raw.carriers.as_ref().map(Vec::len).filter(|&n| n > 0);
+    let carriers = match raw.carriers {
+        None => {
+            p.add(key("carriers"), "required: the carriers to send through");
+            None
+        }
+        Some(names) if names.is_empty() => {
+            p.add(key("carriers"), "empty: name at least one carrier");
+            None
+        }
+        Some(names) => {
+            let checked = p.list(&key("carriers"), &names, |c| {
+                if known.carriers.contains(c) {
+                    Ok(c.clone())
+                } else {
+                    Err(format!("no carrier named `{c}` in [[carriers]]"))
+                }
+            });
+            for (j, name) in names.iter().enumerate() {
+                if let Some(first) = names.iter().position(|n| n == name).filter(|&f| f < j) {
+                    p.add(
+                        format!("{}[{j}]", key("carriers")),
+                        format!("`{name}` is also {}[{first}]", key("carriers")),
+                    );
+                }
+            }
+            checked
+        }
+    };
+    let weights = match raw.weights {
+        None => Some(None),
+        Some(weights) => {
+            let checked = p.list(&key("weights"), &weights, |&w| non_zero_u32(w, None));
+            match carrier_count {
+                Some(want) if want != weights.len() => {
+                    p.add(
+                        key("weights"),
+                        format!(
+                            "has {} weights for {want} carriers; give one weight per carrier",
+                            weights.len()
+                        ),
+                    );
+                    None
+                }
+                _ => checked.map(Some),
+            }
+        }
+    };
+    let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    Some(RouteConfig {
+        name: name?,
+        destination_prefixes: destination_prefixes?,
+        clients: clients?,
+        source_addresses: source_addresses?,
+        carriers: carriers?,
+        weights: weights?,
+        throughput: throughput?,
+    })
+}
+
+fn mo_routes(raw: Vec<RawMoRoute>, known: &Known, p: &mut Problems) -> Option<Vec<MoRouteConfig>> {
+    let checked: Vec<Option<MoRouteConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| mo_route(i, raw, known, p))
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn mo_route(i: usize, raw: RawMoRoute, known: &Known, p: &mut Problems) -> Option<MoRouteConfig> {
+    let key = |name: &str| format!("mo_routes[{i}].{name}");
+    let destinations = match raw.destinations {
+        None => {
+            p.add(key("destinations"), "required: the numbers it routes");
+            None
+        }
+        Some(d) if d.is_empty() => {
+            p.add(key("destinations"), "empty: give at least one pattern");
+            None
+        }
+        Some(d) => p.list(&key("destinations"), &d, |d| {
+            // Carriers write MO destinations with or without `+`; both sides drop it.
+            address_pattern(d.strip_prefix('+').unwrap_or(d))
+        }),
+    };
+    let client = p.check(
+        &key("client"),
+        required(raw.client).and_then(|c| match known.clients.get(&c) {
+            None => Err(format!("no client with system_id `{c}` in [[clients]]")),
+            Some(false) => Err(format!(
+                "client `{c}` may not bind as a receiver or transceiver, so it could never \
+                 get these messages; add one to its bind_types"
+            )),
+            Some(true) => Ok(c),
+        }),
+    );
+    Some(MoRouteConfig {
+        destinations: destinations?,
+        client: client?,
+    })
+}
+
+fn required<T>(value: Option<T>) -> Result<T, String> {
+    value.ok_or_else(|| "required".to_owned())
+}
+
+fn printable(text: &str) -> bool {
+    text.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+}
+
+/// A carrier or route name: 1–32 of `[A-Za-z0-9_-]`.
+fn name(name: &str) -> Result<String, String> {
+    if name.is_empty() || name.len() > NAME_MAX {
+        return Err(format!("`{name}` must be 1–{NAME_MAX} characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "`{name}` may hold only letters, digits, `_` and `-`"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A hostname or an IP address (IPv6 without brackets).
+fn host(host: &str) -> Result<String, String> {
+    tls_name(host).map_err(|_| {
+        format!(
+            "`{host}` is not a hostname or IP address (like \"smsc.example.com\", \"10.0.0.5\")"
+        )
+    })
+}
+
+/// A name a TLS peer can be verified against: a DNS name or an IP address.
+fn tls_name(name: &str) -> Result<String, String> {
+    match rustls::pki_types::ServerName::try_from(name) {
+        Ok(_) => Ok(name.to_owned()),
+        Err(_) => Err(format!("`{name}` is not a DNS name or IP address")),
+    }
+}
+
+/// A bind field (`system_type`, `address_range`): printable ASCII, at most `max`, may be
+/// empty.
+fn bind_field(text: &str, max: usize) -> Result<String, String> {
+    if !printable(text) {
+        return Err("must be printable ASCII".to_owned());
+    }
+    if text.len() > max {
+        return Err(format!(
+            "`{text}` is {} characters; SMPP 3.4 allows at most {max}",
+            text.len()
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// A TON or NPI value the spec defines.
+fn address_code(value: i64, allowed: &[u8], what: &str) -> Result<u8, String> {
+    match u8::try_from(value) {
+        Ok(code) if allowed.contains(&code) => Ok(code),
+        _ => Err(format!(
+            "{value} is not an SMPP 3.4 {what}; expected one of {}",
+            allowed
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// An optional messages-per-second limit, at least 1.
+fn optional_rate(key: &str, rate: Option<i64>, p: &mut Problems) -> Option<Option<NonZeroU32>> {
+    match rate {
+        None => Some(None),
+        Some(rate) => p.check(key, non_zero_u32(rate, None)).map(Some),
+    }
+}
+
+/// An error `command_status`: a number, or a name (`ESME_RTHROTTLED`, `RTHROTTLED`, any
+/// case), or a hex string (`"0x58"`).
+fn status(raw: &RawStatus) -> Result<CommandStatus, String> {
+    let status = match raw {
+        RawStatus::Code(code) => u32::try_from(*code)
+            .map(CommandStatus)
+            .map_err(|_| format!("{code} is not a command_status (0–0xFFFFFFFF)"))?,
+        RawStatus::Name(name) => {
+            let hex = name
+                .strip_prefix("0x")
+                .or_else(|| name.strip_prefix("0X"))
+                .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+            hex.map(CommandStatus)
+                .or_else(|| CommandStatus::from_name(name))
+                .or_else(|| CommandStatus::from_name(&format!("ESME_{name}")))
+                .ok_or_else(|| {
+                    format!("`{name}` is not a command_status name (like \"ESME_RTHROTTLED\")")
+                })?
+        }
+    };
+    if status.is_ok() {
+        return Err("0 is ESME_ROK, a success, not a failure to retry".to_owned());
+    }
+    Ok(status)
+}
+
+/// A destination prefix: 1–20 digits, a leading `+` ignored.
+fn destination_prefix(text: &str) -> Result<String, String> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{text}` is not a number prefix (digits, like \"44\" or \"+4477\")"
+        ));
+    }
+    if digits.len() > ADDR_MAX {
+        return Err(format!(
+            "`{text}` is longer than {ADDR_MAX} digits (the destination_addr limit)"
+        ));
+    }
+    Ok(digits.to_owned())
 }
 
 /// 1–15 printable ASCII characters.
@@ -547,9 +1238,9 @@ fn address_pattern(text: &str) -> Result<AddressPattern, String> {
     if text.is_empty() {
         return Err("must not be empty".to_owned());
     }
-    if text.chars().count() > SOURCE_ADDR_MAX {
+    if text.chars().count() > ADDR_MAX {
         return Err(format!(
-            "`{text}` is longer than {SOURCE_ADDR_MAX} characters (the source_addr limit)"
+            "`{text}` is longer than {ADDR_MAX} characters (the SMPP 3.4 address limit)"
         ));
     }
     match text.strip_suffix('*') {
