@@ -7,4 +7,5 @@ pub mod esme;
 pub mod message;
 pub mod route;
 pub mod session;
+pub mod simulate;
 pub mod store;

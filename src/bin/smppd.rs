@@ -7,8 +7,12 @@
 use clap::{Parser, Subcommand};
 use smppd::app::App;
 use smppd::config::{Config, ConfigErrors};
+use smppd::simulate::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The config is invalid or unreadable (EX_USAGE in sysexits.h: the invocation was wrong).
@@ -41,8 +45,104 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run the carrier SMSC simulator.
-    Simulate,
+    /// Run the carrier SMSC simulator (a test peer for carrier links and benchmarks).
+    Simulate(Box<SimulateArgs>),
+}
+
+/// `smppd simulate` flags; each mirrors a `SimulatorConfig` field and its default.
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Address to listen on; port 0 picks a free one (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:2776")]
+    listen: SocketAddr,
+    /// Accept binds with this system_id only (default: any).
+    #[arg(long)]
+    system_id: Option<String>,
+    /// Accept binds with this password only (default: any).
+    #[arg(long)]
+    password: Option<String>,
+    /// Requests processed at once per session (and receipts in flight per session).
+    #[arg(long, default_value_t = 10)]
+    window: usize,
+    /// Message id in submit_sm_resp: hex or decimal.
+    #[arg(long, default_value = "hex")]
+    id_format: IdFormat,
+    /// Message id in receipts: same, hex, decimal or decimal-padded (10 digits).
+    #[arg(long, default_value = "same")]
+    receipt_id_format: ReceiptIdFormat,
+    /// First message id (decimal, or hex with 0x).
+    #[arg(long, default_value = "0x10000000", value_parser = parse_id)]
+    id_start: u64,
+    /// Time from a submit to its receipt.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    receipt_delay: Duration,
+    /// Up to this much extra receipt delay per message.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    receipt_jitter: Duration,
+    /// What a receipt carries: both (text and TLVs), text or tlv.
+    #[arg(long, default_value = "both")]
+    receipt_form: ReceiptForm,
+    /// Percentage of messages delivered (DELIVRD); the rest UNDELIV err 001.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(0..=100))]
+    delivered_percent: u8,
+    /// Send each receipt before the submit_sm_resp (a carrier quirk).
+    #[arg(long)]
+    receipt_before_response: bool,
+    /// Submits per second per bind; beyond, ESME_RTHROTTLED (default: no limit).
+    #[arg(long)]
+    throttle: Option<NonZeroU32>,
+    /// Percentage of submits answered ESME_RSUBMITFAIL.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    reject_percent: u8,
+    /// Delay before each submit response.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    response_delay: Duration,
+    /// Send an MO "ping N" to every receiver bind this often (default: never).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    mo_every: Option<Duration>,
+    /// Source address of the periodic MO.
+    #[arg(long, default_value = "15550000001")]
+    mo_from: String,
+    /// Destination address of the periodic MO.
+    #[arg(long, default_value = "12345")]
+    mo_to: String,
+    /// Receipts kept waiting at most; beyond, the oldest are dropped (and counted).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_pending_receipts: usize,
+}
+
+impl SimulateArgs {
+    fn into_config(self: Box<Self>) -> SimulatorConfig {
+        SimulatorConfig {
+            listen: self.listen,
+            system_id: self.system_id,
+            password: self.password,
+            window: self.window,
+            id_format: self.id_format,
+            receipt_id_format: self.receipt_id_format,
+            id_start: self.id_start,
+            receipt_delay: self.receipt_delay,
+            receipt_jitter: self.receipt_jitter,
+            receipt_form: self.receipt_form,
+            delivered_percent: self.delivered_percent,
+            receipt_before_response: self.receipt_before_response,
+            throttle: self.throttle,
+            reject_percent: self.reject_percent,
+            response_delay: self.response_delay,
+            mo_every: self.mo_every,
+            mo_from: self.mo_from,
+            mo_to: self.mo_to,
+            max_pending_receipts: self.max_pending_receipts,
+            ..SimulatorConfig::default()
+        }
+    }
+}
+
+fn parse_id(text: &str) -> Result<u64, std::num::ParseIntError> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -59,7 +159,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { config } => check(&config),
-        Command::Simulate => not_implemented("the carrier simulator (`simulate`)"),
+        Command::Simulate(args) => simulate(args.into_config()),
     }
 }
 
@@ -92,6 +192,35 @@ fn serve(config: Config) -> ExitCode {
         println!("smppd: ready");
         tokio::spawn(stop_on_signal(shutdown.clone()));
         app.serve(shutdown).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// `smppd simulate`: runs the carrier simulator until SIGTERM or SIGINT.
+fn simulate(config: SimulatorConfig) -> ExitCode {
+    init_logs();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("smppd-simulate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let simulator = match Simulator::start(config).await {
+            Ok(simulator) => simulator,
+            Err(e) => {
+                eprintln!("smppd-simulate: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // Scripts and tests read these lines to find the (possibly ephemeral) port.
+        println!("smppd-simulate: listening on smpp://{}", simulator.addr());
+        println!("smppd-simulate: ready");
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signal(stop.clone()));
+        stop.cancelled().await;
+        simulator.shutdown().await;
         ExitCode::SUCCESS
     })
 }
@@ -164,10 +293,4 @@ fn summary(config: &Config) -> String {
         config.store.path.display(),
         config.store.durability,
     )
-}
-
-fn not_implemented(what: &str) -> ExitCode {
-    // Honest until the gateway lands: the protocol crate exists, the daemon does not yet.
-    eprintln!("smppd: {what} is not implemented yet; see README.md for what works today");
-    ExitCode::from(2)
 }

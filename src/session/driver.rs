@@ -87,6 +87,8 @@ enum Outbound {
     Request {
         body: Box<Body>,
         reply: oneshot::Sender<Answer>,
+        /// Told once the request is in the send buffer, ahead of anything written later.
+        written: Option<oneshot::Sender<()>>,
     },
     Unbind,
 }
@@ -107,10 +109,30 @@ impl SessionHandle {
             .send(Outbound::Request {
                 body: Box::new(body),
                 reply,
+                written: None,
             })
             .await
             .map_err(|_| RequestError::Closed)?;
         rx.await.map_err(|_| RequestError::Closed)?
+    }
+
+    /// Hands a request to the session and returns once it is in the send buffer (after window
+    /// space was free), so that whatever the session writes later — a response the service is
+    /// about to return, say — goes out after it. The response comes through the returned
+    /// [`PendingAnswer`]. Lets a caller order PDUs on the wire, or pipeline without waiting.
+    pub async fn start_request(&self, body: Body) -> Result<PendingAnswer, RequestError> {
+        let (reply, rx) = oneshot::channel();
+        let (written, was_written) = oneshot::channel();
+        self.tx
+            .send(Outbound::Request {
+                body: Box::new(body),
+                reply,
+                written: Some(written),
+            })
+            .await
+            .map_err(|_| RequestError::Closed)?;
+        was_written.await.map_err(|_| RequestError::Closed)?;
+        Ok(PendingAnswer(rx))
     }
 
     /// Asks the session to unbind gracefully (send unbind, wait for unbind_resp, close).
@@ -130,6 +152,17 @@ impl SessionHandle {
     }
 }
 
+/// The response to a request already written by [`SessionHandle::start_request`].
+#[derive(Debug)]
+pub struct PendingAnswer(oneshot::Receiver<Answer>);
+
+impl PendingAnswer {
+    /// Waits for the response (or the timeout, or the session's end).
+    pub async fn answer(self) -> Answer {
+        self.0.await.map_err(|_| RequestError::Closed)?
+    }
+}
+
 static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Runs one session over `io` until it ends. `role` says which side we are.
@@ -144,15 +177,33 @@ pub async fn run<S, IO>(
     S: Service,
     IO: AsyncRead + AsyncWrite + Send + Unpin,
 {
+    open(io, peer, role, limits, service, shutdown).1.await;
+}
+
+/// Like [`run`], but hands out the session's handle before it runs: an ESME (a carrier link)
+/// needs it to send its bind. The session runs while the returned future is polled.
+pub fn open<S, IO>(
+    io: IO,
+    peer: SocketAddr,
+    role: Role,
+    limits: SessionLimits,
+    service: Arc<S>,
+    shutdown: CancellationToken,
+) -> (SessionHandle, impl Future<Output = ()> + Send)
+where
+    S: Service,
+    IO: AsyncRead + AsyncWrite + Send + Unpin,
+{
     let (tx, rx) = mpsc::channel(limits.window.max(1));
     let cancel = shutdown.child_token();
+    let handle = SessionHandle {
+        tx,
+        cancel: cancel.clone(),
+    };
     let info = Arc::new(SessionInfo {
         id: SESSION_IDS.fetch_add(1, Ordering::Relaxed),
         peer,
-        handle: SessionHandle {
-            tx,
-            cancel: cancel.clone(),
-        },
+        handle: handle.clone(),
         bound: None,
     });
     let mut driver = Driver {
@@ -173,10 +224,13 @@ pub async fn run<S, IO>(
         unbind_resp: None,
         ending: None,
     };
-    let reason = driver.run(io, rx, &*service, cancel.clone()).await;
-    cancel.cancel();
-    driver.window.close();
-    tracing::debug!(session = driver.info.id, peer = %peer, %reason, "session ended");
+    let session = async move {
+        let reason = driver.run(io, rx, &*service, cancel.clone()).await;
+        cancel.cancel();
+        driver.window.close();
+        tracing::debug!(session = driver.info.id, peer = %peer, %reason, "session ended");
+    };
+    (handle, session)
 }
 
 /// Why a session ended (for logs).
@@ -485,9 +539,17 @@ impl Driver {
     fn send(&mut self, request: Outbound) {
         let deadline = Instant::now() + self.limits.timers.response_timeout;
         match request {
-            Outbound::Request { body, reply } => {
+            Outbound::Request {
+                body,
+                reply,
+                written,
+            } => {
                 let sequence = self.window.insert(deadline, Some(reply));
                 self.write(&Pdu::new(sequence, *body));
+                if let Some(written) = written {
+                    // A caller that stopped waiting for the write still gets the answer.
+                    let _ = written.send(());
+                }
             }
             Outbound::Unbind => self.start_unbind(),
         }

@@ -1,0 +1,318 @@
+//! The carrier simulator over real TCP: started in-process through its Rust API on port 0,
+//! driven by the raw test client; and the `smppd simulate` binary itself.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{message_id, submit, Client};
+use smpp_proto::pdu::esm_class;
+use smpp_proto::receipt::{self, Receipt};
+use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
+use smppd::simulate::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
+use std::io::{BufRead, BufReader};
+use std::num::NonZeroU32;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Port 0 and a short receipt delay: tests wait for PDUs, never for time.
+fn config() -> SimulatorConfig {
+    let mut config = SimulatorConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        receipt_delay: Duration::from_millis(10),
+        ..SimulatorConfig::default()
+    };
+    // Our clients do not answer the unbind of shutdown(): do not wait long for them.
+    config.timers.unbind_timeout = Duration::from_millis(100);
+    config
+}
+
+async fn start(config: SimulatorConfig) -> SimulatorHandle {
+    Simulator::start(config).await.unwrap()
+}
+
+async fn bound(sim: &SimulatorHandle, kind: CommandId, system_id: &str) -> Client {
+    let mut client = Client::connect(sim.addr()).await;
+    client.bind_ok(kind, system_id, "secret").await;
+    client
+}
+
+/// The next request the simulator sends (answered with status 0), skipping nothing else.
+async fn next_deliver_sm(client: &mut Client) -> Pdu {
+    let pdu = client.recv().await.expect("connection closed");
+    assert_eq!(pdu.command_id(), CommandId::DeliverSm, "{pdu:?}");
+    client.answer(&pdu).await;
+    pdu
+}
+
+/// The receipt's text form and TLVs, checked for agreement: (text, TLV id, TLV state).
+fn receipt_of(pdu: &Pdu) -> (Receipt, String, MessageState) {
+    let Body::DeliverSm(sm) = &pdu.body else {
+        panic!("not a deliver_sm: {pdu:?}");
+    };
+    assert_eq!(sm.esm_class, esm_class::DELIVERY_RECEIPT);
+    let text = receipt::parse_bytes(sm.short_message.as_bytes()).unwrap();
+    let tlv_id = sm.tlvs.receipted_message_id().unwrap().to_owned();
+    let state = sm.tlvs.message_state().unwrap();
+    assert_eq!(text.id, tlv_id, "text id and receipted_message_id differ");
+    (text, tlv_id, state)
+}
+
+#[tokio::test]
+async fn transceiver_gets_hex_id_then_matching_receipt() {
+    let sim = start(config()).await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    let resp = client
+        .request(submit("4915112345678", "Your code is 4821"))
+        .await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+    // The counter starts at 0x10000000: hex in the response.
+    assert_eq!(message_id(&resp), "10000000");
+
+    let pdu = next_deliver_sm(&mut client).await;
+    let (text, tlv_id, state) = receipt_of(&pdu);
+    assert_eq!(tlv_id, "10000000");
+    assert_eq!(text.stat.as_deref(), Some("DELIVRD"));
+    assert_eq!(text.err.as_deref(), Some("000"));
+    assert_eq!((text.sub, text.dlvrd), (Some(1), Some(1)));
+    assert_eq!(text.text.as_deref(), Some("Your code is 4821"));
+    assert_eq!(state, MessageState::DELIVERED);
+    let Body::DeliverSm(sm) = &pdu.body else {
+        unreachable!()
+    };
+    // Addresses swapped from the submit.
+    assert_eq!(sm.source_addr.to_string(), "4915112345678");
+    assert_eq!(sm.destination_addr.to_string(), "Shop");
+
+    common::eventually(Duration::from_secs(5), "receipt counted", || {
+        sim.receipts_sent() == 1
+    })
+    .await;
+    assert_eq!(sim.submits_received(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn receipt_ids_in_decimal_and_zero_padded() {
+    for (format, expected) in [
+        (ReceiptIdFormat::Decimal, "268435456"),
+        (ReceiptIdFormat::DecimalPadded, "0268435456"),
+    ] {
+        let sim = start(SimulatorConfig {
+            receipt_id_format: format,
+            ..config()
+        })
+        .await;
+        let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+        let resp = client.request(submit("4915112345678", "hi")).await;
+        assert_eq!(message_id(&resp), "10000000", "{format:?}");
+        let (_, tlv_id, _) = receipt_of(&next_deliver_sm(&mut client).await);
+        assert_eq!(tlv_id, expected, "{format:?}");
+        sim.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn receipt_of_transmitter_submit_goes_to_receiver_bind_even_if_it_binds_later() {
+    let sim = start(config()).await;
+    let mut tx = bound(&sim, CommandId::BindTransmitter, "acme").await;
+    let mut other = bound(&sim, CommandId::BindReceiver, "someone-else").await;
+    let resp = tx.request(submit("4915112345678", "hi")).await;
+    let id = message_id(&resp);
+    // No receiver of "acme" yet: the receipt waits for one.
+    let mut rx = bound(&sim, CommandId::BindReceiver, "acme").await;
+    let (_, tlv_id, _) = receipt_of(&next_deliver_sm(&mut rx).await);
+    assert_eq!(tlv_id, id);
+    // Nothing for the transmitter nor for another system_id.
+    other.expect_silence(Duration::from_millis(100)).await;
+    tx.expect_silence(Duration::from_millis(1)).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn receipt_before_response_is_on_the_wire_first() {
+    let sim = start(SimulatorConfig {
+        receipt_before_response: true,
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    let seq = client.send(submit("4915112345678", "hi")).await;
+    let first = next_deliver_sm(&mut client).await;
+    let (_, tlv_id, _) = receipt_of(&first);
+    let resp = client.recv().await.unwrap();
+    assert_eq!(resp.command_id(), CommandId::SubmitSmResp);
+    assert_eq!(resp.sequence_number, seq);
+    assert_eq!(message_id(&resp), tlv_id);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn submits_beyond_the_rate_are_throttled() {
+    let sim = start(SimulatorConfig {
+        throttle: NonZeroU32::new(1),
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransmitter, "acme").await;
+    let mut no_receipt = submit("4915112345678", "hi");
+    if let Body::SubmitSm(sm) = &mut no_receipt {
+        sm.registered_delivery = 0;
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(client.request(no_receipt.clone()).await.command_status);
+    }
+    // 1/s with a burst of 1: the second and third, sent at once, are over the rate.
+    assert_eq!(
+        statuses,
+        [
+            CommandStatus::ESME_ROK,
+            CommandStatus::ESME_RTHROTTLED,
+            CommandStatus::ESME_RTHROTTLED
+        ]
+    );
+    assert_eq!(sim.submits_received(), 3);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn reject_percent_100_fails_every_submit() {
+    let sim = start(SimulatorConfig {
+        reject_percent: 100,
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    for _ in 0..3 {
+        let resp = client.request(submit("4915112345678", "hi")).await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_RSUBMITFAIL);
+    }
+    // A rejected submit has no receipt.
+    client.expect_silence(Duration::from_millis(100)).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn delivered_percent_0_gives_undeliv_receipts() {
+    let sim = start(SimulatorConfig {
+        delivered_percent: 0,
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    client.request(submit("4915112345678", "hi")).await;
+    let (text, _, state) = receipt_of(&next_deliver_sm(&mut client).await);
+    assert_eq!(text.stat.as_deref(), Some("UNDELIV"));
+    assert_eq!(text.err.as_deref(), Some("001"));
+    assert_eq!(text.dlvrd, Some(0));
+    assert_eq!(state, MessageState::UNDELIVERABLE);
+    assert_eq!(state.0, 5);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn injected_mo_arrives_as_plain_deliver_sm() {
+    let sim = start(config()).await;
+    assert!(sim.send_mo("acme", "4917", "12345", "hi").await.is_err());
+    let mut client = bound(&sim, CommandId::BindReceiver, "acme").await;
+    let (sent, pdu) = tokio::join!(
+        sim.send_mo("acme", "4915112345678", "12345", "hello there"),
+        next_deliver_sm(&mut client)
+    );
+    sent.unwrap();
+    let Body::DeliverSm(sm) = &pdu.body else {
+        unreachable!()
+    };
+    assert_eq!(sm.esm_class, 0);
+    assert_eq!(sm.source_addr.to_string(), "4915112345678");
+    assert_eq!(sm.destination_addr.to_string(), "12345");
+    assert_eq!(sm.short_message.as_bytes(), b"hello there");
+    assert_eq!(sim.mo_sent(), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn periodic_mo_pings_receivers() {
+    let sim = start(SimulatorConfig {
+        mo_every: Some(Duration::from_millis(20)),
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    let Body::DeliverSm(sm) = next_deliver_sm(&mut client).await.body else {
+        panic!("not a deliver_sm");
+    };
+    assert_eq!(sm.esm_class, 0);
+    assert!(sm.short_message.as_bytes().starts_with(b"ping "), "{sm:?}");
+    assert_eq!(sm.source_addr.to_string(), "15550000001");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bind_credentials_are_checked_when_configured() {
+    let sim = start(SimulatorConfig {
+        system_id: Some("acme".into()),
+        password: Some("secret".into()),
+        ..config()
+    })
+    .await;
+    let mut wrong = Client::connect(sim.addr()).await;
+    let resp = wrong
+        .bind(CommandId::BindTransmitter, "acme", "guess")
+        .await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_RINVPASWD);
+    let mut other = Client::connect(sim.addr()).await;
+    let resp = other
+        .bind(CommandId::BindTransmitter, "evil", "secret")
+        .await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_RINVSYSID);
+    bound(&sim, CommandId::BindTransmitter, "acme").await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn cli_starts_prints_its_address_and_exits_0_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
+        .args(["simulate", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut addr = None;
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        if let Some(a) = line.strip_prefix("smppd-simulate: listening on smpp://") {
+            addr = Some(a.trim().parse().unwrap());
+        } else if line == "smppd-simulate: ready" {
+            break;
+        }
+    }
+    let mut client = Client::connect(addr.expect("no address printed")).await;
+    client
+        .bind_ok(CommandId::BindTransceiver, "acme", "x")
+        .await;
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // A graceful stop: the simulator unbinds, we answer, it closes and exits.
+    let unbind = client.recv().await.expect("closed without unbind");
+    assert_eq!(unbind.command_id(), CommandId::Unbind);
+    client.answer(&unbind).await;
+    client.expect_closed().await;
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
