@@ -1,11 +1,14 @@
 //! Wiring: open the store, bind the listeners, serve clients until told to stop.
 
+use crate::carrier::Carriers;
 use crate::config::Config;
 use crate::esme::{self, EsmeService, Listeners};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub struct App {
     pub store: Store,
     /// The client-facing service (outbox pushes go through it).
     pub esme: Arc<EsmeService>,
+    /// The carrier side: links, dispatch, receipts.
+    pub carriers: Arc<Carriers>,
     listeners: Option<Listeners>,
     config: Arc<Config>,
 }
@@ -47,16 +52,20 @@ impl App {
             source,
         })?;
         let listeners = Listeners::bind(&config).await?;
+        let queued = Arc::new(Notify::new());
         let esme = Arc::new(EsmeService::new(
             config.clone(),
             store.clone(),
+            queued.clone(),
             shutdown.clone(),
         ));
+        let carriers = Carriers::new(config.clone(), store.clone(), esme.clone(), queued);
         Ok(Self {
             plain_addrs: listeners.plain_addrs(),
             tls_addrs: listeners.tls_addrs(),
             store,
             esme,
+            carriers,
             listeners: Some(listeners),
             config,
         })
@@ -64,8 +73,12 @@ impl App {
 
     /// Serves until `shutdown` is cancelled and every session has ended.
     pub async fn serve(mut self, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        self.carriers.start(&tracker, &shutdown);
         if let Some(listeners) = self.listeners.take() {
             esme::serve(listeners, self.config.clone(), self.esme.clone(), shutdown).await;
         }
+        tracker.close();
+        tracker.wait().await;
     }
 }

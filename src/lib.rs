@@ -2,6 +2,7 @@
 //! wire format lives in the `smpp-proto` crate.
 
 pub mod app;
+pub mod carrier;
 pub mod config;
 pub mod esme;
 pub mod message;

@@ -12,6 +12,7 @@ pub use listener::{serve, Listeners};
 
 use crate::config::{ClientConfig, Config};
 use crate::message::{Address, Message, MessageId, State};
+use crate::route::RoutingTable;
 use crate::session::{BindKind, Reply, Service, SessionInfo};
 use crate::store::Store;
 use dashmap::DashMap;
@@ -24,10 +25,11 @@ use smpp_proto::pdu::{
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use validate::{validate, Submission};
 
-/// The queue messages wait in until routing exists (next issue).
+/// The queue messages wait in when the config has no `[[routes]]` at all.
 pub const DEFAULT_ROUTE: &str = "default";
 
 /// The gateway's side of every client session.
@@ -38,11 +40,19 @@ pub struct EsmeService {
     binds: DashMap<String, Vec<(u64, BindKind)>>,
     throttles: HashMap<String, DefaultDirectRateLimiter>,
     outboxes: Arc<Outboxes>,
+    routes: RoutingTable,
+    /// Tells the carrier side that messages were queued.
+    queued: Arc<Notify>,
 }
 
 impl EsmeService {
     /// A service over `store` for the clients in `config`.
-    pub fn new(config: Arc<Config>, store: Store, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        queued: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let throttles = config
             .clients
             .iter()
@@ -53,6 +63,8 @@ impl EsmeService {
             .collect();
         Self {
             outboxes: Outboxes::new(store.clone(), shutdown),
+            routes: RoutingTable::new(&config),
+            queued,
             config,
             store,
             binds: DashMap::new(),
@@ -159,15 +171,42 @@ impl EsmeService {
     async fn accept(&self, mut messages: Vec<Message>) -> Result<Vec<MessageId>, CommandStatus> {
         let mut ids = Vec::with_capacity(messages.len());
         for message in &mut messages {
+            message.route = self.route_of(message)?;
             message.id = self.store.allocate_id();
-            message.route = DEFAULT_ROUTE.to_owned();
             ids.push(message.id);
         }
         match self.store.accept(messages).await {
-            Ok(()) => Ok(ids),
+            Ok(()) => {
+                self.queued.notify_waiters();
+                Ok(ids)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "store refused a submit");
                 Err(CommandStatus::ESME_RSYSERR)
+            }
+        }
+    }
+
+    /// The route that carries `message`. With no `[[routes]]` configured, every message waits in
+    /// the default queue; with routes, a message none matches is refused: its destination is
+    /// one this gateway cannot reach.
+    fn route_of(&self, message: &Message) -> Result<String, CommandStatus> {
+        if self.routes.routes().is_empty() {
+            return Ok(DEFAULT_ROUTE.to_owned());
+        }
+        match self.routes.route(
+            &message.client,
+            &message.source.addr,
+            &message.destination.addr,
+        ) {
+            Some(route) => Ok(route.name().to_owned()),
+            None => {
+                tracing::info!(
+                    client = %message.client,
+                    destination = %message.destination.addr,
+                    "no route matches; submit refused"
+                );
+                Err(CommandStatus::ESME_RINVDSTADR)
             }
         }
     }

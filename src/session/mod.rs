@@ -7,6 +7,8 @@ mod driver;
 pub mod machine;
 mod window;
 
-pub use driver::{open, run, PendingAnswer, Reply, Service, SessionHandle, SessionInfo, SessionLimits};
+pub use driver::{
+    open, run, PendingAnswer, Reply, Service, SessionHandle, SessionInfo, SessionLimits,
+};
 pub use machine::{BindKind, BindState, Role};
 pub use window::{Answer, RequestError};

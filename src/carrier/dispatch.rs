@@ -1,0 +1,267 @@
+//! Dispatch: drains one route's queue into the carrier links that serve it, at the rate the
+//! route and the link allow. At-least-once: a message leaves its queue only when a carrier
+//! accepted it (submit_sm_resp OK) or it ended; a crash in between sends it again.
+
+use crate::carrier::{Carriers, Link};
+use crate::message::{now_ms, Event, Message, MessageId, State};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use smpp_proto::pdu::{ShortMessage, SubmitSm};
+use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Messages looked at per pass over the queue.
+const PASS: usize = 1024;
+/// Longest a dispatcher sleeps without being woken (schedules and retries come due).
+const IDLE: Duration = Duration::from_millis(250);
+
+/// Runs the dispatcher of one route until shutdown.
+pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: CancellationToken) {
+    let limiter: Option<Arc<DefaultDirectRateLimiter>> = carriers
+        .routes
+        .named(&route)
+        .and_then(|r| r.throughput())
+        .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
+    let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
+    loop {
+        let woken = carriers.queued.notified();
+        let sent = pass(&carriers, &route, limiter.as_ref(), &in_flight, &shutdown).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        if sent == 0 {
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(IDLE) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// One pass over the head of the queue; returns how many messages were sent.
+async fn pass(
+    carriers: &Arc<Carriers>,
+    route: &str,
+    limiter: Option<&Arc<DefaultDirectRateLimiter>>,
+    in_flight: &Arc<Mutex<HashSet<MessageId>>>,
+    shutdown: &CancellationToken,
+) -> usize {
+    let Some(route_config) = carriers.routes.named(route) else {
+        return 0;
+    };
+    let ids = match carriers.store.queued(route, PASS) {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(%route, error = %e, "cannot read the route queue");
+            return 0;
+        }
+    };
+    let now = now_ms();
+    let mut sent = 0;
+    for id in ids {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if lock(in_flight).contains(&id) {
+            continue;
+        }
+        let message = match carriers.store.message(id) {
+            Ok(Some(message)) => message,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(%id, error = %e, "cannot read a queued message");
+                continue;
+            }
+        };
+        if message.expire_at.is_some_and(|at| at <= now) {
+            end(
+                carriers,
+                id,
+                State::Expired,
+                "validity period passed before dispatch",
+                0,
+            )
+            .await;
+            continue;
+        }
+        if message.schedule_at.is_some_and(|at| at > now) {
+            continue;
+        }
+        let order = route_config.carriers(|name| carriers.is_up(name), id.as_u64());
+        let Some(link) = order
+            .first()
+            .filter(|name| carriers.is_up(name))
+            .and_then(|name| carriers.links.get(*name))
+            .cloned()
+        else {
+            // No carrier of this route is up: the message waits in its queue.
+            break;
+        };
+        if let Some(limiter) = limiter {
+            limiter.until_ready().await;
+        }
+        if let Some(limiter) = &link.limiter {
+            limiter.until_ready().await;
+        }
+        let Some(session) = link.pick() else {
+            continue;
+        };
+        let pdu = submit_sm(&message, &link);
+        let pending = match session.start_request(Body::SubmitSm(pdu)).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::debug!(%id, error = %e, "session closed before the submit went out");
+                continue;
+            }
+        };
+        lock(in_flight).insert(id);
+        sent += 1;
+        let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
+        tokio::spawn(async move {
+            let answer = pending.answer().await;
+            settle(&carriers, &link, &message, answer).await;
+            lock(&in_flight).remove(&id);
+        });
+    }
+    sent
+}
+
+/// Records what the carrier said about one submit.
+async fn settle(
+    carriers: &Carriers,
+    link: &Link,
+    message: &Message,
+    answer: crate::session::Answer,
+) {
+    let id = message.id;
+    let status = match &answer {
+        Ok(resp) => resp.command_status,
+        Err(_) => CommandStatus::ESME_RSYSERR,
+    };
+    if let Ok(resp) = &answer {
+        if let (true, Body::SubmitSmResp(r)) = (status.is_ok(), &resp.body) {
+            let carrier_id = r.message_id.to_string_lossy();
+            match carriers
+                .store
+                .record_dispatch(id, link.name(), &carrier_id)
+                .await
+            {
+                Ok(()) => carriers.dispatched.notify_waiters(),
+                Err(e) => tracing::warn!(%id, error = %e, "cannot record a dispatch"),
+            }
+            return;
+        }
+    }
+    let attempts = message.attempts + 1;
+    if link.config.is_transient(status) || answer.is_err() {
+        if attempts >= link.config.max_attempts.get() {
+            let detail = format!("{} after {attempts} attempts", status);
+            end(carriers, id, State::Undeliverable, &detail, status.0).await;
+            return;
+        }
+        let backoff = retry_delay(&link.config, attempts);
+        let detail = match &answer {
+            Ok(_) => format!("{} from {}; retry in {backoff:?}", status, link.name()),
+            Err(e) => format!("{e} on {}; retry in {backoff:?}", link.name()),
+        };
+        let due = now_ms() + i64::try_from(backoff.as_millis()).unwrap_or(i64::MAX);
+        let retried = carriers
+            .store
+            .update(id, move |m| {
+                m.attempts = attempts;
+                m.schedule_at = Some(due);
+                m.history.push(Event {
+                    at: now_ms(),
+                    state: m.state,
+                    detail,
+                });
+                Ok(())
+            })
+            .await;
+        if let Err(e) = retried {
+            tracing::warn!(%id, error = %e, "cannot schedule a retry");
+        }
+        return;
+    }
+    let detail = format!("{} from {}", status, link.name());
+    end(carriers, id, State::Rejected, &detail, status.0).await;
+}
+
+/// Ends a message inside the gateway, and tells the client if it asked for a receipt.
+async fn end(carriers: &Carriers, id: MessageId, state: State, detail: &str, err: u32) {
+    let detail = detail.to_owned();
+    let ended = carriers
+        .store
+        .update(id, move |m| m.transition(state, now_ms(), detail))
+        .await;
+    match ended {
+        Ok(message) => {
+            if let Err(e) = carriers.send_receipt(&message, err).await {
+                tracing::error!(%id, error = %e, "cannot queue a receipt for the client");
+            }
+        }
+        Err(e) => tracing::warn!(%id, error = %e, "cannot end a message"),
+    }
+}
+
+/// `retry_min` doubled per attempt, at most `retry_max`.
+fn retry_delay(config: &crate::config::CarrierConfig, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
+    config
+        .retry_min
+        .saturating_mul(factor)
+        .min(config.retry_max)
+}
+
+/// The submit_sm that carries `message` to `link`.
+fn submit_sm(message: &Message, link: &Link) -> SubmitSm {
+    let config = &link.config;
+    let mut tlvs = Tlvs::new();
+    for (tag, value) in &message.tlvs {
+        if let Ok(tlv) = Tlv::from_raw(Tag(*tag), bytes::Bytes::copy_from_slice(value)) {
+            tlvs.push(tlv);
+        }
+    }
+    let source_ton = config.default_source_ton.unwrap_or(message.source.ton);
+    let source_npi = config.default_source_npi.unwrap_or(message.source.npi);
+    let dest_ton = config.default_dest_ton.unwrap_or(message.destination.ton);
+    let dest_npi = config.default_dest_npi.unwrap_or(message.destination.npi);
+    SubmitSm {
+        service_type: message.service_type.as_str().try_into().unwrap_or_default(),
+        source_addr_ton: source_ton,
+        source_addr_npi: source_npi,
+        source_addr: message.source.addr.as_str().try_into().unwrap_or_default(),
+        dest_addr_ton: dest_ton,
+        dest_addr_npi: dest_npi,
+        destination_addr: message
+            .destination
+            .addr
+            .as_str()
+            .try_into()
+            .unwrap_or_default(),
+        esm_class: message.esm_class,
+        protocol_id: message.protocol_id,
+        priority_flag: message.priority_flag,
+        // Schedules are kept by the gateway; validity travels as an absolute UTC time.
+        schedule_delivery_time: smpp_proto::COctetString::empty(),
+        validity_period: message
+            .expire_at
+            .and_then(|at| smpp_proto::time::SmppTime::from_utc_epoch(at.div_euclid(1000)))
+            .and_then(|t| smpp_proto::COctetString::new(t.to_bytes().to_vec()).ok())
+            .unwrap_or_default(),
+        // The gateway always asks for the carrier's receipt: it needs the final state.
+        registered_delivery: 1,
+        replace_if_present_flag: message.replace_if_present_flag,
+        data_coding: message.data_coding,
+        sm_default_msg_id: 0,
+        short_message: ShortMessage::new(message.short_message.clone()).unwrap_or_default(),
+        tlvs,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

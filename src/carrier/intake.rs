@@ -1,0 +1,289 @@
+//! What carriers send us: delivery receipts, matched to the gateway message whatever the
+//! carrier did to the id (hex vs decimal, zero padding, case), and MO, routed to a client. The
+//! carrier gets deliver_sm_resp only once the store has what it said.
+
+use crate::carrier::{Carriers, Link};
+use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
+use crate::session::{Reply, Service, SessionInfo};
+use smpp_proto::pdu::{esm_class, MessageIdResp, SubmitSm};
+use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a receipt whose id is unknown waits for the submit_sm_resp that will make it known
+/// (carriers may send the receipt first).
+const EARLY_RECEIPT_WAIT: Duration = Duration::from_secs(10);
+
+/// The service of a carrier session: receipts and MO in.
+pub(crate) struct Intake {
+    carriers: Arc<Carriers>,
+    link: Arc<Link>,
+}
+
+impl Intake {
+    pub(crate) fn new(carriers: Arc<Carriers>, link: Arc<Link>) -> Self {
+        Self { carriers, link }
+    }
+
+    async fn deliver_sm(&self, seq: u32, sm: &SubmitSm) -> Pdu {
+        let status = if esm_class::is_receipt(sm.esm_class) {
+            self.receipt(sm).await
+        } else {
+            self.mo(sm).await
+        };
+        let body = Body::DeliverSmResp(MessageIdResp::default());
+        Pdu::with_status(seq, status, body)
+    }
+
+    /// Matches and records a receipt; the status answers the carrier.
+    async fn receipt(&self, sm: &SubmitSm) -> CommandStatus {
+        let text = receipt::parse_bytes(sm.short_message.as_bytes()).ok();
+        let carrier_id = sm
+            .tlvs
+            .receipted_message_id()
+            .map(str::to_owned)
+            .or_else(|| text.as_ref().map(|r| r.id.clone()));
+        let Some(carrier_id) = carrier_id else {
+            tracing::warn!(carrier = %self.link.name(), "receipt without a message id");
+            return CommandStatus::ESME_ROK;
+        };
+        let state = sm
+            .tlvs
+            .message_state()
+            .or_else(|| text.as_ref().and_then(receipt::Receipt::state))
+            .unwrap_or(MessageState::UNKNOWN);
+        let err = text
+            .as_ref()
+            .and_then(receipt::Receipt::err_code)
+            .unwrap_or(0);
+        let Some(id) = self.find(&carrier_id).await else {
+            tracing::warn!(
+                carrier = %self.link.name(), carrier_id = %carrier_id,
+                "receipt for an unknown message id"
+            );
+            // Answered OK all the same: refusing would only make the carrier resend it forever.
+            return CommandStatus::ESME_ROK;
+        };
+        let next = state_of(state);
+        let detail = format!("receipt from {}: {} err:{err}", self.link.name(), state);
+        let updated = self
+            .carriers
+            .store
+            .update(id, move |m| {
+                if m.state.is_final() {
+                    // A late or repeated receipt changes nothing.
+                    return Ok(());
+                }
+                m.transition(next, now_ms(), detail)
+            })
+            .await;
+        let message = match updated {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(error = %e, %id, "cannot record a receipt");
+                // Temporary failure: the carrier keeps the receipt and retries.
+                return CommandStatus::ESME_RX_T_APPN;
+            }
+        };
+        if message.state == next && next.is_final() {
+            if let Err(e) = self.carriers.send_receipt(&message, err).await {
+                tracing::error!(error = %e, %id, "cannot queue a receipt for the client");
+                return CommandStatus::ESME_RX_T_APPN;
+            }
+        }
+        CommandStatus::ESME_ROK
+    }
+
+    /// The gateway id for a carrier id, trying the forms carriers turn ids into; waits a while
+    /// for a submit_sm_resp still on its way.
+    async fn find(&self, carrier_id: &str) -> Option<MessageId> {
+        let deadline = tokio::time::Instant::now() + EARLY_RECEIPT_WAIT;
+        loop {
+            let dispatched = self.carriers.dispatched.notified();
+            for candidate in id_forms(carrier_id, self.link.config.receipt_id_format) {
+                if let Ok(Some(id)) = self
+                    .carriers
+                    .store
+                    .by_carrier_id(self.link.name(), &candidate)
+                {
+                    return Some(id);
+                }
+            }
+            if tokio::time::timeout_at(deadline, dispatched).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Routes an MO to its client's outbox.
+    async fn mo(&self, sm: &SubmitSm) -> CommandStatus {
+        let destination = sm.destination_addr.to_string_lossy();
+        let Some(client) = self.carriers.routes.mo_client(&destination) else {
+            tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
+            return CommandStatus::ESME_RX_P_APPN;
+        };
+        let item = OutboxItem {
+            kind: OutboxKind::Mo,
+            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
+            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+            esm_class: sm.esm_class,
+            data_coding: sm.data_coding,
+            short_message: sm.short_message.as_bytes().to_vec(),
+            tlvs: sm
+                .tlvs
+                .iter()
+                .map(|t| (t.tag().0, t.value_bytes().to_vec()))
+                .collect(),
+            created_at: now_ms(),
+        };
+        match self.carriers.esme.push_outbox(client, item).await {
+            Ok(_) => CommandStatus::ESME_ROK,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store an MO");
+                CommandStatus::ESME_RX_T_APPN
+            }
+        }
+    }
+}
+
+impl Service for Intake {
+    async fn request(&self, _session: Arc<SessionInfo>, pdu: Pdu) -> Reply {
+        let seq = pdu.sequence_number;
+        match &pdu.body {
+            Body::DeliverSm(sm) => Reply::Respond(self.deliver_sm(seq, sm).await),
+            // data_sm from a carrier: receipts and MO in TLVs; answered, content not yet used.
+            Body::DataSm(_) => {
+                Reply::Respond(Pdu::new(seq, Body::DataSmResp(MessageIdResp::default())))
+            }
+            _ => match pdu.response_with_status(CommandStatus::ESME_RINVBNDSTS) {
+                Some(resp) => Reply::Respond(resp),
+                None => Reply::Nothing,
+            },
+        }
+    }
+
+    fn closed(&self, _session: &SessionInfo) {}
+}
+
+impl Carriers {
+    /// Puts the receipt a client asked for (registered_delivery) in its outbox: the gateway id,
+    /// the final state and the carrier's error, in both the text and the TLV form.
+    pub(crate) async fn send_receipt(
+        &self,
+        message: &Message,
+        err: u32,
+    ) -> Result<(), crate::store::Error> {
+        let wanted = match message.registered_delivery & 0x03 {
+            1 => true,
+            2 => message.state != State::Delivered,
+            _ => false,
+        };
+        if !wanted {
+            return Ok(());
+        }
+        let state = message.state.to_message_state();
+        let done = message.history.last().map_or(now_ms(), |e| e.at);
+        let text = receipt::Receipt::new(
+            message.id.to_string(),
+            state,
+            err,
+            message.received_at.div_euclid(1000),
+            done.div_euclid(1000),
+            &String::from_utf8_lossy(&message.short_message),
+        )
+        .format();
+        let mut id = message.id.to_string().into_bytes();
+        id.push(0);
+        let item = OutboxItem {
+            kind: OutboxKind::Receipt {
+                message_id: message.id,
+                state: state.0,
+                err,
+            },
+            source: message.destination.clone(),
+            destination: message.source.clone(),
+            esm_class: esm_class::DELIVERY_RECEIPT,
+            data_coding: 0,
+            short_message: text.into_bytes(),
+            tlvs: vec![
+                (Tag::RECEIPTED_MESSAGE_ID.0, id),
+                (Tag::MESSAGE_STATE.0, vec![state.0]),
+            ],
+            created_at: now_ms(),
+        };
+        self.esme
+            .push_outbox(&message.client, item)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The gateway state a carrier's message_state means.
+fn state_of(state: MessageState) -> State {
+    match state {
+        MessageState::DELIVERED => State::Delivered,
+        MessageState::EXPIRED => State::Expired,
+        MessageState::DELETED => State::Deleted,
+        MessageState::UNDELIVERABLE => State::Undeliverable,
+        MessageState::ACCEPTED => State::Accepted,
+        MessageState::REJECTED => State::Rejected,
+        MessageState::ENROUTE | MessageState::SCHEDULED => State::Enroute,
+        _ => State::Unknown,
+    }
+}
+
+/// The forms a carrier id may have taken between submit_sm_resp and receipt: as is, other
+/// case, without leading zeros, and the other base (hex ↔ decimal), per the link's setting.
+fn id_forms(id: &str, format: crate::config::IdFormat) -> Vec<String> {
+    use crate::config::IdFormat;
+    let id = id.trim();
+    let mut forms = vec![
+        id.to_owned(),
+        id.to_ascii_lowercase(),
+        id.to_ascii_uppercase(),
+    ];
+    let stripped = id.trim_start_matches('0');
+    if !stripped.is_empty() && stripped != id {
+        forms.push(stripped.to_owned());
+        forms.push(stripped.to_ascii_lowercase());
+    }
+    // A decimal receipt id for a hex response id, and the other way round.
+    if matches!(format, IdFormat::Auto | IdFormat::Decimal) {
+        if let Ok(n) = id.parse::<u128>() {
+            forms.push(format!("{n:x}"));
+            forms.push(format!("{n:X}"));
+        }
+    }
+    if matches!(format, IdFormat::Auto | IdFormat::Hex) {
+        if let Ok(n) = u128::from_str_radix(id, 16) {
+            forms.push(n.to_string());
+        }
+    }
+    forms.dedup();
+    forms
+}
+
+fn address<const MAX: usize>(ton: u8, npi: u8, addr: &smpp_proto::COctetString<MAX>) -> Address {
+    Address {
+        ton,
+        npi,
+        addr: addr.to_string_lossy(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IdFormat;
+
+    #[test]
+    fn id_forms_cover_carrier_quirks() {
+        let forms = id_forms("0268435456", IdFormat::Auto);
+        assert!(forms.contains(&"10000000".to_owned()), "{forms:?}");
+        assert!(forms.contains(&"268435456".to_owned()));
+        let forms = id_forms("1A2B", IdFormat::Auto);
+        assert!(forms.contains(&"1a2b".to_owned()));
+        assert!(forms.contains(&"6699".to_owned()));
+        assert!(!id_forms("268435456", IdFormat::Hex).contains(&"10000000".to_owned()));
+    }
+}

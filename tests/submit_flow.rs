@@ -1,0 +1,205 @@
+//! The whole path: a client submits to smppd, smppd submits to the carrier simulator, the
+//! carrier's receipt comes back, is matched, and reaches the client with the gateway's id.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{submit, temp_dir, Client, InProcess};
+use smpp_proto::pdu::esm_class;
+use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
+use smppd::simulate::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
+use std::time::Duration;
+
+async fn simulator(tweak: impl FnOnce(&mut SimulatorConfig)) -> SimulatorHandle {
+    let mut config = SimulatorConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        receipt_delay: Duration::from_millis(20),
+        ..SimulatorConfig::default()
+    };
+    tweak(&mut config);
+    Simulator::start(config).await.unwrap()
+}
+
+fn gateway_config(dir: &std::path::Path, sim: &SimulatorHandle, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+
+[store]
+path = "{store}"
+
+[[clients]]
+system_id = "shop"
+password = "secret1"
+
+[[carriers]]
+name = "sim"
+host = "127.0.0.1"
+port = {port}
+system_id = "smppd"
+password = "secret"
+reconnect_min = "50ms"
+reconnect_max = "1s"
+retry_min = "100ms"
+retry_max = "1s"
+{extra}
+
+[[routes]]
+name = "default"
+carriers = ["sim"]
+
+[[mo_routes]]
+destinations = ["12345"]
+client = "shop"
+"#,
+        store = dir.join("store").display(),
+        port = sim.addr().port(),
+    )
+}
+
+/// The next deliver_sm, answered OK.
+async fn next_deliver_sm(client: &mut Client) -> smpp_proto::pdu::SubmitSm {
+    loop {
+        let pdu = client.recv().await.expect("connection closed");
+        client.answer(&pdu).await;
+        if let Body::DeliverSm(sm) = pdu.body {
+            return sm;
+        }
+    }
+}
+
+async fn bound_client(gw: &InProcess) -> Client {
+    let mut client = Client::connect(gw.addr).await;
+    let resp = client
+        .bind(CommandId::BindTransceiver, "shop", "secret1")
+        .await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+    client
+}
+
+fn message_id(resp: &Pdu) -> String {
+    let Body::SubmitSmResp(r) = &resp.body else {
+        panic!("not a submit_sm_resp: {resp:?}")
+    };
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+    r.message_id.to_string()
+}
+
+async fn submit_and_get_receipt(tweak: impl FnOnce(&mut SimulatorConfig)) {
+    let sim = simulator(tweak).await;
+    let dir = temp_dir("flow");
+    let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "")).await;
+    let mut client = bound_client(&gw).await;
+    let id = message_id(
+        &client
+            .request(submit("447700900123", "Your order shipped"))
+            .await,
+    );
+
+    let receipt = next_deliver_sm(&mut client).await;
+    assert!(esm_class::is_receipt(receipt.esm_class));
+    assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
+    assert_eq!(receipt.tlvs.message_state(), Some(MessageState::DELIVERED));
+    let text = String::from_utf8(receipt.short_message.as_bytes().to_vec()).unwrap();
+    assert!(text.starts_with(&format!("id:{id} ")), "{text}");
+    assert!(text.contains("stat:DELIVRD"), "{text}");
+    // Addresses are those of the original message, swapped.
+    assert_eq!(receipt.source_addr.to_string(), "447700900123");
+    assert_eq!(receipt.destination_addr.to_string(), "Shop");
+    assert_eq!(sim.submits_received(), 1);
+}
+
+#[tokio::test]
+async fn receipt_comes_back_with_the_gateway_id() {
+    submit_and_get_receipt(|_| {}).await;
+}
+
+#[tokio::test]
+async fn decimal_receipt_ids_match_hex_response_ids() {
+    submit_and_get_receipt(|c| c.receipt_id_format = ReceiptIdFormat::Decimal).await;
+}
+
+#[tokio::test]
+async fn zero_padded_receipt_ids_match() {
+    submit_and_get_receipt(|c| c.receipt_id_format = ReceiptIdFormat::DecimalPadded).await;
+}
+
+#[tokio::test]
+async fn receipt_before_the_submit_sm_resp_is_matched() {
+    submit_and_get_receipt(|c| {
+        c.receipt_before_response = true;
+        c.receipt_delay = Duration::ZERO;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn permanent_carrier_refusal_ends_rejected_with_a_receipt() {
+    let sim = simulator(|c| c.reject_percent = 100).await;
+    let dir = temp_dir("flow-reject");
+    // ESME_RSUBMITFAIL is transient by default; make every status permanent here.
+    let extra = "transient_statuses = [\"ESME_RTHROTTLED\"]";
+    let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, extra)).await;
+    let mut client = bound_client(&gw).await;
+    let id = message_id(&client.request(submit("447700900123", "nope")).await);
+    let receipt = next_deliver_sm(&mut client).await;
+    assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
+    assert_eq!(receipt.tlvs.message_state(), Some(MessageState::REJECTED));
+}
+
+#[tokio::test]
+async fn transient_refusals_are_retried_then_end_undeliverable() {
+    let sim = simulator(|c| c.reject_percent = 100).await;
+    let dir = temp_dir("flow-retry");
+    let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "max_attempts = 3")).await;
+    let mut client = bound_client(&gw).await;
+    let id = message_id(&client.request(submit("447700900123", "retry me")).await);
+    let receipt = next_deliver_sm(&mut client).await;
+    assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
+    assert_eq!(
+        receipt.tlvs.message_state(),
+        Some(MessageState::UNDELIVERABLE)
+    );
+    assert_eq!(sim.submits_received(), 3);
+}
+
+#[tokio::test]
+async fn mo_reaches_the_client_of_its_mo_route() {
+    let sim = simulator(|_| {}).await;
+    let dir = temp_dir("flow-mo");
+    let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "")).await;
+    let mut client = bound_client(&gw).await;
+    // The gateway's carrier link binds as "smppd"; wait until it is up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim
+        .send_mo("smppd", "447700900123", "12345", "STOP")
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "carrier link never bound"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mo = next_deliver_sm(&mut client).await;
+    assert_eq!(mo.esm_class, 0);
+    assert_eq!(mo.short_message.as_bytes(), b"STOP");
+    assert_eq!(mo.destination_addr.to_string(), "12345");
+}
+
+#[tokio::test]
+async fn submit_without_a_route_is_refused() {
+    let sim = simulator(|_| {}).await;
+    let dir = temp_dir("flow-noroute");
+    let text = gateway_config(&dir, &sim, "").replace(
+        "[[routes]]\nname = \"default\"",
+        "[[routes]]\nname = \"default\"\ndestination_prefixes = [\"33\"]",
+    );
+    let gw = InProcess::start(&dir, &text).await;
+    let mut client = bound_client(&gw).await;
+    let resp = client.request(submit("447700900123", "where to?")).await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_RINVDSTADR);
+}
