@@ -22,6 +22,9 @@ pub enum StartError {
         #[source]
         source: crate::store::Error,
     },
+    /// A carrier link could not be set up (its TLS files).
+    #[error("{0}")]
+    Carrier(String),
     /// A listener could not start.
     #[error(transparent)]
     Listen(#[from] esme::listener::ListenError),
@@ -59,7 +62,8 @@ impl App {
             queued.clone(),
             shutdown.clone(),
         ));
-        let carriers = Carriers::new(config.clone(), store.clone(), esme.clone(), queued);
+        let carriers = Carriers::new(config.clone(), store.clone(), esme.clone(), queued)
+            .map_err(StartError::Carrier)?;
         Ok(Self {
             plain_addrs: listeners.plain_addrs(),
             tls_addrs: listeners.tls_addrs(),

@@ -203,3 +203,83 @@ async fn submit_without_a_route_is_refused() {
     let resp = client.request(submit("447700900123", "where to?")).await;
     assert_eq!(resp.command_status, CommandStatus::ESME_RINVDSTADR);
 }
+
+#[tokio::test]
+async fn pair_bind_carries_submits_and_receipts() {
+    let sim = simulator(|_| {}).await;
+    let dir = temp_dir("flow-pair");
+    let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "bind = \"pair\"")).await;
+    let mut client = bound_client(&gw).await;
+    let id = message_id(&client.request(submit("447700900123", "over a pair")).await);
+    let receipt = next_deliver_sm(&mut client).await;
+    assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
+    assert_eq!(receipt.tlvs.message_state(), Some(MessageState::DELIVERED));
+}
+
+#[tokio::test]
+async fn throttled_link_slows_down_and_delivers_everything() {
+    // 20 messages/s per bind at the carrier; 40 submitted at once.
+    let sim = simulator(|c| c.throttle = std::num::NonZeroU32::new(20)).await;
+    let dir = temp_dir("flow-throttle");
+    let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "")).await;
+    let mut client = bound_client(&gw).await;
+    for i in 0..40 {
+        client.send(submit("447700900123", &format!("m{i}"))).await;
+    }
+    let (mut acked, mut receipts) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.len() < 40 || receipts.len() < 40 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} acked, {} receipts",
+            acked.len(),
+            receipts.len()
+        );
+        let pdu = client.recv().await.expect("connection closed");
+        client.answer(&pdu).await;
+        match &pdu.body {
+            Body::SubmitSmResp(_) => {
+                acked.insert(message_id(&pdu));
+            }
+            Body::DeliverSm(receipt) => {
+                assert_eq!(receipt.tlvs.message_state(), Some(MessageState::DELIVERED));
+                receipts.insert(receipt.tlvs.receipted_message_id().unwrap().to_owned());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(acked, receipts);
+    // Throttled submits were resent, so the carrier saw more submits than messages.
+    assert!(sim.submits_received() > 40, "{}", sim.submits_received());
+}
+
+#[tokio::test]
+async fn route_fails_over_to_the_next_carrier_when_the_first_is_down() {
+    let sim = simulator(|_| {}).await;
+    let dir = temp_dir("flow-failover");
+    // Carrier "down" points at a port nobody listens on: a listener bound and closed.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let extra = format!(
+        "\n[[carriers]]\nname = \"down\"\nhost = \"127.0.0.1\"\nport = {closed_port}\n\
+         system_id = \"smppd\"\npassword = \"secret\"\nreconnect_min = \"50ms\"\n\
+         reconnect_max = \"200ms\"\n"
+    );
+    let text = gateway_config(&dir, &sim, &extra)
+        .replace("carriers = [\"sim\"]", "carriers = [\"down\", \"sim\"]");
+    let gw = InProcess::start(&dir, &text).await;
+    let mut client = bound_client(&gw).await;
+    let id = message_id(
+        &client
+            .request(submit("447700900123", "via the backup"))
+            .await,
+    );
+    let receipt = next_deliver_sm(&mut client).await;
+    assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
+    assert_eq!(sim.submits_received(), 1);
+}

@@ -100,6 +100,13 @@ async fn pass(
             // No carrier of this route is up: the message waits in its queue.
             break;
         };
+        if let Some(until) = link.paused_until() {
+            // The carrier asked us to slow down; everything on this route waits with it.
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
         if let Some(limiter) = limiter {
             limiter.until_ready().await;
         }
@@ -143,6 +150,7 @@ async fn settle(
     };
     if let Ok(resp) = &answer {
         if let (true, Body::SubmitSmResp(r)) = (status.is_ok(), &resp.body) {
+            link.recovered();
             let carrier_id = r.message_id.to_string_lossy();
             match carriers
                 .store
@@ -154,6 +162,16 @@ async fn settle(
             }
             return;
         }
+    }
+    if matches!(
+        status,
+        CommandStatus::ESME_RTHROTTLED | CommandStatus::ESME_RMSGQFUL
+    ) && answer.is_ok()
+    {
+        // Not the message's fault: the link pauses (the dispatcher waits for it) and the message,
+        // still queued, goes again after the pause without using up an attempt.
+        link.slow_down();
+        return;
     }
     let attempts = message.attempts + 1;
     if link.config.is_transient(status) || answer.is_err() {

@@ -3,15 +3,19 @@
 
 use crate::carrier::intake::Intake;
 use crate::carrier::Carriers;
-use crate::config::CarrierConfig;
-use crate::session::{self, Role, SessionHandle, SessionLimits};
+use crate::config::{CarrierBind, CarrierConfig, CarrierTls};
+use crate::session::{self, BindKind, Role, SessionHandle, SessionLimits};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rustls::pki_types::ServerName;
 use smpp_proto::pdu::Bind;
 use smpp_proto::{Body, CommandStatus};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
 /// A carrier link and its bound sessions.
@@ -22,19 +26,67 @@ pub struct Link {
     next: AtomicUsize,
     /// The link's throughput cap.
     pub(crate) limiter: Option<DefaultDirectRateLimiter>,
+    /// Set while the carrier says we go too fast (ESME_RTHROTTLED, ESME_RMSGQFUL).
+    slow: Mutex<Slowdown>,
+    /// TLS toward the carrier, when configured.
+    tls: Option<TlsConnector>,
 }
 
+/// Backing off from a carrier that asked us to slow down.
+#[derive(Default)]
+struct Slowdown {
+    /// No submit goes out before this.
+    paused_until: Option<Instant>,
+    /// The next pause, doubled while the carrier keeps refusing.
+    next_pause: Duration,
+}
+
+/// First pause after ESME_RTHROTTLED; doubles up to [`MAX_PAUSE`] while it continues.
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
 impl Link {
-    pub(crate) fn new(config: CarrierConfig) -> Self {
+    pub(crate) fn new(config: CarrierConfig) -> Result<Self, String> {
         let limiter = config
             .throughput
             .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
-        Self {
+        let tls = config.tls.as_ref().map(tls_connector).transpose()?;
+        Ok(Self {
             config,
             sessions: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
             limiter,
+            slow: Mutex::new(Slowdown::default()),
+            tls,
+        })
+    }
+
+    /// The carrier asked us to slow down: pause this link, longer each time in a row.
+    pub(crate) fn slow_down(&self) -> Instant {
+        let mut slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some(until) = slow.paused_until.filter(|until| *until > now) {
+            // The rest of a burst sent before the pause began: the pause already covers it.
+            return until;
         }
+        let pause = slow.next_pause.max(FIRST_PAUSE);
+        let until = now + pause;
+        slow.paused_until = Some(until);
+        slow.next_pause = (pause * 2).min(MAX_PAUSE);
+        tracing::info!(carrier = %self.config.name, ?pause, "carrier throttles us; pausing the link");
+        until
+    }
+
+    /// A submit went through: the pauses start short again next time.
+    pub(crate) fn recovered(&self) {
+        let mut slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
+        slow.next_pause = FIRST_PAUSE;
+    }
+
+    /// When the link may send again, if it is paused.
+    pub(crate) fn paused_until(&self) -> Option<Instant> {
+        let slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
+        slow.paused_until.filter(|until| *until > Instant::now())
     }
 
     /// The link's name.
@@ -132,38 +184,98 @@ async fn connect_and_serve(
     shutdown: &CancellationToken,
 ) -> Outcome {
     let config = &link.config;
+    let (submit, mut sessions) = match config.bind {
+        CarrierBind::Transceiver => {
+            match bound(carriers, link, intake, shutdown, BindKind::Transceiver).await {
+                Ok((handle, session)) => (handle, vec![session]),
+                Err(outcome) => return outcome,
+            }
+        }
+        // Submits over a transmitter; receipts and MO come over a receiver of their own.
+        CarrierBind::Pair => {
+            let (tx, tx_session) =
+                match bound(carriers, link, intake, shutdown, BindKind::Transmitter).await {
+                    Ok(bound) => bound,
+                    Err(outcome) => return outcome,
+                };
+            match bound(carriers, link, intake, shutdown, BindKind::Receiver).await {
+                Ok((_, rx_session)) => (tx, vec![tx_session, rx_session]),
+                Err(outcome) => {
+                    tx.close();
+                    let _ = tx_session.await;
+                    return outcome;
+                }
+            }
+        }
+    };
+    tracing::info!(carrier = %config.name, slot, bind = ?config.bind, "link up");
+    link.up(slot, submit.clone());
+    carriers.notify_queued();
+    // When either session of a pair ends, the slot reconnects as a whole.
+    let (_, _, rest) = futures_util::future::select_all(sessions.iter_mut()).await;
+    submit.close();
+    for session in rest {
+        session.abort();
+    }
+    for session in sessions {
+        let _ = session.await;
+    }
+    Outcome::Served
+}
+
+/// Connects (TCP, then TLS if configured), opens a session and binds it as `kind`.
+async fn bound(
+    carriers: &Arc<Carriers>,
+    link: &Arc<Link>,
+    intake: &Arc<Intake>,
+    shutdown: &CancellationToken,
+    kind: BindKind,
+) -> Result<(SessionHandle, JoinHandle<()>), Outcome> {
+    let config = &link.config;
     let address = format!("{}:{}", config.host, config.port);
-    let connect = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&address));
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&address));
     let stream = match connect.await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Outcome::Failed(format!("connect {address}: {e}")),
-        Err(_) => return Outcome::Failed(format!("connect {address}: timed out")),
+        Ok(Err(e)) => return Err(Outcome::Failed(format!("connect {address}: {e}"))),
+        Err(_) => return Err(Outcome::Failed(format!("connect {address}: timed out"))),
     };
     let _ = stream.set_nodelay(true);
-    let peer = match stream.peer_addr() {
-        Ok(peer) => peer,
-        Err(e) => return Outcome::Failed(format!("peer address: {e}")),
+    let peer = stream
+        .peer_addr()
+        .map_err(|e| Outcome::Failed(format!("peer address: {e}")))?;
+    let limits = limits(carriers, config);
+    let (handle, session) = match (&link.tls, &config.tls) {
+        (Some(connector), Some(tls)) => {
+            let name = ServerName::try_from(tls.server_name.clone())
+                .map_err(|e| Outcome::Failed(format!("tls.server_name: {e}")))?;
+            let handshake = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, stream));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return Err(Outcome::Failed(format!("TLS with {address}: {e}"))),
+                Err(_) => return Err(Outcome::Failed(format!("TLS with {address}: timed out"))),
+            };
+            let (handle, session) = session::open(
+                stream,
+                peer,
+                Role::Esme,
+                limits,
+                intake.clone(),
+                shutdown.clone(),
+            );
+            (handle, tokio::spawn(session))
+        }
+        _ => {
+            let (handle, session) = session::open(
+                stream,
+                peer,
+                Role::Esme,
+                limits,
+                intake.clone(),
+                shutdown.clone(),
+            );
+            (handle, tokio::spawn(session))
+        }
     };
-    let mut timers = carriers.config.server.session.clone();
-    timers.enquire_link_interval = config.enquire_link_interval;
-    timers.response_timeout = config.response_timeout;
-    timers.inactivity_timeout = timers
-        .inactivity_timeout
-        .max(config.enquire_link_interval * 3);
-    let limits = SessionLimits {
-        timers,
-        max_pdu_bytes: carriers.config.server.max_pdu_bytes,
-        window: config.window.get(),
-    };
-    let (handle, session) = session::open(
-        stream,
-        peer,
-        Role::Esme,
-        limits,
-        intake.clone(),
-        shutdown.clone(),
-    );
-    let session = tokio::spawn(session);
     let bind = Bind {
         system_id: config.system_id.as_str().try_into().unwrap_or_default(),
         password: config.password.expose().try_into().unwrap_or_default(),
@@ -172,25 +284,83 @@ async fn connect_and_serve(
         address_range: config.address_range.as_str().try_into().unwrap_or_default(),
         ..Bind::default()
     };
-    match handle.request(Body::BindTransceiver(bind)).await {
-        Ok(resp) if resp.command_status.is_ok() => {}
-        Ok(resp) => {
-            handle.close();
-            let _ = session.await;
-            return Outcome::Refused(resp.command_status);
+    let body = match kind {
+        BindKind::Transmitter => Body::BindTransmitter(bind),
+        BindKind::Receiver => Body::BindReceiver(bind),
+        BindKind::Transceiver => Body::BindTransceiver(bind),
+    };
+    let outcome = match handle.request(body).await {
+        Ok(resp) if resp.command_status.is_ok() => return Ok((handle, session)),
+        Ok(resp) => Outcome::Refused(resp.command_status),
+        Err(e) => Outcome::Failed(format!("bind: {e}")),
+    };
+    handle.close();
+    let _ = session.await;
+    Err(outcome)
+}
+
+/// Session limits of a carrier link: the server's timers with the carrier's own overrides.
+fn limits(carriers: &Carriers, config: &CarrierConfig) -> SessionLimits {
+    let mut timers = carriers.config.server.session.clone();
+    timers.enquire_link_interval = config.enquire_link_interval;
+    timers.response_timeout = config.response_timeout;
+    timers.inactivity_timeout = timers
+        .inactivity_timeout
+        .max(config.enquire_link_interval * 3);
+    SessionLimits {
+        timers,
+        max_pdu_bytes: carriers.config.server.max_pdu_bytes,
+        window: config.window.get(),
+    }
+}
+
+/// A TLS client for a carrier: its CA or the system's roots, and our certificate if asked.
+fn tls_connector(tls: &CarrierTls) -> Result<TlsConnector, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &tls.ca {
+        Some(ca) => {
+            let certs = CertificateDer::pem_file_iter(ca)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("tls.ca {}: {e}", ca.display()))?;
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("tls.ca {}: {e}", ca.display()))?;
+            }
         }
-        Err(e) => {
-            handle.close();
-            let _ = session.await;
-            return Outcome::Failed(format!("bind: {e}"));
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A system root rustls cannot use is skipped, as browsers do.
+                let _ = roots.add(cert);
+            }
         }
     }
-    tracing::info!(carrier = %config.name, slot, %peer, "link up");
-    link.up(slot, handle);
-    carriers.notify_queued();
-    let _ = session.await;
-    Outcome::Served
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let config = match &tls.client_auth {
+        Some(auth) => {
+            let chain = CertificateDer::pem_file_iter(&auth.cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("tls.client_cert {}: {e}", auth.cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(&auth.key)
+                .map_err(|e| format!("tls.client_key {}: {e}", auth.key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("tls.client_cert: {e}"))?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
 }
+
+/// How long a TCP connect or a TLS handshake may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `base` ± 25 %, so that many links do not reconnect in lockstep.
 fn jitter(base: Duration) -> Duration {

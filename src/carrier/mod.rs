@@ -37,18 +37,20 @@ pub struct Carriers {
 impl Carriers {
     /// The carrier side for `config`; nothing runs until [`Carriers::start`].
     /// `queued` is the signal the client side gives when it stores new messages.
+    /// Fails when a carrier's TLS settings cannot be loaded.
     pub fn new(
         config: Arc<Config>,
         store: Store,
         esme: Arc<EsmeService>,
         queued: Arc<Notify>,
-    ) -> Arc<Self> {
-        let links = config
-            .carriers
-            .iter()
-            .map(|c| (c.name.clone(), Arc::new(Link::new(c.clone()))))
-            .collect();
-        Arc::new(Self {
+    ) -> Result<Arc<Self>, String> {
+        let mut links = HashMap::new();
+        for carrier in &config.carriers {
+            let link = Link::new(carrier.clone())
+                .map_err(|e| format!("carriers.{}: {e}", carrier.name))?;
+            links.insert(carrier.name.clone(), Arc::new(link));
+        }
+        Ok(Arc::new(Self {
             routes: RoutingTable::new(&config),
             config,
             store,
@@ -56,7 +58,7 @@ impl Carriers {
             esme,
             queued,
             dispatched: Notify::new(),
-        })
+        }))
     }
 
     /// Starts every link's sessions and every route's dispatcher.
