@@ -18,6 +18,7 @@
 //! - `SMPPD_E2E_BINDS`, `SMPPD_E2E_WINDOW`: transceiver binds and window per bind (4, 64);
 //! - `SMPPD_E2E_RECEIPT_WAIT`: seconds to wait for receipts after the last submit (30);
 //! - `SMPPD_E2E_RECEIPT_DELAY`: the simulator's submit → receipt delay (default "10ms");
+//! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free).
 
@@ -63,6 +64,7 @@ fn main() {
             .max(1),
         receipt_wait: Duration::from_secs(env_u64("SMPPD_E2E_RECEIPT_WAIT", 30)),
         receipt_delay: std::env::var("SMPPD_E2E_RECEIPT_DELAY").unwrap_or_else(|_| "10ms".into()),
+        progress: env_u64("SMPPD_E2E_PROGRESS", 1) != 0,
     };
     let parent = std::env::var_os("SMPPD_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -86,6 +88,7 @@ struct Params {
     window: usize,
     receipt_wait: Duration,
     receipt_delay: String,
+    progress: bool,
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -147,6 +150,8 @@ struct Outcome {
     started: Instant,
     peak_rss_kib: Option<u64>,
     commits: Commits,
+    /// CPU seconds (user + system) of smppd and of the simulator over the whole run.
+    cpu: [Option<f64>; 2],
 }
 
 #[derive(Default, Clone, Copy)]
@@ -171,6 +176,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
     let addr = gateway.addr;
     let per_bind = params.messages.div_ceil(params.binds as u64);
     let (binds, window, receipt_wait) = (params.binds, params.window, params.receipt_wait);
+    let progress = params.progress;
     let shared = ledger.clone();
     let started = runtime.block_on(async move {
         let stop = CancellationToken::new();
@@ -188,9 +194,19 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         // Submits done: every submit_sm answered. Then receipts: all in, or the wait is over.
         let total = per_bind * binds as u64;
         let mut receipts_deadline = None;
+        let mut next_report = started + Duration::from_secs(1);
         loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let ledger = shared.lock().unwrap();
+            if progress && Instant::now() >= next_report {
+                next_report += Duration::from_secs(1);
+                println!(
+                    "  {:>5.1}s: accepted {:>7}, receipts {:>7}",
+                    started.elapsed().as_secs_f64(),
+                    ledger.accepted,
+                    ledger.receipted.len()
+                );
+            }
             let answered = ledger.accepted + ledger.refused;
             if answered < total {
                 continue;
@@ -207,6 +223,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         started
     });
     let peak_rss_kib = gateway.peak_rss_kib();
+    let cpu = [gateway.child.as_ref(), simulator.child.as_ref()].map(|c| c.and_then(cpu_seconds));
     gateway.stop();
     simulator.stop();
     let commits = gateway.commits();
@@ -222,6 +239,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         started,
         peak_rss_kib,
         commits,
+        cpu,
     }
 }
 
@@ -655,6 +673,16 @@ fn terminate(mut child: Child) {
     let _ = child.wait();
 }
 
+/// User + system CPU seconds of a child so far (/proc/PID/stat, clock ticks of 10 ms).
+fn cpu_seconds(child: &Child) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// `key=123` in a log line; 0 if absent.
 fn field(line: &str, key: &str) -> u64 {
     line.split_whitespace()
@@ -718,12 +746,21 @@ fn print_table(params: &Params, o: &Outcome) {
         "| binds x window | accepted | refused | submits/s | receipts | receipts/s \
          | resp p50 ms | resp p99 ms | resp max ms | receipt p50 ms | receipt p99 ms \
          | peak RSS MiB | commits | mean batch | mean sync ms | store ops/msg \
-         | lost | duplicated | unknown |"
+         | smppd CPU µs/msg | simulator CPU µs/msg | lost | duplicated | unknown |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\
+         ---:|---:|---:|---:|"
+    );
+    let per_msg = |cpu: Option<f64>| {
+        cpu.map_or_else(
+            || "?".to_owned(),
+            |s| format!("{:.0}", s * 1e6 / l.accepted.max(1) as f64),
+        )
+    };
     println!(
         "| {} x {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} \
-         | {} | {} | {} |",
+         | {} | {} | {} | {} | {} |",
         params.binds,
         params.window,
         l.accepted,
@@ -741,6 +778,8 @@ fn print_table(params: &Params, o: &Outcome) {
         batch,
         sync,
         ops_per_msg,
+        per_msg(o.cpu[0]),
+        per_msg(o.cpu[1]),
         lost,
         l.duplicated,
         unknown,

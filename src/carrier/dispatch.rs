@@ -69,8 +69,10 @@ async fn pass(
             continue;
         }
         let message = match carriers.store.message(id) {
-            Ok(Some(message)) => message,
-            Ok(None) => continue,
+            // A message whose dispatch completed since the queue was read is no longer queued:
+            // sending it again would make a duplicate.
+            Ok(Some(message)) if message.state.is_queued() => message,
+            Ok(_) => continue,
             Err(e) => {
                 tracing::error!(%id, error = %e, "cannot read a queued message");
                 continue;

@@ -66,32 +66,33 @@ impl Intake {
         };
         let next = state_of(state);
         let detail = format!("receipt from {}: {} err:{err}", self.link.name(), state);
+        // The new state and the client's receipt in one commit: the carrier's deliver_sm_resp
+        // waits for both, and a crash keeps both or neither.
         let updated = self
             .carriers
             .store
-            .update(id, move |m| {
-                if m.state.is_final() {
-                    // A late or repeated receipt changes nothing.
-                    return Ok(());
-                }
-                m.transition(next, now_ms(), detail)
-            })
+            .update_and_push_outbox(
+                id,
+                move |m| m.transition(next, now_ms(), detail),
+                move |m| {
+                    if m.state == next && next.is_final() {
+                        receipt_item(m, err)
+                    } else {
+                        None
+                    }
+                },
+            )
             .await;
-        let message = match updated {
-            Ok(message) => message,
+        match updated {
+            Ok(_) => CommandStatus::ESME_ROK,
+            // A late or repeated receipt for a message that has ended changes nothing.
+            Err(crate::store::Error::Final { .. }) => CommandStatus::ESME_ROK,
             Err(e) => {
                 tracing::error!(error = %e, %id, "cannot record a receipt");
                 // Temporary failure: the carrier keeps the receipt and retries.
-                return CommandStatus::ESME_RX_T_APPN;
-            }
-        };
-        if message.state == next && next.is_final() {
-            if let Err(e) = self.carriers.send_receipt(&message, err).await {
-                tracing::error!(error = %e, %id, "cannot queue a receipt for the client");
-                return CommandStatus::ESME_RX_T_APPN;
+                CommandStatus::ESME_RX_T_APPN
             }
         }
-        CommandStatus::ESME_ROK
     }
 
     /// The gateway id for a carrier id, trying the forms carriers turn ids into; waits a while
@@ -173,49 +174,59 @@ impl Carriers {
         message: &Message,
         err: u32,
     ) -> Result<(), crate::store::Error> {
-        let wanted = match message.registered_delivery & 0x03 {
-            1 => true,
-            2 => message.state != State::Delivered,
-            _ => false,
-        };
-        if !wanted {
-            return Ok(());
+        match receipt_item(message, err) {
+            Some(item) => self
+                .esme
+                .push_outbox(&message.client, item)
+                .await
+                .map(|_| ()),
+            None => Ok(()),
         }
-        let state = message.state.to_message_state();
-        let done = message.history.last().map_or(now_ms(), |e| e.at);
-        let text = receipt::Receipt::new(
-            message.id.to_string(),
-            state,
-            err,
-            message.received_at.div_euclid(1000),
-            done.div_euclid(1000),
-            &String::from_utf8_lossy(&message.short_message),
-        )
-        .format();
-        let mut id = message.id.to_string().into_bytes();
-        id.push(0);
-        let item = OutboxItem {
-            kind: OutboxKind::Receipt {
-                message_id: message.id,
-                state: state.0,
-                err,
-            },
-            source: message.destination.clone(),
-            destination: message.source.clone(),
-            esm_class: esm_class::DELIVERY_RECEIPT,
-            data_coding: 0,
-            short_message: text.into_bytes(),
-            tlvs: vec![
-                (Tag::RECEIPTED_MESSAGE_ID.0, id),
-                (Tag::MESSAGE_STATE.0, vec![state.0]),
-            ],
-            created_at: now_ms(),
-        };
-        self.esme
-            .push_outbox(&message.client, item)
-            .await
-            .map(|_| ())
     }
+}
+
+/// The receipt a client asked for (registered_delivery) about `message`, which has ended:
+/// the gateway id, the final state and the carrier's error, in both the text and the TLV form.
+/// `None` if it asked for none.
+fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
+    let wanted = match message.registered_delivery & 0x03 {
+        1 => true,
+        2 => message.state != State::Delivered,
+        _ => false,
+    };
+    if !wanted {
+        return None;
+    }
+    let state = message.state.to_message_state();
+    let done = message.history.last().map_or(now_ms(), |e| e.at);
+    let text = receipt::Receipt::new(
+        message.id.to_string(),
+        state,
+        err,
+        message.received_at.div_euclid(1000),
+        done.div_euclid(1000),
+        &String::from_utf8_lossy(&message.short_message),
+    )
+    .format();
+    let mut id = message.id.to_string().into_bytes();
+    id.push(0);
+    Some(OutboxItem {
+        kind: OutboxKind::Receipt {
+            message_id: message.id,
+            state: state.0,
+            err,
+        },
+        source: message.destination.clone(),
+        destination: message.source.clone(),
+        esm_class: esm_class::DELIVERY_RECEIPT,
+        data_coding: 0,
+        short_message: text.into_bytes(),
+        tlvs: vec![
+            (Tag::RECEIPTED_MESSAGE_ID.0, id),
+            (Tag::MESSAGE_STATE.0, vec![state.0]),
+        ],
+        created_at: now_ms(),
+    })
 }
 
 /// The gateway state a carrier's message_state means.

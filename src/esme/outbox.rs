@@ -24,9 +24,11 @@ pub(crate) struct Outboxes {
     shutdown: CancellationToken,
 }
 
-#[derive(Default)]
 struct ClientOutbox {
-    notify: Notify,
+    /// The store's signal for this client: woken by every durable push, whoever wrote it
+    /// (receipts from carrier intake come in with their message's update, not through
+    /// [`Outboxes::push`]), and by bind changes here.
+    notify: Arc<Notify>,
     /// Receiver and transceiver binds: (session id, handle, window).
     binds: Mutex<Vec<(u64, SessionHandle, usize)>>,
     /// Whether a delivery task runs for this client.
@@ -46,7 +48,13 @@ impl Outboxes {
         // Clone the Arc out so no map guard is held past this call.
         self.clients
             .entry(system_id.to_owned())
-            .or_default()
+            .or_insert_with(|| {
+                Arc::new(ClientOutbox {
+                    notify: self.store.outbox_signal(system_id),
+                    binds: Mutex::default(),
+                    running: Mutex::default(),
+                })
+            })
             .value()
             .clone()
     }
@@ -152,16 +160,14 @@ impl Outboxes {
                 });
             }
             let mut failed = false;
+            let mut answered = Vec::with_capacity(sending.len());
             while let Some((seq, answer)) = sending.next().await {
                 match answer {
                     Ok(resp)
                         if resp.command_status.is_ok()
                             && resp.command_id() == smpp_proto::CommandId::DeliverSmResp =>
                     {
-                        if let Err(e) = self.store.ack_outbox(&system_id, seq).await {
-                            tracing::error!(client = %system_id, error = %e, "cannot ack outbox item");
-                            failed = true;
-                        }
+                        answered.push(seq);
                     }
                     Ok(resp) => {
                         tracing::debug!(client = %system_id, status = %resp.command_status, "deliver_sm refused; will retry");
@@ -172,6 +178,14 @@ impl Outboxes {
                         failed = true;
                     }
                 }
+            }
+            // Everything the client answered in this round leaves the outbox in one request:
+            // one commit share per round instead of one durable commit per item, waited for in
+            // turn. An item is removed only after its deliver_sm_resp; a crash before this
+            // commit delivers the round again (at least once).
+            if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
+                tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
+                failed = true;
             }
             if failed {
                 tokio::select! {

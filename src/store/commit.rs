@@ -32,7 +32,7 @@ use crate::config::Durability;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Batch, Transactional};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
@@ -47,6 +47,10 @@ use tokio::sync::{mpsc, oneshot};
 /// A store update applied on the commit thread; see `Store::update`.
 pub(super) type UpdateFn = Box<dyn FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send>;
 
+/// What an update adds to its message's client outbox, given the message as updated; see
+/// `Store::update_and_push_outbox`.
+pub(super) type PushFn = Box<dyn FnOnce(&Message) -> Option<OutboxItem> + Send>;
+
 /// One write, as callers hand it to the commit thread.
 pub(super) enum Op {
     /// New messages, each with its queue entry if its state is queued.
@@ -58,6 +62,16 @@ pub(super) enum Op {
         /// The change.
         f: UpdateFn,
     },
+    /// An update and, in the same commit, the outbox entry it calls for (a receipt): one
+    /// request, one share of a transaction, and no crash window between the two.
+    UpdateAndPush {
+        /// The message.
+        id: MessageId,
+        /// The change.
+        f: UpdateFn,
+        /// The entry for `message.client`, if any, from the updated message.
+        push: PushFn,
+    },
     /// A new outbox entry; the reply carries its seq.
     PushOutbox {
         /// Receiving client.
@@ -65,12 +79,12 @@ pub(super) enum Op {
         /// The entry.
         item: OutboxItem,
     },
-    /// Removes an outbox entry (idempotent).
+    /// Removes outbox entries (idempotent): every entry a delivery round got answered.
     AckOutbox {
         /// Receiving client.
         client: String,
-        /// Its seq.
-        seq: u64,
+        /// Their seqs.
+        seqs: Vec<u64>,
     },
 }
 
@@ -79,6 +93,8 @@ impl Op {
     fn weight(&self) -> usize {
         match self {
             Self::Accept(messages) => messages.len().max(1),
+            Self::AckOutbox { seqs, .. } => seqs.len().max(1),
+            Self::UpdateAndPush { .. } => 2,
             _ => 1,
         }
     }
@@ -93,6 +109,8 @@ pub(super) enum Reply {
     Message(Box<Message>),
     /// The sequence number given to a new outbox entry.
     Seq(u64),
+    /// The message as written, and the seq of the outbox entry pushed with it, if any.
+    Pushed(Box<Message>, Option<u64>),
 }
 
 /// How callers reach the commit thread.
@@ -123,6 +141,41 @@ pub(super) struct Committer {
     sync_thread: Option<JoinHandle<()>>,
     /// Set by the sync thread when a sync failed: nothing more may be applied.
     failed: Arc<AtomicBool>,
+    /// The records this thread wrote last, as written: a message is updated soon after it is
+    /// accepted (dispatch, receipt), and this spares those updates a sled read and a decode.
+    recent: RecentRecords,
+}
+
+/// Records most recently committed, at most [`RecentRecords::CAPACITY`], oldest dropped first.
+/// Only the commit thread writes records, so a cached one is the one on disk.
+#[derive(Default)]
+struct RecentRecords {
+    records: HashMap<MessageId, Record>,
+    order: VecDeque<MessageId>,
+}
+
+impl RecentRecords {
+    /// About 10 MiB of typical messages: covers an update that comes seconds after the write
+    /// before it at tens of thousands of messages per second.
+    const CAPACITY: usize = 16 * 1024;
+
+    fn get(&self, id: MessageId) -> Option<&Record> {
+        self.records.get(&id)
+    }
+
+    /// Takes a committed batch's records.
+    fn extend(&mut self, records: HashMap<MessageId, Record>) {
+        for (id, record) in records {
+            if self.records.insert(id, record).is_none() {
+                self.order.push_back(id);
+            }
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.records.remove(&old);
+            }
+        }
+    }
 }
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
@@ -180,6 +233,7 @@ impl Committer {
             to_sync,
             sync_thread: Some(sync_thread),
             failed,
+            recent: RecentRecords::default(),
         })
     }
 
@@ -258,6 +312,7 @@ impl Committer {
         self.plan_meta(&mut plan);
 
         if let Err(e) = self.apply(&plan) {
+            self.recent = RecentRecords::default();
             tracing::error!(error = %e, "store: commit failed; refusing all further writes");
             for (reply, result) in answers {
                 // Requests that failed on their own keep their own error.
@@ -265,6 +320,7 @@ impl Committer {
             }
             return false;
         }
+        self.remember(&mut plan);
         let applied = Applied {
             answers,
             queue_delta: plan.queue_delta,
@@ -311,25 +367,43 @@ impl Committer {
                 let message = self.plan_update(&mut changes, old, f)?;
                 Reply::Message(Box::new(message))
             }
-            Op::PushOutbox { client, item } => {
-                let seq = self.allocate_seq();
-                let key = layout::seq_key(&client, seq)?;
-                let value = layout::encode_outbox(&key, &item)?;
-                changes.outbox_present.insert(key.clone(), true);
-                changes.write(Tree::Outbox, key, Some(value));
-                *changes.outbox_delta.entry(client).or_default() += 1;
-                Reply::Seq(seq)
-            }
-            Op::AckOutbox { client, seq } => {
-                let key = layout::seq_key(&client, seq)?;
-                let present = match batch.outbox_present.get(&key) {
-                    Some(&present) => present,
-                    None => self.shared.trees.outbox.contains_key(&key)?,
+            Op::UpdateAndPush { id, f, push } => {
+                let old = self
+                    .record(batch, &changes, id)?
+                    .ok_or(Error::NotFound(id))?;
+                let message = self.plan_update(&mut changes, old, f)?;
+                // Caller's code on the commit thread, like the update closure.
+                let item = panic::catch_unwind(AssertUnwindSafe(|| push(&message)))
+                    .map_err(|_| Error::UpdatePanicked(id))?;
+                let seq = match item {
+                    Some(item) => Some(self.push_outbox(&mut changes, &message.client, &item)?),
+                    None => None,
                 };
-                if present {
-                    changes.outbox_present.insert(key.clone(), false);
-                    changes.write(Tree::Outbox, key, None);
-                    *changes.outbox_delta.entry(client).or_default() -= 1;
+                Reply::Pushed(Box::new(message), seq)
+            }
+            Op::PushOutbox { client, item } => {
+                Reply::Seq(self.push_outbox(&mut changes, &client, &item)?)
+            }
+            Op::AckOutbox { client, seqs } => {
+                let mut removed = 0;
+                for seq in seqs {
+                    let key = layout::seq_key(&client, seq)?;
+                    let present = match changes
+                        .outbox_present
+                        .get(&key)
+                        .or_else(|| batch.outbox_present.get(&key))
+                    {
+                        Some(&present) => present,
+                        None => self.shared.trees.outbox.contains_key(&key)?,
+                    };
+                    if present {
+                        changes.outbox_present.insert(key.clone(), false);
+                        changes.write(Tree::Outbox, key, None);
+                        removed += 1;
+                    }
+                }
+                if removed > 0 {
+                    *changes.outbox_delta.entry(client).or_default() -= removed;
                 }
                 Reply::Done
             }
@@ -350,7 +424,15 @@ impl Committer {
         if before.is_final() {
             return Err(Error::Final { id, state: before });
         }
-        let mut message = old.message.clone();
+        let Record {
+            queue_seq: old_queue_seq,
+            mut message,
+        } = old;
+        let (old_route, old_carrier, old_history_len) = (
+            message.route.clone(),
+            message.carrier.clone(),
+            message.history.len(),
+        );
         // The closure is the caller's code running on the thread every writer depends on: a panic
         // in it fails that request, not the store.
         panic::catch_unwind(AssertUnwindSafe(|| f(&mut message)))
@@ -361,7 +443,7 @@ impl Committer {
             if !before.can_become(message.state) {
                 return Err(Error::Refused(UpdateRefused::Final(before)));
             }
-            if message.history.len() <= old.message.history.len() {
+            if message.history.len() <= old_history_len {
                 message.history.push(Event {
                     at: crate::message::now_ms(),
                     state: message.state,
@@ -370,12 +452,11 @@ impl Committer {
             }
         }
 
-        let mut queue_seq = old.queue_seq;
-        if let Some(seq) = old.queue_seq {
-            if !message.state.is_queued() || message.route != old.message.route {
-                let route = &old.message.route;
-                changes.write(Tree::Queue, layout::seq_key(route, seq)?, None);
-                *changes.queue_delta.entry(route.clone()).or_default() -= 1;
+        let mut queue_seq = old_queue_seq;
+        if let Some(seq) = old_queue_seq {
+            if !message.state.is_queued() || message.route != old_route {
+                changes.write(Tree::Queue, layout::seq_key(&old_route, seq)?, None);
+                *changes.queue_delta.entry(old_route).or_default() -= 1;
                 queue_seq = None;
             }
         }
@@ -383,7 +464,7 @@ impl Committer {
             queue_seq = Some(self.enqueue(changes, &message.route, id)?);
         }
 
-        if message.carrier != old.message.carrier {
+        if message.carrier != old_carrier {
             if let Some(carrier) = &message.carrier {
                 let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
                 changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
@@ -394,6 +475,22 @@ impl Committer {
             message: message.clone(),
         })?;
         Ok(message)
+    }
+
+    /// Adds an entry at the back of `client`'s outbox; returns its seq.
+    fn push_outbox(
+        &mut self,
+        changes: &mut Changes,
+        client: &str,
+        item: &OutboxItem,
+    ) -> Result<u64, Error> {
+        let seq = self.allocate_seq();
+        let key = layout::seq_key(client, seq)?;
+        let value = layout::encode_outbox(&key, item)?;
+        changes.outbox_present.insert(key.clone(), true);
+        changes.write(Tree::Outbox, key, Some(value));
+        *changes.outbox_delta.entry(client.to_owned()).or_default() += 1;
+        Ok(seq)
     }
 
     /// Adds a queue entry for `id` at the back of `route`.
@@ -421,7 +518,12 @@ impl Committer {
         changes: &Changes,
         id: MessageId,
     ) -> Result<Option<Record>, Error> {
-        if let Some(record) = changes.records.get(&id).or_else(|| batch.records.get(&id)) {
+        if let Some(record) = changes
+            .records
+            .get(&id)
+            .or_else(|| batch.records.get(&id))
+            .or_else(|| self.recent.get(id))
+        {
             return Ok(Some(record.clone()));
         }
         let key = layout::id_key(id);
@@ -482,6 +584,11 @@ impl Committer {
             self.stored_next_seq = next_seq;
         }
         Ok(())
+    }
+
+    /// Remembers a committed batch's records for the updates that follow.
+    fn remember(&mut self, plan: &mut Plan) {
+        self.recent.extend(std::mem::take(&mut plan.records));
     }
 
     /// After a fatal failure or a close: nobody may wait forever on a request this thread will
@@ -580,6 +687,7 @@ impl Syncer {
         for applied in batches {
             self.shared
                 .adjust_depths(&applied.queue_delta, &applied.outbox_delta);
+            self.shared.signal_outboxes(&applied.outbox_delta);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.operations.fetch_add(applied.ops, Ordering::Relaxed);
             tracing::debug!(

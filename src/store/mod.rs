@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +134,8 @@ struct Shared {
     next_id: AtomicU64,
     /// Entries per route queue and per client outbox.
     depths: Mutex<Depths>,
+    /// Woken when a commit that added to a client's outbox is durable.
+    outbox_signals: Mutex<HashMap<String, Arc<Notify>>>,
     stats: Stats,
 }
 
@@ -170,6 +172,21 @@ impl Shared {
             for (name, &delta) in deltas {
                 let n = map.entry(name.clone()).or_default();
                 *n = n.saturating_add_signed(isize::try_from(delta).unwrap_or(isize::MAX));
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Wakes the delivery of every client whose outbox a committed batch added to.
+    fn signal_outboxes(&self, outbox: &HashMap<String, i64>) {
+        let signals = self
+            .outbox_signals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (client, _) in outbox.iter().filter(|(_, &delta)| delta > 0) {
+            if let Some(signal) = signals.get(client) {
+                signal.notify_one();
             }
         }
     }
@@ -227,6 +244,7 @@ impl Store {
             trees,
             next_id: AtomicU64::new(scan.next_id),
             depths: Mutex::new(scan.depths),
+            outbox_signals: Mutex::default(),
             stats: Stats::default(),
         });
         // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
@@ -295,6 +313,28 @@ impl Store {
     ) -> Result<Message, Error> {
         match self.write(Op::Update { id, f: Box::new(f) }).await? {
             Reply::Message(message) => Ok(*message),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// [`Store::update`], and in the same commit the outbox entry `push` makes of the message
+    /// as updated (`None`: no entry), for `message.client`. Returns the message as written and
+    /// the entry's seq. A receipt needs both writes: one request costs half of two, and a crash
+    /// cannot keep the new state without the client's receipt. `push` runs on the commit thread
+    /// like `f`.
+    pub async fn update_and_push_outbox(
+        &self,
+        id: MessageId,
+        f: impl FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send + 'static,
+        push: impl FnOnce(&Message) -> Option<OutboxItem> + Send + 'static,
+    ) -> Result<(Message, Option<u64>), Error> {
+        let op = Op::UpdateAndPush {
+            id,
+            f: Box::new(f),
+            push: Box::new(push),
+        };
+        match self.write(op).await? {
+            Reply::Pushed(message, seq) => Ok((*message, seq)),
             other => Err(unexpected(other)),
         }
     }
@@ -411,12 +451,31 @@ impl Store {
 
     /// Removes an entry the client has answered (`deliver_sm_resp`); acking twice is harmless.
     pub async fn ack_outbox(&self, client: &str, seq: u64) -> Result<(), Error> {
+        self.ack_outbox_many(client, vec![seq]).await
+    }
+
+    /// [`Store::ack_outbox`] for several entries in one request (one commit share).
+    pub async fn ack_outbox_many(&self, client: &str, seqs: Vec<u64>) -> Result<(), Error> {
         layout::name_prefix(client)?;
+        if seqs.is_empty() {
+            return Ok(());
+        }
         let op = Op::AckOutbox {
             client: client.to_owned(),
-            seq,
+            seqs,
         };
         self.write(op).await.map(drop)
+    }
+
+    /// Woken (`notify_one`) each time a commit that added to `client`'s outbox is durable,
+    /// whoever wrote it: the client's delivery waits on it.
+    pub fn outbox_signal(&self, client: &str) -> Arc<Notify> {
+        let mut signals = self
+            .shared
+            .outbox_signals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        signals.entry(client.to_owned()).or_default().clone()
     }
 
     /// Entries waiting in a client's outbox.
