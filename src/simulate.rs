@@ -6,6 +6,11 @@
 //!
 //! Everything pseudo-random is derived from a message id or a counter, so a test that sends
 //! the same submits sees the same outcomes.
+//!
+//! Faults for testing a gateway's recovery: `drop_every` closes a session abruptly with a
+//! window of submits unanswered, `withhold_percent` leaves some submits without any answer,
+//! `throttle` refuses submits over a rate. `log_submits` appends every submit received, with
+//! what became of it, to a file a test can read while the simulator runs in another process.
 
 use crate::config::SessionConfig;
 use crate::session::{self, BindKind, Reply, RequestError, Role, Service, SessionHandle};
@@ -19,11 +24,15 @@ use smpp_proto::receipt::Receipt;
 use smpp_proto::{Body, COctetString, CommandStatus, MessageState, Pdu, Tlv, Tlvs};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -44,6 +53,14 @@ const RECEIPT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// … at most this many times, then dropped and counted.
 const RECEIPT_MAX_ATTEMPTS: u32 = 10;
+
+/// `drop_every`: how long a session holds its last submits unanswered before it closes, so
+/// the peer's window fills up and the responses already made are written out first.
+const DROP_LINGER: Duration = Duration::from_millis(50);
+
+/// `log_submits`: lines waiting for the writer thread, at most; a submit waits beyond that
+/// (the log is for tests, which want every line rather than speed).
+const SUBMIT_LOG_QUEUE: usize = 64 * 1024;
 
 /// How the simulator writes a message id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +191,16 @@ pub struct SimulatorConfig {
     pub throttle: Option<NonZeroU32>,
     /// Percentage of submits answered ESME_RSUBMITFAIL, evenly spread.
     pub reject_percent: u8,
+    /// Percentage of submits never answered (nor receipted), evenly spread over the submits
+    /// that pass the throttle: the peer's response timeout has to deal with them.
+    pub withhold_percent: u8,
+    /// Close a session abruptly (no unbind) at every N-th submit it receives, leaving that
+    /// submit and those after it unanswered (see [`DROP_LINGER`]). `None`: never.
+    pub drop_every: Option<NonZeroU64>,
+    /// Append a line per submit received to this file: `UNIX_MS SESSION OUTCOME HEX`, the
+    /// outcome `id=ID`, `status=NAME`, `withheld`, `dropped` (the submit that closed the
+    /// session) or `held` (one after it), and the PDU re-encoded in hex. `None`: no log.
+    pub log_submits: Option<PathBuf>,
     /// Time before each submit response.
     pub response_delay: Duration,
     /// Send an MO "ping N" to every receiver bind this often; `None`: never.
@@ -210,6 +237,9 @@ impl Default for SimulatorConfig {
             receipt_before_response: false,
             throttle: None,
             reject_percent: 0,
+            withhold_percent: 0,
+            drop_every: None,
+            log_submits: None,
             response_delay: Duration::ZERO,
             mo_every: None,
             mo_from: "15550000001".to_owned(),
@@ -253,6 +283,15 @@ pub enum Error {
     /// The deliver_sm got no response.
     #[error("deliver_sm failed: {0}")]
     Request(#[from] RequestError),
+    /// The submit log could not be opened.
+    #[error("cannot open the submit log {path}: {source}")]
+    Log {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The simulator's side of every session: binds, submits and the receipts they cause.
@@ -260,6 +299,9 @@ pub struct Simulator {
     config: SimulatorConfig,
     next_id: AtomicU64,
     submits: AtomicU64,
+    /// Submits past the throttle, for `withhold_percent`.
+    withhold_counter: AtomicU64,
+    log: Option<SubmitLog>,
     binds: Mutex<HashMap<u64, Arc<BindEntry>>>,
     round_robin: AtomicUsize,
     shared: Arc<Shared>,
@@ -283,6 +325,9 @@ struct Shared {
 #[derive(Default)]
 struct Counters {
     submits_received: AtomicU64,
+    submits_throttled: AtomicU64,
+    submits_withheld: AtomicU64,
+    connections_dropped: AtomicU64,
     receipts_sent: AtomicU64,
     receipts_dropped: AtomicU64,
     mo_sent: AtomicU64,
@@ -295,6 +340,10 @@ struct BindEntry {
     kind: BindKind,
     handle: SessionHandle,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// Submits received on this session, for `drop_every`.
+    submits: AtomicU64,
+    /// `drop_every` struck: no submit is answered any more, the session is about to close.
+    dropping: AtomicBool,
 }
 
 /// A receipt waiting for its time or for a receiver bind.
@@ -422,6 +471,57 @@ impl Shared {
     }
 }
 
+/// `log_submits`: lines go to a thread that appends them to the file, flushing whenever it
+/// has caught up, so a reader in another process sees a line within milliseconds.
+struct SubmitLog {
+    lines: SyncSender<String>,
+}
+
+impl SubmitLog {
+    fn open(path: &Path) -> Result<Self, Error> {
+        let failed = |source| Error::Log {
+            path: path.to_owned(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(failed)?;
+        let (lines, rx) = sync_channel(SUBMIT_LOG_QUEUE);
+        std::thread::Builder::new()
+            .name("smppd-sim-log".into())
+            .spawn(move || write_submit_log(file, &rx))
+            .map_err(failed)?;
+        Ok(Self { lines })
+    }
+
+    fn append(&self, line: String) {
+        // Blocks only when the writer is SUBMIT_LOG_QUEUE lines behind. The writer ends only
+        // on a write error, after logging it: the lines after it are lost, as it said.
+        let _ = self.lines.send(line);
+    }
+}
+
+/// The writer thread of [`SubmitLog`]: ends when the simulator is gone or on a write error.
+fn write_submit_log(file: File, lines: &Receiver<String>) {
+    let mut out = BufWriter::with_capacity(64 * 1024, file);
+    while let Ok(first) = lines.recv() {
+        let mut next = Some(first);
+        while let Some(line) = next {
+            if let Err(e) = out.write_all(line.as_bytes()) {
+                tracing::error!(error = %e, "cannot write the submit log; logging stops");
+                return;
+            }
+            next = lines.try_recv().ok();
+        }
+        if let Err(e) = out.flush() {
+            tracing::error!(error = %e, "cannot write the submit log; logging stops");
+            return;
+        }
+    }
+}
+
 /// The content of one submitted message, as far as a receipt needs it.
 struct Submitted {
     source: (u8, u8, String),
@@ -477,6 +577,9 @@ impl Simulator {
         if config.reject_percent > 100 {
             return Err(Error::Invalid("reject_percent must be 0..=100".into()));
         }
+        if config.withhold_percent > 100 {
+            return Err(Error::Invalid("withhold_percent must be 0..=100".into()));
+        }
         if config.window == 0 {
             return Err(Error::Invalid("window must be at least 1".into()));
         }
@@ -495,9 +598,16 @@ impl Simulator {
                 )));
             }
         }
+        let log = config
+            .log_submits
+            .as_deref()
+            .map(SubmitLog::open)
+            .transpose()?;
         Ok(Self {
             next_id: AtomicU64::new(config.id_start),
             submits: AtomicU64::new(0),
+            withhold_counter: AtomicU64::new(0),
+            log,
             binds: Mutex::new(HashMap::new()),
             round_robin: AtomicUsize::new(0),
             shared: Arc::new(Shared {
@@ -584,6 +694,8 @@ impl Simulator {
                 .config
                 .throttle
                 .map(|rate| RateLimiter::direct(Quota::per_second(rate))),
+            submits: AtomicU64::new(0),
+            dropping: AtomicBool::new(false),
         };
         self.binds().insert(session.id, Arc::new(entry));
         if kind.can_receive() {
@@ -611,30 +723,118 @@ impl Simulator {
         }
     }
 
-    /// The common path of submit_sm, data_sm and submit_multi: throttle, reject, delay, id,
-    /// receipts. `Ok` holds the message id as written in the response.
+    /// The common path of submit_sm, data_sm and submit_multi: faults, throttle, reject,
+    /// delay, id, receipts. `Some(Ok)` holds the message id as written in the response;
+    /// `None`: the submit gets no answer (withheld, or its session is being dropped).
     async fn submit(
         &self,
         session: &SessionInfo,
+        pdu: &Pdu,
         messages: Vec<Submitted>,
         registered_delivery: u8,
-    ) -> Result<String, CommandStatus> {
+    ) -> Option<Result<String, CommandStatus>> {
         self.shared
             .counters
             .submits_received
             .fetch_add(1, Ordering::Relaxed);
         let Some((system_id, _)) = &session.bound else {
-            return Err(CommandStatus::ESME_RINVBNDSTS);
+            return Some(Err(CommandStatus::ESME_RINVBNDSTS));
         };
         let entry = self.binds().get(&session.id).cloned();
+        if let Some(entry) = &entry {
+            if entry.dropping.load(Ordering::Relaxed) {
+                // Read, never answered: the session closes within DROP_LINGER and drops this.
+                self.log_submit(session, pdu, &"held");
+                return std::future::pending().await;
+            }
+            let n = entry.submits.fetch_add(1, Ordering::Relaxed) + 1;
+            if self
+                .config
+                .drop_every
+                .is_some_and(|every| n % every.get() == 0)
+            {
+                self.drop_session(session, entry, pdu).await;
+                return None;
+            }
+        }
         let throttled = entry
             .as_ref()
             .and_then(|e| e.limiter.as_ref())
             .is_some_and(|limiter| limiter.check().is_err());
         if throttled {
-            // Answered at once: a throttled submit costs the carrier nothing.
-            return Err(CommandStatus::ESME_RTHROTTLED);
+            // Answered at once, and no id nor receipt: a throttled submit costs the carrier
+            // nothing.
+            self.shared
+                .counters
+                .submits_throttled
+                .fetch_add(1, Ordering::Relaxed);
+            self.log_submit(session, pdu, &"status=ESME_RTHROTTLED");
+            return Some(Err(CommandStatus::ESME_RTHROTTLED));
         }
+        if self.config.withhold_percent > 0 {
+            let n = self.withhold_counter.fetch_add(1, Ordering::Relaxed);
+            if spread_hit(n, self.config.withhold_percent) {
+                self.shared
+                    .counters
+                    .submits_withheld
+                    .fetch_add(1, Ordering::Relaxed);
+                self.log_submit(session, pdu, &"withheld");
+                return None;
+            }
+        }
+        let result = self
+            .accept(session, system_id, messages, registered_delivery)
+            .await;
+        if self.log.is_some() {
+            match &result {
+                Ok(id) => self.log_submit(session, pdu, &format_args!("id={id}")),
+                Err(status) => self.log_submit(session, pdu, &format_args!("status={status}")),
+            }
+        }
+        Some(result)
+    }
+
+    /// `drop_every` struck on `pdu`: holds it and the session's later submits unanswered for
+    /// [`DROP_LINGER`], then closes the connection without unbind.
+    async fn drop_session(&self, session: &SessionInfo, entry: &BindEntry, pdu: &Pdu) {
+        entry.dropping.store(true, Ordering::Relaxed);
+        self.shared
+            .counters
+            .connections_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        self.log_submit(session, pdu, &"dropped");
+        tokio::time::sleep(DROP_LINGER).await;
+        tracing::info!(
+            client = %entry.system_id, peer = %session.peer,
+            submits = entry.submits.load(Ordering::Relaxed),
+            "dropping the connection (drop_every)"
+        );
+        session.handle.close();
+    }
+
+    /// Appends a line to the submit log, if there is one.
+    fn log_submit(&self, session: &SessionInfo, pdu: &Pdu, outcome: &dyn fmt::Display) {
+        let Some(log) = &self.log else { return };
+        let bytes = pdu.to_bytes();
+        let mut line = String::with_capacity(48 + 2 * bytes.len());
+        let now = crate::message::now_ms();
+        // Writing to a String cannot fail.
+        let _ = write!(line, "{now} {} {outcome} ", session.id);
+        for byte in bytes.iter() {
+            let _ = write!(line, "{byte:02x}");
+        }
+        line.push('\n');
+        log.append(line);
+    }
+
+    /// A submit past the faults and the throttle: rejected, or given an id and receipts.
+    async fn accept(
+        &self,
+        session: &SessionInfo,
+        system_id: &str,
+        messages: Vec<Submitted>,
+        registered_delivery: u8,
+    ) -> Result<String, CommandStatus> {
         if !self.config.response_delay.is_zero() {
             tokio::time::sleep(self.config.response_delay).await;
         }
@@ -754,15 +954,18 @@ impl Service for Simulator {
             Body::BindTransceiver(_) => return self.bind(&session, &pdu, BindKind::Transceiver),
             Body::SubmitSm(sm) => {
                 let message = submitted_sm(sm);
-                let result = self.submit(&session, vec![message], sm.registered_delivery);
-                id_resp(seq, result.await, Body::SubmitSmResp)
+                let result = self.submit(&session, &pdu, vec![message], sm.registered_delivery);
+                // None (withheld, dropped): no response, as if it never arrived.
+                result
+                    .await
+                    .and_then(|r| id_resp(seq, r, Body::SubmitSmResp))
             }
             Body::DataSm(sm) => {
                 let message = submitted_data_sm(sm);
-                let result = self.submit(&session, vec![message], sm.registered_delivery);
-                id_resp(seq, result.await, Body::DataSmResp)
+                let result = self.submit(&session, &pdu, vec![message], sm.registered_delivery);
+                result.await.and_then(|r| id_resp(seq, r, Body::DataSmResp))
             }
-            Body::SubmitMulti(sm) => self.submit_multi(&session, seq, sm).await,
+            Body::SubmitMulti(sm) => self.submit_multi(&session, &pdu, sm).await,
             // The simulator keeps no message store to query, cancel or replace in.
             Body::QuerySm(_) => failed(&pdu, CommandStatus::ESME_RQUERYFAIL),
             Body::CancelSm(_) => failed(&pdu, CommandStatus::ESME_RCANCELFAIL),
@@ -785,7 +988,13 @@ impl Service for Simulator {
 }
 
 impl Simulator {
-    async fn submit_multi(&self, session: &SessionInfo, seq: u32, sm: &SubmitMulti) -> Option<Pdu> {
+    async fn submit_multi(
+        &self,
+        session: &SessionInfo,
+        pdu: &Pdu,
+        sm: &SubmitMulti,
+    ) -> Option<Pdu> {
+        let seq = pdu.sequence_number;
         let mut messages = Vec::new();
         let mut unsuccess = Vec::new();
         for dest in sm.dest_address.iter() {
@@ -818,7 +1027,10 @@ impl Simulator {
         if messages.is_empty() {
             return refuse(CommandStatus::ESME_RINVDLNAME);
         }
-        match self.submit(session, messages, sm.registered_delivery).await {
+        match self
+            .submit(session, pdu, messages, sm.registered_delivery)
+            .await?
+        {
             // One id for the whole submit: its receipts (one per destination) all name it.
             Ok(id) => Some(Pdu::new(
                 seq,
@@ -868,6 +1080,39 @@ impl SimulatorHandle {
     /// submit_sm, data_sm and submit_multi requests received, whatever their answer.
     pub fn submits_received(&self) -> u64 {
         self.counter(|c| &c.submits_received)
+    }
+
+    /// Submits answered ESME_RTHROTTLED (`throttle`).
+    pub fn submits_throttled(&self) -> u64 {
+        self.counter(|c| &c.submits_throttled)
+    }
+
+    /// Submits never answered (`withhold_percent`).
+    pub fn submits_withheld(&self) -> u64 {
+        self.counter(|c| &c.submits_withheld)
+    }
+
+    /// Sessions closed abruptly (`drop_every`).
+    pub fn connections_dropped(&self) -> u64 {
+        self.counter(|c| &c.connections_dropped)
+    }
+
+    /// The counters in one line, `name=value` separated by spaces (for `smppd simulate`'s
+    /// exit, where a test in another process can read them).
+    pub fn stats(&self) -> String {
+        format!(
+            "submits_received={} submits_throttled={} submits_withheld={} \
+             connections_dropped={} receipts_sent={} receipts_dropped={} receipts_pending={} \
+             mo_sent={}",
+            self.submits_received(),
+            self.submits_throttled(),
+            self.submits_withheld(),
+            self.connections_dropped(),
+            self.receipts_sent(),
+            self.receipts_dropped(),
+            self.receipts_pending(),
+            self.mo_sent(),
+        )
     }
 
     /// Receipts the peer acknowledged with deliver_sm_resp status 0.

@@ -11,7 +11,7 @@ use smpp_proto::receipt::{self, Receipt};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
 use smppd::simulate::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
 use std::io::{BufRead, BufReader};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -174,6 +174,183 @@ async fn submits_beyond_the_rate_are_throttled() {
     );
     assert_eq!(sim.submits_received(), 3);
     sim.shutdown().await;
+}
+
+/// `submit` without a receipt request.
+fn submit_no_receipt(to: &str, text: &str) -> Body {
+    let mut body = submit(to, text);
+    if let Body::SubmitSm(sm) = &mut body {
+        sm.registered_delivery = 0;
+    }
+    body
+}
+
+#[tokio::test]
+async fn throttled_submits_get_no_receipt() {
+    let sim = start(SimulatorConfig {
+        throttle: NonZeroU32::new(1),
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    // Pipelined: the first is within the rate, the other two are not.
+    for _ in 0..3 {
+        client.send(submit("4915112345678", "hi")).await;
+    }
+    let (mut responses, mut receipts) = (Vec::new(), Vec::new());
+    while responses.len() < 3 || receipts.is_empty() {
+        let pdu = client.recv().await.expect("connection closed");
+        match pdu.command_id() {
+            CommandId::SubmitSmResp => responses.push(pdu),
+            CommandId::DeliverSm => {
+                client.answer(&pdu).await;
+                receipts.push(receipt_of(&pdu).1);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let statuses: Vec<_> = responses.iter().map(|r| r.command_status).collect();
+    assert_eq!(
+        statuses,
+        [
+            CommandStatus::ESME_ROK,
+            CommandStatus::ESME_RTHROTTLED,
+            CommandStatus::ESME_RTHROTTLED
+        ]
+    );
+    // One receipt, for the accepted one; none follows for the throttled two.
+    assert_eq!(receipts, [message_id(&responses[0])]);
+    client.expect_silence(Duration::from_millis(100)).await;
+    assert_eq!(sim.submits_throttled(), 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn withheld_submits_get_neither_response_nor_receipt() {
+    let sim = start(SimulatorConfig {
+        withhold_percent: 50,
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    let mut seqs = Vec::new();
+    for n in 0..4 {
+        seqs.push(client.send(submit("4915112345678", &format!("m{n}"))).await);
+    }
+    // 50 %, spread evenly from a counter: the 2nd and the 4th are withheld.
+    let (mut answered, mut receipts) = (Vec::new(), 0);
+    while answered.len() < 2 || receipts < 2 {
+        let pdu = client.recv().await.expect("connection closed");
+        match pdu.command_id() {
+            CommandId::SubmitSmResp => {
+                assert_eq!(pdu.command_status, CommandStatus::ESME_ROK);
+                answered.push(pdu.sequence_number);
+            }
+            CommandId::DeliverSm => {
+                client.answer(&pdu).await;
+                receipts += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(answered, [seqs[0], seqs[2]]);
+    client.expect_silence(Duration::from_millis(100)).await;
+    assert_eq!(sim.submits_withheld(), 2);
+    assert_eq!(sim.submits_received(), 4);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn drop_every_closes_with_the_window_unanswered() {
+    let sim = start(SimulatorConfig {
+        drop_every: NonZeroU64::new(5),
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    // Eight in a row: four answered, the fifth drops the session, and it and the three after
+    // it (read within the window) get no answer.
+    let mut seqs = Vec::new();
+    for n in 0..8 {
+        seqs.push(
+            client
+                .send(submit_no_receipt("4915112345678", &format!("m{n}")))
+                .await,
+        );
+    }
+    let mut answered = Vec::new();
+    while let Some(pdu) = client.recv().await {
+        // Neither an unbind nor anything for the fifth and later: the connection just ends.
+        assert_eq!(pdu.command_id(), CommandId::SubmitSmResp, "{pdu:?}");
+        answered.push(pdu.sequence_number);
+    }
+    assert_eq!(answered, seqs[..4]);
+    assert_eq!(sim.connections_dropped(), 1);
+    assert_eq!(sim.submits_received(), 8);
+
+    // The count is per session: a new one starts again from 1.
+    let mut client = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    for _ in 0..4 {
+        let resp = client
+            .request(submit_no_receipt("4915112345678", "again"))
+            .await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+    }
+    client
+        .send(submit_no_receipt("4915112345678", "fifth"))
+        .await;
+    client.expect_closed().await;
+    assert_eq!(sim.connections_dropped(), 2);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn log_submits_records_each_submit_and_its_outcome() {
+    let dir = common::temp_dir("sim-log");
+    let log = dir.join("submits.log");
+    let sim = start(SimulatorConfig {
+        reject_percent: 50,
+        log_submits: Some(log.clone()),
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransmitter, "acme").await;
+    let sent = [
+        submit_no_receipt("4915112345678", "first"),
+        submit_no_receipt("4915112345679", "second"),
+    ];
+    let accepted = message_id(&client.request(sent[0].clone()).await);
+    let rejected = client.request(sent[1].clone()).await;
+    assert_eq!(rejected.command_status, CommandStatus::ESME_RSUBMITFAIL);
+
+    let mut lines = Vec::new();
+    common::eventually(Duration::from_secs(5), "two lines in the log", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        lines = text.lines().map(str::to_owned).collect();
+        lines.len() == 2
+    })
+    .await;
+    let outcomes = [
+        format!("id={accepted}"),
+        "status=ESME_RSUBMITFAIL".to_owned(),
+    ];
+    for ((line, body), outcome) in lines.iter().zip(&sent).zip(&outcomes) {
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert!(
+            fields[0].parse::<i64>().unwrap() > 1_600_000_000_000,
+            "{line}"
+        );
+        assert_eq!(fields[2], outcome);
+        let bytes: Vec<u8> = (0..fields[3].len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&fields[3][i..i + 2], 16).unwrap())
+            .collect();
+        let pdu = Pdu::decode(&bytes.into()).unwrap();
+        assert_eq!(&pdu.body, body);
+    }
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use smppd::app::App;
 use smppd::config::{Config, ConfigErrors};
 use smppd::simulate::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -94,6 +94,17 @@ struct SimulateArgs {
     /// Percentage of submits answered ESME_RSUBMITFAIL.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     reject_percent: u8,
+    /// Percentage of submits never answered nor receipted (the peer's response timeout must
+    /// deal with them), evenly spread.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    withhold_percent: u8,
+    /// Close a session abruptly (no unbind) at every N-th submit it receives, that submit and
+    /// those after it unanswered (default: never).
+    #[arg(long, value_name = "N")]
+    drop_every: Option<NonZeroU64>,
+    /// Append each submit received to FILE: `UNIX_MS SESSION OUTCOME PDU_HEX` per line.
+    #[arg(long, value_name = "FILE")]
+    log_submits: Option<PathBuf>,
     /// Delay before each submit response.
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     response_delay: Duration,
@@ -128,6 +139,9 @@ impl SimulateArgs {
             receipt_before_response: self.receipt_before_response,
             throttle: self.throttle,
             reject_percent: self.reject_percent,
+            withhold_percent: self.withhold_percent,
+            drop_every: self.drop_every,
+            log_submits: self.log_submits,
             response_delay: self.response_delay,
             mo_every: self.mo_every,
             mo_from: self.mo_from,
@@ -220,6 +234,8 @@ fn simulate(config: SimulatorConfig) -> ExitCode {
         let stop = CancellationToken::new();
         tokio::spawn(stop_on_signal(stop.clone()));
         stop.cancelled().await;
+        // Read by tests: what the simulator saw, in one line.
+        println!("smppd-simulate: stats {}", simulator.stats());
         simulator.shutdown().await;
         ExitCode::SUCCESS
     })

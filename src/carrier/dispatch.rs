@@ -8,6 +8,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -127,11 +128,15 @@ async fn pass(
             }
         };
         lock(in_flight).insert(id);
+        link.unanswered.fetch_add(1, Ordering::AcqRel);
         sent += 1;
         let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
         tokio::spawn(async move {
             let answer = pending.answer().await;
             settle(&carriers, &link, &message, answer).await;
+            // Only now: a receipt that came early waits while this is above zero, and the
+            // carrier id it needs is recorded by `settle`.
+            link.unanswered.fetch_sub(1, Ordering::AcqRel);
             lock(&in_flight).remove(&id);
         });
     }

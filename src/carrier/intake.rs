@@ -110,6 +110,16 @@ impl Intake {
                     return Some(id);
                 }
             }
+            // Only a submit still unanswered on this link can make the id known: without one,
+            // waiting would only hold a slot of the carrier's window.
+            if self
+                .link
+                .unanswered
+                .load(std::sync::atomic::Ordering::Acquire)
+                == 0
+            {
+                return None;
+            }
             if tokio::time::timeout_at(deadline, dispatched).await.is_err() {
                 return None;
             }

@@ -30,6 +30,9 @@ pub struct Link {
     slow: Mutex<Slowdown>,
     /// TLS toward the carrier, when configured.
     tls: Option<TlsConnector>,
+    /// Submits written and not yet answered: while there are none, a receipt with an unknown
+    /// id cannot be early, and is not held.
+    pub(crate) unanswered: AtomicUsize,
 }
 
 /// Backing off from a carrier that asked us to slow down.
@@ -58,6 +61,7 @@ impl Link {
             limiter,
             slow: Mutex::new(Slowdown::default()),
             tls,
+            unanswered: AtomicUsize::new(0),
         })
     }
 
@@ -184,7 +188,7 @@ async fn connect_and_serve(
     shutdown: &CancellationToken,
 ) -> Outcome {
     let config = &link.config;
-    let (submit, mut sessions) = match config.bind {
+    let (submit, sessions) = match config.bind {
         CarrierBind::Transceiver => {
             match bound(carriers, link, intake, shutdown, BindKind::Transceiver).await {
                 Ok((handle, session)) => (handle, vec![session]),
@@ -212,12 +216,10 @@ async fn connect_and_serve(
     link.up(slot, submit.clone());
     carriers.notify_queued();
     // When either session of a pair ends, the slot reconnects as a whole.
-    let (_, _, rest) = futures_util::future::select_all(sessions.iter_mut()).await;
+    let (_, _, rest) = futures_util::future::select_all(sessions).await;
     submit.close();
     for session in rest {
         session.abort();
-    }
-    for session in sessions {
         let _ = session.await;
     }
     Outcome::Served

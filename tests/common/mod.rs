@@ -171,6 +171,218 @@ impl Drop for Gateway {
     }
 }
 
+/// A running `smppd simulate` (the carrier SMSC simulator) as a child process, with its submit
+/// log (`--log-submits`) in a file the test reads.
+pub struct Simulator {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    /// The `--log-submits` file.
+    pub log: PathBuf,
+    args: Vec<String>,
+    /// The stdout lines after "ready" (the stats line at SIGTERM).
+    stdout: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// One line of the simulator's submit log.
+#[derive(Clone, Debug)]
+pub struct LoggedSubmit {
+    /// When the simulator read it (ms since the epoch).
+    pub at_ms: i64,
+    /// The simulator's session id.
+    pub session: u64,
+    /// `id=…`, `status=…`, `withheld`, `dropped` or `held`.
+    pub outcome: String,
+    pub pdu: Pdu,
+}
+
+impl LoggedSubmit {
+    /// The simulator's message id, when it accepted the submit.
+    pub fn id(&self) -> Option<&str> {
+        self.outcome.strip_prefix("id=")
+    }
+
+    pub fn submit_sm(&self) -> &SubmitSm {
+        match &self.pdu.body {
+            Body::SubmitSm(sm) => sm,
+            other => panic!("not a submit_sm: {other:?}"),
+        }
+    }
+}
+
+impl Simulator {
+    /// `smppd simulate` on a free port with `args`, logging submits to `dir/NAME.log`.
+    pub fn start(dir: &Path, name: &str, args: &[&str]) -> Self {
+        Self::start_on(dir, name, "127.0.0.1:0".parse().unwrap(), args)
+    }
+
+    /// Like `start`, on `addr`; while the port is not free yet, tries again for up to 5 s.
+    pub fn start_on(dir: &Path, name: &str, addr: SocketAddr, args: &[&str]) -> Self {
+        let mut sim = Self {
+            child: None,
+            addr,
+            log: dir.join(format!("{name}.log")),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            stdout: Default::default(),
+        };
+        sim.spawn();
+        sim
+    }
+
+    /// A port that was free a moment ago (for a simulator that must come back on it).
+    pub fn reserve_port() -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    fn spawn(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(why) if std::time::Instant::now() < deadline => {
+                    eprintln!("simulator on {}: {why}; trying again", self.addr);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(why) => panic!("simulator on {} did not start: {why}", self.addr),
+            }
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
+            .arg("simulate")
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--log-submits")
+            .arg(&self.log)
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let errors = Arc::new(std::sync::Mutex::new(String::new()));
+        let errors_in = errors.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[simulator] {line}");
+                errors_in.lock().unwrap().push_str(&line);
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let after_ready = self.stdout.clone();
+        std::thread::spawn(move || {
+            let mut ready = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if ready {
+                    after_ready.lock().unwrap().push(line);
+                    continue;
+                }
+                ready = line == "smppd-simulate: ready";
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("smppd-simulate: listening on smpp://") {
+                        self.addr = addr.trim().parse().unwrap();
+                    } else if line == "smppd-simulate: ready" {
+                        self.child = Some(child);
+                        return Ok(());
+                    }
+                }
+                Err(_) => {
+                    // Exited before "ready" (the port is taken), or hangs: either way, gone.
+                    let _ = child.kill();
+                    let status = child.wait().unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                    return Err(format!("{status}: {}", errors.lock().unwrap()));
+                }
+            }
+        }
+    }
+
+    /// SIGKILL: the carrier vanishes, no unbind, receipts it still held are lost.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts it again on the same address, with the same arguments and log file.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// SIGTERM; returns the stats line it prints (`name=value …`) once it has exited.
+    pub fn terminate(&mut self) -> String {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "simulator exit: {status:?}");
+        // The stdout thread may still hold the last line for a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let stats = self.stdout.lock().unwrap().iter().find_map(|line| {
+                line.strip_prefix("smppd-simulate: stats ")
+                    .map(str::to_owned)
+            });
+            if let Some(stats) = stats {
+                return stats;
+            }
+            assert!(std::time::Instant::now() < deadline, "no stats line");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every submit the simulator logged so far (over all its runs), in order.
+    pub fn submits(&self) -> Vec<LoggedSubmit> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        // A line still being written has no newline yet.
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete.lines().map(parse_logged_submit).collect()
+    }
+}
+
+fn parse_logged_submit(line: &str) -> LoggedSubmit {
+    let mut fields = line.split(' ');
+    let mut next = || {
+        fields
+            .next()
+            .unwrap_or_else(|| panic!("short line {line:?}"))
+    };
+    let at_ms = next().parse().unwrap();
+    let session = next().parse().unwrap();
+    let outcome = next().to_owned();
+    let hex = next();
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    LoggedSubmit {
+        at_ms,
+        session,
+        outcome,
+        pdu: Pdu::decode(&bytes::Bytes::from(bytes)).unwrap(),
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// The gateway started in this process through the library, for tests that need its handles
 /// (outbox pushes, the store). Stops serving and removes its directory on drop.
 pub struct InProcess {
