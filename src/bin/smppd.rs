@@ -15,6 +15,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Prints a line on stdout without panicking when stdout is gone (a supervisor or a test that
+/// stopped reading must not crash the gateway).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*).and_then(|()| out.flush());
+    }};
+}
+
 /// The config is invalid or unreadable (EX_USAGE in sysexits.h: the invocation was wrong).
 const EXIT_CONFIG: u8 = 64;
 
@@ -198,12 +208,12 @@ fn serve(config: Config) -> ExitCode {
         };
         // Scripts and tests read these lines to find the (possibly ephemeral) ports.
         for addr in &app.plain_addrs {
-            println!("smppd: listening on smpp://{addr}");
+            say!("smppd: listening on smpp://{addr}");
         }
         for addr in &app.tls_addrs {
-            println!("smppd: listening on smpps://{addr}");
+            say!("smppd: listening on smpps://{addr}");
         }
-        println!("smppd: ready");
+        say!("smppd: ready");
         tokio::spawn(stop_on_signal(shutdown.clone()));
         app.serve(shutdown).await;
         ExitCode::SUCCESS
@@ -229,13 +239,13 @@ fn simulate(config: SimulatorConfig) -> ExitCode {
             }
         };
         // Scripts and tests read these lines to find the (possibly ephemeral) port.
-        println!("smppd-simulate: listening on smpp://{}", simulator.addr());
-        println!("smppd-simulate: ready");
+        say!("smppd-simulate: listening on smpp://{}", simulator.addr());
+        say!("smppd-simulate: ready");
         let stop = CancellationToken::new();
         tokio::spawn(stop_on_signal(stop.clone()));
         stop.cancelled().await;
         // Read by tests: what the simulator saw, in one line.
-        println!("smppd-simulate: stats {}", simulator.stats());
+        say!("smppd-simulate: stats {}", simulator.stats());
         simulator.shutdown().await;
         ExitCode::SUCCESS
     })
@@ -273,7 +283,7 @@ fn init_logs() {
 fn check(path: &Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
-            println!("config OK: {}", summary(&config));
+            say!("config OK: {}", summary(&config));
             ExitCode::SUCCESS
         }
         Err(errors) => report(&path.display(), &errors),
