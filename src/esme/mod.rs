@@ -211,19 +211,23 @@ impl EsmeService {
         }
     }
 
-    async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
-        let respond = |result: Result<MessageId, CommandStatus>| match result {
-            Ok(id) => Pdu::new(seq, Body::SubmitSmResp(message_id_resp(id))),
-            Err(status) => {
-                Pdu::with_status(seq, status, Body::SubmitSmResp(MessageIdResp::default()))
-            }
-        };
-        let Some(client) = self.client_of(session) else {
-            return respond(Err(CommandStatus::ESME_RINVBNDSTS));
-        };
+    /// One message from the bound client: throttle, validate, store durably.
+    async fn submit_one(
+        &self,
+        session: &SessionInfo,
+        submission: &Submission<'_>,
+    ) -> Result<MessageId, CommandStatus> {
+        let client = self
+            .client_of(session)
+            .ok_or(CommandStatus::ESME_RINVBNDSTS)?;
         if self.throttled(client, 1) {
-            return respond(Err(CommandStatus::ESME_RTHROTTLED));
+            return Err(CommandStatus::ESME_RTHROTTLED);
         }
+        let message = validate(client, submission, crate::message::now_ms())?;
+        self.accept(vec![message]).await.and_then(first)
+    }
+
+    async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
         let submission = Submission {
             service_type: sm.service_type.to_string_lossy(),
             source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
@@ -240,26 +244,12 @@ impl EsmeService {
             short_message: sm.short_message.as_bytes(),
             tlvs: &sm.tlvs,
         };
-        let result = match validate(client, &submission, crate::message::now_ms()) {
-            Ok(message) => self.accept(vec![message]).await.and_then(first),
-            Err(status) => Err(status),
-        };
-        respond(result)
+        let result = self.submit_one(session, &submission).await;
+        id_response(seq, result, Body::SubmitSmResp)
     }
 
     async fn data_sm(&self, session: &SessionInfo, seq: u32, sm: &DataSm) -> Pdu {
-        let respond = |result: Result<MessageId, CommandStatus>| match result {
-            Ok(id) => Pdu::new(seq, Body::DataSmResp(message_id_resp(id))),
-            Err(status) => {
-                Pdu::with_status(seq, status, Body::DataSmResp(MessageIdResp::default()))
-            }
-        };
-        let Some(client) = self.client_of(session) else {
-            return respond(Err(CommandStatus::ESME_RINVBNDSTS));
-        };
-        if self.throttled(client, 1) {
-            return respond(Err(CommandStatus::ESME_RTHROTTLED));
-        }
+        // data_sm has no priority, times, replace flag or canned message: their NULL values.
         let submission = Submission {
             service_type: sm.service_type.to_string_lossy(),
             source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
@@ -276,11 +266,8 @@ impl EsmeService {
             short_message: b"",
             tlvs: &sm.tlvs,
         };
-        let result = match validate(client, &submission, crate::message::now_ms()) {
-            Ok(message) => self.accept(vec![message]).await.and_then(first),
-            Err(status) => Err(status),
-        };
-        respond(result)
+        let result = self.submit_one(session, &submission).await;
+        id_response(seq, result, Body::DataSmResp)
     }
 
     async fn submit_multi(&self, session: &SessionInfo, seq: u32, sm: &SubmitMulti) -> Pdu {
@@ -524,6 +511,18 @@ impl Service for EsmeService {
 
 fn first(ids: Vec<MessageId>) -> Result<MessageId, CommandStatus> {
     ids.first().copied().ok_or(CommandStatus::ESME_RSYSERR)
+}
+
+/// A `_resp` carrying the new message's id, or the error status with no body.
+fn id_response(
+    seq: u32,
+    result: Result<MessageId, CommandStatus>,
+    body: fn(MessageIdResp) -> Body,
+) -> Pdu {
+    match result {
+        Ok(id) => Pdu::new(seq, body(message_id_resp(id))),
+        Err(status) => Pdu::with_status(seq, status, body(MessageIdResp::default())),
+    }
 }
 
 fn message_id_resp(id: MessageId) -> MessageIdResp {
