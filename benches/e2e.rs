@@ -24,13 +24,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
 
+#[path = "support/mod.rs"]
+mod support;
+
 use bytes::BytesMut;
-use smpp_proto::pdu::{Bind, MessageIdResp, ShortMessage, SubmitSm};
+use smpp_proto::pdu::MessageIdResp;
 use smpp_proto::{frame, receipt, Body, CommandId, Pdu};
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,19 +43,17 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use support::{env_u64, micros, ms, percentile, Commits, Gateway};
+
 /// Send times by sequence number modulo this: far more than a window, so no slot is reused
 /// while its request is in flight.
 const RING: usize = 8192;
-/// 160 characters of the GSM 7-bit default alphabet, one octet each unpacked (data_coding 0).
-const TEXT: &str = "Your verification code is 482913. It expires in 10 minutes. Do not share \
-                    it with anyone, including our staff. Questions? Call 0800 123 456, any time, day/night.";
 /// Carrier link: sessions and window toward the simulator.
 const CARRIER_SESSIONS: usize = 2;
 const CARRIER_WINDOW: usize = 128;
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
-    assert_eq!(TEXT.len(), 160);
     let params = Params {
         messages: env_u64("SMPPD_E2E_MESSAGES", 100_000),
         binds: usize::try_from(env_u64("SMPPD_E2E_BINDS", 4))
@@ -66,8 +66,8 @@ fn main() {
         receipt_delay: std::env::var("SMPPD_E2E_RECEIPT_DELAY").unwrap_or_else(|_| "10ms".into()),
         progress: env_u64("SMPPD_E2E_PROGRESS", 1) != 0,
     };
-    let parent = std::env::var_os("SMPPD_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let parent = support::store_parent();
+    let cpus = support::cpus();
     println!(
         "e2e benchmark: {} submit_sm, {} transceiver binds x window {}, 160-char GSM text, \
          registered_delivery=1; carrier: simulator, {CARRIER_SESSIONS} sessions x window \
@@ -89,15 +89,6 @@ struct Params {
     receipt_wait: Duration,
     receipt_delay: String,
     progress: bool,
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?}: not a number")),
-        Err(_) => default,
-    }
 }
 
 /// What all binds learn, together (a receipt may come back on any bind of the client).
@@ -154,20 +145,14 @@ struct Outcome {
     cpu: [Option<f64>; 2],
 }
 
-#[derive(Default, Clone, Copy)]
-struct Commits {
-    count: u64,
-    ops: u64,
-    sync_us: u64,
-}
-
 fn run(params: &Params, parent: &Path) -> Outcome {
     let dir = tempfile::Builder::new()
         .prefix("smppd-e2e-")
         .tempdir_in(parent)
         .unwrap();
     let mut simulator = Simulator::start(&params.receipt_delay);
-    let mut gateway = Gateway::start(dir.path(), simulator.addr, params);
+    let mut gateway = Gateway::start(dir.path(), &config(dir.path(), simulator.addr, params));
+    wait_for_carrier();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -224,7 +209,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
     });
     let peak_rss_kib = gateway.peak_rss_kib();
     let cpu = [gateway.child.as_ref(), simulator.child.as_ref()].map(|c| c.and_then(cpu_seconds));
-    gateway.stop();
+    gateway.stop("a child");
     simulator.stop();
     let commits = gateway.commits();
     let mut ledger = Arc::try_unwrap(ledger)
@@ -258,32 +243,16 @@ impl Load {
     async fn bind(addr: SocketAddr, window: usize, ledger: Arc<Mutex<Ledger>>) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
-        let sm = SubmitSm {
-            source_addr_ton: 5,
-            source_addr: "Shop".try_into().unwrap(),
-            dest_addr_ton: 1,
-            dest_addr_npi: 1,
-            destination_addr: "447700900123".try_into().unwrap(),
-            registered_delivery: 1,
-            short_message: ShortMessage::new(TEXT.as_bytes().to_vec()).unwrap(),
-            ..SubmitSm::default()
-        };
         let (reader, writer) = stream.into_split();
         let mut load = Self {
             reader,
             writer,
-            rbuf: BytesMut::with_capacity(64 * 1024),
-            template: Pdu::new(0, Body::SubmitSm(sm)).to_bytes().to_vec(),
+            rbuf: support::read_buffer(),
+            template: support::submit_template(),
             window,
             ledger,
         };
-        let bind = Bind {
-            system_id: "bench".try_into().unwrap(),
-            password: "bench".try_into().unwrap(),
-            interface_version: 0x34,
-            ..Bind::default()
-        };
-        let bytes = Pdu::new(1, Body::BindTransceiver(bind)).to_bytes();
+        let bytes = support::bind_bytes(Body::BindTransceiver);
         load.writer.write_all(&bytes).await.unwrap();
         let pdu = load.next_pdu().await.expect("bind_transceiver_resp");
         assert_eq!(pdu.command_id(), CommandId::BindTransceiverResp);
@@ -376,9 +345,7 @@ async fn write_loop(mut w: WriteLoop) {
                 let mut sent_at = w.sent_at.lock().unwrap();
                 for _ in 0..n {
                     seq += 1;
-                    let at = wbuf.len();
-                    wbuf.extend_from_slice(&w.template);
-                    wbuf[at + 12..at + 16].copy_from_slice(&seq.to_be_bytes());
+                    support::push_submit(&mut wbuf, &w.template, seq);
                     sent_at[seq as usize % RING] = Some(now);
                 }
                 drop(sent_at);
@@ -493,51 +460,32 @@ impl Simulator {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut addr = None;
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(a) = line.strip_prefix("smppd-simulate: listening on smpp://") {
-                addr = Some(a.trim().parse().unwrap());
-            } else if line.starts_with("smppd-simulate: ready") {
-                break;
-            }
-        }
+        let addr = support::listening_addr(&mut child, "smppd-simulate")
+            .expect("the simulator printed no listening address");
         Self {
             child: Some(child),
-            addr: addr.expect("the simulator printed no listening address"),
+            addr,
         }
     }
 
     fn stop(&mut self) {
         if let Some(child) = self.child.take() {
-            terminate(child);
+            support::terminate(child, "a child");
         }
     }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        support::kill(self.child.take());
     }
 }
 
-/// `smppd serve` on a port-0 listener: one client, one carrier link to the simulator, a
-/// catch-all route, the store in `dir`.
-struct Gateway {
-    child: Option<Child>,
-    addr: SocketAddr,
-    commits: Arc<Mutex<Commits>>,
-    log_reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Gateway {
-    fn start(dir: &Path, carrier: SocketAddr, params: &Params) -> Self {
-        let config = format!(
-            r#"
+/// The `smppd serve` config: a port-0 listener, one client, one carrier link to the
+/// simulator at `carrier`, a catch-all route, the store in `dir`.
+fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
+    format!(
+        r#"
 [server]
 listen = ["127.0.0.1:0"]
 
@@ -565,112 +513,18 @@ window = {CARRIER_WINDOW}
 name = "all"
 carriers = ["sim"]
 "#,
-            store = dir.join("store").display(),
-            binds = params.binds,
-            window = params.window,
-            host = carrier.ip(),
-            port = carrier.port(),
-        );
-        let config_path = dir.join("smppd.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir)
-            // Group commits are logged at debug: one line per commit, not per message.
-            .env("RUST_LOG", "warn,smppd::store::commit=debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let commits = Arc::new(Mutex::new(Commits::default()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&commits);
-        let log_reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("store: group commit") {
-                    let mut c = sink.lock().unwrap();
-                    c.count += 1;
-                    c.ops += field(&line, "ops=");
-                    c.sync_us += field(&line, "sync_us=");
-                } else {
-                    eprintln!("smppd: {line}");
-                }
-            }
-        });
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut addr = None;
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(a) = line.strip_prefix("smppd: listening on smpp://") {
-                addr = Some(a.trim().parse().unwrap());
-            } else if line.starts_with("smppd: ready") {
-                break;
-            }
-        }
-        let gateway = Self {
-            child: Some(child),
-            addr: addr.expect("smppd printed no listening address"),
-            commits,
-            log_reader: Some(log_reader),
-        };
-        gateway.wait_for_carrier();
-        gateway
-    }
-
-    /// Binding to the carrier happens after "ready"; a submit before would only wait in the
-    /// queue, so give the link a moment (it connects at once to a local simulator).
-    fn wait_for_carrier(&self) {
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
-    fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            terminate(child);
-        }
-        if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
-        }
-    }
-
-    fn commits(&self) -> Commits {
-        *self.commits.lock().unwrap()
-    }
+        store = dir.join("store").display(),
+        binds = params.binds,
+        window = params.window,
+        host = carrier.ip(),
+        port = carrier.port(),
+    )
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// SIGTERM, then wait (SIGKILL after 10 s).
-fn terminate(mut child: Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            eprintln!("a child did not stop within 10 s of SIGTERM; killing it");
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.wait();
+/// Binding to the carrier happens after "ready"; a submit before would only wait in the
+/// queue, so give the link a moment (it connects at once to a local simulator).
+fn wait_for_carrier() {
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 /// User + system CPU seconds of a child so far (/proc/PID/stat, clock ticks of 10 ms).
@@ -681,30 +535,6 @@ fn cpu_seconds(child: &Child) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
-}
-
-/// `key=123` in a log line; 0 if absent.
-fn field(line: &str, key: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(us: u32) -> String {
-    format!("{:.2}", f64::from(us) / 1000.0)
 }
 
 fn rate(n: u64, started: Instant, last: Option<Instant>) -> String {
@@ -724,22 +554,13 @@ fn print_table(params: &Params, o: &Outcome) {
     let receipts = l.receipted.len() as u64;
     let lost = l.waiting.len() as u64;
     let unknown = l.early.len() as u64;
-    let rss = o
-        .peak_rss_kib
-        .map_or_else(|| "?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let rss = support::rss_mib(o.peak_rss_kib);
     let c = o.commits;
-    let (batch, ops_per_msg) = if c.count == 0 {
-        ("-".to_owned(), "-".to_owned())
-    } else {
-        (
-            format!("{:.1}", c.ops as f64 / c.count as f64),
-            format!("{:.2}", c.ops as f64 / l.accepted.max(1) as f64),
-        )
-    };
-    let sync = if c.count == 0 {
+    let (batch, sync) = (c.mean_batch(), c.mean_sync_ms());
+    let ops_per_msg = if c.count == 0 {
         "-".to_owned()
     } else {
-        format!("{:.3}", c.sync_us as f64 / c.count as f64 / 1000.0)
+        format!("{:.2}", c.ops as f64 / l.accepted.max(1) as f64)
     };
     println!();
     println!(

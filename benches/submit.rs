@@ -17,15 +17,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
 
+#[path = "support/mod.rs"]
+mod support;
+
 use bytes::{Buf, BytesMut};
-use smpp_proto::pdu::{Bind, ShortMessage, SubmitSm};
-use smpp_proto::{Body, CommandId, Header, Pdu, HEADER_LEN};
-use std::io::{BufRead, BufReader};
+use smpp_proto::{Body, CommandId, Header, HEADER_LEN};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::{env_u64, micros, ms, percentile, Commits, Gateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -34,19 +34,15 @@ const WINDOW: usize = 64;
 /// Send times by sequence number modulo this: far more than a window, so no slot is reused
 /// while its request is in flight.
 const RING: usize = 4096;
-/// 160 characters of the GSM 7-bit default alphabet, one octet each unpacked (data_coding 0).
-const TEXT: &str = "Your verification code is 482913. It expires in 10 minutes. Do not share \
-                    it with anyone, including our staff. Questions? Call 0800 123 456, any time, day/night.";
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
-    assert_eq!(TEXT.len(), 160);
     let messages = env_u64("SMPPD_BENCH_MESSAGES", 200_000);
     let limit = Duration::from_secs(env_u64("SMPPD_BENCH_SECONDS", 60));
     let modes = std::env::var("SMPPD_BENCH_MODES").unwrap_or_else(|_| "durable,relaxed".into());
-    let parent = std::env::var_os("SMPPD_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let parent = support::store_parent();
 
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpus = support::cpus();
     println!(
         "submit benchmark: {messages} submit_sm per mode (limit {limit:?}), {BINDS} transmitter \
          binds x window {WINDOW}, 160-char GSM text; {cpus} CPUs; store under {}",
@@ -64,15 +60,6 @@ fn main() {
     print_table(&results);
 }
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?}: not a number")),
-        Err(_) => default,
-    }
-}
-
 struct Outcome {
     mode: String,
     accepted: u64,
@@ -85,19 +72,12 @@ struct Outcome {
     commits: Commits,
 }
 
-#[derive(Default, Clone, Copy)]
-struct Commits {
-    count: u64,
-    ops: u64,
-    sync_us: u64,
-}
-
 fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
     let dir = tempfile::Builder::new()
         .prefix("smppd-bench-")
         .tempdir_in(parent)
         .unwrap();
-    let mut gateway = Gateway::start(dir.path(), mode);
+    let mut gateway = Gateway::start(dir.path(), &config(dir.path(), mode));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -124,7 +104,7 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
     });
     let peak_rss_kib = gateway.peak_rss_kib();
     let writes = gateway.write_syscalls();
-    gateway.stop();
+    gateway.stop("smppd");
     let commits = gateway.commits();
     let mut latencies_us = Vec::new();
     let (mut accepted, mut refused) = (0, 0);
@@ -161,31 +141,15 @@ impl Load {
     async fn bind(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
-        let sm = SubmitSm {
-            source_addr_ton: 5,
-            source_addr: "Shop".try_into().unwrap(),
-            dest_addr_ton: 1,
-            dest_addr_npi: 1,
-            destination_addr: "447700900123".try_into().unwrap(),
-            registered_delivery: 1,
-            short_message: ShortMessage::new(TEXT.as_bytes().to_vec()).unwrap(),
-            ..SubmitSm::default()
-        };
         let mut load = Self {
             stream,
-            rbuf: BytesMut::with_capacity(64 * 1024),
-            template: Pdu::new(0, Body::SubmitSm(sm)).to_bytes().to_vec(),
+            rbuf: support::read_buffer(),
+            template: support::submit_template(),
             accepted: 0,
             refused: 0,
             latencies_us: Vec::new(),
         };
-        let bind = Bind {
-            system_id: "bench".try_into().unwrap(),
-            password: "bench".try_into().unwrap(),
-            interface_version: 0x34,
-            ..Bind::default()
-        };
-        let bytes = Pdu::new(1, Body::BindTransmitter(bind)).to_bytes();
+        let bytes = support::bind_bytes(Body::BindTransmitter);
         load.stream.write_all(&bytes).await.unwrap();
         let header = load.next_header().await.expect("bind_transmitter_resp");
         assert_eq!(header.command_id, CommandId::BindTransmitterResp.as_u32());
@@ -213,9 +177,7 @@ impl Load {
                 let now = Instant::now();
                 while in_flight < WINDOW && sent < total {
                     seq += 1;
-                    let at = wbuf.len();
-                    wbuf.extend_from_slice(&self.template);
-                    wbuf[at + 12..at + 16].copy_from_slice(&seq.to_be_bytes());
+                    support::push_submit(&mut wbuf, &self.template, seq);
                     sent_at[seq as usize % RING] = Some(now);
                     sent += 1;
                     in_flight += 1;
@@ -253,9 +215,7 @@ impl Load {
         let Some(at) = sent_at[header.sequence_number as usize % RING].take() else {
             panic!("response to no request: {header:?}");
         };
-        let us = at.elapsed().as_micros();
-        self.latencies_us
-            .push(u32::try_from(us).unwrap_or(u32::MAX));
+        self.latencies_us.push(micros(at.elapsed()));
         if header.command_status.is_ok() {
             self.accepted += 1;
         } else {
@@ -290,18 +250,10 @@ impl Load {
     }
 }
 
-/// `smppd serve` on a port-0 listener, one client account, the store in `dir`.
-struct Gateway {
-    child: Option<Child>,
-    addr: SocketAddr,
-    commits: Arc<Mutex<Commits>>,
-    log_reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Gateway {
-    fn start(dir: &Path, durability: &str) -> Self {
-        let config = format!(
-            r#"
+/// The `smppd serve` config: a port-0 listener, one client account, the store in `dir`.
+fn config(dir: &Path, durability: &str) -> String {
+    format!(
+        r#"
 [server]
 listen = ["127.0.0.1:0"]
 
@@ -316,125 +268,8 @@ bind_types = ["transmitter"]
 max_binds = {BINDS}
 window = {WINDOW}
 "#,
-            store = dir.join("store").display()
-        );
-        let config_path = dir.join("smppd.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir)
-            // Group commits are logged at debug: one line per commit, not per message.
-            .env("RUST_LOG", "warn,smppd::store::commit=debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let commits = Arc::new(Mutex::new(Commits::default()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = Arc::clone(&commits);
-        let log_reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("store: group commit") {
-                    let mut c = sink.lock().unwrap();
-                    c.count += 1;
-                    c.ops += field(&line, "ops=");
-                    c.sync_us += field(&line, "sync_us=");
-                } else {
-                    eprintln!("smppd: {line}");
-                }
-            }
-        });
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut addr = None;
-        for line in stdout.lines() {
-            let line = line.unwrap();
-            if let Some(a) = line.strip_prefix("smppd: listening on smpp://") {
-                addr = Some(a.trim().parse().unwrap());
-            } else if line.starts_with("smppd: ready") {
-                break;
-            }
-        }
-        Self {
-            child: Some(child),
-            addr: addr.expect("smppd printed no listening address"),
-            commits,
-            log_reader: Some(log_reader),
-        }
-    }
-
-    /// write, writev, pwrite… calls so far (`syscw` of /proc/PID/io; send* not included).
-    fn write_syscalls(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-        let line = io.lines().find(|l| l.starts_with("syscw:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
-    /// SIGTERM, then wait (SIGKILL after 10 s).
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                eprintln!("smppd did not stop within 10 s of SIGTERM; killing it");
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.wait();
-        if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
-        }
-    }
-
-    fn commits(&self) -> Commits {
-        *self.commits.lock().unwrap()
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `key=123` in a log line; 0 if absent.
-fn field(line: &str, key: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(us: u32) -> String {
-    format!("{:.2}", f64::from(us) / 1000.0)
+        store = dir.join("store").display()
+    )
 }
 
 fn print_table(results: &[Outcome]) {
@@ -447,18 +282,9 @@ fn print_table(results: &[Outcome]) {
     for r in results {
         let rate = r.accepted as f64 / r.elapsed.as_secs_f64();
         let lat = &r.latencies_us;
-        let rss = r
-            .peak_rss_kib
-            .map_or_else(|| "?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+        let rss = support::rss_mib(r.peak_rss_kib);
         let c = r.commits;
-        let (batch, sync) = if c.count == 0 {
-            ("-".to_owned(), "-".to_owned())
-        } else {
-            (
-                format!("{:.1}", c.ops as f64 / c.count as f64),
-                format!("{:.3}", c.sync_us as f64 / c.count as f64 / 1000.0),
-            )
-        };
+        let (batch, sync) = (c.mean_batch(), c.mean_sync_ms());
         let per_msg = r.writes.map_or_else(
             || "?".to_owned(),
             |writes| format!("{:.3}", writes as f64 / r.accepted.max(1) as f64),
