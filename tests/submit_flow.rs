@@ -283,3 +283,71 @@ async fn route_fails_over_to_the_next_carrier_when_the_first_is_down() {
     assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
     assert_eq!(sim.submits_received(), 1);
 }
+
+#[tokio::test]
+async fn receipt_sent_as_data_sm_is_matched() {
+    // A carrier played by the test: it binds the gateway, accepts the submit as "abc", and
+    // reports delivery with a data_sm carrying only TLVs.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = temp_dir("flow-data-sm");
+    let unused = simulator(|_| {}).await;
+    let text = gateway_config(&dir, &unused, "").replace(
+        &format!("port = {}", unused.addr().port()),
+        &format!("port = {port}"),
+    );
+    let gw = InProcess::start(&dir, &text).await;
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut carrier = Client::over(stream);
+    let bind = carrier.recv().await.unwrap();
+    assert_eq!(bind.command_id(), CommandId::BindTransceiver);
+    carrier
+        .send_pdu(&Pdu::new(
+            bind.sequence_number,
+            Body::BindTransceiverResp(smpp_proto::pdu::BindResp::v34(
+                "carrier".try_into().unwrap(),
+            )),
+        ))
+        .await;
+
+    let mut client = bound_client(&gw).await;
+    let id = message_id(&client.request(submit("447700900123", "via data_sm")).await);
+    let submitted = loop {
+        let pdu = carrier.recv().await.unwrap();
+        if pdu.command_id() == CommandId::SubmitSm {
+            break pdu;
+        }
+        carrier.answer(&pdu).await;
+    };
+    carrier
+        .send_pdu(&Pdu::new(
+            submitted.sequence_number,
+            Body::SubmitSmResp(smpp_proto::pdu::MessageIdResp {
+                message_id: "abc".try_into().unwrap(),
+                tlvs: smpp_proto::Tlvs::new(),
+            }),
+        ))
+        .await;
+    let mut tlvs = smpp_proto::Tlvs::new();
+    tlvs.push(smpp_proto::Tlv::receipted_message_id("abc").unwrap());
+    tlvs.push(smpp_proto::Tlv::message_state(MessageState::DELIVERED));
+    let data_sm = smpp_proto::pdu::DataSm {
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: "447700900123".try_into().unwrap(),
+        destination_addr: "Shop".try_into().unwrap(),
+        esm_class: esm_class::DELIVERY_RECEIPT,
+        tlvs,
+        ..smpp_proto::pdu::DataSm::default()
+    };
+    let resp = carrier.request(Body::DataSm(data_sm)).await;
+    assert_eq!(resp.command_id(), CommandId::DataSmResp);
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+
+    let receipt = next_deliver_sm(&mut client).await;
+    assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
+    assert_eq!(receipt.tlvs.message_state(), Some(MessageState::DELIVERED));
+}

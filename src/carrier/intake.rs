@@ -5,7 +5,7 @@
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
 use crate::session::{Reply, Service, SessionInfo};
-use smpp_proto::pdu::{esm_class, MessageIdResp, SubmitSm};
+use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
 use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,19 +25,19 @@ impl Intake {
         Self { carriers, link }
     }
 
-    async fn deliver_sm(&self, seq: u32, sm: &SubmitSm) -> Pdu {
-        let status = if esm_class::is_receipt(sm.esm_class) {
+    /// A deliver_sm, or a data_sm seen as one: a receipt or an MO. The status answers it.
+    async fn deliver(&self, sm: &SubmitSm) -> CommandStatus {
+        if esm_class::is_receipt(sm.esm_class) {
             self.receipt(sm).await
         } else {
             self.mo(sm).await
-        };
-        let body = Body::DeliverSmResp(MessageIdResp::default());
-        Pdu::with_status(seq, status, body)
+        }
     }
 
     /// Matches and records a receipt; the status answers the carrier.
     async fn receipt(&self, sm: &SubmitSm) -> CommandStatus {
-        let text = receipt::parse_bytes(sm.short_message.as_bytes()).ok();
+        // Some carriers put the receipt text in message_payload.
+        let text = receipt::parse_bytes(&sm.user_data()).ok();
         let carrier_id = sm
             .tlvs
             .receipted_message_id()
@@ -161,10 +161,16 @@ impl Service for Intake {
     async fn request(&self, _session: Arc<SessionInfo>, pdu: Pdu) -> Reply {
         let seq = pdu.sequence_number;
         match &pdu.body {
-            Body::DeliverSm(sm) => Reply::Respond(self.deliver_sm(seq, sm).await),
-            // data_sm from a carrier: receipts and MO in TLVs; answered, content not yet used.
-            Body::DataSm(_) => {
-                Reply::Respond(Pdu::new(seq, Body::DataSmResp(MessageIdResp::default())))
+            Body::DeliverSm(sm) => {
+                let status = self.deliver(sm).await;
+                let body = Body::DeliverSmResp(MessageIdResp::default());
+                Reply::Respond(Pdu::with_status(seq, status, body))
+            }
+            // SMPP 3.4 §4.7: a carrier may send receipts and MO as data_sm, content in TLVs.
+            Body::DataSm(data) => {
+                let status = self.deliver(&as_deliver_sm(data)).await;
+                let body = Body::DataSmResp(MessageIdResp::default());
+                Reply::Respond(Pdu::with_status(seq, status, body))
             }
             _ => match pdu.response_with_status(CommandStatus::ESME_RINVBNDSTS) {
                 Some(resp) => Reply::Respond(resp),
@@ -237,6 +243,26 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
         ],
         created_at: now_ms(),
     })
+}
+
+/// A data_sm in the shape of the deliver_sm it stands for (its text stays in message_payload).
+fn as_deliver_sm(data: &DataSm) -> SubmitSm {
+    SubmitSm {
+        service_type: data.service_type.clone(),
+        source_addr_ton: data.source_addr_ton,
+        source_addr_npi: data.source_addr_npi,
+        // data_sm addresses may be up to 64 characters; deliver_sm's 20 hold every real one.
+        source_addr: smpp_proto::COctetString::new(data.source_addr.to_bytes()).unwrap_or_default(),
+        dest_addr_ton: data.dest_addr_ton,
+        dest_addr_npi: data.dest_addr_npi,
+        destination_addr: smpp_proto::COctetString::new(data.destination_addr.to_bytes())
+            .unwrap_or_default(),
+        esm_class: data.esm_class,
+        registered_delivery: data.registered_delivery,
+        data_coding: data.data_coding,
+        tlvs: data.tlvs.clone(),
+        ..SubmitSm::default()
+    }
 }
 
 /// The gateway state a carrier's message_state means.
