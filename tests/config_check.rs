@@ -5,34 +5,22 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `smppd check` exits with this when the config is invalid.
 const EXIT_CONFIG: i32 = 64;
 
-/// A fresh directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// A fresh temp directory (removed on drop) to write config files into.
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new() -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("smppd-config-check-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
+        Self(tempfile::tempdir().unwrap())
     }
 
     fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.0.path().join(name);
         std::fs::write(&path, contents).unwrap();
         path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0); // best effort: a leftover is harmless
     }
 }
 
@@ -139,7 +127,7 @@ fn unknown_key_exits_64_naming_it() {
 #[test]
 fn missing_file_exits_64() {
     let dir = TempDir::new();
-    let out = check(&dir.0.join("absent.toml"));
+    let out = check(&dir.0.path().join("absent.toml"));
     assert_eq!(out.status.code(), Some(EXIT_CONFIG));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -457,31 +457,19 @@ impl Config {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A fresh directory under the system's temp dir, removed on drop.
-    struct TempDir(PathBuf);
+    /// A fresh temp directory (removed on drop) to write config files into.
+    struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         fn new() -> Self {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let dir =
-                std::env::temp_dir().join(format!("smppd-config-test-{}-{n}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Self(dir)
+            Self(tempfile::tempdir().unwrap())
         }
 
         fn file(&self, name: &str, contents: &str) -> PathBuf {
-            let path = self.0.join(name);
+            let path = self.0.path().join(name);
             std::fs::write(&path, contents).unwrap();
             path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0); // best effort: a leftover is harmless
         }
     }
 
@@ -805,13 +793,13 @@ mod tests {
     fn missing_tls_files() {
         let dir = TempDir::new();
         let cert = dir.file("cert.pem", "cert");
-        let missing = dir.0.join("nope.pem");
+        let missing = dir.0.path().join("nope.pem");
         let text = format!(
             "[server.tls]\nlisten = [\"127.0.0.1:3775\"]\ncert = {cert:?}\nkey = {missing:?}\n"
         );
         one_problem(&text, "server.tls.key", "cannot read");
         // A directory is not a key file; a section without cert names the key too.
-        let dir_path = &dir.0;
+        let dir_path = dir.0.path();
         let text = format!("[server.tls]\nlisten = [\"127.0.0.1:3775\"]\nkey = {dir_path:?}\n");
         let problems = problems(&text);
         let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
@@ -1361,7 +1349,7 @@ mod tests {
     #[test]
     fn carrier_tls_files_must_exist() {
         let dir = TempDir::new();
-        let missing = dir.0.join("nope.pem");
+        let missing = dir.0.path().join("nope.pem");
         one_problem(
             &format!("{CARRIER}[carriers.tls]\nca = {missing:?}\n"),
             "carriers[0].tls.ca",
