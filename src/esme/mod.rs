@@ -29,6 +29,29 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use validate::{validate, Submission};
 
+/// The [`Submission`] of a submit_sm or submit_multi (same fields from `esm_class` on) for one
+/// destination.
+macro_rules! submission_of {
+    ($sm:expr, $destination:expr) => {
+        Submission {
+            service_type: $sm.service_type.to_string_lossy(),
+            source: address($sm.source_addr_ton, $sm.source_addr_npi, &$sm.source_addr),
+            destination: $destination,
+            esm_class: $sm.esm_class,
+            protocol_id: $sm.protocol_id,
+            priority_flag: $sm.priority_flag,
+            schedule_delivery_time: $sm.schedule_delivery_time.as_bytes(),
+            validity_period: $sm.validity_period.as_bytes(),
+            registered_delivery: $sm.registered_delivery,
+            replace_if_present_flag: $sm.replace_if_present_flag,
+            data_coding: $sm.data_coding,
+            sm_default_msg_id: $sm.sm_default_msg_id,
+            short_message: $sm.short_message.as_bytes(),
+            tlvs: &$sm.tlvs,
+        }
+    };
+}
+
 /// The queue messages wait in when the config has no `[[routes]]` at all.
 pub const DEFAULT_ROUTE: &str = "default";
 
@@ -228,22 +251,8 @@ impl EsmeService {
     }
 
     async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
-        let submission = Submission {
-            service_type: sm.service_type.to_string_lossy(),
-            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
-            esm_class: sm.esm_class,
-            protocol_id: sm.protocol_id,
-            priority_flag: sm.priority_flag,
-            schedule_delivery_time: sm.schedule_delivery_time.as_bytes(),
-            validity_period: sm.validity_period.as_bytes(),
-            registered_delivery: sm.registered_delivery,
-            replace_if_present_flag: sm.replace_if_present_flag,
-            data_coding: sm.data_coding,
-            sm_default_msg_id: sm.sm_default_msg_id,
-            short_message: sm.short_message.as_bytes(),
-            tlvs: &sm.tlvs,
-        };
+        let destination = address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr);
+        let submission = submission_of!(sm, destination);
         let result = self.submit_one(session, &submission).await;
         id_response(seq, result, Body::SubmitSmResp)
     }
@@ -306,22 +315,7 @@ impl EsmeService {
                     continue;
                 }
             };
-            let submission = Submission {
-                service_type: sm.service_type.to_string_lossy(),
-                source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-                destination: address(ton, npi, &addr),
-                esm_class: sm.esm_class,
-                protocol_id: sm.protocol_id,
-                priority_flag: sm.priority_flag,
-                schedule_delivery_time: sm.schedule_delivery_time.as_bytes(),
-                validity_period: sm.validity_period.as_bytes(),
-                registered_delivery: sm.registered_delivery,
-                replace_if_present_flag: sm.replace_if_present_flag,
-                data_coding: sm.data_coding,
-                sm_default_msg_id: sm.sm_default_msg_id,
-                short_message: sm.short_message.as_bytes(),
-                tlvs: &sm.tlvs,
-            };
+            let submission = submission_of!(sm, address(ton, npi, &addr));
             match validate(client, &submission, now) {
                 Ok(message) => messages.push(message),
                 Err(status) => unsuccess.push(UnsuccessSme {
