@@ -256,27 +256,9 @@ async fn bound(
                 Ok(Err(e)) => return Err(Outcome::Failed(format!("TLS with {address}: {e}"))),
                 Err(_) => return Err(Outcome::Failed(format!("TLS with {address}: timed out"))),
             };
-            let (handle, session) = session::open(
-                stream,
-                peer,
-                Role::Esme,
-                limits,
-                intake.clone(),
-                shutdown.clone(),
-            );
-            (handle, tokio::spawn(session))
+            spawn_session(stream, peer, limits, intake, shutdown)
         }
-        _ => {
-            let (handle, session) = session::open(
-                stream,
-                peer,
-                Role::Esme,
-                limits,
-                intake.clone(),
-                shutdown.clone(),
-            );
-            (handle, tokio::spawn(session))
-        }
+        _ => spawn_session(stream, peer, limits, intake, shutdown),
     };
     let bind = Bind {
         system_id: config.system_id.as_str().try_into().unwrap_or_default(),
@@ -299,6 +281,28 @@ async fn bound(
     handle.close();
     let _ = session.await;
     Err(outcome)
+}
+
+/// Starts the ESME side of a session over `io` (TCP or TLS) on its own task.
+fn spawn_session<IO>(
+    io: IO,
+    peer: std::net::SocketAddr,
+    limits: SessionLimits,
+    intake: &Arc<Intake>,
+    shutdown: &CancellationToken,
+) -> (SessionHandle, JoinHandle<()>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (handle, session) = session::open(
+        io,
+        peer,
+        Role::Esme,
+        limits,
+        intake.clone(),
+        shutdown.clone(),
+    );
+    (handle, tokio::spawn(session))
 }
 
 /// Session limits of a carrier link: the server's timers with the carrier's own overrides.

@@ -160,7 +160,13 @@ fn check_address(address: &Address, source: bool) -> Result<(), CommandStatus> {
         return Err(bad_npi);
     }
     let addr = address.addr.as_str();
-    if addr.is_empty() || !addr.is_ascii() || addr.chars().any(|c| c.is_ascii_control()) {
+    // Messages go upstream as submit_sm, whose addresses hold 20 characters: a longer one
+    // (data_sm allows 64) could not be relayed intact.
+    if addr.is_empty()
+        || addr.len() > 20
+        || !addr.is_ascii()
+        || addr.chars().any(|c| c.is_ascii_control())
+    {
         return Err(bad_addr);
     }
     match address.ton {
