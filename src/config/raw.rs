@@ -3,9 +3,9 @@
 //! into the validated [`Config`] that reports every problem with its key path.
 
 use super::{
-    AddressPattern, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth, ClientConfig,
-    Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, MoRouteConfig, Password,
-    RouteConfig, Secret, ServerConfig, SessionConfig, StoreConfig, TlsConfig,
+    AddressPattern, AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth,
+    ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, MoRouteConfig,
+    Password, RouteConfig, Secret, ServerConfig, SessionConfig, StoreConfig, TlsConfig,
     DEFAULT_TRANSIENT_STATUSES,
 };
 use serde::{Deserialize, Deserializer};
@@ -53,6 +53,7 @@ pub(super) struct RawConfig {
     carriers: Vec<RawCarrier>,
     routes: Vec<RawRoute>,
     mo_routes: Vec<RawMoRoute>,
+    admin: RawAdmin,
 }
 
 /// `[server]`.
@@ -132,6 +133,30 @@ impl Default for RawStore {
             durability: "durable".to_owned(),
             max_batch: 1024,
             cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    enabled: bool,
+    listen: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    metrics_open: bool,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            // 8775: the SMPP port's neighbourhood, free of the usual suspects.
+            listen: "127.0.0.1:8775".to_owned(),
+            token: None,
+            token_file: None,
+            metrics_open: false,
         }
     }
 }
@@ -313,7 +338,8 @@ impl TryFrom<RawConfig> for Config {
         let carriers = carriers(raw.carriers, &mut problems);
         let routes = routes(raw.routes, &known, &mut problems);
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
-        match (server, store, clients, carriers, routes, mo_routes) {
+        let admin = admin(raw.admin, &mut problems);
+        match (server, store, clients, carriers, routes, mo_routes, admin) {
             (
                 Some(server),
                 Some(store),
@@ -321,6 +347,7 @@ impl TryFrom<RawConfig> for Config {
                 Some(carriers),
                 Some(routes),
                 Some(mo_routes),
+                Some(admin),
             ) if problems.0.is_empty() => Ok(Self {
                 server,
                 store,
@@ -328,6 +355,7 @@ impl TryFrom<RawConfig> for Config {
                 carriers,
                 routes,
                 mo_routes,
+                admin,
             }),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
@@ -998,6 +1026,71 @@ fn mo_route(i: usize, raw: RawMoRoute, known: &Known, p: &mut Problems) -> Optio
         destinations: destinations?,
         client: client?,
     })
+}
+
+fn admin(raw: RawAdmin, p: &mut Problems) -> Option<AdminConfig> {
+    let listen = p.check("admin.listen", socket_addr(&raw.listen));
+    let token = match (raw.token, raw.token_file) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "admin.token_file",
+                "give admin.token or admin.token_file, not both",
+            );
+            None
+        }
+        (Some(token), None) => p.check("admin.token", admin_token(&token)).map(Some),
+        (None, Some(path)) => p
+            .check("admin.token_file", token_from_file(&path))
+            .map(Some),
+        (None, None) => Some(None),
+    };
+    if let (Some(listen), Some(None)) = (listen, &token) {
+        // Anyone who reaches the API can pause links and purge queues.
+        if raw.enabled && !listen.ip().is_loopback() {
+            p.add(
+                "admin.token",
+                format!(
+                    "required when admin.listen ({listen}) is not a loopback address: the admin \
+                     API can pause links, cancel messages and purge queues"
+                ),
+            );
+            return None;
+        }
+    }
+    Some(AdminConfig {
+        enabled: raw.enabled,
+        listen: listen?,
+        token: token?,
+        metrics_open: raw.metrics_open,
+    })
+}
+
+/// Shortest admin token: long enough that guessing it over HTTP is hopeless.
+const ADMIN_TOKEN_MIN: usize = 16;
+
+/// A bearer token: at least 16 visible ASCII characters (it travels in an HTTP header).
+/// Reasons never quote the token.
+fn admin_token(token: &str) -> Result<Secret, String> {
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be visible ASCII characters, no spaces".to_owned());
+    }
+    if token.len() < ADMIN_TOKEN_MIN {
+        return Err(format!(
+            "must be at least {ADMIN_TOKEN_MIN} characters, this one has {} (make one with \
+             `openssl rand -hex 24`)",
+            token.len()
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+/// The token in a file (its first line, surrounding whitespace dropped), checked like
+/// `admin.token`.
+fn token_from_file(path: &std::path::Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    admin_token(token).map_err(|reason| format!("the token in {}: {reason}", path.display()))
 }
 
 fn required<T>(value: Option<T>) -> Result<T, String> {
