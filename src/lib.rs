@@ -10,3 +10,5 @@ pub mod route;
 pub mod session;
 pub mod simulate;
 pub mod store;
+pub mod telemetry;
+pub mod throttle;

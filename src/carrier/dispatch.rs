@@ -4,7 +4,7 @@
 
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Event, Message, MessageId, State};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use crate::telemetry;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
@@ -20,15 +20,10 @@ const IDLE: Duration = Duration::from_millis(250);
 
 /// Runs the dispatcher of one route until shutdown.
 pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: CancellationToken) {
-    let limiter: Option<Arc<DefaultDirectRateLimiter>> = carriers
-        .routes
-        .named(&route)
-        .and_then(|r| r.throughput())
-        .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
     loop {
         let woken = carriers.queued.notified();
-        let sent = pass(&carriers, &route, limiter.as_ref(), &in_flight, &shutdown).await;
+        let sent = pass(&carriers, &route, &in_flight, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -46,11 +41,12 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
 async fn pass(
     carriers: &Arc<Carriers>,
     route: &str,
-    limiter: Option<&Arc<DefaultDirectRateLimiter>>,
     in_flight: &Arc<Mutex<HashSet<MessageId>>>,
     shutdown: &CancellationToken,
 ) -> usize {
-    let Some(route_config) = carriers.routes.named(route) else {
+    let (Some(route_config), Some(control)) =
+        (carriers.routes.named(route), carriers.route_control(route))
+    else {
         return 0;
     };
     let ids = match carriers.store.queued(route, PASS) {
@@ -63,7 +59,8 @@ async fn pass(
     let now = now_ms();
     let mut sent = 0;
     for id in ids {
-        if shutdown.is_cancelled() {
+        // An operator's pause holds the rest of the pass too.
+        if shutdown.is_cancelled() || control.is_paused() {
             break;
         }
         if lock(in_flight).contains(&id) {
@@ -110,12 +107,8 @@ async fn pass(
                 () = shutdown.cancelled() => break,
             }
         }
-        if let Some(limiter) = limiter {
-            limiter.until_ready().await;
-        }
-        if let Some(limiter) = &link.limiter {
-            limiter.until_ready().await;
-        }
+        control.throttle().until_ready().await;
+        link.throttle.until_ready().await;
         let Some(session) = link.pick() else {
             continue;
         };
@@ -224,6 +217,7 @@ async fn end(carriers: &Carriers, id: MessageId, state: State, detail: &str, err
         .await;
     match ended {
         Ok(message) => {
+            telemetry::ended(&message);
             if let Err(e) = carriers.send_receipt(&message, err).await {
                 tracing::error!(%id, error = %e, "cannot queue a receipt for the client");
             }

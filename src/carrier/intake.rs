@@ -5,6 +5,7 @@
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
 use crate::session::{Reply, Service, SessionInfo};
+use crate::telemetry;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
 use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
 use std::sync::Arc;
@@ -84,7 +85,10 @@ impl Intake {
             )
             .await;
         match updated {
-            Ok(_) => CommandStatus::ESME_ROK,
+            Ok((message, _)) => {
+                telemetry::receipt(self.link.name(), state, &message);
+                CommandStatus::ESME_ROK
+            }
             // A late or repeated receipt for a message that has ended changes nothing.
             Err(crate::store::Error::Final { .. }) => CommandStatus::ESME_ROK,
             Err(e) => {

@@ -13,8 +13,9 @@ pub use listener::{serve, Listeners};
 use crate::config::{ClientConfig, Config};
 use crate::message::{Address, Message, MessageId, State};
 use crate::route::RoutingTable;
-use crate::session::{BindKind, Reply, Service, SessionInfo};
+use crate::session::{BindKind, Reply, Service, SessionHandle, SessionInfo};
 use crate::store::Store;
+use crate::telemetry::{self, Scope};
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use outbox::Outboxes;
@@ -24,7 +25,9 @@ use smpp_proto::pdu::{
 };
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use validate::{validate, Submission};
@@ -55,12 +58,29 @@ macro_rules! submission_of {
 /// The queue messages wait in when the config has no `[[routes]]` at all.
 pub const DEFAULT_ROUTE: &str = "default";
 
+/// One live bind of a client, as the admin API shows it.
+#[derive(Clone, Debug)]
+pub struct LiveBind {
+    /// The session's id, unique in this process.
+    pub session: u64,
+    /// The account.
+    pub system_id: String,
+    /// The bind type.
+    pub kind: BindKind,
+    /// Where the client connects from.
+    pub peer: SocketAddr,
+    /// When it bound, unix ms.
+    pub since: i64,
+    /// Its session: live figures, unbind, close.
+    pub handle: SessionHandle,
+}
+
 /// The gateway's side of every client session.
 pub struct EsmeService {
     config: Arc<Config>,
     store: Store,
-    /// Live binds per system_id: (session id, bind type).
-    binds: DashMap<String, Vec<(u64, BindKind)>>,
+    /// Live binds per system_id.
+    binds: DashMap<String, Vec<LiveBind>>,
     throttles: HashMap<String, DefaultDirectRateLimiter>,
     outboxes: Arc<Outboxes>,
     routes: RoutingTable,
@@ -107,6 +127,24 @@ impl EsmeService {
     /// How many binds `system_id` has now.
     pub fn bind_count(&self, system_id: &str) -> usize {
         self.binds.get(system_id).map_or(0, |b| b.len())
+    }
+
+    /// Every live bind, by client and then oldest first.
+    pub fn binds(&self) -> Vec<LiveBind> {
+        let mut all: Vec<LiveBind> = self
+            .binds
+            .iter()
+            .flat_map(|binds| binds.value().clone())
+            .collect();
+        all.sort_by(|a, b| (&a.system_id, a.since).cmp(&(&b.system_id, b.since)));
+        all
+    }
+
+    /// The live bind on session `session`.
+    pub fn live_bind(&self, session: u64) -> Option<LiveBind> {
+        self.binds
+            .iter()
+            .find_map(|binds| binds.iter().find(|b| b.session == session).cloned())
     }
 
     fn client_of(&self, session: &SessionInfo) -> Option<&ClientConfig> {
@@ -176,7 +214,14 @@ impl EsmeService {
         if binds.len() >= client.max_binds.get() as usize {
             return Err(CommandStatus::ESME_RBINDFAIL);
         }
-        binds.push((session.id, kind));
+        binds.push(LiveBind {
+            session: session.id,
+            system_id: client.system_id.clone(),
+            kind,
+            peer: session.peer,
+            since: crate::message::now_ms(),
+            handle: session.handle.clone(),
+        });
         Ok(())
     }
 
@@ -184,10 +229,14 @@ impl EsmeService {
         let Some(limiter) = self.throttles.get(&client.system_id) else {
             return false;
         };
-        match std::num::NonZeroU32::new(messages) {
+        let throttled = match std::num::NonZeroU32::new(messages) {
             Some(n) => !matches!(limiter.check_n(n), Ok(Ok(()))),
             None => false,
+        };
+        if throttled {
+            telemetry::throttled(Scope::Client, &client.system_id);
         }
+        throttled
     }
 
     /// Assigns ids, stores durably, and only then answers (a message id is a promise).
@@ -224,7 +273,7 @@ impl EsmeService {
         ) {
             Some(route) => Ok(route.name().to_owned()),
             None => {
-                tracing::info!(
+                tracing::debug!(
                     client = %message.client,
                     destination = %message.destination.addr,
                     "no route matches; submit refused"
@@ -404,7 +453,10 @@ impl EsmeService {
             return fail;
         }
         match self.store.cancel(message.id).await {
-            Ok(_) => Pdu::new(seq, Body::CancelSmResp),
+            Ok(message) => {
+                telemetry::ended(&message);
+                Pdu::new(seq, Body::CancelSmResp)
+            }
             Err(_) => fail,
         }
     }
@@ -467,6 +519,7 @@ impl EsmeService {
 impl Service for EsmeService {
     async fn request(&self, session: Arc<SessionInfo>, pdu: Pdu) -> Reply {
         let seq = pdu.sequence_number;
+        let started = Instant::now();
         let response = match &pdu.body {
             Body::BindTransmitter(_) => {
                 return self.bind(session, pdu, BindKind::Transmitter).await
@@ -487,6 +540,11 @@ impl Service for EsmeService {
                 None => return Reply::Nothing,
             },
         };
+        if let (Body::SubmitSm(_) | Body::DataSm(_) | Body::SubmitMulti(_), Some((client, _))) =
+            (&pdu.body, &session.bound)
+        {
+            telemetry::submit(client, response.command_status, started.elapsed());
+        }
         Reply::Respond(response)
     }
 
@@ -494,7 +552,7 @@ impl Service for EsmeService {
         // By session id, not by `session.bound`: a bind accepted here whose response never
         // reached the session (the peer vanished meanwhile) must not leak its slot.
         for mut binds in self.binds.iter_mut() {
-            binds.retain(|(id, _)| *id != session.id);
+            binds.retain(|bind| bind.session != session.id);
         }
         self.outboxes.forget(session.id);
         if let Some((system_id, kind)) = &session.bound {
