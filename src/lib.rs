@@ -1,6 +1,7 @@
 //! smppd: a self-hosted SMPP 3.4 gateway. The gateway's modules arrive with their issues; the
 //! wire format lives in the `smpp-proto` crate.
 
+pub mod admin;
 pub mod app;
 pub mod carrier;
 pub mod config;

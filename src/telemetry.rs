@@ -48,13 +48,91 @@ pub mod name {
     pub const BINDS: &str = "smppd_binds";
     /// Counter: group commits of the store.
     pub const STORE_COMMITS: &str = "smppd_store_commits_total";
-    /// Counter: time spent making group commits durable (flush + fsync), seconds: divided
-    /// by the commits, the flush latency.
-    pub const STORE_FLUSH_SECONDS: &str = "smppd_store_flush_seconds_total";
+    /// Counter: time spent making group commits durable (flush + fsync), microseconds:
+    /// divided by the commits, the mean flush latency.
+    pub const STORE_FLUSH_MICROSECONDS: &str = "smppd_store_flush_microseconds_total";
     /// Gauge: bytes the store takes on disk.
     pub const STORE_SIZE: &str = "smppd_store_size_bytes";
     /// Gauge: seconds since the gateway started.
     pub const UPTIME: &str = "smppd_uptime_seconds";
+}
+
+/// Gives every metric its help text (Prometheus `# HELP`); once, when the recorder is
+/// installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        name::SUBMITS,
+        "Submit requests (submit_sm, data_sm, submit_multi) by client and response status."
+    );
+    describe_histogram!(
+        name::SUBMIT_LATENCY,
+        Unit::Seconds,
+        "Submit request in to its response out (the store's commit included)."
+    );
+    describe_counter!(
+        name::MESSAGES_ENDED,
+        "Messages that reached a final state, by route and state."
+    );
+    describe_counter!(
+        name::RECEIPTS,
+        "Carrier delivery receipts recorded, by link and stat."
+    );
+    describe_histogram!(
+        name::DELIVERY_LATENCY,
+        Unit::Seconds,
+        "Message accepted to its final receipt from the carrier, by route."
+    );
+    describe_counter!(
+        name::THROTTLED,
+        "Messages held back by a rate limit, by scope (client, route, link, carrier) and name."
+    );
+    describe_gauge!(name::QUEUE_DEPTH, "Messages waiting in a route's queue.");
+    describe_gauge!(
+        name::QUEUE_OLDEST,
+        Unit::Seconds,
+        "Age of the oldest message in a route's queue."
+    );
+    describe_gauge!(name::OUTBOX_DEPTH, "Receipts and MO waiting for a client.");
+    describe_gauge!(
+        name::WINDOW_USED,
+        "Our requests awaiting a response on a session."
+    );
+    describe_gauge!(
+        name::WINDOW_SIZE,
+        "The window of a session: its most requests in flight."
+    );
+    describe_gauge!(name::LINK_SESSIONS_UP, "Bound sessions of a carrier link.");
+    describe_gauge!(name::LINK_UP, "1 while a carrier link has a bound session.");
+    describe_gauge!(
+        name::LINK_PAUSED,
+        "1 while an operator has paused a carrier link."
+    );
+    describe_counter!(
+        name::LINK_RECONNECTS,
+        "Reconnect attempts of a carrier link."
+    );
+    describe_gauge!(
+        name::ROUTE_PAUSED,
+        "1 while an operator has paused a route."
+    );
+    describe_gauge!(name::BINDS, "Live binds of a client.");
+    describe_counter!(name::STORE_COMMITS, "Group commits of the message store.");
+    describe_counter!(
+        name::STORE_FLUSH_MICROSECONDS,
+        Unit::Microseconds,
+        "Time spent making group commits durable (flush and fsync)."
+    );
+    describe_gauge!(
+        name::STORE_SIZE,
+        Unit::Bytes,
+        "Bytes the message store takes on disk."
+    );
+    describe_gauge!(
+        name::UPTIME,
+        Unit::Seconds,
+        "Time since the gateway started."
+    );
 }
 
 /// What a rate limit applies to, for [`throttled`].

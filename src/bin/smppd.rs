@@ -213,6 +213,9 @@ fn serve(config: Config) -> ExitCode {
         for addr in &app.tls_addrs {
             say!("smppd: listening on smpps://{addr}");
         }
+        if let Some(addr) = app.admin_addr {
+            say!("smppd: admin on http://{addr}");
+        }
         say!("smppd: ready");
         tokio::spawn(stop_on_signal(shutdown.clone()));
         app.serve(shutdown).await;

@@ -2,7 +2,7 @@
 //! handling (validate → store durably → submit_sm_resp), query/cancel/replace against the
 //! store, and delivery of each client's outbox.
 
-mod bind;
+pub(crate) mod bind;
 
 mod outbox;
 mod validate;

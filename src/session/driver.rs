@@ -96,6 +96,7 @@ enum Outbound {
 /// Sends requests over a session from other tasks. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SessionHandle {
+    id: u64,
     tx: mpsc::Sender<Outbound>,
     cancel: CancellationToken,
     stats: Arc<SessionStats>,
@@ -186,6 +187,11 @@ impl SessionHandle {
         self.tx.is_closed()
     }
 
+    /// The session's id ([`SessionInfo::id`]).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The session's live figures.
     pub fn stats(&self) -> &SessionStats {
         &self.stats
@@ -238,13 +244,15 @@ where
     let cancel = shutdown.child_token();
     let stats = Arc::new(SessionStats::default());
     stats.window.store(limits.window.max(1), Ordering::Relaxed);
+    let id = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
     let handle = SessionHandle {
+        id,
         tx,
         cancel: cancel.clone(),
         stats,
     };
     let info = Arc::new(SessionInfo {
-        id: SESSION_IDS.fetch_add(1, Ordering::Relaxed),
+        id,
         peer,
         handle: handle.clone(),
         bound: None,
