@@ -6,7 +6,7 @@
 
 use clap::{Parser, Subcommand};
 use smppd::app::App;
-use smppd::config::{Config, ConfigErrors};
+use smppd::config::{Config, ConfigErrors, LogConfig, LogFormat};
 use smppd::simulate::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -189,7 +189,7 @@ fn main() -> ExitCode {
 
 /// `smppd serve`: starts the gateway and runs it until SIGTERM or SIGINT.
 fn serve(config: Config) -> ExitCode {
-    init_logs();
+    init_logs(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -225,7 +225,7 @@ fn serve(config: Config) -> ExitCode {
 
 /// `smppd simulate`: runs the carrier simulator until SIGTERM or SIGINT.
 fn simulate(config: SimulatorConfig) -> ExitCode {
-    init_logs();
+    init_logs(&LogConfig::default());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -271,15 +271,27 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default: info).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+/// Logs go to stderr as `[log]` says; `RUST_LOG`, when set, filters them instead of
+/// `[log] level`.
+fn init_logs(log: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line, the event's fields at the top level next to its message.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// `smppd check`: validates the file exactly as `serve` would load it.

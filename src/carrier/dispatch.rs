@@ -152,6 +152,7 @@ async fn settle(
         if let (true, Body::SubmitSmResp(r)) = (status.is_ok(), &resp.body) {
             link.recovered();
             let carrier_id = r.message_id.to_string_lossy();
+            tracing::debug!(%id, carrier = link.name(), %carrier_id, "accepted by the carrier");
             match carriers
                 .store
                 .record_dispatch(id, link.name(), &carrier_id)

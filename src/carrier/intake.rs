@@ -86,6 +86,7 @@ impl Intake {
             .await;
         match updated {
             Ok((message, _)) => {
+                tracing::debug!(%id, carrier = %self.link.name(), %state, "receipt recorded");
                 telemetry::receipt(self.link.name(), state, &message);
                 CommandStatus::ESME_ROK
             }

@@ -32,6 +32,8 @@ pub struct Config {
     pub mo_routes: Vec<MoRouteConfig>,
     /// `[admin]`: the HTTP admin API and `/metrics`.
     pub admin: AdminConfig,
+    /// `[log]`: how and what the gateway logs.
+    pub log: LogConfig,
 }
 
 /// `[server]`.
@@ -129,6 +131,34 @@ pub struct AdminConfig {
     /// Whether `/metrics` answers without the token (`metrics_open`), for a Prometheus server
     /// that cannot send one.
     pub metrics_open: bool,
+}
+
+/// `[log]`: the gateway's log on stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// One line per event for people, or one JSON object per line (`format`).
+    pub format: LogFormat,
+    /// Which events: a level or `tracing` filter directives (`level`); `RUST_LOG`, when set,
+    /// takes its place.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// How log events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line per event, for a terminal or journald. Default.
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// `[[clients]]`: one ESME account.
@@ -624,6 +654,9 @@ mod tests {
             listen = "0.0.0.0:9775"
             token = "0123456789abcdef0123"
             metrics_open = true
+            [log]
+            format = "json"
+            level = "warn,smppd::carrier=debug"
             "#
         );
         let config = Config::parse(&text).unwrap();
@@ -710,6 +743,10 @@ mod tests {
                 listen: "0.0.0.0:9775".parse().unwrap(),
                 token: Some(Secret::new("0123456789abcdef0123")),
                 metrics_open: true,
+            },
+            log: LogConfig {
+                format: LogFormat::Json,
+                level: "warn,smppd::carrier=debug".to_owned(),
             },
         };
         assert_eq!(config, expected);
@@ -1779,5 +1816,14 @@ mod tests {
         one_problem(&text, "admin.token_file", "at least 16");
         let text = format!("[admin]\ntoken = \"0123456789abcdef0123\"\ntoken_file = {file:?}\n");
         one_problem(&text, "admin.token_file", "not both");
+    }
+
+    #[test]
+    fn log_format_and_level() {
+        assert_eq!(Config::parse("").unwrap().log, LogConfig::default());
+        one_problem("[log]\nformat = \"xml\"\n", "log.format", "human or json");
+        one_problem("[log]\nlevel = \"loud\"\n", "log.level", "not a log level");
+        let config = Config::parse("[log]\nlevel = \"debug\"\n").unwrap();
+        assert_eq!(config.log.level, "debug");
     }
 }

@@ -4,9 +4,9 @@
 
 use super::{
     AddressPattern, AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth,
-    ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, MoRouteConfig,
-    Password, RouteConfig, Secret, ServerConfig, SessionConfig, StoreConfig, TlsConfig,
-    DEFAULT_TRANSIENT_STATUSES,
+    ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, LogConfig,
+    LogFormat, MoRouteConfig, Password, RouteConfig, Secret, ServerConfig, SessionConfig,
+    StoreConfig, TlsConfig, DEFAULT_TRANSIENT_STATUSES,
 };
 use serde::{Deserialize, Deserializer};
 use smpp_proto::CommandStatus;
@@ -54,6 +54,7 @@ pub(super) struct RawConfig {
     routes: Vec<RawRoute>,
     mo_routes: Vec<RawMoRoute>,
     admin: RawAdmin,
+    log: RawLog,
 }
 
 /// `[server]`.
@@ -157,6 +158,23 @@ impl Default for RawAdmin {
             token: None,
             token_file: None,
             metrics_open: false,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "human".to_owned(),
+            level: "info".to_owned(),
         }
     }
 }
@@ -339,7 +357,10 @@ impl TryFrom<RawConfig> for Config {
         let routes = routes(raw.routes, &known, &mut problems);
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
         let admin = admin(raw.admin, &mut problems);
-        match (server, store, clients, carriers, routes, mo_routes, admin) {
+        let log = log(raw.log, &mut problems);
+        match (
+            server, store, clients, carriers, routes, mo_routes, admin, log,
+        ) {
             (
                 Some(server),
                 Some(store),
@@ -348,6 +369,7 @@ impl TryFrom<RawConfig> for Config {
                 Some(routes),
                 Some(mo_routes),
                 Some(admin),
+                Some(log),
             ) if problems.0.is_empty() => Ok(Self {
                 server,
                 store,
@@ -356,6 +378,7 @@ impl TryFrom<RawConfig> for Config {
                 routes,
                 mo_routes,
                 admin,
+                log,
             }),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
@@ -1063,6 +1086,48 @@ fn admin(raw: RawAdmin, p: &mut Problems) -> Option<AdminConfig> {
         token: token?,
         metrics_open: raw.metrics_open,
     })
+}
+
+fn log(raw: RawLog, p: &mut Problems) -> Option<LogConfig> {
+    let format = p.check(
+        "log.format",
+        match raw.format.as_str() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown `{other}`; expected human or json")),
+        },
+    );
+    let level = p.check("log.level", log_filter(&raw.level));
+    Some(LogConfig {
+        format: format?,
+        level: level?,
+    })
+}
+
+/// Log levels, quietest last.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// `tracing` filter directives, each a level (`info`) or a module and its level
+/// (`smppd::carrier=debug`). A bare word would be taken as a module name and quietly log
+/// everything in it: a typo'd level must not do that.
+fn log_filter(text: &str) -> Result<String, String> {
+    let bad = |why: String| {
+        format!(
+            "`{text}` is not a log level or filter ({why}); write a level ({}) or \
+             directives like \"info,smppd::carrier=debug\"",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    for directive in text.split(',').map(str::trim) {
+        let level = directive.rsplit('=').next().unwrap_or(directive);
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(bad(format!("`{level}` is not a level")));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Shortest admin token: long enough that guessing it over HTTP is hopeless.

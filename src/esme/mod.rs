@@ -249,6 +249,7 @@ impl EsmeService {
         }
         match self.store.accept(messages).await {
             Ok(()) => {
+                tracing::debug!(ids = ?ids, "accepted");
                 self.queued.notify_waiters();
                 Ok(ids)
             }
