@@ -49,6 +49,9 @@ async fn pass(
     else {
         return 0;
     };
+    if control.is_paused() {
+        return 0;
+    }
     let ids = match carriers.store.queued(route, PASS) {
         Ok(ids) => ids,
         Err(e) => {
@@ -59,7 +62,7 @@ async fn pass(
     let now = now_ms();
     let mut sent = 0;
     for id in ids {
-        // An operator's pause holds the rest of the pass too.
+        // An operator's pause also stops a pass under way.
         if shutdown.is_cancelled() || control.is_paused() {
             break;
         }
