@@ -166,6 +166,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `smppctl … | head`: the reader had enough.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("smppctl: {e:#}");
             ExitCode::FAILURE
@@ -221,6 +223,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             show(json, &api()?.post(&path, Some(body))?, disconnected)
         }
     }
+}
+
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 /// The admin API over HTTP.
