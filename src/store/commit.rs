@@ -32,7 +32,7 @@ use crate::config::Durability;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Batch, Transactional};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
@@ -141,41 +141,6 @@ pub(super) struct Committer {
     sync_thread: Option<JoinHandle<()>>,
     /// Set by the sync thread when a sync failed: nothing more may be applied.
     failed: Arc<AtomicBool>,
-    /// The records this thread wrote last, as written: a message is updated soon after it is
-    /// accepted (dispatch, receipt), and this spares those updates a sled read and a decode.
-    recent: RecentRecords,
-}
-
-/// Records most recently committed, at most [`RecentRecords::CAPACITY`], oldest dropped first.
-/// Only the commit thread writes records, so a cached one is the one on disk.
-#[derive(Default)]
-struct RecentRecords {
-    records: HashMap<MessageId, Record>,
-    order: VecDeque<MessageId>,
-}
-
-impl RecentRecords {
-    /// About 10 MiB of typical messages: covers an update that comes seconds after the write
-    /// before it at tens of thousands of messages per second.
-    const CAPACITY: usize = 16 * 1024;
-
-    fn get(&self, id: MessageId) -> Option<&Record> {
-        self.records.get(&id)
-    }
-
-    /// Takes a committed batch's records.
-    fn extend(&mut self, records: HashMap<MessageId, Record>) {
-        for (id, record) in records {
-            if self.records.insert(id, record).is_none() {
-                self.order.push_back(id);
-            }
-        }
-        while self.order.len() > Self::CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.records.remove(&old);
-            }
-        }
-    }
 }
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
@@ -233,7 +198,6 @@ impl Committer {
             to_sync,
             sync_thread: Some(sync_thread),
             failed,
-            recent: RecentRecords::default(),
         })
     }
 
@@ -312,7 +276,7 @@ impl Committer {
         self.plan_meta(&mut plan);
 
         if let Err(e) = self.apply(&plan) {
-            self.recent = RecentRecords::default();
+            self.shared.recent().clear();
             tracing::error!(error = %e, "store: commit failed; refusing all further writes");
             for (reply, result) in answers {
                 // Requests that failed on their own keep their own error.
@@ -467,7 +431,8 @@ impl Committer {
         if message.carrier != old_carrier {
             if let Some(carrier) = &message.carrier {
                 let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
-                changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
+                changes.write(Tree::CarrierIds, key.clone(), Some(layout::encode_id(id)));
+                changes.carrier_ids.push((key, id));
             }
         }
         changes.put_record(Record {
@@ -518,12 +483,10 @@ impl Committer {
         changes: &Changes,
         id: MessageId,
     ) -> Result<Option<Record>, Error> {
-        if let Some(record) = changes
-            .records
-            .get(&id)
-            .or_else(|| batch.records.get(&id))
-            .or_else(|| self.recent.get(id))
-        {
+        if let Some(record) = changes.records.get(&id).or_else(|| batch.records.get(&id)) {
+            return Ok(Some(record.clone()));
+        }
+        if let Some(record) = self.shared.recent().record(id) {
             return Ok(Some(record.clone()));
         }
         let key = layout::id_key(id);
@@ -586,9 +549,11 @@ impl Committer {
         Ok(())
     }
 
-    /// Remembers a committed batch's records for the updates that follow.
-    fn remember(&mut self, plan: &mut Plan) {
-        self.recent.extend(std::mem::take(&mut plan.records));
+    /// Remembers a committed batch's records and carrier ids for the reads that follow.
+    fn remember(&self, plan: &mut Plan) {
+        let records = std::mem::take(&mut plan.records);
+        let carrier_ids = std::mem::take(&mut plan.carrier_ids);
+        self.shared.recent().extend(records, carrier_ids);
     }
 
     /// After a fatal failure or a close: nobody may wait forever on a request this thread will
@@ -739,6 +704,7 @@ enum Tree {
 #[derive(Default)]
 struct Changes {
     records: HashMap<MessageId, Record>,
+    carrier_ids: Vec<(Vec<u8>, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
     writes: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
     queue_delta: HashMap<String, i64>,
@@ -764,6 +730,7 @@ impl Changes {
 #[derive(Default)]
 struct Plan {
     records: HashMap<MessageId, Record>,
+    carrier_ids: Vec<(Vec<u8>, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
     batches: [Batch; 5],
     any_writes: bool,
@@ -778,6 +745,7 @@ struct Plan {
 impl Plan {
     fn merge(&mut self, changes: Changes) {
         self.records.extend(changes.records);
+        self.carrier_ids.extend(changes.carrier_ids);
         self.outbox_present.extend(changes.outbox_present);
         for (tree, key, value) in changes.writes {
             self.any_writes = true;

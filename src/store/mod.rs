@@ -9,6 +9,7 @@
 
 mod commit;
 mod layout;
+mod recent;
 
 pub use crate::message::UpdateRefused;
 
@@ -136,6 +137,8 @@ struct Shared {
     depths: Mutex<Depths>,
     /// Woken when a commit that added to a client's outbox is durable.
     outbox_signals: Mutex<HashMap<String, Arc<Notify>>>,
+    /// What the commit thread wrote last, for the reads that soon follow.
+    recent: Mutex<recent::Recent>,
     stats: Stats,
 }
 
@@ -161,6 +164,10 @@ struct Stats {
 }
 
 impl Shared {
+    fn recent(&self) -> std::sync::MutexGuard<'_, recent::Recent> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Applies a committed batch's entry counts.
     fn adjust_depths(&self, queue: &HashMap<String, i64>, outbox: &HashMap<String, i64>) {
         let mut depths = self.depths.lock().unwrap_or_else(PoisonError::into_inner);
@@ -221,6 +228,7 @@ impl Store {
         let db = sled::Config::new()
             .path(&config.path)
             .cache_capacity(cache)
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         let trees = Trees {
             messages: db.open_tree(MESSAGES)?,
@@ -245,6 +253,7 @@ impl Store {
             next_id: AtomicU64::new(scan.next_id),
             depths: Mutex::new(scan.depths),
             outbox_signals: Mutex::default(),
+            recent: Mutex::default(),
             stats: Stats::default(),
         });
         // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
@@ -291,6 +300,9 @@ impl Store {
 
     /// The message with this id.
     pub fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
+        if let Some(message) = self.shared.recent().message(id) {
+            return Ok(Some(message));
+        }
         let key = layout::id_key(id);
         match self.shared.trees.messages.get(key)? {
             Some(value) => Ok(Some(layout::decode_record(&key, &value)?.message)),
@@ -400,6 +412,9 @@ impl Store {
     /// The gateway id of the message a carrier link knows by `carrier_id` (exact match).
     pub fn by_carrier_id(&self, link: &str, carrier_id: &str) -> Result<Option<MessageId>, Error> {
         let key = layout::carrier_key(link, carrier_id)?;
+        if let Some(id) = self.shared.recent().carrier_id(&key) {
+            return Ok(Some(id));
+        }
         match self.shared.trees.carrier_ids.get(&key)? {
             Some(value) => layout::decode_id(CARRIER_IDS, &key, &value).map(Some),
             None => Ok(None),
