@@ -276,7 +276,8 @@ impl Lines {
 }
 
 /// Runs a peer script to its end (at most `limit`) and returns its lines; fails the test with
-/// its output if it exits non-zero, prints something that is not JSON, or hangs.
+/// its output if it exits non-zero, prints something that is not JSON, hangs, or does not end
+/// with `{"ev": "done"}`.
 pub fn run_script(mut command: Command, limit: Duration) -> Lines {
     let started = Instant::now();
     let mut child = command
@@ -307,7 +308,14 @@ pub fn run_script(mut command: Command, limit: Duration) -> Lines {
         status.success(),
         "{command:?} failed ({status}); stdout:\n{out}\nstderr:\n{err}"
     );
-    Lines(parse_lines(&out, &err))
+    let lines = parse_lines(&out, &err);
+    // A script that stopped early with status 0 (node exits when nothing is left to wait on)
+    // has not said it is done.
+    assert!(
+        lines.last().is_some_and(|l| l["ev"] == "done"),
+        "{command:?} ended without \"done\"; stdout:\n{out}\nstderr:\n{err}"
+    );
+    Lines(lines)
 }
 
 fn parse_lines(out: &str, err: &str) -> Vec<Value> {
