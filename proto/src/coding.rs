@@ -148,19 +148,54 @@ impl Gsm7Code {
 /// Looks `c` up in the default alphabet, then the extension table. Linear scans over 138 entries
 /// keep the table written once; a short message has at most a few thousand characters.
 fn gsm7_code(c: char) -> Option<Gsm7Code> {
-    let base = GSM7_BASE
-        .iter()
-        .zip(0u8..)
-        // 0x1B is ESC, not the space its slot holds for decoding.
-        .find(|&(&b, code)| b == c && code != GSM7_ESC)
-        .map(|(_, code)| Gsm7Code::Base(code));
-    base.or_else(|| {
-        GSM7_EXT
-            .iter()
-            .find(|&&(_, e)| e == c)
-            .map(|&(code, _)| Gsm7Code::Ext(code))
-    })
+    if let Some(&code) = ASCII_TO_GSM7.get(c as usize) {
+        return match code {
+            NOT_GSM7 => None,
+            code if code & EXT_FLAG != 0 => Some(Gsm7Code::Ext((code & 0x7F) as u8)),
+            code => Some(Gsm7Code::Base(code as u8)),
+        };
+    }
+    gsm7_code_slow(c)
 }
+
+/// The tables searched; the lookup table below is built from them.
+const fn gsm7_code_slow(c: char) -> Option<Gsm7Code> {
+    let mut code = 0;
+    while code < GSM7_BASE.len() {
+        // 0x1B is ESC, not the space its slot holds for decoding.
+        if GSM7_BASE[code] == c && code != GSM7_ESC as usize {
+            return Some(Gsm7Code::Base(code as u8));
+        }
+        code += 1;
+    }
+    let mut i = 0;
+    while i < GSM7_EXT.len() {
+        if GSM7_EXT[i].1 == c {
+            return Some(Gsm7Code::Ext(GSM7_EXT[i].0));
+        }
+        i += 1;
+    }
+    None
+}
+
+const NOT_GSM7: u16 = 0xFFFF;
+const EXT_FLAG: u16 = 0x100;
+
+/// GSM 7-bit code of each ASCII character, found without a table search: most text is ASCII,
+/// and a search per character made encoding a receipt cost more than storing it.
+const ASCII_TO_GSM7: [u16; 128] = {
+    let mut table = [NOT_GSM7; 128];
+    let mut c = 0;
+    while c < 128 {
+        table[c] = match gsm7_code_slow(c as u8 as char) {
+            Some(Gsm7Code::Base(code)) => code as u16,
+            Some(Gsm7Code::Ext(code)) => EXT_FLAG | code as u16,
+            None => NOT_GSM7,
+        };
+        c += 1;
+    }
+    table
+};
 
 /// Whether every character of `text` is in the GSM 03.38 default alphabet or extension table.
 pub fn gsm7_fits(text: &str) -> bool {
@@ -463,6 +498,13 @@ mod tests {
                 "encode {ch:?}"
             );
             assert_eq!(gsm7_septets(&ch.to_string()), Some(1));
+        }
+    }
+
+    #[test]
+    fn ascii_lookup_agrees_with_the_tables() {
+        for c in (0u32..0x400).filter_map(char::from_u32) {
+            assert_eq!(gsm7_code(c), gsm7_code_slow(c), "{c:?}");
         }
     }
 

@@ -21,9 +21,10 @@ const IDLE: Duration = Duration::from_millis(250);
 /// Runs the dispatcher of one route until shutdown.
 pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: CancellationToken) {
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
+    let mut cursor = 0;
     loop {
         let woken = carriers.queued.notified();
-        let sent = pass(&carriers, &route, &in_flight, &shutdown).await;
+        let sent = pass(&carriers, &route, &in_flight, &mut cursor, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -37,11 +38,14 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
     }
 }
 
-/// One pass over the head of the queue; returns how many messages were sent.
+/// One pass over the queue from `cursor` (a queue position) on; returns how many messages were
+/// sent. The cursor moves past what the pass looked at, and back to the head once a pass reaches
+/// the end, so a long queue is read once per round rather than from its head on every pass.
 async fn pass(
     carriers: &Arc<Carriers>,
     route: &str,
     in_flight: &Arc<Mutex<HashSet<MessageId>>>,
+    cursor: &mut u64,
     shutdown: &CancellationToken,
 ) -> usize {
     let (Some(route_config), Some(control)) =
@@ -52,20 +56,24 @@ async fn pass(
     if control.is_paused() {
         return 0;
     }
-    let ids = match carriers.store.queued(route, PASS) {
-        Ok(ids) => ids,
+    let entries = match carriers.store.queued_from(route, *cursor, PASS) {
+        Ok(entries) => entries,
         Err(e) => {
             tracing::error!(%route, error = %e, "cannot read the route queue");
             return 0;
         }
     };
+    let reached_end = entries.len() < PASS;
     let now = now_ms();
     let mut sent = 0;
-    for id in ids {
+    let mut stopped = false;
+    for (seq, id) in entries {
         // An operator's pause also stops a pass under way.
         if shutdown.is_cancelled() || control.is_paused() {
+            stopped = true;
             break;
         }
+        *cursor = seq;
         if lock(in_flight).contains(&id) {
             continue;
         }
@@ -101,13 +109,17 @@ async fn pass(
             .cloned()
         else {
             // No carrier of this route is up: the message waits in its queue.
+            stopped = true;
             break;
         };
         if let Some(until) = link.paused_until() {
             // The carrier asked us to slow down; everything on this route waits with it.
             tokio::select! {
                 () = tokio::time::sleep_until(until) => {}
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => {
+                    stopped = true;
+                    break;
+                }
             }
         }
         control.throttle().until_ready().await;
@@ -135,6 +147,9 @@ async fn pass(
             link.unanswered.fetch_sub(1, Ordering::AcqRel);
             lock(&in_flight).remove(&id);
         });
+    }
+    if reached_end && !stopped {
+        *cursor = 0; // Back to the head: retries and schedules that came due wait there.
     }
     sent
 }

@@ -6,6 +6,8 @@ use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
 use crate::session::{Reply, Service, SessionInfo};
 use crate::telemetry;
+use smpp_proto::coding::{self, Encoding};
+use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
 use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
 use std::sync::Arc;
@@ -226,7 +228,7 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
         err,
         message.received_at.div_euclid(1000),
         done.div_euclid(1000),
-        &String::from_utf8_lossy(&message.short_message),
+        &message_text(message),
     )
     .format();
     let mut id = message.id.to_string().into_bytes();
@@ -241,13 +243,45 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
         destination: message.source.clone(),
         esm_class: esm_class::DELIVERY_RECEIPT,
         data_coding: 0,
-        short_message: text.into_bytes(),
+        short_message: gsm7(&text),
         tlvs: vec![
             (Tag::RECEIPTED_MESSAGE_ID.0, id),
             (Tag::MESSAGE_STATE.0, vec![state.0]),
         ],
         created_at: now_ms(),
     })
+}
+
+/// The text of `message` as a person would read it, for a receipt's `text:`: the user data
+/// (short_message or message_payload) without its UDH, decoded per data_coding.
+fn message_text(message: &Message) -> String {
+    let payload = message
+        .tlvs
+        .iter()
+        .find(|(tag, _)| *tag == Tag::MESSAGE_PAYLOAD.0)
+        .map(|(_, value)| value.as_slice());
+    let data = payload.unwrap_or(&message.short_message);
+    let data = if message.esm_class & esm_class::UDHI != 0 {
+        parse_udh(data).map_or(&[][..], |(_, text)| text)
+    } else {
+        data
+    };
+    coding::decode_text(message.data_coding, data)
+}
+
+/// A receipt text in the alphabet its data_coding 0 announces, GSM 03.38 unpacked: a character
+/// GSM cannot write (from a UCS-2 message's text) becomes `?`.
+fn gsm7(text: &str) -> Vec<u8> {
+    let writable: String = text
+        .chars()
+        .map(|c| match Encoding::Gsm7.char_units(c) {
+            Some(_) => c,
+            None => '?',
+        })
+        .collect();
+    // Every character is writable now; ASCII is the fallback all the same.
+    coding::encode_gsm7_unpacked(&writable)
+        .unwrap_or_else(|_| writable.bytes().filter(u8::is_ascii).collect())
 }
 
 /// A data_sm in the shape of the deliver_sm it stands for (its text stays in message_payload).
@@ -337,5 +371,58 @@ mod tests {
         assert!(forms.contains(&"1a2b".to_owned()));
         assert!(forms.contains(&"6699".to_owned()));
         assert!(!id_forms("268435456", IdFormat::Hex).contains(&"10000000".to_owned()));
+    }
+
+    #[test]
+    fn receipt_text_is_the_decoded_text_in_gsm7() {
+        let mut message = Message {
+            id: MessageId::new(7),
+            client: "shop".into(),
+            route: "default".into(),
+            service_type: String::new(),
+            source: Address {
+                ton: 5,
+                npi: 0,
+                addr: "Shop".into(),
+            },
+            destination: Address {
+                ton: 1,
+                npi: 1,
+                addr: "447700900123".into(),
+            },
+            esm_class: esm_class::UDHI,
+            protocol_id: 0,
+            priority_flag: 0,
+            registered_delivery: 1,
+            data_coding: 8,
+            replace_if_present_flag: 0,
+            sm_default_msg_id: 0,
+            // UDH, then "Ça 😀€" in UTF-16BE.
+            short_message: vec![
+                5, 0, 3, 1, 2, 1, 0x00, 0xC7, 0x00, 0x61, 0x00, 0x20, 0xD8, 0x3D, 0xDE, 0x00, 0x20,
+                0xAC,
+            ],
+            tlvs: vec![],
+            schedule_at: None,
+            expire_at: None,
+            received_at: 1_700_000_000_000,
+            state: State::Delivered,
+            attempts: 1,
+            carrier: None,
+            history: vec![],
+        };
+        let item = receipt_item(&message, 0).unwrap();
+        // Ç is 0x09 in GSM, the emoji has no GSM form, € is ESC 0x65.
+        assert!(
+            item.short_message.ends_with(b"text:\x09a ?\x1b\x65"),
+            "{:?}",
+            item.short_message
+        );
+        message.esm_class = 0;
+        message.data_coding = 0;
+        message.short_message = vec![];
+        message.tlvs = vec![(Tag::MESSAGE_PAYLOAD.0, b"long text".to_vec())];
+        let item = receipt_item(&message, 0).unwrap();
+        assert!(item.short_message.ends_with(b"text:long text"));
     }
 }

@@ -6,8 +6,10 @@
 //!
 //! 1. plans every request against the database plus the earlier requests of the batch; a request
 //!    that fails (unknown id, final state, refused update) fails alone, with none of its writes;
-//! 2. applies all planned writes in ONE sled transaction over all trees, so a crash leaves either
-//!    the whole batch or none of it (sled seals a transaction's log entries as one batch);
+//! 2. writes the batch to the journal as one entry (an atomic sled batch of a few for a large
+//!    batch), so a crash leaves either the whole batch or none of it, and into the in-memory
+//!    layer that reads see (`memtable.rs`); the trees get the writes later, merged, from the
+//!    checkpoint thread (`checkpoint.rs`), which this thread hands a layer every second or so;
 //! 3. makes it durable per [`Durability`]: `Durable` = sled flush, then `fdatasync` of the log
 //!    file and `fsync` of any file or directory entry that appeared since the last commit, because
 //!    sled 0.34's flush ends in `sync_file_range`, which flushes neither the drive cache nor
@@ -26,13 +28,13 @@
 //! error, refuses everything after it with [`Error::Closed`], and stops; the gateway must restart,
 //! and recovery reads what really is on the disk.
 
-use super::layout::{self, Record};
+use super::checkpoint::{self, Checkpointer};
+use super::layout::{self, Record, Tree, Write};
+use super::memtable::{Known, Layer};
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{Batch, Transactional};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
@@ -139,44 +141,24 @@ pub(super) struct Committer {
     /// Applied batches go here to be synced and answered.
     to_sync: std_mpsc::SyncSender<ToSync>,
     sync_thread: Option<JoinHandle<()>>,
-    /// Set by the sync thread when a sync failed: nothing more may be applied.
+    /// Set by the sync or checkpoint thread when a sync failed: nothing more may be applied.
     failed: Arc<AtomicBool>,
-    /// The records this thread wrote last, as written: a message is updated soon after it is
-    /// accepted (dispatch, receipt), and this spares those updates a sled read and a decode.
-    recent: RecentRecords,
+    /// Number of the next journal entry.
+    next_journal: u64,
+    /// Frozen layers go here to be written to the trees.
+    to_checkpoint: Option<std_mpsc::SyncSender<Arc<Layer>>>,
+    /// A message each time a checkpoint is done.
+    checkpointed: std_mpsc::Receiver<()>,
+    checkpoint_thread: Option<JoinHandle<()>>,
 }
 
-/// Records most recently committed, at most [`RecentRecords::CAPACITY`], oldest dropped first.
-/// Only the commit thread writes records, so a cached one is the one on disk.
-#[derive(Default)]
-struct RecentRecords {
-    records: HashMap<MessageId, Record>,
-    order: VecDeque<MessageId>,
-}
-
-impl RecentRecords {
-    /// About 10 MiB of typical messages: covers an update that comes seconds after the write
-    /// before it at tens of thousands of messages per second.
-    const CAPACITY: usize = 16 * 1024;
-
-    fn get(&self, id: MessageId) -> Option<&Record> {
-        self.records.get(&id)
-    }
-
-    /// Takes a committed batch's records.
-    fn extend(&mut self, records: HashMap<MessageId, Record>) {
-        for (id, record) in records {
-            if self.records.insert(id, record).is_none() {
-                self.order.push_back(id);
-            }
-        }
-        while self.order.len() > Self::CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.records.remove(&old);
-            }
-        }
-    }
-}
+/// A layer goes to the trees when it holds this many keys...
+const LAYER_KEYS: usize = 64 * 1024;
+/// ... or is this old: long enough that most queue and outbox entries die in it.
+pub(super) const LAYER_AGE: Duration = Duration::from_secs(1);
+/// While the previous layer is still being written, the active one may grow to this; then writes
+/// wait for the trees (backpressure rather than unbounded memory).
+const LAYER_KEYS_MAX: usize = 4 * LAYER_KEYS;
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
 type Answer = (oneshot::Sender<Result<Reply, Error>>, Result<Reply, Error>);
@@ -223,6 +205,18 @@ impl Committer {
             .name("smppd-store-sync".to_owned())
             .spawn(move || syncer.run(&from_commit))
             .map_err(Error::Io)?;
+        let checkpointer = Checkpointer {
+            shared: shared.clone(),
+            durability,
+            log: checkpoint::open_log(&shared.path)?,
+            failed: failed.clone(),
+        };
+        let (to_checkpoint, layers) = std_mpsc::sync_channel(1);
+        let (done, checkpointed) = std_mpsc::sync_channel(1);
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("smppd-store-checkpoint".to_owned())
+            .spawn(move || checkpointer.run(&layers, &done))
+            .map_err(Error::Io)?;
         Ok(Self {
             shared,
             rx,
@@ -233,7 +227,11 @@ impl Committer {
             to_sync,
             sync_thread: Some(sync_thread),
             failed,
-            recent: RecentRecords::default(),
+            // The journal is empty after open (replayed); numbers restart.
+            next_journal: 1,
+            to_checkpoint: Some(to_checkpoint),
+            checkpointed,
+            checkpoint_thread: Some(checkpoint_thread),
         })
     }
 
@@ -292,6 +290,13 @@ impl Committer {
                 tracing::error!("store: the sync thread panicked");
             }
         }
+        // The layer being written finishes; the active one stays in the journal for next open.
+        self.to_checkpoint = None;
+        if let Some(thread) = self.checkpoint_thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("store: the checkpoint thread panicked");
+            }
+        }
     }
 
     /// Plans, applies, syncs and answers one batch. False after a fatal failure.
@@ -311,8 +316,8 @@ impl Committer {
         }
         self.plan_meta(&mut plan);
 
-        if let Err(e) = self.apply(&plan) {
-            self.recent = RecentRecords::default();
+        if let Err(e) = self.apply(&mut plan) {
+            self.shared.recent().clear();
             tracing::error!(error = %e, "store: commit failed; refusing all further writes");
             for (reply, result) in answers {
                 // Requests that failed on their own keep their own error.
@@ -321,6 +326,12 @@ impl Committer {
             return false;
         }
         self.remember(&mut plan);
+        if !self.maybe_checkpoint() {
+            for (reply, _) in answers {
+                let _ = reply.send(Err(Error::Closed));
+            }
+            return false;
+        }
         let applied = Applied {
             answers,
             queue_delta: plan.queue_delta,
@@ -356,7 +367,7 @@ impl Committer {
                         None
                     };
                     changes.max_id = changes.max_id.max(Some(id.as_u64()));
-                    changes.put_record(Record { queue_seq, message })?;
+                    changes.put_record(Record { queue_seq, message }, true)?;
                 }
                 Reply::Done
             }
@@ -394,7 +405,14 @@ impl Committer {
                         .or_else(|| batch.outbox_present.get(&key))
                     {
                         Some(&present) => present,
-                        None => self.shared.trees.outbox.contains_key(&key)?,
+                        None => {
+                            let known = self.shared.mem_read().get(Tree::Outbox, &key);
+                            match known {
+                                Known::Value(_) => true,
+                                Known::Removed => false,
+                                Known::Unknown => self.shared.trees.outbox.contains_key(&key)?,
+                            }
+                        }
                     };
                     if present {
                         changes.outbox_present.insert(key.clone(), false);
@@ -467,13 +485,17 @@ impl Committer {
         if message.carrier != old_carrier {
             if let Some(carrier) = &message.carrier {
                 let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
-                changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
+                changes.write(Tree::CarrierIds, key.clone(), Some(layout::encode_id(id)));
+                changes.carrier_ids.push((key, id));
             }
         }
-        changes.put_record(Record {
-            queue_seq,
-            message: message.clone(),
-        })?;
+        changes.put_record(
+            Record {
+                queue_seq,
+                message: message.clone(),
+            },
+            false,
+        )?;
         Ok(message)
     }
 
@@ -488,7 +510,7 @@ impl Committer {
         let key = layout::seq_key(client, seq)?;
         let value = layout::encode_outbox(&key, item)?;
         changes.outbox_present.insert(key.clone(), true);
-        changes.write(Tree::Outbox, key, Some(value));
+        changes.write_new(Tree::Outbox, key, value);
         *changes.outbox_delta.entry(client.to_owned()).or_default() += 1;
         Ok(seq)
     }
@@ -496,10 +518,10 @@ impl Committer {
     /// Adds a queue entry for `id` at the back of `route`.
     fn enqueue(&mut self, changes: &mut Changes, route: &str, id: MessageId) -> Result<u64, Error> {
         let seq = self.allocate_seq();
-        changes.write(
+        changes.write_new(
             Tree::Queue,
             layout::seq_key(route, seq)?,
-            Some(layout::encode_id(id)),
+            layout::encode_id(id),
         );
         *changes.queue_delta.entry(route.to_owned()).or_default() += 1;
         Ok(seq)
@@ -518,19 +540,23 @@ impl Committer {
         changes: &Changes,
         id: MessageId,
     ) -> Result<Option<Record>, Error> {
-        if let Some(record) = changes
-            .records
-            .get(&id)
-            .or_else(|| batch.records.get(&id))
-            .or_else(|| self.recent.get(id))
-        {
+        if let Some(record) = changes.records.get(&id).or_else(|| batch.records.get(&id)) {
+            return Ok(Some(record.clone()));
+        }
+        if let Some(record) = self.shared.recent().record(id) {
             return Ok(Some(record.clone()));
         }
         let key = layout::id_key(id);
-        match self.shared.trees.messages.get(key)? {
-            Some(value) => layout::decode_record(&key, &value).map(Some),
-            None => Ok(None),
-        }
+        let known = self.shared.mem_read().get(Tree::Messages, &key);
+        let value = match known {
+            Known::Value(value) => value,
+            Known::Removed => return Ok(None),
+            Known::Unknown => match self.shared.trees.messages.get(key)? {
+                Some(value) => value,
+                None => return Ok(None),
+            },
+        };
+        layout::decode_record(&key, &value).map(Some)
     }
 
     /// Writes the id and seq high-water marks in the same transaction as the records using
@@ -542,41 +568,41 @@ impl Committer {
             // caller made up, too.
             self.shared.next_id.fetch_max(next_id, Ordering::Relaxed);
             if next_id > self.stored_next_id {
-                plan.batches[Tree::Meta as usize]
-                    .insert(layout::META_NEXT_ID, layout::encode_u64(next_id));
+                plan.write(
+                    Tree::Meta,
+                    layout::META_NEXT_ID,
+                    layout::encode_u64(next_id),
+                );
                 plan.next_id = Some(next_id);
             }
         }
         if self.next_seq > self.stored_next_seq {
-            plan.batches[Tree::Meta as usize]
-                .insert(layout::META_NEXT_SEQ, layout::encode_u64(self.next_seq));
+            plan.write(
+                Tree::Meta,
+                layout::META_NEXT_SEQ,
+                layout::encode_u64(self.next_seq),
+            );
             plan.next_seq = Some(self.next_seq);
         }
     }
 
-    /// Applies the whole batch as one sled transaction over all trees.
-    fn apply(&mut self, plan: &Plan) -> Result<(), Error> {
-        if !plan.any_writes {
+    /// Writes the batch to the journal (one atomic sled batch) and into the active layer.
+    fn apply(&mut self, plan: &mut Plan) -> Result<(), Error> {
+        if plan.writes.is_empty() {
             return Ok(());
         }
-        let t = &self.shared.trees;
-        let [messages, queue, carrier_ids, outbox, meta] = &plan.batches;
-        (&t.messages, &t.queue, &t.carrier_ids, &t.outbox, &t.meta)
-            .transaction(|(tm, tq, tc, to, tmeta)| {
-                tm.apply_batch(messages)?;
-                tq.apply_batch(queue)?;
-                tc.apply_batch(carrier_ids)?;
-                to.apply_batch(outbox)?;
-                tmeta.apply_batch(meta)?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => Error::Sled(e),
-                // The closure above never aborts; kept total rather than unreachable!().
-                TransactionError::Abort(()) => Error::Sled(sled::Error::Unsupported(
-                    "store transaction aborted".to_owned(),
-                )),
-            })?;
+        let entries = layout::encode_journal(&plan.writes);
+        let first = self.next_journal;
+        let mut last = first;
+        let mut batch = sled::Batch::default();
+        for (n, entry) in (first..).zip(entries) {
+            batch.insert(&n.to_be_bytes(), entry);
+            last = n;
+        }
+        self.shared.trees.journal.apply_batch(batch)?;
+        self.next_journal = last + 1;
+        let writes = std::mem::take(&mut plan.writes);
+        self.shared.mem_write().active.apply(writes, (first, last));
         if let Some(next_id) = plan.next_id {
             self.stored_next_id = next_id;
         }
@@ -586,9 +612,37 @@ impl Committer {
         Ok(())
     }
 
-    /// Remembers a committed batch's records for the updates that follow.
-    fn remember(&mut self, plan: &mut Plan) {
-        self.recent.extend(std::mem::take(&mut plan.records));
+    /// Hands the active layer to the checkpoint thread when it is big or old enough. Waits for
+    /// the trees only when they fall far behind. False if the checkpoint thread has stopped.
+    fn maybe_checkpoint(&mut self) -> bool {
+        loop {
+            let mut mem = self.shared.mem_write();
+            let (keys, age) = (mem.active.len(), mem.active.started().map(|t| t.elapsed()));
+            if keys < LAYER_KEYS && age.is_none_or(|age| age < LAYER_AGE) {
+                return true;
+            }
+            if let Some(layer) = mem.freeze() {
+                drop(mem);
+                let Some(to_checkpoint) = &self.to_checkpoint else {
+                    return false;
+                };
+                return to_checkpoint.send(layer).is_ok();
+            }
+            if keys < LAYER_KEYS_MAX {
+                return true; // The previous layer is still being written; the next one waits.
+            }
+            drop(mem);
+            if self.failed.load(Ordering::Acquire) || self.checkpointed.recv().is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// Remembers a committed batch's records and carrier ids for the reads that follow.
+    fn remember(&self, plan: &mut Plan) {
+        let records = std::mem::take(&mut plan.records);
+        let carrier_ids = std::mem::take(&mut plan.carrier_ids);
+        self.shared.recent().extend(records, carrier_ids);
     }
 
     /// After a fatal failure or a close: nobody may wait forever on a request this thread will
@@ -725,36 +779,47 @@ pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
     Ok(())
 }
 
-/// The trees, as indexes into [`Plan::batches`].
-#[derive(Clone, Copy)]
-enum Tree {
-    Messages = 0,
-    Queue = 1,
-    CarrierIds = 2,
-    Outbox = 3,
-    Meta = 4,
-}
-
 /// One request's effects, kept apart until it has planned without error.
 #[derive(Default)]
 struct Changes {
     records: HashMap<MessageId, Record>,
+    carrier_ids: Vec<(Vec<u8>, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
-    writes: Vec<(Tree, Vec<u8>, Option<Vec<u8>>)>,
+    writes: Vec<Write>,
     queue_delta: HashMap<String, i64>,
     outbox_delta: HashMap<String, i64>,
     max_id: Option<u64>,
 }
 
 impl Changes {
+    /// A put or (`None`) removal of a key that may exist.
     fn write(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>) {
-        self.writes.push((tree, key, value));
+        self.writes.push(Write {
+            tree,
+            key,
+            value,
+            fresh: false,
+        });
     }
 
-    fn put_record(&mut self, record: Record) -> Result<(), Error> {
-        let key = layout::id_key(record.message.id);
+    /// A put of a key that never existed (a new message, queue or outbox entry).
+    fn write_new(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.push(Write {
+            tree,
+            key,
+            value: Some(value),
+            fresh: true,
+        });
+    }
+
+    fn put_record(&mut self, record: Record, new: bool) -> Result<(), Error> {
+        let key = layout::id_key(record.message.id).to_vec();
         let value = layout::encode_record(&record)?;
-        self.write(Tree::Messages, key.to_vec(), Some(value));
+        if new {
+            self.write_new(Tree::Messages, key, value);
+        } else {
+            self.write(Tree::Messages, key, Some(value));
+        }
         self.records.insert(record.message.id, record);
         Ok(())
     }
@@ -764,9 +829,10 @@ impl Changes {
 #[derive(Default)]
 struct Plan {
     records: HashMap<MessageId, Record>,
+    carrier_ids: Vec<(Vec<u8>, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
-    batches: [Batch; 5],
-    any_writes: bool,
+    /// Every write of the batch, in order.
+    writes: Vec<Write>,
     queue_delta: HashMap<String, i64>,
     outbox_delta: HashMap<String, i64>,
     max_id: Option<u64>,
@@ -776,17 +842,20 @@ struct Plan {
 }
 
 impl Plan {
+    fn write(&mut self, tree: Tree, key: &[u8], value: Vec<u8>) {
+        self.writes.push(Write {
+            tree,
+            key: key.to_vec(),
+            value: Some(value),
+            fresh: false,
+        });
+    }
+
     fn merge(&mut self, changes: Changes) {
         self.records.extend(changes.records);
+        self.carrier_ids.extend(changes.carrier_ids);
         self.outbox_present.extend(changes.outbox_present);
-        for (tree, key, value) in changes.writes {
-            self.any_writes = true;
-            let batch = &mut self.batches[tree as usize];
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
+        self.writes.extend(changes.writes);
         for (route, delta) in changes.queue_delta {
             *self.queue_delta.entry(route).or_default() += delta;
         }

@@ -14,9 +14,17 @@
 //! | `outbox`      | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`         |
 //! | `meta`        | `next_id`, `next_seq`                 | v1, u64 BE                        |
 //! | `meta`        | `format_version`                      | the format number (one byte)      |
+//! | `journal`     | batch number (u64 BE)                 | v1, the batch's writes (below)    |
 //!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
+//!
+//! Format 2 added the journal: a group commit writes its batch there as one entry (a few for a
+//! large batch), and the writes reach the other trees later, in the background, already merged
+//! (see `checkpoint.rs`). A journal entry is the writes in order, each: tree (u8, [`Tree`]),
+//! key length (u32 BE), key, then 0 for a removal or 1, value length (u32 BE), value. Format 1
+//! stores (no journal) are upgraded by stamping 2; a format 1 smppd refuses a format 2 store, whose
+//! journal it would ignore.
 
 use super::Error;
 use crate::message::{Message, MessageId, OutboxItem};
@@ -24,7 +32,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(super) const FORMAT_VERSION: u8 = 1;
+pub(super) const FORMAT_VERSION: u8 = 2;
+/// The older layout this build upgrades in place (the same trees, without a journal).
+pub(super) const FORMAT_VERSION_1: u8 = 1;
 /// First octet of every value written by this build.
 const VALUE_V1: u8 = 1;
 
@@ -38,6 +48,127 @@ pub(super) const CARRIER_IDS: &str = "carrier_ids";
 pub(super) const OUTBOX: &str = "outbox";
 /// Counters and the format version.
 pub(super) const META: &str = "meta";
+/// Batch number → the batch's writes, until they are in the other trees.
+pub(super) const JOURNAL: &str = "journal";
+
+/// The trees a journal entry writes to; the discriminant is the tree's number in the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tree {
+    Messages = 0,
+    Queue = 1,
+    CarrierIds = 2,
+    Outbox = 3,
+    Meta = 4,
+}
+
+impl Tree {
+    /// Every tree, in number order.
+    pub(super) const ALL: [Self; 5] = [
+        Self::Messages,
+        Self::Queue,
+        Self::CarrierIds,
+        Self::Outbox,
+        Self::Meta,
+    ];
+
+    fn from_number(n: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(n)).copied()
+    }
+}
+
+/// One write of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Write {
+    pub(super) tree: Tree,
+    pub(super) key: Vec<u8>,
+    /// `None` removes the key.
+    pub(super) value: Option<Vec<u8>>,
+    /// The key is new: no tree or earlier write has it (a new message, queue or outbox entry).
+    /// Removed again before it reaches its tree, it never needs to.
+    pub(super) fresh: bool,
+}
+
+/// A journal entry stays well below sled's blob threshold (a quarter of its 512 KiB segment):
+/// a blob is a file of its own, written without a sync.
+const JOURNAL_ENTRY_MAX: usize = 64 * 1024;
+
+/// Journal entry values for `writes`, in order, each at most about [`JOURNAL_ENTRY_MAX`] (a
+/// single larger write gets an entry of its own). Sized up front: growing a 64 KiB buffer by
+/// doubling cost the commit thread more in copies and fresh pages than the encoding itself.
+pub(super) fn encode_journal(writes: &[Write]) -> Vec<Vec<u8>> {
+    let size = |w: &Write| 1 + 4 + w.key.len() + 1 + w.value.as_ref().map_or(0, |v| 4 + v.len());
+    let mut entries = Vec::new();
+    let mut rest = writes;
+    while !rest.is_empty() {
+        let mut len = 1;
+        let mut count = 0;
+        for w in rest {
+            if count > 0 && len + size(w) > JOURNAL_ENTRY_MAX {
+                break;
+            }
+            len += size(w);
+            count += 1;
+        }
+        let (these, after) = rest.split_at(count);
+        let mut entry = Vec::with_capacity(len);
+        entry.push(VALUE_V1);
+        for w in these {
+            entry.push(w.tree as u8);
+            push_len_prefixed(&mut entry, &w.key);
+            match &w.value {
+                None => entry.push(0),
+                Some(value) => {
+                    entry.push(1);
+                    push_len_prefixed(&mut entry, value);
+                }
+            }
+        }
+        entries.push(entry);
+        rest = after;
+    }
+    entries
+}
+
+fn push_len_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Keys and values are far below 4 GiB: a PDU is at most 70 KiB.
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// The writes of a journal entry; `key` names it in errors.
+pub(super) fn decode_journal(key: &[u8], value: &[u8]) -> Result<Vec<Write>, Error> {
+    let bad = |reason: &str| corrupt(JOURNAL, key, reason);
+    let mut rest = versioned(JOURNAL, key, value)?;
+    let mut writes = Vec::new();
+    while let Some((&tree, after)) = rest.split_first() {
+        let tree = Tree::from_number(tree).ok_or_else(|| bad("unknown tree number"))?;
+        let (key_bytes, after) = take_len_prefixed(after).ok_or_else(|| bad("key cut short"))?;
+        let (&kind, after) = after.split_first().ok_or_else(|| bad("write cut short"))?;
+        let (value, after) = match kind {
+            0 => (None, after),
+            1 => {
+                let (v, after) = take_len_prefixed(after).ok_or_else(|| bad("value cut short"))?;
+                (Some(v.to_vec()), after)
+            }
+            _ => return Err(bad("unknown write kind")),
+        };
+        writes.push(Write {
+            tree,
+            key: key_bytes.to_vec(),
+            value,
+            fresh: false,
+        });
+        rest = after;
+    }
+    Ok(writes)
+}
+
+fn take_len_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    rest.split_at_checked(len)
+}
 
 /// `meta` key: no id below this was ever acknowledged; the allocator restarts here or above.
 pub(super) const META_NEXT_ID: &[u8] = b"next_id";
@@ -265,6 +396,59 @@ mod tests {
             carrier: None,
             history: vec![],
         }
+    }
+
+    #[test]
+    fn journal_entries_round_trip_and_split() {
+        let write = |tree, n: u8, value: Option<Vec<u8>>| Write {
+            tree,
+            key: vec![n; 9],
+            value,
+            fresh: false,
+        };
+        let writes = vec![
+            write(Tree::Messages, 1, Some(vec![7; 300])),
+            write(Tree::Queue, 2, None),
+            write(Tree::Meta, 3, Some(vec![])),
+        ];
+        let entries = encode_journal(&writes);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(decode_journal(b"k", &entries[0]).unwrap(), writes);
+
+        // Large batches are cut into entries below the blob threshold, in order.
+        let many: Vec<_> = (0..1000)
+            .map(|n| write(Tree::Outbox, (n % 250) as u8, Some(vec![1; 200])))
+            .collect();
+        let entries = encode_journal(&many);
+        assert!(entries.len() > 1);
+        assert!(entries.iter().all(|e| e.len() <= JOURNAL_ENTRY_MAX));
+        let decoded: Vec<_> = entries
+            .iter()
+            .flat_map(|e| decode_journal(b"k", e).unwrap())
+            .collect();
+        assert_eq!(decoded, many);
+        assert!(encode_journal(&[]).is_empty());
+    }
+
+    #[test]
+    fn damaged_journal_entries_are_reported() {
+        let writes = vec![Write {
+            tree: Tree::Outbox,
+            key: vec![1, 2, 3],
+            value: Some(vec![4, 5]),
+            fresh: true,
+        }];
+        let entry = &encode_journal(&writes)[0];
+        for cut in 0..entry.len() {
+            let result = decode_journal(b"k", &entry[..cut]);
+            // Cut after a whole write, the entry is shorter but still well formed.
+            if cut != 1 {
+                assert!(result.is_err(), "cut at {cut}");
+            }
+        }
+        let mut bad_tree = entry.clone();
+        bad_tree[1] = 9;
+        assert!(decode_journal(b"k", &bad_tree).is_err());
     }
 
     #[test]

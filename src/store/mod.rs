@@ -1,25 +1,30 @@
 //! The store: everything that must survive a restart, in sled. The only module that imports
 //! sled; the rest of the gateway sees typed calls.
 //!
-//! Reads (`message`, `queued`, `outbox`, lookups) go to sled directly: they are in-memory tree
-//! walks, fine on a runtime worker. Every write goes through the group-commit thread
-//! (`commit.rs`), which answers only once the write is as durable as `[store] durability` says.
-//! Queue and outbox depths are counted in memory (rebuilt on open) so admission checks cost no
-//! scan.
+//! Every write goes through the group-commit thread (`commit.rs`), which journals each batch and
+//! answers only once it is as durable as `[store] durability` says. The journaled writes sit in
+//! memory (`memtable.rs`) until the checkpoint thread moves them into the trees
+//! (`checkpoint.rs`); reads (`message`, `queued`, `outbox`, lookups) look in memory first, then
+//! in the trees, from any thread. Queue and outbox depths are counted in memory (rebuilt on open)
+//! so admission checks cost no scan.
 
+mod checkpoint;
 mod commit;
 mod layout;
+mod memtable;
+mod recent;
 
 pub use crate::message::UpdateRefused;
 
 use crate::config::StoreConfig;
 use crate::message::{CarrierRef, Message, MessageId, OutboxItem, State};
 use commit::{Committer, Op, Reply, Request};
-use layout::{CARRIER_IDS, MESSAGES, META, OUTBOX, QUEUE};
+use layout::{Tree, CARRIER_IDS, JOURNAL, MESSAGES, META, OUTBOX, QUEUE};
+use memtable::{Known, MemTables};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -136,6 +141,10 @@ struct Shared {
     depths: Mutex<Depths>,
     /// Woken when a commit that added to a client's outbox is durable.
     outbox_signals: Mutex<HashMap<String, Arc<Notify>>>,
+    /// What the commit thread wrote last, for the reads that soon follow.
+    recent: Mutex<recent::Recent>,
+    /// Journaled writes not yet in the trees; reads look here first.
+    mem: RwLock<MemTables>,
     stats: Stats,
 }
 
@@ -145,6 +154,19 @@ struct Trees {
     carrier_ids: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
+    journal: sled::Tree,
+}
+
+impl Trees {
+    fn get(&self, tree: Tree) -> &sled::Tree {
+        match tree {
+            Tree::Messages => &self.messages,
+            Tree::Queue => &self.queue,
+            Tree::CarrierIds => &self.carrier_ids,
+            Tree::Outbox => &self.outbox,
+            Tree::Meta => &self.meta,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -161,6 +183,40 @@ struct Stats {
 }
 
 impl Shared {
+    fn recent(&self) -> std::sync::MutexGuard<'_, recent::Recent> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn mem_read(&self) -> RwLockReadGuard<'_, MemTables> {
+        self.mem.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn mem_write(&self) -> RwLockWriteGuard<'_, MemTables> {
+        self.mem.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A key's value: the in-memory layers, else the tree.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<sled::IVec>, Error> {
+        let known = self.mem_read().get(tree, key);
+        match known {
+            Known::Value(value) => Ok(Some(value)),
+            Known::Removed => Ok(None),
+            Known::Unknown => Ok(self.trees.get(tree).get(key)?),
+        }
+    }
+
+    /// Live entries of `tree` in `[from, to]`, at most `limit`, layers merged over the tree.
+    fn scan(
+        &self,
+        tree: Tree,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, sled::IVec)>, Error> {
+        let mem = self.mem_read();
+        Ok(mem.scan(tree, self.trees.get(tree), from, to, limit)?)
+    }
+
     /// Applies a committed batch's entry counts.
     fn adjust_depths(&self, queue: &HashMap<String, i64>, outbox: &HashMap<String, i64>) {
         let mut depths = self.depths.lock().unwrap_or_else(PoisonError::into_inner);
@@ -221,6 +277,7 @@ impl Store {
         let db = sled::Config::new()
             .path(&config.path)
             .cache_capacity(cache)
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         let trees = Trees {
             messages: db.open_tree(MESSAGES)?,
@@ -228,8 +285,13 @@ impl Store {
             carrier_ids: db.open_tree(CARRIER_IDS)?,
             outbox: db.open_tree(OUTBOX)?,
             meta: db.open_tree(META)?,
+            journal: db.open_tree(JOURNAL)?,
         };
         check_format(&trees.meta)?;
+        let replayed = checkpoint::replay(&db, &trees, &config.path)?;
+        if replayed > 0 {
+            tracing::info!(entries = replayed, "store: journal replayed into the trees");
+        }
         let scan = Scan::run(&trees)?;
         tracing::info!(
             messages = scan.next_id.saturating_sub(1),
@@ -245,6 +307,8 @@ impl Store {
             next_id: AtomicU64::new(scan.next_id),
             depths: Mutex::new(scan.depths),
             outbox_signals: Mutex::default(),
+            recent: Mutex::default(),
+            mem: RwLock::default(),
             stats: Stats::default(),
         });
         // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
@@ -291,8 +355,11 @@ impl Store {
 
     /// The message with this id.
     pub fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
+        if let Some(message) = self.shared.recent().message(id) {
+            return Ok(Some(message));
+        }
         let key = layout::id_key(id);
-        match self.shared.trees.messages.get(key)? {
+        match self.shared.get(Tree::Messages, &key)? {
             Some(value) => Ok(Some(layout::decode_record(&key, &value)?.message)),
             None => Ok(None),
         }
@@ -361,15 +428,32 @@ impl Store {
     /// Up to `limit` ids from the front of a route's queue, oldest first. Dispatched messages
     /// stay in the queue until a carrier accepts them, so they are listed too.
     pub fn queued(&self, route: &str, limit: usize) -> Result<Vec<MessageId>, Error> {
-        let prefix = layout::name_prefix(route)?;
+        Ok(self
+            .queued_from(route, 0, limit)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect())
+    }
+
+    /// [`Store::queued`] from queue position `from` on, with each entry's position: a
+    /// dispatcher walks a long queue with it instead of reading the head again each time.
+    pub fn queued_from(
+        &self,
+        route: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, MessageId)>, Error> {
+        let prefix_len = layout::name_prefix(route)?.len();
+        let (start, end) = (
+            layout::seq_key(route, from)?,
+            layout::seq_key(route, u64::MAX)?,
+        );
         self.shared
-            .trees
-            .queue
-            .scan_prefix(&prefix)
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                layout::decode_id(QUEUE, &key, &value)
+            .scan(Tree::Queue, &start, &end, limit)?
+            .into_iter()
+            .map(|(key, value)| {
+                let seq = layout::seq_after_prefix(QUEUE, prefix_len, &key)?;
+                Ok((seq, layout::decode_id(QUEUE, &key, &value)?))
             })
             .collect()
     }
@@ -400,7 +484,10 @@ impl Store {
     /// The gateway id of the message a carrier link knows by `carrier_id` (exact match).
     pub fn by_carrier_id(&self, link: &str, carrier_id: &str) -> Result<Option<MessageId>, Error> {
         let key = layout::carrier_key(link, carrier_id)?;
-        match self.shared.trees.carrier_ids.get(&key)? {
+        if let Some(id) = self.shared.recent().carrier_id(&key) {
+            return Ok(Some(id));
+        }
+        match self.shared.get(Tree::CarrierIds, &key)? {
             Some(value) => layout::decode_id(CARRIER_IDS, &key, &value).map(Some),
             None => Ok(None),
         }
@@ -437,12 +524,9 @@ impl Store {
         let start = layout::seq_key(client, first)?;
         let end = layout::seq_key(client, u64::MAX)?;
         self.shared
-            .trees
-            .outbox
-            .range(start..=end)
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
+            .scan(Tree::Outbox, &start, &end, limit)?
+            .into_iter()
+            .map(|(key, value)| {
                 let seq = layout::seq_after_prefix(OUTBOX, prefix_len, &key)?;
                 Ok((seq, layout::decode_outbox(&key, &value)?))
             })
@@ -545,6 +629,15 @@ fn check_format(meta: &sled::Tree) -> Result<(), Error> {
     let key = layout::META_FORMAT_VERSION;
     match meta.get(key)? {
         Some(v) if v.as_ref() == [layout::FORMAT_VERSION] => Ok(()),
+        Some(v) if v.as_ref() == [layout::FORMAT_VERSION_1] => {
+            // The same trees without a journal: stamping the new format is the whole upgrade.
+            meta.insert(key, &[layout::FORMAT_VERSION])?;
+            tracing::info!(
+                "store: upgraded from format 1 to {}",
+                layout::FORMAT_VERSION
+            );
+            Ok(())
+        }
         Some(v) => Err(layout::corrupt(
             META,
             key,
@@ -1084,5 +1177,92 @@ mod tests {
             matches!(&err, Error::Corrupt { tree: "meta", reason, .. } if reason.contains("99")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_format_1_store_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(&dir));
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            let meta = db.open_tree(META).unwrap();
+            meta.insert(layout::META_FORMAT_VERSION, &[layout::FORMAT_VERSION_1])
+                .unwrap();
+            commit::flush_db(&db).unwrap();
+        }
+        let store = open(&dir);
+        let stamp = store.shared.trees.meta.get(layout::META_FORMAT_VERSION);
+        assert_eq!(stamp.unwrap().unwrap().as_ref(), [layout::FORMAT_VERSION]);
+    }
+
+    /// Keys in a sled tree (not the layers in front of it).
+    fn tree_len(store: &Store, tree: Tree) -> usize {
+        store.shared.trees.get(tree).len()
+    }
+
+    #[tokio::test]
+    async fn layers_reach_the_trees_and_short_lived_entries_never_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let waiting = message(&store, "r");
+        let sent = message(&store, "r");
+        store
+            .accept(vec![waiting.clone(), sent.clone()])
+            .await
+            .unwrap();
+        store.record_dispatch(sent.id, "c", "x1").await.unwrap();
+        let seq = store.push_outbox("shop", receipt(sent.id)).await.unwrap();
+        store.ack_outbox("shop", seq).await.unwrap();
+        // Journaled, readable, and not in the trees yet.
+        assert_eq!(store.queued("r", 10).unwrap(), vec![waiting.id]);
+        assert_eq!(tree_len(&store, Tree::Messages), 0);
+        assert!(!store.shared.trees.journal.is_empty());
+
+        // The first commit after the layer's age hands it, this commit included, to the
+        // checkpoint thread.
+        tokio::time::sleep(commit::LAYER_AGE + Duration::from_millis(50)).await;
+        let later = message(&store, "r");
+        store.accept(vec![later.clone()]).await.unwrap();
+        for _ in 0..200 {
+            if store.shared.mem_read().frozen.is_none() && store.shared.trees.journal.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(tree_len(&store, Tree::Messages), 3);
+        // Sent's queue entry and the acked receipt lived and died within the layer.
+        assert_eq!(tree_len(&store, Tree::Queue), 2);
+        assert_eq!(tree_len(&store, Tree::Outbox), 0);
+        assert_eq!(tree_len(&store, Tree::CarrierIds), 1);
+        assert!(store.shared.trees.journal.is_empty());
+        assert_eq!(store.queued("r", 10).unwrap(), vec![waiting.id, later.id]);
+        assert_eq!(store.by_carrier_id("c", "x1").unwrap(), Some(sent.id));
+        assert_eq!(
+            store.message(sent.id).unwrap().unwrap().state,
+            State::Enroute
+        );
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_replayed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, seq) = {
+            let store = open(&dir);
+            let m = message(&store, "r");
+            store.accept(vec![m.clone()]).await.unwrap();
+            store.record_dispatch(m.id, "c", "x1").await.unwrap();
+            let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
+            store.close().await.unwrap();
+            assert_eq!(tree_len(&store, Tree::Messages), 0, "still only journaled");
+            (m, seq)
+        };
+        let store = open(&dir);
+        assert!(store.shared.trees.journal.is_empty());
+        assert_eq!(tree_len(&store, Tree::Messages), 1);
+        assert_eq!(store.by_carrier_id("c", "x1").unwrap(), Some(m.id));
+        assert_eq!(store.queued("r", 10).unwrap(), vec![]);
+        let outbox = store.outbox("shop", None, 10).unwrap();
+        assert_eq!(outbox, vec![(seq, receipt(m.id))]);
+        assert_eq!(store.outbox_len("shop"), 1);
     }
 }

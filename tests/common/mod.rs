@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+pub mod peers;
+
 /// A config with one plain listener on port 0, the store in `dir`, and `clients` appended
 /// (TOML `[[clients]]` tables).
 pub fn config(dir: &Path, session: &str, clients: &str) -> String {
@@ -425,11 +427,16 @@ impl Simulator {
 
     /// Every submit the simulator logged so far (over all its runs), in order.
     pub fn submits(&self) -> Vec<LoggedSubmit> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        // A line still being written has no newline yet.
-        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-        complete.lines().map(parse_logged_submit).collect()
+        read_submit_log(&self.log)
     }
+}
+
+/// Every submit in a simulator's `--log-submits` file (`log_submits` in process), in order.
+pub fn read_submit_log(path: &Path) -> Vec<LoggedSubmit> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // A line still being written has no newline yet.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete.lines().map(parse_logged_submit).collect()
 }
 
 fn parse_logged_submit(line: &str) -> LoggedSubmit {
