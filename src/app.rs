@@ -79,6 +79,13 @@ impl App {
     pub async fn serve(mut self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         self.carriers.start(&tracker, &shutdown);
+        if let Some(keep) = self.config.store.retention {
+            tracker.spawn(crate::store::retention::run(
+                self.store.clone(),
+                keep,
+                shutdown.clone(),
+            ));
+        }
         if let Some(listeners) = self.listeners.take() {
             esme::serve(listeners, self.config.clone(), self.esme.clone(), shutdown).await;
         }
