@@ -170,6 +170,7 @@ fn bench_group(
             durability,
             max_batch: NonZeroUsize::new(1024).unwrap(),
             cache_bytes: 64 * 1024 * 1024,
+            retention: None,
         })
         .unwrap();
         group.bench_function(name, |b| {

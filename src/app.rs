@@ -114,6 +114,13 @@ impl App {
             );
             tracker.spawn(admin::serve(listener, Arc::new(admin), shutdown.clone()));
         }
+        if let Some(keep) = self.config.store.retention {
+            tracker.spawn(crate::store::retention::run(
+                self.store.clone(),
+                keep,
+                shutdown.clone(),
+            ));
+        }
         if let Some(listeners) = self.listeners.take() {
             esme::serve(listeners, self.config.clone(), self.esme.clone(), shutdown).await;
         }

@@ -7,6 +7,7 @@ pub mod carrier;
 pub mod config;
 pub mod esme;
 pub mod message;
+pub mod reload;
 pub mod route;
 pub mod session;
 pub mod simulate;

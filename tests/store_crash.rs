@@ -35,6 +35,7 @@ fn config(path: &Path) -> StoreConfig {
         durability: Durability::Durable,
         max_batch: NonZeroUsize::new(256).unwrap(),
         cache_bytes: 16 * 1024 * 1024,
+        retention: None,
     }
 }
 

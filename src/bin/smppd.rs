@@ -222,6 +222,7 @@ fn serve(config: Config) -> ExitCode {
             say!("smppd: admin on http://{addr}");
         }
         say!("smppd: ready");
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
         tokio::spawn(stop_on_signal(shutdown.clone()));
         app.serve(shutdown).await;
         ExitCode::SUCCESS
@@ -273,7 +274,16 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
+}
+
+/// Tells systemd (`Type=notify`) how the service is doing; nothing when not run by systemd
+/// (no `NOTIFY_SOCKET`).
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
 }
 
 /// Logs go to stderr as `[log]` says; `RUST_LOG`, when set, filters them instead of

@@ -92,6 +92,9 @@ pub struct StoreConfig {
     pub max_batch: NonZeroUsize,
     /// sled's page cache: the store's memory use grows up to about this (`cache_bytes`).
     pub cache_bytes: usize,
+    /// Finished messages are removed this long after their last change; `None` keeps them
+    /// forever (`retention`, "off").
+    pub retention: Option<Duration>,
 }
 
 /// When the store reports a write as done.
@@ -542,6 +545,22 @@ mod tests {
     }
 
     #[test]
+    fn store_retention() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.store.retention, Some(Duration::from_secs(7 * 86400)));
+        let config = Config::parse("[store]\nretention = \"off\"\n").unwrap();
+        assert_eq!(config.store.retention, None);
+        let config = Config::parse("[store]\nretention = \"36h\"\n").unwrap();
+        assert_eq!(config.store.retention, Some(Duration::from_secs(36 * 3600)));
+        one_problem("[store]\nretention = \"0s\"\n", "store.retention", "zero");
+        one_problem(
+            "[store]\nretention = \"forever\"\n",
+            "store.retention",
+            "\"off\"",
+        );
+    }
+
+    #[test]
     fn embedded_default_is_valid_and_has_the_demo_client() {
         let config = Config::embedded_default().unwrap();
         assert_eq!(config.server.system_id, "smppd");
@@ -637,6 +656,7 @@ mod tests {
             path = "/var/lib/smppd"
             durability = "relaxed"
             max_batch = 1
+            retention = "3d"
             [[clients]]
             system_id = "shop"
             password = "secret12"
@@ -688,6 +708,7 @@ mod tests {
                 durability: Durability::Relaxed,
                 max_batch: NonZeroUsize::new(1).unwrap(),
                 cache_bytes: 64 * 1024 * 1024,
+                retention: Some(Duration::from_secs(3 * 86400)),
             },
             clients: vec![
                 ClientConfig {

@@ -125,6 +125,7 @@ struct RawStore {
     durability: String,
     max_batch: i64,
     cache_bytes: i64,
+    retention: String,
 }
 
 impl Default for RawStore {
@@ -134,6 +135,7 @@ impl Default for RawStore {
             durability: "durable".to_owned(),
             max_batch: 1024,
             cache_bytes: 64 * 1024 * 1024,
+            retention: "7d".to_owned(),
         }
     }
 }
@@ -545,11 +547,21 @@ fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
         "store.cache_bytes",
         usize_in(raw.cache_bytes, 1024 * 1024, None).map_err(|e| format!("{e} (at least 1 MiB)")),
     );
+    let retention = p.check(
+        "store.retention",
+        match raw.retention.as_str() {
+            "off" => Ok(None),
+            text => positive_duration(text)
+                .map(Some)
+                .map_err(|e| format!("{e}; or \"off\" to keep messages forever")),
+        },
+    );
     Some(StoreConfig {
         path: path?,
         durability: durability?,
         max_batch: max_batch?,
         cache_bytes: cache_bytes?,
+        retention: retention?,
     })
 }
 

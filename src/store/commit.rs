@@ -81,6 +81,14 @@ pub(super) enum Op {
         /// The entry.
         item: OutboxItem,
     },
+    /// Removes finished messages whose last change is before `before` (unix ms), with their
+    /// carrier id mappings; a message not final or changed since is kept. Replies the count.
+    Purge {
+        /// Candidates.
+        ids: Vec<MessageId>,
+        /// Retention cutoff.
+        before: i64,
+    },
     /// Removes outbox entries (idempotent): every entry a delivery round got answered.
     AckOutbox {
         /// Receiving client.
@@ -96,6 +104,7 @@ impl Op {
         match self {
             Self::Accept(messages) => messages.len().max(1),
             Self::AckOutbox { seqs, .. } => seqs.len().max(1),
+            Self::Purge { ids, .. } => ids.len().max(1),
             Self::UpdateAndPush { .. } => 2,
             _ => 1,
         }
@@ -111,6 +120,8 @@ pub(super) enum Reply {
     Message(Box<Message>),
     /// The sequence number given to a new outbox entry.
     Seq(u64),
+    /// How many entries the write removed.
+    Count(usize),
     /// The message as written, and the seq of the outbox entry pushed with it, if any.
     Pushed(Box<Message>, Option<u64>),
 }
@@ -395,6 +406,29 @@ impl Committer {
             Op::PushOutbox { client, item } => {
                 Reply::Seq(self.push_outbox(&mut changes, &client, &item)?)
             }
+            Op::Purge { ids, before } => {
+                let mut purged = 0;
+                for id in ids {
+                    let Some(record) = self.record(batch, &changes, id)? else {
+                        continue;
+                    };
+                    let message = &record.message;
+                    let last_change = message.history.last().map_or(message.received_at, |e| e.at);
+                    if !message.state.is_final() || last_change >= before {
+                        continue;
+                    }
+                    if let Some(carrier) = &message.carrier {
+                        let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
+                        changes.write(Tree::CarrierIds, key.clone(), None);
+                        changes.purged_carrier_keys.push(key);
+                    }
+                    changes.write(Tree::Messages, layout::id_key(id).to_vec(), None);
+                    changes.records.remove(&id);
+                    changes.purged.insert(id);
+                    purged += 1;
+                }
+                Reply::Count(purged)
+            }
             Op::AckOutbox { client, seqs } => {
                 let mut removed = 0;
                 for seq in seqs {
@@ -540,6 +574,9 @@ impl Committer {
         changes: &Changes,
         id: MessageId,
     ) -> Result<Option<Record>, Error> {
+        if changes.purged.contains(&id) || batch.purged.contains(&id) {
+            return Ok(None);
+        }
         if let Some(record) = changes.records.get(&id).or_else(|| batch.records.get(&id)) {
             return Ok(Some(record.clone()));
         }
@@ -642,7 +679,9 @@ impl Committer {
     fn remember(&self, plan: &mut Plan) {
         let records = std::mem::take(&mut plan.records);
         let carrier_ids = std::mem::take(&mut plan.carrier_ids);
-        self.shared.recent().extend(records, carrier_ids);
+        let mut recent = self.shared.recent();
+        recent.forget(&plan.purged, &plan.purged_carrier_keys);
+        recent.extend(records, carrier_ids);
     }
 
     /// After a fatal failure or a close: nobody may wait forever on a request this thread will
@@ -783,6 +822,9 @@ pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
 #[derive(Default)]
 struct Changes {
     records: HashMap<MessageId, Record>,
+    /// Messages removed, and their carrier id keys: later requests must not find them.
+    purged: HashSet<MessageId>,
+    purged_carrier_keys: Vec<Vec<u8>>,
     carrier_ids: Vec<(Vec<u8>, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
     writes: Vec<Write>,
@@ -829,6 +871,8 @@ impl Changes {
 #[derive(Default)]
 struct Plan {
     records: HashMap<MessageId, Record>,
+    purged: HashSet<MessageId>,
+    purged_carrier_keys: Vec<Vec<u8>>,
     carrier_ids: Vec<(Vec<u8>, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
     /// Every write of the batch, in order.
@@ -852,6 +896,11 @@ impl Plan {
     }
 
     fn merge(&mut self, changes: Changes) {
+        for id in &changes.purged {
+            self.records.remove(id);
+        }
+        self.purged.extend(changes.purged);
+        self.purged_carrier_keys.extend(changes.purged_carrier_keys);
         self.records.extend(changes.records);
         self.carrier_ids.extend(changes.carrier_ids);
         self.outbox_present.extend(changes.outbox_present);

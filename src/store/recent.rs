@@ -6,7 +6,7 @@
 
 use super::layout::Record;
 use crate::message::{Message, MessageId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 
 /// The recent records and carrier ids, shared by the commit thread and the readers.
@@ -43,6 +43,17 @@ impl Recent {
     ) {
         self.records.extend(records, Self::RECORDS);
         self.carrier_ids.extend(carrier_ids, Self::CARRIER_IDS);
+    }
+
+    /// Drops purged messages and their carrier ids (their places in line stay until they come
+    /// up; the map is a cache, so a key re-added meanwhile may just be dropped early).
+    pub(super) fn forget(&mut self, ids: &HashSet<MessageId>, carrier_keys: &[Vec<u8>]) {
+        for id in ids {
+            self.records.map.remove(id);
+        }
+        for key in carrier_keys {
+            self.carrier_ids.map.remove(key);
+        }
     }
 
     /// After a failed commit nothing here can be trusted to match the disk.
