@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod carrier;
+pub mod client;
 pub mod config;
 pub mod esme;
 pub mod message;
