@@ -87,6 +87,14 @@ impl App {
         ));
         let carriers = Carriers::new(config.clone(), store.clone(), esme.clone(), queued)
             .map_err(StartError::Carrier)?;
+        if config.routes.is_empty() && !config.carriers.is_empty() {
+            // Legitimate for carriers that only bring MO in; a trap otherwise.
+            tracing::warn!(
+                queue = esme::DEFAULT_ROUTE,
+                "no [[routes]]: accepted messages wait in their queue until a route sends them \
+                 to a carrier"
+            );
+        }
         Ok(Self {
             plain_addrs: listeners.plain_addrs(),
             tls_addrs: listeners.tls_addrs(),
