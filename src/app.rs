@@ -108,6 +108,16 @@ impl App {
         })
     }
 
+    /// What re-reads `path` (the file `config` came from) into this gateway on SIGHUP.
+    pub fn reloader(&self, path: Option<std::path::PathBuf>) -> crate::reload::Reloader {
+        crate::reload::Reloader::new(
+            path,
+            self.config.clone(),
+            self.esme.clone(),
+            self.carriers.clone(),
+        )
+    }
+
     /// Serves until `shutdown` is cancelled and every session has ended.
     pub async fn serve(mut self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();

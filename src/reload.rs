@@ -6,8 +6,70 @@
 //! caps. Not applied live (the running value stays, and the reload says a restart is needed):
 //! listeners, TLS listener files, connection and PDU limits, the store.
 
+use crate::carrier::Carriers;
 use crate::config::{CarrierConfig, Config};
+use crate::esme::EsmeService;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Re-reads the config file and applies it to the running gateway.
+pub struct Reloader {
+    path: Option<PathBuf>,
+    current: Mutex<Arc<Config>>,
+    esme: Arc<EsmeService>,
+    carriers: Arc<Carriers>,
+}
+
+impl Reloader {
+    /// For the gateway made of `esme` and `carriers`, running `current` read from `path`
+    /// (`None`: the embedded default, which there is no file to re-read for).
+    pub fn new(
+        path: Option<PathBuf>,
+        current: Arc<Config>,
+        esme: Arc<EsmeService>,
+        carriers: Arc<Carriers>,
+    ) -> Self {
+        Self {
+            path,
+            current: Mutex::new(current),
+            esme,
+            carriers,
+        }
+    }
+
+    /// Reads the file; if it is valid and changes nothing that needs a restart (carriers, for
+    /// now), applies it and returns what changed. Otherwise the running config stays and the
+    /// error says why, every problem with its key.
+    pub fn reload(&self) -> Result<Changes, String> {
+        let Some(path) = &self.path else {
+            return Err("running the embedded default config: no file to reload".to_owned());
+        };
+        let new = Config::load(path)
+            .map_err(|errors| format!("{}: {errors}; the running config stays", path.display()))?;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let changes = diff(&current, &new);
+        let carriers: Vec<&str> = changes
+            .carriers_added
+            .iter()
+            .chain(&changes.carriers_removed)
+            .chain(&changes.carriers_reconnected)
+            .map(String::as_str)
+            .collect();
+        if !carriers.is_empty() {
+            return Err(format!(
+                "carriers added, removed or with new connection settings ({}) need a restart; \
+                 nothing reloaded, the running config stays",
+                carriers.join(", ")
+            ));
+        }
+        let new = Arc::new(new);
+        self.esme.reload(new.clone(), &changes.clients_removed);
+        self.carriers.reload(new.clone());
+        *current = new;
+        Ok(changes)
+    }
+}
 
 /// The differences between the running config and a new one.
 #[derive(Debug, Default, PartialEq)]

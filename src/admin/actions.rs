@@ -246,7 +246,7 @@ pub(crate) async fn purge_outbox(
     Path(client): Path<String>,
     body: Bytes,
 ) -> ApiResult<Purged> {
-    if admin.config.client(&client).is_none() {
+    if admin.live_config().client(&client).is_none() {
         return Err(ApiError::not_found(format!(
             "no client with system_id `{client}`; `smppctl queues` lists the outboxes"
         )));

@@ -94,7 +94,7 @@ impl Admin {
                     .set(f64::from(u8::from(control.is_paused())));
             }
         }
-        for client in &self.config.clients {
+        for client in &self.live_config().clients {
             let id = &client.system_id;
             gauge!(name::OUTBOX_DEPTH, "client" => id.clone())
                 .set(self.store.outbox_len(id) as f64);

@@ -45,6 +45,12 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Clients and routes as in force now (a reload may have changed them since start);
+    /// `self.config` keeps the `[admin]` settings, which only a restart changes.
+    fn live_config(&self) -> Arc<Config> {
+        self.esme.config()
+    }
+
     /// The admin view of a started gateway; `prometheus` renders `/metrics` (`None`: no
     /// recorder could be installed, and `/metrics` says so).
     pub fn new(

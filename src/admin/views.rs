@@ -175,7 +175,7 @@ pub(crate) async fn queues(Shared(admin): Shared<Arc<Admin>>) -> ApiResult<Queue
         .map(|route| admin.queue_view(route))
         .collect::<Result<_, _>>()?;
     let outboxes = admin
-        .config
+        .live_config()
         .clients
         .iter()
         .map(|client| {
@@ -216,7 +216,7 @@ pub(crate) struct RouteView {
 
 pub(crate) async fn routes(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<RouteView>> {
     let views = admin
-        .config
+        .live_config()
         .routes
         .iter()
         .filter_map(|r| admin.route_view(&r.name))
@@ -340,7 +340,7 @@ impl Admin {
                 .map(|r| self.store.queue_depth(r))
                 .sum(),
             outbox: self
-                .config
+                .live_config()
                 .clients
                 .iter()
                 .map(|c| self.store.outbox_len(&c.system_id))
@@ -466,7 +466,8 @@ impl Admin {
     }
 
     pub(crate) fn route_view(&self, name: &str) -> Option<RouteView> {
-        let config = self.config.routes.iter().find(|r| r.name == name)?;
+        let live = self.live_config();
+        let config = live.routes.iter().find(|r| r.name == name)?;
         let control = self.carriers.route_control(name)?;
         Some(RouteView {
             name: config.name.clone(),
@@ -487,10 +488,11 @@ impl Admin {
 
     /// The queues messages can wait in: one per route, or `default` without routes.
     pub(crate) fn route_names(&self) -> Vec<String> {
-        if self.config.routes.is_empty() {
+        let live = self.live_config();
+        if live.routes.is_empty() {
             return vec![DEFAULT_ROUTE.to_owned()];
         }
-        self.config.routes.iter().map(|r| r.name.clone()).collect()
+        live.routes.iter().map(|r| r.name.clone()).collect()
     }
 
     pub(crate) fn find_link(&self, name: &str) -> Result<&Arc<Link>, ApiError> {

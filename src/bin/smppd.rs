@@ -177,13 +177,13 @@ fn parse_id(text: &str) -> Result<u64, std::num::ParseIntError> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => {
-            let loaded = match config {
-                Some(path) => Config::load(&path).map_err(|e| report(&path.display(), &e)),
+            let loaded = match &config {
+                Some(path) => Config::load(path).map_err(|e| report(&path.display(), &e)),
                 None => Config::embedded_default()
                     .map_err(|e| report(&"built-in config.example.toml", &e)),
             };
             match loaded {
-                Ok(config) => serve(config),
+                Ok(loaded) => serve(loaded, config),
                 Err(code) => code,
             }
         }
@@ -192,8 +192,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// `smppd serve`: starts the gateway and runs it until SIGTERM or SIGINT.
-fn serve(config: Config) -> ExitCode {
+/// `smppd serve`: starts the gateway and runs it until SIGTERM or SIGINT; SIGHUP re-reads
+/// `path` (the file `config` came from).
+fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
     init_logs(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -221,9 +222,11 @@ fn serve(config: Config) -> ExitCode {
         if let Some(addr) = app.admin_addr {
             say!("smppd: admin on http://{addr}");
         }
+        let reloader = app.reloader(path);
         say!("smppd: ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        tokio::spawn(reload_on_signal(reloader));
         app.serve(shutdown).await;
         ExitCode::SUCCESS
     })
@@ -276,6 +279,35 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     shutdown.cancel();
+}
+
+/// Re-reads the config on each SIGHUP (`systemctl reload`); a bad file changes nothing.
+async fn reload_on_signal(reloader: smppd::reload::Reloader) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        notify_systemd(&[sd_notify::NotifyState::Reloading]);
+        match reloader.reload() {
+            Ok(changes) => {
+                for key in &changes.needs_restart {
+                    tracing::warn!(
+                        key,
+                        "changed in the config file; takes effect at the next restart"
+                    );
+                }
+                tracing::info!(?changes, "SIGHUP: config reloaded");
+                say!("smppd: reloaded");
+            }
+            Err(e) => {
+                tracing::error!("SIGHUP: reload refused: {e}");
+                say!("smppd: reload refused");
+            }
+        }
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
 }
 
 /// Tells systemd (`Type=notify`) how the service is doing; nothing when not run by systemd

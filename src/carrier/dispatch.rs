@@ -23,6 +23,10 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
     let mut cursor = 0;
     loop {
+        if carriers.routes().named(&route).is_none() {
+            tracing::info!(%route, "route gone after a reload; its dispatcher stops");
+            return;
+        }
         let woken = carriers.queued.notified();
         let sent = pass(&carriers, &route, &in_flight, &mut cursor, &shutdown).await;
         if shutdown.is_cancelled() {
@@ -48,8 +52,8 @@ async fn pass(
     cursor: &mut u64,
     shutdown: &CancellationToken,
 ) -> usize {
-    let (Some(route_config), Some(control)) =
-        (carriers.routes.named(route), carriers.route_control(route))
+    let routes = carriers.routes();
+    let (Some(route_config), Some(control)) = (routes.named(route), carriers.route_control(route))
     else {
         return 0;
     };

@@ -136,7 +136,8 @@ impl Intake {
     /// Routes an MO to its client's outbox.
     async fn mo(&self, sm: &SubmitSm) -> CommandStatus {
         let destination = sm.destination_addr.to_string_lossy();
-        let Some(client) = self.carriers.routes.mo_client(&destination) else {
+        let routes = self.carriers.routes();
+        let Some(client) = routes.mo_client(&destination) else {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
             return CommandStatus::ESME_RX_P_APPN;
         };

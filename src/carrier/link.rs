@@ -417,7 +417,8 @@ where
 
 /// Session limits of a carrier link: the server's timers with the carrier's own overrides.
 fn limits(carriers: &Carriers, config: &CarrierConfig) -> SessionLimits {
-    let mut timers = carriers.config.server.session.clone();
+    let server = carriers.config().server.clone();
+    let mut timers = server.session.clone();
     timers.enquire_link_interval = config.enquire_link_interval;
     timers.response_timeout = config.response_timeout;
     timers.inactivity_timeout = timers
@@ -425,7 +426,7 @@ fn limits(carriers: &Carriers, config: &CarrierConfig) -> SessionLimits {
         .max(config.enquire_link_interval * 3);
     SessionLimits {
         timers,
-        max_pdu_bytes: carriers.config.server.max_pdu_bytes,
+        max_pdu_bytes: server.max_pdu_bytes,
         window: config.window.get(),
     }
 }

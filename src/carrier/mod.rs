@@ -13,21 +13,28 @@ use crate::route::RoutingTable;
 use crate::store::Store;
 use crate::telemetry::Scope;
 use crate::throttle::Throttle;
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Everything the carrier side shares.
 pub struct Carriers {
-    config: Arc<Config>,
+    /// Swapped whole by a reload, like the routing table and the route controls.
+    config: ArcSwap<Config>,
     store: Store,
-    routes: RoutingTable,
+    routes: ArcSwap<RoutingTable>,
+    /// The links never change while running (a reload that changes carriers is refused).
     links: HashMap<String, Arc<Link>>,
+    /// Their names in config order.
+    link_order: Vec<String>,
     /// What an operator may change about each route, by route name.
-    route_controls: HashMap<String, RouteControl>,
+    route_controls: ArcSwap<HashMap<String, Arc<RouteControl>>>,
+    /// Where dispatchers of routes a reload adds run.
+    tasks: Mutex<Option<(TaskTracker, CancellationToken)>>,
     esme: Arc<EsmeService>,
     /// Woken when messages are queued, so dispatch need not poll fast.
     queued: Arc<Notify>,
@@ -55,12 +62,19 @@ impl Carriers {
         let route_controls = config
             .routes
             .iter()
-            .map(|r| (r.name.clone(), RouteControl::new(&r.name, r.throughput)))
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    Arc::new(RouteControl::new(&r.name, r.throughput)),
+                )
+            })
             .collect();
         Ok(Arc::new(Self {
-            routes: RoutingTable::new(&config),
-            route_controls,
-            config,
+            routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
+            route_controls: ArcSwap::from_pointee(route_controls),
+            tasks: Mutex::new(None),
+            link_order: config.carriers.iter().map(|c| c.name.clone()).collect(),
+            config: ArcSwap::new(config),
             store,
             links,
             esme,
@@ -81,13 +95,58 @@ impl Carriers {
                 ));
             }
         }
-        for route in self.routes.routes() {
+        for route in self.routes.load().routes() {
             tracker.spawn(dispatch::run_route(
                 self.clone(),
                 route.name().to_owned(),
                 shutdown.clone(),
             ));
         }
+        *lock(&self.tasks) = Some((tracker.clone(), shutdown.clone()));
+    }
+
+    /// Takes a reloaded config with the same carriers: routes, MO routes and caps change in
+    /// place; added routes get a dispatcher, removed ones stop theirs (messages still in their
+    /// queue wait there until a route of that name comes back). Pauses set by an operator stay.
+    pub fn reload(self: &Arc<Self>, config: Arc<Config>) {
+        for carrier in &config.carriers {
+            if let Some(link) = self.links.get(&carrier.name) {
+                if link.throttle().configured() != carrier.throughput {
+                    link.throttle().set(carrier.throughput);
+                }
+            }
+        }
+        let old_controls = self.route_controls.load_full();
+        let mut controls = HashMap::new();
+        let mut added = Vec::new();
+        for route in &config.routes {
+            let control = match old_controls.get(&route.name) {
+                Some(control) => {
+                    if control.throttle().configured() != route.throughput {
+                        control.throttle().set(route.throughput);
+                    }
+                    control.clone()
+                }
+                None => {
+                    added.push(route.name.clone());
+                    Arc::new(RouteControl::new(&route.name, route.throughput))
+                }
+            };
+            controls.insert(route.name.clone(), control);
+        }
+        for name in old_controls.keys().filter(|n| !controls.contains_key(*n)) {
+            let waiting = self.store.queue_depth(name);
+            tracing::warn!(route = %name, waiting, "route removed by reload; its queue waits for a route of that name");
+        }
+        self.route_controls.store(Arc::new(controls));
+        self.routes.store(Arc::new(RoutingTable::new(&config)));
+        self.config.store(config);
+        if let Some((tracker, shutdown)) = lock(&self.tasks).as_ref() {
+            for route in added {
+                tracker.spawn(dispatch::run_route(self.clone(), route, shutdown.clone()));
+            }
+        }
+        self.queued.notify_waiters();
     }
 
     /// Tells the dispatchers that messages were queued.
@@ -110,20 +169,24 @@ impl Carriers {
 
     /// Every link, in config order.
     pub fn links(&self) -> impl Iterator<Item = &Arc<Link>> {
-        self.config
-            .carriers
+        self.link_order
             .iter()
-            .filter_map(|c| self.links.get(&c.name))
+            .filter_map(|name| self.links.get(name))
     }
 
-    /// The routing table.
-    pub fn routes(&self) -> &RoutingTable {
-        &self.routes
+    /// The routing table in force.
+    pub fn routes(&self) -> Arc<RoutingTable> {
+        self.routes.load_full()
     }
 
     /// The operator's controls of the route with this name.
-    pub fn route_control(&self, route: &str) -> Option<&RouteControl> {
-        self.route_controls.get(route)
+    pub fn route_control(&self, route: &str) -> Option<Arc<RouteControl>> {
+        self.route_controls.load().get(route).cloned()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
     }
 }
 
@@ -155,4 +218,8 @@ impl RouteControl {
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

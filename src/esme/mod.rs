@@ -16,6 +16,7 @@ use crate::route::RoutingTable;
 use crate::session::{BindKind, Reply, Service, SessionHandle, SessionInfo};
 use crate::store::Store;
 use crate::telemetry::{self, Scope};
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use outbox::Outboxes;
@@ -77,13 +78,14 @@ pub struct LiveBind {
 
 /// The gateway's side of every client session.
 pub struct EsmeService {
-    config: Arc<Config>,
+    /// Swapped whole by a reload (SIGHUP); each request reads the one current when it starts.
+    config: ArcSwap<Config>,
     store: Store,
     /// Live binds per system_id.
     binds: DashMap<String, Vec<LiveBind>>,
-    throttles: HashMap<String, DefaultDirectRateLimiter>,
+    throttles: ArcSwap<HashMap<String, DefaultDirectRateLimiter>>,
     outboxes: Arc<Outboxes>,
-    routes: RoutingTable,
+    routes: ArcSwap<RoutingTable>,
     /// Tells the carrier side that messages were queued.
     queued: Arc<Notify>,
 }
@@ -96,22 +98,35 @@ impl EsmeService {
         queued: Arc<Notify>,
         shutdown: CancellationToken,
     ) -> Self {
-        let throttles = config
-            .clients
-            .iter()
-            .filter_map(|c| {
-                let quota = Quota::per_second(c.throughput?);
-                Some((c.system_id.clone(), RateLimiter::direct(quota)))
-            })
-            .collect();
         Self {
             outboxes: Outboxes::new(store.clone(), shutdown),
-            routes: RoutingTable::new(&config),
+            routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
+            throttles: ArcSwap::from_pointee(client_throttles(&config)),
             queued,
-            config,
+            config: ArcSwap::new(config),
             store,
             binds: DashMap::new(),
-            throttles,
+        }
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Takes a reloaded config: new binds and submits see its clients, routes and caps at
+    /// once; binds of clients it no longer has are unbound. Binds of other clients stay.
+    pub fn reload(&self, config: Arc<Config>, removed_clients: &[String]) {
+        self.routes.store(Arc::new(RoutingTable::new(&config)));
+        self.throttles.store(Arc::new(client_throttles(&config)));
+        self.config.store(config);
+        for system_id in removed_clients {
+            if let Some((_, binds)) = self.binds.remove(system_id) {
+                for bind in binds {
+                    tracing::info!(client = %system_id, session = bind.session, "client removed by reload; unbinding");
+                    tokio::spawn(async move { bind.handle.unbind().await });
+                }
+            }
         }
     }
 
@@ -147,9 +162,11 @@ impl EsmeService {
             .find_map(|binds| binds.iter().find(|b| b.session == session).cloned())
     }
 
-    fn client_of(&self, session: &SessionInfo) -> Option<&ClientConfig> {
+    /// The bound account's settings, from the config in force (`config`, read once per
+    /// request).
+    fn client_of<'c>(config: &'c Config, session: &SessionInfo) -> Option<&'c ClientConfig> {
         let (system_id, _) = session.bound.as_ref()?;
-        self.config.client(system_id)
+        config.client(system_id)
     }
 
     async fn bind(&self, session: Arc<SessionInfo>, pdu: Pdu, kind: BindKind) -> Reply {
@@ -159,7 +176,8 @@ impl EsmeService {
             return Reply::Nothing;
         };
         let system_id = bind.system_id.to_string_lossy();
-        let verdict = bind::authenticate(&self.config, bind, kind, session.peer.ip()).await;
+        let config = self.config();
+        let verdict = bind::authenticate(&config, bind, kind, session.peer.ip()).await;
         let verdict =
             verdict.and_then(|client| self.register(client, &session, kind).map(|()| client));
         match verdict {
@@ -188,7 +206,7 @@ impl EsmeService {
                 // Logged without the password; delayed against guessing; then the
                 // connection closes so one connection cannot try again and again.
                 tracing::warn!(client = %system_id, peer = %session.peer, %status, "bind refused");
-                tokio::time::sleep(self.config.server.session.bind_failure_delay).await;
+                tokio::time::sleep(config.server.session.bind_failure_delay).await;
                 Reply::Close(pdu.response_with_status(status))
             }
         }
@@ -196,6 +214,7 @@ impl EsmeService {
 
     fn our_system_id(&self) -> smpp_proto::COctetString<16> {
         self.config
+            .load()
             .server
             .system_id
             .as_str()
@@ -226,7 +245,8 @@ impl EsmeService {
     }
 
     fn throttled(&self, client: &ClientConfig, messages: u32) -> bool {
-        let Some(limiter) = self.throttles.get(&client.system_id) else {
+        let throttles = self.throttles.load();
+        let Some(limiter) = throttles.get(&client.system_id) else {
             return false;
         };
         let throttled = match std::num::NonZeroU32::new(messages) {
@@ -264,10 +284,11 @@ impl EsmeService {
     /// the default queue; with routes, a message none matches is refused: its destination is
     /// one this gateway cannot reach.
     fn route_of(&self, message: &Message) -> Result<String, CommandStatus> {
-        if self.routes.routes().is_empty() {
+        let routes = self.routes.load();
+        if routes.routes().is_empty() {
             return Ok(DEFAULT_ROUTE.to_owned());
         }
-        match self.routes.route(
+        match routes.route(
             &message.client,
             &message.source.addr,
             &message.destination.addr,
@@ -290,9 +311,8 @@ impl EsmeService {
         session: &SessionInfo,
         submission: &Submission<'_>,
     ) -> Result<MessageId, CommandStatus> {
-        let client = self
-            .client_of(session)
-            .ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        let config = self.config();
+        let client = Self::client_of(&config, session).ok_or(CommandStatus::ESME_RINVBNDSTS)?;
         if self.throttled(client, 1) {
             return Err(CommandStatus::ESME_RTHROTTLED);
         }
@@ -337,7 +357,8 @@ impl EsmeService {
                 Body::SubmitMultiResp(SubmitMultiResp::default()),
             )
         };
-        let Some(client) = self.client_of(session) else {
+        let config = self.config();
+        let Some(client) = Self::client_of(&config, session) else {
             return refuse(CommandStatus::ESME_RINVBNDSTS);
         };
         let count = u32::try_from(sm.dest_address.len()).unwrap_or(u32::MAX);
@@ -400,9 +421,8 @@ impl EsmeService {
 
     /// The stored message `message_id` names, if it belongs to the bound client.
     fn owned(&self, session: &SessionInfo, message_id: &str) -> Result<Message, CommandStatus> {
-        let client = self
-            .client_of(session)
-            .ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        let config = self.config();
+        let client = Self::client_of(&config, session).ok_or(CommandStatus::ESME_RINVBNDSTS)?;
         let id: MessageId = message_id
             .parse()
             .map_err(|_| CommandStatus::ESME_RINVMSGID)?;
@@ -467,7 +487,8 @@ impl EsmeService {
         let Ok(message) = self.owned(session, &r.message_id.to_string_lossy()) else {
             return fail(CommandStatus::ESME_RREPLACEFAIL);
         };
-        let Some(client) = self.client_of(session) else {
+        let config = self.config();
+        let Some(client) = Self::client_of(&config, session) else {
             return fail(CommandStatus::ESME_RINVBNDSTS);
         };
         if message.state != State::Queued {
@@ -600,4 +621,16 @@ fn resp_body(kind: BindKind, resp: BindResp) -> Body {
         BindKind::Receiver => Body::BindReceiverResp(resp),
         BindKind::Transceiver => Body::BindTransceiverResp(resp),
     }
+}
+
+/// One rate limiter per client with a `throughput` cap.
+fn client_throttles(config: &Config) -> HashMap<String, DefaultDirectRateLimiter> {
+    config
+        .clients
+        .iter()
+        .filter_map(|c| {
+            let quota = Quota::per_second(c.throughput?);
+            Some((c.system_id.clone(), RateLimiter::direct(quota)))
+        })
+        .collect()
 }
