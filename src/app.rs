@@ -7,8 +7,10 @@ use crate::esme::{self, EsmeService, Listeners};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -58,7 +60,14 @@ pub struct App {
     listeners: Option<Listeners>,
     admin_listener: Option<TcpListener>,
     config: Arc<Config>,
+    /// Ends every session and task at once: the last step of a stop.
+    shutdown: CancellationToken,
 }
+
+/// How long a stopping gateway waits for carriers to answer the submits in flight.
+const DRAIN_CARRIERS: Duration = Duration::from_secs(10);
+/// How long it then waits for clients and carriers to answer its unbinds.
+const DRAIN_UNBINDS: Duration = Duration::from_secs(2);
 
 impl App {
     /// Opens the store and binds every listener; serves nothing yet.
@@ -105,6 +114,7 @@ impl App {
             listeners: Some(listeners),
             admin_listener,
             config,
+            shutdown: shutdown.clone(),
         })
     }
 
@@ -118,10 +128,16 @@ impl App {
         )
     }
 
-    /// Serves until `shutdown` is cancelled and every session has ended.
-    pub async fn serve(mut self, shutdown: CancellationToken) {
+    /// Serves until `stop` is cancelled (SIGTERM), then stops gracefully: no new connections
+    /// or submits to carriers; clients are unbound (their submits in progress answered first);
+    /// the submits in flight to carriers get up to [`DRAIN_CARRIERS`] for their responses
+    /// (those still unanswered are sent again after the restart); carriers are unbound; the
+    /// store is flushed and synced. Nothing acknowledged is lost at any step. Cancelling the
+    /// `shutdown` token given to [`App::start`] instead stops everything at once.
+    pub async fn serve(mut self, stop: CancellationToken) {
+        let shutdown = self.shutdown.clone();
         let tracker = TaskTracker::new();
-        self.carriers.start(&tracker, &shutdown);
+        self.carriers.start(&tracker, &stop, &shutdown);
         if let Some(listener) = self.admin_listener.take() {
             let admin = Admin::new(
                 self.config.clone(),
@@ -136,13 +152,55 @@ impl App {
             tracker.spawn(crate::store::retention::run(
                 self.store.clone(),
                 keep,
-                shutdown.clone(),
+                stop.clone(),
             ));
         }
         if let Some(listeners) = self.listeners.take() {
-            esme::serve(listeners, self.config.clone(), self.esme.clone(), shutdown).await;
+            tracker.spawn(esme::serve(
+                listeners,
+                self.config.clone(),
+                self.esme.clone(),
+                stop.clone(),
+                shutdown.clone(),
+            ));
         }
+        tokio::select! {
+            () = stop.cancelled() => self.drain().await,
+            () = shutdown.cancelled() => {}
+        }
+        shutdown.cancel();
         tracker.close();
         tracker.wait().await;
+        if let Err(e) = self.store.close().await {
+            tracing::error!(error = %e, "store: close failed");
+        }
+    }
+
+    /// The graceful part of a stop; see [`App::serve`].
+    async fn drain(&self) {
+        tracing::info!("stopping: no new connections or carrier submits; unbinding clients");
+        for bind in self.esme.binds() {
+            // A session too busy to take the unbind now is closed with the rest at the end.
+            let _ = tokio::time::timeout(Duration::from_millis(100), bind.handle.unbind()).await;
+        }
+        let deadline = Instant::now() + DRAIN_CARRIERS;
+        while self.carriers.unanswered() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let unanswered = self.carriers.unanswered();
+        if unanswered > 0 {
+            tracing::warn!(
+                unanswered,
+                "stopping with carrier submits unanswered; they are sent again after the restart"
+            );
+        }
+        self.carriers.unbind_all().await;
+        let deadline = Instant::now() + DRAIN_UNBINDS;
+        while (!self.esme.binds().is_empty() || self.carriers.links().any(|l| l.is_up()))
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!("stopped cleanly");
     }
 }

@@ -225,9 +225,11 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
         let reloader = app.reloader(path);
         say!("smppd: ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        // SIGTERM starts a graceful stop; `shutdown` is what ends it (App::serve).
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signal(stop.clone()));
         tokio::spawn(reload_on_signal(reloader));
-        app.serve(shutdown).await;
+        app.serve(stop).await;
         ExitCode::SUCCESS
     })
 }

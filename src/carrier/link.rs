@@ -236,13 +236,15 @@ pub(crate) async fn run_slot(
     carriers: Arc<Carriers>,
     link: Arc<Link>,
     slot: usize,
-    shutdown: CancellationToken,
+    (stop, shutdown): (CancellationToken, CancellationToken),
 ) {
     let config = &link.config;
     let mut backoff = config.reconnect_min;
     let intake = Arc::new(Intake::new(carriers.clone(), link.clone()));
     loop {
-        if shutdown.is_cancelled() {
+        // A stopping gateway keeps its sessions for the responses still due, but does not
+        // connect again once one ends.
+        if shutdown.is_cancelled() || stop.is_cancelled() {
             return;
         }
         link.slot_state(slot, SlotState::Connecting, None);
@@ -250,7 +252,7 @@ pub(crate) async fn run_slot(
         link.down(slot);
         let (pause, error) = match outcome {
             Outcome::Served => {
-                if !shutdown.is_cancelled() {
+                if !stop.is_cancelled() {
                     tracing::warn!(carrier = %config.name, slot, "link down: the session ended");
                 }
                 backoff = config.reconnect_min;
@@ -275,6 +277,7 @@ pub(crate) async fn run_slot(
         link.slot_state(slot, SlotState::Waiting, Some(error));
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
+            () = stop.cancelled() => return,
             () = shutdown.cancelled() => return,
         }
     }

@@ -83,15 +83,21 @@ impl Carriers {
         }))
     }
 
-    /// Starts every link's sessions and every route's dispatcher.
-    pub fn start(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    /// Starts every link's sessions (until `shutdown`) and every route's dispatcher (until
+    /// `stop`: a stopping gateway sends no new submits but still takes responses and receipts).
+    pub fn start(
+        self: &Arc<Self>,
+        tracker: &TaskTracker,
+        stop: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) {
         for link in self.links.values() {
             for slot in 0..link.config.sessions.get() {
                 tracker.spawn(link::run_slot(
                     self.clone(),
                     link.clone(),
                     slot,
-                    shutdown.clone(),
+                    (stop.clone(), shutdown.clone()),
                 ));
             }
         }
@@ -99,10 +105,10 @@ impl Carriers {
             tracker.spawn(dispatch::run_route(
                 self.clone(),
                 route.name().to_owned(),
-                shutdown.clone(),
+                stop.clone(),
             ));
         }
-        *lock(&self.tasks) = Some((tracker.clone(), shutdown.clone()));
+        *lock(&self.tasks) = Some((tracker.clone(), stop.clone()));
     }
 
     /// Takes a reloaded config with the same carriers: routes, MO routes and caps change in
@@ -182,6 +188,23 @@ impl Carriers {
     /// The operator's controls of the route with this name.
     pub fn route_control(&self, route: &str) -> Option<Arc<RouteControl>> {
         self.route_controls.load().get(route).cloned()
+    }
+
+    /// Submits sent to carriers and not answered yet, all links together.
+    pub fn unanswered(&self) -> usize {
+        self.links
+            .values()
+            .map(|l| l.unanswered.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// Unbinds every carrier session (at shutdown, once nothing is in flight).
+    pub async fn unbind_all(&self) {
+        for link in self.links.values() {
+            for (_, session) in link.bound_sessions() {
+                session.unbind().await;
+            }
+        }
     }
 
     /// The config in force.

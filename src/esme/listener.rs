@@ -100,11 +100,13 @@ fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, ListenError> {
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 
-/// Accepts connections on every listener until `shutdown`, each served by a session.
+/// Accepts connections on every listener until `accepting` is cancelled, each served by a
+/// session that ends at the latest when `shutdown` is cancelled; returns once they all ended.
 pub async fn serve(
     listeners: Listeners,
     config: Arc<Config>,
     service: Arc<EsmeService>,
+    accepting: CancellationToken,
     shutdown: CancellationToken,
 ) {
     let connections = Arc::new(Semaphore::new(config.server.max_connections.get()));
@@ -123,7 +125,7 @@ pub async fn serve(
             limits.clone(),
             service.clone(),
             connections.clone(),
-            shutdown.clone(),
+            (accepting.clone(), shutdown.clone()),
             tracker.clone(),
         ));
     }
@@ -134,7 +136,7 @@ pub async fn serve(
             limits.clone(),
             service.clone(),
             connections.clone(),
-            shutdown.clone(),
+            (accepting.clone(), shutdown.clone()),
             tracker.clone(),
         ));
     }
@@ -148,12 +150,12 @@ async fn accept_loop(
     limits: SessionLimits,
     service: Arc<EsmeService>,
     connections: Arc<Semaphore>,
-    shutdown: CancellationToken,
+    (accepting, shutdown): (CancellationToken, CancellationToken),
     tracker: TaskTracker,
 ) {
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = accepting.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
