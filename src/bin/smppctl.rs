@@ -137,6 +137,35 @@ enum Command {
     /// Print the argon2 hash of a client password for [[clients]] password (read from the
     /// terminal, or the first line of stdin).
     HashPassword,
+    /// Bind to the gateway as a client, send one SMS (split and encoded as needed), wait for
+    /// its receipts and print the gateway id, the route taken and the final state of each part.
+    Send {
+        /// Destination number (international, a leading + is fine).
+        #[arg(long)]
+        to: String,
+        /// Sender: a number or a name.
+        #[arg(long, default_value = "smppctl")]
+        from: String,
+        /// The gateway's SMPP listener.
+        #[arg(long, env = "SMPPCTL_SMPP", default_value = "127.0.0.1:2775")]
+        smpp: String,
+        /// The client account to bind as.
+        #[arg(long, env = "SMPPCTL_SYSTEM_ID", default_value = "demo")]
+        system_id: String,
+        /// Its password.
+        #[arg(
+            long,
+            env = "SMPPCTL_PASSWORD",
+            hide_env_values = true,
+            default_value = "demopass"
+        )]
+        password: String,
+        /// How long to wait for the receipts.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        wait: Duration,
+        /// The text.
+        text: String,
+    },
 }
 
 /// A link or a route, by name.
@@ -183,6 +212,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             command: PduCommand::Decode { hex },
         } => pdu_decode(&hex),
         Command::HashPassword => hash_password(),
+        Command::Send {
+            to,
+            from,
+            smpp,
+            system_id,
+            password,
+            wait,
+            text,
+        } => {
+            let message = smppd::client::Message {
+                server: smpp,
+                system_id,
+                password,
+                from,
+                to,
+                text,
+                wait,
+            };
+            send(&cli.api, json, &message)
+        }
         Command::Status => show(json, &api()?.get("/api/status")?, status),
         Command::Links => show(json, &api()?.get("/api/links")?, links),
         Command::Binds => show(json, &api()?.get("/api/binds")?, binds),
@@ -933,4 +982,71 @@ fn bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// `smppctl send`: the SMPP part through `smppd::client`, the route from the admin API (when
+/// it answers: a client need not have admin access).
+fn send(api: &ApiArgs, json: bool, message: &smppd::client::Message) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let sent = runtime.block_on(smppd::client::send(message))?;
+    let api = Api::new(api).ok();
+    let parts: Vec<Value> = sent
+        .parts
+        .iter()
+        .map(|part| {
+            let route = api
+                .as_ref()
+                .and_then(|api| {
+                    api.get(&format!("/api/messages/{}", segment(&part.id)))
+                        .ok()
+                })
+                .and_then(|m| m["route"].as_str().map(str::to_owned));
+            let (state, stat, err) = match &part.receipt {
+                Some(r) => (
+                    smpp_proto::receipt::state_to_stat(r.state).to_owned(),
+                    r.stat.clone(),
+                    r.err.clone(),
+                ),
+                None => ("no receipt yet".to_owned(), String::new(), String::new()),
+            };
+            json!({ "id": part.id, "route": route, "state": state, "stat": stat, "err": err })
+        })
+        .collect();
+    let all_final = sent.parts.iter().all(|p| p.receipt.is_some());
+    let value = json!({
+        "encoding": sent.encoding.name(),
+        "parts": parts,
+        "receipted": all_final,
+    });
+    if json {
+        println!("{value:#}");
+    } else {
+        println!(
+            "sent in {} part(s), {}",
+            sent.parts.len(),
+            sent.encoding.name()
+        );
+        for (n, part) in parts.iter().enumerate() {
+            println!(
+                "part {}: id {}  route {}  state {}{}",
+                n + 1,
+                part["id"].as_str().unwrap_or_default(),
+                part["route"]
+                    .as_str()
+                    .unwrap_or("(admin API not reachable)"),
+                part["state"].as_str().unwrap_or_default(),
+                match part["err"].as_str() {
+                    Some(err) if !err.is_empty() => format!("  err {err}"),
+                    _ => String::new(),
+                }
+            );
+        }
+    }
+    if !all_final {
+        anyhow::bail!("not every part got its receipt within {:?}", message.wait);
+    }
+    Ok(())
 }
