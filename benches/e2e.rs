@@ -493,6 +493,9 @@ listen = ["127.0.0.1:0"]
 path = "{store}"
 durability = "durable"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [[clients]]
 system_id = "bench"
 password = "bench"

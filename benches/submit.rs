@@ -261,6 +261,9 @@ listen = ["127.0.0.1:0"]
 path = "{store}"
 durability = "{durability}"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [[clients]]
 system_id = "bench"
 password = "bench"

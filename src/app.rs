@@ -1,11 +1,13 @@
 //! Wiring: open the store, bind the listeners, serve clients until told to stop.
 
+use crate::admin::{self, Admin};
 use crate::carrier::Carriers;
 use crate::config::Config;
 use crate::esme::{self, EsmeService, Listeners};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,6 +30,15 @@ pub enum StartError {
     /// A listener could not start.
     #[error(transparent)]
     Listen(#[from] esme::listener::ListenError),
+    /// The admin API could not listen.
+    #[error("admin API: cannot listen on {addr} (admin.listen): {source}")]
+    Admin {
+        /// `admin.listen`.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A started gateway: its addresses and the handles tests and the daemon need.
@@ -36,6 +47,8 @@ pub struct App {
     pub plain_addrs: Vec<SocketAddr>,
     /// TLS listener addresses.
     pub tls_addrs: Vec<SocketAddr>,
+    /// The admin API's address (port 0 resolved), unless `[admin] enabled = false`.
+    pub admin_addr: Option<SocketAddr>,
     /// The store.
     pub store: Store,
     /// The client-facing service (outbox pushes go through it).
@@ -43,6 +56,7 @@ pub struct App {
     /// The carrier side: links, dispatch, receipts.
     pub carriers: Arc<Carriers>,
     listeners: Option<Listeners>,
+    admin_listener: Option<TcpListener>,
     config: Arc<Config>,
 }
 
@@ -55,6 +69,15 @@ impl App {
             source,
         })?;
         let listeners = Listeners::bind(&config).await?;
+        let admin_listener = if config.admin.enabled {
+            let listener = admin::bind(&config).await;
+            Some(listener.map_err(|source| StartError::Admin {
+                addr: config.admin.listen,
+                source,
+            })?)
+        } else {
+            None
+        };
         let queued = Arc::new(Notify::new());
         let esme = Arc::new(EsmeService::new(
             config.clone(),
@@ -64,21 +87,51 @@ impl App {
         ));
         let carriers = Carriers::new(config.clone(), store.clone(), esme.clone(), queued)
             .map_err(StartError::Carrier)?;
+        if config.routes.is_empty() && !config.carriers.is_empty() {
+            // Legitimate for carriers that only bring MO in; a trap otherwise.
+            tracing::warn!(
+                queue = esme::DEFAULT_ROUTE,
+                "no [[routes]]: accepted messages wait in their queue until a route sends them \
+                 to a carrier"
+            );
+        }
         Ok(Self {
             plain_addrs: listeners.plain_addrs(),
             tls_addrs: listeners.tls_addrs(),
+            admin_addr: admin_listener.as_ref().and_then(|l| l.local_addr().ok()),
             store,
             esme,
             carriers,
             listeners: Some(listeners),
+            admin_listener,
             config,
         })
+    }
+
+    /// What re-reads `path` (the file `config` came from) into this gateway on SIGHUP.
+    pub fn reloader(&self, path: Option<std::path::PathBuf>) -> crate::reload::Reloader {
+        crate::reload::Reloader::new(
+            path,
+            self.config.clone(),
+            self.esme.clone(),
+            self.carriers.clone(),
+        )
     }
 
     /// Serves until `shutdown` is cancelled and every session has ended.
     pub async fn serve(mut self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         self.carriers.start(&tracker, &shutdown);
+        if let Some(listener) = self.admin_listener.take() {
+            let admin = Admin::new(
+                self.config.clone(),
+                self.store.clone(),
+                self.esme.clone(),
+                self.carriers.clone(),
+                admin::metrics::install(),
+            );
+            tracker.spawn(admin::serve(listener, Arc::new(admin), shutdown.clone()));
+        }
         if let Some(keep) = self.config.store.retention {
             tracker.spawn(crate::store::retention::run(
                 self.store.clone(),

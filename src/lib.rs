@@ -1,8 +1,10 @@
 //! smppd: a self-hosted SMPP 3.4 gateway. The gateway's modules arrive with their issues; the
 //! wire format lives in the `smpp-proto` crate.
 
+pub mod admin;
 pub mod app;
 pub mod carrier;
+pub mod client;
 pub mod config;
 pub mod esme;
 pub mod message;
@@ -11,3 +13,5 @@ pub mod route;
 pub mod session;
 pub mod simulate;
 pub mod store;
+pub mod telemetry;
+pub mod throttle;

@@ -216,6 +216,22 @@ impl State {
         !self.is_final()
     }
 
+    /// Its name in the admin API, logs and metric labels: `queued`, `delivered`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Dispatched => "dispatched",
+            Self::Enroute => "enroute",
+            Self::Delivered => "delivered",
+            Self::Expired => "expired",
+            Self::Deleted => "deleted",
+            Self::Undeliverable => "undeliverable",
+            Self::Accepted => "accepted",
+            Self::Unknown => "unknown",
+            Self::Rejected => "rejected",
+        }
+    }
+
     /// The SMPP 3.4 `message_state` a client sees (`query_sm_resp`, receipts).
     pub fn to_message_state(self) -> MessageState {
         match self {

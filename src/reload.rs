@@ -6,8 +6,70 @@
 //! caps. Not applied live (the running value stays, and the reload says a restart is needed):
 //! listeners, TLS listener files, connection and PDU limits, the store.
 
+use crate::carrier::Carriers;
 use crate::config::{CarrierConfig, Config};
+use crate::esme::EsmeService;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Re-reads the config file and applies it to the running gateway.
+pub struct Reloader {
+    path: Option<PathBuf>,
+    current: Mutex<Arc<Config>>,
+    esme: Arc<EsmeService>,
+    carriers: Arc<Carriers>,
+}
+
+impl Reloader {
+    /// For the gateway made of `esme` and `carriers`, running `current` read from `path`
+    /// (`None`: the embedded default, which there is no file to re-read for).
+    pub fn new(
+        path: Option<PathBuf>,
+        current: Arc<Config>,
+        esme: Arc<EsmeService>,
+        carriers: Arc<Carriers>,
+    ) -> Self {
+        Self {
+            path,
+            current: Mutex::new(current),
+            esme,
+            carriers,
+        }
+    }
+
+    /// Reads the file; if it is valid and changes nothing that needs a restart (carriers, for
+    /// now), applies it and returns what changed. Otherwise the running config stays and the
+    /// error says why, every problem with its key.
+    pub fn reload(&self) -> Result<Changes, String> {
+        let Some(path) = &self.path else {
+            return Err("running the embedded default config: no file to reload".to_owned());
+        };
+        let new = Config::load(path)
+            .map_err(|errors| format!("{}: {errors}; the running config stays", path.display()))?;
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let changes = diff(&current, &new);
+        let carriers: Vec<&str> = changes
+            .carriers_added
+            .iter()
+            .chain(&changes.carriers_removed)
+            .chain(&changes.carriers_reconnected)
+            .map(String::as_str)
+            .collect();
+        if !carriers.is_empty() {
+            return Err(format!(
+                "carriers added, removed or with new connection settings ({}) need a restart; \
+                 nothing reloaded, the running config stays",
+                carriers.join(", ")
+            ));
+        }
+        let new = Arc::new(new);
+        self.esme.reload(new.clone(), &changes.clients_removed);
+        self.carriers.reload(new.clone());
+        *current = new;
+        Ok(changes)
+    }
+}
 
 /// The differences between the running config and a new one.
 #[derive(Debug, Default, PartialEq)]
@@ -82,7 +144,7 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     changes.routes_changed = old.routes != new.routes || old.mo_routes != new.mo_routes;
 
     let (a, b) = (&old.server, &new.server);
-    let restart_keys: [(&'static str, bool); 8] = [
+    let restart_keys: [(&'static str, bool); 10] = [
         ("server.listen", a.listen != b.listen),
         ("server.tls", a.tls != b.tls),
         ("server.system_id", a.system_id != b.system_id),
@@ -102,6 +164,9 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
             "store.retention",
             old.store.retention != new.store.retention,
         ),
+        // The admin listener and token, and the log subscriber, are set up once at start.
+        ("admin", old.admin != new.admin),
+        ("log", old.log != new.log),
     ];
     changes.needs_restart = restart_keys
         .into_iter()
@@ -212,11 +277,12 @@ carriers = ["a", "b"]
     #[test]
     fn listeners_and_the_store_need_a_restart() {
         let new = BASE.replace("127.0.0.1:2775", "127.0.0.1:2780")
-            + "\n[store]\npath = \"elsewhere\"\nretention = \"1d\"\n";
+            + "\n[store]\npath = \"elsewhere\"\nretention = \"1d\"\n\
+               [admin]\nlisten = \"127.0.0.1:9775\"\n[log]\nformat = \"json\"\n";
         let changes = diff(&config(BASE), &config(&new));
         assert_eq!(
             changes.needs_restart,
-            ["server.listen", "store", "store.retention"]
+            ["server.listen", "store", "store.retention", "admin", "log"]
         );
         // Nothing else: the running gateway keeps its listeners and store.
         assert!(changes.is_empty());

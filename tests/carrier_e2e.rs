@@ -63,6 +63,9 @@ listen = ["127.0.0.1:0"]
 [store]
 path = "{store}"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [[clients]]
 system_id = "shop"
 password = "secret1"

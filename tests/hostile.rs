@@ -77,6 +77,9 @@ bind_failure_delay = "{delay}ms"
 path = "{store}"
 cache_bytes = 1048576
 
+[admin]
+listen = "127.0.0.1:0"
+
 {rest}
 "#,
         server = setup.server,

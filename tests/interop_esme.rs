@@ -71,6 +71,9 @@ enquire_link_interval = "300ms"
 [store]
 path = "{store}"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [[clients]]
 system_id = "{SYSTEM_ID}"
 password = "{PASSWORD}"

@@ -6,7 +6,7 @@
 
 use clap::{Parser, Subcommand};
 use smppd::app::App;
-use smppd::config::{Config, ConfigErrors};
+use smppd::config::{Config, ConfigErrors, LogConfig, LogFormat};
 use smppd::simulate::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -177,13 +177,13 @@ fn parse_id(text: &str) -> Result<u64, std::num::ParseIntError> {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => {
-            let loaded = match config {
-                Some(path) => Config::load(&path).map_err(|e| report(&path.display(), &e)),
+            let loaded = match &config {
+                Some(path) => Config::load(path).map_err(|e| report(&path.display(), &e)),
                 None => Config::embedded_default()
                     .map_err(|e| report(&"built-in config.example.toml", &e)),
             };
             match loaded {
-                Ok(config) => serve(config),
+                Ok(loaded) => serve(loaded, config),
                 Err(code) => code,
             }
         }
@@ -192,9 +192,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// `smppd serve`: starts the gateway and runs it until SIGTERM or SIGINT.
-fn serve(config: Config) -> ExitCode {
-    init_logs();
+/// `smppd serve`: starts the gateway and runs it until SIGTERM or SIGINT; SIGHUP re-reads
+/// `path` (the file `config` came from).
+fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
+    init_logs(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -218,9 +219,14 @@ fn serve(config: Config) -> ExitCode {
         for addr in &app.tls_addrs {
             say!("smppd: listening on smpps://{addr}");
         }
+        if let Some(addr) = app.admin_addr {
+            say!("smppd: admin on http://{addr}");
+        }
+        let reloader = app.reloader(path);
         say!("smppd: ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
         tokio::spawn(stop_on_signal(shutdown.clone()));
+        tokio::spawn(reload_on_signal(reloader));
         app.serve(shutdown).await;
         ExitCode::SUCCESS
     })
@@ -228,7 +234,7 @@ fn serve(config: Config) -> ExitCode {
 
 /// `smppd simulate`: runs the carrier simulator until SIGTERM or SIGINT.
 fn simulate(config: SimulatorConfig) -> ExitCode {
-    init_logs();
+    init_logs(&LogConfig::default());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -275,6 +281,35 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
+/// Re-reads the config on each SIGHUP (`systemctl reload`); a bad file changes nothing.
+async fn reload_on_signal(reloader: smppd::reload::Reloader) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        notify_systemd(&[sd_notify::NotifyState::Reloading]);
+        match reloader.reload() {
+            Ok(changes) => {
+                for key in &changes.needs_restart {
+                    tracing::warn!(
+                        key,
+                        "changed in the config file; takes effect at the next restart"
+                    );
+                }
+                tracing::info!(?changes, "SIGHUP: config reloaded");
+                say!("smppd: reloaded");
+            }
+            Err(e) => {
+                tracing::error!("SIGHUP: reload refused: {e}");
+                say!("smppd: reload refused");
+            }
+        }
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
 /// Tells systemd (`Type=notify`) how the service is doing; nothing when not run by systemd
 /// (no `NOTIFY_SOCKET`).
 fn notify_systemd(state: &[sd_notify::NotifyState]) {
@@ -283,15 +318,27 @@ fn notify_systemd(state: &[sd_notify::NotifyState]) {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default: info).
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+/// Logs go to stderr as `[log]` says; `RUST_LOG`, when set, filters them instead of
+/// `[log] level`.
+fn init_logs(log: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line, the event's fields at the top level next to its message.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// `smppd check`: validates the file exactly as `serve` would load it.

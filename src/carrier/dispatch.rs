@@ -4,7 +4,7 @@
 
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Event, Message, MessageId, State};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use crate::telemetry;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
@@ -20,24 +20,15 @@ const IDLE: Duration = Duration::from_millis(250);
 
 /// Runs the dispatcher of one route until shutdown.
 pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: CancellationToken) {
-    let limiter: Option<Arc<DefaultDirectRateLimiter>> = carriers
-        .routes
-        .named(&route)
-        .and_then(|r| r.throughput())
-        .map(|rate| Arc::new(RateLimiter::direct(Quota::per_second(rate))));
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
     let mut cursor = 0;
     loop {
+        if carriers.routes().named(&route).is_none() {
+            tracing::info!(%route, "route gone after a reload; its dispatcher stops");
+            return;
+        }
         let woken = carriers.queued.notified();
-        let sent = pass(
-            &carriers,
-            &route,
-            limiter.as_ref(),
-            &in_flight,
-            &mut cursor,
-            &shutdown,
-        )
-        .await;
+        let sent = pass(&carriers, &route, &in_flight, &mut cursor, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -57,14 +48,18 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
 async fn pass(
     carriers: &Arc<Carriers>,
     route: &str,
-    limiter: Option<&Arc<DefaultDirectRateLimiter>>,
     in_flight: &Arc<Mutex<HashSet<MessageId>>>,
     cursor: &mut u64,
     shutdown: &CancellationToken,
 ) -> usize {
-    let Some(route_config) = carriers.routes.named(route) else {
+    let routes = carriers.routes();
+    let (Some(route_config), Some(control)) = (routes.named(route), carriers.route_control(route))
+    else {
         return 0;
     };
+    if control.is_paused() {
+        return 0;
+    }
     let entries = match carriers.store.queued_from(route, *cursor, PASS) {
         Ok(entries) => entries,
         Err(e) => {
@@ -77,7 +72,8 @@ async fn pass(
     let mut sent = 0;
     let mut stopped = false;
     for (seq, id) in entries {
-        if shutdown.is_cancelled() {
+        // An operator's pause also stops a pass under way.
+        if shutdown.is_cancelled() || control.is_paused() {
             stopped = true;
             break;
         }
@@ -130,12 +126,8 @@ async fn pass(
                 }
             }
         }
-        if let Some(limiter) = limiter {
-            limiter.until_ready().await;
-        }
-        if let Some(limiter) = &link.limiter {
-            limiter.until_ready().await;
-        }
+        control.throttle().until_ready().await;
+        link.throttle.until_ready().await;
         let Some(session) = link.pick() else {
             continue;
         };
@@ -182,6 +174,7 @@ async fn settle(
         if let (true, Body::SubmitSmResp(r)) = (status.is_ok(), &resp.body) {
             link.recovered();
             let carrier_id = r.message_id.to_string_lossy();
+            tracing::debug!(%id, carrier = link.name(), %carrier_id, "accepted by the carrier");
             match carriers
                 .store
                 .record_dispatch(id, link.name(), &carrier_id)
@@ -247,6 +240,7 @@ async fn end(carriers: &Carriers, id: MessageId, state: State, detail: &str, err
         .await;
     match ended {
         Ok(message) => {
+            telemetry::ended(&message);
             if let Err(e) = carriers.send_receipt(&message, err).await {
                 tracing::error!(%id, error = %e, "cannot queue a receipt for the client");
             }

@@ -5,6 +5,7 @@
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
 use crate::session::{Reply, Service, SessionInfo};
+use crate::telemetry;
 use smpp_proto::coding::{self, Encoding};
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
@@ -86,7 +87,11 @@ impl Intake {
             )
             .await;
         match updated {
-            Ok(_) => CommandStatus::ESME_ROK,
+            Ok((message, _)) => {
+                tracing::debug!(%id, carrier = %self.link.name(), %state, "receipt recorded");
+                telemetry::receipt(self.link.name(), state, &message);
+                CommandStatus::ESME_ROK
+            }
             // A late or repeated receipt for a message that has ended changes nothing.
             Err(crate::store::Error::Final { .. }) => CommandStatus::ESME_ROK,
             Err(e) => {
@@ -131,7 +136,8 @@ impl Intake {
     /// Routes an MO to its client's outbox.
     async fn mo(&self, sm: &SubmitSm) -> CommandStatus {
         let destination = sm.destination_addr.to_string_lossy();
-        let Some(client) = self.carriers.routes.mo_client(&destination) else {
+        let routes = self.carriers.routes();
+        let Some(client) = routes.mo_client(&destination) else {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
             return CommandStatus::ESME_RX_P_APPN;
         };

@@ -4,12 +4,14 @@
 use crate::carrier::intake::Intake;
 use crate::carrier::Carriers;
 use crate::config::{CarrierBind, CarrierConfig, CarrierTls};
+use crate::message::now_ms;
 use crate::session::{self, BindKind, Role, SessionHandle, SessionLimits};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use crate::telemetry::{self, Scope};
+use crate::throttle::Throttle;
 use rustls::pki_types::ServerName;
 use smpp_proto::pdu::Bind;
 use smpp_proto::{Body, CommandStatus};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -25,7 +27,12 @@ pub struct Link {
     sessions: Mutex<Vec<(usize, SessionHandle)>>,
     next: AtomicUsize,
     /// The link's throughput cap.
-    pub(crate) limiter: Option<DefaultDirectRateLimiter>,
+    pub(crate) throttle: Throttle,
+    /// Set by an operator: the link takes no new messages (its sessions stay bound, so
+    /// receipts keep coming in).
+    paused: AtomicBool,
+    /// What each session slot is doing, by slot.
+    slots: Mutex<Vec<SlotStatus>>,
     /// Set while the carrier says we go too fast (ESME_RTHROTTLED, ESME_RMSGQFUL).
     slow: Mutex<Slowdown>,
     /// TLS toward the carrier, when configured.
@@ -33,6 +40,41 @@ pub struct Link {
     /// Submits written and not yet answered: while there are none, a receipt with an unknown
     /// id cannot be early, and is not held.
     pub(crate) unanswered: AtomicUsize,
+}
+
+/// What one session slot of a link is doing, for the admin API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotStatus {
+    /// Connecting, bound, or waiting to reconnect.
+    pub state: SlotState,
+    /// Since when (unix ms).
+    pub since: i64,
+    /// Connection attempts after the first.
+    pub reconnects: u64,
+    /// The last failure: when (unix ms) and why.
+    pub last_error: Option<(i64, String)>,
+}
+
+/// The life of a session slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    /// Connecting and binding.
+    Connecting,
+    /// Bound: submits may go.
+    Bound,
+    /// Lost or refused; waiting out the reconnect backoff.
+    Waiting,
+}
+
+impl SlotState {
+    /// Its name in the admin API: `connecting`, `bound`, `waiting`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Bound => "bound",
+            Self::Waiting => "waiting",
+        }
+    }
 }
 
 /// Backing off from a carrier that asked us to slow down.
@@ -50,15 +92,21 @@ const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 impl Link {
     pub(crate) fn new(config: CarrierConfig) -> Result<Self, String> {
-        let limiter = config
-            .throughput
-            .map(|rate| RateLimiter::direct(Quota::per_second(rate)));
+        let throttle = Throttle::new(Scope::Link, &config.name, config.throughput);
         let tls = config.tls.as_ref().map(tls_connector).transpose()?;
+        let slot = SlotStatus {
+            state: SlotState::Connecting,
+            since: now_ms(),
+            reconnects: 0,
+            last_error: None,
+        };
         Ok(Self {
+            slots: Mutex::new(vec![slot; config.sessions.get()]),
             config,
             sessions: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
-            limiter,
+            throttle,
+            paused: AtomicBool::new(false),
             slow: Mutex::new(Slowdown::default()),
             tls,
             unanswered: AtomicUsize::new(0),
@@ -78,6 +126,7 @@ impl Link {
         slow.paused_until = Some(until);
         slow.next_pause = (pause * 2).min(MAX_PAUSE);
         tracing::info!(carrier = %self.config.name, ?pause, "carrier throttles us; pausing the link");
+        telemetry::throttled(Scope::Carrier, &self.config.name);
         until
     }
 
@@ -96,6 +145,61 @@ impl Link {
     /// The link's name.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// The link's config.
+    pub fn config(&self) -> &CarrierConfig {
+        &self.config
+    }
+
+    /// Its throughput cap, which an operator may change.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// Whether an operator has paused it.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+    }
+
+    /// Pauses (`true`) or resumes the link for new messages; returns whether that changed
+    /// anything.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        self.paused.swap(paused, Ordering::AcqRel) != paused
+    }
+
+    /// What each session slot is doing, by slot.
+    pub fn slots(&self) -> Vec<SlotStatus> {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The bound sessions that carry submits, with their slot.
+    pub fn bound_sessions(&self) -> Vec<(usize, SessionHandle)> {
+        self.lock().clone()
+    }
+
+    /// Submits written to the carrier and not answered yet.
+    pub fn unanswered(&self) -> usize {
+        self.unanswered.load(Ordering::Acquire)
+    }
+
+    /// Moves a slot to `state`; `error`, if any, becomes its last error.
+    fn slot_state(&self, slot: usize, state: SlotState, error: Option<String>) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(status) = slots.get_mut(slot) {
+            let now = now_ms();
+            if state == SlotState::Connecting && status.state == SlotState::Waiting {
+                status.reconnects += 1;
+            }
+            status.state = state;
+            status.since = now;
+            if let Some(error) = error {
+                status.last_error = Some((now, error));
+            }
+        }
     }
 
     /// Whether any session is bound.
@@ -141,12 +245,16 @@ pub(crate) async fn run_slot(
         if shutdown.is_cancelled() {
             return;
         }
+        link.slot_state(slot, SlotState::Connecting, None);
         let outcome = connect_and_serve(&carriers, &link, slot, &intake, &shutdown).await;
         link.down(slot);
-        let pause = match outcome {
+        let (pause, error) = match outcome {
             Outcome::Served => {
+                if !shutdown.is_cancelled() {
+                    tracing::warn!(carrier = %config.name, slot, "link down: the session ended");
+                }
                 backoff = config.reconnect_min;
-                config.reconnect_min
+                (config.reconnect_min, "the bound session ended".to_owned())
             }
             Outcome::Refused(status) => {
                 // Wrong credentials will not fix themselves: retry slowly, loudly.
@@ -155,15 +263,16 @@ pub(crate) async fn run_slot(
                     "bind refused; check system_id/password; retrying in {:?}",
                     config.reconnect_max
                 );
-                config.reconnect_max
+                (config.reconnect_max, format!("bind refused: {status}"))
             }
             Outcome::Failed(reason) => {
                 tracing::warn!(carrier = %config.name, slot, %reason, "link down");
                 let pause = jitter(backoff);
                 backoff = (backoff * 2).min(config.reconnect_max);
-                pause
+                (pause, reason)
             }
         };
+        link.slot_state(slot, SlotState::Waiting, Some(error));
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             () = shutdown.cancelled() => return,
@@ -214,6 +323,7 @@ async fn connect_and_serve(
     };
     tracing::info!(carrier = %config.name, slot, bind = ?config.bind, "link up");
     link.up(slot, submit.clone());
+    link.slot_state(slot, SlotState::Bound, None);
     carriers.notify_queued();
     // When either session of a pair ends, the slot reconnects as a whole.
     let (_, _, rest) = futures_util::future::select_all(sessions).await;
@@ -307,7 +417,8 @@ where
 
 /// Session limits of a carrier link: the server's timers with the carrier's own overrides.
 fn limits(carriers: &Carriers, config: &CarrierConfig) -> SessionLimits {
-    let mut timers = carriers.config.server.session.clone();
+    let server = carriers.config().server.clone();
+    let mut timers = server.session.clone();
     timers.enquire_link_interval = config.enquire_link_interval;
     timers.response_timeout = config.response_timeout;
     timers.inactivity_timeout = timers
@@ -315,7 +426,7 @@ fn limits(carriers: &Carriers, config: &CarrierConfig) -> SessionLimits {
         .max(config.enquire_link_interval * 3);
     SessionLimits {
         timers,
-        max_pdu_bytes: carriers.config.server.max_pdu_bytes,
+        max_pdu_bytes: server.max_pdu_bytes,
         window: config.window.get(),
     }
 }

@@ -30,6 +30,10 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[[mo_routes]]`: which client gets a carrier's mobile-originated message; first match.
     pub mo_routes: Vec<MoRouteConfig>,
+    /// `[admin]`: the HTTP admin API and `/metrics`.
+    pub admin: AdminConfig,
+    /// `[log]`: how and what the gateway logs.
+    pub log: LogConfig,
 }
 
 /// `[server]`.
@@ -115,6 +119,49 @@ impl std::fmt::Display for Durability {
             Self::Relaxed => "relaxed",
         })
     }
+}
+
+/// `[admin]`: the HTTP admin API (smppctl's peer) and the Prometheus `/metrics` endpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdminConfig {
+    /// Whether the admin API runs at all (`enabled`).
+    pub enabled: bool,
+    /// Address to listen on (`listen`); loopback unless a token is set.
+    pub listen: SocketAddr,
+    /// The bearer token every request must carry (`token`, or read from `token_file`);
+    /// `None` = no token asked for, which the config allows on loopback only.
+    pub token: Option<Secret>,
+    /// Whether `/metrics` answers without the token (`metrics_open`), for a Prometheus server
+    /// that cannot send one.
+    pub metrics_open: bool,
+}
+
+/// `[log]`: the gateway's log on stderr.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// One line per event for people, or one JSON object per line (`format`).
+    pub format: LogFormat,
+    /// Which events: a level or `tracing` filter directives (`level`); `RUST_LOG`, when set,
+    /// takes its place.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// How log events are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line per event, for a terminal or journald. Default.
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// `[[clients]]`: one ESME account.
@@ -609,6 +656,7 @@ mod tests {
             path = "/var/lib/smppd"
             durability = "relaxed"
             max_batch = 1
+            retention = "3d"
             [[clients]]
             system_id = "shop"
             password = "secret12"
@@ -621,6 +669,14 @@ mod tests {
             [[clients]]
             system_id = "crm"
             password = "{phc}"
+            [admin]
+            enabled = true
+            listen = "0.0.0.0:9775"
+            token = "0123456789abcdef0123"
+            metrics_open = true
+            [log]
+            format = "json"
+            level = "warn,smppd::carrier=debug"
             "#
         );
         let config = Config::parse(&text).unwrap();
@@ -703,6 +759,16 @@ mod tests {
             carriers: vec![],
             routes: vec![],
             mo_routes: vec![],
+            admin: AdminConfig {
+                enabled: true,
+                listen: "0.0.0.0:9775".parse().unwrap(),
+                token: Some(Secret::new("0123456789abcdef0123")),
+                metrics_open: true,
+            },
+            log: LogConfig {
+                format: LogFormat::Json,
+                level: "warn,smppd::carrier=debug".to_owned(),
+            },
         };
         assert_eq!(config, expected);
     }
@@ -1709,5 +1775,76 @@ mod tests {
         assert!(!prefix.matches("447"));
         assert!(!prefix.matches("34477"));
         assert!(AddressPattern::Prefix(String::new()).matches("anything"));
+    }
+
+    #[test]
+    fn admin_defaults_to_loopback_without_token() {
+        let admin = Config::parse("").unwrap().admin;
+        assert!(admin.enabled);
+        assert_eq!(
+            admin.listen,
+            "127.0.0.1:8775".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(admin.token, None);
+        assert!(!admin.metrics_open);
+    }
+
+    #[test]
+    fn admin_off_loopback_needs_a_token() {
+        one_problem(
+            "[admin]\nlisten = \"0.0.0.0:8775\"\n",
+            "admin.token",
+            "not a loopback address",
+        );
+        // Disabled, nothing listens: no token needed.
+        assert!(Config::parse("[admin]\nenabled = false\nlisten = \"0.0.0.0:8775\"\n").is_ok());
+        assert!(Config::parse("[admin]\nlisten = \"[::1]:8775\"\n").is_ok());
+        one_problem(
+            "[admin]\nlisten = \"localhost:8775\"\n",
+            "admin.listen",
+            "not a socket address",
+        );
+    }
+
+    #[test]
+    fn admin_token_rules() {
+        let problems = problems("[admin]\ntoken = \"short\"\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "admin.token");
+        assert!(problems[0].reason.contains("at least 16"), "{problems:?}");
+        assert!(!problems[0].reason.contains("short"), "{problems:?}");
+        one_problem(
+            "[admin]\ntoken = \"0123456789 abcdef0123\"\n",
+            "admin.token",
+            "no spaces",
+        );
+    }
+
+    #[test]
+    fn admin_token_file() {
+        let dir = TempDir::new();
+        let file = dir.file("token", "0123456789abcdef0123\n");
+        let text = format!("[admin]\nlisten = \"0.0.0.0:0\"\ntoken_file = {file:?}\n");
+        let admin = Config::parse(&text).unwrap().admin;
+        assert_eq!(admin.token, Some(Secret::new("0123456789abcdef0123")));
+        assert_eq!(format!("{:?}", admin.token), "Some(Secret(<redacted>))");
+
+        let missing = dir.0.path().join("nope");
+        let text = format!("[admin]\ntoken_file = {missing:?}\n");
+        one_problem(&text, "admin.token_file", "cannot read");
+        let short = dir.file("short", "abc\n");
+        let text = format!("[admin]\ntoken_file = {short:?}\n");
+        one_problem(&text, "admin.token_file", "at least 16");
+        let text = format!("[admin]\ntoken = \"0123456789abcdef0123\"\ntoken_file = {file:?}\n");
+        one_problem(&text, "admin.token_file", "not both");
+    }
+
+    #[test]
+    fn log_format_and_level() {
+        assert_eq!(Config::parse("").unwrap().log, LogConfig::default());
+        one_problem("[log]\nformat = \"xml\"\n", "log.format", "human or json");
+        one_problem("[log]\nlevel = \"loud\"\n", "log.level", "not a log level");
+        let config = Config::parse("[log]\nlevel = \"debug\"\n").unwrap();
+        assert_eq!(config.log.level, "debug");
     }
 }

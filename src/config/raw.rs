@@ -3,10 +3,10 @@
 //! into the validated [`Config`] that reports every problem with its key path.
 
 use super::{
-    AddressPattern, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth, ClientConfig,
-    Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, MoRouteConfig, Password,
-    RouteConfig, Secret, ServerConfig, SessionConfig, StoreConfig, TlsConfig,
-    DEFAULT_TRANSIENT_STATUSES,
+    AddressPattern, AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth,
+    ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, LogConfig,
+    LogFormat, MoRouteConfig, Password, RouteConfig, Secret, ServerConfig, SessionConfig,
+    StoreConfig, TlsConfig, DEFAULT_TRANSIENT_STATUSES,
 };
 use serde::{Deserialize, Deserializer};
 use smpp_proto::CommandStatus;
@@ -53,6 +53,8 @@ pub(super) struct RawConfig {
     carriers: Vec<RawCarrier>,
     routes: Vec<RawRoute>,
     mo_routes: Vec<RawMoRoute>,
+    admin: RawAdmin,
+    log: RawLog,
 }
 
 /// `[server]`.
@@ -134,6 +136,47 @@ impl Default for RawStore {
             max_batch: 1024,
             cache_bytes: 64 * 1024 * 1024,
             retention: "7d".to_owned(),
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    enabled: bool,
+    listen: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    metrics_open: bool,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            // 8775: the SMPP port's neighbourhood, free of the usual suspects.
+            listen: "127.0.0.1:8775".to_owned(),
+            token: None,
+            token_file: None,
+            metrics_open: false,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "human".to_owned(),
+            level: "info".to_owned(),
         }
     }
 }
@@ -315,7 +358,11 @@ impl TryFrom<RawConfig> for Config {
         let carriers = carriers(raw.carriers, &mut problems);
         let routes = routes(raw.routes, &known, &mut problems);
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
-        match (server, store, clients, carriers, routes, mo_routes) {
+        let admin = admin(raw.admin, &mut problems);
+        let log = log(raw.log, &mut problems);
+        match (
+            server, store, clients, carriers, routes, mo_routes, admin, log,
+        ) {
             (
                 Some(server),
                 Some(store),
@@ -323,6 +370,8 @@ impl TryFrom<RawConfig> for Config {
                 Some(carriers),
                 Some(routes),
                 Some(mo_routes),
+                Some(admin),
+                Some(log),
             ) if problems.0.is_empty() => Ok(Self {
                 server,
                 store,
@@ -330,6 +379,8 @@ impl TryFrom<RawConfig> for Config {
                 carriers,
                 routes,
                 mo_routes,
+                admin,
+                log,
             }),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
@@ -1010,6 +1061,113 @@ fn mo_route(i: usize, raw: RawMoRoute, known: &Known, p: &mut Problems) -> Optio
         destinations: destinations?,
         client: client?,
     })
+}
+
+fn admin(raw: RawAdmin, p: &mut Problems) -> Option<AdminConfig> {
+    let listen = p.check("admin.listen", socket_addr(&raw.listen));
+    let token = match (raw.token, raw.token_file) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "admin.token_file",
+                "give admin.token or admin.token_file, not both",
+            );
+            None
+        }
+        (Some(token), None) => p.check("admin.token", admin_token(&token)).map(Some),
+        (None, Some(path)) => p
+            .check("admin.token_file", token_from_file(&path))
+            .map(Some),
+        (None, None) => Some(None),
+    };
+    if let (Some(listen), Some(None)) = (listen, &token) {
+        // Anyone who reaches the API can pause links and purge queues.
+        if raw.enabled && !listen.ip().is_loopback() {
+            p.add(
+                "admin.token",
+                format!(
+                    "required when admin.listen ({listen}) is not a loopback address: the admin \
+                     API can pause links, cancel messages and purge queues"
+                ),
+            );
+            return None;
+        }
+    }
+    Some(AdminConfig {
+        enabled: raw.enabled,
+        listen: listen?,
+        token: token?,
+        metrics_open: raw.metrics_open,
+    })
+}
+
+fn log(raw: RawLog, p: &mut Problems) -> Option<LogConfig> {
+    let format = p.check(
+        "log.format",
+        match raw.format.as_str() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown `{other}`; expected human or json")),
+        },
+    );
+    let level = p.check("log.level", log_filter(&raw.level));
+    Some(LogConfig {
+        format: format?,
+        level: level?,
+    })
+}
+
+/// Log levels, quietest last.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// `tracing` filter directives, each a level (`info`) or a module and its level
+/// (`smppd::carrier=debug`). A bare word would be taken as a module name and quietly log
+/// everything in it: a typo'd level must not do that.
+fn log_filter(text: &str) -> Result<String, String> {
+    let bad = |why: String| {
+        format!(
+            "`{text}` is not a log level or filter ({why}); write a level ({}) or \
+             directives like \"info,smppd::carrier=debug\"",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    for directive in text.split(',').map(str::trim) {
+        let level = directive.rsplit('=').next().unwrap_or(directive);
+        if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(bad(format!("`{level}` is not a level")));
+        }
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// Shortest admin token: long enough that guessing it over HTTP is hopeless.
+const ADMIN_TOKEN_MIN: usize = 16;
+
+/// A bearer token: at least 16 visible ASCII characters (it travels in an HTTP header).
+/// Reasons never quote the token.
+fn admin_token(token: &str) -> Result<Secret, String> {
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be visible ASCII characters, no spaces".to_owned());
+    }
+    if token.len() < ADMIN_TOKEN_MIN {
+        return Err(format!(
+            "must be at least {ADMIN_TOKEN_MIN} characters, this one has {} (make one with \
+             `openssl rand -hex 24`)",
+            token.len()
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+/// The token in a file (its first line, surrounding whitespace dropped), checked like
+/// `admin.token`.
+fn token_from_file(path: &std::path::Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    admin_token(token).map_err(|reason| format!("the token in {}: {reason}", path.display()))
 }
 
 fn required<T>(value: Option<T>) -> Result<T, String> {

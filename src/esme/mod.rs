@@ -2,7 +2,7 @@
 //! handling (validate → store durably → submit_sm_resp), query/cancel/replace against the
 //! store, and delivery of each client's outbox.
 
-mod bind;
+pub(crate) mod bind;
 
 mod outbox;
 mod validate;
@@ -13,8 +13,10 @@ pub use listener::{serve, Listeners};
 use crate::config::{ClientConfig, Config};
 use crate::message::{Address, Message, MessageId, State};
 use crate::route::RoutingTable;
-use crate::session::{BindKind, Reply, Service, SessionInfo};
+use crate::session::{BindKind, Reply, Service, SessionHandle, SessionInfo};
 use crate::store::Store;
+use crate::telemetry::{self, Scope};
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use outbox::Outboxes;
@@ -24,7 +26,9 @@ use smpp_proto::pdu::{
 };
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use validate::{validate, Submission};
@@ -55,15 +59,33 @@ macro_rules! submission_of {
 /// The queue messages wait in when the config has no `[[routes]]` at all.
 pub const DEFAULT_ROUTE: &str = "default";
 
+/// One live bind of a client, as the admin API shows it.
+#[derive(Clone, Debug)]
+pub struct LiveBind {
+    /// The session's id, unique in this process.
+    pub session: u64,
+    /// The account.
+    pub system_id: String,
+    /// The bind type.
+    pub kind: BindKind,
+    /// Where the client connects from.
+    pub peer: SocketAddr,
+    /// When it bound, unix ms.
+    pub since: i64,
+    /// Its session: live figures, unbind, close.
+    pub handle: SessionHandle,
+}
+
 /// The gateway's side of every client session.
 pub struct EsmeService {
-    config: Arc<Config>,
+    /// Swapped whole by a reload (SIGHUP); each request reads the one current when it starts.
+    config: ArcSwap<Config>,
     store: Store,
-    /// Live binds per system_id: (session id, bind type).
-    binds: DashMap<String, Vec<(u64, BindKind)>>,
-    throttles: HashMap<String, DefaultDirectRateLimiter>,
+    /// Live binds per system_id.
+    binds: DashMap<String, Vec<LiveBind>>,
+    throttles: ArcSwap<HashMap<String, DefaultDirectRateLimiter>>,
     outboxes: Arc<Outboxes>,
-    routes: RoutingTable,
+    routes: ArcSwap<RoutingTable>,
     /// Tells the carrier side that messages were queued.
     queued: Arc<Notify>,
 }
@@ -76,22 +98,35 @@ impl EsmeService {
         queued: Arc<Notify>,
         shutdown: CancellationToken,
     ) -> Self {
-        let throttles = config
-            .clients
-            .iter()
-            .filter_map(|c| {
-                let quota = Quota::per_second(c.throughput?);
-                Some((c.system_id.clone(), RateLimiter::direct(quota)))
-            })
-            .collect();
         Self {
             outboxes: Outboxes::new(store.clone(), shutdown),
-            routes: RoutingTable::new(&config),
+            routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
+            throttles: ArcSwap::from_pointee(client_throttles(&config)),
             queued,
-            config,
+            config: ArcSwap::new(config),
             store,
             binds: DashMap::new(),
-            throttles,
+        }
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Takes a reloaded config: new binds and submits see its clients, routes and caps at
+    /// once; binds of clients it no longer has are unbound. Binds of other clients stay.
+    pub fn reload(&self, config: Arc<Config>, removed_clients: &[String]) {
+        self.routes.store(Arc::new(RoutingTable::new(&config)));
+        self.throttles.store(Arc::new(client_throttles(&config)));
+        self.config.store(config);
+        for system_id in removed_clients {
+            if let Some((_, binds)) = self.binds.remove(system_id) {
+                for bind in binds {
+                    tracing::info!(client = %system_id, session = bind.session, "client removed by reload; unbinding");
+                    tokio::spawn(async move { bind.handle.unbind().await });
+                }
+            }
         }
     }
 
@@ -109,9 +144,29 @@ impl EsmeService {
         self.binds.get(system_id).map_or(0, |b| b.len())
     }
 
-    fn client_of(&self, session: &SessionInfo) -> Option<&ClientConfig> {
+    /// Every live bind, by client and then oldest first.
+    pub fn binds(&self) -> Vec<LiveBind> {
+        let mut all: Vec<LiveBind> = self
+            .binds
+            .iter()
+            .flat_map(|binds| binds.value().clone())
+            .collect();
+        all.sort_by(|a, b| (&a.system_id, a.since).cmp(&(&b.system_id, b.since)));
+        all
+    }
+
+    /// The live bind on session `session`.
+    pub fn live_bind(&self, session: u64) -> Option<LiveBind> {
+        self.binds
+            .iter()
+            .find_map(|binds| binds.iter().find(|b| b.session == session).cloned())
+    }
+
+    /// The bound account's settings, from the config in force (`config`, read once per
+    /// request).
+    fn client_of<'c>(config: &'c Config, session: &SessionInfo) -> Option<&'c ClientConfig> {
         let (system_id, _) = session.bound.as_ref()?;
-        self.config.client(system_id)
+        config.client(system_id)
     }
 
     async fn bind(&self, session: Arc<SessionInfo>, pdu: Pdu, kind: BindKind) -> Reply {
@@ -121,7 +176,8 @@ impl EsmeService {
             return Reply::Nothing;
         };
         let system_id = bind.system_id.to_string_lossy();
-        let verdict = bind::authenticate(&self.config, bind, kind, session.peer.ip()).await;
+        let config = self.config();
+        let verdict = bind::authenticate(&config, bind, kind, session.peer.ip()).await;
         let verdict =
             verdict.and_then(|client| self.register(client, &session, kind).map(|()| client));
         match verdict {
@@ -150,7 +206,7 @@ impl EsmeService {
                 // Logged without the password; delayed against guessing; then the
                 // connection closes so one connection cannot try again and again.
                 tracing::warn!(client = %system_id, peer = %session.peer, %status, "bind refused");
-                tokio::time::sleep(self.config.server.session.bind_failure_delay).await;
+                tokio::time::sleep(config.server.session.bind_failure_delay).await;
                 Reply::Close(pdu.response_with_status(status))
             }
         }
@@ -158,6 +214,7 @@ impl EsmeService {
 
     fn our_system_id(&self) -> smpp_proto::COctetString<16> {
         self.config
+            .load()
             .server
             .system_id
             .as_str()
@@ -176,18 +233,30 @@ impl EsmeService {
         if binds.len() >= client.max_binds.get() as usize {
             return Err(CommandStatus::ESME_RBINDFAIL);
         }
-        binds.push((session.id, kind));
+        binds.push(LiveBind {
+            session: session.id,
+            system_id: client.system_id.clone(),
+            kind,
+            peer: session.peer,
+            since: crate::message::now_ms(),
+            handle: session.handle.clone(),
+        });
         Ok(())
     }
 
     fn throttled(&self, client: &ClientConfig, messages: u32) -> bool {
-        let Some(limiter) = self.throttles.get(&client.system_id) else {
+        let throttles = self.throttles.load();
+        let Some(limiter) = throttles.get(&client.system_id) else {
             return false;
         };
-        match std::num::NonZeroU32::new(messages) {
+        let throttled = match std::num::NonZeroU32::new(messages) {
             Some(n) => !matches!(limiter.check_n(n), Ok(Ok(()))),
             None => false,
+        };
+        if throttled {
+            telemetry::throttled(Scope::Client, &client.system_id);
         }
+        throttled
     }
 
     /// Assigns ids, stores durably, and only then answers (a message id is a promise).
@@ -200,6 +269,7 @@ impl EsmeService {
         }
         match self.store.accept(messages).await {
             Ok(()) => {
+                tracing::debug!(ids = ?ids, "accepted");
                 self.queued.notify_waiters();
                 Ok(ids)
             }
@@ -214,17 +284,18 @@ impl EsmeService {
     /// the default queue; with routes, a message none matches is refused: its destination is
     /// one this gateway cannot reach.
     fn route_of(&self, message: &Message) -> Result<String, CommandStatus> {
-        if self.routes.routes().is_empty() {
+        let routes = self.routes.load();
+        if routes.routes().is_empty() {
             return Ok(DEFAULT_ROUTE.to_owned());
         }
-        match self.routes.route(
+        match routes.route(
             &message.client,
             &message.source.addr,
             &message.destination.addr,
         ) {
             Some(route) => Ok(route.name().to_owned()),
             None => {
-                tracing::info!(
+                tracing::debug!(
                     client = %message.client,
                     destination = %message.destination.addr,
                     "no route matches; submit refused"
@@ -240,9 +311,8 @@ impl EsmeService {
         session: &SessionInfo,
         submission: &Submission<'_>,
     ) -> Result<MessageId, CommandStatus> {
-        let client = self
-            .client_of(session)
-            .ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        let config = self.config();
+        let client = Self::client_of(&config, session).ok_or(CommandStatus::ESME_RINVBNDSTS)?;
         if self.throttled(client, 1) {
             return Err(CommandStatus::ESME_RTHROTTLED);
         }
@@ -287,7 +357,8 @@ impl EsmeService {
                 Body::SubmitMultiResp(SubmitMultiResp::default()),
             )
         };
-        let Some(client) = self.client_of(session) else {
+        let config = self.config();
+        let Some(client) = Self::client_of(&config, session) else {
             return refuse(CommandStatus::ESME_RINVBNDSTS);
         };
         let count = u32::try_from(sm.dest_address.len()).unwrap_or(u32::MAX);
@@ -350,9 +421,8 @@ impl EsmeService {
 
     /// The stored message `message_id` names, if it belongs to the bound client.
     fn owned(&self, session: &SessionInfo, message_id: &str) -> Result<Message, CommandStatus> {
-        let client = self
-            .client_of(session)
-            .ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        let config = self.config();
+        let client = Self::client_of(&config, session).ok_or(CommandStatus::ESME_RINVBNDSTS)?;
         let id: MessageId = message_id
             .parse()
             .map_err(|_| CommandStatus::ESME_RINVMSGID)?;
@@ -404,7 +474,10 @@ impl EsmeService {
             return fail;
         }
         match self.store.cancel(message.id).await {
-            Ok(_) => Pdu::new(seq, Body::CancelSmResp),
+            Ok(message) => {
+                telemetry::ended(&message);
+                Pdu::new(seq, Body::CancelSmResp)
+            }
             Err(_) => fail,
         }
     }
@@ -414,7 +487,8 @@ impl EsmeService {
         let Ok(message) = self.owned(session, &r.message_id.to_string_lossy()) else {
             return fail(CommandStatus::ESME_RREPLACEFAIL);
         };
-        let Some(client) = self.client_of(session) else {
+        let config = self.config();
+        let Some(client) = Self::client_of(&config, session) else {
             return fail(CommandStatus::ESME_RINVBNDSTS);
         };
         if message.state != State::Queued {
@@ -467,6 +541,7 @@ impl EsmeService {
 impl Service for EsmeService {
     async fn request(&self, session: Arc<SessionInfo>, pdu: Pdu) -> Reply {
         let seq = pdu.sequence_number;
+        let started = Instant::now();
         let response = match &pdu.body {
             Body::BindTransmitter(_) => {
                 return self.bind(session, pdu, BindKind::Transmitter).await
@@ -487,6 +562,11 @@ impl Service for EsmeService {
                 None => return Reply::Nothing,
             },
         };
+        if let (Body::SubmitSm(_) | Body::DataSm(_) | Body::SubmitMulti(_), Some((client, _))) =
+            (&pdu.body, &session.bound)
+        {
+            telemetry::submit(client, response.command_status, started.elapsed());
+        }
         Reply::Respond(response)
     }
 
@@ -494,7 +574,7 @@ impl Service for EsmeService {
         // By session id, not by `session.bound`: a bind accepted here whose response never
         // reached the session (the peer vanished meanwhile) must not leak its slot.
         for mut binds in self.binds.iter_mut() {
-            binds.retain(|(id, _)| *id != session.id);
+            binds.retain(|bind| bind.session != session.id);
         }
         self.outboxes.forget(session.id);
         if let Some((system_id, kind)) = &session.bound {
@@ -541,4 +621,16 @@ fn resp_body(kind: BindKind, resp: BindResp) -> Body {
         BindKind::Receiver => Body::BindReceiverResp(resp),
         BindKind::Transceiver => Body::BindTransceiverResp(resp),
     }
+}
+
+/// One rate limiter per client with a `throughput` cap.
+fn client_throttles(config: &Config) -> HashMap<String, DefaultDirectRateLimiter> {
+    config
+        .clients
+        .iter()
+        .filter_map(|c| {
+            let quota = Quota::per_second(c.throughput?);
+            Some((c.system_id.clone(), RateLimiter::direct(quota)))
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use smpp_proto::frame::split_frame;
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -96,8 +96,44 @@ enum Outbound {
 /// Sends requests over a session from other tasks. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SessionHandle {
+    id: u64,
     tx: mpsc::Sender<Outbound>,
     cancel: CancellationToken,
+    stats: Arc<SessionStats>,
+}
+
+/// Live figures of one session for the admin API and metrics. Written by the session's own
+/// task only; readers get a moment's snapshot.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    in_flight: AtomicUsize,
+    window: AtomicUsize,
+    requests_in: AtomicU64,
+    requests_out: AtomicU64,
+}
+
+impl SessionStats {
+    /// Our requests awaiting their response now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Our window: requests in flight at most.
+    pub fn window(&self) -> usize {
+        self.window.load(Ordering::Relaxed)
+    }
+
+    /// Requests the peer sent us so far (binds, submits, deliver_sm …; not enquire_link or
+    /// unbind).
+    pub fn requests_in(&self) -> u64 {
+        self.requests_in.load(Ordering::Relaxed)
+    }
+
+    /// Requests we sent so far for our owner (submits, deliver_sm …; not enquire_link or
+    /// unbind).
+    pub fn requests_out(&self) -> u64 {
+        self.requests_out.load(Ordering::Relaxed)
+    }
 }
 
 impl SessionHandle {
@@ -150,6 +186,16 @@ impl SessionHandle {
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// The session's id ([`SessionInfo::id`]).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The session's live figures.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
 }
 
 /// The response to a request already written by [`SessionHandle::start_request`].
@@ -196,12 +242,17 @@ where
 {
     let (tx, rx) = mpsc::channel(limits.window.max(1));
     let cancel = shutdown.child_token();
+    let stats = Arc::new(SessionStats::default());
+    stats.window.store(limits.window.max(1), Ordering::Relaxed);
+    let id = SESSION_IDS.fetch_add(1, Ordering::Relaxed);
     let handle = SessionHandle {
+        id,
         tx,
         cancel: cancel.clone(),
+        stats,
     };
     let info = Arc::new(SessionInfo {
-        id: SESSION_IDS.fetch_add(1, Ordering::Relaxed),
+        id,
         peer,
         handle: handle.clone(),
         bound: None,
@@ -300,11 +351,15 @@ impl Driver {
         let (mut reader, mut writer) = tokio::io::split(io);
         let mut in_progress = FuturesUnordered::new();
         loop {
+            self.stats()
+                .in_flight
+                .store(self.window.len(), Ordering::Relaxed);
             // Take the frames already buffered, as far as the peer's window allows.
             while self.ending.is_none() && in_progress.len() < self.peer_window {
                 match split_frame(&mut self.rbuf, self.limits.max_pdu_bytes) {
                     Ok(Some(frame)) => {
                         if let Some(request) = self.handle_frame(&frame) {
+                            self.stats().requests_in.fetch_add(1, Ordering::Relaxed);
                             in_progress.push(service.request(self.info.clone(), request));
                         }
                     }
@@ -387,6 +442,10 @@ impl Driver {
             Some(_) if in_progress.is_empty() => self.ending.take(),
             _ => None,
         }
+    }
+
+    fn stats(&self) -> &SessionStats {
+        &self.info.handle.stats
     }
 
     fn may_send_requests(&self) -> bool {
@@ -521,6 +580,7 @@ impl Driver {
                 self.state = BindState::Bound(kind);
                 self.peer_window = window.max(1);
                 self.window = Window::new(window.max(1));
+                self.stats().window.store(window.max(1), Ordering::Relaxed);
                 let mut info = (*self.info).clone();
                 info.bound = Some((system_id, kind));
                 self.info = Arc::new(info);
@@ -546,6 +606,7 @@ impl Driver {
             } => {
                 let sequence = self.window.insert(deadline, Some(reply));
                 self.write(&Pdu::new(sequence, *body));
+                self.stats().requests_out.fetch_add(1, Ordering::Relaxed);
                 if let Some(written) = written {
                     // A caller that stopped waiting for the write still gets the answer.
                     let _ = written.send(());

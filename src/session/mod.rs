@@ -9,6 +9,7 @@ mod window;
 
 pub use driver::{
     open, run, PendingAnswer, Reply, Service, SessionHandle, SessionInfo, SessionLimits,
+    SessionStats,
 };
 pub use machine::{BindKind, BindState, Role};
 pub use window::{Answer, RequestError};

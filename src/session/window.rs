@@ -48,7 +48,6 @@ impl Window {
         self.pending.len() >= self.capacity
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.pending.len()
     }

@@ -38,6 +38,9 @@ listen = ["127.0.0.1:0"]
 [store]
 path = "{store}"
 
+[admin]
+listen = "127.0.0.1:0"
+
 {clients}
 "#,
         store = dir.join("store").display()
@@ -55,6 +58,8 @@ pub struct Gateway {
     pub dir: PathBuf,
     pub addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,
+    /// The admin API, unless `[admin] enabled = false`.
+    pub admin: Option<SocketAddr>,
     config_path: PathBuf,
     /// stderr of the process so far (logs), collected by a thread.
     logs: Arc<std::sync::Mutex<String>>,
@@ -80,6 +85,7 @@ impl Gateway {
             dir: dir.to_path_buf(),
             addr: "127.0.0.1:0".parse().unwrap(),
             tls_addr: None,
+            admin: None,
             config_path,
             logs: Default::default(),
         };
@@ -126,6 +132,8 @@ impl Gateway {
                 self.addr = addr.trim().parse().unwrap();
             } else if let Some(addr) = line.strip_prefix("smppd: listening on smpps://") {
                 self.tls_addr = Some(addr.trim().parse().unwrap());
+            } else if let Some(addr) = line.strip_prefix("smppd: admin on http://") {
+                self.admin = Some(addr.trim().parse().unwrap());
             } else if line.starts_with("smppd: ready") {
                 break;
             }
@@ -164,6 +172,76 @@ impl Gateway {
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
+
+    /// The admin API's base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin.expect("the admin API is off"))
+    }
+}
+
+/// An admin API request (`body`, if any, is JSON) with an optional bearer token: the HTTP
+/// status and the JSON answer (`Value::Null` if it was not JSON).
+pub async fn api(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let url = format!("http://{admin}{path}");
+    let (method, token) = (method.to_owned(), token.map(str::to_owned));
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let sent = match method.as_str() {
+            "GET" => {
+                let mut request = agent.get(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            "POST" => {
+                let mut request = agent.post(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                match body {
+                    Some(body) => request.send_json(body),
+                    None => request.send_empty(),
+                }
+            }
+            other => panic!("method {other}"),
+        };
+        let mut response = sent.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, json)
+    })
+    .await
+    .unwrap()
+}
+
+/// `GET path` that must answer 200; its JSON.
+pub async fn get_ok(admin: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, json) = api(admin, "GET", path, None, None).await;
+    assert_eq!(status, 200, "GET {path}: {json}");
+    json
+}
+
+/// `POST path` that must answer 200; its JSON.
+pub async fn post_ok(
+    admin: SocketAddr,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let (status, json) = api(admin, "POST", path, None, body).await;
+    assert_eq!(status, 200, "POST {path}: {json}");
+    json
 }
 
 impl Drop for Gateway {
@@ -464,6 +542,8 @@ pub struct Client<S = TcpStream> {
     pub stream: S,
     buf: BytesMut,
     seq: u32,
+    /// deliver_sm that arrived (and were answered) while `request` waited for a response.
+    delivered: std::collections::VecDeque<Pdu>,
 }
 
 impl Client<TcpStream> {
@@ -480,6 +560,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             stream,
             buf: BytesMut::new(),
             seq: 0,
+            delivered: Default::default(),
         }
     }
 
@@ -545,6 +626,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 return pdu;
             }
             self.answer(&pdu).await;
+            if pdu.command_id() == CommandId::DeliverSm {
+                self.delivered.push_back(pdu);
+            }
         }
     }
 
@@ -591,4 +675,119 @@ pub fn submit(to: &str, text: &str) -> Body {
         short_message: ShortMessage::new(text.as_bytes().to_vec()).unwrap(),
         ..SubmitSm::default()
     })
+}
+
+/// A `[[carriers]]` table for a simulator on `port` that reconnects and retries quickly, with
+/// `extra` keys (which replace those timers when they name them).
+pub fn carrier(name: &str, port: u16, extra: &str) -> String {
+    let timers: String = [
+        "reconnect_min = \"50ms\"",
+        "reconnect_max = \"200ms\"",
+        "retry_min = \"100ms\"",
+        "retry_max = \"500ms\"",
+        "response_timeout = \"1s\"",
+    ]
+    .iter()
+    .filter(|line| {
+        let key = line.split(' ').next().unwrap();
+        !extra.lines().any(|l| l.split(' ').next() == Some(key))
+    })
+    .map(|line| format!("{line}\n"))
+    .collect();
+    format!(
+        r#"
+[[carriers]]
+name = "{name}"
+host = "127.0.0.1"
+port = {port}
+system_id = "smppd"
+password = "secret"
+{timers}{extra}
+"#
+    )
+}
+
+/// A gateway config with client `shop` (password `secret1`), `carriers` (tables from
+/// [`carrier`]), one route `default` over `route_carriers` with `route_extra` keys, and the
+/// admin API on a free port with `admin_extra` keys.
+pub fn routed_config(
+    dir: &Path,
+    carriers: &[String],
+    route_carriers: &[&str],
+    route_extra: &str,
+    admin_extra: &str,
+) -> String {
+    let names: Vec<String> = route_carriers.iter().map(|c| format!("{c:?}")).collect();
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+
+[store]
+path = "{store}"
+
+[admin]
+listen = "127.0.0.1:0"
+{admin_extra}
+
+[[clients]]
+system_id = "shop"
+password = "secret1"
+window = 100
+
+{carriers}
+
+[[routes]]
+name = "default"
+carriers = [{names}]
+{route_extra}
+"#,
+        store = dir.join("store").display(),
+        carriers = carriers.concat(),
+        names = names.join(", "),
+    )
+}
+
+/// Waits (up to 10 s) until the admin API shows carrier link `name` up.
+pub async fn wait_link_up(admin: SocketAddr, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let link = get_ok(admin, &format!("/api/links/{name}")).await;
+        if link["state"] == "up" {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "link {name} not up: {link}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Submits `body` and returns the gateway's message id (the submit must be accepted).
+    pub async fn submit_ok(&mut self, body: Body) -> String {
+        let resp = self.request(body).await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
+        message_id(&resp)
+    }
+
+    /// The next delivery receipt (answered): its receipted_message_id and its `stat:` word.
+    pub async fn next_receipt(&mut self) -> (String, String) {
+        loop {
+            let pdu = match self.delivered.pop_front() {
+                Some(pdu) => pdu,
+                None => {
+                    let pdu = self.recv().await.expect("connection closed");
+                    self.answer(&pdu).await;
+                    pdu
+                }
+            };
+            if let Body::DeliverSm(sm) = &pdu.body {
+                let id = sm.tlvs.receipted_message_id().unwrap().to_owned();
+                let text = smpp_proto::receipt::parse_bytes(sm.short_message.as_bytes()).unwrap();
+                return (id, text.stat.unwrap_or_default());
+            }
+        }
+    }
 }

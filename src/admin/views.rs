@@ -1,0 +1,613 @@
+//! The read side of the admin API: the gateway, its carrier links, client binds, queues,
+//! routes and single messages, as JSON. Timestamps are RFC 3339 (UTC, milliseconds); ages and
+//! rates are numbers.
+
+use crate::admin::error::{ApiError, ApiResult};
+use crate::admin::rates::Rate;
+use crate::admin::Admin;
+use crate::carrier::{Link, SlotStatus};
+use crate::config::{AddressPattern, CarrierBind};
+use crate::esme::{LiveBind, DEFAULT_ROUTE};
+use crate::message::{now_ms, Address, Message, MessageId, State};
+use crate::telemetry::{self, TotalsSnapshot};
+use axum::extract::{Path, State as Shared};
+use axum::Json;
+use serde::Serialize;
+use smpp_proto::pdu::esm_class;
+use smpp_proto::{coding, Tag};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// `GET /api/status`: the gateway as a whole.
+#[derive(Serialize)]
+pub(crate) struct StatusView {
+    version: &'static str,
+    system_id: String,
+    started_at: String,
+    uptime_seconds: u64,
+    store: StoreView,
+    /// Since the gateway started.
+    totals: TotalsSnapshot,
+    /// Messages waiting in route queues now.
+    queued: usize,
+    /// Receipts and MO waiting in client outboxes now.
+    outbox: usize,
+    links_up: usize,
+    links: usize,
+    binds: usize,
+}
+
+#[derive(Serialize)]
+struct StoreView {
+    path: String,
+    durability: String,
+    size_bytes: u64,
+    /// Group commits since start, and their operations.
+    commits: u64,
+    operations: u64,
+    /// Mean time to make a commit durable (flush + fsync), milliseconds.
+    mean_flush_ms: f64,
+}
+
+pub(crate) async fn status(Shared(admin): Shared<Arc<Admin>>) -> Json<StatusView> {
+    Json(admin.status())
+}
+
+/// `GET /api/links`: each carrier link and its session slots.
+#[derive(Serialize)]
+pub(crate) struct LinkView {
+    name: String,
+    host: String,
+    port: u16,
+    tls: bool,
+    /// `transceiver` or `pair`.
+    bind: &'static str,
+    /// `up` (takes messages), `paused` (by an operator), `down` (no bound session).
+    state: &'static str,
+    paused: bool,
+    sessions_up: usize,
+    sessions: usize,
+    /// Messages per second cap now (`null`: none), and as configured.
+    throughput: Option<u32>,
+    configured_throughput: Option<u32>,
+    /// Submits per second over the last seconds (out) and receipts and MO (in).
+    rate: Rate,
+    /// Submits written and not answered yet, and the room for them.
+    window_used: usize,
+    window: usize,
+    reconnects: u64,
+    last_error: Option<ErrorView>,
+    slots: Vec<SlotView>,
+}
+
+#[derive(Serialize)]
+struct SlotView {
+    slot: usize,
+    /// `connecting`, `bound` or `waiting` (to reconnect).
+    state: &'static str,
+    since: String,
+    /// The session carrying submits, while bound.
+    session: Option<u64>,
+    window_used: usize,
+    window: usize,
+    rate: Rate,
+    reconnects: u64,
+    last_error: Option<ErrorView>,
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    at: String,
+    message: String,
+}
+
+pub(crate) async fn links(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<LinkView>> {
+    Json(admin.carriers.links().map(|l| admin.link_view(l)).collect())
+}
+
+pub(crate) async fn link(
+    Shared(admin): Shared<Arc<Admin>>,
+    Path(name): Path<String>,
+) -> ApiResult<LinkView> {
+    let link = admin.find_link(&name)?;
+    Ok(Json(admin.link_view(link)))
+}
+
+/// `GET /api/binds`: each live client bind.
+#[derive(Serialize)]
+pub(crate) struct BindView {
+    /// What `POST /api/binds/{session}/disconnect` takes.
+    session: u64,
+    system_id: String,
+    peer: String,
+    /// `transmitter`, `receiver` or `transceiver`.
+    bind: &'static str,
+    since: String,
+    /// Requests from the client per second (in) and our deliver_sm (out).
+    rate: Rate,
+    requests_in: u64,
+    requests_out: u64,
+    /// Our deliver_sm awaiting the client's response, and the room for them.
+    window_used: usize,
+    window: usize,
+}
+
+pub(crate) async fn binds(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<BindView>> {
+    Json(
+        admin
+            .esme
+            .binds()
+            .iter()
+            .map(|b| admin.bind_view(b))
+            .collect(),
+    )
+}
+
+/// `GET /api/queues`: route queues and client outboxes.
+#[derive(Serialize)]
+pub(crate) struct QueuesView {
+    routes: Vec<QueueView>,
+    outboxes: Vec<OutboxView>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct QueueView {
+    route: String,
+    depth: usize,
+    /// Seconds since the oldest queued message was accepted; `null` when empty.
+    oldest_age_seconds: Option<f64>,
+    paused: bool,
+}
+
+#[derive(Serialize)]
+struct OutboxView {
+    client: String,
+    depth: usize,
+    /// Seconds the oldest receipt or MO has waited; `null` when empty.
+    oldest_age_seconds: Option<f64>,
+    binds: usize,
+}
+
+pub(crate) async fn queues(Shared(admin): Shared<Arc<Admin>>) -> ApiResult<QueuesView> {
+    let routes = admin
+        .route_names()
+        .iter()
+        .map(|route| admin.queue_view(route))
+        .collect::<Result<_, _>>()?;
+    let outboxes = admin
+        .live_config()
+        .clients
+        .iter()
+        .map(|client| {
+            let id = &client.system_id;
+            let oldest = admin
+                .store
+                .outbox(id, None, 1)
+                .map_err(|e| ApiError::store("cannot read an outbox", &e))?
+                .first()
+                .map(|(_, item)| age_seconds(item.created_at));
+            Ok(OutboxView {
+                client: id.clone(),
+                depth: admin.store.outbox_len(id),
+                oldest_age_seconds: oldest,
+                binds: admin.esme.bind_count(id),
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(QueuesView { routes, outboxes }))
+}
+
+/// `GET /api/routes`: each route, its conditions, carriers and cap.
+#[derive(Serialize)]
+pub(crate) struct RouteView {
+    name: String,
+    destination_prefixes: Vec<String>,
+    clients: Vec<String>,
+    source_addresses: Vec<String>,
+    /// In failover order.
+    carriers: Vec<String>,
+    weights: Option<Vec<u32>>,
+    /// Messages per second cap now (`null`: none), and as configured.
+    throughput: Option<u32>,
+    configured_throughput: Option<u32>,
+    paused: bool,
+    depth: usize,
+}
+
+pub(crate) async fn routes(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<RouteView>> {
+    let views = admin
+        .live_config()
+        .routes
+        .iter()
+        .filter_map(|r| admin.route_view(&r.name))
+        .collect();
+    Json(views)
+}
+
+pub(crate) async fn route(
+    Shared(admin): Shared<Arc<Admin>>,
+    Path(name): Path<String>,
+) -> ApiResult<RouteView> {
+    admin
+        .route_view(&name)
+        .map(Json)
+        .ok_or_else(|| unknown_route(&name))
+}
+
+/// `GET /api/messages/{id}`: one message and its history.
+#[derive(Serialize)]
+pub(crate) struct MessageView {
+    id: String,
+    client: String,
+    route: String,
+    state: &'static str,
+    /// Whether the state is final (it never changes again).
+    #[serde(rename = "final")]
+    is_final: bool,
+    source: Address,
+    destination: Address,
+    received_at: String,
+    schedule_at: Option<String>,
+    expire_at: Option<String>,
+    /// Submit attempts towards carriers so far.
+    attempts: u32,
+    /// The carrier link that accepted it and the id it gave, once one has.
+    carrier: Option<CarrierView>,
+    registered_delivery: u8,
+    esm_class: u8,
+    data_coding: u8,
+    /// The text decoded by its data_coding (user data header left out).
+    text: String,
+    /// Its acceptance, then every state change, oldest first: carrier statuses, retries and
+    /// receipts are in the details.
+    history: Vec<EventView>,
+}
+
+#[derive(Serialize)]
+struct CarrierView {
+    link: String,
+    carrier_id: String,
+}
+
+#[derive(Serialize)]
+struct EventView {
+    at: String,
+    state: &'static str,
+    detail: String,
+}
+
+pub(crate) async fn message(
+    Shared(admin): Shared<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> ApiResult<MessageView> {
+    let id = parse_id(&id)?;
+    admin.message(id).map(|m| Json(message_view(&m)))
+}
+
+/// `GET /api/links/{name}/messages/{carrier_id}`: the message a carrier knows by its own id.
+pub(crate) async fn message_by_carrier_id(
+    Shared(admin): Shared<Arc<Admin>>,
+    Path((name, carrier_id)): Path<(String, String)>,
+) -> ApiResult<MessageView> {
+    admin.find_link(&name)?;
+    // Carriers' portals and logs change the case of hex ids.
+    let forms = [
+        carrier_id.clone(),
+        carrier_id.to_ascii_lowercase(),
+        carrier_id.to_ascii_uppercase(),
+    ];
+    for form in &forms {
+        let found = admin
+            .store
+            .by_carrier_id(&name, form)
+            .map_err(|e| ApiError::store("cannot look up a carrier id", &e))?;
+        if let Some(id) = found {
+            return admin.message(id).map(|m| Json(message_view(&m)));
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "link {name} knows no message by carrier id `{carrier_id}`"
+    )))
+}
+
+impl Admin {
+    pub(crate) fn status(&self) -> StatusView {
+        let stats = self.store.commit_stats();
+        let mean_flush_ms = if stats.commits == 0 {
+            0.0
+        } else {
+            let ms = stats.sync_time.as_secs_f64() * 1000.0 / stats.commits as f64;
+            (ms * 1000.0).round() / 1000.0
+        };
+        let links: Vec<_> = self.carriers.links().collect();
+        StatusView {
+            version: env!("CARGO_PKG_VERSION"),
+            system_id: self.config.server.system_id.clone(),
+            started_at: rfc3339(self.started_at),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            store: StoreView {
+                path: self.config.store.path.display().to_string(),
+                durability: self.config.store.durability.to_string(),
+                size_bytes: self.store.size_on_disk(),
+                commits: stats.commits,
+                operations: stats.operations,
+                mean_flush_ms,
+            },
+            totals: telemetry::totals(),
+            queued: self
+                .route_names()
+                .iter()
+                .map(|r| self.store.queue_depth(r))
+                .sum(),
+            outbox: self
+                .live_config()
+                .clients
+                .iter()
+                .map(|c| self.store.outbox_len(&c.system_id))
+                .sum(),
+            links_up: links.iter().filter(|l| l.is_up()).count(),
+            links: links.len(),
+            binds: self.esme.binds().len(),
+        }
+    }
+
+    pub(crate) fn link_view(&self, link: &Link) -> LinkView {
+        let config = link.config();
+        let sessions = link.bound_sessions();
+        let slots: Vec<SlotView> = link
+            .slots()
+            .into_iter()
+            .enumerate()
+            .map(|(slot, status)| {
+                let handle = sessions.iter().find(|(s, _)| *s == slot).map(|(_, h)| h);
+                self.slot_view(slot, status, handle, config.window.get())
+            })
+            .collect();
+        let rate = slots.iter().fold(Rate::default(), |sum, s| Rate {
+            r#in: sum.r#in + s.rate.r#in,
+            out: sum.out + s.rate.out,
+        });
+        let last_error = link
+            .slots()
+            .into_iter()
+            .filter_map(|s| s.last_error)
+            .max_by_key(|(at, _)| *at)
+            .map(|(at, message)| ErrorView {
+                at: rfc3339(at),
+                message,
+            });
+        let state = match (link.is_up(), link.is_paused()) {
+            (_, true) => "paused",
+            (true, false) => "up",
+            (false, false) => "down",
+        };
+        LinkView {
+            name: config.name.clone(),
+            host: config.host.clone(),
+            port: config.port,
+            tls: config.tls.is_some(),
+            bind: match config.bind {
+                CarrierBind::Transceiver => "transceiver",
+                CarrierBind::Pair => "pair",
+            },
+            state,
+            paused: link.is_paused(),
+            sessions_up: sessions.len(),
+            sessions: config.sessions.get(),
+            throughput: link.throttle().rate().map(|r| r.get()),
+            configured_throughput: link.throttle().configured().map(|r| r.get()),
+            rate,
+            window_used: link.unanswered(),
+            window: config.window.get() * config.sessions.get(),
+            reconnects: slots.iter().map(|s| s.reconnects).sum(),
+            last_error,
+            slots,
+        }
+    }
+
+    fn slot_view(
+        &self,
+        slot: usize,
+        status: SlotStatus,
+        handle: Option<&crate::session::SessionHandle>,
+        window: usize,
+    ) -> SlotView {
+        SlotView {
+            slot,
+            state: status.state.name(),
+            since: rfc3339(status.since),
+            session: handle.map(|h| h.id()),
+            window_used: handle.map_or(0, |h| h.stats().in_flight()),
+            window: handle.map_or(window, |h| h.stats().window()),
+            rate: handle.map_or(Rate::default(), |h| self.rates.rate(h.id())),
+            reconnects: status.reconnects,
+            last_error: status.last_error.map(|(at, message)| ErrorView {
+                at: rfc3339(at),
+                message,
+            }),
+        }
+    }
+
+    pub(crate) fn bind_view(&self, bind: &LiveBind) -> BindView {
+        let stats = bind.handle.stats();
+        BindView {
+            session: bind.session,
+            system_id: bind.system_id.clone(),
+            peer: bind.peer.to_string(),
+            bind: bind.kind.name(),
+            since: rfc3339(bind.since),
+            rate: self.rates.rate(bind.session),
+            requests_in: stats.requests_in(),
+            requests_out: stats.requests_out(),
+            window_used: stats.in_flight(),
+            window: stats.window(),
+        }
+    }
+
+    pub(crate) fn queue_view(&self, route: &str) -> Result<QueueView, ApiError> {
+        Ok(QueueView {
+            route: route.to_owned(),
+            depth: self.store.queue_depth(route),
+            oldest_age_seconds: self.oldest_queued(route)?.map(age_seconds),
+            paused: self
+                .carriers
+                .route_control(route)
+                .is_some_and(|c| c.is_paused()),
+        })
+    }
+
+    /// When the message at the head of a route's queue was accepted (unix ms).
+    pub(crate) fn oldest_queued(&self, route: &str) -> Result<Option<i64>, ApiError> {
+        let read = |e| ApiError::store("cannot read a route queue", &e);
+        let Some(&id) = self.store.queued(route, 1).map_err(read)?.first() else {
+            return Ok(None);
+        };
+        Ok(self.store.message(id).map_err(read)?.map(|m| m.received_at))
+    }
+
+    pub(crate) fn route_view(&self, name: &str) -> Option<RouteView> {
+        let live = self.live_config();
+        let config = live.routes.iter().find(|r| r.name == name)?;
+        let control = self.carriers.route_control(name)?;
+        Some(RouteView {
+            name: config.name.clone(),
+            destination_prefixes: config.destination_prefixes.clone(),
+            clients: config.clients.clone(),
+            source_addresses: config.source_addresses.iter().map(pattern).collect(),
+            carriers: config.carriers.clone(),
+            weights: config
+                .weights
+                .as_ref()
+                .map(|w| w.iter().map(|w| w.get()).collect()),
+            throughput: control.throttle().rate().map(|r| r.get()),
+            configured_throughput: control.throttle().configured().map(|r| r.get()),
+            paused: control.is_paused(),
+            depth: self.store.queue_depth(name),
+        })
+    }
+
+    /// The queues messages can wait in: one per route, or `default` without routes.
+    pub(crate) fn route_names(&self) -> Vec<String> {
+        let live = self.live_config();
+        if live.routes.is_empty() {
+            return vec![DEFAULT_ROUTE.to_owned()];
+        }
+        live.routes.iter().map(|r| r.name.clone()).collect()
+    }
+
+    pub(crate) fn find_link(&self, name: &str) -> Result<&Arc<Link>, ApiError> {
+        self.carriers.link(name).ok_or_else(|| {
+            let known: Vec<&str> = self.carriers.links().map(|l| l.name()).collect();
+            ApiError::not_found(format!(
+                "no carrier link named `{name}`; the links are: {}",
+                list(&known)
+            ))
+        })
+    }
+
+    pub(crate) fn message(&self, id: MessageId) -> Result<Message, ApiError> {
+        match self.store.message(id) {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => Err(ApiError::not_found(format!("no message with id {id}"))),
+            Err(e) => Err(ApiError::store("cannot read a message", &e)),
+        }
+    }
+}
+
+pub(crate) fn unknown_route(name: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no route named `{name}`; `smppctl routes` lists them"
+    ))
+}
+
+/// A gateway message id from a path: decimal digits.
+pub(crate) fn parse_id(text: &str) -> Result<MessageId, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::bad_request(format!(
+            "`{text}` is not a gateway message id ({e}); ids are up to 16 decimal digits, as in \
+             submit_sm_resp"
+        ))
+    })
+}
+
+pub(crate) fn message_view(message: &Message) -> MessageView {
+    MessageView {
+        id: message.id.to_string(),
+        client: message.client.clone(),
+        route: message.route.clone(),
+        state: message.state.name(),
+        is_final: message.state.is_final(),
+        source: message.source.clone(),
+        destination: message.destination.clone(),
+        received_at: rfc3339(message.received_at),
+        schedule_at: message.schedule_at.map(rfc3339),
+        expire_at: message.expire_at.map(rfc3339),
+        attempts: message.attempts,
+        carrier: message.carrier.as_ref().map(|c| CarrierView {
+            link: c.link.clone(),
+            carrier_id: c.carrier_id.clone(),
+        }),
+        registered_delivery: message.registered_delivery,
+        esm_class: message.esm_class,
+        data_coding: message.data_coding,
+        text: text(message),
+        history: std::iter::once(EventView {
+            // The store records changes; the acceptance is the message's first event.
+            at: rfc3339(message.received_at),
+            state: State::Queued.name(),
+            detail: format!("accepted from {}", message.client),
+        })
+        .chain(message.history.iter().map(|e| EventView {
+            at: rfc3339(e.at),
+            state: e.state.name(),
+            detail: e.detail.clone(),
+        }))
+        .collect(),
+    }
+}
+
+/// The message's text for people: `message_payload` if it has one, else `short_message`
+/// without its user data header.
+fn text(message: &Message) -> String {
+    let payload = message
+        .tlvs
+        .iter()
+        .find(|(tag, _)| *tag == Tag::MESSAGE_PAYLOAD.0)
+        .map(|(_, value)| value.as_slice());
+    let data = payload.unwrap_or(&message.short_message);
+    let data = if message.esm_class & esm_class::UDHI != 0 {
+        let udh_len = data.first().map_or(0, |&n| usize::from(n) + 1);
+        data.get(udh_len..).unwrap_or_default()
+    } else {
+        data
+    };
+    coding::decode_text(message.data_coding, data)
+}
+
+fn pattern(pattern: &AddressPattern) -> String {
+    match pattern {
+        AddressPattern::Exact(exact) => exact.clone(),
+        AddressPattern::Prefix(prefix) => format!("{prefix}*"),
+    }
+}
+
+/// "a, b, c", or "(none)".
+pub(crate) fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "(none)".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Unix ms as RFC 3339 UTC with milliseconds; times before 1970 show as 1970.
+pub(crate) fn rfc3339(unix_ms: i64) -> String {
+    let ms = u64::try_from(unix_ms).unwrap_or(0);
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// Seconds from `unix_ms` until now, to the millisecond.
+fn age_seconds(unix_ms: i64) -> f64 {
+    let ms = u64::try_from(now_ms().saturating_sub(unix_ms)).unwrap_or(0);
+    Duration::from_millis(ms).as_secs_f64()
+}

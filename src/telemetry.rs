@@ -1,0 +1,254 @@
+//! What the gateway counts as it works: Prometheus metrics through the `metrics` facade (the
+//! exporter and `/metrics` live in `admin/`) and the running totals `smppctl status` shows.
+//! Every metric name and label is written here, once; the rest of the gateway calls the event
+//! functions below. Labels are names from the config (clients, routes, links) and status words,
+//! never numbers or message ids, so that their number stays bounded.
+
+use crate::message::{now_ms, Message};
+use smpp_proto::{receipt, CommandStatus, MessageState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Metric names, for the exporter's bucket settings and for tests.
+pub mod name {
+    /// Counter: submit requests (submit_sm, data_sm, submit_multi) by `client` and `status`.
+    pub const SUBMITS: &str = "smppd_submits_total";
+    /// Histogram: submit request in → its response out, seconds.
+    pub const SUBMIT_LATENCY: &str = "smppd_submit_latency_seconds";
+    /// Counter: messages that reached a final state, by `route` and `state`.
+    pub const MESSAGES_ENDED: &str = "smppd_messages_ended_total";
+    /// Counter: carrier receipts recorded, by `link` and `stat` (DELIVRD, UNDELIV, …).
+    pub const RECEIPTS: &str = "smppd_receipts_total";
+    /// Histogram: accepted → final receipt from the carrier, seconds, by `route`.
+    pub const DELIVERY_LATENCY: &str = "smppd_delivery_latency_seconds";
+    /// Counter: waits for a rate limit, by `scope` (client, route, link, carrier) and `name`.
+    pub const THROTTLED: &str = "smppd_throttled_total";
+    /// Gauge: entries in a route's queue, by `route`.
+    pub const QUEUE_DEPTH: &str = "smppd_queue_depth";
+    /// Gauge: age of the oldest entry in a route's queue, seconds, by `route`.
+    pub const QUEUE_OLDEST: &str = "smppd_queue_oldest_seconds";
+    /// Gauge: receipts and MO waiting for a client, by `client`.
+    pub const OUTBOX_DEPTH: &str = "smppd_outbox_depth";
+    /// Gauge: our requests in flight on a session, by `link` and `slot` or `client` and
+    /// `session`.
+    pub const WINDOW_USED: &str = "smppd_session_window_used";
+    /// Gauge: the window of a session (its most requests in flight), same labels.
+    pub const WINDOW_SIZE: &str = "smppd_session_window_size";
+    /// Gauge: bound sessions of a carrier link, by `link`.
+    pub const LINK_SESSIONS_UP: &str = "smppd_link_sessions_up";
+    /// Gauge: 1 while a carrier link has a bound session, by `link`.
+    pub const LINK_UP: &str = "smppd_link_up";
+    /// Gauge: 1 while an operator has paused a link, by `link`.
+    pub const LINK_PAUSED: &str = "smppd_link_paused";
+    /// Counter: reconnect attempts of a carrier link, by `link`.
+    pub const LINK_RECONNECTS: &str = "smppd_link_reconnects_total";
+    /// Gauge: 1 while an operator has paused a route, by `route`.
+    pub const ROUTE_PAUSED: &str = "smppd_route_paused";
+    /// Gauge: live binds of a client, by `client`.
+    pub const BINDS: &str = "smppd_binds";
+    /// Counter: group commits of the store.
+    pub const STORE_COMMITS: &str = "smppd_store_commits_total";
+    /// Counter: time spent making group commits durable (flush + fsync), microseconds:
+    /// divided by the commits, the mean flush latency.
+    pub const STORE_FLUSH_MICROSECONDS: &str = "smppd_store_flush_microseconds_total";
+    /// Gauge: bytes the store takes on disk.
+    pub const STORE_SIZE: &str = "smppd_store_size_bytes";
+    /// Gauge: seconds since the gateway started.
+    pub const UPTIME: &str = "smppd_uptime_seconds";
+}
+
+/// Gives every metric its help text (Prometheus `# HELP`); once, when the recorder is
+/// installed.
+pub fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        name::SUBMITS,
+        "Submit requests (submit_sm, data_sm, submit_multi) by client and response status."
+    );
+    describe_histogram!(
+        name::SUBMIT_LATENCY,
+        Unit::Seconds,
+        "Submit request in to its response out (the store's commit included)."
+    );
+    describe_counter!(
+        name::MESSAGES_ENDED,
+        "Messages that reached a final state, by route and state."
+    );
+    describe_counter!(
+        name::RECEIPTS,
+        "Carrier delivery receipts recorded, by link and stat."
+    );
+    describe_histogram!(
+        name::DELIVERY_LATENCY,
+        Unit::Seconds,
+        "Message accepted to its final receipt from the carrier, by route."
+    );
+    describe_counter!(
+        name::THROTTLED,
+        "Messages held back by a rate limit, by scope (client, route, link, carrier) and name."
+    );
+    describe_gauge!(name::QUEUE_DEPTH, "Messages waiting in a route's queue.");
+    describe_gauge!(
+        name::QUEUE_OLDEST,
+        Unit::Seconds,
+        "Age of the oldest message in a route's queue."
+    );
+    describe_gauge!(name::OUTBOX_DEPTH, "Receipts and MO waiting for a client.");
+    describe_gauge!(
+        name::WINDOW_USED,
+        "Our requests awaiting a response on a session."
+    );
+    describe_gauge!(
+        name::WINDOW_SIZE,
+        "The window of a session: its most requests in flight."
+    );
+    describe_gauge!(name::LINK_SESSIONS_UP, "Bound sessions of a carrier link.");
+    describe_gauge!(name::LINK_UP, "1 while a carrier link has a bound session.");
+    describe_gauge!(
+        name::LINK_PAUSED,
+        "1 while an operator has paused a carrier link."
+    );
+    describe_counter!(
+        name::LINK_RECONNECTS,
+        "Reconnect attempts of a carrier link."
+    );
+    describe_gauge!(
+        name::ROUTE_PAUSED,
+        "1 while an operator has paused a route."
+    );
+    describe_gauge!(name::BINDS, "Live binds of a client.");
+    describe_counter!(name::STORE_COMMITS, "Group commits of the message store.");
+    describe_counter!(
+        name::STORE_FLUSH_MICROSECONDS,
+        Unit::Microseconds,
+        "Time spent making group commits durable (flush and fsync)."
+    );
+    describe_gauge!(
+        name::STORE_SIZE,
+        Unit::Bytes,
+        "Bytes the message store takes on disk."
+    );
+    describe_gauge!(
+        name::UPTIME,
+        Unit::Seconds,
+        "Time since the gateway started."
+    );
+}
+
+/// What a rate limit applies to, for [`throttled`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A client's `throughput`: its submit got ESME_RTHROTTLED.
+    Client,
+    /// A route's cap: its dispatcher waited.
+    Route,
+    /// A carrier link's cap: its dispatcher waited.
+    Link,
+    /// The carrier answered ESME_RTHROTTLED or ESME_RMSGQFUL: the link pauses.
+    Carrier,
+}
+
+impl Scope {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Route => "route",
+            Self::Link => "link",
+            Self::Carrier => "carrier",
+        }
+    }
+}
+
+/// Process-wide running totals (like the metrics recorder they mirror): `smppctl status`.
+#[derive(Debug, Default)]
+struct Totals {
+    submits_accepted: AtomicU64,
+    submits_refused: AtomicU64,
+    receipts: AtomicU64,
+    messages_ended: AtomicU64,
+}
+
+static TOTALS: Totals = Totals {
+    submits_accepted: AtomicU64::new(0),
+    submits_refused: AtomicU64::new(0),
+    receipts: AtomicU64::new(0),
+    messages_ended: AtomicU64::new(0),
+};
+
+/// The running totals since the process started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TotalsSnapshot {
+    /// Submit requests answered ESME_ROK.
+    pub submits_accepted: u64,
+    /// Submit requests answered with an error status.
+    pub submits_refused: u64,
+    /// Carrier receipts recorded.
+    pub receipts: u64,
+    /// Messages that reached a final state.
+    pub messages_ended: u64,
+}
+
+/// The running totals now.
+pub fn totals() -> TotalsSnapshot {
+    TotalsSnapshot {
+        submits_accepted: TOTALS.submits_accepted.load(Ordering::Relaxed),
+        submits_refused: TOTALS.submits_refused.load(Ordering::Relaxed),
+        receipts: TOTALS.receipts.load(Ordering::Relaxed),
+        messages_ended: TOTALS.messages_ended.load(Ordering::Relaxed),
+    }
+}
+
+/// A client's submit request was answered with `status`, `took` after it came in.
+pub fn submit(client: &str, status: CommandStatus, took: Duration) {
+    let total = if status.is_ok() {
+        &TOTALS.submits_accepted
+    } else {
+        &TOTALS.submits_refused
+    };
+    total.fetch_add(1, Ordering::Relaxed);
+    // Known statuses label by their static name: no allocation per submit.
+    let status: std::borrow::Cow<'static, str> = match status.name() {
+        Some(name) => name.into(),
+        None => status.to_string().into(),
+    };
+    metrics::counter!(name::SUBMITS, "client" => client.to_owned(), "status" => status)
+        .increment(1);
+    metrics::histogram!(name::SUBMIT_LATENCY).record(took.as_secs_f64());
+}
+
+/// A message reached a final state (from a receipt, inside the gateway, or by an operator).
+pub fn ended(message: &Message) {
+    if !message.state.is_final() {
+        return;
+    }
+    TOTALS.messages_ended.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(
+        name::MESSAGES_ENDED,
+        "route" => message.route.clone(),
+        "state" => message.state.name()
+    )
+    .increment(1);
+}
+
+/// A carrier's receipt saying `state` was recorded on `message` (as updated) from `link`.
+pub fn receipt(link: &str, state: MessageState, message: &Message) {
+    TOTALS.receipts.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(
+        name::RECEIPTS,
+        "link" => link.to_owned(),
+        "stat" => receipt::state_to_stat(state)
+    )
+    .increment(1);
+    if message.state.is_final() {
+        let age_ms = u64::try_from(now_ms().saturating_sub(message.received_at)).unwrap_or(0);
+        metrics::histogram!(name::DELIVERY_LATENCY, "route" => message.route.clone())
+            .record(Duration::from_millis(age_ms).as_secs_f64());
+        ended(message);
+    }
+}
+
+/// A rate limit held a message back (`scope` and the client, route or link `name`).
+pub fn throttled(scope: Scope, name: &str) {
+    metrics::counter!(name::THROTTLED, "scope" => scope.label(), "name" => name.to_owned())
+        .increment(1);
+}
