@@ -7,8 +7,15 @@ use smpp_proto::pdu::Bind;
 use smpp_proto::CommandStatus;
 use std::net::IpAddr;
 
-/// Checks a bind request against the accounts. On success, the account. The password check
-/// runs in constant time for plain passwords; argon2 hashes are verified on a blocking thread.
+/// argon2 verifications at once: each takes about 19 MiB and a core for a while, so a flood of
+/// wrong binds must queue rather than take the memory and CPU of the gateway.
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Checks a bind request against the accounts. On success, the account. The peer's address is
+/// checked before the password, so that a network the account may not bind from learns nothing
+/// about the password. The password check runs in constant time for plain passwords; argon2
+/// hashes are verified on a blocking thread, a few at a time. (The caller answers every failure
+/// after the same delay, so its timing tells nothing either.)
 pub(crate) async fn authenticate<'c>(
     config: &'c Config,
     bind: &Bind,
@@ -17,15 +24,26 @@ pub(crate) async fn authenticate<'c>(
 ) -> Result<&'c ClientConfig, CommandStatus> {
     let system_id = bind.system_id.to_string_lossy();
     let Some(client) = config.client(&system_id) else {
-        // Still spend the time a password check would, so unknown ids are not told apart.
-        let _ = constant_time_eq(bind.password.as_bytes(), b"--------");
+        // Still spend the time a password check would, so unknown ids are not told apart: the
+        // cost of an argon2 check, if any account has an argon2 hash (against that hash, with
+        // a guess that cannot match it: the id is unknown whatever the password).
+        match config
+            .clients
+            .iter()
+            .find(|c| matches!(c.password, Password::Argon2(_)))
+        {
+            Some(hashed) => {
+                drop(password_matches(&hashed.password, bind.password.as_bytes()).await)
+            }
+            None => drop(constant_time_eq(bind.password.as_bytes(), b"--------")),
+        }
         return Err(CommandStatus::ESME_RINVSYSID);
     };
-    if !password_matches(&client.password, bind.password.as_bytes()).await {
-        return Err(CommandStatus::ESME_RINVPASWD);
-    }
     if !client.allowed_ips.is_empty() && !client.allowed_ips.iter().any(|n| n.contains(peer)) {
         return Err(CommandStatus::ESME_RBINDFAIL);
+    }
+    if !password_matches(&client.password, bind.password.as_bytes()).await {
+        return Err(CommandStatus::ESME_RINVPASWD);
     }
     let allowed = match kind {
         BindKind::Transmitter => client.bind_types.transmitter,
@@ -44,6 +62,10 @@ async fn password_matches(expected: &Password, given: &[u8]) -> bool {
         Password::Argon2(phc) => {
             let phc = phc.clone();
             let given = given.to_vec();
+            // Closed never: the semaphore is static. Without a permit, refuse rather than wait.
+            let Ok(_permit) = ARGON2_SLOTS.acquire().await else {
+                return false;
+            };
             // argon2 is deliberately slow: keep it off the runtime's workers.
             tokio::task::spawn_blocking(move || {
                 use argon2::password_hash::{PasswordHash, PasswordVerifier};

@@ -177,6 +177,9 @@ impl EsmeService {
         };
         let system_id = bind.system_id.to_string_lossy();
         let config = self.config();
+        // Every refusal is answered this long after the bind came, however long the checks
+        // took (an argon2 hash takes a while, an unknown id nothing): no timing oracle.
+        let refuse_at = tokio::time::Instant::now() + config.server.session.bind_failure_delay;
         let verdict = bind::authenticate(&config, bind, kind, session.peer.ip()).await;
         let verdict =
             verdict.and_then(|client| self.register(client, &session, kind).map(|()| client));
@@ -206,7 +209,7 @@ impl EsmeService {
                 // Logged without the password; delayed against guessing; then the
                 // connection closes so one connection cannot try again and again.
                 tracing::warn!(client = %system_id, peer = %session.peer, %status, "bind refused");
-                tokio::time::sleep(config.server.session.bind_failure_delay).await;
+                tokio::time::sleep_until(refuse_at).await;
                 Reply::Close(pdu.response_with_status(status))
             }
         }
