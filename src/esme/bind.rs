@@ -27,16 +27,14 @@ pub(crate) async fn authenticate<'c>(
         // Still spend the time a password check would, so unknown ids are not told apart: the
         // cost of an argon2 check, if any account has an argon2 hash (against that hash, with
         // a guess that cannot match it: the id is unknown whatever the password).
-        match config
+        let hashed = config
             .clients
             .iter()
-            .find(|c| matches!(c.password, Password::Argon2(_)))
-        {
-            Some(hashed) => {
-                drop(password_matches(&hashed.password, bind.password.as_bytes()).await)
-            }
-            None => drop(constant_time_eq(bind.password.as_bytes(), b"--------")),
-        }
+            .find(|c| matches!(c.password, Password::Argon2(_)));
+        let _ = match hashed {
+            Some(hashed) => password_matches(&hashed.password, bind.password.as_bytes()).await,
+            None => constant_time_eq(bind.password.as_bytes(), b"--------"),
+        };
         return Err(CommandStatus::ESME_RINVSYSID);
     };
     if !client.allowed_ips.is_empty() && !client.allowed_ips.iter().any(|n| n.contains(peer)) {
