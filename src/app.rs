@@ -32,6 +32,9 @@ pub enum StartError {
     /// A listener could not start.
     #[error(transparent)]
     Listen(#[from] esme::listener::ListenError),
+    /// The built-in carrier simulator (`[simulator]`) could not start.
+    #[error("simulator: {0} (simulator.listen)")]
+    Simulator(String),
     /// The admin API could not listen.
     #[error("admin API: cannot listen on {addr} (admin.listen): {source}")]
     Admin {
@@ -57,6 +60,9 @@ pub struct App {
     pub esme: Arc<EsmeService>,
     /// The carrier side: links, dispatch, receipts.
     pub carriers: Arc<Carriers>,
+    /// The built-in carrier simulator's address, with `[simulator] enabled = true`.
+    pub simulator_addr: Option<SocketAddr>,
+    simulator: Option<crate::simulate::SimulatorHandle>,
     listeners: Option<Listeners>,
     admin_listener: Option<TcpListener>,
     config: Arc<Config>,
@@ -77,6 +83,20 @@ impl App {
             path: config.store.path.display().to_string(),
             source,
         })?;
+        // Before the carrier links, which connect to it at once.
+        let simulator = match &config.simulator {
+            Some(section) => Some(
+                crate::simulate::Simulator::start(crate::simulate::SimulatorConfig {
+                    listen: section.listen,
+                    receipt_delay: section.receipt_delay,
+                    delivered_percent: section.delivered_percent,
+                    ..crate::simulate::SimulatorConfig::default()
+                })
+                .await
+                .map_err(|e| StartError::Simulator(e.to_string()))?,
+            ),
+            None => None,
+        };
         let listeners = Listeners::bind(&config).await?;
         let admin_listener = if config.admin.enabled {
             let listener = admin::bind(&config).await;
@@ -113,6 +133,10 @@ impl App {
             carriers,
             listeners: Some(listeners),
             admin_listener,
+            simulator_addr: simulator
+                .as_ref()
+                .map(crate::simulate::SimulatorHandle::addr),
+            simulator,
             config,
             shutdown: shutdown.clone(),
         })
@@ -173,6 +197,9 @@ impl App {
         tracker.wait().await;
         if let Err(e) = self.store.close().await {
             tracing::error!(error = %e, "store: close failed");
+        }
+        if let Some(simulator) = self.simulator.take() {
+            simulator.shutdown().await;
         }
     }
 

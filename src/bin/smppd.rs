@@ -222,6 +222,9 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
         if let Some(addr) = app.admin_addr {
             say!("smppd: admin on http://{addr}");
         }
+        if let Some(addr) = app.simulator_addr {
+            say!("smppd: built-in carrier simulator on smpp://{addr}");
+        }
         let reloader = app.reloader(path);
         say!("smppd: ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);

@@ -34,6 +34,22 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[log]`: how and what the gateway logs.
     pub log: LogConfig,
+    /// `[simulator]`: a carrier simulator run inside the gateway (the quickstart's carrier);
+    /// `None` unless `enabled = true`.
+    pub simulator: Option<SimulatorSection>,
+}
+
+/// `[simulator]`: the built-in carrier SMSC (`smppd simulate`) in the gateway's own process, so
+/// that the example config shows messages and receipts flowing with one command. Not for
+/// production: point `[[carriers]]` at a real carrier and remove the section.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimulatorSection {
+    /// Where it listens (`listen`); a `[[carriers]]` entry connects there.
+    pub listen: SocketAddr,
+    /// Time from a submit to its receipt (`receipt_delay`).
+    pub receipt_delay: Duration,
+    /// Share of messages delivered, 0–100 (`delivered_percent`); the rest are UNDELIV.
+    pub delivered_percent: u8,
 }
 
 /// `[server]`.
@@ -545,6 +561,32 @@ mod tests {
     }
 
     #[test]
+    fn simulator_section() {
+        assert_eq!(Config::parse("").unwrap().simulator, None);
+        let disabled = Config::parse("[simulator]\nenabled = false\n").unwrap();
+        assert_eq!(disabled.simulator, None);
+        let on = Config::parse("[simulator]\nenabled = true\n").unwrap();
+        assert_eq!(
+            on.simulator,
+            Some(SimulatorSection {
+                listen: "127.0.0.1:2776".parse().unwrap(),
+                receipt_delay: Duration::from_secs(1),
+                delivered_percent: 100,
+            })
+        );
+        one_problem(
+            "[simulator]\nenabled = true\ndelivered_percent = 101\n",
+            "simulator.delivered_percent",
+            "100",
+        );
+        one_problem(
+            "[simulator]\nenabled = true\nlisten = \"nowhere\"\n",
+            "simulator.listen",
+            "socket address",
+        );
+    }
+
+    #[test]
     fn store_retention() {
         let config = Config::parse("").unwrap();
         assert_eq!(config.store.retention, Some(Duration::from_secs(7 * 86400)));
@@ -598,16 +640,19 @@ mod tests {
         assert_eq!(default.carriers, ["sim"]);
         assert_eq!(default.weights, None);
         assert!(config.mo_routes.is_empty());
+        let simulator = config.simulator.unwrap();
+        assert_eq!(simulator.listen, "127.0.0.1:2776".parse().unwrap());
     }
 
     #[test]
     fn embedded_default_matches_the_built_in_defaults() {
         // config.example.toml shows the defaults: an empty file plus the demo client, the
-        // simulator carrier and the default route is the same config.
+        // simulator carrier, the default route and the enabled simulator is the same config.
         let minimal = "[[clients]]\nsystem_id = \"demo\"\npassword = \"demopass\"\n\
                        [[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\nport = 2776\n\
                        system_id = \"smppd\"\npassword = \"secret\"\n\
-                       [[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n";
+                       [[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n\
+                       [simulator]\nenabled = true\n";
         assert_eq!(
             Config::parse(minimal).unwrap(),
             Config::embedded_default().unwrap()
@@ -677,6 +722,11 @@ mod tests {
             [log]
             format = "json"
             level = "warn,smppd::carrier=debug"
+            [simulator]
+            enabled = true
+            listen = "127.0.0.1:12776"
+            receipt_delay = "250ms"
+            delivered_percent = 90
             "#
         );
         let config = Config::parse(&text).unwrap();
@@ -769,6 +819,11 @@ mod tests {
                 format: LogFormat::Json,
                 level: "warn,smppd::carrier=debug".to_owned(),
             },
+            simulator: Some(SimulatorSection {
+                listen: "127.0.0.1:12776".parse().unwrap(),
+                receipt_delay: Duration::from_millis(250),
+                delivered_percent: 90,
+            }),
         };
         assert_eq!(config, expected);
     }

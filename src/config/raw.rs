@@ -6,7 +6,7 @@ use super::{
     AddressPattern, AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, LogConfig,
     LogFormat, MoRouteConfig, Password, RouteConfig, Secret, ServerConfig, SessionConfig,
-    StoreConfig, TlsConfig, DEFAULT_TRANSIENT_STATUSES,
+    SimulatorSection, StoreConfig, TlsConfig, DEFAULT_TRANSIENT_STATUSES,
 };
 use serde::{Deserialize, Deserializer};
 use smpp_proto::CommandStatus;
@@ -55,6 +55,28 @@ pub(super) struct RawConfig {
     mo_routes: Vec<RawMoRoute>,
     admin: RawAdmin,
     log: RawLog,
+    simulator: RawSimulator,
+}
+
+/// `[simulator]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSimulator {
+    enabled: bool,
+    listen: String,
+    receipt_delay: String,
+    delivered_percent: i64,
+}
+
+impl Default for RawSimulator {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:2776".to_owned(),
+            receipt_delay: "1s".to_owned(),
+            delivered_percent: 100,
+        }
+    }
 }
 
 /// `[server]`.
@@ -360,8 +382,9 @@ impl TryFrom<RawConfig> for Config {
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
         let admin = admin(raw.admin, &mut problems);
         let log = log(raw.log, &mut problems);
+        let simulator = simulator(raw.simulator, &mut problems);
         match (
-            server, store, clients, carriers, routes, mo_routes, admin, log,
+            server, store, clients, carriers, routes, mo_routes, admin, log, simulator,
         ) {
             (
                 Some(server),
@@ -372,6 +395,7 @@ impl TryFrom<RawConfig> for Config {
                 Some(mo_routes),
                 Some(admin),
                 Some(log),
+                Some(simulator),
             ) if problems.0.is_empty() => Ok(Self {
                 server,
                 store,
@@ -381,6 +405,7 @@ impl TryFrom<RawConfig> for Config {
                 mo_routes,
                 admin,
                 log,
+                simulator,
             }),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
@@ -1098,6 +1123,32 @@ fn admin(raw: RawAdmin, p: &mut Problems) -> Option<AdminConfig> {
         token: token?,
         metrics_open: raw.metrics_open,
     })
+}
+
+/// `Some(None)` when disabled; `None` on a problem.
+fn simulator(raw: RawSimulator, p: &mut Problems) -> Option<Option<SimulatorSection>> {
+    let listen = p.check("simulator.listen", socket_addr(&raw.listen));
+    let receipt_delay = p.check(
+        "simulator.receipt_delay",
+        humantime::parse_duration(&raw.receipt_delay).map_err(|e| {
+            format!(
+                "`{}` is not a duration like \"1s\", \"250ms\": {e}",
+                raw.receipt_delay
+            )
+        }),
+    );
+    let delivered_percent = p.check(
+        "simulator.delivered_percent",
+        in_range(raw.delivered_percent, 0, Some(100)).map(|v| u8::try_from(v).unwrap_or(100)),
+    );
+    if !raw.enabled {
+        return Some(None);
+    }
+    Some(Some(SimulatorSection {
+        listen: listen?,
+        receipt_delay: receipt_delay?,
+        delivered_percent: delivered_percent?,
+    }))
 }
 
 fn log(raw: RawLog, p: &mut Problems) -> Option<LogConfig> {
