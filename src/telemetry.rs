@@ -51,6 +51,8 @@ pub mod name {
     /// Counter: time spent making group commits durable (flush + fsync), microseconds:
     /// divided by the commits, the mean flush latency.
     pub const STORE_FLUSH_MICROSECONDS: &str = "smppd_store_flush_microseconds_total";
+    /// Histogram: one group commit's flush + fsync, seconds.
+    pub const STORE_FLUSH_LATENCY: &str = "smppd_store_flush_seconds";
     /// Gauge: bytes the store takes on disk.
     pub const STORE_SIZE: &str = "smppd_store_size_bytes";
     /// Gauge: seconds since the gateway started.
@@ -69,6 +71,11 @@ pub fn describe() {
         name::SUBMIT_LATENCY,
         Unit::Seconds,
         "Submit request in to its response out (the store's commit included)."
+    );
+    describe_histogram!(
+        name::STORE_FLUSH_LATENCY,
+        Unit::Seconds,
+        "One group commit made durable: sled flush and fsync of the store's files."
     );
     describe_counter!(
         name::MESSAGES_ENDED,
@@ -251,4 +258,9 @@ pub fn receipt(link: &str, state: MessageState, message: &Message) {
 pub fn throttled(scope: Scope, name: &str) {
     metrics::counter!(name::THROTTLED, "scope" => scope.label(), "name" => name.to_owned())
         .increment(1);
+}
+
+/// The store made a group commit durable; `took` is its flush + fsync.
+pub fn store_flushed(took: Duration) {
+    metrics::histogram!(name::STORE_FLUSH_LATENCY).record(took.as_secs_f64());
 }

@@ -142,6 +142,15 @@ async fn counters_move_as_messages_flow() {
     );
     assert!(after.get("smppd_store_commits_total") > before.get("smppd_store_commits_total"));
     assert!(after.get("smppd_store_flush_microseconds_total") > 0.0);
+    // One flush latency per durable group commit, in buckets fine enough for a disk's fsync.
+    let flushes = after.get("smppd_store_flush_seconds_count");
+    assert!(flushes >= 1.0, "no flush latency recorded");
+    assert!(after.get("smppd_store_flush_seconds_sum") > 0.0);
+    assert_eq!(
+        after.get("smppd_store_flush_seconds_bucket{le=\"+Inf\"}"),
+        flushes
+    );
+    assert!(after.has("smppd_store_flush_seconds_bucket", &["le=\"0.001\""]));
     assert!(after.get("smppd_store_size_bytes") > 0.0);
     assert_eq!(after.get("smppd_queue_depth{route=\"default\"}"), 0.0);
     // Receipts leave the outbox once answered: the gauge is there, its value in passing.

@@ -22,6 +22,11 @@ const SUBMIT_BUCKETS: &[f64] = &[
 const DELIVERY_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
 ];
+/// Buckets of the store's flush + fsync histogram, seconds: a disk syncs in about a
+/// millisecond, a busy or network one in tens.
+const FLUSH_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
 /// Gauges not set for this long disappear (a session that ended).
 const GAUGE_IDLE: Duration = Duration::from_secs(120);
 
@@ -37,6 +42,12 @@ pub fn install() -> Option<PrometheusHandle> {
                     b.set_buckets_for_metric(
                         Matcher::Full(name::DELIVERY_LATENCY.into()),
                         DELIVERY_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(name::STORE_FLUSH_LATENCY.into()),
+                        FLUSH_BUCKETS,
                     )
                 })
                 .map(|b| b.idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE)))

@@ -739,7 +739,11 @@ impl Syncer {
             }
             let sync_started = Instant::now();
             match self.sync(self.durability) {
-                Ok(()) => self.answer(batches, sync_started.elapsed()),
+                Ok(()) => {
+                    let took = sync_started.elapsed();
+                    crate::telemetry::store_flushed(took);
+                    self.answer(batches, took);
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "store: sync failed; refusing all further writes");
                     self.failed.store(true, Ordering::Release);
