@@ -326,7 +326,7 @@ impl Committer {
         for (op, reply) in batch {
             ops += op.weight() as u64;
             let result = self.plan(&plan, op).map(|(changes, answer)| {
-                plan.merge(changes);
+                plan.effects.absorb(changes);
                 answer
             });
             answers.push((reply, result));
@@ -351,8 +351,8 @@ impl Committer {
         }
         let applied = Applied {
             answers,
-            queue_delta: plan.queue_delta,
-            outbox_delta: plan.outbox_delta,
+            queue_delta: plan.effects.queue_delta,
+            outbox_delta: plan.effects.outbox_delta,
             requests,
             ops,
             started,
@@ -442,7 +442,7 @@ impl Committer {
                     let present = match changes
                         .outbox_present
                         .get(&key)
-                        .or_else(|| batch.outbox_present.get(&key))
+                        .or_else(|| batch.effects.outbox_present.get(&key))
                     {
                         Some(&present) => present,
                         None => {
@@ -580,10 +580,14 @@ impl Committer {
         changes: &Changes,
         id: MessageId,
     ) -> Result<Option<Record>, Error> {
-        if changes.purged.contains(&id) || batch.purged.contains(&id) {
+        if changes.purged.contains(&id) || batch.effects.purged.contains(&id) {
             return Ok(None);
         }
-        if let Some(record) = changes.records.get(&id).or_else(|| batch.records.get(&id)) {
+        if let Some(record) = changes
+            .records
+            .get(&id)
+            .or_else(|| batch.effects.records.get(&id))
+        {
             return Ok(Some(record.clone()));
         }
         if let Some(record) = self.shared.recent().record(id) {
@@ -605,25 +609,25 @@ impl Committer {
     /// Writes the id and seq high-water marks in the same transaction as the records using
     /// them, so an acknowledged id or seq is never handed out again after a crash.
     fn plan_meta(&mut self, plan: &mut Plan) {
-        if let Some(max_id) = plan.max_id {
+        if let Some(max_id) = plan.effects.max_id {
             let next_id = max_id.saturating_add(1);
             // Ids given by allocate_id are below the counter already; this keeps it above ids a
             // caller made up, too.
             self.shared.next_id.fetch_max(next_id, Ordering::Relaxed);
             if next_id > self.stored_next_id {
-                plan.write(
+                plan.effects.write(
                     Tree::Meta,
-                    layout::META_NEXT_ID,
-                    layout::encode_u64(next_id),
+                    layout::META_NEXT_ID.to_vec(),
+                    Some(layout::encode_u64(next_id)),
                 );
                 plan.next_id = Some(next_id);
             }
         }
         if self.next_seq > self.stored_next_seq {
-            plan.write(
+            plan.effects.write(
                 Tree::Meta,
-                layout::META_NEXT_SEQ,
-                layout::encode_u64(self.next_seq),
+                layout::META_NEXT_SEQ.to_vec(),
+                Some(layout::encode_u64(self.next_seq)),
             );
             plan.next_seq = Some(self.next_seq);
         }
@@ -631,10 +635,10 @@ impl Committer {
 
     /// Writes the batch to the journal (one atomic sled batch) and into the active layer.
     fn apply(&mut self, plan: &mut Plan) -> Result<(), Error> {
-        if plan.writes.is_empty() {
+        if plan.effects.writes.is_empty() {
             return Ok(());
         }
-        let entries = layout::encode_journal(&plan.writes);
+        let entries = layout::encode_journal(&plan.effects.writes);
         let first = self.next_journal;
         let mut last = first;
         let mut batch = sled::Batch::default();
@@ -644,7 +648,7 @@ impl Committer {
         }
         self.shared.trees.journal.apply_batch(batch)?;
         self.next_journal = last + 1;
-        let writes = std::mem::take(&mut plan.writes);
+        let writes = std::mem::take(&mut plan.effects.writes);
         self.shared.mem_write().active.apply(writes, (first, last));
         if let Some(next_id) = plan.next_id {
             self.stored_next_id = next_id;
@@ -683,10 +687,11 @@ impl Committer {
 
     /// Remembers a committed batch's records and carrier ids for the reads that follow.
     fn remember(&self, plan: &mut Plan) {
-        let records = std::mem::take(&mut plan.records);
-        let carrier_ids = std::mem::take(&mut plan.carrier_ids);
+        let effects = &mut plan.effects;
+        let records = std::mem::take(&mut effects.records);
+        let carrier_ids = std::mem::take(&mut effects.carrier_ids);
         let mut recent = self.shared.recent();
-        recent.forget(&plan.purged, &plan.purged_carrier_keys);
+        recent.forget(&effects.purged, &effects.purged_carrier_keys);
         recent.extend(records, carrier_ids);
     }
 
@@ -877,51 +882,34 @@ impl Changes {
     }
 }
 
-/// A batch's effects: what later requests of the batch read, and what the transaction writes.
+/// A batch: its requests' effects merged (what later requests of the batch read, and what the
+/// journal gets), and the meta values it writes, remembered once it commits.
 #[derive(Default)]
 struct Plan {
-    records: HashMap<MessageId, Record>,
-    purged: HashSet<MessageId>,
-    purged_carrier_keys: Vec<Vec<u8>>,
-    carrier_ids: Vec<(Vec<u8>, MessageId)>,
-    outbox_present: HashMap<Vec<u8>, bool>,
-    /// Every write of the batch, in order.
-    writes: Vec<Write>,
-    queue_delta: HashMap<String, i64>,
-    outbox_delta: HashMap<String, i64>,
-    max_id: Option<u64>,
-    /// Meta values written by this batch, remembered once it commits.
+    effects: Changes,
     next_id: Option<u64>,
     next_seq: Option<u64>,
 }
 
-impl Plan {
-    fn write(&mut self, tree: Tree, key: &[u8], value: Vec<u8>) {
-        self.writes.push(Write {
-            tree,
-            key: key.to_vec(),
-            value: Some(value),
-            fresh: false,
-        });
-    }
-
-    fn merge(&mut self, changes: Changes) {
-        for id in &changes.purged {
+impl Changes {
+    /// Takes a later request's effects on top of these.
+    fn absorb(&mut self, later: Self) {
+        for id in &later.purged {
             self.records.remove(id);
         }
-        self.purged.extend(changes.purged);
-        self.purged_carrier_keys.extend(changes.purged_carrier_keys);
-        self.records.extend(changes.records);
-        self.carrier_ids.extend(changes.carrier_ids);
-        self.outbox_present.extend(changes.outbox_present);
-        self.writes.extend(changes.writes);
-        for (route, delta) in changes.queue_delta {
+        self.purged.extend(later.purged);
+        self.purged_carrier_keys.extend(later.purged_carrier_keys);
+        self.records.extend(later.records);
+        self.carrier_ids.extend(later.carrier_ids);
+        self.outbox_present.extend(later.outbox_present);
+        self.writes.extend(later.writes);
+        for (route, delta) in later.queue_delta {
             *self.queue_delta.entry(route).or_default() += delta;
         }
-        for (client, delta) in changes.outbox_delta {
+        for (client, delta) in later.outbox_delta {
             *self.outbox_delta.entry(client).or_default() += delta;
         }
-        self.max_id = self.max_id.max(changes.max_id);
+        self.max_id = self.max_id.max(later.max_id);
     }
 }
 
