@@ -346,6 +346,18 @@ async fn receipt_sent_as_data_sm_is_matched() {
         tlvs,
         ..smpp_proto::pdu::DataSm::default()
     };
+    // A receipt for an id the gateway does not know: the carrier is asked once to resend it
+    // later (its dispatch may be about to be recorded), then it is taken and dropped.
+    let mut unknown = data_sm.clone();
+    let mut unknown_tlvs = smpp_proto::Tlvs::new();
+    unknown_tlvs.push(smpp_proto::Tlv::receipted_message_id("zzz").unwrap());
+    unknown_tlvs.push(smpp_proto::Tlv::message_state(MessageState::DELIVERED));
+    unknown.tlvs = unknown_tlvs;
+    let first = carrier.request(Body::DataSm(unknown.clone())).await;
+    assert_eq!(first.command_status, CommandStatus::ESME_RX_T_APPN);
+    let second = carrier.request(Body::DataSm(unknown)).await;
+    assert_eq!(second.command_status, CommandStatus::ESME_ROK);
+
     let resp = carrier.request(Body::DataSm(data_sm)).await;
     assert_eq!(resp.command_id(), CommandId::DataSmResp);
     assert_eq!(resp.command_status, CommandStatus::ESME_ROK);

@@ -132,15 +132,18 @@ async fn pass(
             continue;
         };
         let pdu = submit_sm(&message, &link);
+        // Counted before it goes out: its receipt may come before this task runs again, and
+        // must then wait for the carrier id rather than be taken for unknown.
+        link.unanswered.fetch_add(1, Ordering::AcqRel);
         let pending = match session.start_request(Body::SubmitSm(pdu)).await {
             Ok(pending) => pending,
             Err(e) => {
+                link.unanswered.fetch_sub(1, Ordering::AcqRel);
                 tracing::debug!(%id, error = %e, "session closed before the submit went out");
                 continue;
             }
         };
         lock(in_flight).insert(id);
-        link.unanswered.fetch_add(1, Ordering::AcqRel);
         sent += 1;
         let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
         tokio::spawn(async move {

@@ -21,11 +21,22 @@ const EARLY_RECEIPT_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct Intake {
     carriers: Arc<Carriers>,
     link: Arc<Link>,
+    /// Carrier ids of receipts that matched nothing the first time: the carrier is asked to
+    /// send each once more later, since the dispatch it belongs to may be a moment from being
+    /// recorded (a busy gateway, a race with the submit_sm_resp). Bounded; cleared when full.
+    unknown: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// Unknown receipt ids remembered at most; beyond, the set starts over.
+const UNKNOWN_IDS: usize = 10_000;
 
 impl Intake {
     pub(crate) fn new(carriers: Arc<Carriers>, link: Arc<Link>) -> Self {
-        Self { carriers, link }
+        Self {
+            carriers,
+            link,
+            unknown: std::sync::Mutex::default(),
+        }
     }
 
     /// A deliver_sm, or a data_sm seen as one: a receipt or an MO. The status answers it.
@@ -60,11 +71,31 @@ impl Intake {
             .and_then(receipt::Receipt::err_code)
             .unwrap_or(0);
         let Some(id) = self.find(&carrier_id).await else {
+            let first_time = {
+                let mut unknown = self
+                    .unknown
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if unknown.len() >= UNKNOWN_IDS {
+                    unknown.clear();
+                }
+                let first_time = unknown.insert(carrier_id.clone());
+                if !first_time {
+                    unknown.remove(&carrier_id);
+                }
+                first_time
+            };
+            if first_time {
+                // A temporary error: carriers send a refused receipt again later.
+                tracing::debug!(carrier = %self.link.name(), %carrier_id, "receipt for an id not known yet; the carrier is asked to resend it");
+                return CommandStatus::ESME_RX_T_APPN;
+            }
             tracing::warn!(
                 carrier = %self.link.name(), carrier_id = %carrier_id,
                 "receipt for an unknown message id"
             );
-            // Answered OK all the same: refusing would only make the carrier resend it forever.
+            // Answered OK the second time: refusing again would make the carrier resend it
+            // forever.
             return CommandStatus::ESME_ROK;
         };
         let next = state_of(state);
