@@ -225,13 +225,13 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
         if let Some(addr) = app.simulator_addr {
             say!("smppd: built-in carrier simulator on smpp://{addr}");
         }
-        let reloader = app.reloader(path);
+        // SIGTERM starts a graceful stop; `shutdown` is what ends it (App::serve). Handlers
+        // before readiness: a signal right after must find them.
+        let stop = CancellationToken::new();
+        stop_on_signal(stop.clone());
+        reload_on_signal(app.reloader(path));
         say!("smppd: ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
-        // SIGTERM starts a graceful stop; `shutdown` is what ends it (App::serve).
-        let stop = CancellationToken::new();
-        tokio::spawn(stop_on_signal(stop.clone()));
-        tokio::spawn(reload_on_signal(reloader));
         app.serve(stop).await;
         ExitCode::SUCCESS
     })
@@ -256,10 +256,10 @@ fn simulate(config: SimulatorConfig) -> ExitCode {
             }
         };
         // Scripts and tests read these lines to find the (possibly ephemeral) port.
+        let stop = CancellationToken::new();
+        stop_on_signal(stop.clone());
         say!("smppd-simulate: listening on smpp://{}", simulator.addr());
         say!("smppd-simulate: ready");
-        let stop = CancellationToken::new();
-        tokio::spawn(stop_on_signal(stop.clone()));
         stop.cancelled().await;
         // Read by tests: what the simulator saw, in one line.
         say!("smppd-simulate: stats {}", simulator.stats());
@@ -269,7 +269,10 @@ fn simulate(config: SimulatorConfig) -> ExitCode {
 }
 
 /// Cancels `shutdown` on SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
-async fn stop_on_signal(shutdown: CancellationToken) {
+/// Installs the handlers at once (call it before announcing readiness: a SIGTERM that comes
+/// right after must not find the default action, which kills the process), then waits for one
+/// on a task of its own.
+fn stop_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -278,21 +281,28 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
-    notify_systemd(&[sd_notify::NotifyState::Stopping]);
-    shutdown.cancel();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        shutdown.cancel();
+    });
 }
 
 /// Re-reads the config on each SIGHUP (`systemctl reload`); a bad file changes nothing.
-async fn reload_on_signal(reloader: smppd::reload::Reloader) {
+/// Installs the handler at once, like [`stop_on_signal`], then serves reloads on a task.
+fn reload_on_signal(reloader: smppd::reload::Reloader) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+    let Ok(hup) = signal(SignalKind::hangup()) else {
         tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
         return;
     };
+    tokio::spawn(reload_loop(hup, reloader));
+}
+
+async fn reload_loop(mut hup: tokio::signal::unix::Signal, reloader: smppd::reload::Reloader) {
     while hup.recv().await.is_some() {
         notify_systemd(&[sd_notify::NotifyState::Reloading]);
         match reloader.reload() {
