@@ -56,13 +56,14 @@ async fn tls_front(dir: &Path, backend: SocketAddr) -> (SocketAddr, Arc<AtomicUs
     (addr, handshakes)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_carrier_over_tls_gets_submits_and_sends_receipts() {
-    let dir = temp_dir("carrier-tls");
+/// The gateway with one carrier link `sim` over TLS to a [`tls_front`] before a simulator (receipts
+/// after 20 ms), trusting the front's certificate and expecting it to be for `server_name`.
+async fn gateway_over_tls(name: &str, server_name: &str) -> (Gateway, Simulator, Arc<AtomicUsize>) {
+    let dir = temp_dir(name);
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "20ms"]);
     let (front, handshakes) = tls_front(&dir, sim.addr).await;
     let tls = format!(
-        "[carriers.tls]\nca = \"{}\"\nserver_name = \"localhost\"\n",
+        "[carriers.tls]\nca = \"{}\"\nserver_name = \"{server_name}\"\n",
         dir.join("carrier-ca.pem").display()
     );
     let text = routed_config(
@@ -72,7 +73,12 @@ async fn a_carrier_over_tls_gets_submits_and_sends_receipts() {
         "",
         "",
     );
-    let gateway = Gateway::start(&dir, &text);
+    (Gateway::start(&dir, &text), sim, handshakes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_over_tls_gets_submits_and_sends_receipts() {
+    let (gateway, sim, handshakes) = gateway_over_tls("carrier-tls", "localhost").await;
     common::wait_link_up(gateway.admin.unwrap(), "sim").await;
     assert!(handshakes.load(Ordering::SeqCst) >= 1);
 
@@ -100,21 +106,8 @@ async fn a_carrier_over_tls_gets_submits_and_sends_receipts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_for_another_name_keeps_the_link_down() {
-    let dir = temp_dir("carrier-tls-wrong-name");
-    let sim = Simulator::start(&dir, "sim", &[]);
-    let (front, handshakes) = tls_front(&dir, sim.addr).await;
-    let tls = format!(
-        "[carriers.tls]\nca = \"{}\"\nserver_name = \"smpp.elsewhere.example\"\n",
-        dir.join("carrier-ca.pem").display()
-    );
-    let text = routed_config(
-        &dir,
-        &[carrier("sim", front.port(), &tls)],
-        &["sim"],
-        "",
-        "",
-    );
-    let gateway = Gateway::start(&dir, &text);
+    let (gateway, sim, handshakes) =
+        gateway_over_tls("carrier-tls-wrong-name", "smpp.elsewhere.example").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let link = get_ok(gateway.admin.unwrap(), "/api/links/sim").await;
     assert_ne!(link["state"], "up", "{link}");
