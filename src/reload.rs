@@ -144,7 +144,7 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     changes.routes_changed = old.routes != new.routes || old.mo_routes != new.mo_routes;
 
     let (a, b) = (&old.server, &new.server);
-    let restart_keys: [(&'static str, bool); 10] = [
+    let restart_keys: [(&'static str, bool); 11] = [
         ("server.listen", a.listen != b.listen),
         ("server.tls", a.tls != b.tls),
         ("server.system_id", a.system_id != b.system_id),
@@ -152,6 +152,10 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
         (
             "server.max_connections",
             a.max_connections != b.max_connections,
+        ),
+        (
+            "server.max_connections_per_ip",
+            a.max_connections_per_ip != b.max_connections_per_ip,
         ),
         ("server.session", a.session != b.session),
         ("store", {

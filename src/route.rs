@@ -25,6 +25,7 @@ pub struct Route {
     /// One per carrier when the route spreads by weight.
     weights: Option<Vec<u64>>,
     throughput: Option<NonZeroU32>,
+    max_queue: usize,
 }
 
 impl RoutingTable {
@@ -82,6 +83,7 @@ impl Route {
                 .as_ref()
                 .map(|weights| weights.iter().map(|w| u64::from(w.get())).collect()),
             throughput: config.throughput,
+            max_queue: config.max_queue.get(),
         }
     }
 
@@ -93,6 +95,11 @@ impl Route {
     /// Most messages per second through the route; `None` = unlimited.
     pub fn throughput(&self) -> Option<NonZeroU32> {
         self.throughput
+    }
+
+    /// Most messages its queue takes; more submits are refused.
+    pub fn max_queue(&self) -> usize {
+        self.max_queue
     }
 
     /// Its carriers in failover order, as configured (never empty).

@@ -23,6 +23,9 @@ pub mod name {
     pub const DELIVERY_LATENCY: &str = "smppd_delivery_latency_seconds";
     /// Counter: waits for a rate limit, by `scope` (client, route, link, carrier) and `name`.
     pub const THROTTLED: &str = "smppd_throttled_total";
+    /// Counter: submits and MO refused at a bound, by `bound` (route_queue, client_outbox)
+    /// and `name`.
+    pub const REFUSED_FULL: &str = "smppd_refused_full_total";
     /// Gauge: entries in a route's queue, by `route`.
     pub const QUEUE_DEPTH: &str = "smppd_queue_depth";
     /// Gauge: age of the oldest entry in a route's queue, seconds, by `route`.
@@ -93,6 +96,11 @@ pub fn describe() {
     describe_counter!(
         name::THROTTLED,
         "Messages held back by a rate limit, by scope (client, route, link, carrier) and name."
+    );
+    describe_counter!(
+        name::REFUSED_FULL,
+        "Submits and MO refused because a bound was reached, by bound (route_queue, \
+         client_outbox) and name."
     );
     describe_gauge!(name::QUEUE_DEPTH, "Messages waiting in a route's queue.");
     describe_gauge!(
@@ -258,6 +266,24 @@ pub fn receipt(link: &str, state: MessageState, message: &Message) {
 pub fn throttled(scope: Scope, name: &str) {
     metrics::counter!(name::THROTTLED, "scope" => scope.label(), "name" => name.to_owned())
         .increment(1);
+}
+
+/// What filled up, for [`refused_full`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// A route's `max_queue`.
+    RouteQueue,
+    /// A client's `max_outbox`.
+    ClientOutbox,
+}
+
+/// A submit (or MO) was refused because `bound` of `name` was reached.
+pub fn refused_full(bound: Bound, name: &str) {
+    let bound = match bound {
+        Bound::RouteQueue => "route_queue",
+        Bound::ClientOutbox => "client_outbox",
+    };
+    metrics::counter!(name::REFUSED_FULL, "bound" => bound, "name" => name.to_owned()).increment(1);
 }
 
 /// The store made a group commit durable; `took` is its flush + fsync.

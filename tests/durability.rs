@@ -337,7 +337,11 @@ async fn acknowledged_submits_survive_kill_9() {
         lost.len(),
         duplicated.len()
     );
-    assert!(acked > 0, "nothing was acknowledged; logs:\n{}", notable_logs(&gw.logs()));
+    assert!(
+        acked > 0,
+        "nothing was acknowledged; logs:\n{}",
+        notable_logs(&gw.logs())
+    );
     assert!(
         lost.is_empty(),
         "{} acknowledged ids LOST after kill -9: {:?}",
@@ -365,7 +369,11 @@ async fn relaxed_recovers_from_kill_9_with_weaker_promises() {
         lost.len(),
         duplicated.len()
     );
-    assert!(acked > 0, "nothing was acknowledged; logs:\n{}", notable_logs(&gw.logs()));
+    assert!(
+        acked > 0,
+        "nothing was acknowledged; logs:\n{}",
+        notable_logs(&gw.logs())
+    );
     // It still serves after recovery.
     let mut c = Client::connect(gw.addr).await;
     let resp = c.bind(CommandId::BindTransmitter, "shop", "secret1").await;

@@ -706,7 +706,8 @@ async fn idle_connections_are_capped_at_max_connections() {
     let gw = start(
         "idle",
         Setup {
-            server: format!("max_connections = {cap}"),
+            // All from 127.0.0.1: the per-address bound must not be what is tested here.
+            server: format!("max_connections = {cap}\nmax_connections_per_ip = {cap}"),
             session: "session_init_timeout = \"60s\"".to_owned(),
             ..Setup::default()
         },
@@ -734,6 +735,56 @@ async fn idle_connections_are_capped_at_max_connections() {
         "RSS {before} MiB, then {with_idle} MiB with {cap} idle connections"
     );
     drop(idle);
+    assert_serves(&gw).await;
+}
+
+/// One address may hold `max_connections_per_ip` connections; more from it are closed at
+/// once, while another address (127.0.0.2, also loopback) still connects, binds and submits.
+#[tokio::test]
+async fn connections_per_address_are_capped() {
+    let gw = start(
+        "per-ip",
+        Setup {
+            server: "max_connections_per_ip = 5".to_owned(),
+            session: "session_init_timeout = \"60s\"".to_owned(),
+            ..Setup::default()
+        },
+    );
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(gw.addr).await.unwrap());
+    }
+    for _ in 0..3 {
+        let mut extra = Client::connect(gw.addr).await;
+        extra.expect_closed().await;
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = Client::over(socket.connect(gw.addr).await.unwrap());
+    other
+        .bind_ok(CommandId::BindTransmitter, "shop", "secret1")
+        .await;
+    let resp = other.request(submit("447700900123", "other host")).await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
+    // The held ones are still served, and their slots come back when they go.
+    let mut first = Client::over(held.remove(0));
+    let resp = first.request(Body::EnquireLink).await;
+    assert_eq!(resp.body, Body::EnquireLinkResp);
+    drop((first, held, other));
+    // Closing sessions give their slots back a moment after the sockets close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = Client::connect(gw.addr).await;
+        c.send_raw(&Pdu::new(1, Body::EnquireLink).to_bytes()).await;
+        if c.recv().await.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the address's slots never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_serves(&gw).await;
 }
 

@@ -172,6 +172,12 @@ impl Intake {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
             return CommandStatus::ESME_RX_P_APPN;
         };
+        if self.carriers.esme.outbox_full(client) {
+            // Transient: the carrier keeps it and resends once the client reads again.
+            tracing::warn!(carrier = %self.link.name(), %client, "MO refused: client's outbox full");
+            telemetry::refused_full(telemetry::Bound::ClientOutbox, client);
+            return CommandStatus::ESME_RX_T_APPN;
+        }
         let item = OutboxItem {
             kind: OutboxKind::Mo,
             source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),

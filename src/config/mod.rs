@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub max_pdu_bytes: usize,
     /// Most simultaneous connections, all listeners together (`max_connections`).
     pub max_connections: NonZeroUsize,
+    /// Most simultaneous connections from one IP address (`max_connections_per_ip`), so that
+    /// one host cannot take every slot.
+    pub max_connections_per_ip: NonZeroUsize,
     /// Session timers (`[server.session]`).
     pub session: SessionConfig,
 }
@@ -201,6 +204,11 @@ pub struct ClientConfig {
     pub allowed_sources: Vec<AddressPattern>,
     /// Networks it may connect from (`allowed_ips`); empty = any.
     pub allowed_ips: Vec<IpNet>,
+    /// Most receipts and MO messages waiting for delivery to it (`max_outbox`): at this many,
+    /// its submits get ESME_RMSGQFUL and MO for it is refused to the carrier (to be resent),
+    /// so a client that never reads cannot fill the disk. Receipts of messages already
+    /// accepted are always kept.
+    pub max_outbox: NonZeroUsize,
 }
 
 /// A password as configured.
@@ -461,6 +469,8 @@ pub struct RouteConfig {
     pub weights: Option<Vec<NonZeroU32>>,
     /// Most messages per second through this route (`throughput`; none = unlimited).
     pub throughput: Option<NonZeroU32>,
+    /// Most messages waiting in its queue (`max_queue`); beyond it submits get ESME_RMSGQFUL.
+    pub max_queue: NonZeroUsize,
 }
 
 impl RouteConfig {
@@ -686,6 +696,7 @@ mod tests {
             listen = ["0.0.0.0:2775", "[::1]:2776"]
             max_pdu_bytes = 4096
             max_connections = 10
+            max_connections_per_ip = 3
             [server.tls]
             listen = ["127.0.0.1:3775"]
             cert = {cert:?}
@@ -711,6 +722,7 @@ mod tests {
             throughput = 100
             allowed_sources = ["Shop", "4477*"]
             allowed_ips = ["127.0.0.1", "10.0.0.0/8", "::1"]
+            max_outbox = 500
             [[clients]]
             system_id = "crm"
             password = "{phc}"
@@ -744,6 +756,7 @@ mod tests {
                 }),
                 max_pdu_bytes: 4096,
                 max_connections: NonZeroUsize::new(10).unwrap(),
+                max_connections_per_ip: NonZeroUsize::new(3).unwrap(),
                 session: SessionConfig {
                     session_init_timeout: Duration::from_secs(10),
                     enquire_link_interval: Duration::from_secs(60),
@@ -790,6 +803,7 @@ mod tests {
                             prefix: 128,
                         },
                     ],
+                    max_outbox: NonZeroUsize::new(500).unwrap(),
                 },
                 ClientConfig {
                     system_id: "crm".into(),
@@ -804,6 +818,7 @@ mod tests {
                     throughput: None,
                     allowed_sources: vec![],
                     allowed_ips: vec![],
+                    max_outbox: NonZeroUsize::new(100_000).unwrap(),
                 },
             ],
             carriers: vec![],
@@ -1049,6 +1064,21 @@ mod tests {
             "server.max_connections",
             "at least 1",
         );
+        one_problem(
+            "[server]\nmax_connections_per_ip = 0\n",
+            "server.max_connections_per_ip",
+            "at least 1",
+        );
+        one_problem(
+            &format!("{CLIENT}max_outbox = 0\n"),
+            "clients[0].max_outbox",
+            "at least 1",
+        );
+        one_problem(
+            &format!("{CARRIER}[[routes]]\nname = \"r\"\ncarriers = [\"sim\"]\nmax_queue = -1\n"),
+            "routes[0].max_queue",
+            "at least 1",
+        );
         one_problem("[store]\nmax_batch = 0\n", "store.max_batch", "at least 1");
         one_problem(
             "[store]\ndurability = \"fsync\"\n",
@@ -1154,6 +1184,7 @@ mod tests {
             carriers = ["acme-1", "backup"]
             weights = [3, 1]
             throughput = 50
+            max_queue = 2000
 
             [[routes]]
             name = "rest"
@@ -1248,6 +1279,7 @@ mod tests {
             carriers: vec!["acme-1".into(), "backup".into()],
             weights: Some(vec![nz(3), nz(1)]),
             throughput: Some(nz(50)),
+            max_queue: NonZeroUsize::new(2000).unwrap(),
         };
         let rest = RouteConfig {
             name: "rest".into(),
@@ -1257,6 +1289,7 @@ mod tests {
             carriers: vec!["backup".into()],
             weights: None,
             throughput: None,
+            max_queue: NonZeroUsize::new(1_000_000).unwrap(),
         };
         assert_eq!(config.routes, [uk, rest]);
         assert_eq!(

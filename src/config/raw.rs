@@ -87,6 +87,7 @@ struct RawServer {
     listen: Vec<String>,
     max_pdu_bytes: i64,
     max_connections: i64,
+    max_connections_per_ip: i64,
     tls: Option<RawTls>,
     session: RawSession,
 }
@@ -99,6 +100,7 @@ impl Default for RawServer {
             // 64 KiB of short message (message_payload) plus headers and TLVs.
             max_pdu_bytes: 71_680,
             max_connections: 1024,
+            max_connections_per_ip: 64,
             tls: None,
             session: RawSession::default(),
         }
@@ -215,6 +217,7 @@ struct RawClient {
     throughput: Option<i64>,
     allowed_sources: Vec<String>,
     allowed_ips: Vec<String>,
+    max_outbox: i64,
 }
 
 impl Default for RawClient {
@@ -230,6 +233,7 @@ impl Default for RawClient {
             throughput: None,
             allowed_sources: Vec::new(),
             allowed_ips: Vec::new(),
+            max_outbox: 100_000,
         }
     }
 }
@@ -345,7 +349,7 @@ struct RawCarrierTls {
 }
 
 /// `[[routes]]`: `name` and `carriers` are required.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawRoute {
     name: Option<String>,
@@ -355,6 +359,22 @@ struct RawRoute {
     carriers: Option<Vec<String>>,
     weights: Option<Vec<i64>>,
     throughput: Option<i64>,
+    max_queue: i64,
+}
+
+impl Default for RawRoute {
+    fn default() -> Self {
+        Self {
+            name: None,
+            destination_prefixes: Vec::new(),
+            clients: Vec::new(),
+            source_addresses: Vec::new(),
+            carriers: None,
+            weights: None,
+            throughput: None,
+            max_queue: 1_000_000,
+        }
+    }
 }
 
 /// `[[mo_routes]]`: both keys are required.
@@ -466,6 +486,10 @@ fn server(raw: RawServer, p: &mut Problems) -> Option<ServerConfig> {
         "server.max_connections",
         non_zero_usize(raw.max_connections, None),
     );
+    let max_connections_per_ip = p.check(
+        "server.max_connections_per_ip",
+        non_zero_usize(raw.max_connections_per_ip, None),
+    );
     let session = session(raw.session, p);
 
     if raw.listen.is_empty() && tls.is_none() {
@@ -492,6 +516,7 @@ fn server(raw: RawServer, p: &mut Problems) -> Option<ServerConfig> {
         tls: tls.map_or(Some(None), |tls| tls.map(Some))?,
         max_pdu_bytes: max_pdu_bytes?,
         max_connections: max_connections?,
+        max_connections_per_ip: max_connections_per_ip?,
         session: session?,
     })
 }
@@ -636,6 +661,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         address_pattern(s)
     });
     let allowed_ips = p.list(&key("allowed_ips"), &raw.allowed_ips, |s| ip_net(s));
+    let max_outbox = p.check(&key("max_outbox"), non_zero_usize(raw.max_outbox, None));
     Some(ClientConfig {
         system_id: system_id?,
         password: password?,
@@ -645,6 +671,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         throughput: throughput?,
         allowed_sources: allowed_sources?,
         allowed_ips: allowed_ips?,
+        max_outbox: max_outbox?,
     })
 }
 
@@ -1035,6 +1062,7 @@ fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<Rou
         }
     };
     let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let max_queue = p.check(&key("max_queue"), non_zero_usize(raw.max_queue, None));
     Some(RouteConfig {
         name: name?,
         destination_prefixes: destination_prefixes?,
@@ -1043,6 +1071,7 @@ fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<Rou
         carriers: carriers?,
         weights: weights?,
         throughput: throughput?,
+        max_queue: max_queue?,
     })
 }
 

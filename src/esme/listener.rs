@@ -3,8 +3,9 @@
 use crate::config::{Config, TlsConfig};
 use crate::esme::EsmeService;
 use crate::session::{self, Role, SessionLimits};
+use dashmap::DashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -109,7 +110,13 @@ pub async fn serve(
     accepting: CancellationToken,
     shutdown: CancellationToken,
 ) {
-    let connections = Arc::new(Semaphore::new(config.server.max_connections.get()));
+    let connections = Connections {
+        total: Arc::new(Semaphore::new(config.server.max_connections.get())),
+        per_ip: Arc::new(PerIp {
+            counts: DashMap::new(),
+            max: config.server.max_connections_per_ip.get(),
+        }),
+    };
     let tracker = TaskTracker::new();
     let limits = SessionLimits {
         timers: config.server.session.clone(),
@@ -149,7 +156,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     limits: SessionLimits,
     service: Arc<EsmeService>,
-    connections: Arc<Semaphore>,
+    connections: Connections,
     (accepting, shutdown): (CancellationToken, CancellationToken),
     tracker: TaskTracker,
 ) {
@@ -167,8 +174,13 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
+        let Ok(permit) = connections.total.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: max_connections reached");
+            drop(stream);
+            continue;
+        };
+        let Some(ip_slot) = PerIp::take(&connections.per_ip, peer.ip()) else {
+            tracing::warn!(%peer, "connection refused: max_connections_per_ip reached");
             drop(stream);
             continue;
         };
@@ -181,7 +193,7 @@ async fn accept_loop(
         );
         tracker.spawn(async move {
             connection(stream, peer, tls, limits, service, shutdown).await;
-            drop(permit);
+            drop((permit, ip_slot));
         });
     }
 }
@@ -207,5 +219,80 @@ async fn connection(
                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
             }
         }
+    }
+}
+
+/// The bounds on open connections: all together, and per peer address.
+#[derive(Clone)]
+struct Connections {
+    total: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
+}
+
+/// Open connections per peer address, so that one host cannot take every slot.
+struct PerIp {
+    counts: DashMap<IpAddr, usize>,
+    max: usize,
+}
+
+impl PerIp {
+    /// A slot for one more connection from `ip`, or `None` at the limit.
+    fn take(this: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        // An IPv4 peer on a dual-stack socket is the same host as on a v4 socket.
+        let ip = ip.to_canonical();
+        let mut count = this.counts.entry(ip).or_insert(0);
+        if *count >= this.max {
+            return None;
+        }
+        *count += 1;
+        Some(IpSlot {
+            per_ip: this.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's share of its address's count, given back when dropped.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        // The entry goes with its last connection, so idle addresses take no memory.
+        self.per_ip.counts.remove_if_mut(&self.ip, |_, count| {
+            *count -= 1;
+            *count == 0
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots_are_counted_and_given_back() {
+        let per_ip = Arc::new(PerIp {
+            counts: DashMap::new(),
+            max: 2,
+        });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let first = PerIp::take(&per_ip, a).unwrap();
+        let second = PerIp::take(&per_ip, mapped).unwrap();
+        // The mapped address is the same host: its third connection is refused…
+        assert!(PerIp::take(&per_ip, a).is_none());
+        // …while another host is not affected.
+        let other = PerIp::take(&per_ip, b).unwrap();
+        drop(first);
+        let third = PerIp::take(&per_ip, a).unwrap();
+        drop((second, third, other));
+        assert!(
+            per_ip.counts.is_empty(),
+            "entries outlived their connections"
+        );
     }
 }

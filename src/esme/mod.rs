@@ -15,7 +15,7 @@ use crate::message::{Address, Message, MessageId, State};
 use crate::route::RoutingTable;
 use crate::session::{BindKind, Reply, Service, SessionHandle, SessionInfo};
 use crate::store::Store;
-use crate::telemetry::{self, Scope};
+use crate::telemetry::{self, Bound, Scope};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -137,6 +137,15 @@ impl EsmeService {
         item: crate::message::OutboxItem,
     ) -> Result<u64, crate::store::Error> {
         self.outboxes.push(system_id, item).await
+    }
+
+    /// Whether `system_id`'s outbox holds `max_outbox` items or more: it then takes no new
+    /// submits or MO until its binds read some. An unknown client's outbox is never full.
+    pub fn outbox_full(&self, system_id: &str) -> bool {
+        let config = self.config();
+        config
+            .client(system_id)
+            .is_some_and(|c| self.store.outbox_len(system_id) >= c.max_outbox.get())
     }
 
     /// How many binds `system_id` has now.
@@ -262,6 +271,17 @@ impl EsmeService {
         throttled
     }
 
+    /// A client whose receipts pile up unread gets ESME_RMSGQFUL until it reads them: each
+    /// message it sends would add one more.
+    fn check_outbox(&self, client: &ClientConfig) -> Result<(), CommandStatus> {
+        if self.store.outbox_len(&client.system_id) >= client.max_outbox.get() {
+            tracing::debug!(client = %client.system_id, "outbox full; submit refused");
+            telemetry::refused_full(Bound::ClientOutbox, &client.system_id);
+            return Err(CommandStatus::ESME_RMSGQFUL);
+        }
+        Ok(())
+    }
+
     /// Assigns ids, stores durably, and only then answers (a message id is a promise).
     async fn accept(&self, mut messages: Vec<Message>) -> Result<Vec<MessageId>, CommandStatus> {
         let mut ids = Vec::with_capacity(messages.len());
@@ -296,6 +316,12 @@ impl EsmeService {
             &message.source.addr,
             &message.destination.addr,
         ) {
+            // Counted, not reserved: concurrent submits may pass the bound by a window or so.
+            Some(route) if self.store.queue_depth(route.name()) >= route.max_queue() => {
+                tracing::debug!(route = %route.name(), "route queue full; submit refused");
+                telemetry::refused_full(Bound::RouteQueue, route.name());
+                Err(CommandStatus::ESME_RMSGQFUL)
+            }
             Some(route) => Ok(route.name().to_owned()),
             None => {
                 tracing::debug!(
@@ -319,6 +345,7 @@ impl EsmeService {
         if self.throttled(client, 1) {
             return Err(CommandStatus::ESME_RTHROTTLED);
         }
+        self.check_outbox(client)?;
         let message = validate(client, submission, crate::message::now_ms())?;
         self.accept(vec![message]).await.and_then(first)
     }
@@ -367,6 +394,9 @@ impl EsmeService {
         let count = u32::try_from(sm.dest_address.len()).unwrap_or(u32::MAX);
         if self.throttled(client, count) {
             return refuse(CommandStatus::ESME_RTHROTTLED);
+        }
+        if let Err(status) = self.check_outbox(client) {
+            return refuse(status);
         }
         let now = crate::message::now_ms();
         let mut messages = Vec::new();

@@ -214,6 +214,7 @@ mod tests {
             throughput: None,
             allowed_sources: vec![crate::config::AddressPattern::Exact("Shop".into())],
             allowed_ips: vec![],
+            max_outbox: NonZeroUsize::MIN,
         }
     }
 
