@@ -526,7 +526,9 @@ fn tls_connector(tls: &CarrierTls) -> Result<TlsConnector, String> {
 /// submits (it has left the link set already) and no reconnects; up to [`DRAIN_CARRIERS`] for
 /// the carrier to answer the submits in flight (their receipts keep coming in meanwhile); then
 /// unbind, up to [`DRAIN_UNBINDS`] for the answer, and close. A submit still unanswered then
-/// stays queued and goes again on its route, as after a restart.
+/// stays queued and goes again on its route, as after a restart. A dispatcher that was handing
+/// a message to this link while its window was full waits for that handoff to fail, so its
+/// route pauses for at most those two bounds.
 pub(crate) async fn retire(carriers: Arc<Carriers>, link: Arc<Link>, why: Retirement) {
     link.retired.store(true, Ordering::Release);
     let name = link.name().to_owned();
