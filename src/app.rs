@@ -1,7 +1,7 @@
 //! Wiring: open the store, bind the listeners, serve clients until told to stop.
 
 use crate::admin::{self, Admin};
-use crate::carrier::Carriers;
+use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::Config;
 use crate::esme::{self, EsmeService, Listeners};
 use crate::store::Store;
@@ -69,11 +69,6 @@ pub struct App {
     /// Ends every session and task at once: the last step of a stop.
     shutdown: CancellationToken,
 }
-
-/// How long a stopping gateway waits for carriers to answer the submits in flight.
-const DRAIN_CARRIERS: Duration = Duration::from_secs(10);
-/// How long it then waits for clients and carriers to answer its unbinds.
-const DRAIN_UNBINDS: Duration = Duration::from_secs(2);
 
 impl App {
     /// Opens the store and binds every listener; serves nothing yet.
@@ -223,8 +218,7 @@ impl App {
         }
         self.carriers.unbind_all().await;
         let deadline = Instant::now() + DRAIN_UNBINDS;
-        while (!self.esme.binds().is_empty() || self.carriers.links().any(|l| l.is_up()))
-            && Instant::now() < deadline
+        while (!self.esme.binds().is_empty() || self.carriers.any_up()) && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

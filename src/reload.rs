@@ -1,9 +1,26 @@
 //! What a new config changes for a running gateway (SIGHUP), worked out apart from applying it
 //! so that the rules can be tested on their own.
 //!
-//! Applied live: clients (added, removed, changed), carriers (added, removed, reconnected when
-//! their connection settings change, caps changed in place), routes and MO routes, throughput
-//! caps. Not applied live (the running value stays, and the reload says a restart is needed):
+//! Applied live: clients (added, removed, changed), carriers, routes and MO routes, throughput
+//! caps. Sessions nothing changed for (client binds, other carriers' links) stay on their
+//! connections. For carriers ([`Carriers::reload`]):
+//!
+//! - added: connected and bound as at start, they take traffic for the routes naming them;
+//! - removed: out of the link set at once (no new submits), then drained like at SIGTERM (the
+//!   submits in flight get their answers, within a bound), unbound and closed;
+//! - reconnected (connection settings changed: host, port, TLS, credentials, bind type…): the
+//!   old link is drained and closed as if removed while a new one connects with the new
+//!   settings under the same name, so receipts for what the old one sent still match;
+//! - only the cap changed: set in place.
+//!
+//! Queues belong to routes, not to carriers, so nothing is stranded by a carrier going: a
+//! route's queue drains into the carriers the route names now, and a submit the old link never
+//! got an answer for is still queued and goes again (at least once, as after a restart). Only
+//! a route removed with its carrier leaves a queue with no one to drain it; its messages wait
+//! there (listed by `smppctl queues`, with a warning at the reload) until a route of that name
+//! comes back or an operator purges them.
+//!
+//! Not applied live (the running value stays, and the reload says a restart is needed):
 //! listeners, TLS listener files, connection and PDU limits, the store.
 
 use crate::carrier::Carriers;
@@ -38,9 +55,10 @@ impl Reloader {
         }
     }
 
-    /// Reads the file; if it is valid and changes nothing that needs a restart (carriers, for
-    /// now), applies it and returns what changed. Otherwise the running config stays and the
-    /// error says why, every problem with its key.
+    /// Reads the file; if it is valid, applies it and returns what changed. Otherwise (or when
+    /// a new or changed carrier's TLS files cannot be loaded) the running config stays and the
+    /// error says why, every problem with its key. Carriers removed or reconnected are drained
+    /// in the background: the reload returns before they are unbound.
     pub fn reload(&self) -> Result<Changes, String> {
         let Some(path) = &self.path else {
             return Err("running the embedded default config: no file to reload".to_owned());
@@ -49,23 +67,12 @@ impl Reloader {
             .map_err(|errors| format!("{}: {errors}; the running config stays", path.display()))?;
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let changes = diff(&current, &new);
-        let carriers: Vec<&str> = changes
-            .carriers_added
-            .iter()
-            .chain(&changes.carriers_removed)
-            .chain(&changes.carriers_reconnected)
-            .map(String::as_str)
-            .collect();
-        if !carriers.is_empty() {
-            return Err(format!(
-                "carriers added, removed or with new connection settings ({}) need a restart; \
-                 nothing reloaded, the running config stays",
-                carriers.join(", ")
-            ));
-        }
         let new = Arc::new(new);
+        // The carrier side first: it is the part that can still refuse.
+        self.carriers
+            .reload(new.clone())
+            .map_err(|e| format!("{e}; nothing reloaded, the running config stays"))?;
         self.esme.reload(new.clone(), &changes.clients_removed);
-        self.carriers.reload(new.clone());
         *current = new;
         Ok(changes)
     }
@@ -80,9 +87,10 @@ pub struct Changes {
     /// Their binds stay; new binds and new submits see the new settings.
     pub clients_changed: Vec<String>,
     pub carriers_added: Vec<String>,
-    /// Their sessions are unbound.
+    /// Drained and unbound; their routes' queues go to the carriers the routes name now.
     pub carriers_removed: Vec<String>,
-    /// Connection or protocol settings changed: their sessions reconnect with the new ones.
+    /// Connection or protocol settings changed: the old link is drained and unbound, a new
+    /// one connects with the new settings under the same name.
     pub carriers_reconnected: Vec<String>,
     /// Only the link cap changed: set in place, sessions untouched.
     pub carrier_caps: Vec<(String, Option<NonZeroU32>)>,
@@ -179,8 +187,9 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     changes
 }
 
-/// Whether two carrier configs differ in the link cap only.
-fn same_but_cap(a: &CarrierConfig, b: &CarrierConfig) -> bool {
+/// Whether two carrier configs differ in the link cap only (or not at all): the link keeps its
+/// sessions.
+pub(crate) fn same_but_cap(a: &CarrierConfig, b: &CarrierConfig) -> bool {
     let mut b = b.clone();
     b.throughput = a.throughput;
     *a == b

@@ -33,7 +33,7 @@ pub(crate) async fn pause_link(
     if link.set_paused(true) {
         tracing::info!(carrier = %name, "link paused by an operator");
     }
-    Ok(Json(admin.link_view(link)))
+    Ok(Json(admin.link_view(&link)))
 }
 
 pub(crate) async fn resume_link(
@@ -45,7 +45,7 @@ pub(crate) async fn resume_link(
         tracing::info!(carrier = %name, "link resumed by an operator");
         admin.carriers.notify_queued();
     }
-    Ok(Json(admin.link_view(link)))
+    Ok(Json(admin.link_view(&link)))
 }
 
 pub(crate) async fn throttle_link(
@@ -57,7 +57,7 @@ pub(crate) async fn throttle_link(
     let rate = rate(&body)?;
     link.throttle().set(rate);
     tracing::info!(carrier = %name, rate = ?rate.map(NonZeroU32::get), "link throughput cap changed by an operator");
-    Ok(Json(admin.link_view(link)))
+    Ok(Json(admin.link_view(&link)))
 }
 
 pub(crate) async fn pause_route(

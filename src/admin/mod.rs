@@ -78,6 +78,7 @@ impl Admin {
         let links: Vec<_> = self
             .carriers
             .links()
+            .iter()
             .flat_map(|link| link.bound_sessions())
             .map(|(_, handle)| handle)
             .collect();

@@ -102,7 +102,14 @@ struct ErrorView {
 }
 
 pub(crate) async fn links(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<LinkView>> {
-    Json(admin.carriers.links().map(|l| admin.link_view(l)).collect())
+    Json(
+        admin
+            .carriers
+            .links()
+            .iter()
+            .map(|l| admin.link_view(l))
+            .collect(),
+    )
 }
 
 pub(crate) async fn link(
@@ -110,7 +117,7 @@ pub(crate) async fn link(
     Path(name): Path<String>,
 ) -> ApiResult<LinkView> {
     let link = admin.find_link(&name)?;
-    Ok(Json(admin.link_view(link)))
+    Ok(Json(admin.link_view(&link)))
 }
 
 /// `GET /api/binds`: each live client bind.
@@ -157,6 +164,9 @@ pub(crate) struct QueueView {
     /// Seconds since the oldest queued message was accepted; `null` when empty.
     oldest_age_seconds: Option<f64>,
     paused: bool,
+    /// `false` for the queue of a route a reload removed: its messages wait for a route of
+    /// that name to come back (or a purge).
+    routed: bool,
 }
 
 #[derive(Serialize)]
@@ -319,7 +329,7 @@ impl Admin {
             let ms = stats.sync_time.as_secs_f64() * 1000.0 / stats.commits as f64;
             (ms * 1000.0).round() / 1000.0
         };
-        let links: Vec<_> = self.carriers.links().collect();
+        let links = self.carriers.links();
         StatusView {
             version: env!("CARGO_PKG_VERSION"),
             system_id: self.config.server.system_id.clone(),
@@ -453,6 +463,8 @@ impl Admin {
                 .carriers
                 .route_control(route)
                 .is_some_and(|c| c.is_paused()),
+            routed: self.carriers.routes().named(route).is_some()
+                || (route == DEFAULT_ROUTE && self.live_config().routes.is_empty()),
         })
     }
 
@@ -486,18 +498,28 @@ impl Admin {
         })
     }
 
-    /// The queues messages can wait in: one per route, or `default` without routes.
+    /// The queues messages can wait in: one per route, or `default` without routes; then those
+    /// of routes a reload removed that still hold messages (nothing drains them: they must
+    /// show).
     pub(crate) fn route_names(&self) -> Vec<String> {
         let live = self.live_config();
-        if live.routes.is_empty() {
-            return vec![DEFAULT_ROUTE.to_owned()];
+        let mut names: Vec<String> = if live.routes.is_empty() {
+            vec![DEFAULT_ROUTE.to_owned()]
+        } else {
+            live.routes.iter().map(|r| r.name.clone()).collect()
+        };
+        for name in self.store.queue_names() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
         }
-        live.routes.iter().map(|r| r.name.clone()).collect()
+        names
     }
 
-    pub(crate) fn find_link(&self, name: &str) -> Result<&Arc<Link>, ApiError> {
+    pub(crate) fn find_link(&self, name: &str) -> Result<Arc<Link>, ApiError> {
         self.carriers.link(name).ok_or_else(|| {
-            let known: Vec<&str> = self.carriers.links().map(|l| l.name()).collect();
+            let links = self.carriers.links();
+            let known: Vec<&str> = links.iter().map(|l| l.name()).collect();
             ApiError::not_found(format!(
                 "no carrier link named `{name}`; the links are: {}",
                 list(&known)

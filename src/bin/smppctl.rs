@@ -497,8 +497,13 @@ fn binds(v: &Value) -> String {
 
 fn queues(v: &Value) -> String {
     let routes = items(&v["routes"]).map(|q| {
+        let route = if q["routed"] == false {
+            format!("{} (no route)", text(&q["route"]))
+        } else {
+            text(&q["route"])
+        };
         vec![
-            text(&q["route"]),
+            route,
             number(&q["depth"]),
             seconds(q["oldest_age_seconds"].as_f64()),
             yes_no(&q["paused"]),

@@ -109,8 +109,7 @@ async fn pass(
         let Some(link) = order
             .first()
             .filter(|name| carriers.is_up(name))
-            .and_then(|name| carriers.links.get(*name))
-            .cloned()
+            .and_then(|name| carriers.link(name))
         else {
             // No carrier of this route is up: the message waits in its queue.
             stopped = true;
@@ -128,7 +127,9 @@ async fn pass(
         }
         control.throttle().until_ready().await;
         link.throttle.until_ready().await;
-        let Some(session) = link.pick() else {
+        // A reload may have retired the link during the waits: the message waits for the next
+        // pass, which finds the links in force.
+        let Some(session) = link.pick().filter(|_| !link.is_retired()) else {
             continue;
         };
         let pdu = submit_sm(&message, &link);
@@ -188,6 +189,13 @@ async fn settle(
             }
             return;
         }
+    }
+    if answer.is_err() && link.is_retired() {
+        // A reload removed or replaced the link before the carrier answered: not the message's
+        // fault. Still queued, it goes again on its route's carriers without using up an
+        // attempt, as after a restart.
+        tracing::debug!(%id, carrier = link.name(), "link retired before its answer; sent again");
+        return;
     }
     if matches!(
         status,

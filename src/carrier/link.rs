@@ -1,8 +1,8 @@
-//! One carrier link: `sessions` slots, each connecting, binding and reconnecting forever with
-//! exponential backoff and jitter.
+//! One carrier link: `sessions` slots, each connecting, binding and reconnecting with
+//! exponential backoff and jitter until the gateway stops or a reload retires the link.
 
 use crate::carrier::intake::Intake;
-use crate::carrier::Carriers;
+use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::{CarrierBind, CarrierConfig, CarrierTls};
 use crate::message::now_ms;
 use crate::session::{self, BindKind, Role, SessionHandle, SessionLimits};
@@ -12,7 +12,7 @@ use rustls::pki_types::ServerName;
 use smpp_proto::pdu::Bind;
 use smpp_proto::{Body, CommandStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -40,6 +40,29 @@ pub struct Link {
     /// Submits written and not yet answered: while there are none, a receipt with an unknown
     /// id cannot be early, and is not held.
     pub(crate) unanswered: AtomicUsize,
+    /// Its own tokens, children of the gateway's, once its slots run.
+    tokens: OnceLock<LinkTokens>,
+    /// Set when a reload removed or replaced it: it takes no new submits.
+    retired: AtomicBool,
+}
+
+/// What stops one link's tasks: children of the gateway's stop and shutdown tokens, so that
+/// the gateway stops every link and a reload one link alone.
+#[derive(Clone)]
+pub(crate) struct LinkTokens {
+    /// No new connections once a session ends (its sessions stay, for the answers due).
+    pub(crate) stop: CancellationToken,
+    /// Closes its sessions at once.
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// Why a reload stops a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Retirement {
+    /// The carrier is no longer in the config.
+    Removed,
+    /// Its connection settings changed: a new link replaces it.
+    Reconnected,
 }
 
 /// What one session slot of a link is doing, for the admin API.
@@ -110,7 +133,27 @@ impl Link {
             slow: Mutex::new(Slowdown::default()),
             tls,
             unanswered: AtomicUsize::new(0),
+            tokens: OnceLock::new(),
+            retired: AtomicBool::new(false),
         })
+    }
+
+    /// Gives the link the tokens its tasks run under; `false` if it had them already.
+    pub(crate) fn set_tokens(&self, tokens: LinkTokens) -> bool {
+        self.tokens.set(tokens).is_ok()
+    }
+
+    /// Whether a reload removed or replaced it (it takes no new submits).
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
+    }
+
+    /// Asks every bound session to unbind.
+    pub(crate) async fn unbind(&self) {
+        for (_, session) in self.bound_sessions() {
+            // A session too busy to take the unbind now is closed when its tokens are.
+            let _ = tokio::time::timeout(UNBIND_HANDOFF, session.unbind()).await;
+        }
     }
 
     /// The carrier asked us to slow down: pause this link, longer each time in a row.
@@ -478,6 +521,54 @@ fn tls_connector(tls: &CarrierTls) -> Result<TlsConnector, String> {
     };
     Ok(TlsConnector::from(Arc::new(config)))
 }
+
+/// Stops a link a reload removed or replaced, as a stopping gateway stops them all: no new
+/// submits (it has left the link set already) and no reconnects; up to [`DRAIN_CARRIERS`] for
+/// the carrier to answer the submits in flight (their receipts keep coming in meanwhile); then
+/// unbind, up to [`DRAIN_UNBINDS`] for the answer, and close. A submit still unanswered then
+/// stays queued and goes again on its route, as after a restart. A dispatcher that was handing
+/// a message to this link while its window was full waits for that handoff to fail, so its
+/// route pauses for at most those two bounds.
+pub(crate) async fn retire(carriers: Arc<Carriers>, link: Arc<Link>, why: Retirement) {
+    link.retired.store(true, Ordering::Release);
+    let name = link.name().to_owned();
+    // Never started (a reload before the gateway served): nothing runs.
+    if let Some(tokens) = link.tokens.get() {
+        tokens.stop.cancel();
+        let unanswered = link.unanswered();
+        tracing::info!(carrier = %name, ?why, unanswered, "link retired by reload; draining");
+        let deadline = Instant::now() + DRAIN_CARRIERS;
+        while link.unanswered() > 0 && Instant::now() < deadline {
+            tokio::select! {
+                () = tokio::time::sleep(DRAIN_POLL) => {}
+                () = tokens.shutdown.cancelled() => break,
+            }
+        }
+        let unanswered = link.unanswered();
+        link.unbind().await;
+        let deadline = Instant::now() + DRAIN_UNBINDS;
+        while link.is_up() && Instant::now() < deadline {
+            tokio::select! {
+                () = tokio::time::sleep(DRAIN_POLL) => {}
+                () = tokens.shutdown.cancelled() => break,
+            }
+        }
+        tokens.shutdown.cancel();
+        if unanswered > 0 {
+            tracing::warn!(
+                carrier = %name, ?why, unanswered,
+                "link stopped with submits unanswered; they stay queued and go again"
+            );
+        }
+        tracing::info!(carrier = %name, ?why, "retired link unbound and closed");
+    }
+    carriers.forget_retired(&link);
+}
+
+/// How often a draining link looks at what it still waits for.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// How long an unbind may wait for a busy session to take it.
+const UNBIND_HANDOFF: Duration = Duration::from_secs(1);
 
 /// How long a TCP connect or a TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -7,16 +7,19 @@ mod link;
 
 pub use link::{Link, SlotState, SlotStatus};
 
-use crate::config::Config;
+use crate::config::{CarrierConfig, Config};
 use crate::esme::EsmeService;
+use crate::reload::same_but_cap;
 use crate::route::RoutingTable;
 use crate::store::Store;
 use crate::telemetry::Scope;
 use crate::throttle::Throttle;
 use arc_swap::ArcSwap;
+use link::Retirement;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,14 +30,15 @@ pub struct Carriers {
     config: ArcSwap<Config>,
     store: Store,
     routes: ArcSwap<RoutingTable>,
-    /// The links never change while running (a reload that changes carriers is refused).
-    links: HashMap<String, Arc<Link>>,
-    /// Their names in config order.
-    link_order: Vec<String>,
+    /// The links in force, swapped whole by a reload that adds, removes or reconnects carriers.
+    links: ArcSwap<LinkSet>,
+    /// Links a reload removed or replaced, until they are drained and unbound: their submits in
+    /// flight still get answers and their receipts still come in meanwhile.
+    retiring: Mutex<Vec<Arc<Link>>>,
     /// What an operator may change about each route, by route name.
     route_controls: ArcSwap<HashMap<String, Arc<RouteControl>>>,
-    /// Where dispatchers of routes a reload adds run.
-    tasks: Mutex<Option<(TaskTracker, CancellationToken)>>,
+    /// Where links and dispatchers run once started; held by a reload while it swaps links.
+    tasks: Mutex<Option<Running>>,
     esme: Arc<EsmeService>,
     /// Woken when messages are queued, so dispatch need not poll fast.
     queued: Arc<Notify>,
@@ -42,6 +46,39 @@ pub struct Carriers {
     /// match now.
     dispatched: Notify,
 }
+
+/// The carrier links in force: by name, and their names in config order.
+struct LinkSet {
+    by_name: HashMap<String, Arc<Link>>,
+    order: Vec<String>,
+}
+
+impl LinkSet {
+    fn new(links: Vec<Arc<Link>>) -> Self {
+        Self {
+            order: links.iter().map(|l| l.name().to_owned()).collect(),
+            by_name: links
+                .into_iter()
+                .map(|l| (l.name().to_owned(), l))
+                .collect(),
+        }
+    }
+}
+
+/// Where the carrier side's tasks run once started.
+struct Running {
+    tracker: TaskTracker,
+    /// The gateway's graceful stop: no new submits, no reconnects.
+    stop: CancellationToken,
+    /// The end of every session.
+    shutdown: CancellationToken,
+}
+
+/// How long a stopping link waits for carriers to answer the submits in flight (at SIGTERM, or
+/// when a reload removes or reconnects it); those still unanswered are sent again.
+pub(crate) const DRAIN_CARRIERS: Duration = Duration::from_secs(10);
+/// How long it then waits for its unbinds to be answered before it closes the connections.
+pub(crate) const DRAIN_UNBINDS: Duration = Duration::from_secs(2);
 
 impl Carriers {
     /// The carrier side for `config`; nothing runs until [`Carriers::start`].
@@ -53,12 +90,11 @@ impl Carriers {
         esme: Arc<EsmeService>,
         queued: Arc<Notify>,
     ) -> Result<Arc<Self>, String> {
-        let mut links = HashMap::new();
-        for carrier in &config.carriers {
-            let link = Link::new(carrier.clone())
-                .map_err(|e| format!("carriers.{}: {e}", carrier.name))?;
-            links.insert(carrier.name.clone(), Arc::new(link));
-        }
+        let links = config
+            .carriers
+            .iter()
+            .map(|carrier| new_link(carrier).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let route_controls = config
             .routes
             .iter()
@@ -73,10 +109,10 @@ impl Carriers {
             routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
             route_controls: ArcSwap::from_pointee(route_controls),
             tasks: Mutex::new(None),
-            link_order: config.carriers.iter().map(|c| c.name.clone()).collect(),
+            links: ArcSwap::from_pointee(LinkSet::new(links)),
+            retiring: Mutex::new(Vec::new()),
             config: ArcSwap::new(config),
             store,
-            links,
             esme,
             queued,
             dispatched: Notify::new(),
@@ -91,15 +127,15 @@ impl Carriers {
         stop: &CancellationToken,
         shutdown: &CancellationToken,
     ) {
-        for link in self.links.values() {
-            for slot in 0..link.config.sessions.get() {
-                tracker.spawn(link::run_slot(
-                    self.clone(),
-                    link.clone(),
-                    slot,
-                    (stop.clone(), shutdown.clone()),
-                ));
-            }
+        // Held throughout: a reload meanwhile sees either nothing started or everything.
+        let mut tasks = lock(&self.tasks);
+        let running = Running {
+            tracker: tracker.clone(),
+            stop: stop.clone(),
+            shutdown: shutdown.clone(),
+        };
+        for link in self.links.load().by_name.values() {
+            self.spawn_link(link, &running);
         }
         for route in self.routes.load().routes() {
             tracker.spawn(dispatch::run_route(
@@ -108,20 +144,101 @@ impl Carriers {
                 stop.clone(),
             ));
         }
-        *lock(&self.tasks) = Some((tracker.clone(), stop.clone()));
+        *tasks = Some(running);
     }
 
-    /// Takes a reloaded config with the same carriers: routes, MO routes and caps change in
-    /// place; added routes get a dispatcher, removed ones stop theirs (messages still in their
-    /// queue wait there until a route of that name comes back). Pauses set by an operator stay.
-    pub fn reload(self: &Arc<Self>, config: Arc<Config>) {
+    /// Runs `link`'s session slots under tokens of its own, children of the gateway's: a
+    /// reload can stop one link without touching the others.
+    fn spawn_link(self: &Arc<Self>, link: &Arc<Link>, running: &Running) {
+        let tokens = link::LinkTokens {
+            stop: running.stop.child_token(),
+            shutdown: running.shutdown.child_token(),
+        };
+        if !link.set_tokens(tokens.clone()) {
+            return; // Started already.
+        }
+        for slot in 0..link.config.sessions.get() {
+            running.tracker.spawn(link::run_slot(
+                self.clone(),
+                link.clone(),
+                slot,
+                (tokens.stop.clone(), tokens.shutdown.clone()),
+            ));
+        }
+    }
+
+    /// Takes a reloaded config. Routes, MO routes and caps change in place; added routes get a
+    /// dispatcher, removed ones stop theirs. Pauses set by an operator stay.
+    ///
+    /// Carriers: an added one is started as at boot; a removed one leaves the link set at once
+    /// (no new submits go to it), is drained (its submits in flight get up to
+    /// [`DRAIN_CARRIERS`] for their answers), then unbound; one whose connection settings
+    /// changed is drained and unbound the same way while a new link with the new settings
+    /// connects under the same name (so its receipts still match). Other links keep their
+    /// sessions.
+    ///
+    /// Queues belong to routes, not carriers: a route's queue drains into whichever of its
+    /// carriers is up, so messages waiting for a removed carrier flow to the carriers their
+    /// route names now. A submit the removed carrier did not answer stays queued (it never left
+    /// the store) and goes again, without using up an attempt, as after a restart. A queue whose
+    /// route was removed too keeps its messages until a route of that name comes back; the
+    /// admin API still lists it, and a warning says how many wait.
+    ///
+    /// Fails, changing nothing, when a new or changed carrier's TLS files cannot be loaded.
+    pub fn reload(self: &Arc<Self>, config: Arc<Config>) -> Result<(), String> {
+        let old = self.links.load_full();
+        // Built before anything changes, so that a bad TLS file refuses the whole reload.
+        let mut fresh = HashMap::new();
         for carrier in &config.carriers {
-            if let Some(link) = self.links.get(&carrier.name) {
-                if link.throttle().configured() != carrier.throughput {
-                    link.throttle().set(carrier.throughput);
+            let kept = old
+                .by_name
+                .get(&carrier.name)
+                .is_some_and(|link| same_but_cap(&link.config, carrier));
+            if !kept {
+                fresh.insert(carrier.name.clone(), Arc::new(new_link(carrier)?));
+            }
+        }
+
+        let tasks = lock(&self.tasks);
+        let mut links = Vec::new();
+        let mut started = Vec::new();
+        let mut retired = Vec::new();
+        for carrier in &config.carriers {
+            let before = old.by_name.get(&carrier.name);
+            let link = match (fresh.remove(&carrier.name), before) {
+                (Some(link), Some(before)) => {
+                    tracing::info!(carrier = %carrier.name, "connection settings changed by reload; reconnecting");
+                    // An operator's pause outlives the reconnect.
+                    link.set_paused(before.is_paused());
+                    retired.push((before.clone(), Retirement::Reconnected));
+                    started.push(link.clone());
+                    link
+                }
+                (Some(link), None) => {
+                    tracing::info!(carrier = %carrier.name, "carrier added by reload; connecting");
+                    started.push(link.clone());
+                    link
+                }
+                (None, Some(before)) => {
+                    if before.throttle().configured() != carrier.throughput {
+                        before.throttle().set(carrier.throughput);
+                    }
+                    before.clone()
+                }
+                // Every carrier without a link before got a fresh one above.
+                (None, None) => continue,
+            };
+            links.push(link);
+        }
+        for name in &old.order {
+            if config.carrier(name).is_none() {
+                if let Some(link) = old.by_name.get(name) {
+                    retired.push((link.clone(), Retirement::Removed));
                 }
             }
         }
+
+        let old_config = self.config.load_full();
         let old_controls = self.route_controls.load_full();
         let mut controls = HashMap::new();
         let mut added = Vec::new();
@@ -140,19 +257,36 @@ impl Carriers {
             };
             controls.insert(route.name.clone(), control);
         }
-        for name in old_controls.keys().filter(|n| !controls.contains_key(*n)) {
-            let waiting = self.store.queue_depth(name);
-            tracing::warn!(route = %name, waiting, "route removed by reload; its queue waits for a route of that name");
-        }
+        warn_of_moved_queues(&self.store, &old_config, &config, &retired);
         self.route_controls.store(Arc::new(controls));
         self.routes.store(Arc::new(RoutingTable::new(&config)));
+        self.links.store(Arc::new(LinkSet::new(links)));
         self.config.store(config);
-        if let Some((tracker, shutdown)) = lock(&self.tasks).as_ref() {
+        // Before `start`, the new set is simply what it will start.
+        if let Some(running) = tasks.as_ref() {
+            for link in &started {
+                self.spawn_link(link, running);
+            }
+            for (link, why) in retired {
+                lock(&self.retiring).push(link.clone());
+                running.tracker.spawn(link::retire(self.clone(), link, why));
+            }
             for route in added {
-                tracker.spawn(dispatch::run_route(self.clone(), route, shutdown.clone()));
+                running.tracker.spawn(dispatch::run_route(
+                    self.clone(),
+                    route,
+                    running.stop.clone(),
+                ));
             }
         }
+        drop(tasks);
         self.queued.notify_waiters();
+        Ok(())
+    }
+
+    /// A retired link is drained and unbound: it no longer counts.
+    fn forget_retired(&self, link: &Arc<Link>) {
+        lock(&self.retiring).retain(|l| !Arc::ptr_eq(l, link));
     }
 
     /// Tells the dispatchers that messages were queued.
@@ -164,20 +298,31 @@ impl Carriers {
     /// it. Routes fail over past links that cannot.
     pub fn is_up(&self, link: &str) -> bool {
         self.links
+            .load()
+            .by_name
             .get(link)
             .is_some_and(|l| l.is_up() && !l.is_paused())
     }
 
-    /// The link with this name.
-    pub fn link(&self, name: &str) -> Option<&Arc<Link>> {
-        self.links.get(name)
+    /// The link in force with this name.
+    pub fn link(&self, name: &str) -> Option<Arc<Link>> {
+        self.links.load().by_name.get(name).cloned()
     }
 
-    /// Every link, in config order.
-    pub fn links(&self) -> impl Iterator<Item = &Arc<Link>> {
-        self.link_order
+    /// Every link in force, in config order (not those a reload is still draining).
+    pub fn links(&self) -> Vec<Arc<Link>> {
+        let set = self.links.load();
+        set.order
             .iter()
-            .filter_map(|name| self.links.get(name))
+            .filter_map(|name| set.by_name.get(name).cloned())
+            .collect()
+    }
+
+    /// The links in force and those a reload is still draining.
+    fn all_links(&self) -> Vec<Arc<Link>> {
+        let mut links = self.links();
+        links.extend(lock(&self.retiring).iter().cloned());
+        links
     }
 
     /// The routing table in force.
@@ -190,26 +335,66 @@ impl Carriers {
         self.route_controls.load().get(route).cloned()
     }
 
-    /// Submits sent to carriers and not answered yet, all links together.
+    /// Submits sent to carriers and not answered yet, all links together (draining ones too).
     pub fn unanswered(&self) -> usize {
-        self.links
-            .values()
-            .map(|l| l.unanswered.load(Ordering::Acquire))
-            .sum()
+        self.all_links().iter().map(|l| l.unanswered()).sum()
+    }
+
+    /// Whether any link, draining ones too, still has a bound session.
+    pub fn any_up(&self) -> bool {
+        self.all_links().iter().any(|l| l.is_up())
     }
 
     /// Unbinds every carrier session (at shutdown, once nothing is in flight).
     pub async fn unbind_all(&self) {
-        for link in self.links.values() {
-            for (_, session) in link.bound_sessions() {
-                session.unbind().await;
-            }
+        for link in self.all_links() {
+            link.unbind().await;
         }
     }
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
+    }
+}
+
+/// A link for `carrier`; the error names the carrier (its TLS files).
+fn new_link(carrier: &CarrierConfig) -> Result<Link, String> {
+    Link::new(carrier.clone()).map_err(|e| format!("carriers.{}: {e}", carrier.name))
+}
+
+/// Says where the queues of routes that named a removed carrier go now: to the carriers the
+/// route names in the new config, or nowhere when the route went too.
+fn warn_of_moved_queues(
+    store: &Store,
+    old: &Config,
+    new: &Config,
+    retired: &[(Arc<Link>, Retirement)],
+) {
+    let removed: Vec<&str> = retired
+        .iter()
+        .filter(|(_, why)| matches!(why, Retirement::Removed))
+        .map(|(link, _)| link.name())
+        .collect();
+    for route in &old.routes {
+        let gone: Vec<&str> = route
+            .carriers
+            .iter()
+            .map(String::as_str)
+            .filter(|c| removed.contains(c))
+            .collect();
+        let waiting = store.queue_depth(&route.name);
+        match new.routes.iter().find(|r| r.name == route.name) {
+            Some(now) if !gone.is_empty() => tracing::info!(
+                route = %route.name, removed = ?gone, carriers = ?now.carriers, waiting,
+                "carrier removed by reload; the route's queue goes to its carriers now"
+            ),
+            Some(_) => {}
+            None => tracing::warn!(
+                route = %route.name, removed = ?gone, waiting,
+                "route removed by reload: {waiting} messages stay in its queue until a route of                  that name comes back (smppctl queues lists it; smppctl purge ends them)"
+            ),
+        }
     }
 }
 

@@ -490,6 +490,24 @@ impl Store {
         depths.queue.get(route).copied().unwrap_or(0)
     }
 
+    /// The routes whose queue holds messages, sorted: those of the config, and any a reload
+    /// removed while messages waited in its queue.
+    pub fn queue_names(&self) -> Vec<String> {
+        let depths = self
+            .shared
+            .depths
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut names: Vec<String> = depths
+            .queue
+            .iter()
+            .filter(|(_, depth)| **depth > 0)
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Up to `limit` ids from the front of a route's queue, oldest first. Dispatched messages
     /// stay in the queue until a carrier accepts them, so they are listed too.
     pub fn queued(&self, route: &str, limit: usize) -> Result<Vec<MessageId>, Error> {

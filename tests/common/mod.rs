@@ -774,11 +774,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
     /// The next delivery receipt (answered): its receipted_message_id and its `stat:` word.
     pub async fn next_receipt(&mut self) -> (String, String) {
+        self.next_receipt_within(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no receipt within 10 s"))
+    }
+
+    /// Like [`Client::next_receipt`], or `None` if none came within `limit` (other PDUs that
+    /// came meanwhile are answered). Panics if the connection closes.
+    pub async fn next_receipt_within(&mut self, limit: Duration) -> Option<(String, String)> {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let pdu = match self.delivered.pop_front() {
                 Some(pdu) => pdu,
                 None => {
-                    let pdu = self.recv().await.expect("connection closed");
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let pdu = self.recv_within(left).await?.expect("connection closed");
                     self.answer(&pdu).await;
                     pdu
                 }
@@ -786,7 +796,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             if let Body::DeliverSm(sm) = &pdu.body {
                 let id = sm.tlvs.receipted_message_id().unwrap().to_owned();
                 let text = smpp_proto::receipt::parse_bytes(sm.short_message.as_bytes()).unwrap();
-                return (id, text.stat.unwrap_or_default());
+                return Some((id, text.stat.unwrap_or_default()));
             }
         }
     }
