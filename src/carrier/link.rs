@@ -368,8 +368,10 @@ async fn connect_and_serve(
         }
     };
     tracing::info!(carrier = %config.name, slot, bind = ?config.bind, "link up");
-    link.up(slot, submit.clone());
+    // The slot reads bound, with its time, before the link reads up: no view sees one
+    // without the other.
     link.slot_state(slot, SlotState::Bound, None);
+    link.up(slot, submit.clone());
     carriers.notify_queued();
     // When either session of a pair ends, the slot reconnects as a whole.
     let (_, _, rest) = futures_util::future::select_all(sessions).await;
