@@ -144,6 +144,7 @@ impl App {
             self.config.clone(),
             self.esme.clone(),
             self.carriers.clone(),
+            self.listeners.as_ref().and_then(Listeners::tls_identity),
         )
     }
 

@@ -20,11 +20,15 @@
 //! there (listed by `smppctl queues`, with a warning at the reload) until a route of that name
 //! comes back or an operator purges them.
 //!
+//! The TLS listeners' certificate and key are read again on every reload (a renewed
+//! certificate under the same file names is taken; new handshakes use it).
+//!
 //! Not applied live (the running value stays, and the reload says a restart is needed):
-//! listeners, TLS listener files, connection and PDU limits, the store.
+//! listener addresses, adding or removing `[server.tls]`, connection and PDU limits, the store.
 
 use crate::carrier::Carriers;
 use crate::config::{CarrierConfig, Config};
+use crate::esme::listener::TlsIdentity;
 use crate::esme::EsmeService;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -36,22 +40,26 @@ pub struct Reloader {
     current: Mutex<Arc<Config>>,
     esme: Arc<EsmeService>,
     carriers: Arc<Carriers>,
+    tls: Option<TlsIdentity>,
 }
 
 impl Reloader {
     /// For the gateway made of `esme` and `carriers`, running `current` read from `path`
-    /// (`None`: the embedded default, which there is no file to re-read for).
+    /// (`None`: the embedded default, which there is no file to re-read for), whose TLS
+    /// listeners, if any, serve `tls`.
     pub fn new(
         path: Option<PathBuf>,
         current: Arc<Config>,
         esme: Arc<EsmeService>,
         carriers: Arc<Carriers>,
+        tls: Option<TlsIdentity>,
     ) -> Self {
         Self {
             path,
             current: Mutex::new(current),
             esme,
             carriers,
+            tls,
         }
     }
 
@@ -67,11 +75,25 @@ impl Reloader {
             .map_err(|errors| format!("{}: {errors}; the running config stays", path.display()))?;
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let changes = diff(&current, &new);
+        // Loaded before anything is applied, so that an unreadable certificate refuses it all.
+        let tls = match (&self.tls, &new.server.tls) {
+            (Some(identity), Some(files)) => Some(
+                identity
+                    .clone()
+                    .reload_later(files)
+                    .map_err(|e| format!("{e}; nothing reloaded, the running config stays"))?,
+            ),
+            _ => None,
+        };
         let new = Arc::new(new);
-        // The carrier side first: it is the part that can still refuse.
+        // The carrier side next: it is the part that can still refuse.
         self.carriers
             .reload(new.clone())
             .map_err(|e| format!("{e}; nothing reloaded, the running config stays"))?;
+        if let Some(apply) = tls {
+            apply();
+            tracing::info!("TLS listeners' certificate and key read again");
+        }
         self.esme.reload(new.clone(), &changes.clients_removed);
         *current = new;
         Ok(changes)
@@ -154,7 +176,10 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     let (a, b) = (&old.server, &new.server);
     let restart_keys: [(&'static str, bool); 11] = [
         ("server.listen", a.listen != b.listen),
-        ("server.tls", a.tls != b.tls),
+        (
+            "server.tls.listen",
+            a.tls.as_ref().map(|t| &t.listen) != b.tls.as_ref().map(|t| &t.listen),
+        ),
         ("server.system_id", a.system_id != b.system_id),
         ("server.max_pdu_bytes", a.max_pdu_bytes != b.max_pdu_bytes),
         (

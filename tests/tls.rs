@@ -33,16 +33,7 @@ fn start(name: &str) -> (Gateway, TlsConnector) {
         "no TLS listener; logs:\n{}",
         gw.logs()
     );
-
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (gw, TlsConnector::from(Arc::new(tls)))
+    (gw, trusting(&cert))
 }
 
 fn tls_section(cert: &Path, key: &Path) -> String {
@@ -111,4 +102,93 @@ async fn plain_smpp_on_the_tls_port_gets_no_smpp_answer_and_is_closed() {
     );
     // What came, if anything, is a TLS record (alert, content type 21), not SMPP.
     assert!(received.is_empty() || received[0] == 21, "{received:02x?}");
+}
+
+/// A client config that trusts exactly `cert`.
+fn trusting(cert: &rcgen::Certificate) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(tls))
+}
+
+/// A TLS session to the gateway, bound as `shop`, checked against `connector`'s roots; the
+/// handshake's error if the gateway's certificate is not one of them.
+async fn bound_over_tls(
+    gw: &Gateway,
+    connector: &TlsConnector,
+) -> std::io::Result<Client<tokio_rustls::client::TlsStream<TcpStream>>> {
+    let tcp = TcpStream::connect(gw.tls_addr.unwrap()).await.unwrap();
+    let stream = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    let mut c = Client::over(stream);
+    c.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
+        .await;
+    Ok(c)
+}
+
+/// SIGHUP, then waits for the gateway to say `outcome` once more than before.
+async fn hup(gw: &Gateway, outcome: &str) {
+    let before = gw.logs().matches(outcome).count();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.logs().matches(outcome).count() == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no `{outcome}` after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A renewed certificate written over the old files is served after SIGHUP, to new
+/// connections, while a session that began with the old one goes on. A broken file refuses
+/// the reload and the certificate in use stays.
+#[tokio::test]
+async fn sighup_reloads_the_certificate_and_keeps_sessions() {
+    let dir = temp_dir("tls-reload");
+    let new_identity = || rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let old = new_identity();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, old.cert.pem()).unwrap();
+    std::fs::write(&key_path, old.signing_key.serialize_pem()).unwrap();
+    let text =
+        config(&dir, "", &client("shop", "secret1", "")) + &tls_section(&cert_path, &key_path);
+    let gw = Gateway::start(&dir, &text);
+    let trusts_old = trusting(&old.cert);
+    let mut early = bound_over_tls(&gw, &trusts_old).await.unwrap();
+
+    let renewed = new_identity();
+    std::fs::write(&cert_path, renewed.cert.pem()).unwrap();
+    std::fs::write(&key_path, renewed.signing_key.serialize_pem()).unwrap();
+    hup(&gw, "config reloaded").await;
+    let trusts_renewed = trusting(&renewed.cert);
+    let mut late = bound_over_tls(&gw, &trusts_renewed).await.unwrap();
+    assert!(
+        bound_over_tls(&gw, &trusts_old).await.is_err(),
+        "the old certificate is still served after the reload"
+    );
+    let resp = early.request(submit("447700900123", "began before")).await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
+    let resp = late.request(submit("447700900123", "began after")).await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
+
+    // A key that does not parse: refused, and the renewed certificate stays in use.
+    std::fs::write(&key_path, "not a key").unwrap();
+    hup(&gw, "reload refused").await;
+    assert!(
+        gw.logs().contains("server.tls.key"),
+        "the error names the key"
+    );
+    bound_over_tls(&gw, &trusts_renewed).await.unwrap();
 }

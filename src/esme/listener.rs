@@ -18,7 +18,30 @@ use tokio_util::task::TaskTracker;
 pub struct Listeners {
     plain: Vec<TcpListener>,
     tls: Vec<TcpListener>,
-    acceptor: Option<TlsAcceptor>,
+    identity: Option<TlsIdentity>,
+}
+
+/// The TLS listeners' certificate chain and key, replaceable while serving: a renewed
+/// certificate is taken on SIGHUP. Sessions already up keep the one they started with.
+#[derive(Clone)]
+pub struct TlsIdentity(Arc<arc_swap::ArcSwap<TlsAcceptor>>);
+
+impl TlsIdentity {
+    fn load(config: &TlsConfig) -> Result<Self, ListenError> {
+        let acceptor = tls_acceptor(config)?;
+        Ok(Self(Arc::new(arc_swap::ArcSwap::from_pointee(acceptor))))
+    }
+
+    /// Reads `config`'s certificate and key again; the returned step makes new handshakes use
+    /// them. On an error the running ones stay.
+    pub fn reload_later(self, config: &TlsConfig) -> Result<impl FnOnce(), ListenError> {
+        let acceptor = Arc::new(tls_acceptor(config)?);
+        Ok(move || self.0.store(acceptor))
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::clone(&self.0.load())
+    }
 }
 
 /// Why listening could not start.
@@ -45,9 +68,9 @@ impl Listeners {
         for addr in &config.server.listen {
             plain.push(bind(*addr).await?);
         }
-        let (mut tls, mut acceptor) = (Vec::new(), None);
+        let (mut tls, mut identity) = (Vec::new(), None);
         if let Some(tls_config) = &config.server.tls {
-            acceptor = Some(tls_acceptor(tls_config)?);
+            identity = Some(TlsIdentity::load(tls_config)?);
             for addr in &tls_config.listen {
                 tls.push(bind(*addr).await?);
             }
@@ -55,8 +78,13 @@ impl Listeners {
         Ok(Self {
             plain,
             tls,
-            acceptor,
+            identity,
         })
+    }
+
+    /// The TLS listeners' certificate, for reloading it; `None` without TLS listeners.
+    pub fn tls_identity(&self) -> Option<TlsIdentity> {
+        self.identity.clone()
     }
 
     /// Local addresses of the plain listeners.
@@ -124,7 +152,7 @@ pub async fn serve(
         // Until bound, a client gets a small window: binds and enquire_links only.
         window: 8,
     };
-    let acceptor = listeners.acceptor.clone();
+    let identity = listeners.identity.clone();
     for listener in listeners.plain {
         tracker.spawn(accept_loop(
             listener,
@@ -139,7 +167,7 @@ pub async fn serve(
     for listener in listeners.tls {
         tracker.spawn(accept_loop(
             listener,
-            acceptor.clone(),
+            identity.clone(),
             limits.clone(),
             service.clone(),
             connections.clone(),
@@ -153,7 +181,7 @@ pub async fn serve(
 
 async fn accept_loop(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsIdentity>,
     limits: SessionLimits,
     service: Arc<EsmeService>,
     connections: Connections,
@@ -185,11 +213,12 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // The certificate of the moment: a reload between two accepts takes effect here.
         let (limits, service, shutdown, tls) = (
             limits.clone(),
             service.clone(),
             shutdown.clone(),
-            tls.clone(),
+            tls.as_ref().map(TlsIdentity::acceptor),
         );
         tracker.spawn(async move {
             connection(stream, peer, tls, limits, service, shutdown).await;
