@@ -218,6 +218,69 @@ async fn unanswered_deliver_sm_is_redelivered_after_the_response_timeout() {
     outbox_drains(&gw).await;
 }
 
+/// A bind that takes deliver_sm and never answers holds back only the window sent to it: the
+/// client's other bind gets everything else at once, not one round per response_timeout. Once
+/// the silent bind goes, what it held is delivered to the other; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_bind_does_not_hold_back_the_other() {
+    const WINDOW: usize = 4;
+    let gw = start(
+        "outbox-silent",
+        "response_timeout = \"20s\"",
+        &format!("window = {WINDOW}"),
+    )
+    .await;
+    let mut silent = bind(&gw, CommandId::BindReceiver).await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let mut good = bind(&gw, CommandId::BindReceiver).await;
+    let reader = tokio::spawn(async move {
+        loop {
+            let (pdu, text) = next_deliver(&mut good).await;
+            respond(&mut good, &pdu, CommandStatus::ESME_ROK).await;
+            tx.send(("good", text)).await.unwrap();
+        }
+    });
+
+    let items = texts("item-", 40);
+    push(&gw, items.clone()).await;
+    // The silent bind fills its window, then gets nothing more.
+    let mut held = Vec::new();
+    for _ in 0..WINDOW {
+        held.push(next_deliver(&mut silent).await.1);
+    }
+    // All the rest reach the good bind well before the silent one's 20 s timeout.
+    let started = Instant::now();
+    let mut received = Vec::new();
+    receive(&mut rx, items.len() - WINDOW, &mut received).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the good bind waited {:?}",
+        started.elapsed()
+    );
+    eventually(
+        Duration::from_secs(10),
+        "only the silent window left",
+        || gw.store.outbox_len("shop") == WINDOW,
+    )
+    .await;
+
+    // The silent bind goes: what it held is delivered to the good one.
+    drop(silent);
+    receive(&mut rx, WINDOW, &mut received).await;
+    reader.abort();
+    let mut all: Vec<String> = received.into_iter().map(|(_, text)| text).collect();
+    all.sort();
+    let mut expected = items;
+    expected.sort();
+    assert_eq!(
+        all, expected,
+        "each item once, all at the good bind in the end"
+    );
+    held.sort();
+    assert!(held.iter().all(|h| expected.contains(h)));
+    outbox_drains(&gw).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_item_is_not_delivered_again() {
     let gw = start("outbox-acked", "", "").await;

@@ -7,11 +7,14 @@ use crate::session::SessionHandle;
 use crate::store::Store;
 use dashmap::DashMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, Tag, Tlv, Tlvs};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Longest pause between delivery attempts after failures.
@@ -106,97 +109,216 @@ impl Outboxes {
     }
 
     /// One client's delivery loop; ends when the client has no receiving bind left.
+    ///
+    /// Pipelined per bind: each bind has up to its window of deliver_sm in flight, and a slot
+    /// is refilled as soon as its answer comes, so a slow or silent bind holds back only the
+    /// items sent to it, not the client's other binds. Items are read in outbox order; one
+    /// that fails is sent again (to whichever bind has room) after its bind's backoff.
     async fn deliver(self: Arc<Self>, system_id: String, outbox: Arc<ClientOutbox>) {
-        let mut backoff = Duration::from_millis(200);
-        // The bind the next round starts at. Rounds often carry a single item (items that
-        // trickle in wake the loop one by one); starting every round at the first bind would
-        // send all of those to it and none to the others.
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut in_flight: HashSet<u64> = HashSet::new();
+        let mut sending = FuturesUnordered::new();
+        // Where the round robin goes on: items that trickle in one by one are spread too.
         let mut next_bind = 0usize;
         loop {
-            let binds: Vec<(u64, SessionHandle, usize)> = match outbox.binds.lock() {
-                Ok(mut binds) => {
-                    binds.retain(|(_, handle, _)| !handle.is_closed());
-                    binds.clone()
-                }
-                Err(_) => Vec::new(),
-            };
+            sync_binds(&outbox, &mut binds);
             if binds.is_empty() {
+                // Answers that came in just before the binds went still count: settle them
+                // (the rest fail at once with their sessions) before the loop may end.
+                let mut answered = Vec::new();
+                while let Some(done) = sending.next().await {
+                    settle(&system_id, &mut binds, &mut in_flight, &mut answered, done);
+                }
+                if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
+                    tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
+                }
                 if let Ok(mut running) = outbox.running.lock() {
                     // Checked under the lock `bind` takes: a bind arriving now restarts us.
                     let still_empty = outbox.binds.lock().map(|b| b.is_empty()).unwrap_or(true);
                     if still_empty {
+                        // Unanswered items stay in the store for the next bind.
                         *running = false;
                         return;
                     }
                 }
                 continue;
             }
-            let capacity: usize = binds.iter().map(|(_, _, window)| window).sum();
             let notified = outbox.notify.notified();
-            let items = match self.store.outbox(&system_id, None, capacity) {
-                Ok(items) => items,
-                Err(e) => {
-                    tracing::error!(client = %system_id, error = %e, "cannot read the outbox");
-                    Vec::new()
-                }
-            };
-            if items.is_empty() {
-                tokio::select! {
-                    () = notified => continue,
-                    () = self.shutdown.cancelled() => return,
-                }
-            }
-            let mut sending = FuturesUnordered::new();
-            let first_bind = next_bind;
-            next_bind = next_bind.wrapping_add(items.len());
-            for (i, (seq, item)) in items.into_iter().enumerate() {
-                // Round robin over the binds, in outbox order, carried on across rounds.
-                let handle = binds[first_bind.wrapping_add(i) % binds.len()].1.clone();
-                sending.push(async move {
-                    (
-                        seq,
-                        handle.request(Body::DeliverSm(deliver_sm(&item))).await,
-                    )
-                });
-            }
-            let mut failed = false;
-            let mut answered = Vec::with_capacity(sending.len());
-            while let Some((seq, answer)) = sending.next().await {
-                match answer {
-                    Ok(resp)
-                        if resp.command_status.is_ok()
-                            && resp.command_id() == smpp_proto::CommandId::DeliverSmResp =>
-                    {
-                        answered.push(seq);
-                    }
-                    Ok(resp) => {
-                        tracing::debug!(client = %system_id, status = %resp.command_status, "deliver_sm refused; will retry");
-                        failed = true;
+            let now = Instant::now();
+            let room: usize = binds.iter().map(|b| b.room(now)).sum();
+            if room > 0 {
+                // The items in flight are at the front of the outbox: read past them.
+                match self.store.outbox(&system_id, None, in_flight.len() + room) {
+                    Ok(items) => {
+                        for (seq, item) in items {
+                            if in_flight.contains(&seq) {
+                                continue;
+                            }
+                            let Some(i) = pick(&binds, &mut next_bind, now) else {
+                                break;
+                            };
+                            binds[i].in_flight += 1;
+                            in_flight.insert(seq);
+                            let (session, handle) = (binds[i].session, binds[i].handle.clone());
+                            sending.push(async move {
+                                let answer = handle.request(Body::DeliverSm(deliver_sm(&item)));
+                                (seq, session, answer.await)
+                            });
+                        }
                     }
                     Err(e) => {
-                        tracing::debug!(client = %system_id, error = %e, "deliver_sm failed; will retry");
-                        failed = true;
+                        tracing::error!(client = %system_id, error = %e, "cannot read the outbox");
                     }
                 }
             }
-            // Everything the client answered in this round leaves the outbox in one request:
-            // one commit share per round instead of one durable commit per item, waited for in
-            // turn. An item is removed only after its deliver_sm_resp; a crash before this
-            // commit delivers the round again (at least once).
-            if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
-                tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
-                failed = true;
-            }
-            if failed {
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = self.shutdown.cancelled() => return,
+            // A bind in backoff with items waiting: wake when it may take them again.
+            let resume = binds
+                .iter()
+                .filter_map(|b| b.paused_until)
+                .filter(|&until| until > now)
+                .min();
+            tokio::select! {
+                Some(first) = sending.next(), if !sending.is_empty() => {
+                    let mut answered = Vec::new();
+                    let mut done = Some(first);
+                    // Every answer already in: one commit share for all of them.
+                    while let Some(one) = done {
+                        settle(&system_id, &mut binds, &mut in_flight, &mut answered, one);
+                        done = sending.next().now_or_never().flatten();
+                    }
+                    // An item leaves the outbox only after its deliver_sm_resp; a crash before
+                    // this commit delivers it again (at least once).
+                    if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
+                        tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
+                        tokio::select! {
+                            () = tokio::time::sleep(MAX_BACKOFF) => {}
+                            () = self.shutdown.cancelled() => return,
+                        }
+                    }
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            } else {
-                backoff = Duration::from_millis(200);
+                () = notified => {}
+                () = sleep_until_some(resume) => {}
+                () = self.shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// A deliver_sm's outcome: `(outbox seq, session, answer)`.
+type Outcome = (
+    u64,
+    u64,
+    Result<smpp_proto::Pdu, crate::session::RequestError>,
+);
+
+/// Books one outcome: an answered item joins `answered` (to be acked); a failed one is free
+/// to go again, after its bind's backoff.
+fn settle(
+    system_id: &str,
+    binds: &mut [Bind],
+    in_flight: &mut HashSet<u64>,
+    answered: &mut Vec<u64>,
+    (seq, session, answer): Outcome,
+) {
+    in_flight.remove(&seq);
+    let bind = binds.iter_mut().find(|b| b.session == session);
+    match answer {
+        Ok(resp)
+            if resp.command_status.is_ok()
+                && resp.command_id() == smpp_proto::CommandId::DeliverSmResp =>
+        {
+            answered.push(seq);
+            if let Some(bind) = bind {
+                bind.answered();
+            }
+        }
+        Ok(resp) => {
+            tracing::debug!(client = %system_id, status = %resp.command_status, "deliver_sm refused; will retry");
+            if let Some(bind) = bind {
+                bind.failed(Instant::now());
+            }
+        }
+        Err(e) => {
+            tracing::debug!(client = %system_id, error = %e, "deliver_sm failed; will retry");
+            if let Some(bind) = bind {
+                bind.failed(Instant::now());
+            }
+        }
+    }
+}
+
+/// One receiving bind as the delivery loop sees it.
+struct Bind {
+    session: u64,
+    handle: SessionHandle,
+    window: usize,
+    in_flight: usize,
+    /// After a failed delivery: no new items for it until then.
+    paused_until: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Bind {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+    /// How many more items it takes now.
+    fn room(&self, now: Instant) -> usize {
+        match self.paused_until {
+            Some(until) if until > now => 0,
+            _ => self.window.saturating_sub(self.in_flight),
+        }
+    }
+
+    fn answered(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.backoff = Self::FIRST_BACKOFF;
+    }
+
+    fn failed(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.paused_until = Some(now + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Brings `binds` in line with the client's receiving binds: closed ones go, new ones come
+/// with an empty window; the others keep their count and backoff.
+fn sync_binds(outbox: &ClientOutbox, binds: &mut Vec<Bind>) {
+    let Ok(mut current) = outbox.binds.lock() else {
+        binds.clear();
+        return;
+    };
+    current.retain(|(_, handle, _)| !handle.is_closed());
+    binds.retain(|b| current.iter().any(|(session, _, _)| *session == b.session));
+    for (session, handle, window) in current.iter() {
+        if !binds.iter().any(|b| b.session == *session) {
+            binds.push(Bind {
+                session: *session,
+                handle: handle.clone(),
+                window: *window,
+                in_flight: 0,
+                paused_until: None,
+                backoff: Bind::FIRST_BACKOFF,
+            });
+        }
+    }
+}
+
+/// The next bind, round robin from `next`, with room now.
+fn pick(binds: &[Bind], next: &mut usize, now: Instant) -> Option<usize> {
+    let count = binds.len();
+    let i = (0..count)
+        .map(|k| next.wrapping_add(k) % count)
+        .find(|&i| binds[i].room(now) > 0)?;
+    *next = i.wrapping_add(1);
+    Some(i)
+}
+
+/// Sleeps until `until`, or forever without one.
+async fn sleep_until_some(until: Option<Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
     }
 }
 
