@@ -148,6 +148,7 @@ struct RawStore {
     max_batch: i64,
     cache_bytes: i64,
     retention: String,
+    min_free_space: RawSize,
 }
 
 impl Default for RawStore {
@@ -158,8 +159,19 @@ impl Default for RawStore {
             max_batch: 1024,
             cache_bytes: 64 * 1024 * 1024,
             retention: "7d".to_owned(),
+            // The reserve for messages already accepted (dispatch, receipts, the checkpoint's
+            // second copy, sled's segments): see `store/space.rs` for the sums.
+            min_free_space: RawSize::Text("256MiB".to_owned()),
         }
     }
+}
+
+/// A size: a string with a unit ("256MiB", "1 GB") or a number of bytes.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 /// `[admin]`.
@@ -581,12 +593,20 @@ fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
                 .map_err(|e| format!("{e}; or \"off\" to keep messages forever")),
         },
     );
+    let min_free_space = p.check(
+        "store.min_free_space",
+        match raw.min_free_space {
+            RawSize::Text(text) if text == "off" => Ok(0),
+            size => byte_size(&size).map_err(|e| format!("{e}; or \"off\" to never refuse")),
+        },
+    );
     Some(StoreConfig {
         path: path?,
         durability: durability?,
         max_batch: max_batch?,
         cache_bytes: cache_bytes?,
         retention: retention?,
+        min_free_space: min_free_space?,
     })
 }
 
@@ -1412,6 +1432,19 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Err(e) => Err(format!(
             "`{text}` is not a duration like \"30s\", \"5m\", \"250ms\": {e}"
         )),
+    }
+}
+
+/// A size in bytes: "256MiB", "1.5 GiB", "100MB" (KiB, MiB, GiB and TiB count in 1024s; KB,
+/// MB, GB and TB in 1000s), or a plain number of bytes.
+fn byte_size(size: &RawSize) -> Result<u64, String> {
+    match size {
+        RawSize::Bytes(n) => u64::try_from(*n).map_err(|_| format!("{n} is negative")),
+        RawSize::Text(text) => text
+            .trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|s| s.0)
+            .map_err(|_| format!("`{text}` is not a size like \"256MiB\", \"1GiB\" or \"500MB\"")),
     }
 }
 

@@ -791,6 +791,7 @@ mod tests {
             max_batch: NonZeroUsize::new(256).unwrap(),
             cache_bytes: 16 * 1024 * 1024,
             retention: None,
+            min_free_space: 0,
         }
     }
 
