@@ -35,7 +35,7 @@ impl Checkpointer {
         for layer in layers {
             let started = std::time::Instant::now();
             if let Err(e) = self.write(&layer) {
-                tracing::error!(error = %e, "store: checkpoint failed; refusing all further writes");
+                self.shared.fail("checkpoint failed", &e);
                 self.failed.store(true, Ordering::Release);
                 return;
             }

@@ -335,7 +335,7 @@ impl Committer {
 
         if let Err(e) = self.apply(&mut plan) {
             self.shared.recent().clear();
-            tracing::error!(error = %e, "store: commit failed; refusing all further writes");
+            self.shared.fail("commit failed", &e);
             for (reply, result) in answers {
                 // Requests that failed on their own keep their own error.
                 let _ = reply.send(result.and(Err(e.replicate())));
@@ -639,6 +639,7 @@ impl Committer {
             return Ok(());
         }
         let entries = layout::encode_journal(&plan.effects.writes);
+        let entries_len: usize = entries.iter().map(Vec::len).sum();
         let first = self.next_journal;
         let mut last = first;
         let mut batch = sled::Batch::default();
@@ -647,6 +648,11 @@ impl Committer {
             last = n;
         }
         self.shared.trees.journal.apply_batch(batch)?;
+        // Twice: the journal now, the trees at the checkpoint (sled's log holds both).
+        let bytes = entries_len.saturating_mul(2);
+        self.shared
+            .space
+            .wrote(u64::try_from(bytes).unwrap_or(u64::MAX));
         self.next_journal = last + 1;
         let writes = std::mem::take(&mut plan.effects.writes);
         self.shared.mem_write().active.apply(writes, (first, last));
@@ -750,7 +756,7 @@ impl Syncer {
                     self.answer(batches, took);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "store: sync failed; refusing all further writes");
+                    self.shared.fail("sync failed", &e);
                     self.failed.store(true, Ordering::Release);
                     for applied in batches {
                         for (reply, result) in applied.answers {
