@@ -213,9 +213,17 @@ impl App {
                      reopened); stopping now and exiting non-zero to be restarted. Every \
                      acknowledged message is in the store's journal and is kept"
                 );
+                // Their submits in progress are answered (ESME_RSYSERR) before the close.
+                self.unbind_clients().await;
+                let deadline = Instant::now() + DRAIN_UNBINDS;
+                while !self.esme.binds().is_empty() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 failed = Some(StoreFailed(reason));
             }
         }
+        // Tasks that only watch `stop` (retention, listeners) end with the rest.
+        stop.cancel();
         shutdown.cancel();
         tracker.close();
         tracker.wait().await;
@@ -231,10 +239,7 @@ impl App {
     /// The graceful part of a stop; see [`App::serve`].
     async fn drain(&self) {
         tracing::info!("stopping: no new connections or carrier submits; unbinding clients");
-        for bind in self.esme.binds() {
-            // A session too busy to take the unbind now is closed with the rest at the end.
-            let _ = tokio::time::timeout(Duration::from_millis(100), bind.handle.unbind()).await;
-        }
+        self.unbind_clients().await;
         let deadline = Instant::now() + DRAIN_CARRIERS;
         while self.carriers.unanswered() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -254,5 +259,13 @@ impl App {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!("stopped cleanly");
+    }
+
+    /// Unbinds every client; a session answers the requests it is processing first.
+    async fn unbind_clients(&self) {
+        for bind in self.esme.binds() {
+            // A session too busy to take the unbind now is closed with the rest at the end.
+            let _ = tokio::time::timeout(Duration::from_millis(100), bind.handle.unbind()).await;
+        }
     }
 }

@@ -335,11 +335,12 @@ impl Committer {
 
         if let Err(e) = self.apply(&mut plan) {
             self.shared.recent().clear();
-            self.shared.fail("commit failed", &e);
             for (reply, result) in answers {
                 // Requests that failed on their own keep their own error.
                 let _ = reply.send(result.and(Err(e.replicate())));
             }
+            // After the answers: the gateway stops on it, and its clients should have them.
+            self.shared.fail("commit failed", &e);
             return false;
         }
         self.remember(&mut plan);
@@ -756,13 +757,13 @@ impl Syncer {
                     self.answer(batches, took);
                 }
                 Err(e) => {
-                    self.shared.fail("sync failed", &e);
                     self.failed.store(true, Ordering::Release);
                     for applied in batches {
                         for (reply, result) in applied.answers {
                             let _ = reply.send(result.and(Err(e.replicate())));
                         }
                     }
+                    self.shared.fail("sync failed", &e);
                     // Whatever else arrives was applied after an unsynced failure: refuse it.
                     while let Ok(message) = from_commit.recv() {
                         match message {
