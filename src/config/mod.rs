@@ -608,7 +608,7 @@ mod tests {
     #[test]
     fn store_min_free_space() {
         let config = Config::parse("").unwrap();
-        assert_eq!(config.store.min_free_space, 256 * 1024 * 1024);
+        assert_eq!(config.store.min_free_space, 1 << 30);
         for (text, bytes) in [
             ("\"1GiB\"", 1 << 30),
             ("\"1.5 GiB\"", 3 << 29),

@@ -161,7 +161,7 @@ impl Default for RawStore {
             retention: "7d".to_owned(),
             // The reserve for messages already accepted (dispatch, receipts, the checkpoint's
             // second copy, sled's segments): see `store/space.rs` for the sums.
-            min_free_space: RawSize::Text("256MiB".to_owned()),
+            min_free_space: RawSize::Text("1GiB".to_owned()),
         }
     }
 }
