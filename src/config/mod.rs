@@ -636,6 +636,11 @@ mod tests {
             "store.min_free_space",
             "negative",
         );
+        one_problem(
+            "[store]\nmin_free_space = true\n",
+            "store.min_free_space",
+            "a size like",
+        );
     }
 
     #[test]

@@ -167,11 +167,32 @@ impl Default for RawStore {
 }
 
 /// A size: a string with a unit ("256MiB", "1 GB") or a number of bytes.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawSize {
     Bytes(i64),
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    /// By hand rather than `untagged`, whose error names neither form.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size like \"1GiB\" or a number of bytes")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[admin]`.
