@@ -276,6 +276,15 @@ async fn below_min_free_space_submits_are_refused_and_resume_when_space_returns(
     assert_eq!(metric(admin, "smppd_store_space_low").await, Some(1.0));
     let free = metric(admin, "smppd_store_free_bytes").await.unwrap();
     assert!(free < (16 * MIB) as f64, "free {free}");
+    let out = Command::new(env!("CARGO_BIN_EXE_smppctl"))
+        .args(["--admin", &gw.admin_url(), "status"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && status.contains("BELOW min_free_space 16.0 MiB"),
+        "smppctl status: {status}"
+    );
 
     // Every kind of submit is refused, transiently, and without an id.
     for body in [submit("447700900123", "refused"), data_sm(), submit_multi()] {
