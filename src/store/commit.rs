@@ -24,9 +24,13 @@
 //!
 //! Requests run in arrival order, so a caller's second write sees its first. A failure in steps
 //! 2-3 is fatal: after a failed fsync the page cache may have dropped dirty pages (the "fsyncgate"
-//! lesson), so nothing written since can be promised. The thread answers the batch with the
-//! error, refuses everything after it with [`Error::Closed`], and stops; the gateway must restart,
-//! and recovery reads what really is on the disk.
+//! lesson), so nothing written since can be promised; and sled 0.34 itself keeps the first error
+//! of its log writer (ENOSPC on a full disk, say) and fails every later write and flush with it
+//! until the database is reopened, even once the cause is gone. The thread answers the batch with
+//! the error, refuses everything after it with [`Error::Closed`], stops, and says so through
+//! `Store::failed`: the gateway exits (74) to be restarted, and recovery reads what really is on
+//! the disk, the journal included. The free-space guard (`space.rs`) keeps a full disk from
+//! getting this far.
 
 use super::checkpoint::{self, Checkpointer};
 use super::layout::{self, Record, Tree, Write};
