@@ -171,6 +171,7 @@ fn bench_group(
             max_batch: NonZeroUsize::new(1024).unwrap(),
             cache_bytes: 64 * 1024 * 1024,
             retention: None,
+            min_free_space: 0,
         })
         .unwrap();
         group.bench_function(name, |b| {

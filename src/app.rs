@@ -46,6 +46,11 @@ pub enum StartError {
     },
 }
 
+/// Why a serving gateway stopped on its own: its store failed a write for good.
+#[derive(Debug, thiserror::Error)]
+#[error("the store stopped taking writes ({0}); exiting to be restarted")]
+pub struct StoreFailed(pub String);
+
 /// A started gateway: its addresses and the handles tests and the daemon need.
 pub struct App {
     /// Plain listener addresses (port 0 resolved).
@@ -154,7 +159,15 @@ impl App {
     /// (those still unanswered are sent again after the restart); carriers are unbound; the
     /// store is flushed and synced. Nothing acknowledged is lost at any step. Cancelling the
     /// `shutdown` token given to [`App::start`] instead stops everything at once.
-    pub async fn serve(mut self, stop: CancellationToken) {
+    ///
+    /// A store that fails a write for good (a full disk the free-space guard did not prevent, an
+    /// I/O error) stops everything at once too, and `serve` returns [`StoreFailed`]: the process
+    /// must exit non-zero so that its supervisor restarts it. Nothing is lost by that: the
+    /// failed group commit acknowledged nothing, and opening the store replays its journal,
+    /// which holds every write acknowledged before. Going on instead would refuse every submit
+    /// and receipt until someone restarts it by hand: sled 0.34 fails every write after its
+    /// first failed one until it is reopened, and cannot be reopened under the live gateway.
+    pub async fn serve(mut self, stop: CancellationToken) -> Result<(), StoreFailed> {
         let shutdown = self.shutdown.clone();
         let tracker = TaskTracker::new();
         self.carriers.start(&tracker, &stop, &shutdown);
@@ -184,10 +197,29 @@ impl App {
                 shutdown.clone(),
             ));
         }
+        let mut failed = None;
         tokio::select! {
             () = stop.cancelled() => self.drain().await,
             () = shutdown.cancelled() => {}
+            reason = self.store.failed() => {
+                // No drain: it would wait on writes (carrier responses, receipts) that now fail.
+                tracing::error!(
+                    %reason,
+                    "store: writes fail for good (sled keeps a failed write's error until it is \
+                     reopened); stopping now and exiting non-zero to be restarted. Every \
+                     acknowledged message is in the store's journal and is kept"
+                );
+                // Their submits in progress are answered (ESME_RSYSERR) before the close.
+                self.unbind_clients().await;
+                let deadline = Instant::now() + DRAIN_UNBINDS;
+                while !self.esme.binds().is_empty() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                failed = Some(StoreFailed(reason));
+            }
         }
+        // Tasks that only watch `stop` (retention, listeners) end with the rest.
+        stop.cancel();
         shutdown.cancel();
         tracker.close();
         tracker.wait().await;
@@ -197,15 +229,13 @@ impl App {
         if let Some(simulator) = self.simulator.take() {
             simulator.shutdown().await;
         }
+        failed.map_or(Ok(()), Err)
     }
 
     /// The graceful part of a stop; see [`App::serve`].
     async fn drain(&self) {
         tracing::info!("stopping: no new connections or carrier submits; unbinding clients");
-        for bind in self.esme.binds() {
-            // A session too busy to take the unbind now is closed with the rest at the end.
-            let _ = tokio::time::timeout(Duration::from_millis(100), bind.handle.unbind()).await;
-        }
+        self.unbind_clients().await;
         let deadline = Instant::now() + DRAIN_CARRIERS;
         while self.carriers.unanswered() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -224,5 +254,13 @@ impl App {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tracing::info!("stopped cleanly");
+    }
+
+    /// Unbinds every client; a session answers the requests it is processing first.
+    async fn unbind_clients(&self) {
+        for bind in self.esme.binds() {
+            // A session too busy to take the unbind now is closed with the rest at the end.
+            let _ = tokio::time::timeout(Duration::from_millis(100), bind.handle.unbind()).await;
+        }
     }
 }

@@ -58,6 +58,10 @@ pub mod name {
     pub const STORE_FLUSH_LATENCY: &str = "smppd_store_flush_seconds";
     /// Gauge: bytes the store takes on disk.
     pub const STORE_SIZE: &str = "smppd_store_size_bytes";
+    /// Gauge: bytes free on the store's filesystem (for its user), at the last check.
+    pub const STORE_FREE: &str = "smppd_store_free_bytes";
+    /// Gauge: 1 while new messages are refused for lack of disk space (`min_free_space`).
+    pub const STORE_SPACE_LOW: &str = "smppd_store_space_low";
     /// Gauge: seconds since the gateway started.
     pub const UPTIME: &str = "smppd_uptime_seconds";
 }
@@ -142,6 +146,15 @@ pub fn describe() {
         name::STORE_SIZE,
         Unit::Bytes,
         "Bytes the message store takes on disk."
+    );
+    describe_gauge!(
+        name::STORE_FREE,
+        Unit::Bytes,
+        "Bytes free on the message store's filesystem."
+    );
+    describe_gauge!(
+        name::STORE_SPACE_LOW,
+        "1 while new messages are refused because free disk space is below min_free_space."
     );
     describe_gauge!(
         name::UPTIME,

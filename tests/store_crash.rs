@@ -36,6 +36,7 @@ fn config(path: &Path) -> StoreConfig {
         max_batch: NonZeroUsize::new(256).unwrap(),
         cache_bytes: 16 * 1024 * 1024,
         retention: None,
+        min_free_space: 0,
     }
 }
 

@@ -88,6 +88,11 @@ impl Admin {
     fn set_gauges(&self) {
         gauge!(name::UPTIME).set(self.started.elapsed().as_secs_f64());
         gauge!(name::STORE_SIZE).set(self.store.size_on_disk() as f64);
+        let space = self.store.space();
+        if let Some(free) = space.free_bytes {
+            gauge!(name::STORE_FREE).set(free as f64);
+        }
+        gauge!(name::STORE_SPACE_LOW).set(f64::from(u8::from(space.low)));
         let stats = self.store.commit_stats();
         counter!(name::STORE_COMMITS).absolute(stats.commits);
         counter!(name::STORE_FLUSH_MICROSECONDS)

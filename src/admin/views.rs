@@ -47,6 +47,12 @@ struct StoreView {
     operations: u64,
     /// Mean time to make a commit durable (flush + fsync), milliseconds.
     mean_flush_ms: f64,
+    /// Bytes free on the store's filesystem at the last check (`null`: not readable).
+    free_bytes: Option<u64>,
+    /// `[store] min_free_space` in bytes (0: off).
+    min_free_bytes: u64,
+    /// True while new messages are refused (ESME_RMSGQFUL) for lack of disk space.
+    space_low: bool,
 }
 
 pub(crate) async fn status(Shared(admin): Shared<Arc<Admin>>) -> Json<StatusView> {
@@ -330,6 +336,7 @@ impl Admin {
             (ms * 1000.0).round() / 1000.0
         };
         let links = self.carriers.links();
+        let space = self.store.space();
         StatusView {
             version: env!("CARGO_PKG_VERSION"),
             system_id: self.config.server.system_id.clone(),
@@ -342,6 +349,9 @@ impl Admin {
                 commits: stats.commits,
                 operations: stats.operations,
                 mean_flush_ms,
+                free_bytes: space.free_bytes,
+                min_free_bytes: space.min_free_bytes,
+                space_low: space.low,
             },
             totals: telemetry::totals(),
             queued: self

@@ -404,6 +404,20 @@ fn status(v: &Value) -> String {
         number(&store["commits"]),
         number(&store["mean_flush_ms"]),
     ));
+    if let Some(free) = store["free_bytes"].as_u64() {
+        let min = store["min_free_bytes"].as_u64().unwrap_or(0);
+        let guard = if store["space_low"].as_bool() == Some(true) {
+            format!(
+                "; BELOW min_free_space {}: new messages refused",
+                bytes(min)
+            )
+        } else if min > 0 {
+            format!(" (min_free_space {})", bytes(min))
+        } else {
+            String::new()
+        };
+        lines.push(format!("disk      {} free{guard}", bytes(free)));
+    }
     lines.push(format!(
         "messages  {} accepted, {} refused, {} receipts, {} ended since start",
         number(&totals["submits_accepted"]),

@@ -2,7 +2,9 @@
 //!
 //! Exit status: 0 on success; 64 when the config is invalid or unreadable (`check`, and `serve`
 //! before it starts anything), each problem printed to stderr on its own line as
-//! `FILE: KEY: REASON`; 2 for a command-line usage error (clap).
+//! `FILE: KEY: REASON`; 2 for a command-line usage error (clap); 74 when the store failed a
+//! write for good while serving (a full disk, an I/O error): the supervisor restarts smppd,
+//! and opening the store replays every acknowledged write.
 
 use clap::{Parser, Subcommand};
 use smppd::app::App;
@@ -32,6 +34,8 @@ macro_rules! say {
 
 /// The config is invalid or unreadable (EX_USAGE in sysexits.h: the invocation was wrong).
 const EXIT_CONFIG: u8 = 64;
+/// The store failed a write while serving (EX_IOERR in sysexits.h).
+const EXIT_STORE: u8 = 74;
 
 #[derive(Parser)]
 #[command(
@@ -39,7 +43,8 @@ const EXIT_CONFIG: u8 = 64;
     version,
     about = "Self-hosted SMPP 3.4 gateway",
     after_help = "Exit status: 0 ok; 64 invalid or unreadable config (every problem printed to \
-                  stderr as FILE: KEY: REASON, one per line); 2 command-line usage error."
+                  stderr as FILE: KEY: REASON, one per line); 2 command-line usage error; 74 the \
+                  store failed a write while serving (restart it: nothing acknowledged is lost)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -232,8 +237,13 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
         reload_on_signal(app.reloader(path));
         say!("smppd: ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
-        app.serve(stop).await;
-        ExitCode::SUCCESS
+        match app.serve(stop).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("smppd: {e}");
+                ExitCode::from(EXIT_STORE)
+            }
+        }
     })
 }
 

@@ -166,6 +166,12 @@ impl Intake {
 
     /// Routes an MO to its client's outbox.
     async fn mo(&self, sm: &SubmitSm) -> CommandStatus {
+        // A new message, like a submit: refused while the disk is nearly full, with a status
+        // the carrier retries later. Receipts are not: they update messages already accepted.
+        if self.carriers.store.refuses_new() {
+            tracing::debug!(carrier = %self.link.name(), "MO refused: low disk space");
+            return CommandStatus::ESME_RX_T_APPN;
+        }
         let destination = sm.destination_addr.to_string_lossy();
         let routes = self.carriers.routes();
         let Some(client) = routes.mo_client(&destination) else {

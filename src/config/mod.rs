@@ -114,6 +114,9 @@ pub struct StoreConfig {
     /// Finished messages are removed this long after their last change; `None` keeps them
     /// forever (`retention`, "off").
     pub retention: Option<Duration>,
+    /// New messages are refused (ESME_RMSGQFUL) while the store's filesystem has less free
+    /// space than this, in bytes; 0 never refuses (`min_free_space`, "off").
+    pub min_free_space: u64,
 }
 
 /// When the store reports a write as done.
@@ -613,6 +616,44 @@ mod tests {
     }
 
     #[test]
+    fn store_min_free_space() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.store.min_free_space, 1 << 30);
+        for (text, bytes) in [
+            ("\"1GiB\"", 1 << 30),
+            ("\"1.5 GiB\"", 3 << 29),
+            ("\"100MB\"", 100_000_000),
+            ("\"64mib\"", 64 << 20),
+            ("\"off\"", 0),
+            ("\"0\"", 0),
+            ("1048576", 1 << 20),
+        ] {
+            let config = Config::parse(&format!("[store]\nmin_free_space = {text}\n")).unwrap();
+            assert_eq!(config.store.min_free_space, bytes, "{text}");
+        }
+        one_problem(
+            "[store]\nmin_free_space = \"lots\"\n",
+            "store.min_free_space",
+            "\"256MiB\"",
+        );
+        one_problem(
+            "[store]\nmin_free_space = \"12 parsecs\"\n",
+            "store.min_free_space",
+            "`12 parsecs`",
+        );
+        one_problem(
+            "[store]\nmin_free_space = -1\n",
+            "store.min_free_space",
+            "negative",
+        );
+        one_problem(
+            "[store]\nmin_free_space = true\n",
+            "store.min_free_space",
+            "a size like",
+        );
+    }
+
+    #[test]
     fn embedded_default_is_valid_and_has_the_demo_client() {
         let config = Config::embedded_default().unwrap();
         assert_eq!(config.server.system_id, "smppd");
@@ -713,6 +754,7 @@ mod tests {
             durability = "relaxed"
             max_batch = 1
             retention = "3d"
+            min_free_space = "512 MiB"
             [[clients]]
             system_id = "shop"
             password = "secret12"
@@ -772,6 +814,7 @@ mod tests {
                 max_batch: NonZeroUsize::new(1).unwrap(),
                 cache_bytes: 64 * 1024 * 1024,
                 retention: Some(Duration::from_secs(3 * 86400)),
+                min_free_space: 512 * 1024 * 1024,
             },
             clients: vec![
                 ClientConfig {

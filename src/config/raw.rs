@@ -150,6 +150,7 @@ struct RawStore {
     max_batch: i64,
     cache_bytes: i64,
     retention: String,
+    min_free_space: RawSize,
 }
 
 impl Default for RawStore {
@@ -160,7 +161,39 @@ impl Default for RawStore {
             max_batch: 1024,
             cache_bytes: 64 * 1024 * 1024,
             retention: "7d".to_owned(),
+            // The reserve for messages already accepted (dispatch, receipts, the checkpoint's
+            // second copy, sled's segments): see `store/space.rs` for the sums.
+            min_free_space: RawSize::Text("1GiB".to_owned()),
         }
+    }
+}
+
+/// A size: a string with a unit ("256MiB", "1 GB") or a number of bytes.
+enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    /// By hand rather than `untagged`, whose error names neither form.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size like \"1GiB\" or a number of bytes")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -606,12 +639,20 @@ fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
                 .map_err(|e| format!("{e}; or \"off\" to keep messages forever")),
         },
     );
+    let min_free_space = p.check(
+        "store.min_free_space",
+        match raw.min_free_space {
+            RawSize::Text(text) if text == "off" => Ok(0),
+            size => byte_size(&size).map_err(|e| format!("{e}; or \"off\" to never refuse")),
+        },
+    );
     Some(StoreConfig {
         path: path?,
         durability: durability?,
         max_batch: max_batch?,
         cache_bytes: cache_bytes?,
         retention: retention?,
+        min_free_space: min_free_space?,
     })
 }
 
@@ -1441,6 +1482,19 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
         Err(e) => Err(format!(
             "`{text}` is not a duration like \"30s\", \"5m\", \"250ms\": {e}"
         )),
+    }
+}
+
+/// A size in bytes: "256MiB", "1.5 GiB", "100MB" (KiB, MiB, GiB and TiB count in 1024s; KB,
+/// MB, GB and TB in 1000s), or a plain number of bytes.
+fn byte_size(size: &RawSize) -> Result<u64, String> {
+    match size {
+        RawSize::Bytes(n) => u64::try_from(*n).map_err(|_| format!("{n} is negative")),
+        RawSize::Text(text) => text
+            .trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|s| s.0)
+            .map_err(|_| format!("`{text}` is not a size like \"256MiB\", \"1GiB\" or \"500MB\"")),
     }
 }
 

@@ -283,7 +283,15 @@ impl EsmeService {
     }
 
     /// Assigns ids, stores durably, and only then answers (a message id is a promise).
+    ///
+    /// While the disk is nearly full (`[store] min_free_space`) every new message is refused with
+    /// ESME_RMSGQFUL: a transient status, so clients retry later, and no id is given. A store
+    /// that fails the write answers ESME_RSYSERR, with no id either: nothing of that group
+    /// commit is acknowledged (the gateway then exits to be restarted, see `Store::failed`).
     async fn accept(&self, mut messages: Vec<Message>) -> Result<Vec<MessageId>, CommandStatus> {
+        if self.store.refuses_new() {
+            return Err(CommandStatus::ESME_RMSGQFUL);
+        }
         let mut ids = Vec::with_capacity(messages.len());
         for message in &mut messages {
             message.route = self.route_of(message)?;
@@ -296,6 +304,8 @@ impl EsmeService {
                 self.queued.notify_waiters();
                 Ok(ids)
             }
+            // The guard turned on between the check above and the store's own.
+            Err(crate::store::Error::LowDiskSpace) => Err(CommandStatus::ESME_RMSGQFUL),
             Err(e) => {
                 tracing::error!(error = %e, "store refused a submit");
                 Err(CommandStatus::ESME_RSYSERR)

@@ -35,8 +35,8 @@ impl Checkpointer {
         for layer in layers {
             let started = std::time::Instant::now();
             if let Err(e) = self.write(&layer) {
-                tracing::error!(error = %e, "store: checkpoint failed; refusing all further writes");
                 self.failed.store(true, Ordering::Release);
+                self.shared.fail("checkpoint failed", &e);
                 return;
             }
             self.shared.mem_write().frozen = None;

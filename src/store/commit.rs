@@ -24,9 +24,13 @@
 //!
 //! Requests run in arrival order, so a caller's second write sees its first. A failure in steps
 //! 2-3 is fatal: after a failed fsync the page cache may have dropped dirty pages (the "fsyncgate"
-//! lesson), so nothing written since can be promised. The thread answers the batch with the
-//! error, refuses everything after it with [`Error::Closed`], and stops; the gateway must restart,
-//! and recovery reads what really is on the disk.
+//! lesson), so nothing written since can be promised; and sled 0.34 itself keeps the first error
+//! of its log writer (ENOSPC on a full disk, say) and fails every later write and flush with it
+//! until the database is reopened, even once the cause is gone. The thread answers the batch with
+//! the error, refuses everything after it with [`Error::Closed`], stops, and says so through
+//! `Store::failed`: the gateway exits (74) to be restarted, and recovery reads what really is on
+//! the disk, the journal included. The free-space guard (`space.rs`) keeps a full disk from
+//! getting this far.
 
 use super::checkpoint::{self, Checkpointer};
 use super::layout::{self, Record, Tree, Write};
@@ -335,11 +339,12 @@ impl Committer {
 
         if let Err(e) = self.apply(&mut plan) {
             self.shared.recent().clear();
-            tracing::error!(error = %e, "store: commit failed; refusing all further writes");
             for (reply, result) in answers {
                 // Requests that failed on their own keep their own error.
                 let _ = reply.send(result.and(Err(e.replicate())));
             }
+            // After the answers: the gateway stops on it, and its clients should have them.
+            self.shared.fail("commit failed", &e);
             return false;
         }
         self.remember(&mut plan);
@@ -639,6 +644,7 @@ impl Committer {
             return Ok(());
         }
         let entries = layout::encode_journal(&plan.effects.writes);
+        let entries_len: usize = entries.iter().map(Vec::len).sum();
         let first = self.next_journal;
         let mut last = first;
         let mut batch = sled::Batch::default();
@@ -647,6 +653,11 @@ impl Committer {
             last = n;
         }
         self.shared.trees.journal.apply_batch(batch)?;
+        // Twice: the journal now, the trees at the checkpoint (sled's log holds both).
+        let bytes = entries_len.saturating_mul(2);
+        self.shared
+            .space
+            .wrote(u64::try_from(bytes).unwrap_or(u64::MAX));
         self.next_journal = last + 1;
         let writes = std::mem::take(&mut plan.effects.writes);
         self.shared.mem_write().active.apply(writes, (first, last));
@@ -750,13 +761,13 @@ impl Syncer {
                     self.answer(batches, took);
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "store: sync failed; refusing all further writes");
                     self.failed.store(true, Ordering::Release);
                     for applied in batches {
                         for (reply, result) in applied.answers {
                             let _ = reply.send(result.and(Err(e.replicate())));
                         }
                     }
+                    self.shared.fail("sync failed", &e);
                     // Whatever else arrives was applied after an unsynced failure: refuse it.
                     while let Ok(message) = from_commit.recv() {
                         match message {

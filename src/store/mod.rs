@@ -14,6 +14,9 @@ mod layout;
 mod memtable;
 mod recent;
 pub mod retention;
+mod space;
+
+pub use space::SpaceStatus;
 
 pub use crate::message::UpdateRefused;
 
@@ -22,6 +25,7 @@ use crate::message::{CarrierRef, Message, MessageId, OutboxItem, State};
 use commit::{Committer, Op, Reply, Request};
 use layout::{Tree, CARRIER_IDS, JOURNAL, MESSAGES, META, OUTBOX, QUEUE};
 use memtable::{Known, MemTables};
+use space::SpaceGuard;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,16 +33,21 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// sled failed (I/O underneath, or its own corruption check).
-    #[error("store database error")]
+    #[error("store database error: {0}")]
     Sled(#[source] sled::Error),
     /// Opening or syncing the store's files failed.
-    #[error("store file I/O failed")]
+    #[error("store file I/O failed: {0}")]
     Io(#[source] std::io::Error),
+    /// The store's filesystem has less free space than `[store] min_free_space`: new messages
+    /// are refused (the space left is kept for the messages already accepted).
+    #[error("less free disk space than [store] min_free_space; new messages refused")]
+    LowDiskSpace,
     /// A record does not decode: damaged, or written by a newer smppd.
     #[error("corrupt store record in tree {tree}, key {key}: {reason}")]
     Corrupt {
@@ -104,6 +113,7 @@ impl Error {
             Self::UpdatePanicked(id) => Self::UpdatePanicked(*id),
             Self::Duplicate(id) => Self::Duplicate(*id),
             Self::NameTooLong(n) => Self::NameTooLong(n.clone()),
+            Self::LowDiskSpace => Self::LowDiskSpace,
             Self::Closed => Self::Closed,
         }
     }
@@ -157,6 +167,11 @@ struct Shared {
     /// Journaled writes not yet in the trees; reads look here first.
     mem: RwLock<MemTables>,
     stats: Stats,
+    /// Refuses new messages while the disk is nearly full.
+    space: Arc<SpaceGuard>,
+    /// Cancelled when a write failed and the store stopped taking writes; why, in `fatal_reason`.
+    fatal: CancellationToken,
+    fatal_reason: Mutex<Option<String>>,
 }
 
 struct Trees {
@@ -245,6 +260,24 @@ impl Shared {
 }
 
 impl Shared {
+    /// A write failed (`what`: where): the store takes no more writes, and says so to whoever
+    /// waits on [`Store::failed`]. The first failure is the one reported.
+    fn fail(&self, what: &str, error: &dyn std::fmt::Display) {
+        let reason = format!("{what}: {error}");
+        tracing::error!(
+            error = %error,
+            "store: {what}; refusing all further writes (nothing written since the last good \
+             sync is acknowledged)"
+        );
+        let mut first = self
+            .fatal_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        first.get_or_insert(reason);
+        drop(first);
+        self.fatal.cancel();
+    }
+
     /// Wakes the delivery of every client whose outbox a committed batch added to.
     fn signal_outboxes(&self, outbox: &HashMap<String, i64>) {
         let signals = self
@@ -311,6 +344,8 @@ impl Store {
             "store: opened"
         );
 
+        let space = Arc::new(SpaceGuard::new(config.min_free_space));
+        space::watch(&space, config.path.clone()).map_err(Error::Io)?;
         let shared = Arc::new(Shared {
             path: config.path.clone(),
             db,
@@ -321,6 +356,9 @@ impl Store {
             recent: Mutex::default(),
             mem: RwLock::default(),
             stats: Stats::default(),
+            space,
+            fatal: CancellationToken::new(),
+            fatal_reason: Mutex::default(),
         });
         // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
         let (tx, rx) = mpsc::channel(config.max_batch.get());
@@ -332,9 +370,16 @@ impl Store {
             scan.next_seq,
             (scan.stored_next_id, scan.stored_next_seq),
         )?;
+        let watched = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("smppd-store-commit".to_owned())
-            .spawn(move || committer.run())
+            .spawn(move || {
+                // A bug, not the disk; the store stops taking writes all the same.
+                let run = std::panic::AssertUnwindSafe(|| committer.run());
+                if std::panic::catch_unwind(run).is_err() {
+                    watched.fail("the commit thread panicked", &"a bug");
+                }
+            })
             .map_err(Error::Io)?;
         Ok(Self {
             tx,
@@ -352,11 +397,17 @@ impl Store {
     /// Writes each message and, for a queued one, its entry in `msg.route`'s queue, all in one
     /// commit; returns once durable per `[store] durability`.
     ///
+    /// Refused with [`Error::LowDiskSpace`] while the free-space guard is on: updates of
+    /// messages already accepted are not, they write into the space it keeps free.
+    ///
     /// Cancel-safe in the usual sense: dropped before it returns, the messages may or may not be
     /// stored, and no id was acknowledged.
     pub async fn accept(&self, messages: Vec<Message>) -> Result<(), Error> {
         if messages.is_empty() {
             return Ok(());
+        }
+        if self.refuses_new() {
+            return Err(Error::LowDiskSpace);
         }
         for m in &messages {
             layout::name_prefix(&m.route)?; // Refused here, before it costs a commit slot.
@@ -663,6 +714,33 @@ impl Store {
         })
     }
 
+    /// Whether new messages are refused now for lack of disk space (`[store] min_free_space`).
+    /// Cheap: for every submit and MO.
+    pub fn refuses_new(&self) -> bool {
+        self.shared.space.refuses()
+    }
+
+    /// Free disk space and the guard's state, for the admin API and `/metrics`.
+    pub fn space(&self) -> SpaceStatus {
+        self.shared.space.status()
+    }
+
+    /// Waits until a write fails for good (a failed journal write, flush, fsync or checkpoint),
+    /// and returns what failed. From then on the store refuses every write, and the gateway
+    /// must restart: sled 0.34 keeps a failed log write's error for every later write until
+    /// the database is reopened, and after a failed fsync the page cache cannot be trusted
+    /// either. Opening the store again replays its journal, which holds every acknowledged
+    /// write. Pending forever if no write fails.
+    pub async fn failed(&self) -> String {
+        self.shared.fatal.cancelled().await;
+        self.shared
+            .fatal_reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default()
+    }
+
     /// Group-commit figures since open (batching and sync cost).
     pub fn commit_stats(&self) -> CommitStats {
         let stats = &self.shared.stats;
@@ -809,6 +887,7 @@ mod tests {
             max_batch: NonZeroUsize::new(256).unwrap(),
             cache_bytes: 16 * 1024 * 1024,
             retention: None,
+            min_free_space: 0,
         }
     }
 
@@ -1226,6 +1305,34 @@ mod tests {
             let store = Store::open(&config(&dir, durability)).unwrap();
             assert!(store.message(id).unwrap().is_some(), "{durability:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn low_disk_space_refuses_new_messages_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = {
+            let store = open(&dir);
+            let m = message(&store, "r");
+            store.accept(vec![m.clone()]).await.unwrap();
+            store.close().await.unwrap();
+            m
+        };
+        // No disk has this much free: the guard is on from the open.
+        let mut low = config(&dir, Durability::Durable);
+        low.min_free_space = u64::MAX / 2;
+        let store = Store::open(&low).unwrap();
+        assert!(store.refuses_new());
+        assert!(store.space().low && store.space().free_bytes.is_some());
+        assert!(matches!(
+            store.accept(vec![message(&store, "r")]).await,
+            Err(Error::LowDiskSpace)
+        ));
+        // What the messages already accepted need goes on: dispatch, receipt, outbox.
+        store.record_dispatch(m.id, "c", "x1").await.unwrap();
+        let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
+        store.ack_outbox("shop", seq).await.unwrap();
+        assert_eq!(store.message(m.id).unwrap().unwrap().state, State::Enroute);
+        assert_eq!(store.queue_depth("r"), 0);
     }
 
     #[tokio::test]

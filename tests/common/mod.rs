@@ -63,6 +63,9 @@ pub struct Gateway {
     config_path: PathBuf,
     /// stderr of the process so far (logs), collected by a thread.
     logs: Arc<std::sync::Mutex<String>>,
+    /// A command the gateway runs under (`start_wrapped`): program and arguments, then the
+    /// smppd binary and its own arguments. Empty: smppd itself.
+    wrapper: Vec<String>,
 }
 
 /// A fresh, unique temp directory.
@@ -78,6 +81,13 @@ pub fn temp_dir(name: &str) -> PathBuf {
 impl Gateway {
     /// Writes `config_text` into `dir/smppd.toml` and starts the gateway on it.
     pub fn start(dir: &Path, config_text: &str) -> Self {
+        Self::start_wrapped(dir, config_text, &[])
+    }
+
+    /// Like `start`, run as `WRAPPER... SMPPD serve --config FILE`: e.g. `unshare -m sh -c
+    /// 'mount … && exec "$@"' sh`, where the script ends in `exec "$@"` so that the child's pid
+    /// is smppd's. A wrapper that fails before smppd runs fails the start, with its stderr.
+    pub fn start_wrapped(dir: &Path, config_text: &str, wrapper: &[&str]) -> Self {
         let config_path = dir.join("smppd.toml");
         std::fs::write(&config_path, config_text).unwrap();
         let mut gateway = Self {
@@ -88,13 +98,23 @@ impl Gateway {
             admin: None,
             config_path,
             logs: Default::default(),
+            wrapper: wrapper.iter().map(|w| (*w).to_owned()).collect(),
         };
         gateway.spawn();
         gateway
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
+        let smppd = env!("CARGO_BIN_EXE_smppd");
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(smppd);
+                command
+            }
+            None => Command::new(smppd),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--config")
             .arg(&self.config_path)
@@ -167,6 +187,23 @@ impl Gateway {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
+    }
+
+    /// The exit status, once the process has exited on its own within `limit`; None if it is
+    /// still running then.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> u32 {
