@@ -10,7 +10,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, Tag, Tlv, Tlvs};
-use std::collections::HashSet;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -116,7 +116,13 @@ impl Outboxes {
     /// that fails is sent again (to whichever bind has room) after its bind's backoff.
     async fn deliver(self: Arc<Self>, system_id: String, outbox: Arc<ClientOutbox>) {
         let mut binds: Vec<Bind> = Vec::new();
-        let mut in_flight: HashSet<u64> = HashSet::new();
+        // The last outbox seq read: items become visible in seq order (one commit thread
+        // writes them), so everything up to it has been read, and is in flight, waiting in
+        // `unsent`, or answered. Reading on from it keeps a delivery O(1) however full the
+        // windows are.
+        let mut cursor: Option<u64> = None;
+        // Read and not in flight: failed ones to send again, new ones waiting for room.
+        let mut unsent: VecDeque<(u64, OutboxItem)> = VecDeque::new();
         let mut sending = FuturesUnordered::new();
         // Where the round robin goes on: items that trickle in one by one are spread too.
         let mut next_bind = 0usize;
@@ -127,7 +133,7 @@ impl Outboxes {
                 // (the rest fail at once with their sessions) before the loop may end.
                 let mut answered = Vec::new();
                 while let Some(done) = sending.next().await {
-                    settle(&system_id, &mut binds, &mut in_flight, &mut answered, done);
+                    settle(&system_id, &mut binds, &mut unsent, &mut answered, done);
                 }
                 if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
                     tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
@@ -146,30 +152,39 @@ impl Outboxes {
             let notified = outbox.notify.notified();
             let now = Instant::now();
             let room: usize = binds.iter().map(|b| b.room(now)).sum();
-            if room > 0 {
-                // The items in flight are at the front of the outbox: read past them.
-                match self.store.outbox(&system_id, None, in_flight.len() + room) {
-                    Ok(items) => {
-                        for (seq, item) in items {
-                            if in_flight.contains(&seq) {
-                                continue;
-                            }
-                            let Some(i) = pick(&binds, &mut next_bind, now) else {
-                                break;
-                            };
-                            binds[i].in_flight += 1;
-                            in_flight.insert(seq);
-                            let (session, handle) = (binds[i].session, binds[i].handle.clone());
-                            sending.push(async move {
-                                let answer = handle.request(Body::DeliverSm(deliver_sm(&item)));
-                                (seq, session, answer.await)
-                            });
-                        }
-                    }
+            // Items to send again first, then new ones from past the cursor.
+            let mut fresh = Vec::new();
+            let wanted = room.saturating_sub(unsent.len());
+            if wanted > 0 {
+                match self.store.outbox(&system_id, cursor, wanted) {
+                    Ok(items) => fresh = items,
                     Err(e) => {
                         tracing::error!(client = %system_id, error = %e, "cannot read the outbox");
                     }
                 }
+            }
+            if let Some(&(last, _)) = fresh.last() {
+                cursor = Some(last);
+            }
+            unsent.extend(fresh);
+            while !unsent.is_empty() {
+                let Some(i) = pick(&binds, &mut next_bind, now) else {
+                    break;
+                };
+                let Some((seq, item)) = unsent.pop_front() else {
+                    break;
+                };
+                binds[i].in_flight += 1;
+                let (session, handle) = (binds[i].session, binds[i].handle.clone());
+                sending.push(async move {
+                    let answer = handle.request(Body::DeliverSm(deliver_sm(&item))).await;
+                    Outcome {
+                        seq,
+                        session,
+                        item,
+                        answer,
+                    }
+                });
             }
             // A bind in backoff with items waiting: wake when it may take them again.
             let resume = binds
@@ -183,7 +198,7 @@ impl Outboxes {
                     let mut done = Some(first);
                     // Every answer already in: one commit share for all of them.
                     while let Some(one) = done {
-                        settle(&system_id, &mut binds, &mut in_flight, &mut answered, one);
+                        settle(&system_id, &mut binds, &mut unsent, &mut answered, one);
                         done = sending.next().now_or_never().flatten();
                     }
                     // An item leaves the outbox only after its deliver_sm_resp; a crash before
@@ -204,23 +219,28 @@ impl Outboxes {
     }
 }
 
-/// A deliver_sm's outcome: `(outbox seq, session, answer)`.
-type Outcome = (
-    u64,
-    u64,
-    Result<smpp_proto::Pdu, crate::session::RequestError>,
-);
+/// A deliver_sm's outcome, with its item, to be sent again if it failed.
+struct Outcome {
+    seq: u64,
+    session: u64,
+    item: OutboxItem,
+    answer: Result<smpp_proto::Pdu, crate::session::RequestError>,
+}
 
-/// Books one outcome: an answered item joins `answered` (to be acked); a failed one is free
-/// to go again, after its bind's backoff.
+/// Books one outcome: an answered item joins `answered` (to be acked); a failed one goes to
+/// `unsent`, to go again (its bind waits out a backoff first).
 fn settle(
     system_id: &str,
     binds: &mut [Bind],
-    in_flight: &mut HashSet<u64>,
+    unsent: &mut VecDeque<(u64, OutboxItem)>,
     answered: &mut Vec<u64>,
-    (seq, session, answer): Outcome,
+    Outcome {
+        seq,
+        session,
+        item,
+        answer,
+    }: Outcome,
 ) {
-    in_flight.remove(&seq);
     let bind = binds.iter_mut().find(|b| b.session == session);
     match answer {
         Ok(resp)
@@ -233,16 +253,18 @@ fn settle(
             }
         }
         Ok(resp) => {
-            tracing::debug!(client = %system_id, status = %resp.command_status, "deliver_sm refused; will retry");
+            tracing::debug!(client = %system_id, status = %resp.command_status, "deliver_sm refused; will unsent");
             if let Some(bind) = bind {
                 bind.failed(Instant::now());
             }
+            unsent.push_front((seq, item));
         }
         Err(e) => {
-            tracing::debug!(client = %system_id, error = %e, "deliver_sm failed; will retry");
+            tracing::debug!(client = %system_id, error = %e, "deliver_sm failed; will unsent");
             if let Some(bind) = bind {
                 bind.failed(Instant::now());
             }
+            unsent.push_front((seq, item));
         }
     }
 }
