@@ -35,7 +35,9 @@ mod support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{env_u64, ms, percent, percentile, Gateway, Report, SimStats, Simulator, Transmitter};
+use support::{
+    env_u64, ms, percent, percentile, Gateway, Report, SimStats, Simulator, Transmitter,
+};
 
 /// Carrier link: sessions and window toward the simulator.
 const CARRIER_SESSIONS: usize = 2;
@@ -316,7 +318,10 @@ fn template() -> Vec<u8> {
 }
 
 fn secs(d: Option<Duration>) -> String {
-    d.map_or_else(|| "never".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+    d.map_or_else(
+        || "never".to_owned(),
+        |d| format!("{:.2} s", d.as_secs_f64()),
+    )
 }
 
 /// The `smppd serve` config: a fixed port (the same after a restart), the bench client, one
@@ -434,7 +439,12 @@ fn report(
             .iter()
             .map(|r| {
                 vec![
-                    if r.stop == "kill" { "SIGKILL" } else { "SIGTERM" }.to_owned(),
+                    if r.stop == "kill" {
+                        "SIGKILL"
+                    } else {
+                        "SIGTERM"
+                    }
+                    .to_owned(),
                     format!("{:.2}", r.stopped_in.as_secs_f64()),
                     format!("{:.2}", r.ready.as_secs_f64()),
                     r.serving
@@ -486,7 +496,11 @@ fn report(
     report.line(&format!(
         "Every queued message survived the restarts: {}. Serving again within 10 s after \
          every restart: {}.",
-        if lost == 0 && q.accepted > 0 { "yes" } else { "NO" },
+        if lost == 0 && q.accepted > 0 {
+            "yes"
+        } else {
+            "NO"
+        },
         if served { "yes" } else { "NO" },
     ));
     report.detail("The carrier's counters (seconds since the simulator started, submit_sm taken):");

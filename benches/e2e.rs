@@ -145,7 +145,11 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [(Self, &'static str); 3] = [(Self::Gsm, "gsm"), (Self::Ucs2, "ucs2"), (Self::Long, "long")];
+    const ALL: [(Self, &'static str); 3] = [
+        (Self::Gsm, "gsm"),
+        (Self::Ucs2, "ucs2"),
+        (Self::Long, "long"),
+    ];
 }
 
 /// Shares of the kinds of message, as weights (`gsm=80,ucs2=15,long=5`).
@@ -398,7 +402,10 @@ fn run(params: &Params, parent: &Path) -> Outcome {
                     templates: templates.clone(),
                     mix: mix.clone(),
                     total: per_bind,
-                    pace: per_bind_rate.map(|per_sec| Pace { start: started, per_sec }),
+                    pace: per_bind_rate.map(|per_sec| Pace {
+                        start: started,
+                        per_sec,
+                    }),
                     // Each bind its own concatenation references.
                     first_reference: (i * 64) as u8,
                 };
@@ -443,6 +450,13 @@ fn run(params: &Params, parent: &Path) -> Outcome {
             }
         }
         let ended = Instant::now();
+        // One more sample: the run may end between two.
+        samples.push(Sample {
+            at: ended.duration_since(started).as_secs_f64(),
+            accepted: shared.lock().unwrap().accepted,
+            rss_kib: gw.rss_kib(),
+            cpu: gw.cpu_seconds().zip(cpu_at_start).map(|(c, s)| c - s),
+        });
         stop.cancel();
         for task in tasks {
             task.await.unwrap();
@@ -458,6 +472,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
     gateway.stop("a child");
     simulator.stop();
     let commits = gateway.commits();
+    drop(shared);
     let mut ledger = Arc::try_unwrap(ledger)
         .ok()
         .expect("load tasks are done")
@@ -471,7 +486,10 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         ended,
         messages: written.messages.load(Ordering::Relaxed),
         parts: written.parts.load(Ordering::Relaxed),
-        by_kind: written.by_kind.each_ref().map(|c| c.load(Ordering::Relaxed)),
+        by_kind: written
+            .by_kind
+            .each_ref()
+            .map(|c| c.load(Ordering::Relaxed)),
         samples,
         peak_rss_kib,
         commits,
@@ -831,7 +849,10 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
         &[
             ("messages", params.messages.to_string()),
             ("mix", params.mix.to_string()),
-            ("transceiver binds x window", format!("{} x {}", params.binds, params.window)),
+            (
+                "transceiver binds x window",
+                format!("{} x {}", params.binds, params.window),
+            ),
             ("offered rate", offered),
             (
                 "carrier",
@@ -851,8 +872,13 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
         support::SimStats::delivered,
         o.carrier_final.delivered(),
     );
-    let elapsed = l.last_submit_resp.map(|t| t.duration_since(o.started).as_secs_f64());
-    let messages_per_s = elapsed.map_or_else(|| "-".to_owned(), |e| format!("{:.0}", o.messages as f64 / e));
+    let elapsed = l
+        .last_submit_resp
+        .map(|t| t.duration_since(o.started).as_secs_f64());
+    let messages_per_s = elapsed.map_or_else(
+        || "-".to_owned(),
+        |e| format!("{:.0}", o.messages as f64 / e),
+    );
     let per_msg = |cpu: Option<f64>| {
         cpu.map_or_else(
             || "?".to_owned(),
@@ -877,7 +903,11 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
         .collect::<Vec<_>>()
         .join(", ");
     // RSS from the `rss_from`-th accepted submit_sm to the last.
-    let rss_at = |count: u64| o.samples.iter().find(|s| s.accepted >= count && s.rss_kib.is_some());
+    let rss_at = |count: u64| {
+        o.samples
+            .iter()
+            .find(|s| s.accepted >= count && s.rss_kib.is_some())
+    };
     let (from, last) = (rss_at(params.rss_from.max(1)), rss_at(l.accepted.max(1)));
     let growth = match (from.and_then(|s| s.rss_kib), last.and_then(|s| s.rss_kib)) {
         (Some(a), Some(b)) => format!("{:+.1}", (b as f64 - a as f64) * 100.0 / a as f64),
@@ -886,18 +916,37 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
     let rss_of = |s: Option<&Sample>| {
         s.map_or_else(
             || "-".to_owned(),
-            |s| format!("{} MiB (at {:.1} s, {} accepted)", support::rss_mib(s.rss_kib), s.at, s.accepted),
+            |s| {
+                format!(
+                    "{} MiB (at {:.1} s, {} accepted)",
+                    support::rss_mib(s.rss_kib),
+                    s.at,
+                    s.accepted
+                )
+            },
         )
     };
     let row = |name: &str, value: String| vec![name.to_owned(), value];
     report.table(
         &["measure", "value"],
         &[
-            row("messages written (by kind)", format!("{} ({by_kind})", o.messages)),
+            row(
+                "messages written (by kind)",
+                format!("{} ({by_kind})", o.messages),
+            ),
             row("submit_sm written", o.parts.to_string()),
-            row("submit_sm accepted / refused", format!("{} / {}", l.accepted, l.refused)),
-            row("messages/s (written, to the last submit_sm_resp)", messages_per_s),
-            row("submit_sm accepted/s", rate(l.accepted, o.started, l.last_submit_resp)),
+            row(
+                "submit_sm accepted / refused",
+                format!("{} / {}", l.accepted, l.refused),
+            ),
+            row(
+                "messages/s (first submit → last submit_sm_resp)",
+                messages_per_s,
+            ),
+            row(
+                "submit_sm accepted/s",
+                rate(l.accepted, o.started, l.last_submit_resp),
+            ),
             row(
                 "submit_sm taken by the carrier (throttled, withheld)",
                 format!(
@@ -907,9 +956,15 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                     o.carrier_final.submits_withheld
                 ),
             ),
-            row("submit_sm taken by the carrier/s", rate(o.carrier_final.delivered(), o.started, carrier_done)),
+            row(
+                "submit_sm taken by the carrier/s",
+                rate(o.carrier_final.delivered(), o.started, carrier_done),
+            ),
             row("receipts relayed back", receipts.to_string()),
-            row("receipts relayed back/s", rate(receipts, o.started, l.last_receipt)),
+            row(
+                "receipts relayed back/s",
+                rate(receipts, o.started, l.last_receipt),
+            ),
             row(
                 "submit_sm_resp p50 / p99 / max ms",
                 format!(
@@ -927,11 +982,20 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                     ms(percentile(&l.receipt_latency_us, 99.0))
                 ),
             ),
-            row("smppd peak RSS (VmHWM)", format!("{} MiB", support::rss_mib(o.peak_rss_kib))),
-            row(&format!("smppd RSS at the {}th accepted", params.rss_from), rss_of(from)),
+            row(
+                "smppd peak RSS (VmHWM)",
+                format!("{} MiB", support::rss_mib(o.peak_rss_kib)),
+            ),
+            row(
+                &format!("smppd RSS at the {}th accepted", params.rss_from),
+                rss_of(from),
+            ),
             row("smppd RSS at the last accepted", rss_of(last)),
             row("smppd RSS growth between, %", growth),
-            row("smppd CPU mean / busiest second, % of a core", format!("{mean_cpu} / {peak_cpu}")),
+            row(
+                "smppd CPU mean / busiest second, % of a core",
+                format!("{mean_cpu} / {peak_cpu}"),
+            ),
             row("smppd CPU µs per submit_sm", per_msg(o.cpu[0])),
             row("simulator CPU µs per submit_sm", per_msg(o.cpu[1])),
             row(
@@ -949,7 +1013,10 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
             row("lost receipts", lost.to_string()),
             row("duplicated receipts", l.duplicated.to_string()),
             row("unknown receipts", unknown.to_string()),
-            row("run (first submit → last receipt or end of wait), s", format!("{wall:.1}")),
+            row(
+                "run (first submit → last receipt or end of wait), s",
+                format!("{wall:.1}"),
+            ),
         ],
     );
     let verdict = if lost == 0 && l.duplicated == 0 && unknown == 0 && l.refused == 0 {

@@ -177,7 +177,8 @@ impl Gateway {
                 .find_map(|l| l.strip_prefix(prefix))
                 .map(|a| a.trim().parse::<SocketAddr>().unwrap())
         };
-        let addr = after("smppd: listening on smpp://").expect("smppd printed no listening address");
+        let addr =
+            after("smppd: listening on smpp://").expect("smppd printed no listening address");
         let admin = after("smppd: admin on http://");
         Self {
             child: Some(child),
@@ -693,7 +694,10 @@ impl Report {
             detail: String::new(),
         };
         let mut rows: Vec<(&str, String)> = vec![
-            ("date", humantime::format_rfc3339_seconds(SystemTime::now()).to_string()),
+            (
+                "date",
+                humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            ),
             ("machine", machine()),
             ("git commit", git_commit()),
         ];
@@ -729,7 +733,6 @@ impl Report {
     pub(crate) fn detail_table(&mut self, header: &[&str], rows: &[Vec<String>]) {
         self.detail.push_str(&markdown_table(header, rows));
     }
-
 
     /// Prints the report and writes it to `<results>/<name>-<UTC timestamp>.md`, `<results>`
     /// being `SMPPD_BENCH_RESULTS` or `target/bench-results` (of the target directory this
@@ -779,14 +782,20 @@ pub(crate) fn machine() -> String {
         .and_then(|l| l.split_once(':'))
         .map_or("?", |(_, m)| m.trim())
         .to_owned();
-    let count = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let count = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let ram = meminfo
         .lines()
         .find(|l| l.starts_with("MemTotal:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|k| k.parse::<u64>().ok())
-        .map_or_else(|| "?".to_owned(), |k| format!("{:.1} GiB", k as f64 / 1048576.0));
+        .map_or_else(
+            || "?".to_owned(),
+            |k| format!("{:.1} GiB", k as f64 / 1048576.0),
+        );
     format!(
         "{count} x {model} ({} usable by this process), {ram} RAM, {}",
         cpus(),
