@@ -45,6 +45,9 @@ mkdir -p "$results"
 SMPPD_BENCH_RESULTS=$(cd "$results" && pwd)
 export SMPPD_BENCH_RESULTS
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+# What this run writes is what is newer than this marker.
+marker="$SMPPD_BENCH_RESULTS/.suite-$stamp"
+touch "$marker"
 say() { printf '\n=== %s\n' "$*"; }
 
 # Build everything first, so that compiling does not overlap a measurement.
@@ -81,5 +84,6 @@ say "backlog: $messages queued, restarts, drain at $cap/s"
 SMPPD_BACKLOG_MESSAGES=$messages SMPPD_BACKLOG_CAP=$cap SMPPD_BACKLOG_DRAIN_SECS=$drain_secs \
     cargo bench --bench backlog
 
-say "results in $SMPPD_BENCH_RESULTS"
-ls -1 "$SMPPD_BENCH_RESULTS" | grep -e "$stamp" -e '^e2e-' -e '^backlog-' | tail -n 20
+say "results of this run in $SMPPD_BENCH_RESULTS"
+find "$SMPPD_BENCH_RESULTS" -maxdepth 1 -type f -name '*-*' -newer "$marker" | sort
+rm -f "$marker"
