@@ -10,7 +10,8 @@
 //!    stop smppd, start it again on the same store and port, and measure from the spawn until
 //!    it prints "ready" and until a client's bind is accepted and a submit_sm on it answered
 //!    (a probe connecting every 5 ms from the spawn on; the target is 10 s); then check that
-//!    the queue holds every accepted message (the probe's included).
+//!    the queue holds every accepted message (the probe's included; `/api/status` `queued`,
+//!    which the store counts by scanning its queues when it opens).
 //! 3. Start `smppd simulate` on the carrier's port; the link (capped at
 //!    `SMPPD_BACKLOG_CAP` messages/s, the carrier's `throughput`) reconnects and drains the
 //!    queue. Measure the submit_sm the carrier takes per second (its counters, read every
