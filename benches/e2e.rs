@@ -2,25 +2,41 @@
 //! receipt → smppd → back to the ESME. Both are the real binary as built by cargo for this
 //! bench, on port-0 listeners, the store in a temp dir, durability "durable".
 //!
-//! The load generator binds `SMPPD_E2E_BINDS` transceivers (default 4), keeps
-//! `SMPPD_E2E_WINDOW` (default 64) submit_sm in flight on each (160-character GSM text,
-//! registered_delivery=1), answers every deliver_sm, and checks every receipt against what it
-//! submitted: its receipted_message_id must be an id it got in a submit_sm_resp. Receipts may
-//! come back on any bind of the client, so the bookkeeping is shared by all binds.
+//! The load generator binds `SMPPD_E2E_BINDS` transceivers (default 4), keeps up to
+//! `SMPPD_E2E_WINDOW` (default 64) submit_sm in flight on each (registered_delivery=1),
+//! optionally paced to an offered rate, answers every deliver_sm, and checks every receipt
+//! against what it submitted: its receipted_message_id must be an id it got in a
+//! submit_sm_resp. A long message is 2 or 3 submit_sm (UDH concatenation, esm_class 0x40),
+//! each given its own id and receipt by smppd, so the bookkeeping is per submit_sm (part);
+//! receipts may come back on any bind of the client, so it is shared by all binds.
 //!
-//! Reports: submit_sm accepted per second, receipts relayed back per second, submit_sm_resp
-//! latency (p50/p99/max), submit → receipt latency (p50/p99), smppd's peak RSS (VmHWM), its
-//! group commits and store operations per message, and the receipts lost (an accepted id with
-//! no receipt 30 s after the last submit), duplicated or unknown.
+//! Reports: messages and submit_sm accepted per second, submit_sm taken by the carrier per
+//! second (the simulator's counters), receipts relayed back per second, submit_sm_resp
+//! latency (p50/p99/max), submit → receipt latency (p50/p99), smppd's RSS (sampled every
+//! second with the count of accepted submit_sm: at the `SMPPD_E2E_RSS_FROM`-th and at the
+//! last, the growth between, and the peak), its CPU (mean and busiest second), group commits
+//! and store operations per submit_sm, and the receipts lost (an accepted id with no receipt
+//! `SMPPD_E2E_RECEIPT_WAIT` after the last submit), duplicated or unknown. The tables go to
+//! stdout and to `target/bench-results/e2e-<UTC time>.md`.
 //!
 //! `cargo bench --bench e2e`. Environment:
-//! - `SMPPD_E2E_MESSAGES`: submits, all binds together (default 100000);
+//! - `SMPPD_E2E_MESSAGES`: messages, all binds together (default 100000; a long one is 2–3
+//!   submit_sm);
 //! - `SMPPD_E2E_BINDS`, `SMPPD_E2E_WINDOW`: transceiver binds and window per bind (4, 64);
+//! - `SMPPD_E2E_RATE`: messages per second offered over all binds, spread evenly over each
+//!   bind's second (default: as fast as the windows allow). Latency is measured from the
+//!   write, so check that the achieved rate is the offered one: a full window delays sends;
+//! - `SMPPD_E2E_MIX`: the share of each kind of message, e.g. `gsm=80,ucs2=15,long=5`
+//!   (default `gsm=100`): `gsm` 160 characters GSM 7-bit; `ucs2` 70 characters UCS-2
+//!   (data_coding 8); `long` GSM 7-bit of 2 or 3 parts (alternately) with an 8-bit UDH;
+//! - `SMPPD_E2E_RSS_FROM`: the accepted submit_sm count from which RSS must stay flat
+//!   (default 200000, or a fifth of the messages if fewer);
 //! - `SMPPD_E2E_RECEIPT_WAIT`: seconds to wait for receipts after the last submit (30);
 //! - `SMPPD_E2E_RECEIPT_DELAY`: the simulator's submit → receipt delay (default "10ms");
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
-//!   point it at the disk you mean to measure, as a tmpfs fsync is free).
+//!   point it at the disk you mean to measure, as a tmpfs fsync is free);
+//! - `SMPPD_BENCH_RESULTS`: where the results file goes (default `target/bench-results`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
 
@@ -28,12 +44,13 @@
 mod support;
 
 use bytes::BytesMut;
-use smpp_proto::pdu::MessageIdResp;
+use smpp_proto::coding::Encoding;
+use smpp_proto::concat::{self, ConcatMethod};
+use smpp_proto::pdu::{MessageIdResp, ShortMessage};
 use smpp_proto::{frame, receipt, Body, CommandId, Pdu};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +60,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use support::{env_u64, micros, ms, percentile, Commits, Gateway};
+use support::{env_u64, micros, ms, percentile, Commits, Gateway, Report, Simulator};
 
 /// Send times by sequence number modulo this: far more than a window, so no slot is reused
 /// while its request is in flight.
@@ -52,43 +69,207 @@ const RING: usize = 8192;
 const CARRIER_SESSIONS: usize = 2;
 const CARRIER_WINDOW: usize = 128;
 
+/// 70 characters of UCS-2 (Cyrillic), a full single UCS-2 SMS (140 octets).
+const UCS2_TEXT: &str = "Ваш код подтверждения 482913. Никому его не сообщайте. Спасибо! До 10:00";
+/// GSM 7-bit texts of 2 parts (153 + up to 153 septets) and of 3.
+const LONG_TEXT_2: &str = "Your parcel 7731-0045-2281 has left our depot and will be delivered \
+    tomorrow between 9:00 and 13:00. If nobody is at home, the driver will leave it with a \
+    neighbour or take it to the nearest pick-up point; you can change this at any time.";
+const LONG_TEXT_3: &str = "Dear customer, your monthly statement for account 4471-2290 is \
+    ready. Balance: 1,284.50 EUR. Minimum payment: 45.00 EUR, due on the 28th. Pay online, by \
+    phone on 0800 123 456 or at any branch. To stop paper statements, reply PAPER OFF. For \
+    help with your account, visit our website or call us any day between 8:00 and 22:00. \
+    Thank you for banking with us - your bank team.";
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
+    let messages = env_u64("SMPPD_E2E_MESSAGES", 100_000);
     let params = Params {
-        messages: env_u64("SMPPD_E2E_MESSAGES", 100_000),
+        messages,
         binds: usize::try_from(env_u64("SMPPD_E2E_BINDS", 4))
             .unwrap()
             .max(1),
         window: usize::try_from(env_u64("SMPPD_E2E_WINDOW", 64))
             .unwrap()
             .max(1),
+        rate: match env_u64("SMPPD_E2E_RATE", 0) {
+            0 => None,
+            r => Some(r as f64),
+        },
+        mix: Mix::parse(&std::env::var("SMPPD_E2E_MIX").unwrap_or_else(|_| "gsm=100".into())),
+        rss_from: env_u64("SMPPD_E2E_RSS_FROM", 200_000.min(messages / 5)),
         receipt_wait: Duration::from_secs(env_u64("SMPPD_E2E_RECEIPT_WAIT", 30)),
         receipt_delay: std::env::var("SMPPD_E2E_RECEIPT_DELAY").unwrap_or_else(|_| "10ms".into()),
         progress: env_u64("SMPPD_E2E_PROGRESS", 1) != 0,
     };
+    assert!(params.window < RING / 2, "window too large");
     let parent = support::store_parent();
-    let cpus = support::cpus();
+    let offered = params
+        .rate
+        .map_or_else(|| "unlimited".to_owned(), |r| format!("{r:.0} messages/s"));
     println!(
-        "e2e benchmark: {} submit_sm, {} transceiver binds x window {}, 160-char GSM text, \
+        "e2e benchmark: {} messages ({}), {} transceiver binds x window {}, offered {offered}, \
          registered_delivery=1; carrier: simulator, {CARRIER_SESSIONS} sessions x window \
-         {CARRIER_WINDOW}, receipt delay {}; durability durable; {cpus} CPUs; store under {}",
+         {CARRIER_WINDOW}, receipt delay {}; durability durable; {} CPUs; store under {}",
         params.messages,
+        params.mix,
         params.binds,
         params.window,
         params.receipt_delay,
+        support::cpus(),
         parent.display()
     );
     let outcome = run(&params, &parent);
-    print_table(&params, &outcome);
+    report(&params, &parent, &outcome).save("e2e");
 }
 
 struct Params {
     messages: u64,
     binds: usize,
     window: usize,
+    /// Messages per second offered over all binds; `None`: as fast as the windows allow.
+    rate: Option<f64>,
+    mix: Mix,
+    rss_from: u64,
     receipt_wait: Duration,
     receipt_delay: String,
     progress: bool,
+}
+
+/// The kinds of message the load sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Gsm,
+    Ucs2,
+    Long,
+}
+
+impl Kind {
+    const ALL: [(Self, &'static str); 3] = [
+        (Self::Gsm, "gsm"),
+        (Self::Ucs2, "ucs2"),
+        (Self::Long, "long"),
+    ];
+}
+
+/// Shares of the kinds of message, as weights (`gsm=80,ucs2=15,long=5`).
+struct Mix {
+    weights: Vec<(Kind, u64)>,
+    total: u64,
+}
+
+impl Mix {
+    fn parse(text: &str) -> Self {
+        let weights: Vec<(Kind, u64)> = text
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let (name, weight) = t
+                    .split_once('=')
+                    .unwrap_or_else(|| panic!("SMPPD_E2E_MIX: {t:?} is not kind=weight"));
+                let kind = Kind::ALL
+                    .iter()
+                    .find(|(_, n)| *n == name.trim())
+                    .unwrap_or_else(|| panic!("SMPPD_E2E_MIX: {name:?} is not gsm, ucs2 or long"))
+                    .0;
+                let weight = weight
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("SMPPD_E2E_MIX: {weight:?} is not a number"));
+                (kind, weight)
+            })
+            .filter(|(_, w)| *w > 0)
+            .collect();
+        let total = weights.iter().map(|(_, w)| w).sum();
+        assert!(total > 0, "SMPPD_E2E_MIX: no kind has a weight");
+        Self { weights, total }
+    }
+
+    /// The kind of message number `n` of a bind: spread by a multiplicative hash, so the
+    /// kinds interleave in the given shares.
+    fn kind(&self, n: u64) -> Kind {
+        let mut slot = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % self.total;
+        for &(kind, weight) in &self.weights {
+            if slot < weight {
+                return kind;
+            }
+            slot -= weight;
+        }
+        unreachable!("slot < total, the sum of the weights")
+    }
+}
+
+impl std::fmt::Display for Mix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .weights
+            .iter()
+            .map(|(kind, w)| {
+                let name = Kind::ALL.iter().find(|(k, _)| k == kind).unwrap().1;
+                format!("{name}={w}")
+            })
+            .collect();
+        write!(f, "{}", parts.join(","))
+    }
+}
+
+/// One submit_sm as sent (sequence number 0), and where its UDH concatenation reference is.
+struct Part {
+    bytes: Vec<u8>,
+    reference_at: Option<usize>,
+}
+
+/// The submit_sm of each message variant: GSM, UCS-2, long of 2 parts, long of 3.
+struct Templates {
+    variants: [Vec<Part>; 4],
+}
+
+impl Templates {
+    fn new() -> Self {
+        let gsm = vec![Part {
+            bytes: support::submit_template(),
+            reference_at: None,
+        }];
+        let mut ucs2 = support::submit_sm(1);
+        ucs2.data_coding = 8;
+        ucs2.short_message = ShortMessage::new(Encoding::Ucs2.encode(UCS2_TEXT).unwrap()).unwrap();
+        let ucs2 = vec![Part {
+            bytes: support::template(&ucs2),
+            reference_at: None,
+        }];
+        let long = |text: &str, parts: usize| -> Vec<Part> {
+            let segments = concat::split(text, Encoding::Gsm7, ConcatMethod::Udh8, 0).unwrap();
+            assert_eq!(segments.len(), parts, "{text:?}");
+            segments
+                .iter()
+                .map(|segment| {
+                    let mut sm = support::submit_sm(1);
+                    sm.set_segment(segment);
+                    let bytes = support::template(&sm);
+                    // short_message ends the PDU (no TLVs); `05 00 03 RR TT SS` starts it.
+                    let reference_at = bytes.len() - segment.short_message.len() + 3;
+                    assert_eq!(bytes[reference_at - 3..reference_at], [0x05, 0x00, 0x03]);
+                    Part {
+                        bytes,
+                        reference_at: Some(reference_at),
+                    }
+                })
+                .collect()
+        };
+        Self {
+            variants: [gsm, ucs2, long(LONG_TEXT_2, 2), long(LONG_TEXT_3, 3)],
+        }
+    }
+
+    /// The variant of message `n` of kind `kind`: long ones alternate 2 and 3 parts.
+    fn variant(kind: Kind, n: u64) -> usize {
+        match kind {
+            Kind::Gsm => 0,
+            Kind::Ucs2 => 1,
+            Kind::Long => 2 + (n % 2) as usize,
+        }
+    }
 }
 
 /// What all binds learn, together (a receipt may come back on any bind of the client).
@@ -136,13 +317,40 @@ impl Ledger {
     }
 }
 
+/// Messages and submit_sm written, over all binds.
+#[derive(Default)]
+struct Written {
+    messages: AtomicU64,
+    parts: AtomicU64,
+    by_kind: [AtomicU64; 3],
+}
+
+/// smppd once a second: seconds since the start, submit_sm accepted so far, VmRSS, CPU
+/// seconds.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: f64,
+    accepted: u64,
+    rss_kib: Option<u64>,
+    cpu: Option<f64>,
+}
+
 struct Outcome {
     ledger: Ledger,
     started: Instant,
+    /// When the load loop ended (all receipts in, or the wait over).
+    ended: Instant,
+    messages: u64,
+    parts: u64,
+    by_kind: [u64; 3],
+    samples: Vec<Sample>,
     peak_rss_kib: Option<u64>,
     commits: Commits,
     /// CPU seconds (user + system) of smppd and of the simulator over the whole run.
     cpu: [Option<f64>; 2],
+    /// The simulator's counters over time, and at the end of the load.
+    carrier: Vec<(Instant, support::SimStats)>,
+    carrier_final: support::SimStats,
 }
 
 fn run(params: &Params, parent: &Path) -> Outcome {
@@ -150,7 +358,13 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         .prefix("smppd-e2e-")
         .tempdir_in(parent)
         .unwrap();
-    let mut simulator = Simulator::start(&params.receipt_delay);
+    let window = (CARRIER_WINDOW * 2).to_string();
+    let mut simulator = Simulator::start(&[
+        "--receipt-delay",
+        &params.receipt_delay,
+        "--window",
+        &window,
+    ]);
     let mut gateway = Gateway::start(dir.path(), &config(dir.path(), simulator.addr, params));
     wait_for_carrier();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -158,12 +372,20 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         .build()
         .unwrap();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let written = Arc::new(Written::default());
+    let templates = Arc::new(Templates::new());
+    let mix = Arc::new(Mix::parse(&params.mix.to_string()));
     let addr = gateway.addr;
-    let per_bind = params.messages.div_ceil(params.binds as u64);
-    let (binds, window, receipt_wait) = (params.binds, params.window, params.receipt_wait);
-    let progress = params.progress;
+    let binds = params.binds;
+    let per_bind = params.messages.div_ceil(binds as u64);
+    let per_bind_rate = params.rate.map(|r| r / binds as f64);
+    let (window, receipt_wait, progress) = (params.window, params.receipt_wait, params.progress);
     let shared = ledger.clone();
-    let started = runtime.block_on(async move {
+    let counts = written.clone();
+    let gw = &gateway;
+    let sim = &simulator;
+    let mut samples = Vec::new();
+    let (started, ended) = runtime.block_on(async {
         let stop = CancellationToken::new();
         let mut loads = Vec::new();
         for _ in 0..binds {
@@ -171,29 +393,55 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         }
         // The clock starts once every bind is up: binding is not submitting.
         let started = Instant::now();
-        let submitted = Arc::new(AtomicU64::new(0));
+        let cpu_at_start = gw.cpu_seconds();
         let tasks: Vec<_> = loads
             .into_iter()
-            .map(|load| tokio::spawn(load.run(per_bind, stop.clone(), submitted.clone())))
+            .enumerate()
+            .map(|(i, load)| {
+                let source = Source {
+                    templates: templates.clone(),
+                    mix: mix.clone(),
+                    total: per_bind,
+                    pace: per_bind_rate.map(|per_sec| Pace {
+                        start: started,
+                        per_sec,
+                    }),
+                    // Each bind its own concatenation references.
+                    first_reference: (i * 64) as u8,
+                };
+                tokio::spawn(load.run(source, stop.clone(), counts.clone()))
+            })
             .collect();
         // Submits done: every submit_sm answered. Then receipts: all in, or the wait is over.
-        let total = per_bind * binds as u64;
         let mut receipts_deadline = None;
-        let mut next_report = started + Duration::from_secs(1);
+        let mut next_sample = started;
         loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let ledger = shared.lock().unwrap();
-            if progress && Instant::now() >= next_report {
-                next_report += Duration::from_secs(1);
-                println!(
-                    "  {:>5.1}s: accepted {:>7}, receipts {:>7}",
-                    started.elapsed().as_secs_f64(),
-                    ledger.accepted,
-                    ledger.receipted.len()
-                );
+            let now = Instant::now();
+            if now >= next_sample {
+                next_sample += Duration::from_secs(1);
+                let sample = Sample {
+                    at: now.duration_since(started).as_secs_f64(),
+                    accepted: ledger.accepted,
+                    rss_kib: gw.rss_kib(),
+                    cpu: gw.cpu_seconds().zip(cpu_at_start).map(|(c, s)| c - s),
+                };
+                samples.push(sample);
+                if progress && sample.at > 0.5 {
+                    println!(
+                        "  {:>5.1}s: accepted {:>8}, to carrier {:>8}, receipts {:>8}, RSS {} MiB",
+                        sample.at,
+                        ledger.accepted,
+                        sim.latest().delivered(),
+                        ledger.receipted.len(),
+                        support::rss_mib(sample.rss_kib),
+                    );
+                }
             }
             let answered = ledger.accepted + ledger.refused;
-            if answered < total {
+            let all_written = counts.messages.load(Ordering::Relaxed) == per_bind * binds as u64;
+            if !all_written || answered < counts.parts.load(Ordering::Relaxed) {
                 continue;
             }
             let deadline = *receipts_deadline.get_or_insert_with(|| Instant::now() + receipt_wait);
@@ -201,17 +449,30 @@ fn run(params: &Params, parent: &Path) -> Outcome {
                 break;
             }
         }
+        let ended = Instant::now();
+        // One more sample: the run may end between two.
+        samples.push(Sample {
+            at: ended.duration_since(started).as_secs_f64(),
+            accepted: shared.lock().unwrap().accepted,
+            rss_kib: gw.rss_kib(),
+            cpu: gw.cpu_seconds().zip(cpu_at_start).map(|(c, s)| c - s),
+        });
         stop.cancel();
         for task in tasks {
             task.await.unwrap();
         }
-        started
+        (started, ended)
     });
     let peak_rss_kib = gateway.peak_rss_kib();
-    let cpu = [gateway.child.as_ref(), simulator.child.as_ref()].map(|c| c.and_then(cpu_seconds));
+    let cpu = [gateway.cpu_seconds(), simulator.cpu_seconds()];
+    // The simulator's counters once it has seen the last stats interval of the run.
+    std::thread::sleep(support::STATS_EVERY * 2);
+    let carrier_final = simulator.latest();
+    let carrier = simulator.stats();
     gateway.stop("a child");
     simulator.stop();
     let commits = gateway.commits();
+    drop(shared);
     let mut ledger = Arc::try_unwrap(ledger)
         .ok()
         .expect("load tasks are done")
@@ -222,10 +483,42 @@ fn run(params: &Params, parent: &Path) -> Outcome {
     Outcome {
         ledger,
         started,
+        ended,
+        messages: written.messages.load(Ordering::Relaxed),
+        parts: written.parts.load(Ordering::Relaxed),
+        by_kind: written
+            .by_kind
+            .each_ref()
+            .map(|c| c.load(Ordering::Relaxed)),
+        samples,
         peak_rss_kib,
         commits,
         cpu,
+        carrier,
+        carrier_final,
     }
+}
+
+/// Even pacing of one bind: message `n` is due `n / per_sec` seconds after `start`.
+#[derive(Clone, Copy)]
+struct Pace {
+    start: Instant,
+    per_sec: f64,
+}
+
+impl Pace {
+    fn due(&self, n: u64) -> Instant {
+        self.start + Duration::from_secs_f64(n as f64 / self.per_sec)
+    }
+}
+
+/// What one bind sends: `total` messages of the mix, paced or not.
+struct Source {
+    templates: Arc<Templates>,
+    mix: Arc<Mix>,
+    total: u64,
+    pace: Option<Pace>,
+    first_reference: u8,
 }
 
 /// One transceiver bind: a writer task keeps `window` submits in flight and writes the
@@ -234,7 +527,6 @@ struct Load {
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
     rbuf: BytesMut,
-    template: Vec<u8>,
     window: usize,
     ledger: Arc<Mutex<Ledger>>,
 }
@@ -248,7 +540,6 @@ impl Load {
             reader,
             writer,
             rbuf: support::read_buffer(),
-            template: support::submit_template(),
             window,
             ledger,
         };
@@ -264,12 +555,11 @@ impl Load {
         load
     }
 
-    async fn run(self, total: u64, stop: CancellationToken, submitted: Arc<AtomicU64>) {
+    async fn run(self, source: Source, stop: CancellationToken, written: Arc<Written>) {
         let Self {
             reader,
             writer,
             rbuf,
-            template,
             window,
             ledger,
         } = self;
@@ -278,14 +568,13 @@ impl Load {
         let (resp_tx, resp_rx) = mpsc::channel::<Vec<u8>>(RING);
         let write = tokio::spawn(write_loop(WriteLoop {
             writer,
-            template,
-            total,
+            source,
             window,
             permits: permits.clone(),
             sent_at: sent_at.clone(),
             responses: resp_rx,
             stop: stop.clone(),
-            submitted,
+            written,
         }));
         let mut read = ReadLoop {
             reader,
@@ -310,21 +599,38 @@ impl Load {
 
 struct WriteLoop {
     writer: OwnedWriteHalf,
-    template: Vec<u8>,
-    total: u64,
+    source: Source,
     window: usize,
     permits: Arc<Semaphore>,
     sent_at: Arc<Mutex<Vec<Option<Instant>>>>,
     responses: mpsc::Receiver<Vec<u8>>,
     stop: CancellationToken,
-    submitted: Arc<AtomicU64>,
+    written: Arc<Written>,
 }
 
+/// Writes the source's messages part by part, each part taking a window slot; a message
+/// is started only when its time has come (if paced). Also writes what the reader hands it.
 async fn write_loop(mut w: WriteLoop) {
-    let mut wbuf = Vec::with_capacity(w.window * w.template.len());
-    let mut sent = 0u64;
+    let mut wbuf = Vec::with_capacity(w.window * 200);
+    // Parts of started messages not yet written: (variant, part, reference).
+    let mut pending: VecDeque<(usize, usize, u8)> = VecDeque::new();
+    let mut started = 0u64;
+    let mut reference = w.source.first_reference;
     let mut seq: u32 = 1; // 1 was the bind.
+    let permits = w.permits.clone();
     loop {
+        let more = !pending.is_empty() || started < w.source.total;
+        // Without a part waiting, the next slot is taken only once the next message is due.
+        let due = match (pending.is_empty(), w.source.pace) {
+            (true, Some(pace)) => Some(pace.due(started)),
+            _ => None,
+        };
+        let slot = async {
+            if let Some(due) = due {
+                tokio::time::sleep_until(due.into()).await;
+            }
+            permits.acquire().await
+        };
         tokio::select! {
             biased;
             () = w.stop.cancelled() => return,
@@ -332,25 +638,54 @@ async fn write_loop(mut w: WriteLoop) {
                 Some(frame) => wbuf.extend_from_slice(&frame),
                 None => return,
             },
-            permit = w.permits.acquire(), if sent < w.total => {
+            permit = slot, if more => {
                 permit.unwrap().forget();
-                let mut n = 1;
-                while sent + n < w.total {
-                    match w.permits.try_acquire() {
-                        Ok(p) => { p.forget(); n += 1; }
-                        Err(_) => break,
-                    }
-                }
+                let mut have_slot = true;
                 let now = Instant::now();
+                let (mut messages, mut parts) = (0, 0);
                 let mut sent_at = w.sent_at.lock().unwrap();
-                for _ in 0..n {
+                loop {
+                    if pending.is_empty() {
+                        let due = w.source.pace.is_none_or(|p| now >= p.due(started));
+                        if started >= w.source.total || !due {
+                            break;
+                        }
+                        let kind = w.source.mix.kind(started);
+                        let variant = Templates::variant(kind, started);
+                        let n = w.source.templates.variants[variant].len();
+                        pending.extend((0..n).map(|part| (variant, part, reference)));
+                        if n > 1 {
+                            reference = reference.wrapping_add(1);
+                        }
+                        w.written.by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
+                        started += 1;
+                        messages += 1;
+                    }
+                    if !have_slot {
+                        match w.permits.try_acquire() {
+                            Ok(p) => p.forget(),
+                            Err(_) => break,
+                        }
+                    }
+                    have_slot = false;
+                    let (variant, part, reference) = pending.pop_front().unwrap();
+                    let part = &w.source.templates.variants[variant][part];
                     seq += 1;
-                    support::push_submit(&mut wbuf, &w.template, seq);
+                    let at = wbuf.len();
+                    support::push_submit(&mut wbuf, &part.bytes, seq);
+                    if let Some(r) = part.reference_at {
+                        wbuf[at + r] = reference;
+                    }
                     sent_at[seq as usize % RING] = Some(now);
+                    parts += 1;
                 }
                 drop(sent_at);
-                sent += n;
-                w.submitted.fetch_add(n, Ordering::Relaxed);
+                if have_slot {
+                    // Nothing was due after all: the slot goes back.
+                    w.permits.add_permits(1);
+                }
+                w.written.parts.fetch_add(parts, Ordering::Relaxed);
+                w.written.messages.fetch_add(messages, Ordering::Relaxed);
             }
         }
         while let Ok(frame) = w.responses.try_recv() {
@@ -443,44 +778,6 @@ async fn next_pdu(reader: &mut OwnedReadHalf, rbuf: &mut BytesMut) -> Option<Pdu
     }
 }
 
-/// `smppd simulate` on a port-0 listener.
-struct Simulator {
-    child: Option<Child>,
-    addr: SocketAddr,
-}
-
-impl Simulator {
-    fn start(receipt_delay: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
-            .args(["simulate", "--listen", "127.0.0.1:0", "--receipt-delay"])
-            .arg(receipt_delay)
-            .args(["--window", &(CARRIER_WINDOW * 2).to_string()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let addr = support::listening_addr(&mut child, "smppd-simulate")
-            .expect("the simulator printed no listening address");
-        Self {
-            child: Some(child),
-            addr,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            support::terminate(child, "a child");
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        support::kill(self.child.take());
-    }
-}
-
 /// The `smppd serve` config: a port-0 listener, one client, one carrier link to the
 /// simulator at `carrier`, a catch-all route, the store in `dir`.
 fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
@@ -530,51 +827,57 @@ fn wait_for_carrier() {
     std::thread::sleep(Duration::from_millis(300));
 }
 
-/// User + system CPU seconds of a child so far (/proc/PID/stat, clock ticks of 10 ms).
-fn cpu_seconds(child: &Child) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
-fn rate(n: u64, started: Instant, last: Option<Instant>) -> String {
-    match last {
-        Some(last) if last > started => {
-            format!(
-                "{:.0}",
-                n as f64 / last.duration_since(started).as_secs_f64()
-            )
-        }
+/// `n` over `from` → `to` per second, "-" for no time.
+fn rate(n: u64, from: Instant, to: Option<Instant>) -> String {
+    match to {
+        Some(to) if to > from => format!("{:.0}", n as f64 / to.duration_since(from).as_secs_f64()),
         _ => "-".to_owned(),
     }
 }
 
-fn print_table(params: &Params, o: &Outcome) {
+fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
     let l = &o.ledger;
     let receipts = l.receipted.len() as u64;
     let lost = l.waiting.len() as u64;
     let unknown = l.early.len() as u64;
-    let rss = support::rss_mib(o.peak_rss_kib);
     let c = o.commits;
-    let (batch, sync) = (c.mean_batch(), c.mean_sync_ms());
-    let ops_per_msg = if c.count == 0 {
-        "-".to_owned()
-    } else {
-        format!("{:.2}", c.ops as f64 / l.accepted.max(1) as f64)
-    };
-    println!();
-    println!(
-        "| binds x window | accepted | refused | submits/s | receipts | receipts/s \
-         | resp p50 ms | resp p99 ms | resp max ms | receipt p50 ms | receipt p99 ms \
-         | peak RSS MiB | commits | mean batch | mean sync ms | store ops/msg \
-         | smppd CPU µs/msg | simulator CPU µs/msg | lost | duplicated | unknown |"
+    let offered = params
+        .rate
+        .map_or_else(|| "unlimited".to_owned(), |r| format!("{r:.0} messages/s"));
+    let mut report = Report::new(
+        "smppd end-to-end benchmark (benches/e2e.rs)",
+        &[
+            ("messages", params.messages.to_string()),
+            ("mix", params.mix.to_string()),
+            (
+                "transceiver binds x window",
+                format!("{} x {}", params.binds, params.window),
+            ),
+            ("offered rate", offered),
+            (
+                "carrier",
+                format!(
+                    "smppd simulate, {CARRIER_SESSIONS} sessions x window {CARRIER_WINDOW}, \
+                     receipt delay {}",
+                    params.receipt_delay
+                ),
+            ),
+            ("durability", "durable".to_owned()),
+            ("store under", parent.display().to_string()),
+        ],
     );
-    println!(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\
-         ---:|---:|---:|---:|"
+    // The carrier took its last submit_sm when its counter first showed the final count.
+    let carrier_done = support::reached(
+        &o.carrier,
+        support::SimStats::delivered,
+        o.carrier_final.delivered(),
+    );
+    let elapsed = l
+        .last_submit_resp
+        .map(|t| t.duration_since(o.started).as_secs_f64());
+    let messages_per_s = elapsed.map_or_else(
+        || "-".to_owned(),
+        |e| format!("{:.0}", o.messages as f64 / e),
     );
     let per_msg = |cpu: Option<f64>| {
         cpu.map_or_else(
@@ -582,30 +885,163 @@ fn print_table(params: &Params, o: &Outcome) {
             |s| format!("{:.0}", s * 1e6 / l.accepted.max(1) as f64),
         )
     };
-    println!(
-        "| {} x {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} \
-         | {} | {} | {} | {} | {} |",
-        params.binds,
-        params.window,
-        l.accepted,
-        l.refused,
-        rate(l.accepted, o.started, l.last_submit_resp),
-        receipts,
-        rate(receipts, o.started, l.last_receipt),
-        ms(percentile(&l.submit_latency_us, 50.0)),
-        ms(percentile(&l.submit_latency_us, 99.0)),
-        ms(l.submit_latency_us.last().copied().unwrap_or(0)),
-        ms(percentile(&l.receipt_latency_us, 50.0)),
-        ms(percentile(&l.receipt_latency_us, 99.0)),
-        rss,
-        c.count,
-        batch,
-        sync,
-        ops_per_msg,
-        per_msg(o.cpu[0]),
-        per_msg(o.cpu[1]),
-        lost,
-        l.duplicated,
-        unknown,
+    let wall = o.ended.duration_since(o.started).as_secs_f64();
+    let mean_cpu = o
+        .samples
+        .last()
+        .and_then(|s| Some(s.cpu? * 100.0 / s.at))
+        .map_or_else(|| "?".to_owned(), |p| format!("{p:.0}"));
+    let peak_cpu = o
+        .samples
+        .windows(2)
+        .filter_map(|w| Some((w[1].cpu? - w[0].cpu?) * 100.0 / (w[1].at - w[0].at)))
+        .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.max(p))))
+        .map_or_else(|| "?".to_owned(), |p| format!("{p:.0}"));
+    let by_kind = Kind::ALL
+        .iter()
+        .map(|(k, name)| format!("{name} {}", o.by_kind[*k as usize]))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // RSS from the `rss_from`-th accepted submit_sm to the last.
+    let rss_at = |count: u64| {
+        o.samples
+            .iter()
+            .find(|s| s.accepted >= count && s.rss_kib.is_some())
+    };
+    let (from, last) = (rss_at(params.rss_from.max(1)), rss_at(l.accepted.max(1)));
+    let growth = match (from.and_then(|s| s.rss_kib), last.and_then(|s| s.rss_kib)) {
+        (Some(a), Some(b)) => format!("{:+.1}", (b as f64 - a as f64) * 100.0 / a as f64),
+        _ => "-".to_owned(),
+    };
+    let rss_of = |s: Option<&Sample>| {
+        s.map_or_else(
+            || "-".to_owned(),
+            |s| {
+                format!(
+                    "{} MiB (at {:.1} s, {} accepted)",
+                    support::rss_mib(s.rss_kib),
+                    s.at,
+                    s.accepted
+                )
+            },
+        )
+    };
+    let row = |name: &str, value: String| vec![name.to_owned(), value];
+    report.table(
+        &["measure", "value"],
+        &[
+            row(
+                "messages written (by kind)",
+                format!("{} ({by_kind})", o.messages),
+            ),
+            row("submit_sm written", o.parts.to_string()),
+            row(
+                "submit_sm accepted / refused",
+                format!("{} / {}", l.accepted, l.refused),
+            ),
+            row(
+                "messages/s (first submit → last submit_sm_resp)",
+                messages_per_s,
+            ),
+            row(
+                "submit_sm accepted/s",
+                rate(l.accepted, o.started, l.last_submit_resp),
+            ),
+            row(
+                "submit_sm taken by the carrier (throttled, withheld)",
+                format!(
+                    "{} ({}, {})",
+                    o.carrier_final.delivered(),
+                    o.carrier_final.submits_throttled,
+                    o.carrier_final.submits_withheld
+                ),
+            ),
+            row(
+                "submit_sm taken by the carrier/s",
+                rate(o.carrier_final.delivered(), o.started, carrier_done),
+            ),
+            row("receipts relayed back", receipts.to_string()),
+            row(
+                "receipts relayed back/s",
+                rate(receipts, o.started, l.last_receipt),
+            ),
+            row(
+                "submit_sm_resp p50 / p99 / max ms",
+                format!(
+                    "{} / {} / {}",
+                    ms(percentile(&l.submit_latency_us, 50.0)),
+                    ms(percentile(&l.submit_latency_us, 99.0)),
+                    ms(l.submit_latency_us.last().copied().unwrap_or(0))
+                ),
+            ),
+            row(
+                "submit → receipt p50 / p99 ms",
+                format!(
+                    "{} / {}",
+                    ms(percentile(&l.receipt_latency_us, 50.0)),
+                    ms(percentile(&l.receipt_latency_us, 99.0))
+                ),
+            ),
+            row(
+                "smppd peak RSS (VmHWM)",
+                format!("{} MiB", support::rss_mib(o.peak_rss_kib)),
+            ),
+            row(
+                &format!("smppd RSS at the {}th accepted", params.rss_from),
+                rss_of(from),
+            ),
+            row("smppd RSS at the last accepted", rss_of(last)),
+            row("smppd RSS growth between, %", growth),
+            row(
+                "smppd CPU mean / busiest second, % of a core",
+                format!("{mean_cpu} / {peak_cpu}"),
+            ),
+            row("smppd CPU µs per submit_sm", per_msg(o.cpu[0])),
+            row("simulator CPU µs per submit_sm", per_msg(o.cpu[1])),
+            row(
+                "group commits, mean batch, mean sync ms",
+                format!("{}, {}, {}", c.count, c.mean_batch(), c.mean_sync_ms()),
+            ),
+            row(
+                "store ops per submit_sm",
+                if c.count == 0 {
+                    "-".to_owned()
+                } else {
+                    format!("{:.2}", c.ops as f64 / l.accepted.max(1) as f64)
+                },
+            ),
+            row("lost receipts", lost.to_string()),
+            row("duplicated receipts", l.duplicated.to_string()),
+            row("unknown receipts", unknown.to_string()),
+            row(
+                "run (first submit → last receipt or end of wait), s",
+                format!("{wall:.1}"),
+            ),
+        ],
     );
+    let verdict = if lost == 0 && l.duplicated == 0 && unknown == 0 && l.refused == 0 {
+        "Every accepted submit_sm got exactly one receipt."
+    } else {
+        "NOT every accepted submit_sm got exactly one receipt: see lost / duplicated / unknown."
+    };
+    report.line(verdict);
+    report.detail(
+        "smppd once a second (seconds since the first submit, submit_sm accepted, VmRSS, CPU \
+         seconds since the first submit):",
+    );
+    report.detail_table(
+        &["s", "accepted", "RSS MiB", "CPU s"],
+        &o.samples
+            .iter()
+            .map(|s| {
+                vec![
+                    format!("{:.1}", s.at),
+                    s.accepted.to_string(),
+                    support::rss_mib(s.rss_kib),
+                    s.cpu.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}")),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    report
 }

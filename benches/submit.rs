@@ -20,20 +20,12 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use bytes::{Buf, BytesMut};
-use smpp_proto::{Body, CommandId, Header, HEADER_LEN};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{env_u64, micros, ms, percentile, Commits, Gateway};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::{env_u64, ms, percentile, Commits, Gateway, Transmitter};
 
 const BINDS: usize = 4;
 const WINDOW: usize = 64;
-/// Send times by sequence number modulo this: far more than a window, so no slot is reused
-/// while its request is in flight.
-const RING: usize = 4096;
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
@@ -87,7 +79,7 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
     let (loads, elapsed) = runtime.block_on(async move {
         let mut binds = Vec::new();
         for _ in 0..BINDS {
-            binds.push(Load::bind(addr).await);
+            binds.push(Transmitter::bind(addr, WINDOW, support::submit_template()).await);
         }
         // The clock starts once every bind is up: binding is not submitting.
         let started = Instant::now();
@@ -123,130 +115,6 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
         peak_rss_kib,
         writes,
         commits,
-    }
-}
-
-/// One bind's load: keeps `WINDOW` submits in flight, writing every free slot's submit in one
-/// write, reading responses as they come.
-struct Load {
-    stream: TcpStream,
-    rbuf: BytesMut,
-    template: Vec<u8>,
-    accepted: u64,
-    refused: u64,
-    latencies_us: Vec<u32>,
-}
-
-impl Load {
-    async fn bind(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut load = Self {
-            stream,
-            rbuf: support::read_buffer(),
-            template: support::submit_template(),
-            accepted: 0,
-            refused: 0,
-            latencies_us: Vec::new(),
-        };
-        let bytes = support::bind_bytes(Body::BindTransmitter);
-        load.stream.write_all(&bytes).await.unwrap();
-        let header = load.next_header().await.expect("bind_transmitter_resp");
-        assert_eq!(header.command_id, CommandId::BindTransmitterResp.as_u32());
-        assert!(
-            header.command_status.is_ok(),
-            "bind refused: {}",
-            header.command_status
-        );
-        load
-    }
-
-    async fn run(mut self, total: u64, deadline: tokio::time::Instant) -> Self {
-        let mut sent_at: Vec<Option<Instant>> = vec![None; RING];
-        self.latencies_us
-            .reserve(usize::try_from(total).unwrap_or(0));
-        let mut wbuf = Vec::with_capacity(WINDOW * self.template.len());
-        let (mut sent, mut done, mut in_flight) = (0u64, 0u64, 0usize);
-        let mut seq: u32 = 1; // 1 was the bind.
-        while done < total {
-            let stop_sending = tokio::time::Instant::now() >= deadline;
-            if stop_sending && in_flight == 0 {
-                break;
-            }
-            if !stop_sending {
-                let now = Instant::now();
-                while in_flight < WINDOW && sent < total {
-                    seq += 1;
-                    support::push_submit(&mut wbuf, &self.template, seq);
-                    sent_at[seq as usize % RING] = Some(now);
-                    sent += 1;
-                    in_flight += 1;
-                }
-                if !wbuf.is_empty() {
-                    self.stream.write_all(&wbuf).await.unwrap();
-                    wbuf.clear();
-                }
-            }
-            // At least one response, then whatever else is already buffered.
-            let header = self
-                .next_header()
-                .await
-                .expect("gateway closed the connection");
-            self.settle(header, &mut sent_at, &mut in_flight, &mut done);
-            while let Some(header) = self.buffered_header() {
-                self.settle(header, &mut sent_at, &mut in_flight, &mut done);
-            }
-        }
-        self
-    }
-
-    fn settle(
-        &mut self,
-        header: Header,
-        sent_at: &mut [Option<Instant>],
-        in_flight: &mut usize,
-        done: &mut u64,
-    ) {
-        if header.command_id != CommandId::SubmitSmResp.as_u32() {
-            // enquire_link from the gateway would need an answer; a run is shorter than its
-            // interval, so anything else is a failure of the run.
-            panic!("unexpected PDU from the gateway: {header:?}");
-        }
-        let Some(at) = sent_at[header.sequence_number as usize % RING].take() else {
-            panic!("response to no request: {header:?}");
-        };
-        self.latencies_us.push(micros(at.elapsed()));
-        if header.command_status.is_ok() {
-            self.accepted += 1;
-        } else {
-            self.refused += 1;
-        }
-        *in_flight -= 1;
-        *done += 1;
-    }
-
-    /// The header of the next whole PDU already buffered, consumed.
-    fn buffered_header(&mut self) -> Option<Header> {
-        let header = Header::peek(&self.rbuf)?;
-        let len = header.command_length as usize;
-        assert!(len >= HEADER_LEN, "bad command_length {len}");
-        if self.rbuf.len() < len {
-            return None;
-        }
-        self.rbuf.advance(len);
-        Some(header)
-    }
-
-    /// The header of the next whole PDU, reading as needed; None on close.
-    async fn next_header(&mut self) -> Option<Header> {
-        loop {
-            if let Some(header) = self.buffered_header() {
-                return Some(header);
-            }
-            if self.stream.read_buf(&mut self.rbuf).await.unwrap() == 0 {
-                return None;
-            }
-        }
     }
 }
 

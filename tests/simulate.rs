@@ -493,3 +493,57 @@ async fn cli_starts_prints_its_address_and_exits_0_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn cli_stats_every_prints_the_counters_while_it_runs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--stats-every",
+            "20ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut addr = None;
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        if let Some(a) = line.strip_prefix("smppd-simulate: listening on smpp://") {
+            addr = Some(a.trim().parse().unwrap());
+        } else if line == "smppd-simulate: ready" {
+            break;
+        }
+    }
+    let mut client = Client::connect(addr.expect("no address printed")).await;
+    client
+        .bind_ok(CommandId::BindTransmitter, "acme", "x")
+        .await;
+    client
+        .submit_ok(submit_no_receipt("447700900123", "hi"))
+        .await;
+    // Lines keep coming without a signal; one of them counts the submit.
+    let counted = loop {
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let stats = line
+            .strip_prefix("smppd-simulate: stats ")
+            .expect("only stats lines after ready");
+        if stats.contains("submits_received=1 ") {
+            break stats.to_owned();
+        }
+    };
+    assert!(counted.contains("submits_throttled=0 "), "{counted}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

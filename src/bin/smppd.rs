@@ -140,6 +140,10 @@ struct SimulateArgs {
     /// Receipts kept waiting at most; beyond, the oldest are dropped (and counted).
     #[arg(long, default_value_t = 1_000_000)]
     max_pending_receipts: usize,
+    /// Print the stats line (as at exit) this often too, for a benchmark that follows the
+    /// carrier's side while it runs (default: at exit only).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    stats_every: Option<Duration>,
 }
 
 impl SimulateArgs {
@@ -193,7 +197,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { config } => check(&config),
-        Command::Simulate(args) => simulate(args.into_config()),
+        Command::Simulate(args) => {
+            let stats_every = args.stats_every;
+            simulate(args.into_config(), stats_every)
+        }
     }
 }
 
@@ -247,8 +254,9 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
     })
 }
 
-/// `smppd simulate`: runs the carrier simulator until SIGTERM or SIGINT.
-fn simulate(config: SimulatorConfig) -> ExitCode {
+/// `smppd simulate`: runs the carrier simulator until SIGTERM or SIGINT, printing its stats
+/// line every `stats_every` if given, and at exit.
+fn simulate(config: SimulatorConfig, stats_every: Option<Duration>) -> ExitCode {
     init_logs(&LogConfig::default());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -270,7 +278,19 @@ fn simulate(config: SimulatorConfig) -> ExitCode {
         stop_on_signal(stop.clone());
         say!("smppd-simulate: listening on smpp://{}", simulator.addr());
         say!("smppd-simulate: ready");
-        stop.cancelled().await;
+        match stats_every.filter(|every| !every.is_zero()) {
+            Some(every) => {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = ticks.tick() => say!("smppd-simulate: stats {}", simulator.stats()),
+                    }
+                }
+            }
+            None => stop.cancelled().await,
+        }
         // Read by tests: what the simulator saw, in one line.
         say!("smppd-simulate: stats {}", simulator.stats());
         simulator.shutdown().await;
