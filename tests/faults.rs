@@ -155,6 +155,7 @@ impl Load {
     /// has its receipt, then stops the binds; what they saw.
     async fn finish(self, limit: Duration) -> Ledger {
         let deadline = Instant::now() + limit;
+        let mut last_said = Instant::now();
         loop {
             let complete = {
                 let ledger = self.ledger();
@@ -171,6 +172,15 @@ impl Load {
             };
             if complete || Instant::now() >= deadline {
                 break;
+            }
+            if last_said.elapsed() >= Duration::from_secs(5) {
+                let (acked, receipts) = self.progress();
+                eprintln!(
+                    "{:.0?}: {acked} of {} acknowledged, {receipts} receipts",
+                    self.started.elapsed(),
+                    self.total
+                );
+                last_said = Instant::now();
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -639,7 +649,7 @@ async fn carrier_answering_garbage_loses_nothing() {
     let ledger = load.finish(Duration::from_secs(90)).await;
     let tally = Tally::of(&ledger, &sim.submits());
     tally.report("garbage every 40th submit_sm", &ledger);
-    if tally.lost() > 0 {
+    if true {
         eprintln!("{}", warnings(&gw));
     }
     // Every kind came, the fatal ones too.
