@@ -913,7 +913,7 @@ impl Simulator {
         let every = self.config.garbage_every?;
         session.bound.as_ref()?;
         let n = self.garbage_counter.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % every.get() != 0 {
+        if !n.is_multiple_of(every.get()) {
             return None;
         }
         let hit = n / every.get() - 1;

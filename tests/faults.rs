@@ -154,9 +154,16 @@ impl Load {
     /// Waits (up to `limit`) until every message is acknowledged and every acknowledged one
     /// has its receipt, then stops the binds; what they saw.
     async fn finish(self, limit: Duration) -> Ledger {
+        self.finish_unless(limit, HashSet::new).await
+    }
+
+    /// Like [`Load::finish`], not waiting for the receipts of the tokens that `excused` names
+    /// (asked anew at every look).
+    async fn finish_unless(self, limit: Duration, excused: impl Fn() -> HashSet<String>) -> Ledger {
         let deadline = Instant::now() + limit;
         let mut last_said = Instant::now();
         loop {
+            let excused = excused();
             let complete = {
                 let ledger = self.ledger();
                 assert!(
@@ -165,10 +172,9 @@ impl Load {
                     ledger.errors
                 );
                 ledger.acked.len() >= self.total
-                    && ledger
-                        .acked
-                        .values()
-                        .all(|id| ledger.receipts.contains_key(id))
+                    && ledger.acked.iter().all(|(token, id)| {
+                        ledger.receipts.contains_key(id) || excused.contains(token)
+                    })
             };
             if complete || Instant::now() >= deadline {
                 break;
@@ -428,6 +434,8 @@ struct Tally {
     carrier_unacked: usize,
     /// What the carrier did with every submit it got, by outcome (`id=` as "accepted").
     carrier_outcomes: BTreeMap<String, usize>,
+    /// Of `no_receipt`, those whose receipt a dying carrier took with it (not lost by us).
+    carrier_died_with: usize,
 }
 
 impl Tally {
@@ -465,6 +473,7 @@ impl Tally {
                 })
                 .count(),
             carrier_outcomes,
+            carrier_died_with: 0,
         };
         let mut tokens: Vec<(&String, &String)> = ledger.acked.iter().collect();
         tokens.sort();
@@ -487,21 +496,23 @@ impl Tally {
         tally
     }
 
-    /// Acknowledged messages lost: never at the carrier, or no receipt.
+    /// Acknowledged messages lost: never at the carrier, or no receipt (unless the carrier
+    /// died with it).
     fn lost(&self) -> usize {
-        self.never_at_carrier.len() + self.no_receipt.len()
+        self.never_at_carrier.len() + self.no_receipt.len() - self.carrier_died_with
     }
 
     fn report(&self, what: &str, ledger: &Ledger) {
         eprintln!(
-            "{what}: {} acknowledged; LOST {} (never at the carrier {}, no receipt {}); \
-             duplicated: at the carrier {}, receipts to the client {}; final states {:?}; \
+            "{what}: {} acknowledged; LOST {} (never at the carrier {}, no receipt {}, of \
+             which the carrier died with {}); duplicated: at the carrier {}, receipts to the client {}; final states {:?}; \
              receipts for unacknowledged submits {}, carrier got unacknowledged tokens {}; \
              refused {:?}, unanswered at a break {}, binds broken {}; carrier outcomes {:?}",
             self.acked,
             self.lost(),
             self.never_at_carrier.len(),
             self.no_receipt.len(),
+            self.carrier_died_with,
             self.carrier_duplicates,
             self.receipts_twice,
             self.stats,
@@ -646,10 +657,12 @@ async fn carrier_answering_garbage_loses_nothing() {
     let admin = gw.admin.unwrap();
     let total = 2_000;
     let load = Load::start(gw.addr, 2, total);
-    let ledger = load.finish(Duration::from_secs(90)).await;
+    // About 10 s here; receipts for ids lost with a reset connection once held the link's
+    // window 10 s at a time, and this took 85 s.
+    let ledger = load.finish(Duration::from_secs(45)).await;
     let tally = Tally::of(&ledger, &sim.submits());
     tally.report("garbage every 40th submit_sm", &ledger);
-    if true {
+    if tally.lost() > 0 {
         eprintln!("{}", warnings(&gw));
     }
     // Every kind came, the fatal ones too.
@@ -705,7 +718,7 @@ async fn carrier_that_stops_answering_loses_nothing() {
         "carrier hung for {hang:?} at {acked_before} acknowledged ({acked_after} after: the \
          gateway kept accepting)"
     );
-    let ledger = load.finish(Duration::from_secs(90)).await;
+    let ledger = load.finish(Duration::from_secs(60)).await;
     let tally = Tally::of(&ledger, &sim.submits());
     tally.report("carrier hung 4 s, 2 % withheld", &ledger);
     if tally.lost() > 0 {
@@ -721,4 +734,101 @@ async fn carrier_that_stops_answering_loses_nothing() {
     );
     tally.assert_nothing_lost(&ledger, total);
     assert_eq!(ledger.broken, 0, "client binds broke");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carrier_that_flaps_loses_nothing() {
+    let dir = temp_dir("faults-flap");
+    let port = Simulator::reserve_port();
+    let mut sim = Simulator::start_on(&dir, "carrier", port, &["--receipt-delay", "10ms"]);
+    let gw = gateway(&dir, &sim, "window = 10\nmax_attempts = 20");
+    let total = 3_000;
+    let load = Load::start(gw.addr, 2, total);
+    // SIGKILL the carrier three times under load; it comes back on its port 300 ms later.
+    let mut kills = Vec::new();
+    for n in 1..=3 {
+        load.until_acked(total * n / 4, Duration::from_secs(60))
+            .await;
+        kills.push(now_ms());
+        sim.kill();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sim = tokio::task::spawn_blocking(move || {
+            sim.restart();
+            sim
+        })
+        .await
+        .unwrap();
+    }
+    // A dead carrier takes the receipts it had not delivered yet with it: a message it
+    // accepted last just before it died gets none, and that is the carrier's loss.
+    let log = sim.log.clone();
+    let lost_by_carrier = move || -> HashSet<String> {
+        let mut last_accepted: HashMap<Vec<u8>, i64> = HashMap::new();
+        for s in common::read_submit_log(&log) {
+            if s.id().is_some() {
+                let token = s.submit_sm().short_message.as_bytes().to_vec();
+                last_accepted.insert(token, s.at_ms);
+            }
+        }
+        last_accepted
+            .into_iter()
+            .filter(|(_, at)| {
+                kills
+                    .iter()
+                    .any(|k| (k - CARRIER_LOSS_MS..=*k).contains(at))
+            })
+            .map(|(token, _)| String::from_utf8(token).unwrap())
+            .collect()
+    };
+    let ledger = load
+        .finish_unless(Duration::from_secs(60), &lost_by_carrier)
+        .await;
+    let excused = lost_by_carrier();
+    let mut tally = Tally::of(&ledger, &sim.submits());
+    let no_receipt: Vec<&String> = ledger
+        .acked
+        .iter()
+        .filter(|(token, id)| !ledger.receipts.contains_key(*id) && !excused.contains(*token))
+        .map(|(token, _)| token)
+        .collect();
+    tally.carrier_died_with = tally.no_receipt.len() - no_receipt.len();
+    tally.report(
+        &format!(
+            "carrier SIGKILLed 3 times ({} messages it accepted last within {CARRIER_LOSS_MS} \
+             ms before a kill)",
+            excused.len()
+        ),
+        &ledger,
+    );
+    if tally.lost() > 0 {
+        eprintln!("{}", warnings(&gw));
+    }
+    assert!(
+        tally.never_at_carrier.is_empty(),
+        "{} acknowledged messages never accepted by the carrier, e.g. tokens {:?}",
+        tally.never_at_carrier.len(),
+        &tally.never_at_carrier[..tally.never_at_carrier.len().min(5)]
+    );
+    assert!(
+        no_receipt.is_empty(),
+        "{} acknowledged messages without a receipt the carrier sent, e.g. tokens {:?}",
+        no_receipt.len(),
+        &no_receipt[..no_receipt.len().min(5)]
+    );
+    assert!(
+        ledger.reissued.is_empty(),
+        "ids reissued: {:?}",
+        ledger.reissued
+    );
+    assert_eq!(ledger.broken, 0, "client binds broke");
+}
+
+/// How long before it died a carrier may have accepted a message whose receipt it then took
+/// with it (its receipt delay, the gateway's commit before deliver_sm_resp, a retry after a
+/// refusal, on a busy machine).
+const CARRIER_LOSS_MS: i64 = 3_000;
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(since.unwrap().as_millis()).unwrap()
 }
