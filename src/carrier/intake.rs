@@ -435,6 +435,17 @@ mod tests {
     use crate::config::IdFormat;
 
     #[test]
+    fn at_most_max_receipts_wait() {
+        let count = AtomicUsize::new(0);
+        let first = Waiting::enter(&count, 2).unwrap();
+        let _second = Waiting::enter(&count, 2).unwrap();
+        assert!(Waiting::enter(&count, 2).is_none());
+        drop(first);
+        assert!(Waiting::enter(&count, 2).is_some());
+        assert_eq!(count.load(Ordering::Acquire), 1);
+    }
+
+    #[test]
     fn id_forms_cover_carrier_quirks() {
         let forms = id_forms("0268435456", IdFormat::Auto);
         assert!(forms.contains(&"10000000".to_owned()), "{forms:?}");

@@ -627,3 +627,32 @@ fn jitter(base: Duration) -> Duration {
     let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
     base.mul_f64(factor)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> Link {
+        let config = crate::config::Config::parse(
+            "[[carriers]]\nname = \"c\"\nhost = \"127.0.0.1\"\nport = 2776\n\
+             system_id = \"s\"\npassword = \"p\"\n",
+        )
+        .unwrap();
+        Link::new(config.carriers[0].clone()).unwrap()
+    }
+
+    #[test]
+    fn a_receipt_waits_only_for_submits_older_than_itself() {
+        let link = link();
+        let older = link.submit_started();
+        let horizon = link.ticket_horizon();
+        let newer = link.submit_started();
+        assert!(link.unanswered_before(horizon));
+        link.submit_settled(older);
+        // Only a submit written after the receipt came is unanswered: it cannot be its own.
+        assert!(!link.unanswered_before(horizon));
+        assert_eq!(link.unanswered(), 1);
+        link.submit_settled(newer);
+        assert_eq!(link.unanswered(), 0);
+    }
+}
