@@ -634,14 +634,18 @@ async fn repeated_kill_9_under_load_loses_nothing_end_to_end() {
     let kill_at = [total * 15 / 100, total * 45 / 100, total * 75 / 100, total];
     for (n, &at) in kill_at.iter().enumerate() {
         load.until_acked(at, Duration::from_secs(240)).await;
+        // What the kill catches on its way: queued for the carrier, receipts in the outbox.
+        let queues = get_ok(gw.admin.unwrap(), "/api/queues").await;
         let (acked, receipts) = load.progress();
         let killed_at = load.started.elapsed();
         gw = kill_and_restart(gw).await;
         load.point_to(gw.addr);
         eprintln!(
             "kill {}: SIGKILL at {acked} acknowledged, {receipts} receipts, {killed_at:.1?} \
-             into the load; serving again after {:.1?}",
+             into the load (route queue {}, outbox {}); serving again after {:.1?}",
             n + 1,
+            queues["routes"][0]["depth"],
+            queues["outboxes"][0]["depth"],
             load.started.elapsed() - killed_at
         );
     }
