@@ -650,7 +650,7 @@ async fn repeated_kill_9_under_load_loses_nothing_end_to_end() {
         );
     }
     let started = load.started;
-    let ledger = load.finish(Duration::from_secs(120)).await;
+    let ledger = load.finish(Duration::from_secs(180)).await;
     let took = started.elapsed();
     let tally = Tally::of(&ledger, &sim.submits());
     tally.report(
