@@ -184,13 +184,12 @@ impl Intake {
             }
             // A waiting receipt holds a slot of the session's window, and a session whose
             // window is full stops reading, submit_sm_resps included: the very answers the
-            // receipts wait for. Half the window at most waits; the others are unknown now
-            // (asked for again, see `receipt`).
+            // receipts may wait for. One slot is always left to requests that do not wait, so
+            // that reading goes on; a receipt beyond is unknown now (asked for again, see
+            // `receipt`).
             if waiting.is_none() {
-                waiting = Some(Waiting::enter(
-                    &self.waiting,
-                    self.link.config.window.get() / 2,
-                )?);
+                let max = self.link.config.window.get() - 1;
+                waiting = Some(Waiting::enter(&self.waiting, max)?);
             }
             if tokio::time::timeout_at(deadline, dispatched).await.is_err() {
                 return None;
