@@ -1,18 +1,18 @@
 //! Faults end to end, with real processes: ESMEs (this test, over TCP) submit through
 //! `smppd serve` to a `smppd simulate` carrier while things break: the gateway is SIGKILLed
-//! again and again under a load of 100,000 messages, the carrier answers with garbage, or
-//! stops answering for a while with its connections open. Every message the gateway
-//! acknowledged must reach the carrier (its `--log-submits` log says what it got) and its
-//! receipt must reach the client: nothing lost. Duplicates (at-least-once) are allowed and
-//! reported.
+//! again and again under a load of 100,000 messages; the carrier answers with garbage, stops
+//! answering for a while with its connections open, or is SIGKILLed and comes back, again and
+//! again. Every message the gateway acknowledged must reach the carrier (its `--log-submits`
+//! log says what it got) and its receipt must reach the client: nothing lost. Duplicates
+//! (at-least-once) are allowed and reported.
 //!
 //! Each submit carries a unique token as its text: the submit_sm_resp maps the token to the
 //! gateway id, the carrier's log shows whether it accepted the token, and the receipt's
 //! receipted_message_id names the gateway id. A submit whose response never came (the
 //! connection broke) or that was refused is sent again under a new token.
 //!
-//! Carriers whose connections drop (`--drop-every`), that throttle or that die while another
-//! takes over are in `tests/carrier_e2e.rs`.
+//! Carriers whose connections drop with a full window (`--drop-every`), that throttle, or that
+//! die while another takes over are in `tests/carrier_e2e.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
