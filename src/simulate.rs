@@ -9,7 +9,8 @@
 //!
 //! Faults for testing a gateway's recovery: `drop_every` closes a session abruptly with a
 //! window of submits unanswered, `withhold_percent` leaves some submits without any answer,
-//! `throttle` refuses submits over a rate. `log_submits` appends every submit received, with
+//! `throttle` refuses submits over a rate, `garbage_every` answers some submit_sm with bytes
+//! no SMPP peer should send. `log_submits` appends every submit received, with
 //! what became of it, to a file a test can read while the simulator runs in another process.
 
 use crate::config::SessionConfig;
@@ -58,6 +59,9 @@ const RECEIPT_MAX_ATTEMPTS: u32 = 10;
 /// the peer's window fills up and the responses already made are written out first.
 const DROP_LINGER: Duration = Duration::from_millis(50);
 
+/// `garbage_every`: the command_id of the unknown request sent (not in SMPP 3.4's table).
+const UNKNOWN_COMMAND_ID: u32 = 0x0000_0111;
+
 /// `log_submits`: lines waiting for the writer thread, at most; a submit waits beyond that
 /// (the log is for tests, which want every line rather than speed).
 const SUBMIT_LOG_QUEUE: usize = 64 * 1024;
@@ -93,6 +97,87 @@ pub enum ReceiptForm {
     Text,
     /// The TLVs only; short_message empty.
     Tlv,
+}
+
+/// What `garbage_every` sends in place of a submit_sm_resp, in this order, round and round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Garbage {
+    /// A header-only request with an unknown command_id and the submit's sequence number
+    /// (the peer answers generic_nack ESME_RINVCMDID); the submit stays unanswered.
+    UnknownCommand,
+    /// A submit_sm_resp (status OK, an id) with a sequence number the peer never sent; the
+    /// submit stays unanswered.
+    WrongSequence,
+    /// A submit_sm_resp with the submit's sequence number whose message_id has no NUL: the
+    /// header reads, the body does not.
+    MalformedResp,
+    /// A header whose command_length (8) is below the 16-octet minimum: framing is lost, the
+    /// peer answers generic_nack ESME_RINVCMDLEN and closes.
+    BadLength,
+    /// 64 pseudo-random octets, the first 0xFF so that the command_length they start with is
+    /// far beyond any limit (a plausible one would swallow what follows): framing is lost.
+    RandomBytes,
+}
+
+impl Garbage {
+    /// Every kind, in the order they are sent.
+    pub const ALL: [Self; 5] = [
+        Self::UnknownCommand,
+        Self::WrongSequence,
+        Self::MalformedResp,
+        Self::BadLength,
+        Self::RandomBytes,
+    ];
+
+    /// Its name in the submit log (`garbage=NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UnknownCommand => "unknown-command",
+            Self::WrongSequence => "wrong-sequence",
+            Self::MalformedResp => "malformed-resp",
+            Self::BadLength => "bad-length",
+            Self::RandomBytes => "random-bytes",
+        }
+    }
+
+    /// The octets sent in place of the response to request `seq`; `seed` feeds the random
+    /// ones.
+    pub fn bytes(self, seq: u32, seed: u64) -> bytes::Bytes {
+        let header = |length: u32, command_id: u32, seq: u32| {
+            let mut out = Vec::with_capacity(16);
+            for word in [length, command_id, 0, seq] {
+                out.extend_from_slice(&word.to_be_bytes());
+            }
+            out
+        };
+        let submit_sm_resp = smpp_proto::CommandId::SubmitSmResp.as_u32();
+        let out = match self {
+            Self::UnknownCommand => header(16, UNKNOWN_COMMAND_ID, seq),
+            Self::WrongSequence => {
+                // Our own ids are below 2^31: flipping bit 30 of a sequence number gives one
+                // the peer is not waiting for (it counts up from 1).
+                let mut out = header(16 + 9, submit_sm_resp, seq ^ 0x4000_0000);
+                out.extend_from_slice(b"deadbeef\0");
+                out
+            }
+            Self::MalformedResp => {
+                let mut out = header(16 + 8, submit_sm_resp, seq);
+                out.extend_from_slice(b"deadbeef");
+                out
+            }
+            Self::BadLength => header(8, submit_sm_resp, seq),
+            Self::RandomBytes => {
+                let mut out: Vec<u8> = (0..8u64)
+                    .flat_map(|i| mix(seed.wrapping_add(i)).to_be_bytes())
+                    .collect();
+                if let Some(first) = out.first_mut() {
+                    *first = 0xFF;
+                }
+                out
+            }
+        };
+        bytes::Bytes::from(out)
+    }
 }
 
 /// An option value that is not one of the allowed words.
@@ -197,9 +282,14 @@ pub struct SimulatorConfig {
     /// Close a session abruptly (no unbind) at every N-th submit it receives, leaving that
     /// submit and those after it unanswered (see [`DROP_LINGER`]). `None`: never.
     pub drop_every: Option<NonZeroU64>,
+    /// Answer every N-th submit_sm received (counted over all sessions) with garbage instead
+    /// of its response, the kinds of [`Garbage`] in turn; such a submit gets no id and no
+    /// receipt. `None`: never.
+    pub garbage_every: Option<NonZeroU64>,
     /// Append a line per submit received to this file: `UNIX_MS SESSION OUTCOME HEX`, the
     /// outcome `id=ID`, `status=NAME`, `withheld`, `dropped` (the submit that closed the
-    /// session) or `held` (one after it), and the PDU re-encoded in hex. `None`: no log.
+    /// session), `held` (one after it) or `garbage=KIND` ([`Garbage::name`]), and the PDU
+    /// re-encoded in hex. `None`: no log.
     pub log_submits: Option<PathBuf>,
     /// Time before each submit response.
     pub response_delay: Duration,
@@ -239,6 +329,7 @@ impl Default for SimulatorConfig {
             reject_percent: 0,
             withhold_percent: 0,
             drop_every: None,
+            garbage_every: None,
             log_submits: None,
             response_delay: Duration::ZERO,
             mo_every: None,
@@ -301,6 +392,8 @@ pub struct Simulator {
     submits: AtomicU64,
     /// Submits past the throttle, for `withhold_percent`.
     withhold_counter: AtomicU64,
+    /// submit_sm received on bound sessions, for `garbage_every`.
+    garbage_counter: AtomicU64,
     log: Option<SubmitLog>,
     binds: Mutex<HashMap<u64, Arc<BindEntry>>>,
     round_robin: AtomicUsize,
@@ -328,6 +421,7 @@ struct Counters {
     submits_throttled: AtomicU64,
     submits_withheld: AtomicU64,
     connections_dropped: AtomicU64,
+    garbage_sent: AtomicU64,
     receipts_sent: AtomicU64,
     receipts_dropped: AtomicU64,
     mo_sent: AtomicU64,
@@ -607,6 +701,7 @@ impl Simulator {
             next_id: AtomicU64::new(config.id_start),
             submits: AtomicU64::new(0),
             withhold_counter: AtomicU64::new(0),
+            garbage_counter: AtomicU64::new(0),
             log,
             binds: Mutex::new(HashMap::new()),
             round_robin: AtomicUsize::new(0),
@@ -812,6 +907,25 @@ impl Simulator {
         session.handle.close();
     }
 
+    /// `garbage_every` struck on this submit_sm: the garbage to write in place of its
+    /// response (counted and logged as a submit); `None` for every other submit.
+    fn garbage(&self, session: &SessionInfo, pdu: &Pdu) -> Option<bytes::Bytes> {
+        let every = self.config.garbage_every?;
+        session.bound.as_ref()?;
+        let n = self.garbage_counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if !n.is_multiple_of(every.get()) {
+            return None;
+        }
+        let hit = n / every.get() - 1;
+        let kind = Garbage::ALL[usize::try_from(hit % 5).unwrap_or(0)];
+        let counters = &self.shared.counters;
+        counters.submits_received.fetch_add(1, Ordering::Relaxed);
+        counters.garbage_sent.fetch_add(1, Ordering::Relaxed);
+        self.log_submit(session, pdu, &format_args!("garbage={}", kind.name()));
+        tracing::info!(peer = %session.peer, kind = kind.name(), "garbage instead of a response");
+        Some(kind.bytes(pdu.sequence_number, mix(hit)))
+    }
+
     /// Appends a line to the submit log, if there is one.
     fn log_submit(&self, session: &SessionInfo, pdu: &Pdu, outcome: &dyn fmt::Display) {
         let Some(log) = &self.log else { return };
@@ -953,6 +1067,9 @@ impl Service for Simulator {
             Body::BindReceiver(_) => return self.bind(&session, &pdu, BindKind::Receiver),
             Body::BindTransceiver(_) => return self.bind(&session, &pdu, BindKind::Transceiver),
             Body::SubmitSm(sm) => {
+                if let Some(garbage) = self.garbage(&session, &pdu) {
+                    return Reply::Raw(garbage);
+                }
                 let message = submitted_sm(sm);
                 let result = self.submit(&session, &pdu, vec![message], sm.registered_delivery);
                 // None (withheld, dropped): no response, as if it never arrived.
@@ -1097,17 +1214,23 @@ impl SimulatorHandle {
         self.counter(|c| &c.connections_dropped)
     }
 
+    /// Submits answered with garbage (`garbage_every`).
+    pub fn garbage_sent(&self) -> u64 {
+        self.counter(|c| &c.garbage_sent)
+    }
+
     /// The counters in one line, `name=value` separated by spaces (for `smppd simulate`'s
     /// exit, where a test in another process can read them).
     pub fn stats(&self) -> String {
         format!(
             "submits_received={} submits_throttled={} submits_withheld={} \
-             connections_dropped={} receipts_sent={} receipts_dropped={} receipts_pending={} \
-             mo_sent={}",
+             connections_dropped={} garbage_sent={} receipts_sent={} receipts_dropped={} \
+             receipts_pending={} mo_sent={}",
             self.submits_received(),
             self.submits_throttled(),
             self.submits_withheld(),
             self.connections_dropped(),
+            self.garbage_sent(),
             self.receipts_sent(),
             self.receipts_dropped(),
             self.receipts_pending(),

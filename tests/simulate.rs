@@ -304,6 +304,67 @@ async fn drop_every_closes_with_the_window_unanswered() {
     sim.shutdown().await;
 }
 
+/// `n` raw octets from the simulator (within 10 s): what the codec would refuse to read.
+async fn raw_octets(client: &mut Client, n: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = vec![0; n];
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        client.stream.read_exact(&mut bytes),
+    )
+    .await
+    .expect("no answer within 10 s")
+    .unwrap();
+    bytes
+}
+
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap())
+}
+
+#[tokio::test]
+async fn garbage_every_answers_with_each_kind_in_turn() {
+    let sim = start(SimulatorConfig {
+        garbage_every: NonZeroU64::new(2),
+        ..config()
+    })
+    .await;
+    let mut client = bound(&sim, CommandId::BindTransmitter, "acme").await;
+    // Every 2nd submit_sm gets garbage, the next kind each time; the connection stays open
+    // (closing is the peer's business) and the submits in between are answered as usual.
+    let sizes = [16, 25, 24, 16, 64];
+    let mut garbage = Vec::new();
+    for size in sizes {
+        let resp = client
+            .request(submit_no_receipt("4915112345678", "fine"))
+            .await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
+        let seq = client.send(submit_no_receipt("4915112345678", "bad")).await;
+        garbage.push((seq, raw_octets(&mut client, size).await));
+    }
+    let [unknown, wrong_seq, malformed, bad_length, random] = &garbage[..] else {
+        unreachable!()
+    };
+    // An unknown command_id, with the submit's sequence number.
+    assert_eq!(word(&unknown.1, 4), 0x0000_0111);
+    assert_eq!(word(&unknown.1, 12), unknown.0);
+    // A well-formed submit_sm_resp OK, to a sequence number never sent.
+    let pdu = Pdu::decode(&bytes::Bytes::from(wrong_seq.1.clone())).unwrap();
+    assert_eq!(pdu.command_id(), CommandId::SubmitSmResp);
+    assert_ne!(pdu.sequence_number, wrong_seq.0);
+    // The submit's submit_sm_resp, its message_id without the NUL: undecodable.
+    assert_eq!(word(&malformed.1, 4), CommandId::SubmitSmResp.as_u32());
+    assert_eq!(word(&malformed.1, 12), malformed.0);
+    assert!(Pdu::decode(&bytes::Bytes::from(malformed.1.clone())).is_err());
+    // command_length 8: below the header's own 16.
+    assert_eq!(word(&bad_length.1, 0), 8);
+    // Random, starting with a command_length beyond any limit.
+    assert_eq!(random.1[0], 0xFF);
+    assert_eq!(sim.garbage_sent(), 5);
+    assert_eq!(sim.submits_received(), 10);
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn log_submits_records_each_submit_and_its_outcome() {
     let dir = common::temp_dir("sim-log");

@@ -122,6 +122,11 @@ struct SimulateArgs {
     /// those after it unanswered (default: never).
     #[arg(long, value_name = "N")]
     drop_every: Option<NonZeroU64>,
+    /// Answer every N-th submit_sm (over all sessions) with garbage instead of its response,
+    /// in turn: an unknown command_id, a submit_sm_resp with a wrong sequence number, one with
+    /// an undecodable body, a command_length below 16, random bytes (default: never).
+    #[arg(long, value_name = "N")]
+    garbage_every: Option<NonZeroU64>,
     /// Append each submit received to FILE: `UNIX_MS SESSION OUTCOME PDU_HEX` per line.
     #[arg(long, value_name = "FILE")]
     log_submits: Option<PathBuf>,
@@ -165,6 +170,7 @@ impl SimulateArgs {
             reject_percent: self.reject_percent,
             withhold_percent: self.withhold_percent,
             drop_every: self.drop_every,
+            garbage_every: self.garbage_every,
             log_submits: self.log_submits,
             response_delay: self.response_delay,
             mo_every: self.mo_every,

@@ -8,7 +8,6 @@ use crate::telemetry;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -135,11 +134,11 @@ async fn pass(
         let pdu = submit_sm(&message, &link);
         // Counted before it goes out: its receipt may come before this task runs again, and
         // must then wait for the carrier id rather than be taken for unknown.
-        link.unanswered.fetch_add(1, Ordering::AcqRel);
+        let ticket = link.submit_started();
         let pending = match session.start_request(Body::SubmitSm(pdu)).await {
             Ok(pending) => pending,
             Err(e) => {
-                link.unanswered.fetch_sub(1, Ordering::AcqRel);
+                link.submit_settled(ticket);
                 tracing::debug!(%id, error = %e, "session closed before the submit went out");
                 continue;
             }
@@ -150,9 +149,11 @@ async fn pass(
         tokio::spawn(async move {
             let answer = pending.answer().await;
             settle(&carriers, &link, &message, answer).await;
-            // Only now: a receipt that came early waits while this is above zero, and the
-            // carrier id it needs is recorded by `settle`.
-            link.unanswered.fetch_sub(1, Ordering::AcqRel);
+            // Only now: a receipt that came early waits while this is unanswered, and the
+            // carrier id it needs is recorded by `settle`. Receipts waiting for it (answered
+            // or not) look again.
+            link.submit_settled(ticket);
+            carriers.dispatched.notify_waiters();
             lock(&in_flight).remove(&id);
         });
     }

@@ -10,6 +10,7 @@ use smpp_proto::coding::{self, Encoding};
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
 use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,29 @@ pub(crate) struct Intake {
     /// send each once more later, since the dispatch it belongs to may be a moment from being
     /// recorded (a busy gateway, a race with the submit_sm_resp). Bounded; cleared when full.
     unknown: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Receipts waiting in [`Intake::find`] now.
+    waiting: AtomicUsize,
+}
+
+/// A receipt counted in [`Intake::waiting`] while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Counts one more waiting receipt, unless `max` are waiting already.
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Unknown receipt ids remembered at most; beyond, the set starts over.
@@ -36,6 +60,7 @@ impl Intake {
             carriers,
             link,
             unknown: std::sync::Mutex::default(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -136,7 +161,13 @@ impl Intake {
     /// The gateway id for a carrier id, trying the forms carriers turn ids into; waits a while
     /// for a submit_sm_resp still on its way.
     async fn find(&self, carrier_id: &str) -> Option<MessageId> {
+        // Only a submit written before this receipt came can be the one it belongs to: once
+        // all of those are settled, an id still unknown stays so (its submit_sm_resp was lost
+        // with a connection, or came after our timeout). Waiting for newer submits too, as
+        // there always are under load, held each such receipt the whole EARLY_RECEIPT_WAIT.
+        let horizon = self.link.ticket_horizon();
         let deadline = tokio::time::Instant::now() + EARLY_RECEIPT_WAIT;
+        let mut waiting = None;
         loop {
             let dispatched = self.carriers.dispatched.notified();
             for candidate in id_forms(carrier_id, self.link.config.receipt_id_format) {
@@ -148,15 +179,17 @@ impl Intake {
                     return Some(id);
                 }
             }
-            // Only a submit still unanswered on this link can make the id known: without one,
-            // waiting would only hold a slot of the carrier's window.
-            if self
-                .link
-                .unanswered
-                .load(std::sync::atomic::Ordering::Acquire)
-                == 0
-            {
+            if !self.link.unanswered_before(horizon) {
                 return None;
+            }
+            // A waiting receipt holds a slot of the session's window, and a session whose
+            // window is full stops reading, submit_sm_resps included: the very answers the
+            // receipts may wait for. One slot is always left to requests that do not wait, so
+            // that reading goes on; a receipt beyond is unknown now (asked for again, see
+            // `receipt`).
+            if waiting.is_none() {
+                let max = self.link.config.window.get() - 1;
+                waiting = Some(Waiting::enter(&self.waiting, max)?);
             }
             if tokio::time::timeout_at(deadline, dispatched).await.is_err() {
                 return None;
@@ -405,6 +438,17 @@ fn address<const MAX: usize>(ton: u8, npi: u8, addr: &smpp_proto::COctetString<M
 mod tests {
     use super::*;
     use crate::config::IdFormat;
+
+    #[test]
+    fn at_most_max_receipts_wait() {
+        let count = AtomicUsize::new(0);
+        let first = Waiting::enter(&count, 2).unwrap();
+        let _second = Waiting::enter(&count, 2).unwrap();
+        assert!(Waiting::enter(&count, 2).is_none());
+        drop(first);
+        assert!(Waiting::enter(&count, 2).is_some());
+        assert_eq!(count.load(Ordering::Acquire), 1);
+    }
 
     #[test]
     fn id_forms_cover_carrier_quirks() {

@@ -11,7 +11,8 @@ use crate::throttle::Throttle;
 use rustls::pki_types::ServerName;
 use smpp_proto::pdu::Bind;
 use smpp_proto::{Body, CommandStatus};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -39,7 +40,12 @@ pub struct Link {
     tls: Option<TlsConnector>,
     /// Submits written and not yet answered: while there are none, a receipt with an unknown
     /// id cannot be early, and is not held.
-    pub(crate) unanswered: AtomicUsize,
+    unanswered: AtomicUsize,
+    /// The tickets of those submits ([`Link::submit_started`]), in the order they went out: a
+    /// receipt waits only for submits older than itself.
+    outstanding: Mutex<BTreeSet<u64>>,
+    /// The next submit's ticket.
+    next_ticket: AtomicU64,
     /// Its own tokens, children of the gateway's, once its slots run.
     tokens: OnceLock<LinkTokens>,
     /// Set when a reload removed or replaced it: it takes no new submits.
@@ -133,6 +139,8 @@ impl Link {
             slow: Mutex::new(Slowdown::default()),
             tls,
             unanswered: AtomicUsize::new(0),
+            outstanding: Mutex::new(BTreeSet::new()),
+            next_ticket: AtomicU64::new(0),
             tokens: OnceLock::new(),
             retired: AtomicBool::new(false),
         })
@@ -227,6 +235,42 @@ impl Link {
     /// Submits written to the carrier and not answered yet.
     pub fn unanswered(&self) -> usize {
         self.unanswered.load(Ordering::Acquire)
+    }
+
+    /// A submit is about to be written: counts it unanswered until [`Link::submit_settled`]
+    /// with the ticket returned.
+    pub(crate) fn submit_started(&self) -> u64 {
+        self.unanswered.fetch_add(1, Ordering::AcqRel);
+        let ticket = self.next_ticket.fetch_add(1, Ordering::AcqRel);
+        self.outstanding().insert(ticket);
+        ticket
+    }
+
+    /// The submit of `ticket` is answered (and its carrier id recorded), failed, or was never
+    /// written.
+    pub(crate) fn submit_settled(&self, ticket: u64) {
+        self.outstanding().remove(&ticket);
+        self.unanswered.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The ticket the next submit will get: a receipt read now can only belong to a submit
+    /// with a smaller one.
+    pub(crate) fn ticket_horizon(&self) -> u64 {
+        self.next_ticket.load(Ordering::Acquire)
+    }
+
+    /// Whether a submit with a ticket below `horizon` is still unanswered.
+    pub(crate) fn unanswered_before(&self, horizon: u64) -> bool {
+        self.outstanding()
+            .first()
+            .is_some_and(|ticket| *ticket < horizon)
+    }
+
+    fn outstanding(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        // Inserts and removes only: consistent under a panic elsewhere.
+        self.outstanding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Moves a slot to `state`; `error`, if any, becomes its last error.
@@ -582,4 +626,33 @@ fn jitter(base: Duration) -> Duration {
         .map_or(0, |d| d.subsec_nanos());
     let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
     base.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> Link {
+        let config = crate::config::Config::parse(
+            "[[carriers]]\nname = \"c\"\nhost = \"127.0.0.1\"\nport = 2776\n\
+             system_id = \"s\"\npassword = \"p\"\n",
+        )
+        .unwrap();
+        Link::new(config.carriers[0].clone()).unwrap()
+    }
+
+    #[test]
+    fn a_receipt_waits_only_for_submits_older_than_itself() {
+        let link = link();
+        let older = link.submit_started();
+        let horizon = link.ticket_horizon();
+        let newer = link.submit_started();
+        assert!(link.unanswered_before(horizon));
+        link.submit_settled(older);
+        // Only a submit written after the receipt came is unanswered: it cannot be its own.
+        assert!(!link.unanswered_before(horizon));
+        assert_eq!(link.unanswered(), 1);
+        link.submit_settled(newer);
+        assert_eq!(link.unanswered(), 0);
+    }
 }

@@ -67,6 +67,9 @@ pub enum Reply {
     Close(Option<Pdu>),
     /// Nothing to send (requests without a response: outbind, alert_notification).
     Nothing,
+    /// Write these bytes as they are, in place of a response: the carrier simulator's garbage
+    /// fault (`garbage_every`), which no well-behaved peer sends.
+    Raw(bytes::Bytes),
 }
 
 /// What a session needs from its owner: the meaning of the peer's requests.
@@ -593,6 +596,7 @@ impl Driver {
                 self.end(End::ServiceClosed);
             }
             Reply::Nothing => {}
+            Reply::Raw(bytes) => self.wbuf.extend_from_slice(&bytes),
         }
     }
 

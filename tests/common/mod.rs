@@ -61,6 +61,8 @@ pub struct Gateway {
     /// The admin API, unless `[admin] enabled = false`.
     pub admin: Option<SocketAddr>,
     config_path: PathBuf,
+    /// Its `RUST_LOG`.
+    log_filter: String,
     /// stderr of the process so far (logs), collected by a thread.
     logs: Arc<std::sync::Mutex<String>>,
     /// A command the gateway runs under (`start_wrapped`): program and arguments, then the
@@ -81,13 +83,23 @@ pub fn temp_dir(name: &str) -> PathBuf {
 impl Gateway {
     /// Writes `config_text` into `dir/smppd.toml` and starts the gateway on it.
     pub fn start(dir: &Path, config_text: &str) -> Self {
-        Self::start_wrapped(dir, config_text, &[])
+        Self::launch(dir, config_text, "smppd=debug", &[])
     }
 
     /// Like `start`, run as `WRAPPER... SMPPD serve --config FILE`: e.g. `unshare -m sh -c
     /// 'mount … && exec "$@"' sh`, where the script ends in `exec "$@"` so that the child's pid
     /// is smppd's. A wrapper that fails before smppd runs fails the start, with its stderr.
     pub fn start_wrapped(dir: &Path, config_text: &str, wrapper: &[&str]) -> Self {
+        Self::launch(dir, config_text, "smppd=debug", wrapper)
+    }
+
+    /// Like [`Gateway::start`], logging at `filter` (`RUST_LOG`): under a load of many
+    /// thousand messages, debug logs (lines per message, kept in memory) would slow it down.
+    pub fn start_logging(dir: &Path, config_text: &str, filter: &str) -> Self {
+        Self::launch(dir, config_text, filter, &[])
+    }
+
+    fn launch(dir: &Path, config_text: &str, filter: &str, wrapper: &[&str]) -> Self {
         let config_path = dir.join("smppd.toml");
         std::fs::write(&config_path, config_text).unwrap();
         let mut gateway = Self {
@@ -97,6 +109,7 @@ impl Gateway {
             tls_addr: None,
             admin: None,
             config_path,
+            log_filter: filter.to_owned(),
             logs: Default::default(),
             wrapper: wrapper.iter().map(|w| (*w).to_owned()).collect(),
         };
@@ -119,7 +132,7 @@ impl Gateway {
             .arg("--config")
             .arg(&self.config_path)
             .current_dir(&self.dir)
-            .env("RUST_LOG", "smppd=debug")
+            .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -430,6 +443,11 @@ impl Simulator {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    /// Its process id (for signals: SIGSTOP makes a carrier that hangs, connections open).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
 
     /// Starts it again on the same address, with the same arguments and log file.
