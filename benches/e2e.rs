@@ -283,6 +283,8 @@ struct Ledger {
     early: HashMap<String, Instant>,
     accepted: u64,
     refused: u64,
+    /// Refusals by command_status, to tell backpressure (ESME_RMSGQFUL …) from errors.
+    refused_by_status: std::collections::BTreeMap<String, u64>,
     duplicated: u64,
     submit_latency_us: Vec<u32>,
     receipt_latency_us: Vec<u32>,
@@ -727,6 +729,10 @@ impl ReadLoop {
                         ledger.accepted(resp.message_id.to_string_lossy(), sent);
                     } else {
                         ledger.refused += 1;
+                        *ledger
+                            .refused_by_status
+                            .entry(pdu.command_status.to_string())
+                            .or_default() += 1;
                     }
                     drop(ledger);
                     self.permits.add_permits(1);
@@ -938,6 +944,18 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
             row(
                 "submit_sm accepted / refused",
                 format!("{} / {}", l.accepted, l.refused),
+            ),
+            row(
+                "refused by status",
+                if l.refused_by_status.is_empty() {
+                    "-".to_owned()
+                } else {
+                    l.refused_by_status
+                        .iter()
+                        .map(|(status, n)| format!("{status}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
             ),
             row(
                 "messages/s (first submit → last submit_sm_resp)",

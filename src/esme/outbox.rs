@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Longest pause between delivery attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Ack commits of one client's delivery in flight at once.
+const MAX_ACKS_IN_FLIGHT: usize = 4;
 
 /// The outboxes of all clients.
 pub(crate) struct Outboxes {
@@ -124,6 +126,9 @@ impl Outboxes {
         // Read and not in flight: failed ones to send again, new ones waiting for room.
         let mut unsent: VecDeque<(u64, OutboxItem)> = VecDeque::new();
         let mut sending = FuturesUnordered::new();
+        // Acks on their way to the store: delivery goes on meanwhile, as a commit under load
+        // takes longer than a client's answer.
+        let mut acking = FuturesUnordered::new();
         // Where the round robin goes on: items that trickle in one by one are spread too.
         let mut next_bind = 0usize;
         loop {
@@ -135,9 +140,8 @@ impl Outboxes {
                 while let Some(done) = sending.next().await {
                     settle(&system_id, &mut binds, &mut unsent, &mut answered, done);
                 }
-                if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
-                    tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
-                }
+                acking.push(ack(self.store.clone(), system_id.clone(), answered));
+                while acking.next().await.is_some() {}
                 if let Ok(mut running) = outbox.running.lock() {
                     // Checked under the lock `bind` takes: a bind arriving now restarts us.
                     let still_empty = outbox.binds.lock().map(|b| b.is_empty()).unwrap_or(true);
@@ -203,19 +207,29 @@ impl Outboxes {
                     }
                     // An item leaves the outbox only after its deliver_sm_resp; a crash before
                     // this commit delivers it again (at least once).
-                    if let Err(e) = self.store.ack_outbox_many(&system_id, answered).await {
-                        tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
-                        tokio::select! {
-                            () = tokio::time::sleep(MAX_BACKOFF) => {}
-                            () = self.shutdown.cancelled() => return,
-                        }
+                    acking.push(ack(self.store.clone(), system_id.clone(), answered));
+                    // A few commits in flight at most: a slow disk slows delivery down.
+                    while acking.len() > MAX_ACKS_IN_FLIGHT {
+                        acking.next().await;
                     }
                 }
+                Some(()) = acking.next(), if !acking.is_empty() => {}
                 () = notified => {}
                 () = sleep_until_some(resume) => {}
                 () = self.shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// Removes answered items from the outbox. A failure is logged: the store then stops taking
+/// writes and the gateway restarts (see `Store::failed`), delivering them again.
+async fn ack(store: Store, system_id: String, answered: Vec<u64>) {
+    if answered.is_empty() {
+        return;
+    }
+    if let Err(e) = store.ack_outbox_many(&system_id, answered).await {
+        tracing::error!(client = %system_id, error = %e, "cannot ack outbox items");
     }
 }
 
