@@ -135,11 +135,26 @@ async fn pass(
         // Counted before it goes out: its receipt may come before this task runs again, and
         // must then wait for the carrier id rather than be taken for unknown.
         let ticket = link.submit_started();
-        let pending = match session.start_request(Body::SubmitSm(pdu)).await {
-            Ok(pending) => pending,
-            Err(e) => {
+        // A working session takes a submit within a response timeout: by then its own timers
+        // have freed a slot of a full window. One that does not is wedged, and would hold this
+        // route's dispatch with it; closed, its link reconnects and the message goes again.
+        let bound = link.config.response_timeout.saturating_mul(2);
+        let started = tokio::time::timeout(bound, session.start_request(Body::SubmitSm(pdu)));
+        let pending = match started.await {
+            Ok(Ok(pending)) => pending,
+            Ok(Err(e)) => {
                 link.submit_settled(ticket);
                 tracing::debug!(%id, error = %e, "session closed before the submit went out");
+                continue;
+            }
+            Err(_) => {
+                link.submit_settled(ticket);
+                tracing::warn!(
+                    carrier = link.name(),
+                    session = session.id(),
+                    "a carrier session took no submit for {bound:?}; closing it"
+                );
+                session.close();
                 continue;
             }
         };
@@ -147,7 +162,11 @@ async fn pass(
         sent += 1;
         let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
         tokio::spawn(async move {
-            let answer = pending.answer().await;
+            // The session's window times the answer out; this bound only keeps a wedged session
+            // from holding the message forever (it then goes again: at least once).
+            let answer = tokio::time::timeout(bound, pending.answer())
+                .await
+                .unwrap_or(Err(crate::session::RequestError::Timeout));
             settle(&carriers, &link, &message, answer).await;
             // Only now: a receipt that came early waits while this is unanswered, and the
             // carrier id it needs is recorded by `settle`. Receipts waiting for it (answered
