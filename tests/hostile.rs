@@ -775,8 +775,9 @@ async fn connections_per_address_are_capped() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut c = Client::connect(gw.addr).await;
-        c.send_raw(&Pdu::new(1, Body::EnquireLink).to_bytes()).await;
-        if c.recv().await.is_some() {
+        // Refused, the connection may be reset before this write or the read.
+        let probe = Pdu::new(1, Body::EnquireLink).to_bytes();
+        if c.stream.write_all(&probe).await.is_ok() && c.recv().await.is_some() {
             break;
         }
         assert!(
@@ -786,6 +787,48 @@ async fn connections_per_address_are_capped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_serves(&gw).await;
+}
+
+/// A client that sends and never reads, until its session ends (inactivity, then an unbind it
+/// does not answer): the session, and the connection slot it holds, go. (The session's last
+/// flush toward such a peer is bounded by response_timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ending_toward_a_peer_that_never_reads_lets_go() {
+    let gw = start(
+        "never-reads-end",
+        Setup {
+            server: "max_connections_per_ip = 1".to_owned(),
+            session: "inactivity_timeout = \"2s\"\nenquire_link_interval = \"1s\"\n\
+                      unbind_timeout = \"1s\"\nresponse_timeout = \"1s\""
+                .to_owned(),
+            ..Setup::default()
+        },
+    );
+    let mut deaf = Client::connect(gw.addr).await;
+    deaf.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
+        .await;
+    // Requests whose answers are never read, until the gateway stops reading us too.
+    let flood: Vec<u8> = (0..1_500_000u32)
+        .flat_map(|seq| Pdu::new(seq + 10, Body::EnquireLink).to_bytes())
+        .collect();
+    // The write stops when the gateway stops reading (or fails, if it closed on us).
+    let _ = tokio::time::timeout(Duration::from_secs(3), deaf.stream.write_all(&flood)).await;
+    // Its only slot on this address comes back once the session has ended.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut c = Client::connect(gw.addr).await;
+        // Refused, the connection may be reset before this write or the read.
+        let probe = Pdu::new(1, Body::EnquireLink).to_bytes();
+        if c.stream.write_all(&probe).await.is_ok() && c.recv().await.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the deaf client's session still holds its connection slot"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(deaf);
 }
 
 // ---- A client that never reads ----------------------------------------------------------------

@@ -382,9 +382,14 @@ impl Driver {
                 if let Some(sequence) = self.unbind_resp.take() {
                     self.write(&Pdu::new(sequence, Body::UnbindResp));
                 }
-                // Best effort: what is written so far goes out before the socket closes.
-                let _ = writer.write_all(&self.wbuf).await;
-                let _ = writer.shutdown().await;
+                // Best effort: what is written so far goes out before the socket closes, within
+                // a response timeout. A peer that stopped reading (its own writes blocked on us,
+                // say) would otherwise hold this task, its window and its connection forever.
+                let flush = async {
+                    let _ = writer.write_all(&self.wbuf).await;
+                    let _ = writer.shutdown().await;
+                };
+                let _ = tokio::time::timeout(self.limits.timers.response_timeout, flush).await;
                 return end;
             }
 
