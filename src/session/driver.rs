@@ -447,6 +447,10 @@ impl Driver {
             // Hard failures stop at once; the others let in-progress handlers answer first
             // (an acknowledged submit must get its submit_sm_resp).
             Some(End::PeerClosed | End::Io(_)) => self.ending.take(),
+            // Toward a carrier, a stream that can no longer be read ends at once too: what is
+            // in progress (receipts, MO) may wait on answers this session cannot read any more,
+            // and the carrier sends again what was left unanswered.
+            Some(End::Framing(_)) if self.role == Role::Esme => self.ending.take(),
             Some(_) if in_progress.is_empty() => self.ending.take(),
             _ => None,
         }
