@@ -198,20 +198,7 @@ fn id_field(pdu: &Pdu) -> String {
 
 /// `GET /metrics`: the value of the sample `name` (no labels).
 async fn metric(admin: SocketAddr, name: &str) -> Option<f64> {
-    let url = format!("http://{admin}/metrics");
-    let text = tokio::task::spawn_blocking(move || {
-        ureq::get(&url)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .map(|v| v.trim().parse().unwrap())
+    common::metric_sample(admin, name).await
 }
 
 async fn space_low(admin: SocketAddr) -> bool {

@@ -40,26 +40,9 @@ fn gateway(name: &str, sim: &SimulatorHandle, route_extra: &str) -> Gateway {
 }
 
 /// The value of the `smppd_refused_full_total` sample for `bound` and `name`, 0 if absent.
-async fn refused_full(admin: SocketAddr, bound: &str, name: &str) -> u64 {
-    let url = format!("http://{admin}/metrics");
-    let text = tokio::task::spawn_blocking(move || {
-        ureq::get(&url)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let labels = format!("{{bound=\"{bound}\",name=\"{name}\"}}");
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix("smppd_refused_full_total")
-                .and_then(|rest| rest.strip_prefix(labels.as_str()))
-        })
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
+async fn refused_full(admin: SocketAddr, bound: &str, name: &str) -> f64 {
+    let sample = format!("smppd_refused_full_total{{bound=\"{bound}\",name=\"{name}\"}}");
+    common::metric_sample(admin, &sample).await.unwrap_or(0.0)
 }
 
 /// A paused route fills up to `max_queue`; the next submit gets ESME_RMSGQFUL without an id,
@@ -83,7 +66,7 @@ async fn a_full_route_queue_refuses_with_rmsgqful_until_it_drains() {
     let resp = c.request(submit("447700900123", "one too many")).await;
     assert_eq!(resp.command_status, CommandStatus::ESME_RMSGQFUL);
     assert!(message_id(&resp).is_empty(), "a refused submit has no id");
-    assert_eq!(refused_full(admin, "route_queue", "default").await, 1);
+    assert_eq!(refused_full(admin, "route_queue", "default").await, 1.0);
     assert_eq!(sim.submits_received(), 0, "the route was paused");
 
     post_ok(admin, "/api/routes/default/resume", None).await;
@@ -150,7 +133,7 @@ async fn a_full_outbox_refuses_submits_and_mo_until_read() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     assert!(accepted.len() >= 3, "refused after {}", accepted.len());
-    assert!(refused_full(admin, "client_outbox", "shop").await >= 1);
+    assert!(refused_full(admin, "client_outbox", "shop").await >= 1.0);
 
     // MO for the client is refused to the carrier (transient: it will resend).
     match sim.send_mo("smppd", "447700900999", "88000", "hello").await {

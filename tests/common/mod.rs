@@ -276,6 +276,26 @@ pub async fn api(
     .unwrap()
 }
 
+/// `GET /metrics`: the value of `sample`, written as the exporter writes it (the name, then
+/// its labels in braces if it has any), if it is there.
+pub async fn metric_sample(admin: SocketAddr, sample: &str) -> Option<f64> {
+    let url = format!("http://{admin}/metrics");
+    let text = tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let prefix = format!("{sample} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map(|value| value.trim().parse().unwrap())
+}
+
 /// `GET path` that must answer 200; its JSON.
 pub async fn get_ok(admin: SocketAddr, path: &str) -> serde_json::Value {
     let (status, json) = api(admin, "GET", path, None, None).await;
