@@ -772,20 +772,12 @@ async fn connections_per_address_are_capped() {
     assert_eq!(resp.body, Body::EnquireLinkResp);
     drop((first, held, other));
     // Closing sessions give their slots back a moment after the sockets close.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = Client::connect(gw.addr).await;
-        // Refused, the connection may be reset before this write or the read.
-        let probe = Pdu::new(1, Body::EnquireLink).to_bytes();
-        if c.stream.write_all(&probe).await.is_ok() && c.recv().await.is_some() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the address's slots never came back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    served_again(
+        &gw,
+        Duration::from_secs(10),
+        "the address's slots never came back",
+    )
+    .await;
     assert_serves(&gw).await;
 }
 
@@ -814,21 +806,25 @@ async fn a_session_ending_toward_a_peer_that_never_reads_lets_go() {
     // The write stops when the gateway stops reading (or fails, if it closed on us).
     let _ = tokio::time::timeout(Duration::from_secs(3), deaf.stream.write_all(&flood)).await;
     // Its only slot on this address comes back once the session has ended.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let what = "the deaf client's session still holds its connection slot";
+    served_again(&gw, Duration::from_secs(30), what).await;
+    drop(deaf);
+}
+
+/// Waits (up to `limit`) until a new connection from 127.0.0.1 gets an enquire_link answered;
+/// fails with `what` otherwise.
+async fn served_again(gw: &Gateway, limit: Duration, what: &str) {
+    let deadline = Instant::now() + limit;
     loop {
         let mut c = Client::connect(gw.addr).await;
         // Refused, the connection may be reset before this write or the read.
         let probe = Pdu::new(1, Body::EnquireLink).to_bytes();
         if c.stream.write_all(&probe).await.is_ok() && c.recv().await.is_some() {
-            break;
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the deaf client's session still holds its connection slot"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop(deaf);
 }
 
 // ---- A client that never reads ----------------------------------------------------------------
