@@ -122,13 +122,13 @@ pub struct StoreConfig {
 /// When the store reports a write as done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// After sled's flush and an fsync of the store's files: survives power loss. Default.
+    /// After the journal write and its `fdatasync`: survives power loss. Default.
     Durable,
-    /// After sled's flush only (write-back to the page cache, `sync_file_range`): survives a
+    /// After the journal write reached the OS (page cache), without an fsync: survives a
     /// process crash, not necessarily a power loss.
     Flush,
-    /// Once the write is applied, without waiting for a flush (sled flushes every 500 ms in
-    /// the background): a crash may lose acknowledged messages.
+    /// The same as `Flush` since the journal is a plain file; kept so that configs naming it
+    /// still load.
     Relaxed,
 }
 

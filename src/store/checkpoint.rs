@@ -1,19 +1,23 @@
 //! Moving journaled writes into the trees: a frozen layer at a time in the background, and at
 //! open whatever the journal still holds (after a crash, or a stop that left layers unwritten).
 //!
-//! Order is what keeps this safe. A layer's writes go into the trees first, are made as durable
-//! as the store's durability setting promises, and only then are its journal entries removed, in
-//! one atomic sled batch: a crash at any point leaves the journal holding every write the trees
-//! may lack. Replaying the journal in order is idempotent (puts and removals of whole values), so
-//! writes that did reach the trees are harmlessly written again.
+//! Order is what keeps this safe. A layer's writes go into the trees first, are made durable
+//! (sled's flush, then the fsyncs sled leaves out; see [`DiskSync`]), and only then is the
+//! layer's journal segment deleted: a crash at any point leaves the journal holding every write
+//! the trees may lack. Replaying the journal in order is idempotent (puts and removals of whole
+//! values), so writes that did reach the trees are harmlessly written again.
 
 use super::commit::flush_db;
 use super::layout;
 use super::memtable::{Layer, Slot};
+use super::wal::{self, sync_dir};
 use super::{Error, Shared, Trees};
 use crate::config::Durability;
-use std::fs::File;
-use std::path::Path;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -21,8 +25,7 @@ use std::sync::{mpsc, Arc};
 pub(super) struct Checkpointer {
     pub(super) shared: Arc<Shared>,
     pub(super) durability: Durability,
-    /// sled's log file, for the fdatasync that sled's own flush does not do.
-    pub(super) log: File,
+    pub(super) disk: DiskSync,
     /// Shared with the commit and sync threads: set here when a checkpoint failed.
     pub(super) failed: Arc<AtomicBool>,
 }
@@ -31,7 +34,7 @@ impl Checkpointer {
     /// Writes each layer it gets, then clears it from memory and says so on `done`. Stops when
     /// the commit thread hangs up, or after a failure (the store then refuses writes; the journal
     /// still has everything for the next open).
-    pub(super) fn run(self, layers: &mpsc::Receiver<Arc<Layer>>, done: &mpsc::SyncSender<()>) {
+    pub(super) fn run(mut self, layers: &mpsc::Receiver<Arc<Layer>>, done: &mpsc::SyncSender<()>) {
         for layer in layers {
             let started = std::time::Instant::now();
             if let Err(e) = self.write(&layer) {
@@ -50,7 +53,7 @@ impl Checkpointer {
         }
     }
 
-    fn write(&self, layer: &Layer) -> Result<(), Error> {
+    fn write(&mut self, layer: &Layer) -> Result<(), Error> {
         for (tree, key, slot) in layer.slots() {
             let tree = self.shared.trees.get(tree);
             match slot {
@@ -58,64 +61,143 @@ impl Checkpointer {
                 Slot::Del => drop(tree.remove(key)?),
             }
         }
-        match self.durability {
-            Durability::Durable => {
-                flush_db(&self.shared.db)?;
-                self.log.sync_data().map_err(Error::Io)?;
-            }
-            Durability::Flush => flush_db(&self.shared.db)?,
-            Durability::Relaxed => {}
+        // Whatever the durability: the journal segment goes next, so the trees must at least
+        // have reached the OS.
+        flush_db(&self.shared.db)?;
+        if self.durability == Durability::Durable {
+            self.disk.sync().map_err(Error::Io)?;
         }
-        if let Some((first, last)) = layer.journal() {
-            let mut batch = sled::Batch::default();
-            for n in first..=last {
-                batch.remove(&n.to_be_bytes());
-            }
-            self.shared.trees.journal.apply_batch(batch)?;
+        if let Some((_, last)) = layer.journal() {
+            wal::remove_through(&wal::dir(&self.shared.path), last).map_err(Error::Io)?;
         }
         Ok(())
     }
 }
 
-/// At open: applies every journal entry to the trees in order, makes that durable, then empties
-/// the journal in one batch. Returns how many entries there were.
-pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<usize, Error> {
-    let mut keys = Vec::new();
+/// At open: applies the journal to the trees in order, makes that durable, then empties the
+/// journal. Returns how many entries there were and the number the next one gets.
+///
+/// A store written before the journal moved to files may still have entries in its `journal`
+/// tree; they are older than any segment and go first.
+pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u64), Error> {
+    let mut legacy = Vec::new();
     for entry in trees.journal.iter() {
         let (key, value) = entry?;
-        for w in layout::decode_journal(&key, &value)? {
-            let tree = trees.get(w.tree);
-            match w.value {
-                Some(value) => drop(tree.insert(&w.key, value)?),
-                None => drop(tree.remove(&w.key)?),
+        apply_entry(trees, &key, &value)?;
+        legacy.push(key);
+    }
+    let journal = wal::dir(dir);
+    let replayed = wal::replay(&journal, |number, payload| {
+        apply_entry(trees, &number.to_be_bytes(), payload)
+    })?;
+    if replayed.dropped_bytes > 0 {
+        tracing::warn!(
+            bytes = replayed.dropped_bytes,
+            "store: the journal ends in a torn write (a crash while a commit was being written; \
+             it was never acknowledged): dropped"
+        );
+    }
+    let entries = replayed.entries + legacy.len() as u64;
+    if entries == 0 && replayed.dropped_bytes == 0 {
+        return Ok((0, replayed.next_entry));
+    }
+    flush_db(db)?;
+    DiskSync::open(dir).map_err(Error::Io)?;
+    if !legacy.is_empty() {
+        let mut batch = sled::Batch::default();
+        for key in &legacy {
+            batch.remove(key);
+        }
+        trees.journal.apply_batch(batch)?;
+        flush_db(db)?;
+        DiskSync::open(dir).map_err(Error::Io)?;
+    }
+    wal::clear(&journal).map_err(Error::Io)?;
+    Ok((entries, replayed.next_entry))
+}
+
+fn apply_entry(trees: &Trees, key: &[u8], payload: &[u8]) -> Result<(), Error> {
+    for w in layout::decode_journal(key, payload)? {
+        let tree = trees.get(w.tree);
+        match w.value {
+            Some(value) => drop(tree.insert(&w.key, value)?),
+            None => drop(tree.remove(&w.key)?),
+        }
+    }
+    Ok(())
+}
+
+/// The real fsyncs behind a durable checkpoint.
+///
+/// sled 0.34 keeps, under its directory: `conf` (written once at creation), `db` (the log, where
+/// every write lands), `snap.<lsn>` snapshots (written, synced and renamed in by sled's
+/// background flusher) and `blobs/<lsn>` (values too large for a log segment, written WITHOUT
+/// any sync). So each durable checkpoint `fdatasync`s `db`, syncs every blob that appeared since
+/// the last one, and syncs a directory whose entries changed, so that new names survive a power
+/// loss too. A listing per commit costs microseconds against the milliseconds of the fsync.
+pub(super) struct DiskSync {
+    dir: PathBuf,
+    log: File,
+    dir_names: HashSet<OsString>,
+    blob_names: HashSet<OsString>,
+}
+
+impl DiskSync {
+    /// Syncs everything once: the store may have just been created, and with it its directory.
+    pub(super) fn open(dir: &Path) -> io::Result<Self> {
+        // Write access: some platforms refuse to sync a read-only handle.
+        let log = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(dir.join("db"))?;
+        let mut disk = Self {
+            dir: dir.to_owned(),
+            log,
+            dir_names: HashSet::new(),
+            blob_names: HashSet::new(),
+        };
+        disk.sync()?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+        Ok(disk)
+    }
+
+    pub(super) fn sync(&mut self) -> io::Result<()> {
+        self.log.sync_data()?;
+        let blobs = self.dir.join("blobs");
+        if sync_new_files(&blobs, &mut self.blob_names)? {
+            sync_dir(&blobs)?;
+        }
+        if sync_new_files(&self.dir, &mut self.dir_names)? {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// Syncs the regular files of `dir` not in `known`; true if the set of names changed.
+fn sync_new_files(dir: &Path, known: &mut HashSet<OsString>) -> io::Result<bool> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut names = HashSet::with_capacity(known.len());
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if !known.contains(&name) && entry.file_type()?.is_file() {
+            match File::open(entry.path()) {
+                Ok(file) => file.sync_all()?,
+                // sled renamed or collected it meanwhile (snapshot, blob GC): nothing to keep.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
             }
         }
-        keys.push(key);
+        names.insert(name);
     }
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    flush_db(db)?;
-    sync_log(dir)?;
-    let mut batch = sled::Batch::default();
-    for key in &keys {
-        batch.remove(key);
-    }
-    trees.journal.apply_batch(batch)?;
-    flush_db(db)?;
-    sync_log(dir)?;
-    Ok(keys.len())
-}
-
-/// Opens sled's log file for fdatasync (write access: some platforms refuse to sync otherwise).
-pub(super) fn open_log(dir: &Path) -> Result<File, Error> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(dir.join("db"))
-        .map_err(Error::Io)
-}
-
-fn sync_log(dir: &Path) -> Result<(), Error> {
-    open_log(dir)?.sync_data().map_err(Error::Io)
+    let changed = names != *known;
+    *known = names;
+    Ok(changed)
 }

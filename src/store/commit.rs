@@ -6,44 +6,40 @@
 //!
 //! 1. plans every request against the database plus the earlier requests of the batch; a request
 //!    that fails (unknown id, final state, refused update) fails alone, with none of its writes;
-//! 2. writes the batch to the journal as one entry (an atomic sled batch of a few for a large
-//!    batch), so a crash leaves either the whole batch or none of it, and into the in-memory
-//!    layer that reads see (`memtable.rs`); the trees get the writes later, merged, from the
-//!    checkpoint thread (`checkpoint.rs`), which this thread hands a layer every second or so;
-//! 3. makes it durable per [`Durability`]: `Durable` = sled flush, then `fdatasync` of the log
-//!    file and `fsync` of any file or directory entry that appeared since the last commit, because
-//!    sled 0.34's flush ends in `sync_file_range`, which flushes neither the drive cache nor
-//!    metadata (sled issues #1351, #1452); `Flush` = sled flush only; `Relaxed` = nothing;
+//! 2. appends the batch to the journal (`wal.rs`) as one entry (a few for a large batch), so a
+//!    crash leaves either the whole batch or none of it, and writes it into the in-memory layer
+//!    that reads see (`memtable.rs`); the trees get the writes later, merged, from the checkpoint
+//!    thread (`checkpoint.rs`), which this thread hands a layer every few seconds;
+//! 3. makes it durable per [`Durability`]: `Durable` = `fdatasync` of the journal segment;
+//!    `Flush` and `Relaxed` = nothing more (the `write` reached the OS in step 2);
 //! 4. only then answers every request of the batch.
 //!
-//! Steps 1-2 and steps 3-4 run on two threads, as a pipeline: while the sync thread flushes and
-//! fsyncs batch N, the commit thread already applies batch N+1. A sync covers every batch applied
+//! Steps 1-2 and steps 3-4 run on two threads, as a pipeline: while the sync thread fsyncs
+//! batch N, the commit thread already applies batch N+1. A sync covers every batch applied
 //! before it started, so the sync thread takes all batches waiting for it and answers them after
 //! one sync. This keeps the disk busy and nearly doubles durable throughput when applying a batch
 //! costs about as much as syncing it.
 //!
 //! Requests run in arrival order, so a caller's second write sees its first. A failure in steps
 //! 2-3 is fatal: after a failed fsync the page cache may have dropped dirty pages (the "fsyncgate"
-//! lesson), so nothing written since can be promised; and sled 0.34 itself keeps the first error
-//! of its log writer (ENOSPC on a full disk, say) and fails every later write and flush with it
-//! until the database is reopened, even once the cause is gone. The thread answers the batch with
-//! the error, refuses everything after it with [`Error::Closed`], stops, and says so through
+//! lesson), so nothing written since can be promised; and sled 0.34 itself (written by the
+//! checkpoint) keeps the first error of its log writer (ENOSPC on a full disk, say) and fails
+//! every later write and flush with it until the database is reopened. The thread answers the
+//! batch with the error, refuses everything after it with [`Error::Closed`], stops, and says so through
 //! `Store::failed`: the gateway exits (74) to be restarted, and recovery reads what really is on
 //! the disk, the journal included. The free-space guard (`space.rs`) keeps a full disk from
 //! getting this far.
 
-use super::checkpoint::{self, Checkpointer};
+use super::checkpoint::{Checkpointer, DiskSync};
 use super::layout::{self, Record, Tree, Write};
 use super::memtable::{Known, Layer};
+use super::wal::Wal;
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
-use std::fs::{self, File};
-use std::io;
+use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::thread::JoinHandle;
@@ -158,8 +154,8 @@ pub(super) struct Committer {
     sync_thread: Option<JoinHandle<()>>,
     /// Set by the sync or checkpoint thread when a sync failed: nothing more may be applied.
     failed: Arc<AtomicBool>,
-    /// Number of the next journal entry.
-    next_journal: u64,
+    /// The journal: every batch goes there before it is answered.
+    wal: Wal,
     /// Frozen layers go here to be written to the trees.
     to_checkpoint: Option<std_mpsc::SyncSender<Arc<Layer>>>,
     /// A message each time a checkpoint is done.
@@ -187,6 +183,8 @@ type Answer = (oneshot::Sender<Result<Reply, Error>>, Result<Reply, Error>);
 /// An applied batch, waiting for its sync.
 struct Applied {
     answers: Vec<Answer>,
+    /// The journal segment the batch went to, if it wrote anything: synced before answering.
+    segment: Option<Arc<File>>,
     queue_delta: HashMap<String, i64>,
     outbox_delta: HashMap<String, i64>,
     requests: usize,
@@ -210,6 +208,7 @@ impl Committer {
         max_batch: usize,
         next_seq: u64,
         stored: (u64, u64),
+        wal: Wal,
     ) -> Result<Self, Error> {
         flush_db(&shared.db)?;
         let disk = DiskSync::open(&shared.path).map_err(Error::Io)?;
@@ -219,7 +218,7 @@ impl Committer {
         let syncer = Syncer {
             shared: shared.clone(),
             durability,
-            disk,
+            last_segment: None,
             failed: failed.clone(),
         };
         let sync_thread = std::thread::Builder::new()
@@ -229,7 +228,7 @@ impl Committer {
         let checkpointer = Checkpointer {
             shared: shared.clone(),
             durability,
-            log: checkpoint::open_log(&shared.path)?,
+            disk,
             failed: failed.clone(),
         };
         let (to_checkpoint, layers) = std_mpsc::sync_channel(1);
@@ -248,8 +247,7 @@ impl Committer {
             to_sync,
             sync_thread: Some(sync_thread),
             failed,
-            // The journal is empty after open (replayed); numbers restart.
-            next_journal: 1,
+            wal,
             to_checkpoint: Some(to_checkpoint),
             checkpointed,
             checkpoint_thread: Some(checkpoint_thread),
@@ -337,16 +335,20 @@ impl Committer {
         }
         self.plan_meta(&mut plan);
 
-        if let Err(e) = self.apply(&mut plan) {
-            self.shared.recent().clear();
-            for (reply, result) in answers {
-                // Requests that failed on their own keep their own error.
-                let _ = reply.send(result.and(Err(e.replicate())));
+        let applied = self.apply(&mut plan);
+        let segment = match applied {
+            Ok(segment) => segment,
+            Err(e) => {
+                self.shared.recent().clear();
+                for (reply, result) in answers {
+                    // Requests that failed on their own keep their own error.
+                    let _ = reply.send(result.and(Err(e.replicate())));
+                }
+                // After the answers: the gateway stops on it, and its clients should have them.
+                self.shared.fail("commit failed", &e);
+                return false;
             }
-            // After the answers: the gateway stops on it, and its clients should have them.
-            self.shared.fail("commit failed", &e);
-            return false;
-        }
+        };
         self.remember(&mut plan);
         if !self.maybe_checkpoint() {
             for (reply, _) in answers {
@@ -356,6 +358,7 @@ impl Committer {
         }
         let applied = Applied {
             answers,
+            segment,
             queue_delta: plan.effects.queue_delta,
             outbox_delta: plan.effects.outbox_delta,
             requests,
@@ -638,27 +641,20 @@ impl Committer {
         }
     }
 
-    /// Writes the batch to the journal (one atomic sled batch) and into the active layer.
-    fn apply(&mut self, plan: &mut Plan) -> Result<(), Error> {
+    /// Writes the batch to the journal and into the active layer; returns the journal segment
+    /// to sync, if anything was written.
+    fn apply(&mut self, plan: &mut Plan) -> Result<Option<Arc<File>>, Error> {
         if plan.effects.writes.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let entries = layout::encode_journal(&plan.effects.writes);
         let entries_len: usize = entries.iter().map(Vec::len).sum();
-        let first = self.next_journal;
-        let mut last = first;
-        let mut batch = sled::Batch::default();
-        for (n, entry) in (first..).zip(entries) {
-            batch.insert(&n.to_be_bytes(), entry);
-            last = n;
-        }
-        self.shared.trees.journal.apply_batch(batch)?;
-        // Twice: the journal now, the trees at the checkpoint (sled's log holds both).
+        let (first, last, segment) = self.wal.append(&entries).map_err(Error::Io)?;
+        // Twice: the journal now, the trees at the checkpoint.
         let bytes = entries_len.saturating_mul(2);
         self.shared
             .space
             .wrote(u64::try_from(bytes).unwrap_or(u64::MAX));
-        self.next_journal = last + 1;
         let writes = std::mem::take(&mut plan.effects.writes);
         self.shared.mem_write().active.apply(writes, (first, last));
         if let Some(next_id) = plan.next_id {
@@ -667,7 +663,7 @@ impl Committer {
         if let Some(next_seq) = plan.next_seq {
             self.stored_next_seq = next_seq;
         }
-        Ok(())
+        Ok(Some(segment))
     }
 
     /// Hands the active layer to the checkpoint thread when it is big or old enough. Waits for
@@ -681,6 +677,8 @@ impl Committer {
             }
             if let Some(layer) = mem.freeze() {
                 drop(mem);
+                // The layer's segment is deleted once it is in the trees: nothing newer may be in it.
+                self.wal.rotate();
                 let Some(to_checkpoint) = &self.to_checkpoint else {
                     return false;
                 };
@@ -724,7 +722,8 @@ impl Committer {
 struct Syncer {
     shared: Arc<Shared>,
     durability: Durability,
-    disk: DiskSync,
+    /// The segment of the newest batch, for the final sync at a close.
+    last_segment: Option<Arc<File>>,
     failed: Arc<AtomicBool>,
 }
 
@@ -754,7 +753,7 @@ impl Syncer {
                 continue;
             }
             let sync_started = Instant::now();
-            match self.sync(self.durability) {
+            match self.sync(&batches, self.durability) {
                 Ok(()) => {
                     let took = sync_started.elapsed();
                     crate::telemetry::store_flushed(took);
@@ -789,7 +788,7 @@ impl Syncer {
             }
         }
         if !self.failed.load(Ordering::Acquire) {
-            if let Err(e) = self.sync(Durability::Durable) {
+            if let Err(e) = self.sync(&[], Durability::Durable) {
                 tracing::error!(error = %e, "store: final sync at shutdown failed");
             }
         }
@@ -824,14 +823,26 @@ impl Syncer {
         }
     }
 
-    fn sync(&mut self, durability: Durability) -> Result<(), Error> {
-        match durability {
-            Durability::Relaxed => Ok(()),
-            Durability::Flush => flush_db(&self.shared.db),
-            Durability::Durable => {
-                flush_db(&self.shared.db)?;
-                self.disk.sync().map_err(Error::Io)
+    /// Syncs the journal segments `batches` went to (the newest one when there are none).
+    fn sync(&mut self, batches: &[Applied], durability: Durability) -> Result<(), Error> {
+        let mut segments: Vec<&Arc<File>> = Vec::with_capacity(2);
+        for segment in batches.iter().filter_map(|b| b.segment.as_ref()) {
+            if !segments.iter().any(|s| Arc::ptr_eq(s, segment)) {
+                segments.push(segment);
             }
+        }
+        if let Some(newest) = segments.last() {
+            self.last_segment = Some(Arc::clone(newest));
+        } else if let Some(last) = &self.last_segment {
+            segments.push(last);
+        }
+        match durability {
+            // The write reached the OS on the commit thread already.
+            Durability::Relaxed | Durability::Flush => Ok(()),
+            Durability::Durable => segments
+                .into_iter()
+                .try_for_each(|s| s.sync_data())
+                .map_err(Error::Io),
         }
     }
 }
@@ -922,90 +933,6 @@ impl Changes {
         }
         self.max_id = self.max_id.max(later.max_id);
     }
-}
-
-/// The real fsyncs behind `Durability::Durable`.
-///
-/// sled 0.34 keeps, under its directory: `conf` (written once at creation), `db` (the log, where
-/// every write lands), `snap.<lsn>` snapshots (written, synced and renamed in by sled's
-/// background flusher) and `blobs/<lsn>` (values too large for a log segment, written WITHOUT
-/// any sync). So each durable commit `fdatasync`s `db`, syncs every blob that appeared since the
-/// last commit, and syncs a directory whose entries changed, so that new names survive a power
-/// loss too. A listing per commit costs microseconds against the milliseconds of the fsync.
-struct DiskSync {
-    dir: PathBuf,
-    log: File,
-    dir_names: HashSet<OsString>,
-    blob_names: HashSet<OsString>,
-}
-
-impl DiskSync {
-    /// Syncs everything once: the store may have just been created, and with it its directory.
-    fn open(dir: &Path) -> io::Result<Self> {
-        // Write access: some platforms refuse to sync a read-only handle.
-        let log = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(dir.join("db"))?;
-        let mut disk = Self {
-            dir: dir.to_owned(),
-            log,
-            dir_names: HashSet::new(),
-            blob_names: HashSet::new(),
-        };
-        disk.sync()?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sync_dir(parent)?;
-        }
-        Ok(disk)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.log.sync_data()?;
-        let blobs = self.dir.join("blobs");
-        if sync_new_files(&blobs, &mut self.blob_names)? {
-            sync_dir(&blobs)?;
-        }
-        if sync_new_files(&self.dir, &mut self.dir_names)? {
-            sync_dir(&self.dir)?;
-        }
-        Ok(())
-    }
-}
-
-/// Syncs the regular files of `dir` not in `known`; true if the set of names changed.
-fn sync_new_files(dir: &Path, known: &mut HashSet<OsString>) -> io::Result<bool> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let mut names = HashSet::with_capacity(known.len());
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !known.contains(&name) && entry.file_type()?.is_file() {
-            match File::open(entry.path()) {
-                Ok(file) => file.sync_all()?,
-                // sled renamed or collected it meanwhile (snapshot, blob GC): nothing to keep.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        names.insert(name);
-    }
-    let changed = names != *known;
-    *known = names;
-    Ok(changed)
-}
-
-/// fsync of a directory, which makes the names in it durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir; // Directories cannot be opened as files there; their entries sync with them.
-    Ok(())
 }
 
 /// Durations for `tracing` fields.

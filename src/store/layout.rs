@@ -14,7 +14,7 @@
 //! | `outbox`      | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`         |
 //! | `meta`        | `next_id`, `next_seq`                 | v1, u64 BE                        |
 //! | `meta`        | `format_version`                      | the format number (one byte)      |
-//! | `journal`     | batch number (u64 BE)                 | v1, the batch's writes (below)    |
+//! | `journal`     | batch number (u64 BE)                 | v1, the batch's writes (format 2) |
 //!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
@@ -22,9 +22,12 @@
 //! Format 2 added the journal: a group commit writes its batch there as one entry (a few for a
 //! large batch), and the writes reach the other trees later, in the background, already merged
 //! (see `checkpoint.rs`). A journal entry is the writes in order, each: tree (u8, [`Tree`]),
-//! key length (u32 BE), key, then 0 for a removal or 1, value length (u32 BE), value. Format 1
-//! stores (no journal) are upgraded by stamping 2; a format 1 smppd refuses a format 2 store, whose
-//! journal it would ignore.
+//! key length (u32 BE), key, then 0 for a removal or 1, value length (u32 BE), value.
+//!
+//! Format 3 moved the journal out of sled into segment files under `journal/` (`wal.rs`), with
+//! the same entries. Older stores are upgraded by stamping 3: the `journal` tree of a format 2
+//! store is replayed at open like the files, and then stays empty. An older smppd refuses a newer
+//! store, whose journal it would ignore.
 
 use super::Error;
 use crate::message::{Message, MessageId, OutboxItem};
@@ -32,9 +35,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(super) const FORMAT_VERSION: u8 = 2;
-/// The older layout this build upgrades in place (the same trees, without a journal).
-pub(super) const FORMAT_VERSION_1: u8 = 1;
+pub(super) const FORMAT_VERSION: u8 = 3;
+/// Older layouts this build upgrades in place: the same trees, without a journal (1) or with
+/// the journal in a tree (2).
+pub(super) const FORMAT_VERSIONS_OLDER: [u8; 2] = [1, 2];
 /// First octet of every value written by this build.
 const VALUE_V1: u8 = 1;
 
@@ -48,7 +52,8 @@ pub(super) const CARRIER_IDS: &str = "carrier_ids";
 pub(super) const OUTBOX: &str = "outbox";
 /// Counters and the format version.
 pub(super) const META: &str = "meta";
-/// Batch number → the batch's writes, until they are in the other trees.
+/// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
+/// open only, to upgrade).
 pub(super) const JOURNAL: &str = "journal";
 
 /// The trees a journal entry writes to; the discriminant is the tree's number in the journal.

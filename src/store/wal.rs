@@ -1,0 +1,409 @@
+//! The journal: append-only segment files under `<store>/journal/`, one per memory layer.
+//!
+//! A group commit appends its batch as one entry (a few for a large batch), and the sync thread
+//! fdatasyncs the segment before the batch is answered: one `write` and one `fdatasync` per
+//! commit. (Journaling into a sled tree cost a tree insert, sled's flush, blob files and their
+//! fsyncs: most of the commit thread.) The trees get the writes later from the checkpoint thread,
+//! which then deletes the layer's segment.
+//!
+//! An entry is: payload length (u32 LE), CRC-32 of number and payload (u32 LE), number (u64 LE),
+//! payload (`layout::encode_journal`). Numbers run on across segments; a segment's file name is
+//! its first number. A crash can leave the last entries torn or half written. They were never
+//! acknowledged, since a sync covers every earlier entry too, so replay takes the longest run
+//! of whole, consecutive entries and drops the rest with a warning.
+
+use super::Error;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Length, CRC, number.
+const HEADER: usize = 4 + 4 + 8;
+/// `encode_journal` splits a batch at 64 KiB, and one write is at most a record of a few hundred
+/// KiB: a length beyond this is damage, not an entry.
+const ENTRY_MAX: usize = 16 * 1024 * 1024;
+const EXTENSION: &str = "wal";
+
+/// The journal's directory inside the store's.
+pub(super) fn dir(store: &Path) -> PathBuf {
+    store.join("journal")
+}
+
+/// The writer, owned by the commit thread.
+pub(super) struct Wal {
+    dir: PathBuf,
+    /// The segment being appended to; `None` until the first append after a rotation.
+    current: Option<Arc<File>>,
+    next_entry: u64,
+    buf: Vec<u8>,
+}
+
+impl Wal {
+    /// Appends after entry `next_entry - 1`; `dir` exists and holds no segment from then on.
+    pub(super) fn new(dir: PathBuf, next_entry: u64) -> Self {
+        Self {
+            dir,
+            current: None,
+            next_entry,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Appends one entry per payload. Returns their numbers, first and last, and the segment
+    /// they went to: the sync thread fdatasyncs it before the batch is answered.
+    pub(super) fn append(&mut self, payloads: &[Vec<u8>]) -> io::Result<(u64, u64, Arc<File>)> {
+        let file = match &self.current {
+            Some(file) => Arc::clone(file),
+            None => {
+                let file = Arc::new(self.create_segment()?);
+                self.current = Some(Arc::clone(&file));
+                file
+            }
+        };
+        let first = self.next_entry;
+        self.buf.clear();
+        for payload in payloads {
+            encode_entry(&mut self.buf, self.next_entry, payload);
+            self.next_entry += 1;
+        }
+        (&*file).write_all(&self.buf)?;
+        // A batch bigger than usual should not pin its buffer for good.
+        if self.buf.capacity() > 4 * 1024 * 1024 {
+            self.buf = Vec::new();
+        }
+        Ok((first, self.next_entry.saturating_sub(1).max(first), file))
+    }
+
+    /// The next append starts a new segment: the entries so far belong to a frozen layer and
+    /// their segment is deleted once that layer is in the trees.
+    pub(super) fn rotate(&mut self) {
+        self.current = None;
+    }
+
+    /// A new, empty segment named after the next entry, its name made durable before any entry
+    /// in it is acknowledged (once a layer, so the directory fsync costs nothing that matters).
+    fn create_segment(&self) -> io::Result<File> {
+        let path = self.dir.join(segment_name(self.next_entry));
+        let file = fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(path)?;
+        sync_dir(&self.dir)?;
+        Ok(file)
+    }
+}
+
+fn segment_name(first: u64) -> String {
+    format!("{first:020}.{EXTENSION}")
+}
+
+fn encode_entry(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
+    // A payload is below ENTRY_MAX (see there), far below 4 GiB.
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&checksum(number, payload).to_le_bytes());
+    out.extend_from_slice(&number.to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+fn checksum(number: u64, payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&number.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// The segments in `dir`, oldest first, with their first entry numbers. Other files are left
+/// alone.
+fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut segments = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
+            continue;
+        }
+        let Some(first) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        segments.push((first, path));
+    }
+    segments.sort_unstable_by_key(|(first, _)| *first);
+    Ok(segments)
+}
+
+/// What [`replay`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Replayed {
+    /// Entries handed to `apply`.
+    pub(super) entries: u64,
+    /// The number after the last entry seen, whole or not: new entries start there.
+    pub(super) next_entry: u64,
+    /// Bytes after the last whole entry (a torn write, never acknowledged), all segments.
+    pub(super) dropped_bytes: u64,
+}
+
+/// Hands every whole entry of the journal's unbroken run to `apply`, oldest first.
+pub(super) fn replay(
+    dir: &Path,
+    mut apply: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<Replayed, Error> {
+    let mut replayed = Replayed {
+        next_entry: 1,
+        ..Replayed::default()
+    };
+    let mut expected: Option<u64> = None;
+    let mut broken = false;
+    for (first, path) in segments(dir).map_err(Error::Io)? {
+        replayed.next_entry = replayed.next_entry.max(first.saturating_add(1));
+        let file = File::open(&path).map_err(Error::Io)?;
+        let size = file.metadata().map_err(Error::Io)?.len();
+        if broken || expected.is_some_and(|n| n != first) {
+            broken = true;
+            replayed.dropped_bytes += size;
+            continue;
+        }
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut at = 0u64;
+        let mut next = first;
+        let mut payload = Vec::new();
+        while let Some(number) = read_entry(&mut reader, &mut payload).map_err(Error::Io)? {
+            if number != next {
+                break;
+            }
+            apply(number, &payload)?;
+            replayed.entries += 1;
+            at += (HEADER + payload.len()) as u64;
+            next += 1;
+        }
+        replayed.next_entry = replayed.next_entry.max(next);
+        expected = Some(next);
+        if at < size {
+            broken = true;
+            replayed.dropped_bytes += size - at;
+        }
+    }
+    Ok(replayed)
+}
+
+/// The next whole entry's number (payload into `payload`); `None` at the end or at the first
+/// torn, damaged or impossible entry.
+fn read_entry(reader: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Option<u64>> {
+    let mut header = [0u8; HEADER];
+    if !read_full(reader, &mut header)? {
+        return Ok(None);
+    }
+    let [l0, l1, l2, l3, c0, c1, c2, c3, n @ ..] = header;
+    let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+    let crc = u32::from_le_bytes([c0, c1, c2, c3]);
+    let number = u64::from_le_bytes(n);
+    if len > ENTRY_MAX {
+        return Ok(None);
+    }
+    payload.clear();
+    payload.resize(len, 0);
+    if !read_full(reader, payload)? || checksum(number, payload) != crc {
+        return Ok(None);
+    }
+    Ok(Some(number))
+}
+
+/// Fills `buf`; false if the file ends first.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    match reader.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes the segments of entries up to `last`, whose layer is in the trees, and makes that
+/// durable before the next layer's deletion can be: a crash must never leave an older segment
+/// behind a deleted newer one, whose replay would undo newer writes.
+///
+/// The commit thread rotates whenever it freezes a layer, so a segment starting at or before
+/// `last` holds nothing after it.
+pub(super) fn remove_through(dir: &Path, last: u64) -> io::Result<usize> {
+    let mut removed = 0;
+    for (first, path) in segments(dir)? {
+        if first > last {
+            break;
+        }
+        fs::remove_file(path)?;
+        removed += 1;
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Bytes the segments take.
+pub(super) fn size(dir: &Path) -> io::Result<u64> {
+    let mut total = 0u64;
+    for (_, path) in segments(dir)? {
+        match fs::metadata(path) {
+            Ok(meta) => total = total.saturating_add(meta.len()),
+            // Deleted by the checkpoint meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
+
+/// Deletes every segment (after a replay made them redundant), durably.
+pub(super) fn clear(dir: &Path) -> io::Result<()> {
+    let all = segments(dir)?;
+    for (_, path) in &all {
+        fs::remove_file(path)?;
+    }
+    if !all.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Creates the journal directory if missing, durably (its name in the store directory too).
+pub(super) fn create_dir(store: &Path) -> io::Result<PathBuf> {
+    let dir = dir(store);
+    if !dir.is_dir() {
+        fs::create_dir_all(&dir)?;
+        sync_dir(store)?;
+    }
+    Ok(dir)
+}
+
+/// fsync of a directory, which makes the names in it durable.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir; // Directories cannot be opened as files there; their entries sync with them.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn entries(dir: &Path) -> (Vec<(u64, Vec<u8>)>, Replayed) {
+        let mut seen = Vec::new();
+        let replayed = replay(dir, |n, p| {
+            seen.push((n, p.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        (seen, replayed)
+    }
+
+    #[test]
+    fn entries_come_back_in_order_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        assert_eq!(wal.append(&[b"a".to_vec(), b"bb".to_vec()]).unwrap().0, 1);
+        wal.rotate();
+        let (first, last, _) = wal.append(&[b"c".to_vec()]).unwrap();
+        assert_eq!((first, last), (3, 3));
+        let (seen, replayed) = entries(dir.path());
+        assert_eq!(
+            seen,
+            vec![(1, b"a".to_vec()), (2, b"bb".to_vec()), (3, b"c".to_vec())]
+        );
+        assert_eq!(
+            replayed,
+            Replayed {
+                entries: 3,
+                next_entry: 4,
+                dropped_bytes: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_and_so_is_everything_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 7);
+        wal.append(&[b"kept".to_vec(), b"torn".to_vec()]).unwrap();
+        wal.rotate();
+        wal.append(&[b"after".to_vec()]).unwrap();
+        let first = dir.path().join(segment_name(7));
+        let len = fs::metadata(&first).unwrap().len();
+        let file = fs::OpenOptions::new().write(true).open(&first).unwrap();
+        file.set_len(len - 2).unwrap();
+        let (seen, replayed) = entries(dir.path());
+        assert_eq!(seen, vec![(7, b"kept".to_vec())]);
+        assert_eq!(replayed.entries, 1);
+        // New entries never reuse a number a file on disk may still hold.
+        assert_eq!(replayed.next_entry, 10);
+        assert_eq!(replayed.dropped_bytes, (HEADER + 4 - 2 + HEADER + 5) as u64);
+    }
+
+    #[test]
+    fn a_damaged_entry_ends_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        wal.append(&[b"one".to_vec(), b"two".to_vec(), b"six".to_vec()])
+            .unwrap();
+        let path = dir.path().join(segment_name(1));
+        let mut bytes = fs::read(&path).unwrap();
+        let second_payload = HEADER + 3 + HEADER;
+        bytes[second_payload] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let (seen, _) = entries(dir.path());
+        assert_eq!(seen, vec![(1, b"one".to_vec())]);
+    }
+
+    #[test]
+    fn a_gap_between_segments_ends_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        wal.append(&[b"one".to_vec()]).unwrap();
+        let mut later = Wal::new(dir.path().to_owned(), 5);
+        later.append(&[b"five".to_vec()]).unwrap();
+        let (seen, replayed) = entries(dir.path());
+        assert_eq!(seen, vec![(1, b"one".to_vec())]);
+        assert_eq!(replayed.next_entry, 6);
+    }
+
+    #[test]
+    fn removal_stops_at_the_first_newer_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        wal.append(&[b"1".to_vec(), b"2".to_vec()]).unwrap();
+        wal.rotate();
+        wal.append(&[b"3".to_vec()]).unwrap();
+        wal.rotate();
+        wal.append(&[b"4".to_vec()]).unwrap();
+        assert_eq!(remove_through(dir.path(), 2).unwrap(), 1);
+        assert_eq!(entries(dir.path()).0.first().map(|e| e.0), Some(3));
+        assert_eq!(remove_through(dir.path(), 3).unwrap(), 1);
+        assert_eq!(remove_through(dir.path(), 3).unwrap(), 0);
+        assert_eq!(remove_through(dir.path(), 4).unwrap(), 1);
+        assert!(segments(dir.path()).unwrap().is_empty());
+        clear(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn other_files_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        fs::write(dir.path().join("junk.wal"), b"x").unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        wal.append(&[b"1".to_vec()]).unwrap();
+        assert_eq!(entries(dir.path()).0.len(), 1);
+        clear(dir.path()).unwrap();
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(dir.path().join("junk.wal").exists());
+    }
+}
