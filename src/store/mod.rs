@@ -1503,6 +1503,42 @@ mod tests {
         assert_eq!(store.outbox_len("shop"), 1);
     }
 
+    #[tokio::test]
+    async fn a_torn_journal_tail_is_dropped_and_what_came_before_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = {
+            let store = open(&dir);
+            let m = message(&store, "r");
+            store.accept(vec![m.clone()]).await.unwrap();
+            store.close().await.unwrap();
+            m
+        };
+        // A crash in the middle of the next commit's write: half an entry header.
+        let journal = wal::dir(&dir.path().join("store"));
+        let segment = std::fs::read_dir(&journal)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(segment.path())
+            .unwrap();
+        std::io::Write::write_all(&mut file, &[0x40, 0, 0, 0, 0xde, 0xad]).unwrap();
+        drop(file);
+
+        let store = open(&dir);
+        assert_eq!(store.queued("r", 10).unwrap(), vec![m.id]);
+        assert_eq!(segment_files(&dir), 0);
+        // New writes go on after what was kept, and come back after another open.
+        let next = message(&store, "r");
+        store.accept(vec![next.clone()]).await.unwrap();
+        store.close().await.unwrap();
+        drop(store);
+        let store = open(&dir);
+        assert_eq!(store.queued("r", 10).unwrap(), vec![m.id, next.id]);
+    }
+
     /// Messages readable through the store (layers and trees), all ids.
     fn message_count(store: &Store) -> usize {
         let (from, to) = (
