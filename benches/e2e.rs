@@ -417,6 +417,8 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         // Submits done: every submit_sm answered. Then receipts: all in, or the wait is over.
         let mut receipts_deadline = None;
         let mut next_sample = started;
+        // submit_sm_resp latencies seen before this sample: the progress line shows the second's.
+        let mut latencies_seen = 0;
         loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let ledger = shared.lock().unwrap();
@@ -430,14 +432,20 @@ fn run(params: &Params, parent: &Path) -> Outcome {
                     cpu: gw.cpu_seconds().zip(cpu_at_start).map(|(c, s)| c - s),
                 };
                 samples.push(sample);
+                let mut second = ledger.submit_latency_us[latencies_seen..].to_vec();
+                latencies_seen = ledger.submit_latency_us.len();
+                second.sort_unstable();
                 if progress && sample.at > 0.5 {
                     println!(
-                        "  {:>5.1}s: accepted {:>8}, to carrier {:>8}, receipts {:>8}, RSS {} MiB",
+                        "  {:>5.1}s: accepted {:>8}, to carrier {:>8}, receipts {:>8}, RSS {} MiB, \
+                         submit_sm_resp p99 {} / max {} ms",
                         sample.at,
                         ledger.accepted,
                         sim.latest().delivered(),
                         ledger.receipted.len(),
                         support::rss_mib(sample.rss_kib),
+                        ms(percentile(&second, 99.0)),
+                        ms(second.last().copied().unwrap_or(0)),
                     );
                 }
             }
