@@ -35,6 +35,7 @@ impl Checkpointer {
     /// the commit thread hangs up, or after a failure (the store then refuses writes; the journal
     /// still has everything for the next open).
     pub(super) fn run(mut self, layers: &mpsc::Receiver<Arc<Layer>>, done: &mpsc::SyncSender<()>) {
+        yield_to_the_hot_path();
         for layer in layers {
             let started = std::time::Instant::now();
             if let Err(e) = self.write(&layer) {
@@ -74,6 +75,25 @@ impl Checkpointer {
     }
 }
 
+/// Lowers this thread's CPU priority. A checkpoint is a second or so of sled inserts every few
+/// seconds; at normal priority it takes a core from the session and commit threads on a small
+/// machine, and the submits answered meanwhile wait. Nothing waits for a checkpoint unless it
+/// falls far behind, and then the commit thread's backpressure waits for it at any priority.
+fn yield_to_the_hot_path() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux a thread id names that thread alone.
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), CHECKPOINT_NICE) {
+            tracing::debug!(error = %e, "store: cannot lower the checkpoint thread's priority");
+        }
+    }
+}
+
+/// The checkpoint thread's nice value (0 is normal, 19 the lowest).
+#[cfg(target_os = "linux")]
+const CHECKPOINT_NICE: i32 = 10;
+
 /// At open: applies the journal to the trees in order, makes that durable, then empties the
 /// journal. Returns how many entries there were and the number the next one gets.
 ///
@@ -90,15 +110,24 @@ pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u
     let replayed = wal::replay(&journal, |number, payload| {
         apply_entry(trees, &number.to_be_bytes(), payload)
     })?;
-    if replayed.dropped_bytes > 0 {
+    if replayed.dropped_segments > 0 {
         tracing::warn!(
+            segments = replayed.dropped_segments,
             bytes = replayed.dropped_bytes,
-            "store: the journal ends in a torn write (a crash while a commit was being written; \
-             it was never acknowledged): dropped"
+            "store: the journal breaks off before its last segments (damage, or a write lost \
+             with a crash); what follows the break was dropped"
+        );
+    } else if replayed.dropped_bytes > 0 {
+        tracing::info!(
+            bytes = replayed.dropped_bytes,
+            "store: the journal ends before its last segment does (a torn write from a crash, or \
+             the old content of a reused segment): the rest was never acknowledged, ignored"
         );
     }
     let entries = replayed.entries + legacy.len() as u64;
-    if entries == 0 && replayed.dropped_bytes == 0 {
+    if entries == 0 {
+        // Nothing reached the trees; spares and torn leftovers go all the same.
+        wal::clear(&journal).map_err(Error::Io)?;
         return Ok((0, replayed.next_entry));
     }
     flush_db(db)?;

