@@ -35,7 +35,6 @@ impl Checkpointer {
     /// the commit thread hangs up, or after a failure (the store then refuses writes; the journal
     /// still has everything for the next open).
     pub(super) fn run(mut self, layers: &mpsc::Receiver<Arc<Layer>>, done: &mpsc::SyncSender<()>) {
-        yield_to_the_hot_path();
         for layer in layers {
             let started = std::time::Instant::now();
             if let Err(e) = self.write(&layer) {
@@ -74,25 +73,6 @@ impl Checkpointer {
         Ok(())
     }
 }
-
-/// Lowers this thread's CPU priority. A checkpoint is a second or so of sled inserts every few
-/// seconds; at normal priority it takes a core from the session and commit threads on a small
-/// machine, and the submits answered meanwhile wait. Nothing waits for a checkpoint unless it
-/// falls far behind, and then the commit thread's backpressure waits for it at any priority.
-fn yield_to_the_hot_path() {
-    #[cfg(target_os = "linux")]
-    {
-        // On Linux a thread id names that thread alone.
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), CHECKPOINT_NICE) {
-            tracing::debug!(error = %e, "store: cannot lower the checkpoint thread's priority");
-        }
-    }
-}
-
-/// The checkpoint thread's nice value (0 is normal, 19 the lowest).
-#[cfg(target_os = "linux")]
-const CHECKPOINT_NICE: i32 = 10;
 
 /// At open: applies the journal to the trees in order, makes that durable, then empties the
 /// journal. Returns how many entries there were and the number the next one gets.
