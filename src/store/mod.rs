@@ -1540,6 +1540,53 @@ mod tests {
         assert_eq!(store.queued("r", 10).unwrap(), vec![m.id, next.id]);
     }
 
+    #[tokio::test]
+    async fn a_reused_journal_segment_replays_only_its_new_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let spare = |dir: &tempfile::TempDir| {
+            std::fs::read_dir(wal::dir(&dir.path().join("store")))
+                .unwrap()
+                .filter(|e| {
+                    let path = e.as_ref().unwrap().path();
+                    path.extension().is_some_and(|x| x == "spare")
+                })
+                .count()
+        };
+        let (older, newer) = {
+            let store = open(&dir);
+            // A big first layer, so that its segment outlasts what is written over it later.
+            let older: Vec<_> = (0..200).map(|_| message(&store, "r")).collect();
+            store.accept(older.clone()).await.unwrap();
+            tokio::time::sleep(commit::LAYER_AGE + Duration::from_millis(50)).await;
+            let trigger = message(&store, "r");
+            store.accept(vec![trigger.clone()]).await.unwrap();
+            for _ in 0..200 {
+                if spare(&dir) == 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                spare(&dir),
+                1,
+                "the checkpointed segment is kept as a spare"
+            );
+            let newer = message(&store, "r");
+            store.accept(vec![newer.clone()]).await.unwrap();
+            assert_eq!(spare(&dir), 0, "and taken for the next segment");
+            store.close().await.unwrap();
+            let mut older = older;
+            older.push(trigger);
+            (older, newer)
+        };
+        let store = open(&dir);
+        let mut expected: Vec<_> = older.iter().map(|m| m.id).collect();
+        expected.push(newer.id);
+        assert_eq!(store.queued("r", 1000).unwrap(), expected);
+        assert_eq!(segment_files(&dir), 0);
+        assert_eq!(spare(&dir), 0, "opening starts without spares");
+    }
+
     /// Messages readable through the store (layers and trees), all ids.
     fn message_count(store: &Store) -> usize {
         let (from, to) = (
