@@ -116,14 +116,15 @@ impl Op {
 pub(super) enum Reply {
     /// Done, nothing to return.
     Done,
-    /// The message as written.
-    Message(Box<Message>),
+    /// The record as written (shared with the recent-records cache: whoever wants the message
+    /// copies it, off this thread).
+    Message(Arc<Record>),
     /// The sequence number given to a new outbox entry.
     Seq(u64),
     /// How many entries the write removed.
     Count(usize),
-    /// The message as written, and the seq of the outbox entry pushed with it, if any.
-    Pushed(Box<Message>, Option<u64>),
+    /// The record as written, and the seq of the outbox entry pushed with it, if any.
+    Pushed(Arc<Record>, Option<u64>),
 }
 
 /// How callers reach the commit thread.
@@ -400,22 +401,22 @@ impl Committer {
                 let old = self
                     .record(batch, &changes, id)?
                     .ok_or(Error::NotFound(id))?;
-                let message = self.plan_update(&mut changes, old, f)?;
-                Reply::Message(Box::new(message))
+                Reply::Message(self.plan_update(&mut changes, old, f)?)
             }
             Op::UpdateAndPush { id, f, push } => {
                 let old = self
                     .record(batch, &changes, id)?
                     .ok_or(Error::NotFound(id))?;
-                let message = self.plan_update(&mut changes, old, f)?;
+                let record = self.plan_update(&mut changes, old, f)?;
                 // Caller's code on the commit thread, like the update closure.
-                let item = panic::catch_unwind(AssertUnwindSafe(|| push(&message)))
+                let item = panic::catch_unwind(AssertUnwindSafe(|| push(&record.message)))
                     .map_err(|_| Error::UpdatePanicked(id))?;
+                let client = &record.message.client;
                 let seq = match item {
-                    Some(item) => Some(self.push_outbox(&mut changes, &message.client, &item)?),
+                    Some(item) => Some(self.push_outbox(&mut changes, client, &item)?),
                     None => None,
                 };
-                Reply::Pushed(Box::new(message), seq)
+                Reply::Pushed(record, seq)
             }
             Op::PushOutbox { client, item } => {
                 Reply::Seq(self.push_outbox(&mut changes, &client, &item)?)
@@ -484,7 +485,7 @@ impl Committer {
         changes: &mut Changes,
         old: Record,
         f: UpdateFn,
-    ) -> Result<Message, Error> {
+    ) -> Result<Arc<Record>, Error> {
         let id = old.message.id;
         let before = old.message.state;
         if before.is_final() {
@@ -537,14 +538,7 @@ impl Committer {
                 changes.carrier_ids.push((key, id));
             }
         }
-        changes.put_record(
-            Record {
-                queue_seq,
-                message: message.clone(),
-            },
-            false,
-        )?;
-        Ok(message)
+        changes.put_record(Record { queue_seq, message }, false)
     }
 
     /// Adds an entry at the back of `client`'s outbox; returns its seq.
@@ -894,7 +888,7 @@ impl Changes {
         });
     }
 
-    fn put_record(&mut self, record: Record, new: bool) -> Result<(), Error> {
+    fn put_record(&mut self, record: Record, new: bool) -> Result<Arc<Record>, Error> {
         let key = layout::id_key(record.message.id).to_vec();
         let value = layout::encode_record(&record)?;
         if new {
@@ -902,8 +896,9 @@ impl Changes {
         } else {
             self.write(Tree::Messages, key, Some(value));
         }
-        self.records.insert(record.message.id, Arc::new(record));
-        Ok(())
+        let record = Arc::new(record);
+        self.records.insert(record.message.id, Arc::clone(&record));
+        Ok(record)
     }
 }
 

@@ -444,8 +444,17 @@ impl Store {
         id: MessageId,
         f: impl FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send + 'static,
     ) -> Result<Message, Error> {
+        Ok(self.update_record(id, f).await?.message.clone())
+    }
+
+    /// [`Store::update`] for callers that need nothing back but success: no copy of the message.
+    async fn update_record(
+        &self,
+        id: MessageId,
+        f: impl FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send + 'static,
+    ) -> Result<Arc<layout::Record>, Error> {
         match self.write(Op::Update { id, f: Box::new(f) }).await? {
-            Reply::Message(message) => Ok(*message),
+            Reply::Message(record) => Ok(record),
             other => Err(unexpected(other)),
         }
     }
@@ -467,7 +476,7 @@ impl Store {
             push: Box::new(push),
         };
         match self.write(op).await? {
-            Reply::Pushed(message, seq) => Ok((*message, seq)),
+            Reply::Pushed(record, seq) => Ok((record.message.clone(), seq)),
             other => Err(unexpected(other)),
         }
     }
@@ -610,7 +619,7 @@ impl Store {
             link: link.to_owned(),
             carrier_id: carrier_id.to_owned(),
         };
-        self.update(id, move |m| {
+        self.update_record(id, move |m| {
             let detail = format!("accepted by {} as {}", carrier.link, carrier.carrier_id);
             m.carrier = Some(carrier);
             m.transition(State::Enroute, crate::message::now_ms(), detail)
