@@ -302,10 +302,10 @@ pub(super) fn remove_through(dir: &Path, last: u64) -> io::Result<usize> {
         } else {
             fs::remove_file(path)?;
         }
-        removed += 1;
-    }
-    if removed > 0 {
+        // Each one durable before the next (usually there is just one per checkpoint): the
+        // filesystem need not keep the order of unsynced renames across a crash.
         sync_dir(dir)?;
+        removed += 1;
     }
     Ok(removed)
 }
