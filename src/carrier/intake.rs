@@ -125,6 +125,17 @@ impl Intake {
         };
         let next = state_of(state);
         let detail = format!("receipt from {}: {} err:{err}", self.link.name(), state);
+        // The client's receipt is made here, from the message as it is and the state it is about
+        // to get, rather than in the push closure: that runs on the commit thread, which every
+        // writer waits for, and formatting a receipt was a tenth of its work.
+        let at = now_ms();
+        let item = match self.carriers.store.message(id) {
+            Ok(Some(mut ahead)) if next.is_final() => ahead
+                .transition(next, at, "")
+                .ok()
+                .and_then(|()| receipt_item(&ahead, err)),
+            _ => None,
+        };
         // The new state and the client's receipt in one commit: the carrier's deliver_sm_resp
         // waits for both, and a crash keeps both or neither.
         let updated = self
@@ -132,10 +143,11 @@ impl Intake {
             .store
             .update_and_push_outbox(
                 id,
-                move |m| m.transition(next, now_ms(), detail),
+                move |m| m.transition(next, at, detail),
                 move |m| {
                     if m.state == next && next.is_final() {
-                        receipt_item(m, err)
+                        // Made from the same message unless it changed meanwhile.
+                        item.or_else(|| receipt_item(m, err))
                     } else {
                         None
                     }
