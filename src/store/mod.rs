@@ -952,6 +952,15 @@ mod tests {
         }
     }
 
+    /// A store in `dir` with one message queued on route "r", closed again.
+    async fn stored_and_closed(dir: &tempfile::TempDir) -> Message {
+        let store = open(dir);
+        let m = message(&store, "r");
+        store.accept(vec![m.clone()]).await.unwrap();
+        store.close().await.unwrap();
+        m
+    }
+
     fn receipt(id: MessageId) -> OutboxItem {
         OutboxItem {
             kind: OutboxKind::Receipt {
@@ -1332,13 +1341,7 @@ mod tests {
     #[tokio::test]
     async fn low_disk_space_refuses_new_messages_only() {
         let dir = tempfile::tempdir().unwrap();
-        let m = {
-            let store = open(&dir);
-            let m = message(&store, "r");
-            store.accept(vec![m.clone()]).await.unwrap();
-            store.close().await.unwrap();
-            m
-        };
+        let m = stored_and_closed(&dir).await;
         // No disk has this much free: the guard is on from the open.
         let mut low = config(&dir, Durability::Durable);
         low.min_free_space = u64::MAX / 2;
@@ -1429,15 +1432,20 @@ mod tests {
         }
     }
 
-    /// Journal segment files of the store in `dir`.
-    fn segment_files(dir: &tempfile::TempDir) -> usize {
+    /// Files named `*.{extension}` in the journal directory of the store in `dir`.
+    fn journal_files(dir: &tempfile::TempDir, extension: &str) -> usize {
         std::fs::read_dir(wal::dir(&dir.path().join("store")))
             .unwrap()
             .filter(|e| {
                 let path = e.as_ref().unwrap().path();
-                path.extension().is_some_and(|x| x == "wal")
+                path.extension().is_some_and(|x| x == extension)
             })
             .count()
+    }
+
+    /// Journal segments of the store in `dir`.
+    fn segment_files(dir: &tempfile::TempDir) -> usize {
+        journal_files(dir, "wal")
     }
 
     /// Keys in a sled tree (not the layers in front of it).
@@ -1516,13 +1524,7 @@ mod tests {
     #[tokio::test]
     async fn a_torn_journal_tail_is_dropped_and_what_came_before_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let m = {
-            let store = open(&dir);
-            let m = message(&store, "r");
-            store.accept(vec![m.clone()]).await.unwrap();
-            store.close().await.unwrap();
-            m
-        };
+        let m = stored_and_closed(&dir).await;
         // A crash in the middle of the next commit's write: half an entry header.
         let journal = wal::dir(&dir.path().join("store"));
         let segment = std::fs::read_dir(&journal)
@@ -1552,15 +1554,7 @@ mod tests {
     #[tokio::test]
     async fn a_reused_journal_segment_replays_only_its_new_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let spare = |dir: &tempfile::TempDir| {
-            std::fs::read_dir(wal::dir(&dir.path().join("store")))
-                .unwrap()
-                .filter(|e| {
-                    let path = e.as_ref().unwrap().path();
-                    path.extension().is_some_and(|x| x == "spare")
-                })
-                .count()
-        };
+        let spare = |dir: &tempfile::TempDir| journal_files(dir, "spare");
         let (older, newer) = {
             let store = open(&dir);
             // A big first layer, so that its segment outlasts what is written over it later.
