@@ -1,10 +1,11 @@
-//! The journal: append-only segment files under `<store>/journal/`, one per memory layer.
+//! The journal: segment files under `<store>/journal/`, each written front to back, one per
+//! memory layer.
 //!
 //! A group commit appends its batch as one entry (a few for a large batch), and the sync thread
 //! fdatasyncs the segment before the batch is answered: one `write` and one `fdatasync` per
 //! commit. (Journaling into a sled tree cost a tree insert, sled's flush, blob files and their
 //! fsyncs: most of the commit thread.) The trees get the writes later from the checkpoint thread,
-//! which then deletes the layer's segment.
+//! which then retires the layer's segment.
 //!
 //! An entry is: payload length (u32 LE), CRC-32 of number and payload (u32 LE), number (u64 LE),
 //! payload (`layout::encode_journal`). Numbers run on across segments; a segment's file name is
@@ -87,7 +88,7 @@ impl Wal {
     }
 
     /// The next append starts a new segment: the entries so far belong to a frozen layer and
-    /// their segment is deleted once that layer is in the trees.
+    /// their segment is retired once that layer is in the trees.
     pub(super) fn rotate(&mut self) {
         self.current = None;
     }
@@ -124,7 +125,7 @@ fn write_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
 
 #[cfg(not(unix))]
 fn write_at(mut file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-    use std::io::{Seek, SeekFrom};
+    use std::io::{Seek, SeekFrom, Write};
     file.seek(SeekFrom::Start(offset))?;
     file.write_all(buf)
 }
@@ -282,9 +283,9 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
     }
 }
 
-/// Deletes the segments of entries up to `last`, whose layer is in the trees, and makes that
-/// durable before the next layer's deletion can be: a crash must never leave an older segment
-/// behind a deleted newer one, whose replay would undo newer writes.
+/// Retires the segments of entries up to `last`, whose layer is in the trees (kept as spares, at
+/// most [`SPARES`], or deleted), each durably before the next: a crash must never leave an older
+/// segment behind a retired newer one, whose replay would undo newer writes.
 ///
 /// The commit thread rotates whenever it freezes a layer, so a segment starting at or before
 /// `last` holds nothing after it.
