@@ -146,7 +146,8 @@ impl Intake {
                 move |m| m.transition(next, at, detail),
                 move |m| {
                     if m.state == next && next.is_final() {
-                        // Made from the same message unless it changed meanwhile.
+                        // What `receipt_item(m, err)` would make: it reads only fields that never
+                        // change, and the state and its time, the same `next` and `at` here.
                         item.or_else(|| receipt_item(m, err))
                     } else {
                         None

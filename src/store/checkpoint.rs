@@ -3,7 +3,7 @@
 //!
 //! Order is what keeps this safe. A layer's writes go into the trees first, are made durable
 //! (sled's flush, then the fsyncs sled leaves out; see [`DiskSync`]), and only then is the
-//! layer's journal segment deleted: a crash at any point leaves the journal holding every write
+//! layer's journal segment retired (kept for reuse or deleted): a crash at any point leaves the journal holding every write
 //! the trees may lack. Replaying the journal in order is idempotent (puts and removals of whole
 //! values), so writes that did reach the trees are harmlessly written again.
 
@@ -25,6 +25,7 @@ use std::sync::{mpsc, Arc};
 pub(super) struct Checkpointer {
     pub(super) shared: Arc<Shared>,
     pub(super) durability: Durability,
+    /// sled's files, for the fsyncs its own flush leaves out.
     pub(super) disk: DiskSync,
     /// Shared with the commit and sync threads: set here when a checkpoint failed.
     pub(super) failed: Arc<AtomicBool>,
@@ -68,7 +69,7 @@ impl Checkpointer {
             self.disk.sync().map_err(Error::Io)?;
         }
         if let Some((_, last)) = layer.journal() {
-            wal::remove_through(&wal::dir(&self.shared.path), last).map_err(Error::Io)?;
+            wal::retire_through(&wal::dir(&self.shared.path), last).map_err(Error::Io)?;
         }
         Ok(())
     }
@@ -143,7 +144,7 @@ fn apply_entry(trees: &Trees, key: &[u8], payload: &[u8]) -> Result<(), Error> {
 /// background flusher) and `blobs/<lsn>` (values too large for a log segment, written WITHOUT
 /// any sync). So each durable checkpoint `fdatasync`s `db`, syncs every blob that appeared since
 /// the last one, and syncs a directory whose entries changed, so that new names survive a power
-/// loss too. A listing per commit costs microseconds against the milliseconds of the fsync.
+/// loss too. A listing per checkpoint costs microseconds against the milliseconds of the fsync.
 pub(super) struct DiskSync {
     dir: PathBuf,
     log: File,

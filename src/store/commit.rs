@@ -672,7 +672,7 @@ impl Committer {
             }
             if let Some(layer) = mem.freeze() {
                 drop(mem);
-                // The layer's segment is deleted once it is in the trees: nothing newer may be in it.
+                // The layer's segment is retired once it is in the trees: nothing newer may be in it.
                 self.wal.rotate();
                 let Some(to_checkpoint) = &self.to_checkpoint else {
                     return false;

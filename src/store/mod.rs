@@ -719,21 +719,18 @@ impl Store {
         depths.outbox.get(client).copied().unwrap_or(0)
     }
 
-    /// Bytes the store's files take, journal included (a gauge; 0 if the files cannot be
-    /// listed).
+    /// Bytes the store's files take, journal included (a gauge; a part that cannot be listed
+    /// counts 0).
     pub fn size_on_disk(&self) -> u64 {
-        let journal = wal::size(&wal::dir(&self.shared.path));
-        match (self.shared.db.size_on_disk(), journal) {
-            (Ok(trees), Ok(journal)) => trees.saturating_add(journal),
-            (Err(e), _) => {
-                tracing::warn!(error = %e, "store: cannot measure size on disk");
-                0
-            }
-            (_, Err(e)) => {
-                tracing::warn!(error = %e, "store: cannot measure the journal's size on disk");
-                0
-            }
-        }
+        let trees = self.shared.db.size_on_disk().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "store: cannot measure the trees' size on disk");
+            0
+        });
+        let journal = wal::size(&wal::dir(&self.shared.path)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "store: cannot measure the journal's size on disk");
+            0
+        });
+        trees.saturating_add(journal)
     }
 
     /// Whether new messages are refused now for lack of disk space (`[store] min_free_space`).

@@ -87,7 +87,7 @@ impl Wal {
         Ok((first, self.next_entry.saturating_sub(1).max(first), file))
     }
 
-    /// The next append starts a new segment: the entries so far belong to a frozen layer and
+    /// The next append starts a new segment: the entries so far belong to a frozen layer, and
     /// their segment is retired once that layer is in the trees.
     pub(super) fn rotate(&mut self) {
         self.current = None;
@@ -132,19 +132,24 @@ fn write_at(mut file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
 
 /// The spare segments in `dir`.
 fn spares(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    files_with_extension(dir, SPARE_EXTENSION)
+}
+
+/// The files of `dir` named `*.{extension}`; none if `dir` does not exist.
+fn files_with_extension(dir: &Path, extension: &str) -> io::Result<Vec<PathBuf>> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut spares = Vec::new();
+    let mut files = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) == Some(SPARE_EXTENSION) {
-            spares.push(path);
+        if path.extension().and_then(|e| e.to_str()) == Some(extension) {
+            files.push(path);
         }
     }
-    Ok(spares)
+    Ok(files)
 }
 
 fn segment_name(first: u64) -> String {
@@ -170,26 +175,13 @@ fn checksum(number: u64, payload: &[u8]) -> u32 {
 /// The segments in `dir`, oldest first, with their first entry numbers. Other files are left
 /// alone.
 fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut segments = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
-            continue;
-        }
-        let Some(first) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        segments.push((first, path));
-    }
+    let mut segments: Vec<(u64, PathBuf)> = files_with_extension(dir, EXTENSION)?
+        .into_iter()
+        .filter_map(|path| {
+            let first = path.file_stem()?.to_str()?.parse::<u64>().ok()?;
+            Some((first, path))
+        })
+        .collect();
     segments.sort_unstable_by_key(|(first, _)| *first);
     Ok(segments)
 }
@@ -289,7 +281,7 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
 ///
 /// The commit thread rotates whenever it freezes a layer, so a segment starting at or before
 /// `last` holds nothing after it.
-pub(super) fn remove_through(dir: &Path, last: u64) -> io::Result<usize> {
+pub(super) fn retire_through(dir: &Path, last: u64) -> io::Result<usize> {
     let mut removed = 0;
     let mut spare_count = spares(dir)?.len();
     for (first, path) in segments(dir)? {
@@ -452,11 +444,11 @@ mod tests {
         wal.append(&[b"3".to_vec()]).unwrap();
         wal.rotate();
         wal.append(&[b"4".to_vec()]).unwrap();
-        assert_eq!(remove_through(dir.path(), 2).unwrap(), 1);
+        assert_eq!(retire_through(dir.path(), 2).unwrap(), 1);
         assert_eq!(entries(dir.path()).0.first().map(|e| e.0), Some(3));
-        assert_eq!(remove_through(dir.path(), 3).unwrap(), 1);
-        assert_eq!(remove_through(dir.path(), 3).unwrap(), 0);
-        assert_eq!(remove_through(dir.path(), 4).unwrap(), 1);
+        assert_eq!(retire_through(dir.path(), 3).unwrap(), 1);
+        assert_eq!(retire_through(dir.path(), 3).unwrap(), 0);
+        assert_eq!(retire_through(dir.path(), 4).unwrap(), 1);
         assert!(segments(dir.path()).unwrap().is_empty());
         clear(dir.path()).unwrap();
     }
@@ -469,7 +461,7 @@ mod tests {
         wal.append(&[big.clone(), big.clone(), big]).unwrap();
         wal.rotate();
         let (_, _, second) = wal.append(&[b"2".to_vec()]).unwrap();
-        assert_eq!(remove_through(dir.path(), 3).unwrap(), 1);
+        assert_eq!(retire_through(dir.path(), 3).unwrap(), 1);
         assert_eq!(spares(dir.path()).unwrap().len(), 1);
         let size_with_spare = size(dir.path()).unwrap();
 
@@ -500,7 +492,7 @@ mod tests {
             wal.append(&[vec![n]]).unwrap();
             wal.rotate();
         }
-        assert_eq!(remove_through(dir.path(), 4).unwrap(), 4);
+        assert_eq!(retire_through(dir.path(), 4).unwrap(), 4);
         assert_eq!(spares(dir.path()).unwrap().len(), SPARES);
         assert!(segments(dir.path()).unwrap().is_empty());
         clear(dir.path()).unwrap();
