@@ -336,6 +336,7 @@ listen = ["127.0.0.1:{smpp_port}"]
 
 [store]
 path = "{store}"
+min_free_space = "off"
 durability = "durable"
 
 [admin]

@@ -802,6 +802,7 @@ listen = ["127.0.0.1:0"]
 
 [store]
 path = "{store}"
+min_free_space = "off"
 durability = "durable"
 
 [admin]

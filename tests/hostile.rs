@@ -78,6 +78,7 @@ bind_failure_delay = "{delay}ms"
 
 [store]
 path = "{store}"
+min_free_space = "off"
 cache_bytes = 1048576
 
 [admin]

@@ -70,6 +70,7 @@ enquire_link_interval = "300ms"
 
 [store]
 path = "{store}"
+min_free_space = "off"
 
 [admin]
 listen = "127.0.0.1:0"

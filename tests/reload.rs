@@ -19,7 +19,7 @@ use tokio::time::Instant;
 /// The gateway's config: `clients` and `routes` (TOML tables) over carrier `sim`.
 fn config_text(dir: &Path, sim_port: u16, clients: &str, routes: &str) -> String {
     format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\n\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\nmin_free_space = \"off\"\n\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\n{clients}\n{}\n{routes}\n",
         dir.join("store").display(),
         carrier("sim", sim_port, ""),
@@ -128,7 +128,7 @@ const SOON: Duration = Duration::from_secs(60);
 /// A gateway config with client `shop`, the `carriers` tables (from [`carrier`]) and `routes`.
 fn carriers_config(dir: &Path, carriers: &[String], routes: &str) -> String {
     format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\n\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\nmin_free_space = \"off\"\n\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\n\
          [[clients]]\nsystem_id = \"shop\"\npassword = \"secret1\"\nwindow = 100\n\n\
          {}\n{routes}\n",

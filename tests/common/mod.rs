@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub mod peers;
 
 /// A config with one plain listener on port 0, the store in `dir`, and `clients` appended
-/// (TOML `[[clients]]` tables).
+/// (TOML `[[clients]]` tables). The free-space guard is off: a test host's disk may be nearly
+/// full, and tests of the guard set their own limit.
 pub fn config(dir: &Path, session: &str, clients: &str) -> String {
     format!(
         r#"
@@ -37,6 +38,7 @@ listen = ["127.0.0.1:0"]
 
 [store]
 path = "{store}"
+min_free_space = "off"
 
 [admin]
 listen = "127.0.0.1:0"
@@ -784,7 +786,7 @@ password = "secret"
 
 /// A gateway config with client `shop` (password `secret1`), `carriers` (tables from
 /// [`carrier`]), one route `default` over `route_carriers` with `route_extra` keys, and the
-/// admin API on a free port with `admin_extra` keys.
+/// admin API on a free port with `admin_extra` keys; the free-space guard off, as in [`config`].
 pub fn routed_config(
     dir: &Path,
     carriers: &[String],
@@ -800,6 +802,7 @@ listen = ["127.0.0.1:0"]
 
 [store]
 path = "{store}"
+min_free_space = "off"
 
 [admin]
 listen = "127.0.0.1:0"
