@@ -162,6 +162,8 @@ pub(super) struct Committer {
     /// A message each time a checkpoint is done.
     checkpointed: std_mpsc::Receiver<()>,
     checkpoint_thread: Option<JoinHandle<()>>,
+    /// Set at close: the layer being written goes at full speed.
+    hurry: Arc<AtomicBool>,
 }
 
 /// A layer goes to the trees when it holds this many keys (about 100 MiB of typical writes)...
@@ -177,6 +179,11 @@ pub(super) const LAYER_AGE: Duration = Duration::from_millis(300);
 /// While the previous layer is still being written, the active one may grow to this; then writes
 /// wait for the trees (backpressure rather than unbounded memory).
 const LAYER_KEYS_MAX: usize = 2 * LAYER_KEYS;
+
+/// Whether `active` is big or old enough to go to the trees.
+pub(super) fn layer_due(active: &Layer) -> bool {
+    active.len() >= LAYER_KEYS || active.started().is_some_and(|t| t.elapsed() >= LAYER_AGE)
+}
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
 type Answer = (oneshot::Sender<Result<Reply, Error>>, Result<Reply, Error>);
@@ -226,11 +233,13 @@ impl Committer {
             .name("smppd-store-sync".to_owned())
             .spawn(move || syncer.run(&from_commit))
             .map_err(Error::Io)?;
+        let hurry = Arc::new(AtomicBool::new(false));
         let checkpointer = Checkpointer {
             shared: shared.clone(),
             durability,
             disk,
             failed: failed.clone(),
+            hurry: hurry.clone(),
         };
         let (to_checkpoint, layers) = std_mpsc::sync_channel(1);
         let (done, checkpointed) = std_mpsc::sync_channel(1);
@@ -252,6 +261,7 @@ impl Committer {
             to_checkpoint: Some(to_checkpoint),
             checkpointed,
             checkpoint_thread: Some(checkpoint_thread),
+            hurry,
         })
     }
 
@@ -311,6 +321,7 @@ impl Committer {
             }
         }
         // The layer being written finishes; the active one stays in the journal for next open.
+        self.hurry.store(true, Ordering::Relaxed);
         self.to_checkpoint = None;
         if let Some(thread) = self.checkpoint_thread.take() {
             if thread.join().is_err() {
@@ -666,10 +677,10 @@ impl Committer {
     fn maybe_checkpoint(&mut self) -> bool {
         loop {
             let mut mem = self.shared.mem_write();
-            let (keys, age) = (mem.active.len(), mem.active.started().map(|t| t.elapsed()));
-            if keys < LAYER_KEYS && age.is_none_or(|age| age < LAYER_AGE) {
+            if !layer_due(&mem.active) {
                 return true;
             }
+            let keys = mem.active.len();
             if let Some(layer) = mem.freeze() {
                 drop(mem);
                 // The layer's segment is retired once it is in the trees: nothing newer may be in it.
