@@ -438,7 +438,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
                 if progress && sample.at > 0.5 {
                     println!(
                         "  {:>5.1}s: accepted {:>8}, to carrier {:>8}, receipts {:>8}, RSS {} MiB, \
-                         submit_sm_resp p99 {} / max {} ms",
+                         submit_sm_resp p99 {} / max {} ms, longest sync {} ms",
                         sample.at,
                         ledger.accepted,
                         sim.latest().delivered(),
@@ -446,6 +446,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
                         support::rss_mib(sample.rss_kib),
                         ms(percentile(&second, 99.0)),
                         ms(second.last().copied().unwrap_or(0)),
+                        ms(u32::try_from(gw.take_max_sync_us()).unwrap_or(u32::MAX)),
                     );
                 }
             }

@@ -96,6 +96,8 @@ pub(crate) struct Commits {
     pub(crate) count: u64,
     pub(crate) ops: u64,
     pub(crate) sync_us: u64,
+    /// The longest flush + fsync since the last [`Gateway::take_max_sync_us`].
+    pub(crate) max_sync_us: u64,
 }
 
 impl Commits {
@@ -148,7 +150,10 @@ impl Gateway {
             .arg(&config_path)
             .current_dir(dir)
             // Group commits are logged at debug: one line per commit, not per message.
-            .env("RUST_LOG", format!("{filter},smppd::store::commit=debug"))
+            .env(
+                "RUST_LOG",
+                format!("{filter},smppd::store::commit=debug,smppd::store::checkpoint=debug"),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -162,7 +167,9 @@ impl Gateway {
                     let mut c = sink.lock().unwrap();
                     c.count += 1;
                     c.ops += field(&line, "ops=");
-                    c.sync_us += field(&line, "sync_us=");
+                    let sync_us = field(&line, "sync_us=");
+                    c.sync_us += sync_us;
+                    c.max_sync_us = c.max_sync_us.max(sync_us);
                 } else {
                     eprintln!("smppd: {line}");
                 }
@@ -233,6 +240,11 @@ impl Gateway {
 
     pub(crate) fn commits(&self) -> Commits {
         *self.commits.lock().unwrap()
+    }
+
+    /// The longest group commit flush + fsync since the last call.
+    pub(crate) fn take_max_sync_us(&self) -> u64 {
+        std::mem::take(&mut self.commits.lock().unwrap().max_sync_us)
     }
 }
 
