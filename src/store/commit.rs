@@ -150,6 +150,9 @@ pub(super) struct Committer {
     /// `meta/next_id` and `meta/next_seq` as last committed: written again only when exceeded.
     stored_next_id: u64,
     stored_next_seq: u64,
+    /// No record has an id at or above this: a new message's id is checked against the disk
+    /// only below it.
+    unused_from: u64,
     /// Applied batches go here to be synced and answered.
     to_sync: std_mpsc::SyncSender<ToSync>,
     sync_thread: Option<JoinHandle<()>>,
@@ -247,11 +250,14 @@ impl Committer {
             .name("smppd-store-checkpoint".to_owned())
             .spawn(move || checkpointer.run(&layers, &done))
             .map_err(Error::Io)?;
+        // Nothing is allocated yet: the counter is one past the highest id on disk.
+        let unused_from = shared.next_id.load(Ordering::Relaxed);
         Ok(Self {
             shared,
             rx,
             max_batch,
             next_seq,
+            unused_from,
             stored_next_id: stored.0,
             stored_next_seq: stored.1,
             to_sync,
@@ -395,7 +401,7 @@ impl Committer {
             Op::Accept(messages) => {
                 for message in messages {
                     let id = message.id;
-                    if self.record(batch, &changes, id)?.is_some() {
+                    if self.exists(batch, &changes, id)? {
                         return Err(Error::Duplicate(id));
                     }
                     let queue_seq = if message.state.is_queued() {
@@ -586,6 +592,15 @@ impl Committer {
         seq
     }
 
+    /// Whether `id` has a record. Ids from `Store::allocate_id` are new: at or above
+    /// `unused_from` only this batch can have them, and the disk is not asked.
+    fn exists(&self, batch: &Plan, changes: &Changes, id: MessageId) -> Result<bool, Error> {
+        if id.as_u64() >= self.unused_from {
+            return Ok(changes.records.contains_key(&id) || batch.effects.records.contains_key(&id));
+        }
+        Ok(self.record(batch, changes, id)?.is_some())
+    }
+
     /// The current record of `id`: this request's changes, then the batch's, then the disk.
     fn record(
         &self,
@@ -625,6 +640,7 @@ impl Committer {
     fn plan_meta(&mut self, plan: &mut Plan) {
         if let Some(max_id) = plan.effects.max_id {
             let next_id = max_id.saturating_add(1);
+            self.unused_from = self.unused_from.max(next_id);
             // Ids given by allocate_id are below the counter already; this keeps it above ids a
             // caller made up, too.
             self.shared.next_id.fetch_max(next_id, Ordering::Relaxed);

@@ -991,6 +991,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_duplicate_id_is_refused_from_the_batch_and_from_disk_after_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = {
+            let store = open(&dir);
+            let m = message(&store, "r");
+            store.accept(vec![m.clone()]).await.unwrap();
+            // Made up above the counter, twice in one request: the batch itself has it.
+            let mut high = message(&store, "r");
+            high.id = MessageId::new(high.id.as_u64() + 1000);
+            assert!(matches!(
+                store.accept(vec![high.clone(), high.clone()]).await,
+                Err(Error::Duplicate(id)) if id == high.id
+            ));
+            store.close().await.unwrap();
+            m
+        };
+        // Reopened: the record is on disk only.
+        let store = open(&dir);
+        assert!(matches!(
+            store.accept(vec![m.clone()]).await,
+            Err(Error::Duplicate(id)) if id == m.id
+        ));
+        assert_eq!(store.message(m.id).unwrap(), Some(m));
+    }
+
+    #[tokio::test]
     async fn ids_increase_and_are_never_reused_after_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let mut stored = Vec::new();
