@@ -6,7 +6,7 @@
 //! parser finds fields by their labels, in any order, case- and space-insensitively, and keeps
 //! raw strings wherever carriers disagree on the content (`id`, `stat`, `err`, dates).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::time::{format_compact_date, parse_compact_date, DateLayout};
 use crate::types::MessageState;
@@ -284,14 +284,17 @@ impl fmt::Display for Receipt {
         let err = self.err_code().unwrap_or(0);
         write!(
             f,
-            "id:{} sub:{sub:03} dlvrd:{dlvrd:03} submit date:{} done date:{} stat:{} \
-             err:{err:03} text:{}",
-            self.id,
-            date_10(self.submit_date.as_ref()),
-            date_10(self.done_date.as_ref()),
-            state_to_stat(state),
-            receipt_text(self.text.as_deref().unwrap_or_default()),
-        )
+            "id:{} sub:{sub:03} dlvrd:{dlvrd:03} submit date:",
+            self.id
+        )?;
+        f.write_str(&date_10(self.submit_date.as_ref()))?;
+        f.write_str(" done date:")?;
+        f.write_str(&date_10(self.done_date.as_ref()))?;
+        write!(f, " stat:{} err:{err:03} text:", state_to_stat(state))?;
+        for c in receipt_chars(self.text.as_deref().unwrap_or_default()) {
+            f.write_char(c)?;
+        }
+        Ok(())
     }
 }
 
@@ -308,7 +311,11 @@ impl ReceiptDate {
     /// the instant truncated to the minute; `0000000000` and `None` outside 2000–2099.
     pub fn from_epoch(epoch_secs: i64) -> Self {
         match format_compact_date(epoch_secs, DateLayout::Yymmddhhmm) {
-            Some(raw) => Self::parse(&raw),
+            // What parsing `raw` back gives, without the parse.
+            Some(raw) => Self {
+                raw,
+                epoch_secs: Some(epoch_secs - epoch_secs.rem_euclid(60)),
+            },
             None => Self::parse(NO_DATE),
         }
     }
@@ -406,10 +413,14 @@ fn date_10(date: Option<&ReceiptDate>) -> String {
 /// The first 20 characters (not bytes) of `text`, control characters replaced by spaces: a
 /// receipt is one line, and ESME parsers read it as one.
 fn receipt_text(text: &str) -> String {
+    receipt_chars(text).collect()
+}
+
+/// [`receipt_text`] a character at a time.
+fn receipt_chars(text: &str) -> impl Iterator<Item = char> + '_ {
     text.chars()
         .take(TEXT_CHARS)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 #[cfg(test)]
@@ -760,6 +771,17 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_date_from_epoch_is_its_text_parsed(secs in -4_000_000_000i64..8_000_000_000) {
+            let date = ReceiptDate::from_epoch(secs);
+            prop_assert_eq!(&date, &ReceiptDate::parse(&date.raw));
+            for layout in [DateLayout::Yymmddhhmmss, DateLayout::Yyyymmddhhmmss] {
+                if let Some(raw) = format_compact_date(secs, layout) {
+                    prop_assert_eq!(parse_compact_date(raw.as_bytes()), Ok(secs));
+                }
+            }
+        }
+
         #[test]
         fn format_parse_round_trip(
             id in "[A-Za-z0-9][A-Za-z0-9_-]{0,40}",

@@ -217,22 +217,30 @@ pub fn format_compact_date(secs: i64, layout: DateLayout) -> Option<String> {
         civil.minute,
         civil.second,
     );
+    // Pushed digit by digit: a receipt is formatted for every message relayed.
+    let mut out = String::with_capacity(14);
     match layout {
-        DateLayout::Yymmddhhmm => {
-            let yy = two_digit_year(y)?;
-            Some(format!("{yy:02}{mo:02}{d:02}{h:02}{mi:02}"))
-        }
-        DateLayout::Yymmddhhmmss => {
-            let yy = two_digit_year(y)?;
-            Some(format!("{yy:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}"))
-        }
+        DateLayout::Yymmddhhmm | DateLayout::Yymmddhhmmss => push_2(&mut out, two_digit_year(y)?),
         DateLayout::Yyyymmddhhmmss => {
-            if !(0..=9999).contains(&y) {
-                return None;
-            }
-            Some(format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}"))
+            let y = u16::try_from(y).ok().filter(|&y| y <= 9999)?;
+            // Both halves are below 100.
+            push_2(&mut out, u8::try_from(y / 100).ok()?);
+            push_2(&mut out, u8::try_from(y % 100).ok()?);
         }
     }
+    for field in [mo, d, h, mi] {
+        push_2(&mut out, field);
+    }
+    if layout != DateLayout::Yymmddhhmm {
+        push_2(&mut out, s);
+    }
+    Some(out)
+}
+
+/// Appends `n` (below 100) as two digits.
+fn push_2(out: &mut String, n: u8) {
+    out.push(char::from(b'0' + n / 10 % 10));
+    out.push(char::from(b'0' + n % 10));
 }
 
 impl SmppTime {

@@ -312,8 +312,12 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
     }
     let state = message.state.to_message_state();
     let done = message.history.last().map_or(now_ms(), |e| e.at);
+    let id = message.id.to_string();
+    let mut id_tlv = Vec::with_capacity(id.len() + 1);
+    id_tlv.extend_from_slice(id.as_bytes());
+    id_tlv.push(0);
     let text = receipt::Receipt::new(
-        message.id.to_string(),
+        id,
         state,
         err,
         message.received_at.div_euclid(1000),
@@ -321,8 +325,6 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
         &message_text(message),
     )
     .format();
-    let mut id = message.id.to_string().into_bytes();
-    id.push(0);
     Some(OutboxItem {
         kind: OutboxKind::Receipt {
             message_id: message.id,
@@ -335,15 +337,17 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
         data_coding: 0,
         short_message: gsm7(&text),
         tlvs: vec![
-            (Tag::RECEIPTED_MESSAGE_ID.0, id),
+            (Tag::RECEIPTED_MESSAGE_ID.0, id_tlv),
             (Tag::MESSAGE_STATE.0, vec![state.0]),
         ],
         created_at: now_ms(),
     })
 }
 
-/// The text of `message` as a person would read it, for a receipt's `text:`: the user data
-/// (short_message or message_payload) without its UDH, decoded per data_coding.
+/// The start of `message`'s text as a person would read it, for a receipt's `text:`: the user
+/// data (short_message or message_payload) without its UDH, decoded per data_coding. Only the
+/// bytes the receipt's characters can take are decoded (at most 4 a character, UCS-2 pairs
+/// and UTF-8 included), not a whole long message.
 fn message_text(message: &Message) -> String {
     let payload = message
         .tlvs
@@ -356,6 +360,7 @@ fn message_text(message: &Message) -> String {
     } else {
         data
     };
+    let data = &data[..data.len().min(4 * receipt::TEXT_CHARS)];
     coding::decode_text(message.data_coding, data)
 }
 
@@ -525,5 +530,15 @@ mod tests {
         message.tlvs = vec![(Tag::MESSAGE_PAYLOAD.0, b"long text".to_vec())];
         let item = receipt_item(&message, 0).unwrap();
         assert!(item.short_message.ends_with(b"text:long text"));
+
+        // A long message: its first 20 characters, 4 bytes each here (emoji in UTF-16).
+        message.data_coding = 8;
+        let emoji: Vec<u8> = "😀".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        message.tlvs = vec![(Tag::MESSAGE_PAYLOAD.0, emoji.repeat(300))];
+        let item = receipt_item(&message, 0).unwrap();
+        assert!(item
+            .short_message
+            .ends_with(&[b"text:".as_slice(), &[b'?'; 20]].concat()));
+        assert!(!item.short_message.ends_with(&[b'?'; 21]));
     }
 }
