@@ -55,6 +55,7 @@ pub fn install() -> Option<PrometheusHandle> {
             match installed {
                 Ok(handle) => {
                     crate::telemetry::describe();
+                    crate::telemetry::recorder_installed();
                     Some(handle)
                 }
                 Err(e) => {
