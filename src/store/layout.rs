@@ -364,11 +364,12 @@ pub(super) fn corrupt(tree: &'static str, key: &[u8], reason: &str) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::message::{Address, OutboxKind, State};
 
-    fn message(id: u64) -> Message {
+    /// A message with every field set.
+    pub(in crate::store) fn message(id: u64) -> Message {
         Message {
             id: MessageId::new(id),
             client: "shop".into(),

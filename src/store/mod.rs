@@ -420,15 +420,19 @@ impl Store {
 
     /// The message with this id.
     pub fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
-        let recent = self.shared.recent().record(id);
-        if let Some(message) = recent.map(|r| r.message.clone()) {
-            return Ok(Some(message));
-        }
+        let miss = match self.shared.recent().record_or_miss(id) {
+            Ok(record) => return Ok(Some(record.message.clone())),
+            Err(miss) => miss,
+        };
         let key = layout::id_key(id);
-        match self.shared.get(Tree::Messages, &key)? {
-            Some(value) => Ok(Some(layout::decode_record(&key, &value)?.message)),
-            None => Ok(None),
-        }
+        let Some(value) = self.shared.get(Tree::Messages, &key)? else {
+            return Ok(None);
+        };
+        let record = layout::decode_record(&key, &value)?;
+        let message = record.message.clone();
+        // The commit thread's update of it comes next, mostly: it finds it here.
+        self.shared.recent().fill(miss, id, Arc::new(record));
+        Ok(Some(message))
     }
 
     /// Read-modify-write of one message, committed like [`Store::accept`]; returns the message

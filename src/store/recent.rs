@@ -1,8 +1,14 @@
 //! What the commit thread wrote last, kept in memory for the reads that follow soon after: a
 //! message is dispatched and receipted seconds after it is accepted, and its receipt looks it up
 //! by carrier id. Served from here, those reads skip a sled lookup (which walks a leaf's
-//! unmerged deltas under heavy writes) and a decode. Only the commit thread writes, after it
-//! applied the batch, so an entry here is the value in sled.
+//! unmerged deltas under heavy writes) and a decode. The commit thread writes every record it
+//! commits, after it applied the batch, so an entry here is the value in sled.
+//!
+//! A reader that missed may add the record it then read from the layers or sled (a message
+//! waiting in a long queue is read at dispatch, then updated by the commit thread twice): only
+//! if it is still absent and nothing was dropped from here since the miss. Then every version
+//! committed after the miss is still here, so the id being absent means the reader's copy is
+//! the latest; and a version committed before the miss was applied before the read saw it.
 
 use super::layout::Record;
 use crate::message::MessageId;
@@ -18,7 +24,15 @@ pub(super) struct Recent {
     /// tens of ms while it held this cache's lock).
     records: Bounded<MessageId, Arc<Record>>,
     carrier_ids: Bounded<Vec<u8>, MessageId>,
+    /// Counts the commit thread's changes (batches taken, forgets, clears).
+    changes: u64,
+    /// `changes` when a record was last dropped (evicted, forgotten or cleared).
+    dropped_at: u64,
 }
+
+/// Where [`Recent::miss`] left off: a reader's ticket to [`Recent::fill`].
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Miss(u64);
 
 impl Recent {
     /// About 20 MiB of typical records: covers an update or read that comes seconds after the
@@ -32,6 +46,23 @@ impl Recent {
         self.records.map.get(&id).cloned()
     }
 
+    /// The record, or the reader's ticket to add what it reads elsewhere instead.
+    pub(super) fn record_or_miss(&self, id: MessageId) -> Result<Arc<Record>, Miss> {
+        self.record(id).ok_or(Miss(self.changes))
+    }
+
+    /// Adds a record a reader read after `miss`, unless that could put back an older version
+    /// (see the module docs).
+    pub(super) fn fill(&mut self, miss: Miss, id: MessageId, record: Arc<Record>) {
+        if self.dropped_at > miss.0 || self.records.map.contains_key(&id) {
+            return;
+        }
+        if self.records.extend([(id, record)], Self::RECORDS) {
+            self.changes += 1;
+            self.dropped_at = self.changes;
+        }
+    }
+
     pub(super) fn carrier_id(&self, key: &[u8]) -> Option<MessageId> {
         self.carrier_ids.map.get(key).copied()
     }
@@ -42,13 +73,20 @@ impl Recent {
         records: HashMap<MessageId, Arc<Record>>,
         carrier_ids: Vec<(Vec<u8>, MessageId)>,
     ) {
-        self.records.extend(records, Self::RECORDS);
+        self.changes += 1;
+        if self.records.extend(records, Self::RECORDS) {
+            self.dropped_at = self.changes;
+        }
         self.carrier_ids.extend(carrier_ids, Self::CARRIER_IDS);
     }
 
     /// Drops purged messages and their carrier ids (their places in line stay until they come
     /// up; the map is a cache, so a key re-added meanwhile may just be dropped early).
     pub(super) fn forget(&mut self, ids: &HashSet<MessageId>, carrier_keys: &[Vec<u8>]) {
+        if !ids.is_empty() {
+            self.changes += 1;
+            self.dropped_at = self.changes;
+        }
         for id in ids {
             self.records.map.remove(id);
         }
@@ -59,7 +97,12 @@ impl Recent {
 
     /// After a failed commit nothing here can be trusted to match the disk.
     pub(super) fn clear(&mut self) {
-        *self = Self::default();
+        let changes = self.changes + 1;
+        *self = Self {
+            changes,
+            dropped_at: changes,
+            ..Self::default()
+        };
     }
 }
 
@@ -79,23 +122,92 @@ impl<K, V> Default for Bounded<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
-    fn extend(&mut self, entries: impl IntoIterator<Item = (K, V)>, capacity: usize) {
+    /// Inserts `entries`; says whether older ones were dropped to make room.
+    fn extend(&mut self, entries: impl IntoIterator<Item = (K, V)>, capacity: usize) -> bool {
         for (key, value) in entries {
             if self.map.insert(key.clone(), value).is_none() {
                 self.order.push_back(key);
             }
         }
+        let mut dropped = false;
         while self.order.len() > capacity {
             if let Some(old) = self.order.pop_front() {
-                self.map.remove(&old);
+                dropped |= self.map.remove(&old).is_some();
             }
         }
+        dropped
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::layout::tests::message;
+
+    /// A record of message 1 whose version is `queue_seq`.
+    fn version(v: u64) -> Arc<Record> {
+        Arc::new(Record {
+            queue_seq: Some(v),
+            message: message(1),
+        })
+    }
+
+    fn seen(recent: &Recent) -> Option<u64> {
+        recent.record(MessageId::new(1)).and_then(|r| r.queue_seq)
+    }
+
+    fn committed(recent: &mut Recent, id: u64, v: u64) {
+        let mut record = Record::clone(&version(v));
+        record.message.id = MessageId::new(id);
+        recent.extend(
+            HashMap::from([(MessageId::new(id), Arc::new(record))]),
+            vec![],
+        );
+    }
+
+    #[test]
+    fn a_reader_fills_a_miss_only_with_what_cannot_be_older() {
+        let id = MessageId::new(1);
+        // Nothing changed since the miss: filled.
+        let mut recent = Recent::default();
+        let miss = recent.record_or_miss(id).unwrap_err();
+        recent.fill(miss, id, version(1));
+        assert_eq!(seen(&recent), Some(1));
+
+        // The commit thread wrote a newer version meanwhile: it stays.
+        let mut recent = Recent::default();
+        let miss = recent.record_or_miss(id).unwrap_err();
+        committed(&mut recent, 1, 2);
+        recent.fill(miss, id, version(1));
+        assert_eq!(seen(&recent), Some(2));
+
+        // A newer version came and was evicted meanwhile: not filled.
+        let mut recent = Recent::default();
+        let miss = recent.record_or_miss(id).unwrap_err();
+        committed(&mut recent, 1, 2);
+        for other in 2..=u64::try_from(Recent::RECORDS).unwrap() + 1 {
+            committed(&mut recent, other, 0);
+        }
+        assert_eq!(seen(&recent), None);
+        recent.fill(miss, id, version(1));
+        assert_eq!(seen(&recent), None);
+
+        // Purged or cleared meanwhile: not filled.
+        let mut recent = Recent::default();
+        let miss = recent.record_or_miss(id).unwrap_err();
+        recent.forget(&HashSet::from([id]), &[]);
+        recent.fill(miss, id, version(1));
+        assert_eq!(seen(&recent), None);
+        let miss = recent.record_or_miss(id).unwrap_err();
+        recent.clear();
+        recent.fill(miss, id, version(1));
+        assert_eq!(seen(&recent), None);
+
+        // A later miss, after the drops, fills again.
+        let miss = recent.record_or_miss(id).unwrap_err();
+        recent.fill(miss, id, version(3));
+        assert_eq!(seen(&recent), Some(3));
+    }
 
     #[test]
     fn oldest_entries_go_first() {
