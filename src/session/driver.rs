@@ -353,6 +353,12 @@ impl Driver {
     ) -> End {
         let (mut reader, mut writer) = tokio::io::split(io);
         let mut in_progress = FuturesUnordered::new();
+        // One timer for the session, moved only to an earlier deadline or after it fired: a
+        // later deadline (the usual case: the oldest request was answered) just wakes the loop
+        // once early, and registering a new timer on every event cost more than that.
+        let timer = sleep_until(self.next_deadline());
+        tokio::pin!(timer);
+        let mut timer_armed = true;
         loop {
             self.stats()
                 .in_flight
@@ -402,6 +408,10 @@ impl Driver {
                 && self.wbuf.len() < WRITE_HIGH_WATER
                 && self.may_send_requests();
             let deadline = self.next_deadline();
+            if !timer_armed || deadline < timer.deadline() {
+                timer.as_mut().reset(deadline);
+                timer_armed = true;
+            }
 
             tokio::select! {
                 biased;
@@ -434,7 +444,8 @@ impl Driver {
                 Some(request) = outbound.recv(), if can_send => {
                     self.send(request);
                 }
-                () = sleep_until(deadline) => {
+                () = &mut timer, if timer_armed => {
+                    timer_armed = false;
                     self.handle_timers();
                 }
             }

@@ -2,7 +2,7 @@
 //! response). Bounded: the driver stops taking outbound work while it is full.
 
 use smpp_proto::Pdu;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -32,6 +32,8 @@ struct Pending {
 pub(crate) struct Window {
     capacity: usize,
     pending: HashMap<u32, Pending>,
+    /// The same requests by deadline: the driver asks for the earliest after every event.
+    deadlines: BTreeSet<(Instant, u32)>,
     next_sequence: u32,
 }
 
@@ -40,6 +42,7 @@ impl Window {
         Self {
             capacity,
             pending: HashMap::with_capacity(capacity),
+            deadlines: BTreeSet::new(),
             next_sequence: 1,
         }
     }
@@ -68,6 +71,7 @@ impl Window {
             };
             if let std::collections::hash_map::Entry::Vacant(slot) = self.pending.entry(sequence) {
                 slot.insert(Pending { deadline, reply });
+                self.deadlines.insert((deadline, sequence));
                 return sequence;
             }
         }
@@ -77,6 +81,7 @@ impl Window {
     pub(crate) fn complete(&mut self, sequence: u32, answer: Answer) -> bool {
         match self.pending.remove(&sequence) {
             Some(pending) => {
+                self.deadlines.remove(&(pending.deadline, sequence));
                 if let Some(reply) = pending.reply {
                     // The requester may have given up waiting; nothing to do then.
                     let _ = reply.send(answer);
@@ -89,16 +94,16 @@ impl Window {
 
     /// The earliest deadline, if anything is in flight.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
+        self.deadlines.first().map(|&(deadline, _)| deadline)
     }
 
     /// Fails every request whose deadline has passed; returns their sequence numbers.
     pub(crate) fn expire(&mut self, now: Instant) -> Vec<u32> {
         let expired: Vec<u32> = self
-            .pending
+            .deadlines
             .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(seq, _)| *seq)
+            .take_while(|&&(deadline, _)| deadline <= now)
+            .map(|&(_, seq)| seq)
             .collect();
         for sequence in &expired {
             self.complete(*sequence, Err(RequestError::Timeout));
@@ -108,6 +113,7 @@ impl Window {
 
     /// Fails everything still in flight (the session is ending).
     pub(crate) fn close(&mut self) {
+        self.deadlines.clear();
         for (_, pending) in self.pending.drain() {
             if let Some(reply) = pending.reply {
                 let _ = reply.send(Err(RequestError::Closed));
@@ -152,5 +158,27 @@ mod tests {
         assert_eq!(window.expire(now + Duration::from_secs(2)).len(), 1);
         assert_eq!(rx.await.unwrap(), Err(RequestError::Timeout));
         assert_eq!(window.len(), 0);
+        assert_eq!(window.next_deadline(), None);
+    }
+
+    #[test]
+    fn the_earliest_deadline_follows_inserts_completions_and_expiry() {
+        let now = Instant::now();
+        let at = |s| now + Duration::from_secs(s);
+        let mut window = Window::new(8);
+        let late = window.insert(at(30), None);
+        let early = window.insert(at(10), None);
+        let middle = window.insert(at(20), None);
+        assert_eq!(window.next_deadline(), Some(at(10)));
+        assert!(window.complete(early, Err(RequestError::Closed)));
+        assert_eq!(window.next_deadline(), Some(at(20)));
+        // Only what is due, earliest first.
+        assert_eq!(window.expire(at(25)), vec![middle]);
+        assert_eq!(window.next_deadline(), Some(at(30)));
+        window.insert(at(5), None);
+        assert_eq!(window.next_deadline(), Some(at(5)));
+        window.close();
+        assert_eq!((window.len(), window.next_deadline()), (0, None));
+        assert!(!window.complete(late, Err(RequestError::Closed)));
     }
 }
