@@ -11,6 +11,7 @@
 
 use super::layout::{Tree, Write};
 use sled::IVec;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
@@ -40,24 +41,30 @@ pub(super) struct Layer {
 impl Layer {
     /// Takes one batch's writes, journaled as entries `journal.0..=journal.1`.
     pub(super) fn apply(&mut self, writes: Vec<Write>, journal: (u64, u64)) {
+        // One descent per write (entries): this runs under the layers' write lock.
         for w in writes {
-            let slots = &mut self.trees[w.tree as usize];
-            match w.value {
-                Some(value) => {
-                    let fresh = match slots.get(&w.key) {
-                        Some(Slot::Put { fresh, .. }) => *fresh,
-                        Some(Slot::Del) => false,
-                        None => w.fresh,
-                    };
+            let slot = self.trees[w.tree as usize].entry(w.key);
+            match (w.value, slot) {
+                (Some(value), Entry::Occupied(mut e)) => {
+                    let fresh = matches!(e.get(), Slot::Put { fresh: true, .. });
                     let value = IVec::from(value);
-                    slots.insert(w.key, Slot::Put { value, fresh });
+                    e.insert(Slot::Put { value, fresh });
                 }
-                None => {
-                    if let Some(Slot::Put { fresh: true, .. }) = slots.get(&w.key) {
-                        slots.remove(&w.key);
-                    } else {
-                        slots.insert(w.key, Slot::Del);
-                    }
+                (Some(value), Entry::Vacant(e)) => {
+                    let value = IVec::from(value);
+                    e.insert(Slot::Put {
+                        value,
+                        fresh: w.fresh,
+                    });
+                }
+                (None, Entry::Occupied(e)) if matches!(e.get(), Slot::Put { fresh: true, .. }) => {
+                    e.remove();
+                }
+                (None, Entry::Occupied(mut e)) => {
+                    e.insert(Slot::Del);
+                }
+                (None, Entry::Vacant(e)) => {
+                    e.insert(Slot::Del);
                 }
             }
         }
