@@ -228,6 +228,19 @@ pub fn encode_gsm7_unpacked(text: &str) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
+/// As [`encode_gsm7_unpacked`], with `?` for each character GSM 7-bit cannot write.
+pub fn encode_gsm7_unpacked_lossy(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for ch in text.chars() {
+        match gsm7_code(ch) {
+            Some(Gsm7Code::Base(code)) => out.push(code),
+            Some(Gsm7Code::Ext(code)) => out.extend_from_slice(&[GSM7_ESC, code]),
+            None => out.push(b'?'),
+        }
+    }
+    out
+}
+
 /// Decodes unpacked GSM 7-bit (one septet per octet). Never fails:
 /// - an octet above 0x7F is not a septet and becomes U+FFFD, so corruption stays visible
 ///   instead of turning into plausible text by masking the high bit;
@@ -519,6 +532,18 @@ mod tests {
             assert_eq!(encode_gsm7_unpacked(&ch.to_string()).unwrap(), [0x1B, code]);
             assert_eq!(gsm7_septets(&ch.to_string()), Some(2), "{ch:?}");
         }
+    }
+
+    #[test]
+    fn lossy_encoding_writes_a_question_mark_for_what_gsm_lacks() {
+        assert_eq!(
+            encode_gsm7_unpacked_lossy("Ça 😀€ ok"),
+            b"\x09a ?\x1b\x65 ok"
+        );
+        assert_eq!(
+            encode_gsm7_unpacked_lossy("@£ plain {}"),
+            encode_gsm7_unpacked("@£ plain {}").unwrap()
+        );
     }
 
     #[test]

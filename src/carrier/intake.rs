@@ -6,7 +6,7 @@ use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
 use crate::session::{Reply, Service, SessionInfo};
 use crate::telemetry;
-use smpp_proto::coding::{self, Encoding};
+use smpp_proto::coding;
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
 use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
@@ -335,7 +335,9 @@ fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
         destination: message.source.clone(),
         esm_class: esm_class::DELIVERY_RECEIPT,
         data_coding: 0,
-        short_message: gsm7(&text),
+        // In the alphabet data_coding 0 announces: a character GSM cannot write (from a UCS-2
+        // message's text) becomes `?`.
+        short_message: coding::encode_gsm7_unpacked_lossy(&text),
         tlvs: vec![
             (Tag::RECEIPTED_MESSAGE_ID.0, id_tlv),
             (Tag::MESSAGE_STATE.0, vec![state.0]),
@@ -362,21 +364,6 @@ fn message_text(message: &Message) -> String {
     };
     let data = &data[..data.len().min(4 * receipt::TEXT_CHARS)];
     coding::decode_text(message.data_coding, data)
-}
-
-/// A receipt text in the alphabet its data_coding 0 announces, GSM 03.38 unpacked: a character
-/// GSM cannot write (from a UCS-2 message's text) becomes `?`.
-fn gsm7(text: &str) -> Vec<u8> {
-    let writable: String = text
-        .chars()
-        .map(|c| match Encoding::Gsm7.char_units(c) {
-            Some(_) => c,
-            None => '?',
-        })
-        .collect();
-    // Every character is writable now; ASCII is the fallback all the same.
-    coding::encode_gsm7_unpacked(&writable)
-        .unwrap_or_else(|_| writable.bytes().filter(u8::is_ascii).collect())
 }
 
 /// A data_sm in the shape of the deliver_sm it stands for (its text stays in message_payload).
