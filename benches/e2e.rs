@@ -33,6 +33,8 @@
 //!   (default 200000, or a fifth of the messages if fewer);
 //! - `SMPPD_E2E_RECEIPT_WAIT`: seconds to wait for receipts after the last submit (30);
 //! - `SMPPD_E2E_RECEIPT_DELAY`: the simulator's submit → receipt delay (default "10ms");
+//! - `SMPPD_E2E_RETENTION`: `[store] retention` of the gateway (default: its default, 7 days;
+//!   a short one keeps the database, and sled's memory for it, from growing over the run);
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free);
@@ -100,6 +102,7 @@ fn main() {
         rss_from: env_u64("SMPPD_E2E_RSS_FROM", 200_000.min(messages / 5)),
         receipt_wait: Duration::from_secs(env_u64("SMPPD_E2E_RECEIPT_WAIT", 30)),
         receipt_delay: std::env::var("SMPPD_E2E_RECEIPT_DELAY").unwrap_or_else(|_| "10ms".into()),
+        retention: std::env::var("SMPPD_E2E_RETENTION").ok(),
         progress: env_u64("SMPPD_E2E_PROGRESS", 1) != 0,
     };
     assert!(params.window < RING / 2, "window too large");
@@ -133,6 +136,8 @@ struct Params {
     rss_from: u64,
     receipt_wait: Duration,
     receipt_delay: String,
+    /// `[store] retention`; `None`: the gateway's default.
+    retention: Option<String>,
     progress: bool,
 }
 
@@ -805,6 +810,7 @@ listen = ["127.0.0.1:0"]
 path = "{store}"
 min_free_space = "off"
 durability = "durable"
+{retention}
 
 [admin]
 listen = "127.0.0.1:0"
@@ -830,6 +836,10 @@ name = "all"
 carriers = ["sim"]
 "#,
         store = dir.join("store").display(),
+        retention = params
+            .retention
+            .as_ref()
+            .map_or_else(String::new, |r| format!("retention = {r:?}")),
         binds = params.binds,
         window = params.window,
         host = carrier.ip(),
@@ -879,6 +889,13 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                 ),
             ),
             ("durability", "durable".to_owned()),
+            (
+                "retention",
+                params
+                    .retention
+                    .clone()
+                    .unwrap_or_else(|| "default (7d)".to_owned()),
+            ),
             ("store under", parent.display().to_string()),
         ],
     );
