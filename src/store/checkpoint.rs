@@ -40,8 +40,11 @@ const SPREAD: Duration = match LAYER_AGE.checked_div(5) {
     None => LAYER_AGE,
 };
 /// ... in steps of this many keys (a few milliseconds of sled inserts), so that the sessions
-/// never wait long behind the checkpoint thread for a core.
+/// never wait long behind the checkpoint thread for a core...
 const STEP: usize = 256;
+/// ... with pauses of at most this: a closing store waits no longer (and a small layer, whose
+/// steps are far apart in time, is simply written sooner).
+const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 impl Checkpointer {
     /// Writes each layer it gets, then clears it from memory and says so on `done`. Stops when
@@ -89,9 +92,7 @@ impl Checkpointer {
         }
         Ok(())
     }
-}
 
-impl Checkpointer {
     /// Sleeps while the writes are ahead of an even spread over [`SPREAD`]. Written at full
     /// speed, a layer took a core for a second or two, and submit_sm_resp p99 in those seconds
     /// went from ~5 ms to 20–110 ms (e2e bench at 10,000/s). When the trees are behind (the next
@@ -104,7 +105,7 @@ impl Checkpointer {
         if self.hurry.load(Ordering::Relaxed) || layer_due(&self.shared.mem_read().active) {
             return;
         }
-        std::thread::sleep(ahead);
+        std::thread::sleep(ahead.min(MAX_PAUSE));
     }
 }
 
