@@ -297,10 +297,7 @@ pub fn receipt(link: &str, state: MessageState, message: &Message) {
         let age = Duration::from_millis(age_ms).as_secs_f64();
         let latency =
             || metrics::histogram!(name::DELIVERY_LATENCY, "route" => message.route.clone());
-        if !with_handles(&HANDLES.routes, &message.route, |h| {
-            h.histogram.get_or_init(latency).record(age);
-            true
-        }) {
+        if !with_handles(&HANDLES.routes, &message.route, |h| h.record(latency, age)) {
             latency().record(age);
         }
         ended(message);
@@ -337,6 +334,11 @@ struct NameHandles {
 impl NameHandles {
     fn count(&self, make: impl FnOnce() -> metrics::Counter) -> bool {
         self.counter.get_or_init(make).increment(1);
+        true
+    }
+
+    fn record(&self, make: impl FnOnce() -> metrics::Histogram, value: f64) -> bool {
+        self.histogram.get_or_init(make).record(value);
         true
     }
 

@@ -30,7 +30,8 @@ pub(super) struct Recent {
     dropped_at: u64,
 }
 
-/// Where [`Recent::miss`] left off: a reader's ticket to [`Recent::fill`].
+/// A reader's ticket from [`Recent::record_or_miss`] to [`Recent::fill`]: how far the
+/// commit thread's changes had got when the reader missed.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Miss(u64);
 
