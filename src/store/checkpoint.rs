@@ -8,8 +8,9 @@
 //! values), so writes that did reach the trees are harmlessly written again.
 
 use super::commit::{flush_db, layer_due, LAYER_AGE};
-use super::layout;
+use super::layout::{self, Tree};
 use super::memtable::{Layer, Slot};
+use super::packed;
 use super::wal::{self, sync_dir};
 use super::{Error, Shared, Trees};
 use crate::config::Durability;
@@ -71,16 +72,9 @@ impl Checkpointer {
 
     fn write(&mut self, layer: &Layer) -> Result<(), Error> {
         let (started, total) = (Instant::now(), layer.len());
-        for (n, (tree, key, slot)) in layer.slots().enumerate() {
-            let tree = self.shared.trees.get(tree);
-            match slot {
-                Slot::Put { value, .. } => drop(tree.insert(key, value.clone())?),
-                Slot::Del => drop(tree.remove(key)?),
-            }
-            if n % STEP == STEP - 1 {
-                self.pace(n + 1, total, started);
-            }
-        }
+        write_layer(&self.shared.trees, layer, |done| {
+            self.pace(done, total, started);
+        })?;
         // Whatever the durability: the journal segment goes next, so the trees must at least
         // have reached the OS.
         flush_db(&self.shared.db)?;
@@ -109,21 +103,63 @@ impl Checkpointer {
     }
 }
 
+/// Writes a layer's slots into the trees, those of a packed tree a pack at a time; calls
+/// `step` with the number of slots written every [`STEP`] or so.
+fn write_layer(trees: &Trees, layer: &Layer, mut step: impl FnMut(usize)) -> Result<(), Error> {
+    // Slots come tree by tree: one pack writer at a time.
+    let mut packs: Option<(Tree, packed::Writer<'_>)> = None;
+    for (n, (tree, key, slot)) in layer.slots().enumerate() {
+        let value = match slot {
+            Slot::Put { value, .. } => Some(value.clone()),
+            Slot::Del => None,
+        };
+        if packs.as_ref().is_some_and(|(t, _)| *t != tree) {
+            if let Some((_, writer)) = packs.take() {
+                writer.finish()?;
+            }
+        }
+        if let Some(packed) = trees.packed(tree) {
+            let (_, writer) = packs.get_or_insert_with(|| (tree, packed::Writer::new(packed)));
+            writer.put(key, value)?;
+        } else {
+            let sled_tree = trees.sled(tree);
+            match value {
+                Some(value) => drop(sled_tree.insert(key, value)?),
+                None => drop(sled_tree.remove(key)?),
+            }
+        }
+        if (n + 1) % STEP == 0 {
+            step(n + 1);
+        }
+    }
+    match packs {
+        Some((_, writer)) => writer.finish(),
+        None => Ok(()),
+    }
+}
+
 /// At open: applies the journal to the trees in order, makes that durable, then empties the
 /// journal. Returns how many entries there were and the number the next one gets.
 ///
 /// A store written before the journal moved to files may still have entries in its `journal`
 /// tree; they are older than any segment and go first.
 pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u64), Error> {
+    // The entries merge into one layer, written like a checkpoint's: a pack is read and
+    // written once, not once per entry.
+    let mut layer = Layer::default();
     let mut legacy = Vec::new();
     for entry in trees.journal.iter() {
         let (key, value) = entry?;
-        apply_entry(trees, &key, &value)?;
+        layer.apply(layout::decode_journal(&key, &value)?, (0, 0));
         legacy.push(key);
     }
     let journal = wal::dir(dir);
     let replayed = wal::replay(&journal, |number, payload| {
-        apply_entry(trees, &number.to_be_bytes(), payload)
+        layer.apply(
+            layout::decode_journal(&number.to_be_bytes(), payload)?,
+            (number, number),
+        );
+        Ok(())
     })?;
     if replayed.dropped_segments > 0 {
         tracing::warn!(
@@ -145,6 +181,7 @@ pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u
         wal::clear(&journal).map_err(Error::Io)?;
         return Ok((0, replayed.next_entry));
     }
+    write_layer(trees, &layer, |_| {})?;
     flush_db(db)?;
     DiskSync::open(dir).map_err(Error::Io)?;
     if !legacy.is_empty() {
@@ -158,17 +195,6 @@ pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u
     }
     wal::clear(&journal).map_err(Error::Io)?;
     Ok((entries, replayed.next_entry))
-}
-
-fn apply_entry(trees: &Trees, key: &[u8], payload: &[u8]) -> Result<(), Error> {
-    for w in layout::decode_journal(key, payload)? {
-        let tree = trees.get(w.tree);
-        match w.value {
-            Some(value) => drop(tree.insert(&w.key, value)?),
-            None => drop(tree.remove(&w.key)?),
-        }
-    }
-    Ok(())
 }
 
 /// The real fsyncs behind a durable checkpoint.

@@ -32,7 +32,7 @@
 
 use super::checkpoint::{Checkpointer, DiskSync};
 use super::layout::{self, Record, Tree, Write};
-use super::memtable::{Known, Layer};
+use super::memtable::Layer;
 use super::wal::Wal;
 use super::{Error, Shared};
 use crate::config::Durability;
@@ -471,14 +471,7 @@ impl Committer {
                         .or_else(|| batch.effects.outbox_present.get(&key))
                     {
                         Some(&present) => present,
-                        None => {
-                            let known = self.shared.mem_read().get(Tree::Outbox, &key);
-                            match known {
-                                Known::Value(_) => true,
-                                Known::Removed => false,
-                                Known::Unknown => self.shared.trees.outbox.contains_key(&key)?,
-                            }
-                        }
+                        None => self.shared.get(Tree::Outbox, &key)?.is_some(),
                     };
                     if present {
                         changes.outbox_present.insert(key.clone(), false);
@@ -623,16 +616,10 @@ impl Committer {
             return Ok(Some(Record::clone(&record)));
         }
         let key = layout::id_key(id);
-        let known = self.shared.mem_read().get(Tree::Messages, &key);
-        let value = match known {
-            Known::Value(value) => value,
-            Known::Removed => return Ok(None),
-            Known::Unknown => match self.shared.trees.messages.get(key)? {
-                Some(value) => value,
-                None => return Ok(None),
-            },
-        };
-        layout::decode_record(&key, &value).map(Some)
+        match self.shared.get(Tree::Messages, &key)? {
+            Some(value) => layout::decode_record(&key, &value).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Writes the id and seq high-water marks in the same transaction as the records using

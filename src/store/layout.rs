@@ -5,16 +5,18 @@
 //! route queue or an outbox oldest first and a name never runs into the next one (`"a" + seq` vs
 //! `"ab"`). Every value starts with a version byte, so a later format can read old records.
 //!
-//! | tree          | key                                   | value                             |
-//! |---------------|---------------------------------------|-----------------------------------|
-//! | `messages`    | id (u64 BE)                           | v1, queue seq (u64 BE, 0 = none), |
-//! |               |                                       | postcard `Message`                |
-//! | `queue`       | route (u8 len + bytes), seq (u64 BE)  | v1, id (u64 BE)                   |
-//! | `carrier_ids` | link (u8 len + bytes), carrier id     | v1, id (u64 BE)                   |
-//! | `outbox`      | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`         |
-//! | `meta`        | `next_id`, `next_seq`                 | v1, u64 BE                        |
-//! | `meta`        | `format_version`                      | the format number (one byte)      |
-//! | `journal`     | batch number (u64 BE)                 | v1, the batch's writes (format 2) |
+//! | tree               | key                                   | value                                  |
+//! |--------------------|---------------------------------------|----------------------------------------|
+//! | `message_packs`    | id / 16 (u64 BE)                      | up to 16 records (see `packed.rs`)     |
+//! |                    |                                       | by id % 16, each: v1, queue seq        |
+//! |                    |                                       | (u64 BE, 0 = none), postcard `Message` |
+//! | `queue`            | route (u8 len + bytes), seq (u64 BE)  | v1, id (u64 BE)                        |
+//! | `carrier_id_packs` | link (u8 len + bytes), carrier id     | entries by the carrier id's last       |
+//! |                    | but its last byte                     | byte, each: v1, id (u64 BE)            |
+//! | `outbox`           | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`              |
+//! | `meta`             | `next_id`, `next_seq`                 | v1, u64 BE                             |
+//! | `meta`             | `format_version`                      | the format number (one byte)           |
+//! | `journal`          | batch number (u64 BE)                 | v1, the batch's writes (format 2)      |
 //!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
@@ -28,26 +30,38 @@
 //! the same entries. Older stores are upgraded by stamping 3: the `journal` tree of a format 2
 //! store is replayed at open like the files, and then stays empty. An older smppd refuses a newer
 //! store, whose journal it would ignore.
+//!
+//! Format 4 packs message records 16 ids to a key in `message_packs`, and carrier ids by all but
+//! their last byte in `carrier_id_packs` (see `packed.rs`; sled's cost and memory go with its
+//! number of keys). The journal still names each entry by its own key. The upgrade moves the
+//! entries of `messages` and `carrier_ids` into packs before the journal is replayed, then stamps
+//! 4 and empties the old trees.
 
+use super::packed::Packing;
 use super::Error;
 use crate::message::{Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(super) const FORMAT_VERSION: u8 = 3;
-/// Older layouts this build upgrades in place: the same trees, without a journal (1) or with
-/// the journal in a tree (2).
-pub(super) const FORMAT_VERSIONS_OLDER: [u8; 2] = [1, 2];
+pub(super) const FORMAT_VERSION: u8 = 4;
+/// Older layouts this build upgrades in place: without a journal (1), with the journal in a
+/// tree (2), with message records one to a key (1 to 3).
+pub(super) const FORMAT_VERSIONS_OLDER: [u8; 3] = [1, 2, 3];
 /// First octet of every value written by this build.
-const VALUE_V1: u8 = 1;
+pub(super) const VALUE_V1: u8 = 1;
 
-/// Gateway id → message record.
+/// Gateway id → message record; names records in errors. Up to format 3 also the tree, one
+/// record per key; emptied into [`MESSAGE_PACKS`] by the upgrade to format 4.
 pub(super) const MESSAGES: &str = "messages";
+/// Message records, packed 16 ids to a key (`packed.rs`).
+pub(super) const MESSAGE_PACKS: &str = "message_packs";
 /// Route + enqueue seq → id: one entry per message waiting for a carrier.
 pub(super) const QUEUE: &str = "queue";
-/// Link + carrier id → gateway id, for receipts.
+/// Link + carrier id → gateway id, for receipts; like [`MESSAGES`], the tree up to format 3.
 pub(super) const CARRIER_IDS: &str = "carrier_ids";
+/// The same, packed by all but the last byte of the key (`packed.rs`).
+pub(super) const CARRIER_ID_PACKS: &str = "carrier_id_packs";
 /// Client + seq → receipt or MO waiting for `deliver_sm_resp`.
 pub(super) const OUTBOX: &str = "outbox";
 /// Counters and the format version.
@@ -75,6 +89,35 @@ impl Tree {
         Self::Outbox,
         Self::Meta,
     ];
+
+    /// Its name in errors.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Messages => MESSAGES,
+            Self::Queue => QUEUE,
+            Self::CarrierIds => CARRIER_IDS,
+            Self::Outbox => OUTBOX,
+            Self::Meta => META,
+        }
+    }
+
+    /// Its sled tree.
+    pub(super) fn sled_name(self) -> &'static str {
+        match self {
+            Self::Messages => MESSAGE_PACKS,
+            Self::CarrierIds => CARRIER_ID_PACKS,
+            Self::Queue | Self::Outbox | Self::Meta => self.name(),
+        }
+    }
+
+    /// How its entries are kept in packs (`packed.rs`), if they are.
+    pub(super) fn packing(self) -> Option<Packing> {
+        match self {
+            Self::Messages => Some(Packing::Numbered),
+            Self::CarrierIds => Some(Packing::LastByte),
+            Self::Queue | Self::Outbox | Self::Meta => None,
+        }
+    }
 
     fn from_number(n: u8) -> Option<Self> {
         Self::ALL.get(usize::from(n)).copied()

@@ -10,6 +10,7 @@
 //! asks active, then frozen, then the tree; the first that knows the key answers.
 
 use super::layout::{Tree, Write};
+use super::Error;
 use sled::IVec;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -143,16 +144,16 @@ impl MemTables {
         Some(layer)
     }
 
-    /// Up to `limit` live entries of `tree` within `[from, to]`, in key order: the layers merged
-    /// over the sled tree, removals hiding what is below them.
+    /// Up to `limit` live entries of `tree` within the range of `disk` (the tree's entries in
+    /// `[from, to]`), in key order: the layers merged over the tree, removals hiding what is
+    /// below them.
     pub(super) fn scan(
         &self,
         tree: Tree,
-        sled_tree: &sled::Tree,
-        from: &[u8],
-        to: &[u8],
+        disk: impl Iterator<Item = Result<(IVec, IVec), Error>>,
+        (from, to): (&[u8], &[u8]),
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, IVec)>, sled::Error> {
+    ) -> Result<Vec<(Vec<u8>, IVec)>, Error> {
         let range = (Bound::Included(from.to_vec()), Bound::Included(to.to_vec()));
         let mut active = self.active.trees[tree as usize]
             .range(range.clone())
@@ -163,7 +164,7 @@ impl MemTables {
             .iter()
             .flat_map(move |f| f.trees[tree as usize].range(frozen_range.clone()))
             .peekable();
-        let mut disk = sled_tree.range(range).peekable();
+        let mut disk = disk.peekable();
         let mut out = Vec::new();
         while out.len() < limit {
             if let Some(Err(_)) = disk.peek() {
@@ -282,7 +283,11 @@ mod tests {
             ],
             (2, 2),
         );
-        let got = mem.scan(Tree::Queue, &t, b"a0", b"a9", 10).unwrap();
+        let disk = || {
+            t.range(&b"a0"[..]..=&b"a9"[..])
+                .map(|e| e.map_err(Error::from))
+        };
+        let got = mem.scan(Tree::Queue, disk(), (b"a0", b"a9"), 10).unwrap();
         let got: Vec<_> = got
             .iter()
             .map(|(k, v)| (k.as_slice(), v.as_ref()))
@@ -295,7 +300,8 @@ mod tests {
                 (b"a5", b"disk")
             ]
         );
-        assert_eq!(mem.scan(Tree::Queue, &t, b"a0", b"a9", 2).unwrap().len(), 2);
+        let two = mem.scan(Tree::Queue, disk(), (b"a0", b"a9"), 2).unwrap();
+        assert_eq!(two.len(), 2);
         assert!(matches!(mem.get(Tree::Queue, b"a3"), Known::Removed));
         assert!(matches!(mem.get(Tree::Queue, b"a1"), Known::Unknown));
         assert!(matches!(mem.get(Tree::Queue, b"a2"), Known::Value(v) if v == b"active"));

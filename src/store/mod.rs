@@ -12,9 +12,11 @@ mod checkpoint;
 mod commit;
 mod layout;
 mod memtable;
+mod packed;
 mod recent;
 pub mod retention;
 mod space;
+mod upgrade;
 mod wal;
 
 pub use space::SpaceStatus;
@@ -177,6 +179,9 @@ struct Shared {
 
 struct Trees {
     messages: sled::Tree,
+    /// The trees of format 3 and older whose entries are in packs now (`packed.rs`), one entry
+    /// to a key: emptied by the upgrade.
+    unpacked: [(Tree, sled::Tree); 2],
     queue: sled::Tree,
     carrier_ids: sled::Tree,
     outbox: sled::Tree,
@@ -185,13 +190,46 @@ struct Trees {
 }
 
 impl Trees {
-    fn get(&self, tree: Tree) -> &sled::Tree {
+    fn sled(&self, tree: Tree) -> &sled::Tree {
         match tree {
             Tree::Messages => &self.messages,
             Tree::Queue => &self.queue,
             Tree::CarrierIds => &self.carrier_ids,
             Tree::Outbox => &self.outbox,
             Tree::Meta => &self.meta,
+        }
+    }
+
+    /// The tree if its entries are in packs.
+    fn packed(&self, tree: Tree) -> Option<packed::Packed<'_>> {
+        tree.packing().map(|packing| packed::Packed {
+            tree: self.sled(tree),
+            name: tree.name(),
+            packing,
+        })
+    }
+
+    /// An entry's value.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<sled::IVec>, Error> {
+        match self.packed(tree) {
+            Some(packed) => packed.get(key),
+            None => Ok(self.sled(tree).get(key)?),
+        }
+    }
+
+    /// The entries with keys in `[from, to]`, in key order.
+    fn range(
+        &self,
+        tree: Tree,
+        from: &[u8],
+        to: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), Error>>> {
+        match self.packed(tree) {
+            Some(packed) => Box::new(packed.range(from, to)),
+            None => {
+                let range = self.sled(tree).range(from.to_vec()..=to.to_vec());
+                Box::new(range.map(|entry| entry.map_err(Error::from)))
+            }
         }
     }
 }
@@ -228,7 +266,7 @@ impl Shared {
         match known {
             Known::Value(value) => Ok(Some(value)),
             Known::Removed => Ok(None),
-            Known::Unknown => Ok(self.trees.get(tree).get(key)?),
+            Known::Unknown => self.trees.get(tree, key),
         }
     }
 
@@ -241,7 +279,7 @@ impl Shared {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, sled::IVec)>, Error> {
         let mem = self.mem_read();
-        Ok(mem.scan(tree, self.trees.get(tree), from, to, limit)?)
+        mem.scan(tree, self.trees.range(tree, from, to), (from, to), limit)
     }
 
     /// Applies a committed batch's entry counts.
@@ -325,14 +363,18 @@ impl Store {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let trees = Trees {
-            messages: db.open_tree(MESSAGES)?,
+            messages: db.open_tree(Tree::Messages.sled_name())?,
+            unpacked: [
+                (Tree::Messages, db.open_tree(MESSAGES)?),
+                (Tree::CarrierIds, db.open_tree(CARRIER_IDS)?),
+            ],
             queue: db.open_tree(QUEUE)?,
-            carrier_ids: db.open_tree(CARRIER_IDS)?,
+            carrier_ids: db.open_tree(Tree::CarrierIds.sled_name())?,
             outbox: db.open_tree(OUTBOX)?,
             meta: db.open_tree(META)?,
             journal: db.open_tree(JOURNAL)?,
         };
-        check_format(&trees.meta)?;
+        upgrade::check_format(&db, &trees)?;
         let (replayed, next_entry) = checkpoint::replay(&db, &trees, &config.path)?;
         if replayed > 0 {
             tracing::info!(entries = replayed, "store: journal replayed into the trees");
@@ -808,37 +850,6 @@ fn unexpected(reply: Reply) -> Error {
     }
 }
 
-/// Refuses a store written by a newer layout; stamps a new one.
-fn check_format(meta: &sled::Tree) -> Result<(), Error> {
-    let key = layout::META_FORMAT_VERSION;
-    let stamped = meta.get(key)?;
-    match stamped.as_deref() {
-        Some([version]) if *version == layout::FORMAT_VERSION => Ok(()),
-        Some([old]) if layout::FORMAT_VERSIONS_OLDER.contains(old) => {
-            // The same trees; a format 2 journal tree is replayed at open all the same.
-            meta.insert(key, &[layout::FORMAT_VERSION])?;
-            tracing::info!(
-                "store: upgraded from format {old} to {}",
-                layout::FORMAT_VERSION
-            );
-            Ok(())
-        }
-        Some(v) => Err(layout::corrupt(
-            META,
-            key,
-            &format!(
-                "store format {v:?}; this smppd reads format {}",
-                layout::FORMAT_VERSION
-            ),
-        )),
-        None => {
-            // A new store (or one that crashed before its first sync: then it holds nothing).
-            meta.insert(key, &[layout::FORMAT_VERSION])?;
-            Ok(())
-        }
-    }
-}
-
 /// What opening learns from the trees.
 struct Scan {
     next_id: u64,
@@ -863,7 +874,12 @@ impl Scan {
 
         // The high-water mark commits with the messages, so the last key is a second opinion;
         // ids start at 1.
-        let last_id = match trees.messages.last()? {
+        let last_id = match trees
+            .packed(Tree::Messages)
+            .map(|m| m.last())
+            .transpose()?
+            .flatten()
+        {
             Some((key, _)) => layout::id_from_key(&key)?.as_u64(),
             None => 0,
         };
@@ -1424,23 +1440,40 @@ mod tests {
 
     #[test]
     fn older_formats_are_upgraded_in_place_and_a_journal_tree_is_replayed() {
+        let record = |message: &Message| {
+            let record = layout::Record {
+                queue_seq: None,
+                message: message.clone(),
+            };
+            layout::encode_record(&record).unwrap()
+        };
         for old in layout::FORMAT_VERSIONS_OLDER {
             let dir = tempfile::tempdir().unwrap();
-            let m = message(&open(&dir), "r");
+            // Ids 1 to 40: two whole packs and part of a third.
+            let messages: Vec<Message> = {
+                let store = open(&dir);
+                (0..40).map(|_| message(&store, "r")).collect()
+            };
+            let mut newer = messages[20].clone();
+            newer.short_message = b"as the journal has it".to_vec();
             {
                 let db = sled::open(dir.path().join("store")).unwrap();
                 let meta = db.open_tree(META).unwrap();
                 meta.insert(layout::META_FORMAT_VERSION, &[old]).unwrap();
+                let unpacked = db.open_tree(MESSAGES).unwrap();
+                let carrier_ids = db.open_tree(CARRIER_IDS).unwrap();
+                for m in &messages {
+                    unpacked.insert(layout::id_key(m.id), record(m)).unwrap();
+                    let key = layout::carrier_key("c", &format!("x{}", m.id)).unwrap();
+                    carrier_ids.insert(key, layout::encode_id(m.id)).unwrap();
+                }
                 if old == 2 {
-                    let record = layout::Record {
-                        queue_seq: None,
-                        message: m.clone(),
-                    };
+                    // The journal is newer than the trees: it wins.
                     let writes = [layout::Write {
                         tree: Tree::Messages,
-                        key: layout::id_key(m.id).to_vec(),
-                        value: Some(layout::encode_record(&record).unwrap()),
-                        fresh: true,
+                        key: layout::id_key(newer.id).to_vec(),
+                        value: Some(record(&newer)),
+                        fresh: false,
                     }];
                     let journal = db.open_tree(JOURNAL).unwrap();
                     for (n, entry) in (1u64..).zip(layout::encode_journal(&writes)) {
@@ -1452,11 +1485,63 @@ mod tests {
             let store = open(&dir);
             let stamp = store.shared.trees.meta.get(layout::META_FORMAT_VERSION);
             assert_eq!(stamp.unwrap().unwrap().as_ref(), [layout::FORMAT_VERSION]);
+            assert!(store
+                .shared
+                .trees
+                .unpacked
+                .iter()
+                .all(|(_, t)| t.is_empty()));
+            assert_eq!(tree_len(&store, Tree::Messages), 40, "format {old}");
+            assert_eq!(store.shared.trees.messages.len(), 3, "packs of 16");
+            assert_eq!(tree_len(&store, Tree::CarrierIds), 40);
+            for m in &messages {
+                let carrier_id = format!("x{}", m.id);
+                assert_eq!(store.by_carrier_id("c", &carrier_id).unwrap(), Some(m.id));
+                let read = store.message(m.id).unwrap().unwrap();
+                if old == 2 && m.id == newer.id {
+                    assert_eq!(read.short_message, newer.short_message);
+                } else {
+                    assert_eq!(read, *m, "format {old}");
+                }
+            }
             if old == 2 {
-                assert_eq!(store.message(m.id).unwrap().map(|m| m.id), Some(m.id));
                 assert!(store.shared.trees.journal.is_empty());
             }
+            assert_eq!(store.allocate_id().as_u64(), 41);
         }
+    }
+
+    #[test]
+    fn an_upgrade_stopped_after_its_stamp_empties_the_old_tree_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = message(&open(&dir), "r");
+        {
+            let db = sled::open(dir.path().join("store")).unwrap();
+            let record = layout::Record {
+                queue_seq: None,
+                message: m.clone(),
+            };
+            let unpacked = db.open_tree(MESSAGES).unwrap();
+            unpacked
+                .insert(
+                    layout::id_key(m.id),
+                    layout::encode_record(&record).unwrap(),
+                )
+                .unwrap();
+            commit::flush_db(&db).unwrap();
+        }
+        let store = open(&dir);
+        assert!(store
+            .shared
+            .trees
+            .unpacked
+            .iter()
+            .all(|(_, t)| t.is_empty()));
+        assert_eq!(
+            store.message(m.id).unwrap(),
+            None,
+            "stamped 4: the packs are the truth"
+        );
     }
 
     /// Files named `*.{extension}` in the journal directory of the store in `dir`.
@@ -1475,9 +1560,12 @@ mod tests {
         journal_files(dir, "wal")
     }
 
-    /// Keys in a sled tree (not the layers in front of it).
+    /// Entries in a sled tree (not the layers in front of it).
     fn tree_len(store: &Store, tree: Tree) -> usize {
-        store.shared.trees.get(tree).len()
+        match store.shared.trees.packed(tree) {
+            Some(packed) => packed.len().unwrap(),
+            None => store.shared.trees.sled(tree).len(),
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,77 @@
+//! The store's format at open: a new store is stamped, an older one upgraded in place, a newer
+//! one refused (its layout is not this build's to guess).
+
+use super::commit::flush_db;
+use super::layout::{self, META};
+use super::{packed, Error, Trees};
+
+/// Stamps a new store; upgrades an older one (see `layout.rs` for what each format changed);
+/// refuses a newer one. Runs before the journal is replayed: that writes in today's format.
+pub(super) fn check_format(db: &sled::Db, trees: &Trees) -> Result<(), Error> {
+    let key = layout::META_FORMAT_VERSION;
+    let stamped = trees.meta.get(key)?;
+    match stamped.as_deref() {
+        Some([version]) if *version == layout::FORMAT_VERSION => {
+            // An upgrade stopped between its stamp and the emptying of the old tree.
+            if trees.unpacked.iter().any(|(_, old)| !old.is_empty()) {
+                clear_unpacked(db, trees)?;
+            }
+            Ok(())
+        }
+        Some([old]) if layout::FORMAT_VERSIONS_OLDER.contains(old) => {
+            // The journal needs nothing: a format 2 journal tree is replayed all the same. The
+            // records move to packs, durably, before the stamp says they did; stopped before it,
+            // the next open does it again (writing the same packs).
+            let moved = pack(trees)?;
+            flush_db(db)?;
+            trees.meta.insert(key, &[layout::FORMAT_VERSION])?;
+            flush_db(db)?;
+            clear_unpacked(db, trees)?;
+            tracing::info!(
+                entries = moved,
+                "store: upgraded from format {old} to {}",
+                layout::FORMAT_VERSION
+            );
+            Ok(())
+        }
+        Some(v) => Err(layout::corrupt(
+            META,
+            key,
+            &format!(
+                "store format {v:?}; this smppd reads format {}",
+                layout::FORMAT_VERSION
+            ),
+        )),
+        None => {
+            // A new store (or one that crashed before its first sync: then it holds nothing).
+            trees.meta.insert(key, &[layout::FORMAT_VERSION])?;
+            Ok(())
+        }
+    }
+}
+
+/// Copies every entry of the trees now packed (`messages`, `carrier_ids`) into packs.
+/// Returns how many.
+fn pack(trees: &Trees) -> Result<u64, Error> {
+    let mut moved = 0;
+    for (tree, old) in &trees.unpacked {
+        let Some(packed) = trees.packed(*tree) else {
+            continue;
+        };
+        let mut packs = packed::Writer::new(packed);
+        for entry in old.iter() {
+            let (key, value) = entry?;
+            packs.put(&key, Some(value))?;
+            moved += 1;
+        }
+        packs.finish()?;
+    }
+    Ok(moved)
+}
+
+fn clear_unpacked(db: &sled::Db, trees: &Trees) -> Result<(), Error> {
+    for (_, old) in &trees.unpacked {
+        old.clear()?;
+    }
+    flush_db(db)
+}
