@@ -10,10 +10,12 @@
 //! | `message_packs`    | id / 16 (u64 BE)                      | up to 16 records (see `packed.rs`)     |
 //! |                    |                                       | by id % 16, each: v1, queue seq        |
 //! |                    |                                       | (u64 BE, 0 = none), postcard `Message` |
-//! | `queue`            | route (u8 len + bytes), seq (u64 BE)  | v1, id (u64 BE)                        |
+//! | `queue_packs`      | route (u8 len + bytes), seq / 16      | entries by seq % 16, each: v1, id      |
+//! |                    | (u64 BE)                              | (u64 BE)                               |
 //! | `carrier_id_packs` | link (u8 len + bytes), carrier id     | entries by the carrier id's last       |
 //! |                    | but its last byte                     | byte, each: v1, id (u64 BE)            |
-//! | `outbox`           | client (u8 len + bytes), seq (u64 BE) | v1, postcard `OutboxItem`              |
+//! | `outbox_packs`     | client (u8 len + bytes), seq / 16     | entries by seq % 16, each: v1,         |
+//! |                    | (u64 BE)                              | postcard `OutboxItem`                  |
 //! | `meta`             | `next_id`, `next_seq`                 | v1, u64 BE                             |
 //! | `meta`             | `format_version`                      | the format number (one byte)           |
 //! | `journal`          | batch number (u64 BE)                 | v1, the batch's writes (format 2)      |
@@ -31,11 +33,11 @@
 //! store is replayed at open like the files, and then stays empty. An older smppd refuses a newer
 //! store, whose journal it would ignore.
 //!
-//! Format 4 packs message records 16 ids to a key in `message_packs`, and carrier ids by all but
-//! their last byte in `carrier_id_packs` (see `packed.rs`; sled's cost and memory go with its
-//! number of keys). The journal still names each entry by its own key. The upgrade moves the
-//! entries of `messages` and `carrier_ids` into packs before the journal is replayed, then stamps
-//! 4 and empties the old trees.
+//! Format 4 packs message records, queue and outbox entries 16 numbers to a key, and carrier ids
+//! by all but their last byte, in the `*_packs` trees (see `packed.rs`; sled's cost and memory
+//! go with its number of keys). The journal still names each entry by its own key. The upgrade
+//! moves the entries of `messages`, `queue`, `carrier_ids` and `outbox` into packs before the
+//! journal is replayed, then stamps 4 and empties the old trees.
 
 use super::packed::Packing;
 use super::Error;
@@ -56,14 +58,20 @@ pub(super) const VALUE_V1: u8 = 1;
 pub(super) const MESSAGES: &str = "messages";
 /// Message records, packed 16 ids to a key (`packed.rs`).
 pub(super) const MESSAGE_PACKS: &str = "message_packs";
-/// Route + enqueue seq → id: one entry per message waiting for a carrier.
+/// Route + enqueue seq → id: one entry per message waiting for a carrier; like [`MESSAGES`],
+/// the tree up to format 3.
 pub(super) const QUEUE: &str = "queue";
+/// The same, packed 16 seqs to a key.
+pub(super) const QUEUE_PACKS: &str = "queue_packs";
 /// Link + carrier id → gateway id, for receipts; like [`MESSAGES`], the tree up to format 3.
 pub(super) const CARRIER_IDS: &str = "carrier_ids";
 /// The same, packed by all but the last byte of the key (`packed.rs`).
 pub(super) const CARRIER_ID_PACKS: &str = "carrier_id_packs";
-/// Client + seq → receipt or MO waiting for `deliver_sm_resp`.
+/// Client + seq → receipt or MO waiting for `deliver_sm_resp`; like [`MESSAGES`], the tree up
+/// to format 3.
 pub(super) const OUTBOX: &str = "outbox";
+/// The same, packed 16 seqs to a key.
+pub(super) const OUTBOX_PACKS: &str = "outbox_packs";
 /// Counters and the format version.
 pub(super) const META: &str = "meta";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
@@ -105,17 +113,19 @@ impl Tree {
     pub(super) fn sled_name(self) -> &'static str {
         match self {
             Self::Messages => MESSAGE_PACKS,
+            Self::Queue => QUEUE_PACKS,
             Self::CarrierIds => CARRIER_ID_PACKS,
-            Self::Queue | Self::Outbox | Self::Meta => self.name(),
+            Self::Outbox => OUTBOX_PACKS,
+            Self::Meta => META,
         }
     }
 
     /// How its entries are kept in packs (`packed.rs`), if they are.
     pub(super) fn packing(self) -> Option<Packing> {
         match self {
-            Self::Messages => Some(Packing::Numbered),
+            Self::Messages | Self::Queue | Self::Outbox => Some(Packing::Numbered),
             Self::CarrierIds => Some(Packing::LastByte),
-            Self::Queue | Self::Outbox | Self::Meta => None,
+            Self::Meta => None,
         }
     }
 

@@ -181,7 +181,7 @@ struct Trees {
     messages: sled::Tree,
     /// The trees of format 3 and older whose entries are in packs now (`packed.rs`), one entry
     /// to a key: emptied by the upgrade.
-    unpacked: [(Tree, sled::Tree); 2],
+    unpacked: [(Tree, sled::Tree); 4],
     queue: sled::Tree,
     carrier_ids: sled::Tree,
     outbox: sled::Tree,
@@ -214,6 +214,18 @@ impl Trees {
         match self.packed(tree) {
             Some(packed) => packed.get(key),
             None => Ok(self.sled(tree).get(key)?),
+        }
+    }
+
+    /// Every entry, in key order.
+    fn all(&self, tree: Tree) -> Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), Error>>> {
+        match self.packed(tree) {
+            Some(packed) => Box::new(packed.all()),
+            None => Box::new(
+                self.sled(tree)
+                    .iter()
+                    .map(|entry| entry.map_err(Error::from)),
+            ),
         }
     }
 
@@ -366,11 +378,13 @@ impl Store {
             messages: db.open_tree(Tree::Messages.sled_name())?,
             unpacked: [
                 (Tree::Messages, db.open_tree(MESSAGES)?),
+                (Tree::Queue, db.open_tree(QUEUE)?),
                 (Tree::CarrierIds, db.open_tree(CARRIER_IDS)?),
+                (Tree::Outbox, db.open_tree(OUTBOX)?),
             ],
-            queue: db.open_tree(QUEUE)?,
+            queue: db.open_tree(Tree::Queue.sled_name())?,
             carrier_ids: db.open_tree(Tree::CarrierIds.sled_name())?,
-            outbox: db.open_tree(OUTBOX)?,
+            outbox: db.open_tree(Tree::Outbox.sled_name())?,
             meta: db.open_tree(META)?,
             journal: db.open_tree(JOURNAL)?,
         };
@@ -888,10 +902,10 @@ impl Scan {
         let mut depths = Depths::default();
         let mut max_seq = 0;
         for (tree, name, counts) in [
-            (&trees.queue, QUEUE, &mut depths.queue),
-            (&trees.outbox, OUTBOX, &mut depths.outbox),
+            (Tree::Queue, QUEUE, &mut depths.queue),
+            (Tree::Outbox, OUTBOX, &mut depths.outbox),
         ] {
-            for entry in tree.iter() {
+            for entry in trees.all(tree) {
                 let (key, value) = entry?;
                 let (owner, seq) = layout::split_seq_key(name, &key)?;
                 if name == QUEUE {
@@ -1467,6 +1481,19 @@ mod tests {
                     let key = layout::carrier_key("c", &format!("x{}", m.id)).unwrap();
                     carrier_ids.insert(key, layout::encode_id(m.id)).unwrap();
                 }
+                // Queue and outbox entries with seqs 1 to 20.
+                let queue = db.open_tree(QUEUE).unwrap();
+                let outbox = db.open_tree(OUTBOX).unwrap();
+                for (seq, m) in (1u64..).zip(&messages[..20]) {
+                    queue
+                        .insert(layout::seq_key("r", seq).unwrap(), layout::encode_id(m.id))
+                        .unwrap();
+                    let key = layout::seq_key("shop", seq).unwrap();
+                    let item = layout::encode_outbox(&key, &receipt(m.id)).unwrap();
+                    outbox.insert(key, item).unwrap();
+                }
+                let meta_seq = layout::encode_u64(21);
+                meta.insert(layout::META_NEXT_SEQ, meta_seq).unwrap();
                 if old == 2 {
                     // The journal is newer than the trees: it wins.
                     let writes = [layout::Write {
@@ -1508,6 +1535,13 @@ mod tests {
                 assert!(store.shared.trees.journal.is_empty());
             }
             assert_eq!(store.allocate_id().as_u64(), 41);
+            let ids: Vec<MessageId> = messages[..20].iter().map(|m| m.id).collect();
+            assert_eq!(store.queued("r", 100).unwrap(), ids);
+            assert_eq!(store.queue_depth("r"), 20);
+            let outbox = store.outbox("shop", None, 100).unwrap();
+            assert_eq!(outbox.len(), 20);
+            assert_eq!(store.outbox_len("shop"), 20);
+            assert_eq!(outbox[19], (20, receipt(ids[19])));
         }
     }
 

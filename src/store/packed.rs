@@ -190,24 +190,33 @@ impl<'t> Packed<'t> {
     /// are not in their entries' order (`"ab"` + `'z'` sorts after `"abc"` + `'d'`): such a scan
     /// reads the whole tree.
     pub(super) fn range(&self, from: &[u8], to: &[u8]) -> Range {
+        self.scan(Some((from, to)))
+    }
+
+    /// Every entry, in key order.
+    pub(super) fn all(&self) -> Range {
+        self.scan(None)
+    }
+
+    fn scan(&self, bounds: Option<(&[u8], &[u8])>) -> Range {
         let mut range = Range {
             name: self.name,
             packing: self.packing,
             packs: None,
             pending: Vec::new().into_iter(),
-            bounds: (from.to_vec(), to.to_vec()),
+            bounds: bounds.map(|(from, to)| (from.to_vec(), to.to_vec())),
         };
-        match self.packing {
-            Packing::Numbered => {
+        match (self.packing, bounds) {
+            (Packing::Numbered, None) => range.packs = Some(self.tree.iter()),
+            (Packing::Numbered, Some((from, to))) => {
                 range.packs = self
                     .packing
                     .locate(from)
                     .zip(self.packing.locate(to))
                     .map(|((first, _), (last, _))| self.tree.range(first..=last));
             }
-            Packing::LastByte => {
-                let all = self.all_entries((from, to));
-                range.pending = match all {
+            (Packing::LastByte, _) => {
+                range.pending = match self.sorted(bounds) {
                     Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
                     Err(e) => vec![Err(e)],
                 }
@@ -217,7 +226,8 @@ impl<'t> Packed<'t> {
         range
     }
 
-    fn all_entries(&self, bounds: (&[u8], &[u8])) -> Result<Vec<(IVec, IVec)>, Error> {
+    /// Every entry within `bounds`, sorted: all packs read.
+    fn sorted(&self, bounds: Option<(&[u8], &[u8])>) -> Result<Vec<(IVec, IVec)>, Error> {
         let mut all = Vec::new();
         for pack in self.tree.iter() {
             let (pack_key, value) = pack?;
@@ -255,13 +265,13 @@ impl<'t> Packed<'t> {
     }
 }
 
-/// A pack's entries with their keys, those in `[from, to]`.
+/// A pack's entries with their keys, those in `[from, to]` if given.
 fn entries(
     name: &'static str,
     packing: Packing,
     pack_key: &[u8],
     value: &IVec,
-    (from, to): (&[u8], &[u8]),
+    bounds: Option<(&[u8], &[u8])>,
 ) -> Result<Vec<(IVec, IVec)>, Error> {
     let pack = Pack::decode(name, pack_key, value)?;
     let mut out = Vec::with_capacity(pack.entries.len());
@@ -269,7 +279,7 @@ fn entries(
         let key = packing
             .entry_key(pack_key, slot)
             .ok_or_else(|| not_a_pack_key(name, pack_key))?;
-        if from <= key.as_slice() && key.as_slice() <= to {
+        if bounds.is_none_or(|(from, to)| from <= key.as_slice() && key.as_slice() <= to) {
             out.push((IVec::from(key), value));
         }
     }
@@ -288,7 +298,8 @@ pub(super) struct Range {
     packs: Option<sled::Iter>,
     /// The rest of the current pack's entries (or all of them).
     pending: std::vec::IntoIter<Result<(IVec, IVec), Error>>,
-    bounds: (Vec<u8>, Vec<u8>),
+    /// `None`: no bounds.
+    bounds: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Iterator for Range {
@@ -303,9 +314,12 @@ impl Iterator for Range {
                 self.packs = None;
                 return None;
             };
-            let (from, to) = (&self.bounds.0, &self.bounds.1);
+            let bounds = self
+                .bounds
+                .as_ref()
+                .map(|(from, to)| (from.as_slice(), to.as_slice()));
             let found = read.map_err(Error::from).and_then(|(pack_key, value)| {
-                entries(self.name, self.packing, &pack_key, &value, (from, to))
+                entries(self.name, self.packing, &pack_key, &value, bounds)
             });
             match found {
                 Ok(found) => {
@@ -538,6 +552,8 @@ mod tests {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             prop_assert_eq!(got, want);
+            let every: Vec<Vec<u8>> = p.all().map(|e| e.unwrap().0.to_vec()).collect();
+            prop_assert_eq!(every, model.keys().cloned().collect::<Vec<_>>());
             if !last_byte {
                 let got_last = p.last().unwrap().map(|(k, v)| (k, v.to_vec()));
                 let want_last = model.iter().next_back().map(|(k, v)| (k.clone(), v.clone()));
