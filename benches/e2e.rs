@@ -14,7 +14,8 @@
 //! second (the simulator's counters), receipts relayed back per second, submit_sm_resp
 //! latency (p50/p99/max), submit → receipt latency (p50/p99), smppd's RSS (sampled every
 //! second with the count of accepted submit_sm: at the `SMPPD_E2E_RSS_FROM`-th and at the
-//! last, the growth between, and the peak), its CPU (mean and busiest second), group commits
+//! last, the growth between, the growth of the least-squares line through every sample between,
+//! and the peak), its CPU (mean and busiest second), group commits
 //! and store operations per submit_sm, and the receipts lost (an accepted id with no receipt
 //! `SMPPD_E2E_RECEIPT_WAIT` after the last submit), duplicated or unknown. The tables go to
 //! stdout and to `target/bench-results/e2e-<UTC time>.md`.
@@ -330,6 +331,28 @@ struct Written {
     messages: AtomicU64,
     parts: AtomicU64,
     by_kind: [AtomicU64; 3],
+}
+
+/// Growth of the least-squares line through the RSS samples taken from `from` to `to` (seconds
+/// since the start), in % of the line's value at `from`. Two single samples say little: the
+/// store's in-memory layers fill and empty every few seconds, swinging RSS by tens of MiB.
+fn rss_trend(samples: &[Sample], from: f64, to: f64) -> Option<f64> {
+    let points: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.at >= from && s.at <= to)
+        .filter_map(|s| Some((s.at, s.rss_kib? as f64)))
+        .collect();
+    if points.len() < 3 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mean_t = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_r = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let var_t: f64 = points.iter().map(|p| (p.0 - mean_t).powi(2)).sum();
+    let cov: f64 = points.iter().map(|p| (p.0 - mean_t) * (p.1 - mean_r)).sum();
+    let slope = cov / var_t;
+    let at_from = mean_r + slope * (from - mean_t);
+    Some(slope * (to - from) * 100.0 / at_from)
 }
 
 /// smppd once a second: seconds since the start, submit_sm accepted so far, VmRSS, CPU
@@ -946,6 +969,12 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
         (Some(a), Some(b)) => format!("{:+.1}", (b as f64 - a as f64) * 100.0 / a as f64),
         _ => "-".to_owned(),
     };
+    let trend = match (from, last) {
+        (Some(a), Some(b)) => {
+            rss_trend(&o.samples, a.at, b.at).map_or_else(|| "-".to_owned(), |g| format!("{g:+.1}"))
+        }
+        _ => "-".to_owned(),
+    };
     let rss_of = |s: Option<&Sample>| {
         s.map_or_else(
             || "-".to_owned(),
@@ -1037,6 +1066,7 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
             ),
             row("smppd RSS at the last accepted", rss_of(last)),
             row("smppd RSS growth between, %", growth),
+            row("smppd RSS growth between, trend of all samples, %", trend),
             row(
                 "smppd CPU mean / busiest second, % of a core",
                 format!("{mean_cpu} / {peak_cpu}"),

@@ -22,6 +22,11 @@ pub(super) fn check_format(db: &sled::Db, trees: &Trees) -> Result<(), Error> {
             // The journal needs nothing: a format 2 journal tree is replayed all the same. The
             // records move to packs, durably, before the stamp says they did; stopped before it,
             // the next open does it again (writing the same packs).
+            tracing::info!(
+                "store: upgrading from format {old} to {}: rewriting the store, which takes a \
+                 while for a large one",
+                layout::FORMAT_VERSION
+            );
             let moved = pack(trees)?;
             flush_db(db)?;
             trees.meta.insert(key, &[layout::FORMAT_VERSION])?;
