@@ -402,11 +402,7 @@ impl Driver {
             let can_read = self.ending.is_none()
                 && in_progress.len() < self.peer_window
                 && self.wbuf.len() < WRITE_HIGH_WATER;
-            let can_send = self.ending.is_none()
-                && self.unbind_deadline.is_none()
-                && !self.window.is_full()
-                && self.wbuf.len() < WRITE_HIGH_WATER
-                && self.may_send_requests();
+            let can_send = self.can_send();
             let deadline = self.next_deadline();
             if !timer_armed || deadline < timer.deadline() {
                 timer.as_mut().reset(deadline);
@@ -443,6 +439,14 @@ impl Driver {
                 }
                 Some(request) = outbound.recv(), if can_send => {
                     self.send(request);
+                    // What is queued already goes out in the same write: a write per submit_sm
+                    // cost a syscall each (writev was 7.5% of the gateway's CPU at 20,000/s).
+                    while self.can_send() {
+                        match outbound.try_recv() {
+                            Ok(request) => self.send(request),
+                            Err(_) => break,
+                        }
+                    }
                 }
                 () = &mut timer, if timer_armed => {
                     timer_armed = false;
@@ -469,6 +473,15 @@ impl Driver {
 
     fn stats(&self) -> &SessionStats {
         &self.info.handle.stats
+    }
+
+    /// Whether a request from the service can be written now.
+    fn can_send(&self) -> bool {
+        self.ending.is_none()
+            && self.unbind_deadline.is_none()
+            && !self.window.is_full()
+            && self.wbuf.len() < WRITE_HIGH_WATER
+            && self.may_send_requests()
     }
 
     fn may_send_requests(&self) -> bool {
