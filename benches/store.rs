@@ -172,6 +172,7 @@ fn bench_group(
             cache_bytes: 64 * 1024 * 1024,
             retention: None,
             min_free_space: 0,
+            layer_age: StoreConfig::LAYER_AGE,
         })
         .unwrap();
         group.bench_function(name, |b| {

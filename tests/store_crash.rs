@@ -1,10 +1,12 @@
 //! kill -9 at the store level: every id the store acknowledged is on the disk after a crash.
 //!
-//! The test re-executes its own binary as a writer child (selected by an environment
+//! The tests re-execute their own binary as a writer child (selected by an environment
 //! variable). The child accepts messages from many concurrent tasks and prints each id once
-//! `accept` has returned; the parent reads those lines for about a second, SIGKILLs the child
+//! `accept` has returned; the parent reads those lines for a while, SIGKILLs the child
 //! mid-write, reopens the store and checks every printed id with its content. Three rounds on
-//! the same directory, so recovery of a recovered store and id reuse are covered too.
+//! the same directory, so recovery of a recovered store and id reuse are covered too. The second
+//! test shortens the store's layers to 150 ms and writes in bursts, so that the kill lands among
+//! many layer changes: journal segments frozen, checkpointed, reused over older content.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
@@ -21,7 +23,8 @@ use std::time::{Duration, Instant};
 
 /// Set in the child: the store directory to write to.
 const CHILD_ENV: &str = "SMPPD_STORE_CRASH_DIR";
-const TEST_NAME: &str = "acknowledged_messages_survive_sigkill";
+/// Set in the child of the layer test: the layer age in ms; the writers then go in bursts.
+const LAYER_ENV: &str = "SMPPD_STORE_CRASH_LAYER_MS";
 /// Concurrent acceptors in the child, so that kills land inside group commits.
 const WRITERS: usize = 32;
 /// How long the parent lets the child write before the kill.
@@ -29,7 +32,7 @@ const WRITE_FOR: Duration = Duration::from_secs(1);
 /// The child stops by itself after this, should the parent be gone.
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
 
-fn config(path: &Path) -> StoreConfig {
+fn config(path: &Path, layer_age: Duration) -> StoreConfig {
     StoreConfig {
         path: path.to_owned(),
         durability: Durability::Durable,
@@ -37,6 +40,7 @@ fn config(path: &Path) -> StoreConfig {
         cache_bytes: 16 * 1024 * 1024,
         retention: None,
         min_free_space: 0,
+        layer_age,
     }
 }
 
@@ -79,13 +83,15 @@ fn message_for(id: MessageId) -> Message {
 }
 
 /// Child: accept forever (well, up to CHILD_LIMIT) and print `ack <id>` after each accept.
-fn run_writer(dir: PathBuf) {
+/// With `bursts`, every other 400 ms each writer pauses 3 ms between accepts: layers of
+/// different sizes, so that a reused journal segment keeps old content after its new entries.
+fn run_writer(dir: PathBuf, layer_age: Duration, bursts: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let store = Store::open(&config(&dir)).unwrap();
+        let store = Store::open(&config(&dir, layer_age)).unwrap();
         let started = Instant::now();
         let writers: Vec<_> = (0..WRITERS)
             .map(|_| {
@@ -95,9 +101,14 @@ fn run_writer(dir: PathBuf) {
                         let id = store.allocate_id();
                         store.accept(vec![message_for(id)]).await.unwrap();
                         // Only now is the id a promise; the line goes out at once.
-                        let mut out = std::io::stdout().lock();
-                        writeln!(out, "ack {id}").unwrap();
-                        out.flush().unwrap();
+                        {
+                            let mut out = std::io::stdout().lock();
+                            writeln!(out, "ack {id}").unwrap();
+                            out.flush().unwrap();
+                        }
+                        if bursts && (started.elapsed().as_millis() / 400) % 2 == 1 {
+                            tokio::time::sleep(Duration::from_millis(3)).await;
+                        }
                     }
                 })
             })
@@ -110,21 +121,63 @@ fn run_writer(dir: PathBuf) {
 
 #[test]
 fn acknowledged_messages_survive_sigkill() {
+    rounds(
+        "acknowledged_messages_survive_sigkill",
+        StoreConfig::LAYER_AGE,
+        WRITE_FOR,
+    );
+}
+
+#[test]
+fn acknowledged_messages_survive_sigkill_among_layer_changes() {
+    let multi_segment_rounds = rounds(
+        "acknowledged_messages_survive_sigkill_among_layer_changes",
+        Duration::from_millis(150),
+        Duration::from_millis(2500),
+    );
+    // The case that matters: a frozen layer's segment (often a reused one) still there beside
+    // the active layer's when the kill came.
+    assert!(
+        multi_segment_rounds >= 2,
+        "only {multi_segment_rounds} of 3 kills found two journal segments on the disk"
+    );
+}
+
+/// Journal segments in the store at `path` (see `src/store/wal.rs`).
+fn wal_segments(path: &Path) -> usize {
+    std::fs::read_dir(path.join("journal"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Three rounds of write, SIGKILL, check; returns in how many rounds the journal held more
+/// than one segment at the kill.
+fn rounds(test_name: &str, layer_age: Duration, write_for: Duration) -> usize {
     if let Some(dir) = std::env::var_os(CHILD_ENV) {
-        run_writer(PathBuf::from(dir));
-        return;
+        let bursts = std::env::var_os(LAYER_ENV).is_some();
+        run_writer(PathBuf::from(dir), layer_age, bursts);
+        return 0;
     }
+    let mut multi_segment_rounds = 0;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let mut all_acked: HashSet<MessageId> = HashSet::new();
     for round in 1..=3 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        if layer_age != StoreConfig::LAYER_AGE {
+            command.env(LAYER_ENV, layer_age.as_millis().to_string());
+        }
+        let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -141,7 +194,7 @@ fn acknowledged_messages_survive_sigkill() {
         // The clock starts at the first acknowledgement, so a slow start (opening, recovery)
         // does not eat the writing time.
         let mut acked = vec![rx.recv_timeout(Duration::from_secs(30)).unwrap()];
-        let deadline = Instant::now() + WRITE_FOR;
+        let deadline = Instant::now() + write_for;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match rx.recv_timeout(left) {
                 Ok(id) => acked.push(id),
@@ -149,13 +202,24 @@ fn acknowledged_messages_survive_sigkill() {
                 Err(mpsc::RecvTimeoutError::Disconnected) => panic!("writer child died early"),
             }
         }
+        if layer_age != StoreConfig::LAYER_AGE {
+            // Kill when a frozen layer's segment is still there beside the active one.
+            let until = Instant::now() + Duration::from_secs(5);
+            while wal_segments(&path) < 2 && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
         child.kill().unwrap(); // SIGKILL on Unix: no destructor, no final flush.
         child.wait().unwrap();
         reader.join().unwrap();
         // Lines written before the kill are still in the pipe: they count too.
         acked.extend(rx.try_iter());
+        let segments = wal_segments(&path);
+        if segments > 1 {
+            multi_segment_rounds += 1;
+        }
 
-        let store = Store::open(&config(&path)).unwrap();
+        let store = Store::open(&config(&path, layer_age)).unwrap();
         for &id in &acked {
             assert_eq!(
                 store.message(id).unwrap(),
@@ -179,9 +243,11 @@ fn acknowledged_messages_survive_sigkill() {
         all_acked.extend(acked.iter().copied());
         assert_eq!(all_acked.len(), before + acked.len(), "duplicate ids");
         eprintln!(
-            "round {round}: {} acknowledged in ~{WRITE_FOR:?} before SIGKILL, all present; \
-             {queued} messages in the store after recovery (acknowledged or not)",
+            "round {round}: {} acknowledged in ~{write_for:?} before SIGKILL ({segments} journal \
+             segments), all present; {queued} messages in the store after recovery \
+             (acknowledged or not)",
             acked.len()
         );
     }
+    multi_segment_rounds
 }

@@ -653,6 +653,7 @@ fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
         cache_bytes: cache_bytes?,
         retention: retention?,
         min_free_space: min_free_space?,
+        layer_age: StoreConfig::LAYER_AGE,
     })
 }
 

@@ -7,7 +7,7 @@
 //! the trees may lack. Replaying the journal in order is idempotent (puts and removals of whole
 //! values), so writes that did reach the trees are harmlessly written again.
 
-use super::commit::{flush_db, layer_due, LAYER_AGE};
+use super::commit::{flush_db, layer_due};
 use super::layout::{self, Tree};
 use super::memtable::{Layer, Slot};
 use super::packed;
@@ -35,11 +35,10 @@ pub(super) struct Checkpointer {
     pub(super) hurry: Arc<AtomicBool>,
 }
 
-/// A layer's writes are spread over this much of the time until the next layer is due...
-const SPREAD: Duration = match LAYER_AGE.checked_div(5) {
-    Some(fifth) => fifth.saturating_mul(3),
-    None => LAYER_AGE,
-};
+/// A layer's writes are spread over 3/5 of the time until the next layer is due...
+fn spread(layer_age: Duration) -> Duration {
+    layer_age.saturating_mul(3) / 5
+}
 /// ... in steps of this many keys (a few milliseconds of sled inserts), so that the sessions
 /// never wait long behind the checkpoint thread for a core...
 const STEP: usize = 256;
@@ -87,16 +86,17 @@ impl Checkpointer {
         Ok(())
     }
 
-    /// Sleeps while the writes are ahead of an even spread over [`SPREAD`]. Written at full
+    /// Sleeps while the writes are ahead of an even spread over [`spread`]. Written at full
     /// speed, a layer took a core for a second or two, and submit_sm_resp p99 in those seconds
     /// went from ~5 ms to 20–110 ms (e2e bench at 10,000/s). When the trees are behind (the next
     /// layer is due already) or the store closes, there is no pause.
     fn pace(&self, done: usize, total: usize, started: Instant) {
-        let due = SPREAD.mul_f64(done as f64 / total.max(1) as f64);
+        let due = spread(self.shared.layer_age).mul_f64(done as f64 / total.max(1) as f64);
         let Some(ahead) = due.checked_sub(started.elapsed()) else {
             return;
         };
-        if self.hurry.load(Ordering::Relaxed) || layer_due(&self.shared.mem_read().active) {
+        let behind = layer_due(&self.shared.mem_read().active, self.shared.layer_age);
+        if self.hurry.load(Ordering::Relaxed) || behind {
             return;
         }
         std::thread::sleep(ahead.min(MAX_PAUSE));

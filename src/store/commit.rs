@@ -171,21 +171,14 @@ pub(super) struct Committer {
 
 /// A layer goes to the trees when it holds this many keys (about 100 MiB of typical writes)...
 const LAYER_KEYS: usize = 256 * 1024;
-/// ... or is this old: long enough that most queue and outbox entries die in it even when a
-/// backlog delays receipts by seconds (measured: 1 s layers wrote each message to the trees
-/// about twice as often and cost the e2e bench a third of its throughput).
-#[cfg(not(test))]
-pub(super) const LAYER_AGE: Duration = Duration::from_secs(5);
-/// Unit tests wait for a layer's age.
-#[cfg(test)]
-pub(super) const LAYER_AGE: Duration = Duration::from_millis(300);
+/// ... or is `[store]`'s `layer_age` old (see [`crate::config::StoreConfig::layer_age`]).
 /// While the previous layer is still being written, the active one may grow to this; then writes
 /// wait for the trees (backpressure rather than unbounded memory).
 const LAYER_KEYS_MAX: usize = 2 * LAYER_KEYS;
 
 /// Whether `active` is big or old enough to go to the trees.
-pub(super) fn layer_due(active: &Layer) -> bool {
-    active.len() >= LAYER_KEYS || active.started().is_some_and(|t| t.elapsed() >= LAYER_AGE)
+pub(super) fn layer_due(active: &Layer, age: Duration) -> bool {
+    active.len() >= LAYER_KEYS || active.started().is_some_and(|t| t.elapsed() >= age)
 }
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
@@ -680,7 +673,7 @@ impl Committer {
     fn maybe_checkpoint(&mut self) -> bool {
         loop {
             let mut mem = self.shared.mem_write();
-            if !layer_due(&mem.active) {
+            if !layer_due(&mem.active, self.shared.layer_age) {
                 return true;
             }
             let keys = mem.active.len();

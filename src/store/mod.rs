@@ -169,6 +169,8 @@ struct Shared {
     recent: Mutex<recent::Recent>,
     /// Journaled writes not yet in the trees; reads look here first.
     mem: RwLock<MemTables>,
+    /// How long the active layer takes writes before it goes to the trees.
+    layer_age: Duration,
     stats: Stats,
     /// Refuses new messages while the disk is nearly full.
     space: Arc<SpaceGuard>,
@@ -413,6 +415,7 @@ impl Store {
             outbox_signals: Mutex::default(),
             recent: Mutex::default(),
             mem: RwLock::default(),
+            layer_age: config.layer_age,
             stats: Stats::default(),
             space,
             fatal: CancellationToken::new(),
@@ -941,8 +944,12 @@ mod tests {
             cache_bytes: 16 * 1024 * 1024,
             retention: None,
             min_free_space: 0,
+            layer_age: LAYER_AGE,
         }
     }
+
+    /// Unit tests wait for a layer's age.
+    const LAYER_AGE: Duration = Duration::from_millis(300);
 
     fn open(dir: &tempfile::TempDir) -> Store {
         Store::open(&config(dir, Durability::Durable)).unwrap()
@@ -1622,7 +1629,7 @@ mod tests {
 
         // The first commit after the layer's age hands it, this commit included, to the
         // checkpoint thread.
-        tokio::time::sleep(commit::LAYER_AGE + Duration::from_millis(50)).await;
+        tokio::time::sleep(LAYER_AGE + Duration::from_millis(50)).await;
         let later = message(&store, "r");
         store.accept(vec![later.clone()]).await.unwrap();
         for _ in 0..200 {
@@ -1709,7 +1716,7 @@ mod tests {
             // A big first layer, so that its segment outlasts what is written over it later.
             let older: Vec<_> = (0..200).map(|_| message(&store, "r")).collect();
             store.accept(older.clone()).await.unwrap();
-            tokio::time::sleep(commit::LAYER_AGE + Duration::from_millis(50)).await;
+            tokio::time::sleep(LAYER_AGE + Duration::from_millis(50)).await;
             let trigger = message(&store, "r");
             store.accept(vec![trigger.clone()]).await.unwrap();
             for _ in 0..200 {
