@@ -952,7 +952,28 @@ mod tests {
     const LAYER_AGE: Duration = Duration::from_millis(300);
 
     fn open(dir: &tempfile::TempDir) -> Store {
-        Store::open(&config(dir, Durability::Durable)).unwrap()
+        retry_locked(|| Store::open(&config(dir, Durability::Durable)))
+    }
+
+    /// sled releases its file lock once its background writes are done, a moment after the
+    /// last handle went: a reopen in the same process may find it still held.
+    fn retry_locked<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> T {
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match open() {
+                Ok(opened) => return opened,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    assert!(std::time::Instant::now() < until, "{e}");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// The store's sled database itself, to write what an older or newer smppd would have.
+    fn sled_db(dir: &tempfile::TempDir) -> sled::Db {
+        retry_locked(|| sled::open(dir.path().join("store")))
     }
 
     fn message(store: &Store, route: &str) -> Message {
@@ -1397,7 +1418,7 @@ mod tests {
                 store.close().await.unwrap();
                 m.id
             };
-            let store = Store::open(&config(&dir, durability)).unwrap();
+            let store = retry_locked(|| Store::open(&config(&dir, durability)));
             assert!(store.message(id).unwrap().is_some(), "{durability:?}");
         }
     }
@@ -1409,7 +1430,7 @@ mod tests {
         // No disk has this much free: the guard is on from the open.
         let mut low = config(&dir, Durability::Durable);
         low.min_free_space = u64::MAX / 2;
-        let store = Store::open(&low).unwrap();
+        let store = retry_locked(|| Store::open(&low));
         assert!(store.refuses_new());
         assert!(store.space().low && store.space().free_bytes.is_some());
         assert!(matches!(
@@ -1445,14 +1466,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(&dir));
         {
-            let db = sled::open(dir.path().join("store")).unwrap();
+            let db = sled_db(&dir);
             let meta = db.open_tree(META).unwrap();
             meta.insert(layout::META_FORMAT_VERSION, &[99]).unwrap();
             commit::flush_db(&db).unwrap();
         }
-        let err = Store::open(&config(&dir, Durability::Durable))
-            .err()
-            .unwrap();
+        let err = retry_locked(|| match Store::open(&config(&dir, Durability::Durable)) {
+            Err(e) if e.to_string().contains("could not acquire lock") => Err(e),
+            opened => Ok(opened.err()),
+        })
+        .unwrap();
         assert!(
             matches!(&err, Error::Corrupt { tree: "meta", reason, .. } if reason.contains("99")),
             "{err}"
@@ -1478,7 +1501,7 @@ mod tests {
             let mut newer = messages[20].clone();
             newer.short_message = b"as the journal has it".to_vec();
             {
-                let db = sled::open(dir.path().join("store")).unwrap();
+                let db = sled_db(&dir);
                 let meta = db.open_tree(META).unwrap();
                 meta.insert(layout::META_FORMAT_VERSION, &[old]).unwrap();
                 let unpacked = db.open_tree(MESSAGES).unwrap();
@@ -1557,7 +1580,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = message(&open(&dir), "r");
         {
-            let db = sled::open(dir.path().join("store")).unwrap();
+            let db = sled_db(&dir);
             let record = layout::Record {
                 queue_seq: None,
                 message: m.clone(),
