@@ -139,9 +139,9 @@ async fn pass(
         // have freed a slot of a full window. One that does not is wedged, and would hold this
         // route's dispatch with it; closed, its link reconnects and the message goes again.
         let bound = link.config.response_timeout.saturating_mul(2);
-        let started = tokio::time::timeout(bound, session.start_request(Body::SubmitSm(pdu)));
-        let pending = match started.await {
-            Ok(Ok(pending)) => pending,
+        let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
+        let queued = match queued.await {
+            Ok(Ok(queued)) => queued,
             Ok(Err(e)) => {
                 link.submit_settled(ticket);
                 tracing::debug!(%id, error = %e, "session closed before the submit went out");
@@ -149,25 +149,55 @@ async fn pass(
             }
             Err(_) => {
                 link.submit_settled(ticket);
-                tracing::warn!(
-                    carrier = link.name(),
-                    session = session.id(),
-                    "a carrier session took no submit for {bound:?}; closing it"
-                );
-                session.close();
+                wedged(&link, &session, bound);
                 continue;
+            }
+        };
+        // While the window has room, the next message goes without waiting for this one's
+        // write (the session then writes several at once); once it is full, each waits its turn
+        // here, so that the throughput caps above meter what goes out, not what piles up.
+        let queued = if session.has_room() {
+            Submit::Queued(queued)
+        } else {
+            match tokio::time::timeout(bound, queued.written()).await {
+                Ok(Ok(pending)) => Submit::Written(pending),
+                Ok(Err(e)) => {
+                    link.submit_settled(ticket);
+                    tracing::debug!(%id, error = %e, "session closed before the submit went out");
+                    continue;
+                }
+                Err(_) => {
+                    link.submit_settled(ticket);
+                    wedged(&link, &session, bound);
+                    continue;
+                }
             }
         };
         lock(in_flight).insert(id);
         sent += 1;
         let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
         tokio::spawn(async move {
-            // The session's window times the answer out; this bound only keeps a wedged session
-            // from holding the message forever (it then goes again: at least once).
-            let answer = tokio::time::timeout(bound, pending.answer())
-                .await
-                .unwrap_or(Err(crate::session::RequestError::Timeout));
-            settle(&carriers, &link, &message, answer).await;
+            let pending = match queued {
+                Submit::Written(pending) => Some(pending),
+                Submit::Queued(queued) => match tokio::time::timeout(bound, queued.written()).await
+                {
+                    Ok(Ok(pending)) => Some(pending),
+                    // Never written: still queued, it goes again without using up an attempt.
+                    Ok(Err(_)) => None,
+                    Err(_) => {
+                        wedged(&link, &session, bound);
+                        None
+                    }
+                },
+            };
+            if let Some(pending) = pending {
+                // The session's window times the answer out; this bound only keeps a wedged
+                // session from holding the message forever (it then goes again: at least once).
+                let answer = tokio::time::timeout(bound, pending.answer())
+                    .await
+                    .unwrap_or(Err(crate::session::RequestError::Timeout));
+                settle(&carriers, &link, &message, answer).await;
+            }
             // Only now: a receipt that came early waits while this is unanswered, and the
             // carrier id it needs is recorded by `settle`. Receipts waiting for it (answered
             // or not) look again.
@@ -180,6 +210,22 @@ async fn pass(
         *cursor = 0; // Back to the head: retries and schedules that came due wait there.
     }
     sent
+}
+
+/// A submit handed to a session: written already, or still queued there.
+enum Submit {
+    Written(crate::session::PendingAnswer),
+    Queued(crate::session::Queued),
+}
+
+/// A carrier session that took no submit for `bound`: closed, so that its link reconnects.
+fn wedged(link: &Link, session: &crate::session::SessionHandle, bound: Duration) {
+    tracing::warn!(
+        carrier = link.name(),
+        session = session.id(),
+        "a carrier session took no submit for {bound:?}; closing it"
+    );
+    session.close();
 }
 
 /// Records what the carrier said about one submit.

@@ -160,6 +160,14 @@ impl SessionHandle {
     /// about to return, say — goes out after it. The response comes through the returned
     /// [`PendingAnswer`]. Lets a caller order PDUs on the wire, or pipeline without waiting.
     pub async fn start_request(&self, body: Body) -> Result<PendingAnswer, RequestError> {
+        self.queue_request(body).await?.written().await
+    }
+
+    /// Hands a request to the session and returns once the session has it queued (there may be
+    /// no window space yet). [`Queued::written`] says when it is in the send buffer. Lets a
+    /// caller hand over its next request while the session writes this one: several go out in
+    /// one write.
+    pub async fn queue_request(&self, body: Body) -> Result<Queued, RequestError> {
         let (reply, rx) = oneshot::channel();
         let (written, was_written) = oneshot::channel();
         self.tx
@@ -170,8 +178,17 @@ impl SessionHandle {
             })
             .await
             .map_err(|_| RequestError::Closed)?;
-        was_written.await.map_err(|_| RequestError::Closed)?;
-        Ok(PendingAnswer(rx))
+        Ok(Queued {
+            written: was_written,
+            answer: PendingAnswer(rx),
+        })
+    }
+
+    /// Whether the requests handed over and not yet answered still fit the window: then a
+    /// request queued now is written without waiting for an answer. A moment's estimate.
+    pub fn has_room(&self) -> bool {
+        let queued = self.tx.max_capacity().saturating_sub(self.tx.capacity());
+        self.stats.in_flight().saturating_add(queued) < self.stats.window()
     }
 
     /// Asks the session to unbind gracefully (send unbind, wait for unbind_resp, close).
@@ -198,6 +215,22 @@ impl SessionHandle {
     /// The session's live figures.
     pub fn stats(&self) -> &SessionStats {
         &self.stats
+    }
+}
+
+/// A request the session has queued ([`SessionHandle::queue_request`]).
+#[derive(Debug)]
+pub struct Queued {
+    written: oneshot::Receiver<()>,
+    answer: PendingAnswer,
+}
+
+impl Queued {
+    /// Waits until the request is in the send buffer; `Closed` if the session ended first (then
+    /// it never went out).
+    pub async fn written(self) -> Result<PendingAnswer, RequestError> {
+        self.written.await.map_err(|_| RequestError::Closed)?;
+        Ok(self.answer)
     }
 }
 

@@ -8,7 +8,7 @@ pub mod machine;
 mod window;
 
 pub use driver::{
-    open, run, PendingAnswer, Reply, Service, SessionHandle, SessionInfo, SessionLimits,
+    open, run, PendingAnswer, Queued, Reply, Service, SessionHandle, SessionInfo, SessionLimits,
     SessionStats,
 };
 pub use machine::{BindKind, BindState, Role};
