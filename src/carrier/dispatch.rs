@@ -140,18 +140,8 @@ async fn pass(
         // route's dispatch with it; closed, its link reconnects and the message goes again.
         let bound = link.config.response_timeout.saturating_mul(2);
         let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
-        let queued = match queued.await {
-            Ok(Ok(queued)) => queued,
-            Ok(Err(e)) => {
-                link.submit_settled(ticket);
-                tracing::debug!(%id, error = %e, "session closed before the submit went out");
-                continue;
-            }
-            Err(_) => {
-                link.submit_settled(ticket);
-                wedged(&link, &session, bound);
-                continue;
-            }
+        let Some(queued) = taken(queued.await, id, &link, &session, ticket, bound) else {
+            continue;
         };
         // While the window has room, the next message goes without waiting for this one's
         // write (the session then writes several at once); once it is full, each waits its turn
@@ -159,18 +149,10 @@ async fn pass(
         let queued = if session.has_room() {
             Submit::Queued(queued)
         } else {
-            match tokio::time::timeout(bound, queued.written()).await {
-                Ok(Ok(pending)) => Submit::Written(pending),
-                Ok(Err(e)) => {
-                    link.submit_settled(ticket);
-                    tracing::debug!(%id, error = %e, "session closed before the submit went out");
-                    continue;
-                }
-                Err(_) => {
-                    link.submit_settled(ticket);
-                    wedged(&link, &session, bound);
-                    continue;
-                }
+            let written = tokio::time::timeout(bound, queued.written()).await;
+            match taken(written, id, &link, &session, ticket, bound) {
+                Some(pending) => Submit::Written(pending),
+                None => continue,
             }
         };
         lock(in_flight).insert(id);
@@ -216,6 +198,29 @@ async fn pass(
 enum Submit {
     Written(crate::session::PendingAnswer),
     Queued(crate::session::Queued),
+}
+
+/// What became of a submit handed to a session within `bound`: `None` (its ticket settled; the
+/// message, still queued, goes again) if the session ended first or took nothing for that long.
+fn taken<T>(
+    outcome: Result<Result<T, crate::session::RequestError>, tokio::time::error::Elapsed>,
+    id: MessageId,
+    link: &Link,
+    session: &crate::session::SessionHandle,
+    ticket: u64,
+    bound: Duration,
+) -> Option<T> {
+    let failed = match outcome {
+        Ok(Ok(taken)) => return Some(taken),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => {
+            wedged(link, session, bound);
+            format!("no submit taken for {bound:?}")
+        }
+    };
+    link.submit_settled(ticket);
+    tracing::debug!(%id, carrier = link.name(), error = %failed, "the submit did not go out");
+    None
 }
 
 /// A carrier session that took no submit for `bound`: closed, so that its link reconnects.

@@ -1542,12 +1542,7 @@ mod tests {
             let store = open(&dir);
             let stamp = store.shared.trees.meta.get(layout::META_FORMAT_VERSION);
             assert_eq!(stamp.unwrap().unwrap().as_ref(), [layout::FORMAT_VERSION]);
-            assert!(store
-                .shared
-                .trees
-                .unpacked
-                .iter()
-                .all(|(_, t)| t.is_empty()));
+            assert!(unpacked_empty(&store));
             assert_eq!(tree_len(&store, Tree::Messages), 40, "format {old}");
             assert_eq!(store.shared.trees.messages.len(), 3, "packs of 16");
             assert_eq!(tree_len(&store, Tree::CarrierIds), 40);
@@ -1595,12 +1590,7 @@ mod tests {
             commit::flush_db(&db).unwrap();
         }
         let store = open(&dir);
-        assert!(store
-            .shared
-            .trees
-            .unpacked
-            .iter()
-            .all(|(_, t)| t.is_empty()));
+        assert!(unpacked_empty(&store));
         assert_eq!(
             store.message(m.id).unwrap(),
             None,
@@ -1622,6 +1612,16 @@ mod tests {
     /// Journal segments of the store in `dir`.
     fn segment_files(dir: &tempfile::TempDir) -> usize {
         journal_files(dir, "wal")
+    }
+
+    /// Whether the trees of format 3 and older are empty (upgraded).
+    fn unpacked_empty(store: &Store) -> bool {
+        store
+            .shared
+            .trees
+            .unpacked
+            .iter()
+            .all(|(_, t)| t.is_empty())
     }
 
     /// Entries in a sled tree (not the layers in front of it).
