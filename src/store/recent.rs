@@ -39,8 +39,10 @@ impl Recent {
     /// About 20 MiB of typical records: covers an update or read that comes seconds after the
     /// write before it at tens of thousands of messages per second.
     const RECORDS: usize = 32 * 1024;
-    /// Carrier ids are small; receipts may come minutes after the dispatch.
-    const CARRIER_IDS: usize = 256 * 1024;
+    /// Carrier ids: a few seconds of dispatches, when most receipts come. Later ones find the
+    /// mapping in the layers or in a sled pack (a few µs). 256k entries took some 25 MiB
+    /// (a key twice, hash and queue overhead), filling for the first 26 s at 10,000/s.
+    const CARRIER_IDS: usize = 64 * 1024;
 
     /// The record, shared: callers copy what they need after letting go of the lock.
     pub(super) fn record(&self, id: MessageId) -> Option<Arc<Record>> {
