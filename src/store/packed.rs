@@ -89,36 +89,23 @@ struct Pack {
 
 impl Pack {
     fn decode(tree: &'static str, key: &[u8], value: &IVec) -> Result<Self, Error> {
-        let bad = |reason: &str| corrupt(tree, key, reason);
-        let (&version, _) = value.split_first().ok_or_else(|| bad("empty pack"))?;
-        if version != VALUE_V1 {
-            return Err(bad("unknown pack version"));
-        }
-        let mut entries: Vec<(u8, IVec)> = Vec::new();
-        let mut at = 1;
-        while at < value.len() {
-            let header = value
-                .get(at..at + 5)
-                .ok_or_else(|| bad("pack entry cut short"))?;
-            let (&slot, len) = header
-                .split_first()
-                .ok_or_else(|| bad("pack entry cut short"))?;
-            let len = <[u8; 4]>::try_from(len).map_err(|_| bad("pack entry cut short"))?;
-            let len = usize::try_from(u32::from_be_bytes(len)).map_err(|_| bad("huge entry"))?;
-            at += 5;
-            if value.len() < at + len {
-                return Err(bad("pack entry cut short"));
-            }
-            if entries.last().is_some_and(|(last, _)| *last >= slot) {
-                return Err(bad("pack entries out of order"));
-            }
+        let mut entries = Vec::new();
+        walk(tree, key, value, |slot, at, len| {
             entries.push((slot, value.subslice(at, len)));
-            at += len;
-        }
-        if entries.is_empty() {
-            return Err(bad("empty pack"));
-        }
+        })?;
         Ok(Self { entries })
+    }
+
+    /// The entry in `slot` of a pack's value, checked like [`Pack::decode`] but without
+    /// taking the others apart: the read path wants one record.
+    fn find(tree: &'static str, key: &[u8], value: &IVec, slot: u8) -> Result<Option<IVec>, Error> {
+        let mut found = None;
+        walk(tree, key, value, |s, at, len| {
+            if s == slot {
+                found = Some(value.subslice(at, len));
+            }
+        })?;
+        Ok(found)
     }
 
     /// The value to store; `None` when no entry is left.
@@ -139,11 +126,6 @@ impl Pack {
         Some(out)
     }
 
-    fn take(mut self, slot: u8) -> Option<IVec> {
-        let at = self.entries.binary_search_by_key(&slot, |(s, _)| *s).ok()?;
-        Some(self.entries.swap_remove(at).1)
-    }
-
     fn set(&mut self, slot: u8, value: Option<IVec>) {
         match (self.entries.binary_search_by_key(&slot, |(s, _)| *s), value) {
             (Ok(at), Some(value)) => {
@@ -156,6 +138,47 @@ impl Pack {
             (Err(_), None) => {}
         }
     }
+}
+
+/// Checks a pack's value (version, entries whole and in slot order, not empty) and hands each
+/// entry's slot, offset and length to `each`.
+fn walk(
+    tree: &'static str,
+    key: &[u8],
+    value: &[u8],
+    mut each: impl FnMut(u8, usize, usize),
+) -> Result<(), Error> {
+    let bad = |reason: &str| corrupt(tree, key, reason);
+    let (&version, _) = value.split_first().ok_or_else(|| bad("empty pack"))?;
+    if version != VALUE_V1 {
+        return Err(bad("unknown pack version"));
+    }
+    let mut last: Option<u8> = None;
+    let mut at = 1;
+    while at < value.len() {
+        let header = value
+            .get(at..at + 5)
+            .ok_or_else(|| bad("pack entry cut short"))?;
+        let (&slot, len) = header
+            .split_first()
+            .ok_or_else(|| bad("pack entry cut short"))?;
+        let len = <[u8; 4]>::try_from(len).map_err(|_| bad("pack entry cut short"))?;
+        let len = usize::try_from(u32::from_be_bytes(len)).map_err(|_| bad("huge entry"))?;
+        at += 5;
+        if value.len() < at + len {
+            return Err(bad("pack entry cut short"));
+        }
+        if last.is_some_and(|last| last >= slot) {
+            return Err(bad("pack entries out of order"));
+        }
+        each(slot, at, len);
+        last = Some(slot);
+        at += len;
+    }
+    if last.is_none() {
+        return Err(bad("empty pack"));
+    }
+    Ok(())
 }
 
 /// A packed tree: its sled tree, its name in errors, and how it packs.
@@ -183,7 +206,10 @@ impl<'t> Packed<'t> {
     /// An entry's value.
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
         let (pack_key, slot) = self.locate(key)?;
-        Ok(self.read(&pack_key)?.take(slot))
+        match self.tree.get(&pack_key)? {
+            Some(value) => Pack::find(self.name, &pack_key, &value, slot),
+            None => Ok(None),
+        }
     }
 
     /// The entries with keys in `[from, to]`, in key order. A [`Packing::LastByte`] tree's packs
