@@ -80,7 +80,7 @@ async fn pass(
         if lock(in_flight).contains(&id) {
             continue;
         }
-        let message = match carriers.store.message(id) {
+        let message = match carriers.store.stored(id) {
             // A message whose dispatch completed since the queue was read is no longer queued:
             // sending it again would make a duplicate.
             Ok(Some(message)) if message.state.is_queued() => message,
@@ -132,6 +132,9 @@ async fn pass(
             continue;
         };
         let pdu = submit_sm(&message, &link);
+        // The task below needs only these: the record stays the store's, to update in place.
+        let attempts = message.attempts;
+        drop(message);
         // Counted before it goes out: its receipt may come before this task runs again, and
         // must then wait for the carrier id rather than be taken for unknown.
         let ticket = link.submit_started();
@@ -178,7 +181,7 @@ async fn pass(
                 let answer = tokio::time::timeout(bound, pending.answer())
                     .await
                     .unwrap_or(Err(crate::session::RequestError::Timeout));
-                settle(&carriers, &link, &message, answer).await;
+                settle(&carriers, &link, id, attempts, answer).await;
             }
             // Only now: a receipt that came early waits while this is unanswered, and the
             // carrier id it needs is recorded by `settle`. Receipts waiting for it (answered
@@ -233,14 +236,14 @@ fn wedged(link: &Link, session: &crate::session::SessionHandle, bound: Duration)
     session.close();
 }
 
-/// Records what the carrier said about one submit.
+/// Records what the carrier said about one submit of message `id`, its attempt `attempts + 1`.
 async fn settle(
     carriers: &Carriers,
     link: &Link,
-    message: &Message,
+    id: MessageId,
+    attempts: u32,
     answer: crate::session::Answer,
 ) {
-    let id = message.id;
     let status = match &answer {
         Ok(resp) => resp.command_status,
         Err(_) => CommandStatus::ESME_RSYSERR,
@@ -278,7 +281,7 @@ async fn settle(
         link.slow_down();
         return;
     }
-    let attempts = message.attempts + 1;
+    let attempts = attempts + 1;
     if link.config.is_transient(status) || answer.is_err() {
         if attempts >= link.config.max_attempts.get() {
             let detail = format!("{} after {attempts} attempts", status);

@@ -129,11 +129,10 @@ impl Intake {
         // to get, rather than in the push closure: that runs on the commit thread, which every
         // writer waits for, and formatting a receipt was a tenth of its work.
         let at = now_ms();
-        let item = match self.carriers.store.message(id) {
-            Ok(Some(mut ahead)) if next.is_final() => ahead
-                .transition(next, at, "")
-                .ok()
-                .and_then(|()| receipt_item(&ahead, err)),
+        let item = match self.carriers.store.stored(id) {
+            Ok(Some(now)) if next.is_final() && now.state.can_become(next) => {
+                ended_receipt_item(&now, next, at, err)
+            }
             _ => None,
         };
         // The new state and the client's receipt in one commit: the carrier's deliver_sm_resp
@@ -302,16 +301,22 @@ impl Carriers {
 /// the gateway id, the final state and the carrier's error, in both the text and the TLV form.
 /// `None` if it asked for none.
 fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
+    let done = message.history.last().map_or_else(now_ms, |e| e.at);
+    ended_receipt_item(message, message.state, done, err)
+}
+
+/// [`receipt_item`] for `message` once it has ended in `state` at `done` (unix ms): made
+/// before the commit that ends it, from the fields that never change.
+fn ended_receipt_item(message: &Message, state: State, done: i64, err: u32) -> Option<OutboxItem> {
     let wanted = match message.registered_delivery & 0x03 {
         1 => true,
-        2 => message.state != State::Delivered,
+        2 => state != State::Delivered,
         _ => false,
     };
     if !wanted {
         return None;
     }
-    let state = message.state.to_message_state();
-    let done = message.history.last().map_or(now_ms(), |e| e.at);
+    let state = state.to_message_state();
     let id = message.id.to_string();
     let mut id_tlv = Vec::with_capacity(id.len() + 1);
     id_tlv.extend_from_slice(id.as_bytes());

@@ -409,13 +409,13 @@ impl Committer {
             }
             Op::Update { id, f } => {
                 let old = self
-                    .record(batch, &changes, id)?
+                    .record_to_update(batch, &changes, id)?
                     .ok_or(Error::NotFound(id))?;
                 Reply::Message(self.plan_update(&mut changes, old, f)?)
             }
             Op::UpdateAndPush { id, f, push } => {
                 let old = self
-                    .record(batch, &changes, id)?
+                    .record_to_update(batch, &changes, id)?
                     .ok_or(Error::NotFound(id))?;
                 let record = self.plan_update(&mut changes, old, f)?;
                 // Caller's code on the commit thread, like the update closure.
@@ -594,6 +594,27 @@ impl Committer {
         changes: &Changes,
         id: MessageId,
     ) -> Result<Option<Record>, Error> {
+        self.find_record(batch, changes, id, false)
+    }
+
+    /// [`Committer::record`] for an update, which commits a new version of it: the recent
+    /// records hand over theirs rather than a copy (moved out, unless a reader holds it too).
+    fn record_to_update(
+        &self,
+        batch: &Plan,
+        changes: &Changes,
+        id: MessageId,
+    ) -> Result<Option<Record>, Error> {
+        self.find_record(batch, changes, id, true)
+    }
+
+    fn find_record(
+        &self,
+        batch: &Plan,
+        changes: &Changes,
+        id: MessageId,
+        take: bool,
+    ) -> Result<Option<Record>, Error> {
         if changes.purged.contains(&id) || batch.effects.purged.contains(&id) {
             return Ok(None);
         }
@@ -604,9 +625,15 @@ impl Committer {
         {
             return Ok(Some(Record::clone(record)));
         }
-        let recent = self.shared.recent().record(id);
+        let recent = if take {
+            self.shared.recent().take(id)
+        } else {
+            self.shared.recent().record(id)
+        };
         if let Some(record) = recent {
-            return Ok(Some(Record::clone(&record)));
+            return Ok(Some(
+                Arc::try_unwrap(record).unwrap_or_else(|r| Record::clone(&r)),
+            ));
         }
         let key = layout::id_key(id);
         match self.shared.get(Tree::Messages, &key)? {

@@ -122,6 +122,26 @@ impl Error {
     }
 }
 
+/// A message as stored, shared with the store's cache of recent records: reading it copies
+/// nothing (a message is a dozen allocations, and the hot path reads a few fields of it).
+#[derive(Clone, Debug)]
+pub struct Stored(Arc<layout::Record>);
+
+impl Stored {
+    /// The message, owned: moved out if nobody else holds it, copied otherwise.
+    pub fn into_message(self) -> Message {
+        Arc::try_unwrap(self.0).map_or_else(|shared| shared.message.clone(), |r| r.message)
+    }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Message;
+
+    fn deref(&self) -> &Message {
+        &self.0.message
+    }
+}
+
 /// What one step of [`Store::purge_finished`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purge {
@@ -479,19 +499,24 @@ impl Store {
 
     /// The message with this id.
     pub fn message(&self, id: MessageId) -> Result<Option<Message>, Error> {
+        Ok(self.stored(id)?.map(Stored::into_message))
+    }
+
+    /// [`Store::message`] without copying it: for readers on the hot path that look at a few
+    /// fields.
+    pub fn stored(&self, id: MessageId) -> Result<Option<Stored>, Error> {
         let miss = match self.shared.recent().record_or_miss(id) {
-            Ok(record) => return Ok(Some(record.message.clone())),
+            Ok(record) => return Ok(Some(Stored(record))),
             Err(miss) => miss,
         };
         let key = layout::id_key(id);
         let Some(value) = self.shared.get(Tree::Messages, &key)? else {
             return Ok(None);
         };
-        let record = layout::decode_record(&key, &value)?;
-        let message = record.message.clone();
+        let record = Arc::new(layout::decode_record(&key, &value)?);
         // The commit thread's update of it comes next, mostly: it finds it here.
-        self.shared.recent().fill(miss, id, Arc::new(record));
-        Ok(Some(message))
+        self.shared.recent().fill(miss, id, Arc::clone(&record));
+        Ok(Some(Stored(record)))
     }
 
     /// Read-modify-write of one message, committed like [`Store::accept`]; returns the message
@@ -532,14 +557,14 @@ impl Store {
         id: MessageId,
         f: impl FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send + 'static,
         push: impl FnOnce(&Message) -> Option<OutboxItem> + Send + 'static,
-    ) -> Result<(Message, Option<u64>), Error> {
+    ) -> Result<(Stored, Option<u64>), Error> {
         let op = Op::UpdateAndPush {
             id,
             f: Box::new(f),
             push: Box::new(push),
         };
         match self.write(op).await? {
-            Reply::Pushed(record, seq) => Ok((record.message.clone(), seq)),
+            Reply::Pushed(record, seq) => Ok((Stored(record), seq)),
             other => Err(unexpected(other)),
         }
     }

@@ -22,7 +22,8 @@ pub(super) struct Recent {
     /// Shared pointers: the map's inserts, evictions and rehashes move 8 bytes per record
     /// rather than the record (a rehash of 32k records inline stalled the commit thread for
     /// tens of ms while it held this cache's lock).
-    records: Bounded<MessageId, Arc<Record>>,
+    /// Empty while the commit thread has taken the record to change it (see [`Recent::take`]).
+    records: Bounded<MessageId, Option<Arc<Record>>>,
     carrier_ids: Bounded<Vec<u8>, MessageId>,
     /// Counts the commit thread's changes (batches taken, forgets, clears).
     changes: u64,
@@ -46,7 +47,7 @@ impl Recent {
 
     /// The record, shared: callers copy what they need after letting go of the lock.
     pub(super) fn record(&self, id: MessageId) -> Option<Arc<Record>> {
-        self.records.map.get(&id).cloned()
+        self.records.map.get(&id).cloned().flatten()
     }
 
     /// The record, or the reader's ticket to add what it reads elsewhere instead.
@@ -60,10 +61,17 @@ impl Recent {
         if self.dropped_at > miss.0 || self.records.map.contains_key(&id) {
             return;
         }
-        if self.records.extend([(id, record)], Self::RECORDS) {
+        if self.records.extend([(id, Some(record))], Self::RECORDS) {
             self.changes += 1;
             self.dropped_at = self.changes;
         }
+    }
+
+    /// Takes the record out for the commit thread to change in place: its new version comes
+    /// back with the batch ([`Recent::extend`]). The id stays meanwhile, empty, so that no
+    /// reader fills in the version it read elsewhere, which may be older than the one taken.
+    pub(super) fn take(&mut self, id: MessageId) -> Option<Arc<Record>> {
+        self.records.map.get_mut(&id).and_then(Option::take)
     }
 
     pub(super) fn carrier_id(&self, key: &[u8]) -> Option<MessageId> {
@@ -77,6 +85,7 @@ impl Recent {
         carrier_ids: Vec<(Vec<u8>, MessageId)>,
     ) {
         self.changes += 1;
+        let records = records.into_iter().map(|(id, record)| (id, Some(record)));
         if self.records.extend(records, Self::RECORDS) {
             self.dropped_at = self.changes;
         }
@@ -210,6 +219,30 @@ mod tests {
         let miss = recent.record_or_miss(id).unwrap_err();
         recent.fill(miss, id, version(3));
         assert_eq!(seen(&recent), Some(3));
+    }
+
+    #[test]
+    fn a_record_taken_for_an_update_is_not_filled_in_behind_it() {
+        let id = MessageId::new(1);
+        let mut recent = Recent::default();
+        let miss = recent.record_or_miss(id).unwrap_err();
+        committed(&mut recent, 1, 2);
+        // Moved out, not copied: the cache held the only pointer.
+        let taken = recent.take(id).unwrap();
+        assert_eq!(Arc::strong_count(&taken), 1);
+        assert_eq!(seen(&recent), None);
+        assert!(recent.take(id).is_none());
+        // The reader read version 1 before 2 came: it must not put it back.
+        recent.fill(miss, id, version(1));
+        assert_eq!(seen(&recent), None);
+        // A later miss neither: version 3 may be on its way from the commit thread.
+        let later = recent.record_or_miss(id).unwrap_err();
+        recent.fill(later, id, version(2));
+        assert_eq!(seen(&recent), None);
+        // The update's batch brings the new version, in the old one's place in line.
+        committed(&mut recent, 1, 3);
+        assert_eq!(seen(&recent), Some(3));
+        assert_eq!(recent.records.order.len(), 1);
     }
 
     #[test]
