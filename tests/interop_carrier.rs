@@ -547,6 +547,31 @@ async fn receipts_before_their_submit_sm_resp() {
 }
 
 #[tokio::test]
+async fn early_receipts_in_another_id_form_wait_for_that_form() {
+    // The receipt names the message in decimal before the hex id is even known: it must be
+    // woken when the hex id is recorded, not turned away as unknown.
+    let args = [
+        "--receipt-before-response",
+        "--ids",
+        "hex",
+        "--receipt-ids",
+        "decimal",
+    ];
+    let (mut carrier, gw) = start("interop-carrier-early-forms", &args, "");
+    let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
+    let submits: Vec<SubmitSm> = (0..5).map(|i| gsm(TO, &format!("early {i}"))).collect();
+    let ids = esme.submit_all(&submits).await;
+    let receipts = esme.receipts(&ids, Duration::from_secs(15)).await;
+    for id in &ids {
+        assert_eq!(read_receipt(id, &receipts[id]).2, MessageState::DELIVERED);
+    }
+    let lines = carrier.wait("5 deliver_sm_resp", |l| l.events("deliver_resp").len() >= 5);
+    for resp in lines.events("deliver_resp") {
+        assert_eq!(resp["status"], 0, "matched, not refused: {resp}");
+    }
+}
+
+#[tokio::test]
 async fn mo_from_the_carrier_reaches_the_client() {
     let (mut carrier, gw) = start("interop-carrier-mo", &[], "");
     let esme = Esme::bind(gw.addr, CommandId::BindReceiver).await;

@@ -184,10 +184,9 @@ async fn pass(
                 settle(&carriers, &link, id, attempts, answer).await;
             }
             // Only now: a receipt that came early waits while this is unanswered, and the
-            // carrier id it needs is recorded by `settle`. Receipts waiting for it (answered
-            // or not) look again.
+            // carrier id it needs is recorded by `settle`. Receipts that waited for this and
+            // older submits look again.
             link.submit_settled(ticket);
-            carriers.dispatched.notify_waiters();
             lock(&in_flight).remove(&id);
         });
     }
@@ -258,7 +257,7 @@ async fn settle(
                 .record_dispatch(id, link.name(), &carrier_id)
                 .await
             {
-                Ok(()) => carriers.dispatched.notify_waiters(),
+                Ok(()) => link.early.recorded(&carrier_id),
                 Err(e) => tracing::warn!(%id, error = %e, "cannot record a dispatch"),
             }
             return;

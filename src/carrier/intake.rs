@@ -178,35 +178,51 @@ impl Intake {
         // with a connection, or came after our timeout). Waiting for newer submits too, as
         // there always are under load, held each such receipt the whole EARLY_RECEIPT_WAIT.
         let horizon = self.link.ticket_horizon();
+        // The exact form first: what nearly every receipt carries.
+        let exact = carrier_id.trim();
+        if let Some(id) = self.lookup(std::slice::from_ref(&exact)) {
+            return Some(id);
+        }
+        let forms = id_forms(exact, self.link.config.receipt_id_format);
+        if let Some(id) = self.lookup(&forms) {
+            return Some(id);
+        }
+        if !self.link.unanswered_before(horizon) {
+            return None;
+        }
+        // A waiting receipt holds a slot of the session's window, and a session whose window
+        // is full stops reading, submit_sm_resps included: the very answers the receipts may
+        // wait for. One slot is always left to requests that do not wait, so that reading goes
+        // on; a receipt beyond is unknown now (asked for again, see `receipt`).
+        let max = self.link.config.window.get() - 1;
+        let _waiting = Waiting::enter(&self.waiting, max)?;
+        let registration = self.link.early.register(&forms, horizon);
         let deadline = tokio::time::Instant::now() + EARLY_RECEIPT_WAIT;
-        let mut waiting = None;
         loop {
-            let dispatched = self.carriers.dispatched.notified();
-            for candidate in id_forms(carrier_id, self.link.config.receipt_id_format) {
-                if let Ok(Some(id)) = self
-                    .carriers
-                    .store
-                    .by_carrier_id(self.link.name(), &candidate)
-                {
-                    return Some(id);
-                }
+            if let Some(id) = self.lookup(&forms) {
+                return Some(id);
             }
             if !self.link.unanswered_before(horizon) {
                 return None;
             }
-            // A waiting receipt holds a slot of the session's window, and a session whose
-            // window is full stops reading, submit_sm_resps included: the very answers the
-            // receipts may wait for. One slot is always left to requests that do not wait, so
-            // that reading goes on; a receipt beyond is unknown now (asked for again, see
-            // `receipt`).
-            if waiting.is_none() {
-                let max = self.link.config.window.get() - 1;
-                waiting = Some(Waiting::enter(&self.waiting, max)?);
-            }
-            if tokio::time::timeout_at(deadline, dispatched).await.is_err() {
+            if tokio::time::timeout_at(deadline, registration.woken())
+                .await
+                .is_err()
+            {
                 return None;
             }
         }
+    }
+
+    /// The gateway id recorded for the first of `forms` this link knows.
+    fn lookup(&self, forms: &[impl AsRef<str>]) -> Option<MessageId> {
+        forms.iter().find_map(|form| {
+            self.carriers
+                .store
+                .by_carrier_id(self.link.name(), form.as_ref())
+                .ok()
+                .flatten()
+        })
     }
 
     /// Routes an MO to its client's outbox.

@@ -1,6 +1,7 @@
 //! One carrier link: `sessions` slots, each connecting, binding and reconnecting with
 //! exponential backoff and jitter until the gateway stops or a reload retires the link.
 
+use crate::carrier::early::EarlyReceipts;
 use crate::carrier::intake::Intake;
 use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::{CarrierBind, CarrierConfig, CarrierTls};
@@ -46,6 +47,8 @@ pub struct Link {
     outstanding: Mutex<BTreeSet<u64>>,
     /// The next submit's ticket.
     next_ticket: AtomicU64,
+    /// Receipts that came before their submit's carrier id was recorded.
+    pub(crate) early: EarlyReceipts,
     /// Its own tokens, children of the gateway's, once its slots run.
     tokens: OnceLock<LinkTokens>,
     /// Set when a reload removed or replaced it: it takes no new submits.
@@ -141,6 +144,7 @@ impl Link {
             unanswered: AtomicUsize::new(0),
             outstanding: Mutex::new(BTreeSet::new()),
             next_ticket: AtomicU64::new(0),
+            early: EarlyReceipts::default(),
             tokens: OnceLock::new(),
             retired: AtomicBool::new(false),
         })
@@ -249,8 +253,13 @@ impl Link {
     /// The submit of `ticket` is answered (and its carrier id recorded), failed, or was never
     /// written.
     pub(crate) fn submit_settled(&self, ticket: u64) {
-        self.outstanding().remove(&ticket);
+        let low = {
+            let mut outstanding = self.outstanding();
+            outstanding.remove(&ticket);
+            outstanding.first().copied().unwrap_or(u64::MAX)
+        };
         self.unanswered.fetch_sub(1, Ordering::AcqRel);
+        self.early.settled_below(low);
     }
 
     /// The ticket the next submit will get: a receipt read now can only belong to a submit

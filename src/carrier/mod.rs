@@ -2,6 +2,7 @@
 //! them at the allowed rate, and take their receipts and MO back in.
 
 mod dispatch;
+mod early;
 mod intake;
 mod link;
 
@@ -42,9 +43,6 @@ pub struct Carriers {
     esme: Arc<EsmeService>,
     /// Woken when messages are queued, so dispatch need not poll fast.
     queued: Arc<Notify>,
-    /// Woken when a carrier id is recorded: a receipt that came before its submit_sm_resp may
-    /// match now.
-    dispatched: Notify,
 }
 
 /// The carrier links in force: by name, and their names in config order.
@@ -115,7 +113,6 @@ impl Carriers {
             store,
             esme,
             queued,
-            dispatched: Notify::new(),
         }))
     }
 
