@@ -8,19 +8,72 @@ use crate::telemetry;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Messages looked at per pass over the queue.
 const PASS: usize = 1024;
 /// Longest a dispatcher sleeps without being woken (schedules and retries come due).
 const IDLE: Duration = Duration::from_millis(250);
+/// Longest the passes go without starting from the head of the queue (see [`Cursor`]).
+const REWIND: Duration = Duration::from_secs(1);
+
+/// Where the next pass over a route's queue starts. A pass that reaches the end of the queue
+/// goes back to the head only when a message it left behind may be ready: a submit that ended
+/// with its message still queued (not written, timed out, throttled, a retry scheduled), a
+/// schedule come due, or `REWIND` passed (whatever else). Otherwise only new entries, all
+/// further back, are left to read. Reading from the head on every pass walked over the
+/// entries dispatched since the last checkpoint, whose removal the trees get only with the
+/// next one: a hundred dead entries a pass, thousands of passes a second.
+struct Cursor {
+    /// The queue position the next pass starts at.
+    at: u64,
+    /// Set when a submit ended with its message still in the queue, behind `at`.
+    requeued: Arc<AtomicBool>,
+    /// The earliest `schedule_at` (unix ms) among the messages passes left for later.
+    next_due: Option<i64>,
+    /// When a pass last started from the head.
+    rewound: Instant,
+}
+
+impl Cursor {
+    fn new() -> Self {
+        Self {
+            at: 0,
+            requeued: Arc::default(),
+            next_due: None,
+            rewound: Instant::now(),
+        }
+    }
+
+    /// A message at or behind `at` was left in the queue for now.
+    fn left_behind(&self) {
+        self.requeued.store(true, Ordering::Release);
+    }
+
+    /// A scheduled message was left for later.
+    fn due_at(&mut self, at: i64) {
+        self.next_due = Some(self.next_due.map_or(at, |due| due.min(at)));
+    }
+
+    /// After a pass that reached the end of the queue.
+    fn reached_end(&mut self, now: i64) {
+        let due = self.next_due.is_some_and(|at| at <= now);
+        if self.requeued.swap(false, Ordering::AcqRel) || due || self.rewound.elapsed() >= REWIND {
+            self.at = 0;
+            self.next_due = None;
+            self.rewound = Instant::now();
+        }
+    }
+}
 
 /// Runs the dispatcher of one route until shutdown.
 pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: CancellationToken) {
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
-    let mut cursor = 0;
+    let mut cursor = Cursor::new();
     loop {
         if carriers.routes().named(&route).is_none() {
             tracing::info!(%route, "route gone after a reload; its dispatcher stops");
@@ -41,14 +94,14 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
     }
 }
 
-/// One pass over the queue from `cursor` (a queue position) on; returns how many messages were
-/// sent. The cursor moves past what the pass looked at, and back to the head once a pass reaches
-/// the end, so a long queue is read once per round rather than from its head on every pass.
+/// One pass over the queue from `cursor` on; returns how many messages were sent. The cursor
+/// moves past what the pass looked at, so a long queue is read once per round rather than from
+/// its head on every pass.
 async fn pass(
     carriers: &Arc<Carriers>,
     route: &str,
     in_flight: &Arc<Mutex<HashSet<MessageId>>>,
-    cursor: &mut u64,
+    cursor: &mut Cursor,
     shutdown: &CancellationToken,
 ) -> usize {
     let routes = carriers.routes();
@@ -59,7 +112,7 @@ async fn pass(
     if control.is_paused() {
         return 0;
     }
-    let entries = match carriers.store.queued_from(route, *cursor, PASS) {
+    let entries = match carriers.store.queued_from(route, cursor.at, PASS) {
         Ok(entries) => entries,
         Err(e) => {
             tracing::error!(%route, error = %e, "cannot read the route queue");
@@ -76,7 +129,7 @@ async fn pass(
             stopped = true;
             break;
         }
-        *cursor = seq;
+        cursor.at = seq;
         if lock(in_flight).contains(&id) {
             continue;
         }
@@ -87,6 +140,7 @@ async fn pass(
             Ok(_) => continue,
             Err(e) => {
                 tracing::error!(%id, error = %e, "cannot read a queued message");
+                cursor.left_behind();
                 continue;
             }
         };
@@ -101,7 +155,8 @@ async fn pass(
             .await;
             continue;
         }
-        if message.schedule_at.is_some_and(|at| at > now) {
+        if let Some(at) = message.schedule_at.filter(|at| *at > now) {
+            cursor.due_at(at);
             continue;
         }
         let order = route_config.carriers(|name| carriers.is_up(name), id.as_u64());
@@ -129,6 +184,7 @@ async fn pass(
         // A reload may have retired the link during the waits: the message waits for the next
         // pass, which finds the links in force.
         let Some(session) = link.pick().filter(|_| !link.is_retired()) else {
+            cursor.left_behind();
             continue;
         };
         let pdu = submit_sm(&message, &link);
@@ -144,6 +200,7 @@ async fn pass(
         let bound = link.config.response_timeout.saturating_mul(2);
         let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
         let Some(queued) = taken(queued.await, id, &link, &session, ticket, bound) else {
+            cursor.left_behind();
             continue;
         };
         // While the window has room, the next message goes without waiting for this one's
@@ -155,12 +212,16 @@ async fn pass(
             let written = tokio::time::timeout(bound, queued.written()).await;
             match taken(written, id, &link, &session, ticket, bound) {
                 Some(pending) => Submit::Written(pending),
-                None => continue,
+                None => {
+                    cursor.left_behind();
+                    continue;
+                }
             }
         };
         lock(in_flight).insert(id);
         sent += 1;
         let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
+        let requeued = cursor.requeued.clone();
         tokio::spawn(async move {
             let pending = match queued {
                 Submit::Written(pending) => Some(pending),
@@ -175,23 +236,31 @@ async fn pass(
                     }
                 },
             };
-            if let Some(pending) = pending {
-                // The session's window times the answer out; this bound only keeps a wedged
-                // session from holding the message forever (it then goes again: at least once).
-                let answer = tokio::time::timeout(bound, pending.answer())
-                    .await
-                    .unwrap_or(Err(crate::session::RequestError::Timeout));
-                settle(&carriers, &link, id, attempts, answer).await;
-            }
+            let still_queued = match pending {
+                Some(pending) => {
+                    // The session's window times the answer out; this bound only keeps a wedged
+                    // session from holding the message forever (it then goes again: at least
+                    // once).
+                    let answer = tokio::time::timeout(bound, pending.answer())
+                        .await
+                        .unwrap_or(Err(crate::session::RequestError::Timeout));
+                    settle(&carriers, &link, id, attempts, answer).await
+                }
+                None => true,
+            };
             // Only now: a receipt that came early waits while this is unanswered, and the
             // carrier id it needs is recorded by `settle`. Receipts that waited for this and
             // older submits look again.
             link.submit_settled(ticket);
             lock(&in_flight).remove(&id);
+            // After it is out of `in_flight`: the pass this calls back must not skip it.
+            if still_queued {
+                requeued.store(true, Ordering::Release);
+            }
         });
     }
     if reached_end && !stopped {
-        *cursor = 0; // Back to the head: retries and schedules that came due wait there.
+        cursor.reached_end(now_ms());
     }
     sent
 }
@@ -236,13 +305,15 @@ fn wedged(link: &Link, session: &crate::session::SessionHandle, bound: Duration)
 }
 
 /// Records what the carrier said about one submit of message `id`, its attempt `attempts + 1`.
+/// True if the message is still in its queue (to go again), false if it left it (accepted or
+/// ended).
 async fn settle(
     carriers: &Carriers,
     link: &Link,
     id: MessageId,
     attempts: u32,
     answer: crate::session::Answer,
-) {
+) -> bool {
     let status = match &answer {
         Ok(resp) => resp.command_status,
         Err(_) => CommandStatus::ESME_RSYSERR,
@@ -252,15 +323,22 @@ async fn settle(
             link.recovered();
             let carrier_id = r.message_id.to_string_lossy();
             tracing::debug!(%id, carrier = link.name(), %carrier_id, "accepted by the carrier");
-            match carriers
+            return match carriers
                 .store
                 .record_dispatch(id, link.name(), &carrier_id)
                 .await
             {
-                Ok(()) => link.early.recorded(&carrier_id),
-                Err(e) => tracing::warn!(%id, error = %e, "cannot record a dispatch"),
-            }
-            return;
+                Ok(()) => {
+                    link.early.recorded(&carrier_id);
+                    false
+                }
+                // Ended meanwhile (cancelled, say): out of the queue all the same.
+                Err(crate::store::Error::Final { .. }) => false,
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "cannot record a dispatch");
+                    true
+                }
+            };
         }
     }
     if answer.is_err() && link.is_retired() {
@@ -268,7 +346,7 @@ async fn settle(
         // fault. Still queued, it goes again on its route's carriers without using up an
         // attempt, as after a restart.
         tracing::debug!(%id, carrier = link.name(), "link retired before its answer; sent again");
-        return;
+        return true;
     }
     if matches!(
         status,
@@ -278,14 +356,14 @@ async fn settle(
         // Not the message's fault: the link pauses (the dispatcher waits for it) and the message,
         // still queued, goes again after the pause without using up an attempt.
         link.slow_down();
-        return;
+        return true;
     }
     let attempts = attempts + 1;
     if link.config.is_transient(status) || answer.is_err() {
         if attempts >= link.config.max_attempts.get() {
             let detail = format!("{} after {attempts} attempts", status);
             end(carriers, id, State::Undeliverable, &detail, status.0).await;
-            return;
+            return false;
         }
         let backoff = retry_delay(&link.config, attempts);
         let detail = match &answer {
@@ -309,10 +387,11 @@ async fn settle(
         if let Err(e) = retried {
             tracing::warn!(%id, error = %e, "cannot schedule a retry");
         }
-        return;
+        return true;
     }
     let detail = format!("{} from {}", status, link.name());
     end(carriers, id, State::Rejected, &detail, status.0).await;
+    false
 }
 
 /// Ends a message inside the gateway, and tells the client if it asked for a receipt.
