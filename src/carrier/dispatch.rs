@@ -470,3 +470,44 @@ fn submit_sm(message: &Message, link: &Link) -> SubmitSm {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_at_the_end_goes_back_to_the_head_only_for_a_message_left_behind() {
+        let mut cursor = Cursor::new();
+        cursor.at = 40;
+        // Nothing left behind: only new entries, from where the pass stopped.
+        cursor.reached_end(1_000);
+        assert_eq!(cursor.at, 40);
+
+        // A submit ended with its message still queued.
+        cursor.requeued.store(true, Ordering::Release);
+        cursor.reached_end(1_000);
+        assert_eq!(cursor.at, 0);
+        cursor.at = 50;
+        cursor.reached_end(1_000);
+        assert_eq!(cursor.at, 50, "the flag is taken once");
+
+        // A scheduled message, at its time and not before.
+        cursor.due_at(5_000);
+        cursor.due_at(3_000);
+        cursor.reached_end(2_999);
+        assert_eq!(cursor.at, 50);
+        cursor.reached_end(3_000);
+        assert_eq!(cursor.at, 0);
+        cursor.at = 60;
+        cursor.reached_end(4_000);
+        assert_eq!(
+            cursor.at, 60,
+            "the pass from the head notes the later one again"
+        );
+
+        // Whatever else: at least once every REWIND.
+        cursor.rewound = Instant::now().checked_sub(REWIND).unwrap();
+        cursor.reached_end(4_000);
+        assert_eq!(cursor.at, 0);
+    }
+}
