@@ -218,7 +218,7 @@ async fn metrics_need_the_token_unless_left_open() {
 
 /// The recorder keeps every histogram sample until it folds them into buckets: the gateway
 /// does that itself every few seconds, not only when Prometheus scrapes (an unscraped gateway
-/// grew by 8 bytes a sample, three samples a message, for good).
+/// grew by 24 bytes a sample, two samples a message, for good).
 #[tokio::test]
 async fn histograms_are_folded_without_a_scrape() {
     let dir = temp_dir("metrics-upkeep");

@@ -30,7 +30,8 @@ const FLUSH_BUCKETS: &[f64] = &[
 /// Gauges not set for this long disappear (a session that ended).
 const GAUGE_IDLE: Duration = Duration::from_secs(120);
 /// How often the recorder folds histogram samples into their buckets. Until then it keeps each
-/// sample (8 bytes, three a message): without this, for good if nobody scrapes `/metrics`.
+/// sample with its time (24 bytes, two a message): without this, for good if nobody scrapes
+/// `/metrics`.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The process's Prometheus recorder, installed on first use. `None` if another recorder was
