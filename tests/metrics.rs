@@ -67,9 +67,9 @@ impl Scrape {
     }
 }
 
-#[tokio::test]
-async fn counters_move_as_messages_flow() {
-    let dir = temp_dir("metrics");
+/// The real gateway routing to a simulator, its link up, and a transceiver of `shop` bound.
+async fn flowing(name: &str) -> (Simulator, Gateway, SocketAddr, Client) {
+    let dir = temp_dir(name);
     let sim = Simulator::start(&dir, "sim", &[]);
     let carriers = [carrier("sim", sim.addr.port(), "")];
     let gw = Gateway::start(&dir, &routed_config(&dir, &carriers, &["sim"], "", ""));
@@ -78,6 +78,12 @@ async fn counters_move_as_messages_flow() {
     let mut esme = Client::connect(gw.addr).await;
     esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
         .await;
+    (sim, gw, admin, esme)
+}
+
+#[tokio::test]
+async fn counters_move_as_messages_flow() {
+    let (_sim, _gw, admin, mut esme) = flowing("metrics").await;
 
     let before = Scrape::take(admin).await;
     assert_eq!(before.get("smppd_link_up{link=\"sim\"}"), 1.0);
@@ -221,15 +227,7 @@ async fn metrics_need_the_token_unless_left_open() {
 /// grew by 24 bytes a sample, two samples a message, for good).
 #[tokio::test]
 async fn histograms_are_folded_without_a_scrape() {
-    let dir = temp_dir("metrics-upkeep");
-    let sim = Simulator::start(&dir, "sim", &[]);
-    let carriers = [carrier("sim", sim.addr.port(), "")];
-    let gw = Gateway::start(&dir, &routed_config(&dir, &carriers, &["sim"], "", ""));
-    let admin = gw.admin.unwrap();
-    wait_link_up(admin, "sim").await;
-    let mut esme = Client::connect(gw.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let (_sim, gw, admin, mut esme) = flowing("metrics-upkeep").await;
     const N: usize = 5;
     for i in 0..N {
         esme.submit_ok(submit("447700900001", &format!("folded {i}")))
