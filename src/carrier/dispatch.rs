@@ -31,8 +31,8 @@ const REWIND: Duration = Duration::from_secs(1);
 struct Cursor {
     /// The queue position the next pass starts at.
     at: u64,
-    /// Set when a submit ended with its message still in the queue, behind `at`.
-    requeued: Arc<AtomicBool>,
+    /// Set when a message was left in the queue behind `at`.
+    left_behind: LeftBehind,
     /// The earliest `schedule_at` (unix ms) among the messages passes left for later.
     next_due: Option<i64>,
     /// When a pass last started from the head.
@@ -43,15 +43,10 @@ impl Cursor {
     fn new() -> Self {
         Self {
             at: 0,
-            requeued: Arc::default(),
+            left_behind: LeftBehind::default(),
             next_due: None,
             rewound: Instant::now(),
         }
-    }
-
-    /// A message at or behind `at` was left in the queue for now.
-    fn left_behind(&self) {
-        self.requeued.store(true, Ordering::Release);
     }
 
     /// A scheduled message was left for later.
@@ -62,11 +57,27 @@ impl Cursor {
     /// After a pass that reached the end of the queue.
     fn reached_end(&mut self, now: i64) {
         let due = self.next_due.is_some_and(|at| at <= now);
-        if self.requeued.swap(false, Ordering::AcqRel) || due || self.rewound.elapsed() >= REWIND {
+        if self.left_behind.take() || due || self.rewound.elapsed() >= REWIND {
             self.at = 0;
             self.next_due = None;
             self.rewound = Instant::now();
         }
+    }
+}
+
+/// Whether a message was left in its queue behind the cursor since the last look: by the pass
+/// itself or by a submit task that ended with its message still queued.
+#[derive(Clone, Default)]
+struct LeftBehind(Arc<AtomicBool>);
+
+impl LeftBehind {
+    fn mark(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether it was marked since the last call.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
     }
 }
 
@@ -140,7 +151,7 @@ async fn pass(
             Ok(_) => continue,
             Err(e) => {
                 tracing::error!(%id, error = %e, "cannot read a queued message");
-                cursor.left_behind();
+                cursor.left_behind.mark();
                 continue;
             }
         };
@@ -184,7 +195,7 @@ async fn pass(
         // A reload may have retired the link during the waits: the message waits for the next
         // pass, which finds the links in force.
         let Some(session) = link.pick().filter(|_| !link.is_retired()) else {
-            cursor.left_behind();
+            cursor.left_behind.mark();
             continue;
         };
         let pdu = submit_sm(&message, &link);
@@ -200,7 +211,7 @@ async fn pass(
         let bound = link.config.response_timeout.saturating_mul(2);
         let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
         let Some(queued) = taken(queued.await, id, &link, &session, ticket, bound) else {
-            cursor.left_behind();
+            cursor.left_behind.mark();
             continue;
         };
         // While the window has room, the next message goes without waiting for this one's
@@ -213,7 +224,7 @@ async fn pass(
             match taken(written, id, &link, &session, ticket, bound) {
                 Some(pending) => Submit::Written(pending),
                 None => {
-                    cursor.left_behind();
+                    cursor.left_behind.mark();
                     continue;
                 }
             }
@@ -221,7 +232,7 @@ async fn pass(
         lock(in_flight).insert(id);
         sent += 1;
         let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
-        let requeued = cursor.requeued.clone();
+        let left_behind = cursor.left_behind.clone();
         tokio::spawn(async move {
             let pending = match queued {
                 Submit::Written(pending) => Some(pending),
@@ -255,7 +266,7 @@ async fn pass(
             lock(&in_flight).remove(&id);
             // After it is out of `in_flight`: the pass this calls back must not skip it.
             if still_queued {
-                requeued.store(true, Ordering::Release);
+                left_behind.mark();
             }
         });
     }
@@ -484,7 +495,7 @@ mod tests {
         assert_eq!(cursor.at, 40);
 
         // A submit ended with its message still queued.
-        cursor.requeued.store(true, Ordering::Release);
+        cursor.left_behind.mark();
         cursor.reached_end(1_000);
         assert_eq!(cursor.at, 0);
         cursor.at = 50;

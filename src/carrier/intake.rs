@@ -180,11 +180,15 @@ impl Intake {
         let horizon = self.link.ticket_horizon();
         // The exact form first: what nearly every receipt carries.
         let exact = carrier_id.trim();
-        if let Some(id) = self.lookup(std::slice::from_ref(&exact)) {
+        if let Some(id) = self.lookup([exact]) {
             return Some(id);
         }
         let forms = id_forms(exact, self.link.config.receipt_id_format);
-        if let Some(id) = self.lookup(&forms) {
+        let others = forms
+            .iter()
+            .map(String::as_str)
+            .filter(|form| *form != exact);
+        if let Some(id) = self.lookup(others) {
             return Some(id);
         }
         if !self.link.unanswered_before(horizon) {
@@ -199,7 +203,7 @@ impl Intake {
         let registration = self.link.early.register(&forms, horizon);
         let deadline = tokio::time::Instant::now() + EARLY_RECEIPT_WAIT;
         loop {
-            if let Some(id) = self.lookup(&forms) {
+            if let Some(id) = self.lookup(forms.iter().map(String::as_str)) {
                 return Some(id);
             }
             if !self.link.unanswered_before(horizon) {
@@ -215,11 +219,11 @@ impl Intake {
     }
 
     /// The gateway id recorded for the first of `forms` this link knows.
-    fn lookup(&self, forms: &[impl AsRef<str>]) -> Option<MessageId> {
-        forms.iter().find_map(|form| {
+    fn lookup<'a>(&self, forms: impl IntoIterator<Item = &'a str>) -> Option<MessageId> {
+        forms.into_iter().find_map(|form| {
             self.carriers
                 .store
-                .by_carrier_id(self.link.name(), form.as_ref())
+                .by_carrier_id(self.link.name(), form)
                 .ok()
                 .flatten()
         })

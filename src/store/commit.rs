@@ -409,13 +409,13 @@ impl Committer {
             }
             Op::Update { id, f } => {
                 let old = self
-                    .record_to_update(batch, &changes, id)?
+                    .record(batch, &changes, id, Purpose::Update)?
                     .ok_or(Error::NotFound(id))?;
                 Reply::Message(self.plan_update(&mut changes, old, f)?)
             }
             Op::UpdateAndPush { id, f, push } => {
                 let old = self
-                    .record_to_update(batch, &changes, id)?
+                    .record(batch, &changes, id, Purpose::Update)?
                     .ok_or(Error::NotFound(id))?;
                 let record = self.plan_update(&mut changes, old, f)?;
                 // Caller's code on the commit thread, like the update closure.
@@ -434,7 +434,7 @@ impl Committer {
             Op::Purge { ids, before } => {
                 let mut purged = 0;
                 for id in ids {
-                    let Some(record) = self.record(batch, &changes, id)? else {
+                    let Some(record) = self.record(batch, &changes, id, Purpose::Read)? else {
                         continue;
                     };
                     let message = &record.message;
@@ -584,7 +584,7 @@ impl Committer {
         if id.as_u64() >= self.unused_from {
             return Ok(changes.records.contains_key(&id) || batch.effects.records.contains_key(&id));
         }
-        Ok(self.record(batch, changes, id)?.is_some())
+        Ok(self.record(batch, changes, id, Purpose::Read)?.is_some())
     }
 
     /// The current record of `id`: this request's changes, then the batch's, then the disk.
@@ -593,27 +593,7 @@ impl Committer {
         batch: &Plan,
         changes: &Changes,
         id: MessageId,
-    ) -> Result<Option<Record>, Error> {
-        self.find_record(batch, changes, id, false)
-    }
-
-    /// [`Committer::record`] for an update, which commits a new version of it: the recent
-    /// records hand over theirs rather than a copy (moved out, unless a reader holds it too).
-    fn record_to_update(
-        &self,
-        batch: &Plan,
-        changes: &Changes,
-        id: MessageId,
-    ) -> Result<Option<Record>, Error> {
-        self.find_record(batch, changes, id, true)
-    }
-
-    fn find_record(
-        &self,
-        batch: &Plan,
-        changes: &Changes,
-        id: MessageId,
-        take: bool,
+        purpose: Purpose,
     ) -> Result<Option<Record>, Error> {
         if changes.purged.contains(&id) || batch.effects.purged.contains(&id) {
             return Ok(None);
@@ -625,10 +605,9 @@ impl Committer {
         {
             return Ok(Some(Record::clone(record)));
         }
-        let recent = if take {
-            self.shared.recent().take(id)
-        } else {
-            self.shared.recent().record(id)
+        let recent = match purpose {
+            Purpose::Read => self.shared.recent().record(id),
+            Purpose::Update => self.shared.recent().take(id),
         };
         if let Some(record) = recent {
             return Ok(Some(
@@ -882,6 +861,16 @@ pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
     #[allow(clippy::disallowed_methods)]
     db.flush()?;
     Ok(())
+}
+
+/// What a caller of [`Committer::record`] does with the record.
+#[derive(Clone, Copy)]
+enum Purpose {
+    /// Reads it: the recent records keep theirs, and the caller gets a copy.
+    Read,
+    /// Commits a new version of it: the recent records hand theirs over rather than a copy
+    /// (moved out, unless a reader holds it too).
+    Update,
 }
 
 /// One request's effects, kept apart until it has planned without error.
