@@ -33,6 +33,7 @@
 use super::checkpoint::{Checkpointer, DiskSync};
 use super::layout::{self, Record, Tree, Write};
 use super::memtable::Layer;
+use super::recent::CarrierKey;
 use super::wal::Wal;
 use super::{Error, Shared};
 use crate::config::Durability;
@@ -537,8 +538,8 @@ impl Committer {
         if message.carrier != old_carrier {
             if let Some(carrier) = &message.carrier {
                 let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
-                changes.write(Tree::CarrierIds, key.clone(), Some(layout::encode_id(id)));
-                changes.carrier_ids.push((key, id));
+                changes.carrier_ids.push((CarrierKey::from_slice(&key), id));
+                changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
             }
         }
         changes.put_record(Record { queue_seq, message }, false)
@@ -882,7 +883,7 @@ struct Changes {
     /// Messages removed, and their carrier id keys: later requests must not find them.
     purged: HashSet<MessageId>,
     purged_carrier_keys: Vec<Vec<u8>>,
-    carrier_ids: Vec<(Vec<u8>, MessageId)>,
+    carrier_ids: Vec<(CarrierKey, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
     writes: Vec<Write>,
     queue_delta: HashMap<String, i64>,
