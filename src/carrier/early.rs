@@ -132,6 +132,12 @@ mod tests {
             .is_ok()
     }
 
+    /// Every registration is gone: no id and no horizon keeps a waiter.
+    fn assert_nothing_listed(early: &EarlyReceipts) {
+        let waiters = early.lock();
+        assert!(waiters.by_id.is_empty() && waiters.by_horizon.is_empty());
+    }
+
     #[tokio::test]
     async fn a_receipt_is_woken_by_its_own_id_in_any_form_and_not_by_others() {
         let early = EarlyReceipts::default();
@@ -144,8 +150,7 @@ mod tests {
         early.recorded("6699");
         assert!(woken_soon(&registration).await);
         drop(registration);
-        let waiters = early.lock();
-        assert!(waiters.by_id.is_empty() && waiters.by_horizon.is_empty());
+        assert_nothing_listed(&early);
     }
 
     #[tokio::test]
@@ -161,8 +166,7 @@ mod tests {
         early.settled_below(u64::MAX);
         assert!(woken_soon(&second).await);
         drop((first, second));
-        let waiters = early.lock();
-        assert!(waiters.by_id.is_empty() && waiters.by_horizon.is_empty());
+        assert_nothing_listed(&early);
     }
 
     #[tokio::test]
