@@ -36,6 +36,8 @@
 //! - `SMPPD_E2E_RECEIPT_DELAY`: the simulator's submit → receipt delay (default "10ms");
 //! - `SMPPD_E2E_RETENTION`: `[store] retention` of the gateway (default: its default, 7 days;
 //!   a short one keeps the database, and sled's memory for it, from growing over the run);
+//! - `SMPPD_E2E_CARRIER_SESSIONS`, `SMPPD_E2E_CARRIER_WINDOW`: the carrier link's sessions and
+//!   window per session (2, 128; the simulator's window is twice the link's);
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free);
@@ -68,9 +70,9 @@ use support::{env_u64, micros, ms, percentile, Commits, Gateway, Report, Simulat
 /// Send times by sequence number modulo this: far more than a window, so no slot is reused
 /// while its request is in flight.
 const RING: usize = 8192;
-/// Carrier link: sessions and window toward the simulator.
-const CARRIER_SESSIONS: usize = 2;
-const CARRIER_WINDOW: usize = 128;
+/// Carrier link: sessions and window toward the simulator, unless the environment says.
+const CARRIER_SESSIONS: u64 = 2;
+const CARRIER_WINDOW: u64 = 128;
 
 /// 70 characters of UCS-2 (Cyrillic), a full single UCS-2 SMS (140 octets).
 const UCS2_TEXT: &str = "Ваш код подтверждения 482913. Никому его не сообщайте. Спасибо! До 10:00";
@@ -105,6 +107,8 @@ fn main() {
         receipt_delay: std::env::var("SMPPD_E2E_RECEIPT_DELAY").unwrap_or_else(|_| "10ms".into()),
         retention: std::env::var("SMPPD_E2E_RETENTION").ok(),
         progress: env_u64("SMPPD_E2E_PROGRESS", 1) != 0,
+        carrier_sessions: env_u64("SMPPD_E2E_CARRIER_SESSIONS", CARRIER_SESSIONS).max(1),
+        carrier_window: env_u64("SMPPD_E2E_CARRIER_WINDOW", CARRIER_WINDOW).max(1),
     };
     assert!(params.window < RING / 2, "window too large");
     let parent = support::store_parent();
@@ -113,12 +117,14 @@ fn main() {
         .map_or_else(|| "unlimited".to_owned(), |r| format!("{r:.0} messages/s"));
     println!(
         "e2e benchmark: {} messages ({}), {} transceiver binds x window {}, offered {offered}, \
-         registered_delivery=1; carrier: simulator, {CARRIER_SESSIONS} sessions x window \
-         {CARRIER_WINDOW}, receipt delay {}; durability durable; {} CPUs; store under {}",
+         registered_delivery=1; carrier: simulator, {} sessions x window {}, receipt delay {}; \
+         durability durable; {} CPUs; store under {}",
         params.messages,
         params.mix,
         params.binds,
         params.window,
+        params.carrier_sessions,
+        params.carrier_window,
         params.receipt_delay,
         support::cpus(),
         parent.display()
@@ -140,6 +146,9 @@ struct Params {
     /// `[store] retention`; `None`: the gateway's default.
     retention: Option<String>,
     progress: bool,
+    /// The carrier link toward the simulator: session slots and window per session.
+    carrier_sessions: u64,
+    carrier_window: u64,
 }
 
 /// The kinds of message the load sends.
@@ -388,7 +397,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         .prefix("smppd-e2e-")
         .tempdir_in(parent)
         .unwrap();
-    let window = (CARRIER_WINDOW * 2).to_string();
+    let window = (params.carrier_window * 2).to_string();
     let mut simulator = Simulator::start(&[
         "--receipt-delay",
         &params.receipt_delay,
@@ -832,7 +841,7 @@ listen = ["127.0.0.1:0"]
 [store]
 path = "{store}"
 min_free_space = "off"
-durability = "durable"
+durability = "{durability}"
 {retention}
 
 [admin]
@@ -851,8 +860,8 @@ host = "{host}"
 port = {port}
 system_id = "smppd"
 password = "secret"
-sessions = {CARRIER_SESSIONS}
-window = {CARRIER_WINDOW}
+sessions = {carrier_sessions}
+window = {carrier_window}
 
 [[routes]]
 name = "all"
@@ -865,6 +874,9 @@ carriers = ["sim"]
             .map_or_else(String::new, |r| format!("retention = {r:?}")),
         binds = params.binds,
         window = params.window,
+        durability = std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
+        carrier_sessions = params.carrier_sessions,
+        carrier_window = params.carrier_window,
         host = carrier.ip(),
         port = carrier.port(),
     )
@@ -906,9 +918,8 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
             (
                 "carrier",
                 format!(
-                    "smppd simulate, {CARRIER_SESSIONS} sessions x window {CARRIER_WINDOW}, \
-                     receipt delay {}",
-                    params.receipt_delay
+                    "smppd simulate, {} sessions x window {}, receipt delay {}",
+                    params.carrier_sessions, params.carrier_window, params.receipt_delay
                 ),
             ),
             ("durability", "durable".to_owned()),

@@ -827,3 +827,68 @@ async fn connection_dropped_mid_window_loses_nothing() {
         );
     }
 }
+
+/// Whether the carrier read an unbind on each of the connections it saw bind, and the
+/// commands of those that did not.
+fn unbound_on_every_bind(lines: &Lines) -> Result<(), String> {
+    let mut missing = Vec::new();
+    for bind in lines.events("bind") {
+        let conn = &bind["conn"];
+        let unbound = lines
+            .events("recv")
+            .into_iter()
+            .filter(|l| &l["conn"] == conn)
+            .any(|l| decode(l).command_id() == CommandId::Unbind);
+        if !unbound {
+            missing.push(format!("{} ({})", conn, bind["command"]));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("closed without an unbind: {missing:?}"))
+    }
+}
+
+/// A `bind = "pair"` slot is two sessions: at SIGTERM both unbind before their connections
+/// close, the receiver too (a strict carrier logs an abnormal disconnect otherwise).
+#[tokio::test]
+async fn a_pair_unbinds_its_transmitter_and_its_receiver_at_stop() {
+    let (mut carrier, mut gw) = start("interop-pair-stop", &[], "bind = \"pair\"");
+    carrier.wait("a transmitter and a receiver", |l| {
+        l.events("bind").len() >= 2
+    });
+    assert!(gw.terminate().success(), "logs:\n{}", gw.logs());
+    let lines = carrier.wait("both connections closed", |l| l.events("closed").len() >= 2);
+    let binds: Vec<&Value> = lines.events("bind");
+    assert_eq!(binds.len(), 2, "{binds:?}");
+    unbound_on_every_bind(&lines).unwrap();
+}
+
+/// The same when a reload removes the carrier: its drained pair unbinds both sessions.
+#[tokio::test]
+async fn a_pair_removed_by_reload_unbinds_both_sessions() {
+    let (mut carrier, gw) = start("interop-pair-reload", &[], "bind = \"pair\"");
+    carrier.wait("a transmitter and a receiver", |l| {
+        l.events("bind").len() >= 2
+    });
+    let without_carrier = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\nmin_free_space = \
+         \"off\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[clients]]\nsystem_id = \"shop\"\n\
+         password = \"secret1\"\n",
+        gw.dir.join("store").display()
+    );
+    std::fs::write(gw.dir.join("smppd.toml"), without_carrier).unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lines = carrier.wait("both connections closed", |l| l.events("closed").len() >= 2);
+    unbound_on_every_bind(&lines).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gw.logs().contains("retired link unbound and closed") {
+        assert!(Instant::now() < deadline, "logs:\n{}", gw.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

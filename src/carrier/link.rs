@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 /// A carrier link and its bound sessions.
 pub struct Link {
     pub(crate) config: CarrierConfig,
-    /// Bound sessions, by slot.
-    sessions: Mutex<Vec<(usize, SessionHandle)>>,
+    /// Bound slots and their sessions.
+    sessions: Mutex<Vec<BoundSlot>>,
     next: AtomicUsize,
     /// The link's throughput cap.
     pub(crate) throttle: Throttle,
@@ -53,6 +53,15 @@ pub struct Link {
     tokens: OnceLock<LinkTokens>,
     /// Set when a reload removed or replaced it: it takes no new submits.
     retired: AtomicBool,
+}
+
+/// A bound slot: the session that carries submits and, with `bind = "pair"`, the receiver
+/// beside it. Both are kept so that both unbind.
+#[derive(Clone)]
+struct BoundSlot {
+    slot: usize,
+    submit: SessionHandle,
+    receiver: Option<SessionHandle>,
 }
 
 /// What stops one link's tasks: children of the gateway's stop and shutdown tokens, so that
@@ -160,9 +169,14 @@ impl Link {
         self.retired.load(Ordering::Acquire)
     }
 
-    /// Asks every bound session to unbind.
+    /// Asks every bound session to unbind, the receivers of pairs too.
     pub(crate) async fn unbind(&self) {
-        for (_, session) in self.bound_sessions() {
+        let mut sessions = Vec::new();
+        for bound in self.lock().iter() {
+            sessions.push(bound.submit.clone());
+            sessions.extend(bound.receiver.clone());
+        }
+        for session in sessions {
             // A session too busy to take the unbind now is closed when its tokens are.
             let _ = tokio::time::timeout(UNBIND_HANDOFF, session.unbind()).await;
         }
@@ -233,7 +247,10 @@ impl Link {
 
     /// The bound sessions that carry submits, with their slot.
     pub fn bound_sessions(&self) -> Vec<(usize, SessionHandle)> {
-        self.lock().clone()
+        self.lock()
+            .iter()
+            .map(|b| (b.slot, b.submit.clone()))
+            .collect()
     }
 
     /// Submits written to the carrier and not answered yet.
@@ -310,20 +327,24 @@ impl Link {
             return None;
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % sessions.len();
-        sessions.get(i).map(|(_, handle)| handle.clone())
+        sessions.get(i).map(|b| b.submit.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(usize, SessionHandle)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<BoundSlot>> {
         // The list stays consistent under a panic elsewhere: every change is one push/retain.
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn up(&self, slot: usize, handle: SessionHandle) {
-        self.lock().push((slot, handle));
+    fn up(&self, slot: usize, submit: SessionHandle, receiver: Option<SessionHandle>) {
+        self.lock().push(BoundSlot {
+            slot,
+            submit,
+            receiver,
+        });
     }
 
     fn down(&self, slot: usize) {
-        self.lock().retain(|(s, _)| *s != slot);
+        self.lock().retain(|b| b.slot != slot);
     }
 }
 
@@ -396,25 +417,23 @@ async fn connect_and_serve(
     shutdown: &CancellationToken,
 ) -> Outcome {
     let config = &link.config;
-    let (submit, sessions) = match config.bind {
+    let (submit, receiver) = match config.bind {
         CarrierBind::Transceiver => {
             match bound(carriers, link, intake, shutdown, BindKind::Transceiver).await {
-                Ok((handle, session)) => (handle, vec![session]),
+                Ok(session) => (session, None),
                 Err(outcome) => return outcome,
             }
         }
         // Submits over a transmitter; receipts and MO come over a receiver of their own.
         CarrierBind::Pair => {
-            let (tx, tx_session) =
-                match bound(carriers, link, intake, shutdown, BindKind::Transmitter).await {
-                    Ok(bound) => bound,
-                    Err(outcome) => return outcome,
-                };
+            let tx = match bound(carriers, link, intake, shutdown, BindKind::Transmitter).await {
+                Ok(bound) => bound,
+                Err(outcome) => return outcome,
+            };
             match bound(carriers, link, intake, shutdown, BindKind::Receiver).await {
-                Ok((_, rx_session)) => (tx, vec![tx_session, rx_session]),
+                Ok(rx) => (tx, Some(rx)),
                 Err(outcome) => {
-                    tx.close();
-                    let _ = tx_session.await;
+                    end_too(tx).await;
                     return outcome;
                 }
             }
@@ -424,16 +443,45 @@ async fn connect_and_serve(
     // The slot reads bound, with its time, before the link reads up: no view sees one
     // without the other.
     link.slot_state(slot, SlotState::Bound, None);
-    link.up(slot, submit.clone());
+    link.up(
+        slot,
+        submit.0.clone(),
+        receiver.as_ref().map(|(handle, _)| handle.clone()),
+    );
     carriers.notify_queued();
-    // When either session of a pair ends, the slot reconnects as a whole.
-    let (_, _, rest) = futures_util::future::select_all(sessions).await;
-    submit.close();
-    for session in rest {
-        session.abort();
-        let _ = session.await;
+    let (submit_handle, mut submit_task) = submit;
+    match receiver {
+        None => drop(submit_task.await),
+        // When either session of a pair ends, the slot reconnects as a whole: the other one
+        // unbinds first, as the carrier expects of every session.
+        Some((receiver_handle, mut receiver_task)) => {
+            tokio::select! {
+                _ = &mut submit_task => {
+                    link.down(slot);
+                    end_too((receiver_handle, receiver_task)).await;
+                }
+                _ = &mut receiver_task => {
+                    link.down(slot);
+                    end_too((submit_handle, submit_task)).await;
+                }
+            }
+        }
     }
     Outcome::Served
+}
+
+/// Ends a session whose partner in a pair has ended: unbind, and wait for the session to close
+/// (its own unbind timer bounds that); one that takes no unbind, or does not end, is closed.
+async fn end_too((handle, mut task): (SessionHandle, JoinHandle<()>)) {
+    if tokio::time::timeout(UNBIND_HANDOFF, handle.unbind())
+        .await
+        .is_ok()
+        && tokio::time::timeout(DRAIN_UNBINDS, &mut task).await.is_ok()
+    {
+        return;
+    }
+    handle.close();
+    let _ = task.await;
 }
 
 /// Connects (TCP, then TLS if configured), opens a session and binds it as `kind`.

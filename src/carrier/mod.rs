@@ -389,7 +389,8 @@ fn warn_of_moved_queues(
             Some(_) => {}
             None => tracing::warn!(
                 route = %route.name, removed = ?gone, waiting,
-                "route removed by reload: {waiting} messages stay in its queue until a route of                  that name comes back (smppctl queues lists it; smppctl purge ends them)"
+                "route removed by reload: {waiting} messages stay in its queue until a route of \
+                 that name comes back (smppctl queues lists it; smppctl purge ends them)"
             ),
         }
     }
