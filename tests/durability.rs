@@ -381,3 +381,62 @@ async fn relaxed_recovers_from_kill_9_with_weaker_promises() {
     let resp = c.request(submit("447700900123")).await;
     assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
 }
+
+/// Submits `n` messages on one bind, one at a time; their ids.
+async fn submit_some(addr: SocketAddr, n: usize) -> Vec<u64> {
+    let mut c = bind_when_free(addr, 0).await;
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let resp = c.request(submit("447700900123")).await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+        let Body::SubmitSmResp(r) = &resp.body else {
+            panic!("{resp:?}")
+        };
+        ids.push(r.message_id.to_string().parse().unwrap());
+    }
+    let resp = c.request(Body::Unbind).await;
+    assert_eq!(resp.body, Body::UnbindResp);
+    ids
+}
+
+/// Journal segments with entries in them (spares, kept for reuse, hold none).
+fn journal_segments(gw: &Gateway) -> usize {
+    std::fs::read_dir(gw.dir.join("store").join("journal"))
+        .unwrap()
+        .filter(|e| {
+            let path = e.as_ref().unwrap().path();
+            path.extension().is_some_and(|x| x == "wal")
+        })
+        .count()
+}
+
+/// A clean stop (SIGTERM) moves the journal into the trees: the next start replays nothing
+/// and says so; a replay at start then means that the process did not stop cleanly, as after
+/// SIGKILL, which loses nothing either.
+#[tokio::test]
+async fn a_clean_stop_leaves_nothing_to_replay_and_a_kill_leaves_it_all_to_replay() {
+    const REPLAYED: &str = "journal replayed into the trees";
+    let mut gw = gateway("durability-clean-stop", "durable");
+    let mut ids = submit_some(gw.addr, 200).await;
+    assert!(journal_segments(&gw) > 0, "the messages are journaled");
+    assert!(gw.terminate().success(), "{}", notable_logs(&gw.logs()));
+    assert!(
+        gw.logs()
+            .contains("store: closed with everything in the trees"),
+        "{}",
+        notable_logs(&gw.logs())
+    );
+    assert_eq!(journal_segments(&gw), 0, "a clean stop leaves no journal");
+    gw.restart();
+    let logs = gw.logs();
+    assert!(!logs.contains(REPLAYED), "{}", notable_logs(&logs));
+    assert!(logs.contains("replayed=0"), "{}", notable_logs(&logs));
+    assert_eq!(missing(gw.addr, &ids).await, Vec::<u64>::new());
+
+    ids.extend(submit_some(gw.addr, 200).await);
+    gw.kill();
+    assert!(journal_segments(&gw) > 0, "a kill leaves the journal");
+    gw.restart();
+    assert_eq!(gw.logs().matches(REPLAYED).count(), 1, "{}", gw.logs());
+    assert_eq!(missing(gw.addr, &ids).await, Vec::<u64>::new());
+}

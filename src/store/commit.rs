@@ -137,8 +137,14 @@ pub(super) enum Request {
         /// Answered after the batch is durable.
         reply: oneshot::Sender<Result<Reply, Error>>,
     },
-    /// Commit what came before, sync, stop; answered once stopped.
-    Close(oneshot::Sender<()>),
+    /// Commit what came before, sync, stop; answered once synced.
+    Close {
+        /// Answered once the last batch is durable.
+        reply: oneshot::Sender<()>,
+        /// Then move the journal into the trees before the thread ends (a clean stop); false
+        /// leaves it to the next open's replay, as a crash would.
+        checkpoint: bool,
+    },
 }
 
 /// The commit thread's state. Runs until the channel closes or a close request arrives.
@@ -268,6 +274,8 @@ impl Committer {
     /// The thread's body.
     pub(super) fn run(mut self) {
         let mut closing = None;
+        // Also when every Store handle is gone: nothing writes any more.
+        let mut checkpoint = true;
         while closing.is_none() {
             let Some(first) = self.rx.blocking_recv() else {
                 break; // Every Store handle is gone.
@@ -275,7 +283,7 @@ impl Committer {
             if self.failed.load(Ordering::Acquire) {
                 drop(first);
                 self.refuse_rest();
-                self.stop_syncer(None);
+                self.stop();
                 return;
             }
             let mut batch = Vec::new();
@@ -287,8 +295,12 @@ impl Committer {
                         weight += op.weight();
                         batch.push((op, reply));
                     }
-                    Request::Close(reply) => {
+                    Request::Close {
+                        reply,
+                        checkpoint: then,
+                    } => {
                         closing = Some(reply);
+                        checkpoint = then;
                         break;
                     }
                 }
@@ -298,7 +310,7 @@ impl Committer {
             }
             if !batch.is_empty() && !self.commit(batch) {
                 self.refuse_rest();
-                self.stop_syncer(None);
+                self.stop();
                 return;
             }
         }
@@ -306,8 +318,31 @@ impl Committer {
         // the mode (a clean stop loses nothing even in Relaxed mode), then answers the closer.
         self.refuse_rest();
         self.stop_syncer(closing);
+        // A clean stop leaves nothing to replay: the next open is quick, and a replay then
+        // means that the process did not stop cleanly. `Store::close` waits for this thread.
+        if checkpoint {
+            self.checkpoint_rest();
+        }
+        self.stop_checkpointer();
+        let mem = self.shared.mem_read();
+        let clean = checkpoint
+            && !self.failed.load(Ordering::Acquire)
+            && mem.frozen.is_none()
+            && mem.active.journal().is_none();
+        if clean {
+            tracing::info!("store: closed with everything in the trees; nothing to replay");
+        }
     }
 
+    /// After a failure, when nothing more may be written: stops the sync thread once it has
+    /// synced what it can, then the checkpoint thread once it has written the layer it has, if
+    /// any (the active layer stays in the journal for the next open).
+    fn stop(&mut self) {
+        self.stop_syncer(None);
+        self.stop_checkpointer();
+    }
+
+    /// Stops the sync thread after its last sync; it answers `closer` then.
     fn stop_syncer(&mut self, closer: Option<oneshot::Sender<()>>) {
         if let Err(std_mpsc::SendError(ToSync::Close(Some(reply)))) =
             self.to_sync.send(ToSync::Close(closer))
@@ -320,7 +355,44 @@ impl Committer {
                 tracing::error!("store: the sync thread panicked");
             }
         }
-        // The layer being written finishes; the active one stays in the journal for next open.
+    }
+
+    /// At a clean close, after the last sync: hands the active layer to the checkpoint thread
+    /// (once the layer it is writing is done), so that the trees hold everything and the
+    /// journal nothing. Nothing is lost if that fails or is cut short: the journal keeps what
+    /// the trees lack until they have it.
+    fn checkpoint_rest(&mut self) {
+        if self.failed.load(Ordering::Acquire) {
+            return;
+        }
+        self.hurry.store(true, Ordering::Relaxed);
+        loop {
+            let mut mem = self.shared.mem_write();
+            let keys = mem.active.len();
+            if mem.active.journal().is_none() {
+                return; // Nothing written since the last checkpoint.
+            }
+            if let Some(layer) = mem.freeze() {
+                drop(mem);
+                self.wal.rotate();
+                // Its writer finishes it before it stops (`stop_checkpointer`).
+                if let Some(to) = &self.to_checkpoint {
+                    if to.send(layer).is_ok() {
+                        tracing::info!(keys, "store: moving the journal into the trees");
+                    }
+                }
+                return;
+            }
+            drop(mem);
+            // The previous layer is still being written: the next one waits for it.
+            if self.failed.load(Ordering::Acquire) || self.checkpointed.recv().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Lets the checkpoint thread finish the layer it has, if any, and stop.
+    fn stop_checkpointer(&mut self) {
         self.hurry.store(true, Ordering::Relaxed);
         self.to_checkpoint = None;
         if let Some(thread) = self.checkpoint_thread.take() {
@@ -721,7 +793,7 @@ impl Committer {
             match request {
                 // The caller may be gone already; then nobody waits for the refusal.
                 Request::Write { reply, .. } => drop(reply.send(Err(Error::Closed))),
-                Request::Close(reply) => drop(reply.send(())),
+                Request::Close { reply, .. } => drop(reply.send(())),
             }
         }
     }

@@ -413,7 +413,12 @@ impl Store {
         upgrade::check_format(&db, &trees)?;
         let (replayed, next_entry) = checkpoint::replay(&db, &trees, &config.path)?;
         if replayed > 0 {
-            tracing::info!(entries = replayed, "store: journal replayed into the trees");
+            // A clean stop moves the journal into the trees (`commit.rs`): this one did not.
+            tracing::warn!(
+                entries = replayed,
+                "store: journal replayed into the trees: the last stop was not clean (a crash, \
+                 kill -9 or power loss); every acknowledged write is kept"
+            );
         }
         let journal = wal::create_dir(&config.path).map_err(Error::Io)?;
         let scan = Scan::run(&trees)?;
@@ -421,6 +426,7 @@ impl Store {
             messages = scan.next_id.saturating_sub(1),
             queued = scan.depths.queue.values().sum::<usize>(),
             outbox = scan.depths.outbox.values().sum::<usize>(),
+            replayed,
             "store: opened"
         );
 
@@ -858,12 +864,25 @@ impl Store {
         }
     }
 
-    /// Commits what is pending, syncs, and stops the commit thread. Later writes, from any
-    /// handle, fail with [`Error::Closed`]; reads still work.
+    /// Commits what is pending, syncs, moves the journal into the trees (so that the next
+    /// open replays nothing), and stops the commit thread. Later writes, from any handle, fail
+    /// with [`Error::Closed`]; reads still work.
     pub async fn close(&self) -> Result<(), Error> {
+        self.stop(true).await
+    }
+
+    /// [`Store::close`] without the move into the trees: the journal is left as a crash leaves
+    /// it, for the next open to replay.
+    #[cfg(test)]
+    pub(crate) async fn close_as_crashed(&self) -> Result<(), Error> {
+        self.stop(false).await
+    }
+
+    async fn stop(&self, checkpoint: bool) -> Result<(), Error> {
         let (reply, done) = oneshot::channel();
+        let close = Request::Close { reply, checkpoint };
         // Err: the thread has stopped already (closed before, or after a failed commit).
-        if self.tx.send(Request::Close(reply)).await.is_ok() {
+        if self.tx.send(close).await.is_ok() {
             // Err: the thread ended without answering, which is stopped all the same.
             let _ = done.await;
         }
@@ -1041,7 +1060,7 @@ mod tests {
         let store = open(dir);
         let m = message(&store, "r");
         store.accept(vec![m.clone()]).await.unwrap();
-        store.close().await.unwrap();
+        store.close_as_crashed().await.unwrap();
         m
     }
 
@@ -1702,6 +1721,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_clean_close_moves_the_journal_into_the_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        let (m, seq) = {
+            let store = open(&dir);
+            let m = message(&store, "r");
+            store.accept(vec![m.clone()]).await.unwrap();
+            store.record_dispatch(m.id, "c", "x1").await.unwrap();
+            let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
+            assert_eq!(segment_files(&dir), 1);
+            store.close().await.unwrap();
+            assert_eq!(tree_len(&store, Tree::Messages), 1, "in the trees");
+            (m, seq)
+        };
+        assert_eq!(segment_files(&dir), 0, "nothing left to replay");
+        let store = open(&dir);
+        assert_eq!(store.by_carrier_id("c", "x1").unwrap(), Some(m.id));
+        assert_eq!(
+            store.outbox("shop", None, 10).unwrap(),
+            vec![(seq, receipt(m.id))]
+        );
+        assert_eq!(store.outbox_len("shop"), 1);
+    }
+
+    #[tokio::test]
     async fn the_journal_is_replayed_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let (m, seq) = {
@@ -1710,7 +1753,7 @@ mod tests {
             store.accept(vec![m.clone()]).await.unwrap();
             store.record_dispatch(m.id, "c", "x1").await.unwrap();
             let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
-            store.close().await.unwrap();
+            store.close_as_crashed().await.unwrap();
             assert_eq!(tree_len(&store, Tree::Messages), 0, "still only journaled");
             (m, seq)
         };
@@ -1781,7 +1824,7 @@ mod tests {
             let newer = message(&store, "r");
             store.accept(vec![newer.clone()]).await.unwrap();
             assert_eq!(spare(&dir), 0, "and taken for the next segment");
-            store.close().await.unwrap();
+            store.close_as_crashed().await.unwrap();
             let mut older = older;
             older.push(trigger);
             (older, newer)
