@@ -564,3 +564,71 @@ async fn disconnect_unbinds_a_bind_or_closes_it() {
     let resp = again.request(Body::EnquireLink).await;
     assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
 }
+
+/// The figures of `GET /api/links` add up while messages flow through a small window: the
+/// link's window use is the sum of its slots', never more than its window, and submits outside
+/// any window (handed to a session and not written, accepted and being recorded) are shown
+/// under their own names.
+#[tokio::test]
+async fn a_links_window_is_the_sum_of_its_slots() {
+    let s = setup(
+        "admin-window-sum",
+        &["--response-delay", "2ms", "--receipt-delay", "50ms"],
+        "window = 10\nsessions = 2",
+        "",
+        "",
+    )
+    .await;
+    // A transmitter: no receipts come back to it, only submit_sm_resp.
+    let mut esme = Client::connect(s.gw.addr).await;
+    esme.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
+        .await;
+    let load = tokio::spawn(async move {
+        let mut sent = 0;
+        for burst in 0..20 {
+            let seqs: Vec<u32> = {
+                let mut seqs = Vec::new();
+                for i in 0..50 {
+                    let to = format!("4477009{burst:02}{i:03}");
+                    seqs.push(esme.send(submit(&to, "window sums")).await);
+                }
+                seqs
+            };
+            for _ in &seqs {
+                let resp = esme.recv().await.unwrap();
+                assert_eq!(resp.command_id(), CommandId::SubmitSmResp);
+                assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
+                sent += 1;
+            }
+        }
+        sent
+    });
+    let (mut samples, mut busy, mut outside) = (0, 0, 0);
+    while !load.is_finished() || samples < 50 {
+        let links = get_ok(s.admin, "/api/links").await;
+        let link = &links[0];
+        let slots = link["slots"].as_array().unwrap();
+        let sum = |key: &str| slots.iter().map(|s| s[key].as_u64().unwrap()).sum::<u64>();
+        let (used, window) = (
+            link["window_used"].as_u64().unwrap(),
+            link["window"].as_u64().unwrap(),
+        );
+        assert_eq!(used, sum("window_used"), "{link}");
+        assert_eq!(window, sum("window"), "{link}");
+        assert_eq!(window, 20, "{link}");
+        assert!(used <= window, "{link}");
+        let (sending, recording) = (
+            link["sending"].as_u64().unwrap(),
+            link["recording"].as_u64().unwrap(),
+        );
+        samples += 1;
+        busy += usize::from(used > 0);
+        outside += usize::from(sending + recording > 0);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    assert_eq!(load.await.unwrap(), 1000);
+    eprintln!(
+        "{samples} samples: {busy} with the window in use, {outside} with submits outside it"
+    );
+    assert!(busy > 0, "no sample saw the window in use");
+}

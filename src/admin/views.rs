@@ -78,9 +78,15 @@ pub(crate) struct LinkView {
     configured_throughput: Option<u32>,
     /// Submits per second over the last seconds (out) and receipts and MO (in).
     rate: Rate,
-    /// Submits written and not answered yet, and the room for them.
+    /// Submits written and not answered yet, and the room for them: the sums of the slots'
+    /// figures.
     window_used: usize,
     window: usize,
+    /// Submits handed to a session and not written yet (outside any window).
+    sending: usize,
+    /// Submits the carrier accepted whose carrier id is being recorded (outside any window;
+    /// they wait a moment to share a commit, and so do receipts that come for them).
+    recording: usize,
     reconnects: u64,
     last_error: Option<ErrorView>,
     slots: Vec<SlotView>,
@@ -417,8 +423,10 @@ impl Admin {
             throughput: link.throttle().rate().map(|r| r.get()),
             configured_throughput: link.throttle().configured().map(|r| r.get()),
             rate,
-            window_used: link.unanswered(),
-            window: config.window.get() * config.sessions.get(),
+            window_used: slots.iter().map(|s| s.window_used).sum(),
+            window: slots.iter().map(|s| s.window).sum(),
+            sending: link.sending(),
+            recording: link.recording(),
             reconnects: slots.iter().map(|s| s.reconnects).sum(),
             last_error,
             slots,

@@ -439,6 +439,29 @@ fn status(v: &Value) -> String {
     lines.join("\n")
 }
 
+/// A link's window: in use over room, and what is outside it (handed to a session and not
+/// written, or accepted and being recorded) when there is any.
+fn window(link: &Value) -> String {
+    let used = format!(
+        "{}/{}",
+        number(&link["window_used"]),
+        number(&link["window"])
+    );
+    let outside = [
+        ("sending", &link["sending"]),
+        ("recording", &link["recording"]),
+    ]
+    .into_iter()
+    .filter(|(_, n)| n.as_u64().is_some_and(|n| n > 0))
+    .map(|(what, n)| format!("{} {what}", number(n)))
+    .collect::<Vec<_>>();
+    if outside.is_empty() {
+        used
+    } else {
+        format!("{used} (+{})", outside.join(", +"))
+    }
+}
+
 fn links(v: &Value) -> String {
     let rows = items(v).map(|link| {
         vec![
@@ -449,11 +472,7 @@ fn links(v: &Value) -> String {
                 number(&link["sessions_up"]),
                 number(&link["sessions"])
             ),
-            format!(
-                "{}/{}",
-                number(&link["window_used"]),
-                number(&link["window"])
-            ),
+            window(link),
             rate(&link["rate"]["out"]),
             rate(&link["rate"]["in"]),
             cap(&link["throughput"], &link["configured_throughput"]),

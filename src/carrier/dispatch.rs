@@ -2,6 +2,7 @@
 //! route and the link allow. At-least-once: a message leaves its queue only when a carrier
 //! accepted it (submit_sm_resp OK) or it ended; a crash in between sends it again.
 
+use crate::carrier::link::SubmitTicket;
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Event, Message, MessageId, State};
 use crate::telemetry;
@@ -204,13 +205,14 @@ async fn pass(
         drop(message);
         // Counted before it goes out: its receipt may come before this task runs again, and
         // must then wait for the carrier id rather than be taken for unknown.
-        let ticket = link.submit_started();
+        let mut ticket = link.submit_started();
         // A working session takes a submit within a response timeout: by then its own timers
         // have freed a slot of a full window. One that does not is wedged, and would hold this
         // route's dispatch with it; closed, its link reconnects and the message goes again.
         let bound = link.config.response_timeout.saturating_mul(2);
         let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
-        let Some(queued) = taken(queued.await, id, &link, &session, ticket, bound) else {
+        let Some(queued) = taken(queued.await, id, &link, &session, bound) else {
+            drop(ticket);
             cursor.left_behind.mark();
             continue;
         };
@@ -221,9 +223,13 @@ async fn pass(
             Submit::Queued(queued)
         } else {
             let written = tokio::time::timeout(bound, queued.written()).await;
-            match taken(written, id, &link, &session, ticket, bound) {
-                Some(pending) => Submit::Written(pending),
+            match taken(written, id, &link, &session, bound) {
+                Some(pending) => {
+                    ticket.written();
+                    Submit::Written(pending)
+                }
                 None => {
+                    drop(ticket);
                     cursor.left_behind.mark();
                     continue;
                 }
@@ -238,7 +244,10 @@ async fn pass(
                 Submit::Written(pending) => Some(pending),
                 Submit::Queued(queued) => match tokio::time::timeout(bound, queued.written()).await
                 {
-                    Ok(Ok(pending)) => Some(pending),
+                    Ok(Ok(pending)) => {
+                        ticket.written();
+                        Some(pending)
+                    }
                     // Never written: still queued, it goes again without using up an attempt.
                     Ok(Err(_)) => None,
                     Err(_) => {
@@ -255,14 +264,14 @@ async fn pass(
                     let answer = tokio::time::timeout(bound, pending.answer())
                         .await
                         .unwrap_or(Err(crate::session::RequestError::Timeout));
-                    settle(&carriers, &link, id, attempts, answer).await
+                    settle(&carriers, &link, &mut ticket, id, attempts, answer).await
                 }
                 None => true,
             };
             // Only now: a receipt that came early waits while this is unanswered, and the
             // carrier id it needs is recorded by `settle`. Receipts that waited for this and
             // older submits look again.
-            link.submit_settled(ticket);
+            drop(ticket);
             lock(&in_flight).remove(&id);
             // After it is out of `in_flight`: the pass this calls back must not skip it.
             if still_queued {
@@ -282,14 +291,13 @@ enum Submit {
     Queued(crate::session::Queued),
 }
 
-/// What became of a submit handed to a session within `bound`: `None` (its ticket settled; the
-/// message, still queued, goes again) if the session ended first or took nothing for that long.
+/// What became of a submit handed to a session within `bound`: `None` (the message, still
+/// queued, goes again) if the session ended first or took nothing for that long.
 fn taken<T>(
     outcome: Result<Result<T, crate::session::RequestError>, tokio::time::error::Elapsed>,
     id: MessageId,
     link: &Link,
     session: &crate::session::SessionHandle,
-    ticket: u64,
     bound: Duration,
 ) -> Option<T> {
     let failed = match outcome {
@@ -300,7 +308,6 @@ fn taken<T>(
             format!("no submit taken for {bound:?}")
         }
     };
-    link.submit_settled(ticket);
     tracing::debug!(%id, carrier = link.name(), error = %failed, "the submit did not go out");
     None
 }
@@ -315,12 +322,14 @@ fn wedged(link: &Link, session: &crate::session::SessionHandle, bound: Duration)
     session.close();
 }
 
-/// Records what the carrier said about one submit of message `id`, its attempt `attempts + 1`.
+/// Records what the carrier said about one submit of message `id`, its attempt `attempts + 1`
+/// (`ticket` moves to recording while the carrier id is stored).
 /// True if the message is still in its queue (to go again), false if it left it (accepted or
 /// ended).
 async fn settle(
     carriers: &Carriers,
     link: &Link,
+    ticket: &mut SubmitTicket,
     id: MessageId,
     attempts: u32,
     answer: crate::session::Answer,
@@ -334,6 +343,7 @@ async fn settle(
             link.recovered();
             let carrier_id = r.message_id.to_string_lossy();
             tracing::debug!(%id, carrier = link.name(), %carrier_id, "accepted by the carrier");
+            ticket.recording();
             return match carriers
                 .store
                 .record_dispatch(id, link.name(), &carrier_id)

@@ -39,9 +39,15 @@ pub struct Link {
     slow: Mutex<Slowdown>,
     /// TLS toward the carrier, when configured.
     tls: Option<TlsConnector>,
-    /// Submits written and not yet answered: while there are none, a receipt with an unknown
-    /// id cannot be early, and is not held.
+    /// Submits on their way ([`SubmitTicket`]), from the handover to a session until the
+    /// carrier id is recorded: while there are none, a receipt with an unknown id cannot be
+    /// early, and is not held.
     unanswered: AtomicUsize,
+    /// Of those, the ones handed to a session and not written yet...
+    sending: AtomicUsize,
+    /// ... and the ones the carrier accepted whose carrier id is being recorded. The rest are
+    /// in their session's window.
+    recording: AtomicUsize,
     /// The tickets of those submits ([`Link::submit_started`]), in the order they went out: a
     /// receipt waits only for submits older than itself.
     outstanding: Mutex<BTreeSet<u64>>,
@@ -151,6 +157,8 @@ impl Link {
             slow: Mutex::new(Slowdown::default()),
             tls,
             unanswered: AtomicUsize::new(0),
+            sending: AtomicUsize::new(0),
+            recording: AtomicUsize::new(0),
             outstanding: Mutex::new(BTreeSet::new()),
             next_ticket: AtomicU64::new(0),
             early: EarlyReceipts::default(),
@@ -253,23 +261,38 @@ impl Link {
             .collect()
     }
 
-    /// Submits written to the carrier and not answered yet.
+    /// Submits on their way to the carrier and not settled yet: handed to a session, in its
+    /// window, or accepted with their carrier id being recorded.
     pub fn unanswered(&self) -> usize {
         self.unanswered.load(Ordering::Acquire)
     }
 
-    /// A submit is about to be written: counts it unanswered until [`Link::submit_settled`]
-    /// with the ticket returned.
-    pub(crate) fn submit_started(&self) -> u64 {
+    /// Submits handed to a session and not written yet.
+    pub fn sending(&self) -> usize {
+        self.sending.load(Ordering::Acquire)
+    }
+
+    /// Submits the carrier accepted whose carrier id is being recorded.
+    pub fn recording(&self) -> usize {
+        self.recording.load(Ordering::Acquire)
+    }
+
+    /// A submit is about to be handed to a session: counted until its ticket is dropped.
+    pub(crate) fn submit_started(self: &Arc<Self>) -> SubmitTicket {
         self.unanswered.fetch_add(1, Ordering::AcqRel);
+        self.sending.fetch_add(1, Ordering::AcqRel);
         let ticket = self.next_ticket.fetch_add(1, Ordering::AcqRel);
         self.outstanding().insert(ticket);
-        ticket
+        SubmitTicket {
+            link: Arc::clone(self),
+            ticket,
+            phase: Phase::Sending,
+        }
     }
 
     /// The submit of `ticket` is answered (and its carrier id recorded), failed, or was never
     /// written.
-    pub(crate) fn submit_settled(&self, ticket: u64) {
+    fn submit_settled(&self, ticket: u64) {
         let low = {
             let mut outstanding = self.outstanding();
             outstanding.remove(&ticket);
@@ -345,6 +368,56 @@ impl Link {
 
     fn down(&self, slot: usize) {
         self.lock().retain(|b| b.slot != slot);
+    }
+}
+
+/// One submit on its way to a link's carrier, counted by phase ([`Link::sending`], the session's
+/// window, [`Link::recording`]) and settled when dropped: answered and its carrier id
+/// recorded, failed, or never written. Receipts that come before their submit's carrier id
+/// wait for the tickets older than themselves.
+pub(crate) struct SubmitTicket {
+    link: Arc<Link>,
+    ticket: u64,
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Sending,
+    Written,
+    Recording,
+}
+
+impl SubmitTicket {
+    /// The submit is in the session's send buffer: its window counts it now.
+    pub(crate) fn written(&mut self) {
+        self.leave();
+        self.phase = Phase::Written;
+    }
+
+    /// The carrier accepted it; its carrier id is being recorded.
+    pub(crate) fn recording(&mut self) {
+        self.leave();
+        self.link.recording.fetch_add(1, Ordering::AcqRel);
+        self.phase = Phase::Recording;
+    }
+
+    /// Uncounts it from its phase's figure.
+    fn leave(&mut self) {
+        let figure = match self.phase {
+            Phase::Sending => &self.link.sending,
+            Phase::Recording => &self.link.recording,
+            Phase::Written => return,
+        };
+        figure.fetch_sub(1, Ordering::AcqRel);
+        self.phase = Phase::Written;
+    }
+}
+
+impl Drop for SubmitTicket {
+    fn drop(&mut self) {
+        self.leave();
+        self.link.submit_settled(self.ticket);
     }
 }
 
@@ -700,16 +773,36 @@ mod tests {
 
     #[test]
     fn a_receipt_waits_only_for_submits_older_than_itself() {
-        let link = link();
+        let link = Arc::new(link());
         let older = link.submit_started();
         let horizon = link.ticket_horizon();
         let newer = link.submit_started();
         assert!(link.unanswered_before(horizon));
-        link.submit_settled(older);
+        drop(older);
         // Only a submit written after the receipt came is unanswered: it cannot be its own.
         assert!(!link.unanswered_before(horizon));
         assert_eq!(link.unanswered(), 1);
-        link.submit_settled(newer);
+        drop(newer);
         assert_eq!(link.unanswered(), 0);
+    }
+
+    #[test]
+    fn a_submit_is_counted_in_one_phase_at_a_time() {
+        let link = Arc::new(link());
+        let figures = |link: &Link| (link.unanswered(), link.sending(), link.recording());
+        let mut accepted = link.submit_started();
+        let mut lost = link.submit_started();
+        assert_eq!(figures(&link), (2, 2, 0));
+        accepted.written();
+        lost.written();
+        assert_eq!(figures(&link), (2, 0, 0), "in the session's window");
+        accepted.recording();
+        assert_eq!(figures(&link), (2, 0, 1));
+        drop(lost);
+        drop(accepted);
+        assert_eq!(figures(&link), (0, 0, 0));
+        // Never written: it leaves from where it was.
+        drop(link.submit_started());
+        assert_eq!(figures(&link), (0, 0, 0));
     }
 }

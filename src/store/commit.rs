@@ -136,6 +136,8 @@ pub(super) enum Request {
         op: Op,
         /// Answered after the batch is durable.
         reply: oneshot::Sender<Result<Reply, Error>>,
+        /// Whether it must be committed at once or may wait to share a commit.
+        urgency: Urgency,
     },
     /// Commit what came before, sync, stop; answered once synced.
     Close {
@@ -145,6 +147,67 @@ pub(super) enum Request {
         /// leaves it to the next open's replay, as a crash would.
         checkpoint: bool,
     },
+}
+
+/// How soon a write must be committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Urgency {
+    /// Somebody waits on it to answer a peer (a submit_sm_resp, a deliver_sm_resp): committed
+    /// with whatever is already waiting.
+    Now,
+    /// Nobody outside waits on it, and a crash before it commits costs a duplicate, not a
+    /// loss (a carrier's acceptance: the message is sent again; a client's deliver_sm_resp:
+    /// the item is delivered again). It waits up to [`DEFER_LIMIT`] for an urgent write to
+    /// share its commit and fsync with.
+    Deferrable,
+}
+
+/// How long a deferrable write waits for an urgent one before it is committed on its own.
+/// Under load urgent writes come far more often, and the deferrable ones ride along: a carrier
+/// link with a small window answered its submits a few at a time, and each handful cost a
+/// commit and an fsync of its own (e2e bench, window 10: 110 µs of CPU per message, against
+/// 57 with window 128).
+pub(super) const DEFER_LIMIT: Duration = Duration::from_millis(2);
+
+/// Requests taken off the channel and not committed yet.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<(Op, oneshot::Sender<Result<Reply, Error>>)>,
+    weight: usize,
+    /// Whether a write in it must go now.
+    urgent: bool,
+    /// When its oldest write was taken: deferrable ones wait from then.
+    since: Option<Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, op: Op, reply: oneshot::Sender<Result<Reply, Error>>, urgency: Urgency) {
+        self.weight += op.weight();
+        self.urgent |= urgency == Urgency::Now;
+        self.since.get_or_insert_with(Instant::now);
+        self.writes.push((op, reply));
+    }
+
+    /// When it must be committed, urgent or not.
+    fn due(&self) -> Option<Instant> {
+        self.since.map(|since| since + DEFER_LIMIT)
+    }
+
+    /// Refuses every write in it: the thread has stopped.
+    fn refuse(self) {
+        for (_, reply) in self.writes {
+            let _ = reply.send(Err(Error::Closed));
+        }
+    }
+}
+
+/// What the commit thread waits for next.
+enum Next {
+    Request(Request),
+    /// The deferrable writes held have waited long enough.
+    Due,
+    /// Every Store handle is gone.
+    Closed,
 }
 
 /// The commit thread's state. Runs until the channel closes or a close request arrives.
@@ -174,6 +237,8 @@ pub(super) struct Committer {
     checkpoint_thread: Option<JoinHandle<()>>,
     /// Set at close: the layer being written goes at full speed.
     hurry: Arc<AtomicBool>,
+    /// Times the wait for more requests while deferrable writes are held.
+    timer: tokio::runtime::Runtime,
 }
 
 /// A layer goes to the trees when it holds this many keys (about 100 MiB of typical writes)...
@@ -250,6 +315,10 @@ impl Committer {
             .name("smppd-store-checkpoint".to_owned())
             .spawn(move || checkpointer.run(&layers, &done))
             .map_err(Error::Io)?;
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(Error::Io)?;
         // Nothing is allocated yet: the counter is one past the highest id on disk.
         let unused_from = shared.next_id.load(Ordering::Relaxed);
         Ok(Self {
@@ -268,6 +337,7 @@ impl Committer {
             checkpointed,
             checkpoint_thread: Some(checkpoint_thread),
             hurry,
+            timer,
         })
     }
 
@@ -276,25 +346,25 @@ impl Committer {
         let mut closing = None;
         // Also when every Store handle is gone: nothing writes any more.
         let mut checkpoint = true;
+        let mut batch = Batch::default();
         while closing.is_none() {
-            let Some(first) = self.rx.blocking_recv() else {
-                break; // Every Store handle is gone.
+            let due = (!batch.urgent).then(|| batch.due()).flatten();
+            let (first, waited) = match self.next(due) {
+                Next::Request(request) => (Some(request), false),
+                Next::Due => (None, true),
+                Next::Closed => break,
             };
             if self.failed.load(Ordering::Acquire) {
                 drop(first);
+                batch.refuse();
                 self.refuse_rest();
                 self.stop();
                 return;
             }
-            let mut batch = Vec::new();
-            let mut weight = 0;
-            let mut next = Some(first);
+            let mut next = first;
             while let Some(request) = next.take() {
                 match request {
-                    Request::Write { op, reply } => {
-                        weight += op.weight();
-                        batch.push((op, reply));
-                    }
+                    Request::Write { op, reply, urgency } => batch.push(op, reply, urgency),
                     Request::Close {
                         reply,
                         checkpoint: then,
@@ -304,15 +374,28 @@ impl Committer {
                         break;
                     }
                 }
-                if weight < self.max_batch {
+                if batch.weight < self.max_batch {
                     next = self.rx.try_recv().ok();
                 }
             }
-            if !batch.is_empty() && !self.commit(batch) {
+            let go = batch.urgent
+                || waited
+                || batch.weight >= self.max_batch
+                || closing.is_some()
+                || batch.due().is_some_and(|due| due <= Instant::now());
+            if !go || batch.writes.is_empty() {
+                continue; // Deferrable writes wait for company.
+            }
+            if !self.commit(std::mem::take(&mut batch).writes) {
                 self.refuse_rest();
                 self.stop();
                 return;
             }
+        }
+        if !batch.writes.is_empty() && !self.commit(std::mem::take(&mut batch).writes) {
+            self.refuse_rest();
+            self.stop();
+            return;
         }
         // The sync thread makes the last batches durable, syncs once more for real whatever
         // the mode (a clean stop loses nothing even in Relaxed mode), then answers the closer.
@@ -331,6 +414,21 @@ impl Committer {
             && mem.active.journal().is_none();
         if clean {
             tracing::info!("store: closed with everything in the trees; nothing to replay");
+        }
+    }
+
+    /// The next request, waiting at most until `due` when that is set.
+    fn next(&mut self, due: Option<Instant>) -> Next {
+        let Some(due) = due else {
+            return self.rx.blocking_recv().map_or(Next::Closed, Next::Request);
+        };
+        let rx = &mut self.rx;
+        // The timer is made inside: it needs the runtime's context.
+        let wait = async { tokio::time::timeout_at(due.into(), rx.recv()).await };
+        match self.timer.block_on(wait) {
+            Ok(Some(request)) => Next::Request(request),
+            Ok(None) => Next::Closed,
+            Err(_) => Next::Due,
         }
     }
 

@@ -25,7 +25,7 @@ pub use crate::message::UpdateRefused;
 
 use crate::config::StoreConfig;
 use crate::message::{CarrierRef, Message, MessageId, OutboxItem, State};
-use commit::{Committer, Op, Reply, Request};
+use commit::{Committer, Op, Reply, Request, Urgency};
 use layout::{Tree, CARRIER_IDS, JOURNAL, MESSAGES, META, OUTBOX, QUEUE};
 use memtable::{Known, MemTables};
 use space::SpaceGuard;
@@ -701,7 +701,8 @@ impl Store {
 
     /// Records a carrier's acceptance: the carrier and its id on the message, the (link, carrier
     /// id) mapping, state Enroute and out of the queue, in one commit. [`Error::Final`] if the
-    /// message ended meanwhile (e.g. cancelled while in flight); then nothing is written.
+    /// message ended meanwhile (e.g. cancelled while in flight); then nothing is written. May
+    /// wait a moment ([`commit::DEFER_LIMIT`]) to share a commit.
     pub async fn record_dispatch(
         &self,
         id: MessageId,
@@ -713,13 +714,18 @@ impl Store {
             link: link.to_owned(),
             carrier_id: carrier_id.to_owned(),
         };
-        self.update_record(id, move |m| {
+        let f = move |m: &mut Message| {
             let detail = format!("accepted by {} as {}", carrier.link, carrier.carrier_id);
             m.carrier = Some(carrier);
             m.transition(State::Enroute, crate::message::now_ms(), detail)
-        })
-        .await
-        .map(drop)
+        };
+        // Nobody waits on it but the receipt, which waits for it anyway: it shares the next
+        // urgent commit (a crash before that sends the message again, at least once).
+        let op = Op::Update { id, f: Box::new(f) };
+        match self.write_when(op, Urgency::Deferrable).await? {
+            Reply::Message(_) => Ok(()),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The gateway id of the message a carrier link knows by `carrier_id` (exact match).
@@ -779,7 +785,8 @@ impl Store {
         self.ack_outbox_many(client, vec![seq]).await
     }
 
-    /// [`Store::ack_outbox`] for several entries in one request (one commit share).
+    /// [`Store::ack_outbox`] for several entries in one request (one commit share). May wait a
+    /// moment ([`commit::DEFER_LIMIT`]) to share a commit.
     pub async fn ack_outbox_many(&self, client: &str, seqs: Vec<u64>) -> Result<(), Error> {
         layout::name_prefix(client)?;
         if seqs.is_empty() {
@@ -789,7 +796,9 @@ impl Store {
             client: client.to_owned(),
             seqs,
         };
-        self.write(op).await.map(drop)
+        // A crash before it commits delivers the items again (at least once): it shares the
+        // next urgent commit.
+        self.write_when(op, Urgency::Deferrable).await.map(drop)
     }
 
     /// Woken (`notify_one`) each time a commit that added to `client`'s outbox is durable,
@@ -893,9 +902,13 @@ impl Store {
     }
 
     async fn write(&self, op: Op) -> Result<Reply, Error> {
+        self.write_when(op, Urgency::Now).await
+    }
+
+    async fn write_when(&self, op: Op, urgency: Urgency) -> Result<Reply, Error> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Request::Write { op, reply })
+            .send(Request::Write { op, reply, urgency })
             .await
             .map_err(|_| Error::Closed)?;
         answer.await.map_err(|_| Error::Closed)?
@@ -1290,6 +1303,46 @@ mod tests {
         assert_eq!(store.queued("a", 10).unwrap(), vec![m2.id]);
         assert_eq!(store.queued("b", 10).unwrap(), vec![m1.id]);
         assert_eq!((store.queue_depth("a"), store.queue_depth("b")), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn deferrable_writes_share_the_next_urgent_commit_or_go_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let messages: Vec<Message> = (0..4).map(|_| message(&store, "r")).collect();
+        store.accept(messages.clone()).await.unwrap();
+        let seq = store
+            .push_outbox("shop", receipt(messages[0].id))
+            .await
+            .unwrap();
+        let before = store.commit_stats().commits;
+        // Dispatch records and an ack (deferrable), then a receipt (urgent): one commit.
+        let (a, b, c, ack, urgent) = tokio::join!(
+            store.record_dispatch(messages[0].id, "c", "x0"),
+            store.record_dispatch(messages[1].id, "c", "x1"),
+            store.record_dispatch(messages[2].id, "c", "x2"),
+            store.ack_outbox("shop", seq),
+            store.push_outbox("shop", receipt(messages[1].id)),
+        );
+        (
+            a.unwrap(),
+            b.unwrap(),
+            c.unwrap(),
+            ack.unwrap(),
+            urgent.unwrap(),
+        );
+        assert_eq!(store.commit_stats().commits, before + 1);
+        // With nothing urgent to wait for, a deferrable write goes on its own.
+        let alone = store.record_dispatch(messages[3].id, "c", "x3");
+        tokio::time::timeout(Duration::from_secs(5), alone)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.commit_stats().commits, before + 2);
+        assert_eq!(
+            store.by_carrier_id("c", "x3").unwrap(),
+            Some(messages[3].id)
+        );
     }
 
     #[tokio::test]
