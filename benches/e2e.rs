@@ -1,6 +1,7 @@
 //! The full path, end to end: ESME load → `smppd serve` → `smppd simulate` (a carrier) →
 //! receipt → smppd → back to the ESME. Both are the real binary as built by cargo for this
-//! bench, on port-0 listeners, the store in a temp dir, durability "durable".
+//! bench, on port-0 listeners, the store in a temp dir, durability "durable" (unless
+//! `SMPPD_E2E_DURABILITY` says otherwise).
 //!
 //! The load generator binds `SMPPD_E2E_BINDS` transceivers (default 4), keeps up to
 //! `SMPPD_E2E_WINDOW` (default 64) submit_sm in flight on each (registered_delivery=1),
@@ -38,6 +39,7 @@
 //!   a short one keeps the database, and sled's memory for it, from growing over the run);
 //! - `SMPPD_E2E_CARRIER_SESSIONS`, `SMPPD_E2E_CARRIER_WINDOW`: the carrier link's sessions and
 //!   window per session (2, 128; the simulator's window is twice the link's);
+//! - `SMPPD_E2E_DURABILITY`: the gateway's `[store] durability` (default "durable");
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free);
@@ -109,6 +111,7 @@ fn main() {
         progress: env_u64("SMPPD_E2E_PROGRESS", 1) != 0,
         carrier_sessions: env_u64("SMPPD_E2E_CARRIER_SESSIONS", CARRIER_SESSIONS).max(1),
         carrier_window: env_u64("SMPPD_E2E_CARRIER_WINDOW", CARRIER_WINDOW).max(1),
+        durability: std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
     };
     assert!(params.window < RING / 2, "window too large");
     let parent = support::store_parent();
@@ -118,7 +121,7 @@ fn main() {
     println!(
         "e2e benchmark: {} messages ({}), {} transceiver binds x window {}, offered {offered}, \
          registered_delivery=1; carrier: simulator, {} sessions x window {}, receipt delay {}; \
-         durability durable; {} CPUs; store under {}",
+         durability {}; {} CPUs; store under {}",
         params.messages,
         params.mix,
         params.binds,
@@ -126,6 +129,7 @@ fn main() {
         params.carrier_sessions,
         params.carrier_window,
         params.receipt_delay,
+        params.durability,
         support::cpus(),
         parent.display()
     );
@@ -149,6 +153,8 @@ struct Params {
     /// The carrier link toward the simulator: session slots and window per session.
     carrier_sessions: u64,
     carrier_window: u64,
+    /// `[store] durability`.
+    durability: String,
 }
 
 /// The kinds of message the load sends.
@@ -874,7 +880,7 @@ carriers = ["sim"]
             .map_or_else(String::new, |r| format!("retention = {r:?}")),
         binds = params.binds,
         window = params.window,
-        durability = std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
+        durability = params.durability,
         carrier_sessions = params.carrier_sessions,
         carrier_window = params.carrier_window,
         host = carrier.ip(),
@@ -922,7 +928,7 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                     params.carrier_sessions, params.carrier_window, params.receipt_delay
                 ),
             ),
-            ("durability", "durable".to_owned()),
+            ("durability", params.durability.clone()),
             (
                 "retention",
                 params

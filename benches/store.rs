@@ -83,7 +83,10 @@ async fn live_one(store: &Store, n: u64) {
     let id = message.id;
     store.accept(vec![message]).await.unwrap();
     let carrier_id = format!("{n:x}");
-    store.record_dispatch(id, "sim", &carrier_id).await.unwrap();
+    store
+        .record_dispatch(id, "sim", &carrier_id, true)
+        .await
+        .unwrap();
     let found = store.by_carrier_id("sim", &carrier_id).unwrap();
     assert_eq!(found, Some(id));
     let (_, seq) = store

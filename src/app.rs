@@ -90,6 +90,7 @@ impl App {
                     listen: section.listen,
                     receipt_delay: section.receipt_delay,
                     delivered_percent: section.delivered_percent,
+                    window: section.window.get(),
                     ..crate::simulate::SimulatorConfig::default()
                 })
                 .await

@@ -196,6 +196,10 @@ pub enum State {
     Unknown,
     /// Refused by a carrier or by the gateway.
     Rejected,
+    /// A carrier accepted it and was asked for no receipt (`registered_delivery =
+    /// "requested"`, a client that asked for none): nothing more will be known of it.
+    /// `query_sm` says ACCEPTED. Last in the list: stored records name states by position.
+    Sent,
 }
 
 impl State {
@@ -229,6 +233,7 @@ impl State {
             Self::Accepted => "accepted",
             Self::Unknown => "unknown",
             Self::Rejected => "rejected",
+            Self::Sent => "sent",
         }
     }
 
@@ -240,7 +245,7 @@ impl State {
             Self::Expired => MessageState::EXPIRED,
             Self::Deleted => MessageState::DELETED,
             Self::Undeliverable => MessageState::UNDELIVERABLE,
-            Self::Accepted => MessageState::ACCEPTED,
+            Self::Accepted | Self::Sent => MessageState::ACCEPTED,
             Self::Unknown => MessageState::UNKNOWN,
             Self::Rejected => MessageState::REJECTED,
         }
@@ -358,6 +363,7 @@ mod tests {
             State::Accepted,
             State::Unknown,
             State::Rejected,
+            State::Sent,
         ];
         for from in all {
             // Our notion of final matches the spec's, through the mapping.

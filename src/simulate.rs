@@ -963,8 +963,22 @@ impl Simulator {
             2 => !delivered,
             _ => false,
         };
+        let now_secs = crate::message::now_ms().div_euclid(1000);
+        // Asked for (0x10): an intermediate notification (ENROUTE) halfway to the receipt.
+        if registered_delivery & 0x10 != 0 {
+            let due = Instant::now() + self.config.receipt_delay / 2;
+            for message in &messages {
+                let notification = self.report(
+                    id,
+                    (MessageState::ENROUTE, 0),
+                    now_secs,
+                    message,
+                    esm_class::INTERMEDIATE_NOTIFICATION,
+                );
+                self.shared.schedule(system_id, notification, due, 0);
+            }
+        }
         if wanted {
-            let now_secs = crate::message::now_ms().div_euclid(1000);
             for message in &messages {
                 let deliver_sm = self.receipt(id, delivered, now_secs, message);
                 if self.config.receipt_before_response {
@@ -982,12 +996,25 @@ impl Simulator {
     /// The deliver_sm receipt for message `id` (smpp34.md §10.1): esm_class 0x04, addresses
     /// swapped, the text and/or the TLVs.
     fn receipt(&self, id: u64, delivered: bool, now_secs: i64, message: &Submitted) -> DeliverSm {
-        let receipt_id = self.format_receipt_id(id);
-        let (state, err) = if delivered {
+        let outcome = if delivered {
             (MessageState::DELIVERED, 0)
         } else {
             (MessageState::UNDELIVERABLE, 1)
         };
+        self.report(id, outcome, now_secs, message, esm_class::DELIVERY_RECEIPT)
+    }
+
+    /// A report on message `id` in the receipt format: a receipt, or an intermediate
+    /// notification, per `esm_class`.
+    fn report(
+        &self,
+        id: u64,
+        (state, err): (MessageState, u32),
+        now_secs: i64,
+        message: &Submitted,
+        esm_class: u8,
+    ) -> DeliverSm {
+        let receipt_id = self.format_receipt_id(id);
         let done_secs = now_secs + i64::try_from(self.config.receipt_delay.as_secs()).unwrap_or(0);
         let mut tlvs = Tlvs::new();
         let mut short_message = ShortMessage::default();
@@ -1011,7 +1038,7 @@ impl Simulator {
             dest_addr_ton: *dest_ton,
             dest_addr_npi: *dest_npi,
             destination_addr: dest.as_str().try_into().unwrap_or_default(),
-            esm_class: esm_class::DELIVERY_RECEIPT,
+            esm_class,
             short_message,
             tlvs,
             ..DeliverSm::default()

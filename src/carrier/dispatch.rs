@@ -202,6 +202,7 @@ async fn pass(
         let pdu = submit_sm(&message, &link);
         // The task below needs only these: the record stays the store's, to update in place.
         let attempts = message.attempts;
+        let awaits_receipt = pdu.registered_delivery & 0x03 != 0;
         drop(message);
         // Counted before it goes out: its receipt may come before this task runs again, and
         // must then wait for the carrier id rather than be taken for unknown.
@@ -264,7 +265,12 @@ async fn pass(
                     let answer = tokio::time::timeout(bound, pending.answer())
                         .await
                         .unwrap_or(Err(crate::session::RequestError::Timeout));
-                    settle(&carriers, &link, &mut ticket, id, attempts, answer).await
+                    let sent = Sent {
+                        id,
+                        attempts,
+                        awaits_receipt,
+                    };
+                    settle(&carriers, &link, &mut ticket, sent, answer).await
                 }
                 None => true,
             };
@@ -322,18 +328,31 @@ fn wedged(link: &Link, session: &crate::session::SessionHandle, bound: Duration)
     session.close();
 }
 
-/// Records what the carrier said about one submit of message `id`, its attempt `attempts + 1`
-/// (`ticket` moves to recording while the carrier id is stored).
-/// True if the message is still in its queue (to go again), false if it left it (accepted or
-/// ended).
+/// One submit of a message, as the task that waits for its answer knows it.
+struct Sent {
+    id: MessageId,
+    /// Attempts before this one.
+    attempts: u32,
+    /// Whether the carrier was asked for a receipt: if not, the message ends SENT once it is
+    /// accepted.
+    awaits_receipt: bool,
+}
+
+/// Records what the carrier said about one submit (`ticket` moves to recording while the
+/// carrier id is stored). True if the message is still in its queue (to go again), false if it
+/// left it (accepted or ended).
 async fn settle(
     carriers: &Carriers,
     link: &Link,
     ticket: &mut SubmitTicket,
-    id: MessageId,
-    attempts: u32,
+    sent: Sent,
     answer: crate::session::Answer,
 ) -> bool {
+    let Sent {
+        id,
+        attempts,
+        awaits_receipt,
+    } = sent;
     let status = match &answer {
         Ok(resp) => resp.command_status,
         Err(_) => CommandStatus::ESME_RSYSERR,
@@ -346,11 +365,13 @@ async fn settle(
             ticket.recording();
             return match carriers
                 .store
-                .record_dispatch(id, link.name(), &carrier_id)
+                .record_dispatch(id, link.name(), &carrier_id, awaits_receipt)
                 .await
             {
-                Ok(()) => {
+                Ok(message) => {
                     link.early.recorded(&carrier_id);
+                    // Ended SENT: nothing more comes of it.
+                    telemetry::ended(&message);
                     false
                 }
                 // Ended meanwhile (cancelled, say): out of the queue all the same.
@@ -478,8 +499,9 @@ fn submit_sm(message: &Message, link: &Link) -> SubmitSm {
             .and_then(|at| smpp_proto::time::SmppTime::from_utc_epoch(at.div_euclid(1000)))
             .and_then(|t| smpp_proto::COctetString::new(t.to_bytes().to_vec()).ok())
             .unwrap_or_default(),
-        // The gateway always asks for the carrier's receipt: it needs the final state.
-        registered_delivery: 1,
+        // A final receipt for the final state, unless the link asks only for those its clients
+        // asked for; intermediate notifications if the client asked and the link passes them.
+        registered_delivery: config.registered_delivery_for(message.registered_delivery),
         replace_if_present_flag: message.replace_if_present_flag,
         data_coding: message.data_coding,
         sm_default_msg_id: 0,

@@ -3,6 +3,7 @@
 //! carrier gets deliver_sm_resp only once the store has what it said.
 
 use crate::carrier::{Carriers, Link};
+use crate::config::wants_intermediate;
 use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
 use crate::session::{Reply, Service, SessionInfo};
 use crate::telemetry;
@@ -64,9 +65,12 @@ impl Intake {
         }
     }
 
-    /// A deliver_sm, or a data_sm seen as one: a receipt or an MO. The status answers it.
+    /// A deliver_sm, or a data_sm seen as one: a receipt (final or intermediate) or an MO. The
+    /// status answers it.
     async fn deliver(&self, sm: &SubmitSm) -> CommandStatus {
-        if esm_class::is_receipt(sm.esm_class) {
+        if esm_class::is_receipt(sm.esm_class)
+            || esm_class::is_intermediate_notification(sm.esm_class)
+        {
             self.receipt(sm).await
         } else {
             self.mo(sm).await
@@ -123,15 +127,28 @@ impl Intake {
             // forever.
             return CommandStatus::ESME_ROK;
         };
-        let next = state_of(state);
-        let detail = format!("receipt from {}: {} err:{err}", self.link.name(), state);
+        // An intermediate notification, or a receipt whose state is not final (ENROUTE), tells
+        // how the message fares without ending it.
+        let intermediate =
+            esm_class::is_intermediate_notification(sm.esm_class) || !state_of(state).is_final();
+        let (next, kind) = if intermediate {
+            (State::Enroute, "intermediate notification")
+        } else {
+            (state_of(state), "receipt")
+        };
+        let detail = format!("{kind} from {}: {} err:{err}", self.link.name(), state);
         // The client's receipt is made here, from the message as it is and the state it is about
         // to get, rather than in the push closure: that runs on the commit thread, which every
         // writer waits for, and formatting a receipt was a tenth of its work.
         let at = now_ms();
+        let relay = self.link.config.intermediate_notifications;
         let item = match self.carriers.store.stored(id) {
-            Ok(Some(now)) if next.is_final() && now.state.can_become(next) => {
-                ended_receipt_item(&now, next, at, err)
+            Ok(Some(now)) if now.state.can_become(next) => {
+                if intermediate {
+                    intermediate_item(&now, state, at, err, relay)
+                } else {
+                    ended_receipt_item(&now, next, at, err)
+                }
             }
             _ => None,
         };
@@ -144,7 +161,10 @@ impl Intake {
                 id,
                 move |m| m.transition(next, at, detail),
                 move |m| {
-                    if m.state == next && next.is_final() {
+                    if intermediate {
+                        // Made from fields that never change, and `state` and `at`.
+                        item.or_else(|| intermediate_item(m, state, at, err, relay))
+                    } else if m.state == next && next.is_final() {
                         // What `receipt_item(m, err)` would make: it reads only fields that never
                         // change, and the state and its time, the same `next` and `at` here.
                         item.or_else(|| receipt_item(m, err))
@@ -337,6 +357,43 @@ fn ended_receipt_item(message: &Message, state: State, done: i64, err: u32) -> O
         return None;
     }
     let state = state.to_message_state();
+    Some(report_item(
+        message,
+        state,
+        done,
+        err,
+        esm_class::DELIVERY_RECEIPT,
+    ))
+}
+
+/// The intermediate notification (esm_class 0x20) a client asked for (`registered_delivery`
+/// 0x10) about `message`, which the carrier says is in `state` at `at` (unix ms): the gateway
+/// id, the carrier's state and error. `None` if the client did not ask or the link does not
+/// `relay` them.
+fn intermediate_item(
+    message: &Message,
+    state: MessageState,
+    at: i64,
+    err: u32,
+    relay: bool,
+) -> Option<OutboxItem> {
+    if !relay || !wants_intermediate(message.registered_delivery) {
+        return None;
+    }
+    let esm = esm_class::INTERMEDIATE_NOTIFICATION;
+    Some(report_item(message, state, at, err, esm))
+}
+
+/// A report to the client about `message`, in `state` at `done` (unix ms): its gateway id,
+/// the state and the carrier's error, in the text and in the TLVs, as a deliver_sm of
+/// `esm_class` (a receipt or an intermediate notification).
+fn report_item(
+    message: &Message,
+    state: MessageState,
+    done: i64,
+    err: u32,
+    esm_class: u8,
+) -> OutboxItem {
     let id = message.id.to_string();
     let mut id_tlv = Vec::with_capacity(id.len() + 1);
     id_tlv.extend_from_slice(id.as_bytes());
@@ -350,7 +407,7 @@ fn ended_receipt_item(message: &Message, state: State, done: i64, err: u32) -> O
         &message_text(message),
     )
     .format();
-    Some(OutboxItem {
+    OutboxItem {
         kind: OutboxKind::Receipt {
             message_id: message.id,
             state: state.0,
@@ -358,7 +415,7 @@ fn ended_receipt_item(message: &Message, state: State, done: i64, err: u32) -> O
         },
         source: message.destination.clone(),
         destination: message.source.clone(),
-        esm_class: esm_class::DELIVERY_RECEIPT,
+        esm_class,
         data_coding: 0,
         // In the alphabet data_coding 0 announces: a character GSM cannot write (from a UCS-2
         // message's text) becomes `?`.
@@ -368,7 +425,7 @@ fn ended_receipt_item(message: &Message, state: State, done: i64, err: u32) -> O
             (Tag::MESSAGE_STATE.0, vec![state.0]),
         ],
         created_at: now_ms(),
-    })
+    }
 }
 
 /// The start of `message`'s text as a person would read it, for a receipt's `text:`: the user

@@ -50,6 +50,9 @@ pub struct SimulatorSection {
     pub receipt_delay: Duration,
     /// Share of messages delivered, 0–100 (`delivered_percent`); the rest are UNDELIV.
     pub delivered_percent: u8,
+    /// Requests it processes at once per session, and receipts it has in flight per session
+    /// (`window`, 1–1024): the carrier's window.
+    pub window: NonZeroUsize,
 }
 
 /// `[server]`.
@@ -364,6 +367,12 @@ pub struct CarrierConfig {
     pub default_dest_npi: Option<u8>,
     /// How the carrier writes message ids in receipts (`receipt_id_format`).
     pub receipt_id_format: IdFormat,
+    /// What each submit asks the carrier for in `registered_delivery` (`registered_delivery`).
+    pub registered_delivery: ReceiptRequest,
+    /// Whether a client's request for intermediate notifications (`registered_delivery`
+    /// 0x10) goes on to the carrier, and the carrier's intermediate notifications back to the
+    /// client (`intermediate_notifications`).
+    pub intermediate_notifications: bool,
     /// Tries per message, the first included, before transient failures end it as
     /// UNDELIVERABLE (`max_attempts`).
     pub max_attempts: NonZeroU32,
@@ -384,6 +393,38 @@ impl CarrierConfig {
     pub fn is_transient(&self, status: CommandStatus) -> bool {
         self.transient_statuses.binary_search(&status).is_ok()
     }
+
+    /// The `registered_delivery` a submit to this carrier carries, for a message whose client
+    /// asked for `asked` (SMPP 3.4 §5.2.17): a final receipt (0x01) per
+    /// [`CarrierConfig::registered_delivery`], and the intermediate-notification flag (0x10;
+    /// cloudhopper's 0x20 taken for it) if the client asked and the link passes it on.
+    pub fn registered_delivery_for(&self, asked: u8) -> u8 {
+        let intermediate = self.intermediate_notifications && wants_intermediate(asked);
+        let receipt = match self.registered_delivery {
+            ReceiptRequest::Always => true,
+            ReceiptRequest::Requested => asked & 0x03 != 0 || intermediate,
+        };
+        u8::from(receipt) | if intermediate { 0x10 } else { 0 }
+    }
+}
+
+/// Whether a client's `registered_delivery` asks for intermediate notifications: 0x10, or
+/// 0x20 as cloudhopper writes it (smpp34.md §8.2).
+pub fn wants_intermediate(registered_delivery: u8) -> bool {
+    registered_delivery & 0x30 != 0
+}
+
+/// What smppd asks a carrier for in each submit's `registered_delivery`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptRequest {
+    /// A final receipt (0x01) for every part, whatever its client asked: every message gets
+    /// its final state (DELIVERED, UNDELIVERABLE …) in `query_sm`, the admin API and the
+    /// metrics. Default.
+    Always,
+    /// A final receipt only for parts whose client asked for a receipt (0x01 or 0x02) or for
+    /// intermediate notifications; the others go with 0x00 and end SENT once the carrier has
+    /// accepted them (nothing more is learnt of them). For carriers that bill receipts.
+    Requested,
 }
 
 /// The `transient_statuses` used when a carrier sets none: the carrier is busy or had a
@@ -596,6 +637,7 @@ mod tests {
                 listen: "127.0.0.1:2776".parse().unwrap(),
                 receipt_delay: Duration::from_secs(1),
                 delivered_percent: 100,
+                window: NonZeroUsize::new(200).unwrap(),
             })
         );
         one_problem(
@@ -710,9 +752,12 @@ mod tests {
     fn embedded_default_matches_the_built_in_defaults() {
         // config.example.toml shows the defaults: an empty file plus the demo client, the
         // simulator carrier, the default route and the enabled simulator is the same config.
+        // The one departure: the simulator carrier's link is sized for the simulator (the
+        // defaults suit a carrier whose window is not known yet).
         let minimal = "[[clients]]\nsystem_id = \"demo\"\npassword = \"demopass\"\n\
                        [[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\nport = 2776\n\
                        system_id = \"smppd\"\npassword = \"secret\"\n\
+                       sessions = 2\nwindow = 100\n\
                        [[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n\
                        [simulator]\nenabled = true\n";
         assert_eq!(
@@ -792,6 +837,7 @@ mod tests {
             listen = "127.0.0.1:12776"
             receipt_delay = "250ms"
             delivered_percent = 90
+            window = 50
             "#
         );
         let config = Config::parse(&text).unwrap();
@@ -893,6 +939,7 @@ mod tests {
                 listen: "127.0.0.1:12776".parse().unwrap(),
                 receipt_delay: Duration::from_millis(250),
                 delivered_percent: 90,
+                window: NonZeroUsize::new(50).unwrap(),
             }),
         };
         assert_eq!(config, expected);
@@ -1214,6 +1261,8 @@ mod tests {
             default_dest_ton = 1
             default_dest_npi = 1
             receipt_id_format = "hex"
+            registered_delivery = "requested"
+            intermediate_notifications = false
             max_attempts = 3
             retry_min = "1s"
             retry_max = "1m"
@@ -1274,6 +1323,8 @@ mod tests {
             default_dest_ton: Some(1),
             default_dest_npi: Some(1),
             receipt_id_format: IdFormat::Hex,
+            registered_delivery: ReceiptRequest::Requested,
+            intermediate_notifications: false,
             max_attempts: nz(3),
             retry_min: secs(1),
             retry_max: secs(60),
@@ -1311,6 +1362,8 @@ mod tests {
             default_dest_ton: None,
             default_dest_npi: None,
             receipt_id_format: IdFormat::Auto,
+            registered_delivery: ReceiptRequest::Always,
+            intermediate_notifications: true,
             max_attempts: nz(5),
             retry_min: secs(5),
             retry_max: secs(600),
@@ -1484,6 +1537,27 @@ mod tests {
             "carriers[0].receipt_id_format",
             "expected auto, hex or decimal",
         );
+        one_problem(
+            &format!("{CARRIER}registered_delivery = \"never\"\n"),
+            "carriers[0].registered_delivery",
+            "expected always or requested",
+        );
+    }
+
+    #[test]
+    fn what_a_carrier_is_asked_for_in_registered_delivery() {
+        let mut carrier = Config::parse(CARRIER).unwrap().carriers[0].clone();
+        let asked = |c: &CarrierConfig| {
+            [0x00, 0x01, 0x02, 0x10, 0x11, 0x20, 0x12].map(|asked| c.registered_delivery_for(asked))
+        };
+        // The default: a final receipt always, intermediate notifications passed on.
+        assert_eq!(asked(&carrier), [0x01, 0x01, 0x01, 0x11, 0x11, 0x11, 0x11]);
+        carrier.intermediate_notifications = false;
+        assert_eq!(asked(&carrier), [0x01; 7]);
+        carrier.registered_delivery = ReceiptRequest::Requested;
+        assert_eq!(asked(&carrier), [0x00, 0x01, 0x01, 0x00, 0x01, 0x00, 0x01]);
+        carrier.intermediate_notifications = true;
+        assert_eq!(asked(&carrier), [0x00, 0x01, 0x01, 0x11, 0x11, 0x11, 0x11]);
     }
 
     #[test]

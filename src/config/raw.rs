@@ -5,8 +5,8 @@
 use super::{
     AddressPattern, AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, IpNet, LogConfig,
-    LogFormat, MoRouteConfig, Password, RouteConfig, Secret, ServerConfig, SessionConfig,
-    SimulatorSection, StoreConfig, TlsConfig, DEFAULT_TRANSIENT_STATUSES,
+    LogFormat, MoRouteConfig, Password, ReceiptRequest, RouteConfig, Secret, ServerConfig,
+    SessionConfig, SimulatorSection, StoreConfig, TlsConfig, DEFAULT_TRANSIENT_STATUSES,
 };
 use serde::{Deserialize, Deserializer};
 use smpp_proto::CommandStatus;
@@ -66,6 +66,7 @@ struct RawSimulator {
     listen: String,
     receipt_delay: String,
     delivered_percent: i64,
+    window: i64,
 }
 
 impl Default for RawSimulator {
@@ -75,6 +76,8 @@ impl Default for RawSimulator {
             listen: "127.0.0.1:2776".to_owned(),
             receipt_delay: "1s".to_owned(),
             delivered_percent: 100,
+            // Twice the example's link window: the simulator is never the bottleneck.
+            window: 200,
         }
     }
 }
@@ -295,6 +298,8 @@ struct RawCarrier {
     default_dest_ton: Option<i64>,
     default_dest_npi: Option<i64>,
     receipt_id_format: String,
+    registered_delivery: String,
+    intermediate_notifications: bool,
     max_attempts: i64,
     retry_min: String,
     retry_max: String,
@@ -326,6 +331,8 @@ impl Default for RawCarrier {
             default_dest_ton: None,
             default_dest_npi: None,
             receipt_id_format: "auto".to_owned(),
+            registered_delivery: "always".to_owned(),
+            intermediate_notifications: true,
             max_attempts: 5,
             retry_min: "5s".to_owned(),
             retry_max: "10m".to_owned(),
@@ -886,6 +893,14 @@ fn carrier(i: usize, raw: RawCarrier, p: &mut Problems) -> Option<CarrierConfig>
             other => Err(format!("unknown `{other}`; expected auto, hex or decimal")),
         },
     );
+    let registered_delivery = p.check(
+        &key("registered_delivery"),
+        match raw.registered_delivery.as_str() {
+            "always" => Ok(ReceiptRequest::Always),
+            "requested" => Ok(ReceiptRequest::Requested),
+            other => Err(format!("unknown `{other}`; expected always or requested")),
+        },
+    );
     let max_attempts = p.check(&key("max_attempts"), non_zero_u32(raw.max_attempts, None));
     let transient_statuses = p
         .list(&key("transient_statuses"), &raw.transient_statuses, status)
@@ -934,6 +949,8 @@ fn carrier(i: usize, raw: RawCarrier, p: &mut Problems) -> Option<CarrierConfig>
         default_dest_ton: default_dest_ton?,
         default_dest_npi: default_dest_npi?,
         receipt_id_format: receipt_id_format?,
+        registered_delivery: registered_delivery?,
+        intermediate_notifications: raw.intermediate_notifications,
         max_attempts: max_attempts?,
         retry_min,
         retry_max,
@@ -1212,6 +1229,10 @@ fn simulator(raw: RawSimulator, p: &mut Problems) -> Option<Option<SimulatorSect
         "simulator.delivered_percent",
         in_range(raw.delivered_percent, 0, Some(100)).map(|v| u8::try_from(v).unwrap_or(100)),
     );
+    let window = p.check(
+        "simulator.window",
+        non_zero_usize(raw.window, Some(WINDOW_MAX)),
+    );
     if !raw.enabled {
         return Some(None);
     }
@@ -1219,6 +1240,7 @@ fn simulator(raw: RawSimulator, p: &mut Problems) -> Option<Option<SimulatorSect
         listen: listen?,
         receipt_delay: receipt_delay?,
         delivered_percent: delivered_percent?,
+        window: window?,
     }))
 }
 

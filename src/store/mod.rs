@@ -700,30 +700,42 @@ impl Store {
     }
 
     /// Records a carrier's acceptance: the carrier and its id on the message, the (link, carrier
-    /// id) mapping, state Enroute and out of the queue, in one commit. [`Error::Final`] if the
-    /// message ended meanwhile (e.g. cancelled while in flight); then nothing is written. May
-    /// wait a moment ([`commit::DEFER_LIMIT`]) to share a commit.
+    /// id) mapping, state Enroute (or Sent, final, when the carrier was asked for no receipt:
+    /// `awaits_receipt` false) and out of the queue, in one commit; returns the message as
+    /// written. [`Error::Final`] if the message ended meanwhile (e.g. cancelled while in
+    /// flight); then nothing is written. May wait a moment ([`commit::DEFER_LIMIT`]) to share a
+    /// commit.
     pub async fn record_dispatch(
         &self,
         id: MessageId,
         link: &str,
         carrier_id: &str,
-    ) -> Result<(), Error> {
+        awaits_receipt: bool,
+    ) -> Result<Stored, Error> {
         layout::carrier_key(link, carrier_id)?;
         let carrier = CarrierRef {
             link: link.to_owned(),
             carrier_id: carrier_id.to_owned(),
         };
         let f = move |m: &mut Message| {
-            let detail = format!("accepted by {} as {}", carrier.link, carrier.carrier_id);
+            let (state, detail) = if awaits_receipt {
+                let detail = format!("accepted by {} as {}", carrier.link, carrier.carrier_id);
+                (State::Enroute, detail)
+            } else {
+                let detail = format!(
+                    "accepted by {} as {}; no receipt asked of it",
+                    carrier.link, carrier.carrier_id
+                );
+                (State::Sent, detail)
+            };
             m.carrier = Some(carrier);
-            m.transition(State::Enroute, crate::message::now_ms(), detail)
+            m.transition(state, crate::message::now_ms(), detail)
         };
         // Nobody waits on it but the receipt, which waits for it anyway: it shares the next
         // urgent commit (a crash before that sends the message again, at least once).
         let op = Op::Update { id, f: Box::new(f) };
         match self.write_when(op, Urgency::Deferrable).await? {
-            Reply::Message(_) => Ok(()),
+            Reply::Message(record) => Ok(Stored(record)),
             other => Err(unexpected(other)),
         }
     }
@@ -1318,22 +1330,20 @@ mod tests {
         let before = store.commit_stats().commits;
         // Dispatch records and an ack (deferrable), then a receipt (urgent): one commit.
         let (a, b, c, ack, urgent) = tokio::join!(
-            store.record_dispatch(messages[0].id, "c", "x0"),
-            store.record_dispatch(messages[1].id, "c", "x1"),
-            store.record_dispatch(messages[2].id, "c", "x2"),
+            store.record_dispatch(messages[0].id, "c", "x0", true),
+            store.record_dispatch(messages[1].id, "c", "x1", true),
+            store.record_dispatch(messages[2].id, "c", "x2", true),
             store.ack_outbox("shop", seq),
             store.push_outbox("shop", receipt(messages[1].id)),
         );
-        (
-            a.unwrap(),
-            b.unwrap(),
-            c.unwrap(),
-            ack.unwrap(),
-            urgent.unwrap(),
-        );
+        for recorded in [a, b, c] {
+            recorded.unwrap();
+        }
+        ack.unwrap();
+        urgent.unwrap();
         assert_eq!(store.commit_stats().commits, before + 1);
         // With nothing urgent to wait for, a deferrable write goes on its own.
-        let alone = store.record_dispatch(messages[3].id, "c", "x3");
+        let alone = store.record_dispatch(messages[3].id, "c", "x3", true);
         tokio::time::timeout(Duration::from_secs(5), alone)
             .await
             .unwrap()
@@ -1352,7 +1362,7 @@ mod tests {
         let m = message(&store, "r");
         store.accept(vec![m.clone()]).await.unwrap();
         store
-            .record_dispatch(m.id, "carrier-a", "0A1B2C")
+            .record_dispatch(m.id, "carrier-a", "0A1B2C", true)
             .await
             .unwrap();
 
@@ -1377,7 +1387,7 @@ mod tests {
 
         store.cancel(m.id).await.unwrap();
         assert!(matches!(
-            store.record_dispatch(m.id, "carrier-b", "77").await,
+            store.record_dispatch(m.id, "carrier-b", "77", true).await,
             Err(Error::Final { .. })
         ));
         assert_eq!(store.by_carrier_id("carrier-b", "77").unwrap(), None);
@@ -1535,7 +1545,7 @@ mod tests {
             Err(Error::LowDiskSpace)
         ));
         // What the messages already accepted need goes on: dispatch, receipt, outbox.
-        store.record_dispatch(m.id, "c", "x1").await.unwrap();
+        store.record_dispatch(m.id, "c", "x1", true).await.unwrap();
         let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
         store.ack_outbox("shop", seq).await.unwrap();
         assert_eq!(store.message(m.id).unwrap().unwrap().state, State::Enroute);
@@ -1739,7 +1749,10 @@ mod tests {
             .accept(vec![waiting.clone(), sent.clone()])
             .await
             .unwrap();
-        store.record_dispatch(sent.id, "c", "x1").await.unwrap();
+        store
+            .record_dispatch(sent.id, "c", "x1", true)
+            .await
+            .unwrap();
         let seq = store.push_outbox("shop", receipt(sent.id)).await.unwrap();
         store.ack_outbox("shop", seq).await.unwrap();
         // Journaled, readable, and not in the trees yet.
@@ -1780,7 +1793,7 @@ mod tests {
             let store = open(&dir);
             let m = message(&store, "r");
             store.accept(vec![m.clone()]).await.unwrap();
-            store.record_dispatch(m.id, "c", "x1").await.unwrap();
+            store.record_dispatch(m.id, "c", "x1", true).await.unwrap();
             let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
             assert_eq!(segment_files(&dir), 1);
             store.close().await.unwrap();
@@ -1804,7 +1817,7 @@ mod tests {
             let store = open(&dir);
             let m = message(&store, "r");
             store.accept(vec![m.clone()]).await.unwrap();
-            store.record_dispatch(m.id, "c", "x1").await.unwrap();
+            store.record_dispatch(m.id, "c", "x1", true).await.unwrap();
             let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
             store.close_as_crashed().await.unwrap();
             assert_eq!(tree_len(&store, Tree::Messages), 0, "still only journaled");
@@ -1904,7 +1917,10 @@ mod tests {
     }
 
     async fn finish(store: &Store, id: MessageId, carrier_id: &str) {
-        store.record_dispatch(id, "c", carrier_id).await.unwrap();
+        store
+            .record_dispatch(id, "c", carrier_id, true)
+            .await
+            .unwrap();
         store
             .update(id, |m| {
                 m.transition(State::Delivered, crate::message::now_ms(), "DELIVRD")
@@ -1927,7 +1943,10 @@ mod tests {
             .await
             .unwrap();
         finish(&store, done.id, "x1").await;
-        store.record_dispatch(pending.id, "c", "x2").await.unwrap();
+        store
+            .record_dispatch(pending.id, "c", "x2", true)
+            .await
+            .unwrap();
         let cutoff = crate::message::now_ms() + 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
         let mut young = young;

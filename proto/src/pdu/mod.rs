@@ -47,6 +47,12 @@ pub mod esm_class {
     pub fn is_receipt(esm_class: u8) -> bool {
         esm_class & TYPE_MASK == DELIVERY_RECEIPT
     }
+
+    /// Whether a deliver_sm / data_sm with this esm_class is an intermediate delivery
+    /// notification (SMPP 3.4 §5.2.12: a receipt that does not end the message).
+    pub fn is_intermediate_notification(esm_class: u8) -> bool {
+        esm_class & TYPE_MASK == INTERMEDIATE_NOTIFICATION
+    }
 }
 
 /// `short_message`: at most 254 octets (`sm_length` is one octet, 255 is reserved).
