@@ -389,6 +389,8 @@ impl Store {
     /// Opens (or creates) the store, checks its format, rebuilds the in-memory counters, makes
     /// the directory durable and starts the commit thread. Blocking: call it at startup.
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
+        // sled's log: there before, the store was opened before.
+        let existed = config.path.join("db").exists();
         std::fs::create_dir_all(&config.path).map_err(Error::Io)?;
         let cache = u64::try_from(config.cache_bytes).unwrap_or(u64::MAX);
         let db = sled::Config::new()
@@ -419,6 +421,8 @@ impl Store {
                 "store: journal replayed into the trees: the last stop was not clean (a crash, \
                  kill -9 or power loss); every acknowledged write is kept"
             );
+        } else if existed {
+            tracing::info!("store: the last stop was clean: nothing to replay");
         }
         let journal = wal::create_dir(&config.path).map_err(Error::Io)?;
         let scan = Scan::run(&trees)?;
