@@ -744,8 +744,14 @@ mod tests {
         assert_eq!(default.carriers, ["sim"]);
         assert_eq!(default.weights, None);
         assert!(config.mo_routes.is_empty());
-        let simulator = config.simulator.unwrap();
+        let simulator = config.simulator.as_ref().unwrap();
         assert_eq!(simulator.listen, "127.0.0.1:2776".parse().unwrap());
+        // The link suits its simulator: a window it takes whole, and enough in flight that a
+        // small window does not cost commits and round trips (issue 17: 1 x 10 cost twice the
+        // CPU per message of 2 x 100).
+        assert!(sim.window <= simulator.window, "{sim:?}");
+        assert!(sim.sessions.get() >= 2, "{sim:?}");
+        assert!(sim.window.get() * sim.sessions.get() >= 100, "{sim:?}");
     }
 
     #[test]

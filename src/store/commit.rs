@@ -2,7 +2,8 @@
 //!
 //! Callers send requests over a bounded channel (a slow disk fills it and so slows them: that
 //! is the backpressure). The thread takes the first request, drains whatever else is already
-//! waiting up to `max_batch` operations, and then:
+//! waiting up to `max_batch` operations (a batch of deferrable writes only, which nobody waits
+//! on, waits up to [`DEFER_LIMIT`] for an urgent one to share the commit), and then:
 //!
 //! 1. plans every request against the database plus the earlier requests of the batch; a request
 //!    that fails (unknown id, final state, refused update) fails alone, with none of its writes;
@@ -29,6 +30,10 @@
 //! `Store::failed`: the gateway exits (74) to be restarted, and recovery reads what really is on
 //! the disk, the journal included. The free-space guard (`space.rs`) keeps a full disk from
 //! getting this far.
+//!
+//! A clean close (`Store::close`) commits and syncs what came before it, then hands the active
+//! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
+//! and the next open replays nothing.
 
 use super::checkpoint::{Checkpointer, DiskSync};
 use super::layout::{self, Record, Tree, Write};
@@ -165,8 +170,8 @@ pub(super) enum Urgency {
 /// How long a deferrable write waits for an urgent one before it is committed on its own.
 /// Under load urgent writes come far more often, and the deferrable ones ride along: a carrier
 /// link with a small window answered its submits a few at a time, and each handful cost a
-/// commit and an fsync of its own (e2e bench, window 10: 110 µs of CPU per message, against
-/// 57 with window 128).
+/// commit and an fsync of its own (e2e bench, 1 session x window 10: half the commits and a
+/// third of the fsyncs gone; BENCHMARKS.md).
 pub(super) const DEFER_LIMIT: Duration = Duration::from_millis(2);
 
 /// Requests taken off the channel and not committed yet.
