@@ -8,9 +8,8 @@ mod link;
 
 pub use link::{Link, SlotState, SlotStatus};
 
-use crate::config::{CarrierConfig, Config};
+use crate::config::{same_but_cap, CarrierConfig, Config};
 use crate::esme::EsmeService;
-use crate::reload::same_but_cap;
 use crate::route::RoutingTable;
 use crate::store::Store;
 use crate::telemetry::Scope;

@@ -1,9 +1,11 @@
 //! The validated configuration: what the rest of the gateway sees. `raw.rs` mirrors the TOML
 //! file; `TryFrom<raw::RawConfig>` checks it and reports every problem with its key path.
 
+mod diff;
 mod error;
 mod raw;
 
+pub use diff::{diff, same_but_cap, Changes};
 pub use error::{ConfigError, ConfigErrors};
 
 use smpp_proto::CommandStatus;
