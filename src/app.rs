@@ -4,6 +4,7 @@ use crate::admin::{self, Admin};
 use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::Config;
 use crate::esme::{self, EsmeService, Listeners};
+use crate::outbox::Outboxes;
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct App {
     pub esme: Arc<EsmeService>,
     /// The carrier side: links, dispatch, receipts.
     pub carriers: Arc<Carriers>,
+    /// The clients' outboxes: what the gateway has to tell each client.
+    pub outboxes: Arc<Outboxes>,
     /// The built-in carrier simulator's address, with `[simulator] enabled = true`.
     pub simulator_addr: Option<SocketAddr>,
     simulator: Option<crate::simulate::SimulatorHandle>,
@@ -109,13 +112,14 @@ impl App {
             None
         };
         let queued = Arc::new(Notify::new());
+        let outboxes = Outboxes::new(store.clone(), shutdown.clone());
         let esme = Arc::new(EsmeService::new(
             config.clone(),
             store.clone(),
+            outboxes.clone(),
             queued.clone(),
-            shutdown.clone(),
         ));
-        let carriers = Carriers::new(config.clone(), store.clone(), esme.clone(), queued)
+        let carriers = Carriers::new(config.clone(), store.clone(), outboxes.clone(), queued)
             .map_err(StartError::Carrier)?;
         if config.routes.is_empty() && !config.carriers.is_empty() {
             // Legitimate for carriers that only bring MO in; a trap otherwise.
@@ -132,6 +136,7 @@ impl App {
             store,
             esme,
             carriers,
+            outboxes,
             listeners: Some(listeners),
             admin_listener,
             simulator_addr: simulator
@@ -178,6 +183,7 @@ impl App {
                 self.store.clone(),
                 self.esme.clone(),
                 self.carriers.clone(),
+                self.outboxes.clone(),
                 admin::metrics::install(),
             );
             tracker.spawn(admin::serve(listener, Arc::new(admin), shutdown.clone()));

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod esme;
 pub mod message;
+pub mod outbox;
 pub mod reload;
 pub mod route;
 pub mod session;

@@ -152,6 +152,21 @@ pub struct Message {
 }
 
 impl Message {
+    /// Its text's octets, as a person would read them once decoded per `data_coding`:
+    /// `message_payload` if it has one, else `short_message`, without a user data header.
+    pub fn user_data(&self) -> &[u8] {
+        let payload = self
+            .tlvs
+            .iter()
+            .find(|(tag, _)| *tag == smpp_proto::Tag::MESSAGE_PAYLOAD.0)
+            .map(|(_, value)| value.as_slice());
+        let data = payload.unwrap_or(&self.short_message);
+        if self.esm_class & smpp_proto::pdu::esm_class::UDHI == 0 {
+            return data;
+        }
+        smpp_proto::concat::parse_udh(data).map_or(&[][..], |(_, text)| text)
+    }
+
     /// Moves to `next` and records why, or refuses if the current state is final.
     pub fn transition(
         &mut self,

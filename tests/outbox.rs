@@ -43,7 +43,7 @@ fn mo(text: &str) -> OutboxItem {
 
 async fn push(gw: &InProcess, texts: impl IntoIterator<Item = String>) {
     for text in texts {
-        gw.esme.push_outbox("shop", mo(&text)).await.unwrap();
+        gw.outboxes.push("shop", mo(&text)).await.unwrap();
     }
 }
 

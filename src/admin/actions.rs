@@ -7,7 +7,6 @@ use crate::admin::views::{self, message_view, parse_id, LinkView, MessageView, R
 use crate::admin::Admin;
 use crate::message::{now_ms, Event, Message, MessageId, State};
 use crate::store::Error as StoreError;
-use crate::telemetry;
 use axum::body::Bytes;
 use axum::extract::{Path, State as Shared};
 use axum::Json;
@@ -338,26 +337,16 @@ pub(crate) async fn disconnect(
     }))
 }
 
-/// Ends a message DELETED with `detail`, counts it, and queues the receipt its client asked
-/// for.
+/// Ends a message DELETED with `detail`, with the receipt its client asked for in the same
+/// commit.
 async fn end(admin: &Admin, id: MessageId, detail: &'static str) -> Result<Message, StoreError> {
-    let message = admin
-        .store
-        .update(id, move |m| {
-            let detail = match (&m.carrier, m.state) {
-                (Some(c), State::Enroute) => {
-                    format!("{detail}; {} already had it (as {})", c.link, c.carrier_id)
-                }
-                _ => detail.to_owned(),
-            };
-            m.transition(State::Deleted, now_ms(), detail)
-        })
-        .await?;
-    telemetry::ended(&message);
-    if let Err(e) = admin.carriers.send_receipt(&message, 0).await {
-        tracing::error!(%id, error = %e, "cannot queue a receipt for the client");
-    }
-    Ok(message)
+    let detail = move |m: &Message| match (&m.carrier, m.state) {
+        (Some(c), State::Enroute) => {
+            format!("{detail}; {} already had it (as {})", c.link, c.carrier_id)
+        }
+        _ => detail.to_owned(),
+    };
+    admin.outboxes.end(id, State::Deleted, detail, 0).await
 }
 
 fn refuse_final(message: &Message, action: &str) -> Result<(), ApiError> {

@@ -16,6 +16,7 @@ use crate::carrier::Carriers;
 use crate::config::Config;
 use crate::esme::bind::constant_time_eq;
 use crate::esme::EsmeService;
+use crate::outbox::Outboxes;
 use crate::store::Store;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -37,6 +38,7 @@ pub struct Admin {
     store: Store,
     esme: Arc<EsmeService>,
     carriers: Arc<Carriers>,
+    outboxes: Arc<Outboxes>,
     /// When the gateway started: unix ms, and the monotonic clock for the uptime.
     started_at: i64,
     started: Instant,
@@ -58,6 +60,7 @@ impl Admin {
         store: Store,
         esme: Arc<EsmeService>,
         carriers: Arc<Carriers>,
+        outboxes: Arc<Outboxes>,
         prometheus: Option<PrometheusHandle>,
     ) -> Self {
         Self {
@@ -65,6 +68,7 @@ impl Admin {
             store,
             esme,
             carriers,
+            outboxes,
             started_at: crate::message::now_ms(),
             started: Instant::now(),
             rates: Rates::default(),

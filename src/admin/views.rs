@@ -13,8 +13,7 @@ use crate::telemetry::{self, TotalsSnapshot};
 use axum::extract::{Path, State as Shared};
 use axum::Json;
 use serde::Serialize;
-use smpp_proto::pdu::esm_class;
-use smpp_proto::{coding, Tag};
+use smpp_proto::coding;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -606,22 +605,9 @@ pub(crate) fn message_view(message: &Message) -> MessageView {
     }
 }
 
-/// The message's text for people: `message_payload` if it has one, else `short_message`
-/// without its user data header.
+/// The message's text for people.
 fn text(message: &Message) -> String {
-    let payload = message
-        .tlvs
-        .iter()
-        .find(|(tag, _)| *tag == Tag::MESSAGE_PAYLOAD.0)
-        .map(|(_, value)| value.as_slice());
-    let data = payload.unwrap_or(&message.short_message);
-    let data = if message.esm_class & esm_class::UDHI != 0 {
-        let udh_len = data.first().map_or(0, |&n| usize::from(n) + 1);
-        data.get(udh_len..).unwrap_or_default()
-    } else {
-        data
-    };
-    coding::decode_text(message.data_coding, data)
+    coding::decode_text(message.data_coding, message.user_data())
 }
 
 fn pattern(pattern: &AddressPattern) -> String {

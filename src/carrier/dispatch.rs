@@ -436,21 +436,12 @@ async fn settle(
     false
 }
 
-/// Ends a message inside the gateway, and tells the client if it asked for a receipt.
+/// Ends a message inside the gateway, with the receipt its client asked for in the same commit.
 async fn end(carriers: &Carriers, id: MessageId, state: State, detail: &str, err: u32) {
     let detail = detail.to_owned();
-    let ended = carriers
-        .store
-        .update(id, move |m| m.transition(state, now_ms(), detail))
-        .await;
-    match ended {
-        Ok(message) => {
-            telemetry::ended(&message);
-            if let Err(e) = carriers.send_receipt(&message, err).await {
-                tracing::error!(%id, error = %e, "cannot queue a receipt for the client");
-            }
-        }
-        Err(e) => tracing::warn!(%id, error = %e, "cannot end a message"),
+    let ended = carriers.outboxes.end(id, state, |_| detail, err).await;
+    if let Err(e) = ended {
+        tracing::warn!(%id, error = %e, "cannot end a message");
     }
 }
 

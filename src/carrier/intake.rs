@@ -3,14 +3,12 @@
 //! carrier gets deliver_sm_resp only once the store has what it said.
 
 use crate::carrier::{Carriers, Link};
-use crate::config::wants_intermediate;
-use crate::message::{now_ms, Address, Message, MessageId, OutboxItem, OutboxKind, State};
+use crate::message::{now_ms, Address, MessageId, OutboxItem, OutboxKind, State};
+use crate::outbox::report;
 use crate::session::{Reply, Service, SessionInfo};
 use crate::telemetry;
-use smpp_proto::coding;
-use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
-use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
+use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,9 +143,9 @@ impl Intake {
         let item = match self.carriers.store.stored(id) {
             Ok(Some(now)) if now.state.can_become(next) => {
                 if intermediate {
-                    intermediate_item(&now, state, at, err, relay)
+                    report::intermediate_item(&now, state, at, err, relay)
                 } else {
-                    ended_receipt_item(&now, next, at, err)
+                    report::ended_receipt_item(&now, next, at, err)
                 }
             }
             _ => None,
@@ -163,11 +161,11 @@ impl Intake {
                 move |m| {
                     if intermediate {
                         // Made from fields that never change, and `state` and `at`.
-                        item.or_else(|| intermediate_item(m, state, at, err, relay))
+                        item.or_else(|| report::intermediate_item(m, state, at, err, relay))
                     } else if m.state == next && next.is_final() {
                         // What `receipt_item(m, err)` would make: it reads only fields that never
                         // change, and the state and its time, the same `next` and `at` here.
-                        item.or_else(|| receipt_item(m, err))
+                        item.or_else(|| report::receipt_item(m, err))
                     } else {
                         None
                     }
@@ -263,7 +261,11 @@ impl Intake {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
             return CommandStatus::ESME_RX_P_APPN;
         };
-        if self.carriers.esme.outbox_full(client) {
+        let config = self.carriers.config();
+        let full = config
+            .client(client)
+            .is_some_and(|c| self.carriers.outboxes.is_full(c));
+        if full {
             // Transient: the carrier keeps it and resends once the client reads again.
             tracing::warn!(carrier = %self.link.name(), %client, "MO refused: client's outbox full");
             telemetry::refused_full(telemetry::Bound::ClientOutbox, client);
@@ -283,7 +285,7 @@ impl Intake {
                 .collect(),
             created_at: now_ms(),
         };
-        match self.carriers.esme.push_outbox(client, item).await {
+        match self.carriers.outboxes.push(client, item).await {
             Ok(_) => CommandStatus::ESME_ROK,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store an MO");
@@ -316,136 +318,6 @@ impl Service for Intake {
     }
 
     fn closed(&self, _session: &SessionInfo) {}
-}
-
-impl Carriers {
-    /// Puts the receipt a client asked for (registered_delivery) in its outbox: the gateway id,
-    /// the final state and the carrier's error, in both the text and the TLV form.
-    pub(crate) async fn send_receipt(
-        &self,
-        message: &Message,
-        err: u32,
-    ) -> Result<(), crate::store::Error> {
-        match receipt_item(message, err) {
-            Some(item) => self
-                .esme
-                .push_outbox(&message.client, item)
-                .await
-                .map(|_| ()),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The receipt a client asked for (registered_delivery) about `message`, which has ended:
-/// the gateway id, the final state and the carrier's error, in both the text and the TLV form.
-/// `None` if it asked for none.
-fn receipt_item(message: &Message, err: u32) -> Option<OutboxItem> {
-    let done = message.history.last().map_or_else(now_ms, |e| e.at);
-    ended_receipt_item(message, message.state, done, err)
-}
-
-/// [`receipt_item`] for `message` once it has ended in `state` at `done` (unix ms): made
-/// before the commit that ends it, from the fields that never change.
-fn ended_receipt_item(message: &Message, state: State, done: i64, err: u32) -> Option<OutboxItem> {
-    let wanted = match message.registered_delivery & 0x03 {
-        1 => true,
-        2 => state != State::Delivered,
-        _ => false,
-    };
-    if !wanted {
-        return None;
-    }
-    let state = state.to_message_state();
-    Some(report_item(
-        message,
-        state,
-        done,
-        err,
-        esm_class::DELIVERY_RECEIPT,
-    ))
-}
-
-/// The intermediate notification (esm_class 0x20) a client asked for (`registered_delivery`
-/// 0x10) about `message`, which the carrier says is in `state` at `at` (unix ms): the gateway
-/// id, the carrier's state and error. `None` if the client did not ask or the link does not
-/// `relay` them.
-fn intermediate_item(
-    message: &Message,
-    state: MessageState,
-    at: i64,
-    err: u32,
-    relay: bool,
-) -> Option<OutboxItem> {
-    if !relay || !wants_intermediate(message.registered_delivery) {
-        return None;
-    }
-    let esm = esm_class::INTERMEDIATE_NOTIFICATION;
-    Some(report_item(message, state, at, err, esm))
-}
-
-/// A report to the client about `message`, in `state` at `done` (unix ms): its gateway id,
-/// the state and the carrier's error, in the text and in the TLVs, as a deliver_sm of
-/// `esm_class` (a receipt or an intermediate notification).
-fn report_item(
-    message: &Message,
-    state: MessageState,
-    done: i64,
-    err: u32,
-    esm_class: u8,
-) -> OutboxItem {
-    let id = message.id.to_string();
-    let mut id_tlv = Vec::with_capacity(id.len() + 1);
-    id_tlv.extend_from_slice(id.as_bytes());
-    id_tlv.push(0);
-    let text = receipt::Receipt::new(
-        id,
-        state,
-        err,
-        message.received_at.div_euclid(1000),
-        done.div_euclid(1000),
-        &message_text(message),
-    )
-    .format();
-    OutboxItem {
-        kind: OutboxKind::Receipt {
-            message_id: message.id,
-            state: state.0,
-            err,
-        },
-        source: message.destination.clone(),
-        destination: message.source.clone(),
-        esm_class,
-        data_coding: 0,
-        // In the alphabet data_coding 0 announces: a character GSM cannot write (from a UCS-2
-        // message's text) becomes `?`.
-        short_message: coding::encode_gsm7_unpacked_lossy(&text),
-        tlvs: vec![
-            (Tag::RECEIPTED_MESSAGE_ID.0, id_tlv),
-            (Tag::MESSAGE_STATE.0, vec![state.0]),
-        ],
-        created_at: now_ms(),
-    }
-}
-
-/// The start of `message`'s text as a person would read it, for a receipt's `text:`: the user
-/// data (short_message or message_payload) without its UDH, decoded per data_coding. Only the
-/// bytes the receipt's characters can take are decoded (at most 4 a character, UCS-2 pairs
-/// and UTF-8 included), not a whole long message.
-fn message_text(message: &Message) -> String {
-    let payload = message
-        .tlvs
-        .iter()
-        .find(|(tag, _)| *tag == Tag::MESSAGE_PAYLOAD.0)
-        .map(|(_, value)| value.as_slice());
-    let data = payload.unwrap_or(&message.short_message);
-    let data = if message.esm_class & esm_class::UDHI != 0 {
-        parse_udh(data).map_or(&[][..], |(_, text)| text)
-    } else {
-        data
-    };
-    let data = &data[..data.len().min(4 * receipt::TEXT_CHARS)];
-    coding::decode_text(message.data_coding, data)
 }
 
 /// A data_sm in the shape of the deliver_sm it stands for (its text stays in message_payload).
@@ -546,68 +418,5 @@ mod tests {
         assert!(forms.contains(&"1a2b".to_owned()));
         assert!(forms.contains(&"6699".to_owned()));
         assert!(!id_forms("268435456", IdFormat::Hex).contains(&"10000000".to_owned()));
-    }
-
-    #[test]
-    fn receipt_text_is_the_decoded_text_in_gsm7() {
-        let mut message = Message {
-            id: MessageId::new(7),
-            client: "shop".into(),
-            route: "default".into(),
-            service_type: String::new(),
-            source: Address {
-                ton: 5,
-                npi: 0,
-                addr: "Shop".into(),
-            },
-            destination: Address {
-                ton: 1,
-                npi: 1,
-                addr: "447700900123".into(),
-            },
-            esm_class: esm_class::UDHI,
-            protocol_id: 0,
-            priority_flag: 0,
-            registered_delivery: 1,
-            data_coding: 8,
-            replace_if_present_flag: 0,
-            sm_default_msg_id: 0,
-            // UDH, then "Ça 😀€" in UTF-16BE.
-            short_message: vec![
-                5, 0, 3, 1, 2, 1, 0x00, 0xC7, 0x00, 0x61, 0x00, 0x20, 0xD8, 0x3D, 0xDE, 0x00, 0x20,
-                0xAC,
-            ],
-            tlvs: vec![],
-            schedule_at: None,
-            expire_at: None,
-            received_at: 1_700_000_000_000,
-            state: State::Delivered,
-            attempts: 1,
-            carrier: None,
-            history: vec![],
-        };
-        let item = receipt_item(&message, 0).unwrap();
-        // Ç is 0x09 in GSM, the emoji has no GSM form, € is ESC 0x65.
-        assert!(
-            item.short_message.ends_with(b"text:\x09a ?\x1b\x65"),
-            "{:?}",
-            item.short_message
-        );
-        message.esm_class = 0;
-        message.data_coding = 0;
-        message.short_message = vec![];
-        message.tlvs = vec![(Tag::MESSAGE_PAYLOAD.0, b"long text".to_vec())];
-        let item = receipt_item(&message, 0).unwrap();
-        assert!(item.short_message.ends_with(b"text:long text"));
-
-        // A long message: its first 20 characters, 4 bytes each here (emoji in UTF-16).
-        message.data_coding = 8;
-        let emoji: Vec<u8> = "😀".encode_utf16().flat_map(u16::to_be_bytes).collect();
-        message.tlvs = vec![(Tag::MESSAGE_PAYLOAD.0, emoji.repeat(300))];
-        let item = receipt_item(&message, 0).unwrap();
-        assert!(item
-            .short_message
-            .ends_with(&[b"text:".as_slice(), &[b'?'; 20]].concat()));
-        assert!(!item.short_message.ends_with(&[b'?'; 21]));
     }
 }

@@ -9,7 +9,7 @@ mod link;
 pub use link::{Link, SlotState, SlotStatus};
 
 use crate::config::{same_but_cap, CarrierConfig, Config};
-use crate::esme::EsmeService;
+use crate::outbox::Outboxes;
 use crate::route::RoutingTable;
 use crate::store::Store;
 use crate::telemetry::Scope;
@@ -39,7 +39,8 @@ pub struct Carriers {
     route_controls: ArcSwap<HashMap<String, Arc<RouteControl>>>,
     /// Where links and dispatchers run once started; held by a reload while it swaps links.
     tasks: Mutex<Option<Running>>,
-    esme: Arc<EsmeService>,
+    /// Where MO and the receipts of messages ended here go.
+    outboxes: Arc<Outboxes>,
     /// Woken when messages are queued, so dispatch need not poll fast.
     queued: Arc<Notify>,
 }
@@ -78,13 +79,14 @@ pub(crate) const DRAIN_CARRIERS: Duration = Duration::from_secs(10);
 pub(crate) const DRAIN_UNBINDS: Duration = Duration::from_secs(2);
 
 impl Carriers {
-    /// The carrier side for `config`; nothing runs until [`Carriers::start`].
-    /// `queued` is the signal the client side gives when it stores new messages.
-    /// Fails when a carrier's TLS settings cannot be loaded.
+    /// The carrier side for `config`; nothing runs until [`Carriers::start`]. MO and the
+    /// receipts of messages that end here go to `outboxes`; `queued` is the signal the client
+    /// side gives when it stores new messages. Fails when a carrier's TLS settings cannot be
+    /// loaded.
     pub fn new(
         config: Arc<Config>,
         store: Store,
-        esme: Arc<EsmeService>,
+        outboxes: Arc<Outboxes>,
         queued: Arc<Notify>,
     ) -> Result<Arc<Self>, String> {
         let links = config
@@ -110,7 +112,7 @@ impl Carriers {
             retiring: Mutex::new(Vec::new()),
             config: ArcSwap::new(config),
             store,
-            esme,
+            outboxes,
             queued,
         }))
     }

@@ -4,7 +4,6 @@
 
 pub(crate) mod bind;
 
-mod outbox;
 mod validate;
 
 pub mod listener;
@@ -12,6 +11,7 @@ pub use listener::{serve, Listeners};
 
 use crate::config::{ClientConfig, Config};
 use crate::message::{Address, Message, MessageId, State};
+use crate::outbox::Outboxes;
 use crate::route::RoutingTable;
 use crate::session::{BindKind, Reply, Service, SessionHandle, SessionInfo};
 use crate::store::Store;
@@ -19,7 +19,6 @@ use crate::telemetry::{self, Bound, Scope};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use outbox::Outboxes;
 use smpp_proto::pdu::{
     BindResp, CancelSm, DataSm, DestAddress, MessageIdResp, QuerySm, QuerySmResp, ReplaceSm,
     SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
@@ -30,7 +29,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use validate::{validate, Submission};
 
 /// The [`Submission`] of a submit_sm or submit_multi (same fields from `esm_class` on) for one
@@ -91,15 +89,15 @@ pub struct EsmeService {
 }
 
 impl EsmeService {
-    /// A service over `store` for the clients in `config`.
+    /// A service over `store` for the clients in `config`, delivering to their `outboxes`.
     pub fn new(
         config: Arc<Config>,
         store: Store,
+        outboxes: Arc<Outboxes>,
         queued: Arc<Notify>,
-        shutdown: CancellationToken,
     ) -> Self {
         Self {
-            outboxes: Outboxes::new(store.clone(), shutdown),
+            outboxes,
             routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
             throttles: ArcSwap::from_pointee(client_throttles(&config)),
             queued,
@@ -128,24 +126,6 @@ impl EsmeService {
                 }
             }
         }
-    }
-
-    /// Stores an outbox item (receipt or MO) for a client and wakes its delivery.
-    pub async fn push_outbox(
-        &self,
-        system_id: &str,
-        item: crate::message::OutboxItem,
-    ) -> Result<u64, crate::store::Error> {
-        self.outboxes.push(system_id, item).await
-    }
-
-    /// Whether `system_id`'s outbox holds `max_outbox` items or more: it then takes no new
-    /// submits or MO until its binds read some. An unknown client's outbox is never full.
-    pub fn outbox_full(&self, system_id: &str) -> bool {
-        let config = self.config();
-        config
-            .client(system_id)
-            .is_some_and(|c| self.store.outbox_len(system_id) >= c.max_outbox.get())
     }
 
     /// How many binds `system_id` has now.
@@ -274,7 +254,7 @@ impl EsmeService {
     /// A client whose receipts pile up unread gets ESME_RMSGQFUL until it reads them: each
     /// message it sends would add one more.
     fn check_outbox(&self, client: &ClientConfig) -> Result<(), CommandStatus> {
-        if self.store.outbox_len(&client.system_id) >= client.max_outbox.get() {
+        if self.outboxes.is_full(client) {
             tracing::debug!(client = %client.system_id, "outbox full; submit refused");
             telemetry::refused_full(Bound::ClientOutbox, &client.system_id);
             return Err(CommandStatus::ESME_RMSGQFUL);
@@ -516,11 +496,15 @@ impl EsmeService {
         if message.state != State::Queued {
             return fail;
         }
-        match self.store.cancel(message.id).await {
-            Ok(message) => {
-                telemetry::ended(&message);
-                Pdu::new(seq, Body::CancelSmResp)
-            }
+        // DELETED, with the receipt the client asked for at submit, as any other end.
+        let ended = self.outboxes.end(
+            message.id,
+            State::Deleted,
+            |_| "cancelled by the client (cancel_sm)".to_owned(),
+            0,
+        );
+        match ended.await {
+            Ok(_) => Pdu::new(seq, Body::CancelSmResp),
             Err(_) => fail,
         }
     }

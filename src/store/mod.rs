@@ -580,8 +580,9 @@ impl Store {
     }
 
     /// Cancels a message that is not final yet: state Deleted and its queue entry removed, in
-    /// one commit. A carrier that already has it is not told; that is the caller's business.
-    pub async fn cancel(&self, id: MessageId) -> Result<Message, Error> {
+    /// one commit. The gateway ends messages through `Outboxes::end`, with their receipt.
+    #[cfg(test)]
+    pub(crate) async fn cancel(&self, id: MessageId) -> Result<Message, Error> {
         self.update(id, |m| {
             m.transition(State::Deleted, crate::message::now_ms(), "cancelled")
         })

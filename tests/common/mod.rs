@@ -9,7 +9,7 @@ use smpp_proto::pdu::{Bind, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::Config;
-use smppd::esme::EsmeService;
+use smppd::outbox::Outboxes;
 use smppd::store::Store;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -550,8 +550,8 @@ impl Drop for Simulator {
 pub struct InProcess {
     pub dir: PathBuf,
     pub addr: SocketAddr,
-    /// The client-facing service, cloned before `serve` took the app.
-    pub esme: Arc<EsmeService>,
+    /// The clients' outboxes, cloned before `serve` took the app.
+    pub outboxes: Arc<Outboxes>,
     pub store: Store,
     shutdown: CancellationToken,
 }
@@ -562,12 +562,12 @@ impl InProcess {
         let config = Config::parse(config_text).unwrap();
         let shutdown = CancellationToken::new();
         let app = App::start(config, &shutdown).await.unwrap();
-        let (addr, esme, store) = (app.plain_addrs[0], app.esme.clone(), app.store.clone());
+        let (addr, outboxes, store) = (app.plain_addrs[0], app.outboxes.clone(), app.store.clone());
         tokio::spawn(app.serve(shutdown.clone()));
         Self {
             dir: dir.to_path_buf(),
             addr,
-            esme,
+            outboxes,
             store,
             shutdown,
         }

@@ -2,121 +2,32 @@
 //! in order, spread over the binds, windowed, retried until deliver_sm_resp, and kept in the
 //! store while the client is offline.
 
+use super::{ClientOutbox, Outboxes};
 use crate::message::OutboxItem;
 use crate::session::SessionHandle;
 use crate::store::Store;
-use dashmap::DashMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, Tag, Tlv, Tlvs};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// Longest pause between delivery attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Ack commits of one client's delivery in flight at once.
 const MAX_ACKS_IN_FLIGHT: usize = 4;
 
-/// The outboxes of all clients.
-pub(crate) struct Outboxes {
-    store: Store,
-    clients: DashMap<String, Arc<ClientOutbox>>,
-    shutdown: CancellationToken,
-}
-
-struct ClientOutbox {
-    /// The store's signal for this client: woken by every durable push, whoever wrote it
-    /// (receipts from carrier intake come in with their message's update, not through
-    /// [`Outboxes::push`]), and by bind changes here.
-    notify: Arc<Notify>,
-    /// Receiver and transceiver binds: (session id, handle, window).
-    binds: Mutex<Vec<(u64, SessionHandle, usize)>>,
-    /// Whether a delivery task runs for this client.
-    running: Mutex<bool>,
-}
-
 impl Outboxes {
-    pub(crate) fn new(store: Store, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            clients: DashMap::new(),
-            shutdown,
-        })
-    }
-
-    fn client(&self, system_id: &str) -> Arc<ClientOutbox> {
-        // Clone the Arc out so no map guard is held past this call.
-        self.clients
-            .entry(system_id.to_owned())
-            .or_insert_with(|| {
-                Arc::new(ClientOutbox {
-                    notify: self.store.outbox_signal(system_id),
-                    binds: Mutex::default(),
-                    running: Mutex::default(),
-                })
-            })
-            .value()
-            .clone()
-    }
-
-    /// Stores an item for `system_id` and wakes its delivery.
-    pub(crate) async fn push(
-        &self,
-        system_id: &str,
-        item: OutboxItem,
-    ) -> Result<u64, crate::store::Error> {
-        let seq = self.store.push_outbox(system_id, item).await?;
-        self.client(system_id).notify.notify_one();
-        Ok(seq)
-    }
-
-    /// A receiver or transceiver bind of `system_id` is up: deliver to it.
-    pub(crate) fn bind(
-        self: &Arc<Self>,
-        system_id: &str,
-        session: u64,
-        handle: SessionHandle,
-        window: usize,
-    ) {
-        let outbox = self.client(system_id);
-        if let Ok(mut binds) = outbox.binds.lock() {
-            binds.push((session, handle, window.max(1)));
-        }
-        outbox.notify.notify_one();
-        let start = outbox
-            .running
-            .lock()
-            .map(|mut running| !std::mem::replace(&mut *running, true))
-            .unwrap_or(false);
-        if start {
-            let this = self.clone();
-            let system_id = system_id.to_owned();
-            tokio::spawn(async move { this.deliver(system_id, outbox).await });
-        }
-    }
-
-    /// A session ended: stop delivering to it, whichever client it belonged to.
-    pub(crate) fn forget(&self, session: u64) {
-        for outbox in self.clients.iter() {
-            if let Ok(mut binds) = outbox.binds.lock() {
-                binds.retain(|(id, _, _)| *id != session);
-            }
-            outbox.notify.notify_one();
-        }
-    }
-
     /// One client's delivery loop; ends when the client has no receiving bind left.
     ///
     /// Pipelined per bind: each bind has up to its window of deliver_sm in flight, and a slot
     /// is refilled as soon as its answer comes, so a slow or silent bind holds back only the
     /// items sent to it, not the client's other binds. Items are read in outbox order; one
     /// that fails is sent again (to whichever bind has room) after its bind's backoff.
-    async fn deliver(self: Arc<Self>, system_id: String, outbox: Arc<ClientOutbox>) {
+    pub(super) async fn deliver(self: Arc<Self>, system_id: String, outbox: Arc<ClientOutbox>) {
         let mut binds: Vec<Bind> = Vec::new();
         // The last outbox seq read: items become visible in seq order (one commit thread
         // writes them), so everything up to it has been read, and is in flight, waiting in

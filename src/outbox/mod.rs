@@ -1,0 +1,148 @@
+//! Client outboxes: what the gateway has to tell each client (receipts, intermediate
+//! notifications, MO), from the moment it is written to the store to the client's
+//! deliver_sm_resp. The one owner of pushes, of the full check, of the wake-ups of each
+//! client's delivery and of its receiving binds; the client side (`esme`) and the carrier side
+//! (`carrier`) both go through it, never through each other.
+//!
+//! Every way a message ends inside the gateway (rejected, undeliverable, expired, cancelled,
+//! purged) goes through [`Outboxes::end`]: its final state and the receipt its client asked
+//! for are one store request, one commit, so a crash keeps both or neither. Carrier receipts
+//! do the same through [`Store::update_and_push_outbox`] with an item from [`report`].
+//!
+//! Items stay in the store until their deliver_sm_resp (at least once): a crash before the
+//! ack delivers them again.
+
+mod delivery;
+pub(crate) mod report;
+
+use crate::config::ClientConfig;
+use crate::message::{now_ms, Message, MessageId, OutboxItem, State};
+use crate::session::SessionHandle;
+use crate::store::{Error, Store};
+use crate::telemetry;
+use dashmap::DashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The outboxes of all clients.
+pub struct Outboxes {
+    store: Store,
+    clients: DashMap<String, Arc<ClientOutbox>>,
+    shutdown: CancellationToken,
+}
+
+struct ClientOutbox {
+    /// The store's signal for this client: woken by every durable push, whoever wrote it
+    /// (receipts come in with their message's update, not through [`Outboxes::push`]), and by
+    /// bind changes here.
+    notify: Arc<Notify>,
+    /// Receiver and transceiver binds: (session id, handle, window).
+    binds: Mutex<Vec<(u64, SessionHandle, usize)>>,
+    /// Whether a delivery task runs for this client.
+    running: Mutex<bool>,
+}
+
+impl Outboxes {
+    /// The outboxes in `store`; deliveries stop at `shutdown`.
+    pub fn new(store: Store, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            clients: DashMap::new(),
+            shutdown,
+        })
+    }
+
+    fn client(&self, system_id: &str) -> Arc<ClientOutbox> {
+        // Clone the Arc out so no map guard is held past this call.
+        self.clients
+            .entry(system_id.to_owned())
+            .or_insert_with(|| {
+                Arc::new(ClientOutbox {
+                    notify: self.store.outbox_signal(system_id),
+                    binds: Mutex::default(),
+                    running: Mutex::default(),
+                })
+            })
+            .value()
+            .clone()
+    }
+
+    /// Stores an item (an MO) for `system_id` and wakes its delivery.
+    pub async fn push(&self, system_id: &str, item: OutboxItem) -> Result<u64, Error> {
+        let seq = self.store.push_outbox(system_id, item).await?;
+        self.client(system_id).notify.notify_one();
+        Ok(seq)
+    }
+
+    /// Whether `client`'s outbox holds its `max_outbox` items or more: it then takes no new
+    /// submits or MO until its binds read some.
+    pub fn is_full(&self, client: &ClientConfig) -> bool {
+        self.store.outbox_len(&client.system_id) >= client.max_outbox.get()
+    }
+
+    /// Ends message `id` inside the gateway in `state` (final) with `detail` for its history,
+    /// and queues the receipt its client asked for (`registered_delivery`), with `err` as the
+    /// receipt's error code: one commit for both. `detail` is made from the message as it is
+    /// then. Returns the message as written; [`Error::Final`] if it had ended already.
+    pub async fn end(
+        &self,
+        id: MessageId,
+        state: State,
+        detail: impl FnOnce(&Message) -> String + Send + 'static,
+        err: u32,
+    ) -> Result<Message, Error> {
+        debug_assert!(state.is_final(), "{state:?} does not end a message");
+        let at = now_ms();
+        // The store wakes the client's delivery once the commit is durable.
+        let (message, _) = self
+            .store
+            .update_and_push_outbox(
+                id,
+                move |m| {
+                    let detail = detail(m);
+                    m.transition(state, at, detail)
+                },
+                move |m| report::receipt_item(m, err),
+            )
+            .await?;
+        let message = message.into_message();
+        telemetry::ended(&message);
+        Ok(message)
+    }
+
+    /// A receiver or transceiver bind of `system_id` is up: deliver to it.
+    pub(crate) fn bind(
+        self: &Arc<Self>,
+        system_id: &str,
+        session: u64,
+        handle: SessionHandle,
+        window: usize,
+    ) {
+        let outbox = self.client(system_id);
+        if let Ok(mut binds) = outbox.binds.lock() {
+            binds.push((session, handle, window.max(1)));
+        }
+        outbox.notify.notify_one();
+        let start = outbox
+            .running
+            .lock()
+            .map(|mut running| !std::mem::replace(&mut *running, true))
+            .unwrap_or(false);
+        if start {
+            let this = self.clone();
+            let system_id = system_id.to_owned();
+            tokio::spawn(async move { this.deliver(system_id, outbox).await });
+        }
+    }
+
+    /// A session ended: stop delivering to it, whichever client it belonged to.
+    pub(crate) fn forget(&self, session: u64) {
+        for outbox in self.clients.iter() {
+            if let Ok(mut binds) = outbox.binds.lock() {
+                binds.retain(|(id, _, _)| *id != session);
+            }
+            outbox.notify.notify_one();
+        }
+    }
+}
