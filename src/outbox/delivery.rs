@@ -53,14 +53,12 @@ impl Outboxes {
                 }
                 acking.push(ack(self.store.clone(), system_id.clone(), answered));
                 while acking.next().await.is_some() {}
-                if let Ok(mut running) = outbox.running.lock() {
-                    // Checked under the lock `bind` takes: a bind arriving now restarts us.
-                    let still_empty = outbox.binds.lock().map(|b| b.is_empty()).unwrap_or(true);
-                    if still_empty {
-                        // Unanswered items stay in the store for the next bind.
-                        *running = false;
-                        return;
-                    }
+                let mut running = outbox.running();
+                // Checked under the lock `bind` takes: a bind arriving now restarts us.
+                if outbox.binds().is_empty() {
+                    // Unanswered items stay in the store for the next bind.
+                    *running = false;
+                    return;
                 }
                 continue;
             }
@@ -231,10 +229,7 @@ impl Bind {
 /// Brings `binds` in line with the client's receiving binds: closed ones go, new ones come
 /// with an empty window; the others keep their count and backoff.
 fn sync_binds(outbox: &ClientOutbox, binds: &mut Vec<Bind>) {
-    let Ok(mut current) = outbox.binds.lock() else {
-        binds.clear();
-        return;
-    };
+    let mut current = outbox.binds();
     current.retain(|(_, handle, _)| !handle.is_closed());
     binds.retain(|b| current.iter().any(|(session, _, _)| *session == b.session));
     for (session, handle, window) in current.iter() {

@@ -21,7 +21,7 @@ use crate::session::SessionHandle;
 use crate::store::{Error, Store};
 use crate::telemetry;
 use dashmap::DashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +41,18 @@ struct ClientOutbox {
     binds: Mutex<Vec<(u64, SessionHandle, usize)>>,
     /// Whether a delivery task runs for this client.
     running: Mutex<bool>,
+}
+
+impl ClientOutbox {
+    // Every change under these locks is one push, retain or assignment: what they guard stays
+    // consistent under a panic elsewhere, so a poisoned lock is taken as it is.
+    fn binds(&self) -> MutexGuard<'_, Vec<(u64, SessionHandle, usize)>> {
+        self.binds.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn running(&self) -> MutexGuard<'_, bool> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Outboxes {
@@ -120,15 +132,9 @@ impl Outboxes {
         window: usize,
     ) {
         let outbox = self.client(system_id);
-        if let Ok(mut binds) = outbox.binds.lock() {
-            binds.push((session, handle, window.max(1)));
-        }
+        outbox.binds().push((session, handle, window.max(1)));
         outbox.notify.notify_one();
-        let start = outbox
-            .running
-            .lock()
-            .map(|mut running| !std::mem::replace(&mut *running, true))
-            .unwrap_or(false);
+        let start = !std::mem::replace(&mut *outbox.running(), true);
         if start {
             let this = self.clone();
             let system_id = system_id.to_owned();
@@ -139,9 +145,7 @@ impl Outboxes {
     /// A session ended: stop delivering to it, whichever client it belonged to.
     pub(crate) fn forget(&self, session: u64) {
         for outbox in self.clients.iter() {
-            if let Ok(mut binds) = outbox.binds.lock() {
-                binds.retain(|(id, _, _)| *id != session);
-            }
+            outbox.binds().retain(|(id, _, _)| *id != session);
             outbox.notify.notify_one();
         }
     }
