@@ -4,6 +4,7 @@ use crate::admin::{self, Admin};
 use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::Config;
 use crate::esme::{self, EsmeService, Listeners};
+use crate::live::Live;
 use crate::outbox::Outboxes;
 use crate::store::Store;
 use std::net::SocketAddr;
@@ -68,6 +69,8 @@ pub struct App {
     pub carriers: Arc<Carriers>,
     /// The clients' outboxes: what the gateway has to tell each client.
     pub outboxes: Arc<Outboxes>,
+    /// The running configuration, which a reload replaces.
+    pub live: Live,
     /// The built-in carrier simulator's address, with `[simulator] enabled = true`.
     pub simulator_addr: Option<SocketAddr>,
     simulator: Option<crate::simulate::SimulatorHandle>,
@@ -112,14 +115,15 @@ impl App {
             None
         };
         let queued = Arc::new(Notify::new());
+        let live = Live::new(config.clone());
         let outboxes = Outboxes::new(store.clone(), shutdown.clone());
         let esme = Arc::new(EsmeService::new(
-            config.clone(),
+            live.clone(),
             store.clone(),
             outboxes.clone(),
             queued.clone(),
         ));
-        let carriers = Carriers::new(config.clone(), store.clone(), outboxes.clone(), queued)
+        let carriers = Carriers::new(live.clone(), store.clone(), outboxes.clone(), queued)
             .map_err(StartError::Carrier)?;
         if config.routes.is_empty() && !config.carriers.is_empty() {
             // Legitimate for carriers that only bring MO in; a trap otherwise.
@@ -137,6 +141,7 @@ impl App {
             esme,
             carriers,
             outboxes,
+            live,
             listeners: Some(listeners),
             admin_listener,
             simulator_addr: simulator
@@ -152,7 +157,7 @@ impl App {
     pub fn reloader(&self, path: Option<std::path::PathBuf>) -> crate::reload::Reloader {
         crate::reload::Reloader::new(
             path,
-            self.config.clone(),
+            self.live.clone(),
             self.esme.clone(),
             self.carriers.clone(),
             self.listeners.as_ref().and_then(Listeners::tls_identity),
@@ -180,6 +185,7 @@ impl App {
         if let Some(listener) = self.admin_listener.take() {
             let admin = Admin::new(
                 self.config.clone(),
+                self.live.clone(),
                 self.store.clone(),
                 self.esme.clone(),
                 self.carriers.clone(),

@@ -7,6 +7,7 @@ pub mod carrier;
 pub mod client;
 pub mod config;
 pub mod esme;
+pub mod live;
 pub mod message;
 pub mod outbox;
 pub mod reload;

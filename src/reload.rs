@@ -30,32 +30,36 @@ use crate::carrier::Carriers;
 use crate::config::{diff, Changes, Config};
 use crate::esme::listener::TlsIdentity;
 use crate::esme::EsmeService;
+use crate::live::Live;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Re-reads the config file and applies it to the running gateway.
 pub struct Reloader {
     path: Option<PathBuf>,
-    current: Mutex<Arc<Config>>,
+    live: Live,
+    /// Held through a reload: one at a time.
+    reloading: Mutex<()>,
     esme: Arc<EsmeService>,
     carriers: Arc<Carriers>,
     tls: Option<TlsIdentity>,
 }
 
 impl Reloader {
-    /// For the gateway made of `esme` and `carriers`, running `current` read from `path`
+    /// For the gateway made of `esme` and `carriers`, running `live` read from `path`
     /// (`None`: the embedded default, which there is no file to re-read for), whose TLS
     /// listeners, if any, serve `tls`.
     pub fn new(
         path: Option<PathBuf>,
-        current: Arc<Config>,
+        live: Live,
         esme: Arc<EsmeService>,
         carriers: Arc<Carriers>,
         tls: Option<TlsIdentity>,
     ) -> Self {
         Self {
             path,
-            current: Mutex::new(current),
+            live,
+            reloading: Mutex::new(()),
             esme,
             carriers,
             tls,
@@ -72,7 +76,11 @@ impl Reloader {
         };
         let new = Config::load(path)
             .map_err(|errors| format!("{}: {errors}; the running config stays", path.display()))?;
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = self.live.config();
         let changes = diff(&current, &new);
         // Loaded before anything is applied, so that an unreadable certificate refuses it all.
         let tls = match (&self.tls, &new.server.tls) {
@@ -84,17 +92,20 @@ impl Reloader {
             ),
             _ => None,
         };
-        let new = Arc::new(new);
-        // The carrier side next: it is the part that can still refuse.
-        self.carriers
-            .reload(new.clone())
+        // The carrier side's new links next: the last part that can still refuse.
+        let prepared = self
+            .carriers
+            .prepare(&new)
             .map_err(|e| format!("{e}; nothing reloaded, the running config stays"))?;
+        let new = Arc::new(new);
+        // The one swap: every service sees the new clients, routes and caps from here on.
+        self.live.replace(new.clone());
+        self.carriers.apply(&current, &new, prepared);
         if let Some(apply) = tls {
             apply();
             tracing::info!("TLS listeners' certificate and key read again");
         }
-        self.esme.reload(new.clone(), &changes.clients_removed);
-        *current = new;
+        self.esme.unbind_removed(&changes.clients_removed);
         Ok(changes)
     }
 }

@@ -16,6 +16,7 @@ use crate::carrier::Carriers;
 use crate::config::Config;
 use crate::esme::bind::constant_time_eq;
 use crate::esme::EsmeService;
+use crate::live::Live;
 use crate::outbox::Outboxes;
 use crate::store::Store;
 use axum::extract::{Request, State};
@@ -34,7 +35,11 @@ use tokio_util::sync::CancellationToken;
 
 /// What the admin API reads and steers.
 pub struct Admin {
+    /// The config the gateway started with: the `[admin]` settings, which only a restart
+    /// changes.
     config: Arc<Config>,
+    /// The running configuration: clients, routes and carriers as in force now.
+    live: Live,
     store: Store,
     esme: Arc<EsmeService>,
     carriers: Arc<Carriers>,
@@ -47,16 +52,16 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// Clients and routes as in force now (a reload may have changed them since start);
-    /// `self.config` keeps the `[admin]` settings, which only a restart changes.
+    /// Clients and routes as in force now (a reload may have changed them since start).
     fn live_config(&self) -> Arc<Config> {
-        self.esme.config()
+        self.live.config()
     }
 
     /// The admin view of a started gateway; `prometheus` renders `/metrics` (`None`: no
     /// recorder could be installed, and `/metrics` says so).
     pub fn new(
         config: Arc<Config>,
+        live: Live,
         store: Store,
         esme: Arc<EsmeService>,
         carriers: Arc<Carriers>,
@@ -65,6 +70,7 @@ impl Admin {
     ) -> Self {
         Self {
             config,
+            live,
             store,
             esme,
             carriers,

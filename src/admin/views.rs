@@ -480,7 +480,7 @@ impl Admin {
                 .carriers
                 .route_control(route)
                 .is_some_and(|c| c.is_paused()),
-            routed: self.carriers.routes().named(route).is_some()
+            routed: self.live.load().routes.named(route).is_some()
                 || (route == DEFAULT_ROUTE && self.live_config().routes.is_empty()),
         })
     }

@@ -87,7 +87,7 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
     let mut cursor = Cursor::new();
     loop {
-        if carriers.routes().named(&route).is_none() {
+        if carriers.snapshot().routes.named(&route).is_none() {
             tracing::info!(%route, "route gone after a reload; its dispatcher stops");
             return;
         }
@@ -116,8 +116,9 @@ async fn pass(
     cursor: &mut Cursor,
     shutdown: &CancellationToken,
 ) -> usize {
-    let routes = carriers.routes();
-    let (Some(route_config), Some(control)) = (routes.named(route), carriers.route_control(route))
+    let live = carriers.snapshot();
+    let (Some(route_config), Some(control)) =
+        (live.routes.named(route), carriers.route_control(route))
     else {
         return 0;
     };

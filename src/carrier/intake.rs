@@ -256,13 +256,13 @@ impl Intake {
             return CommandStatus::ESME_RX_T_APPN;
         }
         let destination = sm.destination_addr.to_string_lossy();
-        let routes = self.carriers.routes();
-        let Some(client) = routes.mo_client(&destination) else {
+        let live = self.carriers.snapshot();
+        let Some(client) = live.routes.mo_client(&destination) else {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
             return CommandStatus::ESME_RX_P_APPN;
         };
-        let config = self.carriers.config();
-        let full = config
+        let full = live
+            .config
             .client(client)
             .is_some_and(|c| self.carriers.outboxes.is_full(c));
         if full {

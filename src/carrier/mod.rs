@@ -9,8 +9,8 @@ mod link;
 pub use link::{Link, SlotState, SlotStatus};
 
 use crate::config::{same_but_cap, CarrierConfig, Config};
+use crate::live::{Live, Snapshot};
 use crate::outbox::Outboxes;
-use crate::route::RoutingTable;
 use crate::store::Store;
 use crate::telemetry::Scope;
 use crate::throttle::Throttle;
@@ -26,10 +26,9 @@ use tokio_util::task::TaskTracker;
 
 /// Everything the carrier side shares.
 pub struct Carriers {
-    /// Swapped whole by a reload, like the routing table and the route controls.
-    config: ArcSwap<Config>,
+    /// The running configuration and routing table, swapped by a reload.
+    live: Live,
     store: Store,
-    routes: ArcSwap<RoutingTable>,
     /// The links in force, swapped whole by a reload that adds, removes or reconnects carriers.
     links: ArcSwap<LinkSet>,
     /// Links a reload removed or replaced, until they are drained and unbound: their submits in
@@ -43,6 +42,12 @@ pub struct Carriers {
     outboxes: Arc<Outboxes>,
     /// Woken when messages are queued, so dispatch need not poll fast.
     queued: Arc<Notify>,
+}
+
+/// What a reload builds before anything changes ([`Carriers::prepare`]): the links of carriers
+/// added or whose connection settings changed.
+pub struct Prepared {
+    fresh: HashMap<String, Arc<Link>>,
 }
 
 /// The carrier links in force: by name, and their names in config order.
@@ -84,11 +89,12 @@ impl Carriers {
     /// side gives when it stores new messages. Fails when a carrier's TLS settings cannot be
     /// loaded.
     pub fn new(
-        config: Arc<Config>,
+        live: Live,
         store: Store,
         outboxes: Arc<Outboxes>,
         queued: Arc<Notify>,
     ) -> Result<Arc<Self>, String> {
+        let config = live.config();
         let links = config
             .carriers
             .iter()
@@ -105,12 +111,11 @@ impl Carriers {
             })
             .collect();
         Ok(Arc::new(Self {
-            routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
+            live,
             route_controls: ArcSwap::from_pointee(route_controls),
             tasks: Mutex::new(None),
             links: ArcSwap::from_pointee(LinkSet::new(links)),
             retiring: Mutex::new(Vec::new()),
-            config: ArcSwap::new(config),
             store,
             outboxes,
             queued,
@@ -135,7 +140,7 @@ impl Carriers {
         for link in self.links.load().by_name.values() {
             self.spawn_link(link, &running);
         }
-        for route in self.routes.load().routes() {
+        for route in self.live.load().routes.routes() {
             tracker.spawn(dispatch::run_route(
                 self.clone(),
                 route.name().to_owned(),
@@ -165,8 +170,10 @@ impl Carriers {
         }
     }
 
-    /// Takes a reloaded config. Routes, MO routes and caps change in place; added routes get a
-    /// dispatcher, removed ones stop theirs. Pauses set by an operator stay.
+    /// Takes a reloaded config, in two steps around the swap of the running configuration
+    /// ([`Live`]): [`Carriers::prepare`] builds what can fail, [`Carriers::apply`] the rest.
+    /// Caps change in place; added routes get a dispatcher, removed ones stop theirs. Pauses set
+    /// by an operator stay.
     ///
     /// Carriers: an added one is started as at boot; a removed one leaves the link set at once
     /// (no new submits go to it), is drained (its submits in flight get up to
@@ -183,7 +190,7 @@ impl Carriers {
     /// admin API still lists it, and a warning says how many wait.
     ///
     /// Fails, changing nothing, when a new or changed carrier's TLS files cannot be loaded.
-    pub fn reload(self: &Arc<Self>, config: Arc<Config>) -> Result<(), String> {
+    pub fn prepare(&self, config: &Config) -> Result<Prepared, String> {
         let old = self.links.load_full();
         // Built before anything changes, so that a bad TLS file refuses the whole reload.
         let mut fresh = HashMap::new();
@@ -196,7 +203,13 @@ impl Carriers {
                 fresh.insert(carrier.name.clone(), Arc::new(new_link(carrier)?));
             }
         }
+        Ok(Prepared { fresh })
+    }
 
+    /// The second step of a reload: `config` has replaced `old` as the running one.
+    pub fn apply(self: &Arc<Self>, old_config: &Config, config: &Config, prepared: Prepared) {
+        let Prepared { mut fresh } = prepared;
+        let old = self.links.load_full();
         let tasks = lock(&self.tasks);
         let mut links = Vec::new();
         let mut started = Vec::new();
@@ -236,7 +249,6 @@ impl Carriers {
             }
         }
 
-        let old_config = self.config.load_full();
         let old_controls = self.route_controls.load_full();
         let mut controls = HashMap::new();
         let mut added = Vec::new();
@@ -255,11 +267,9 @@ impl Carriers {
             };
             controls.insert(route.name.clone(), control);
         }
-        warn_of_moved_queues(&self.store, &old_config, &config, &retired);
+        warn_of_moved_queues(&self.store, old_config, config, &retired);
         self.route_controls.store(Arc::new(controls));
-        self.routes.store(Arc::new(RoutingTable::new(&config)));
         self.links.store(Arc::new(LinkSet::new(links)));
-        self.config.store(config);
         // Before `start`, the new set is simply what it will start.
         if let Some(running) = tasks.as_ref() {
             for link in &started {
@@ -279,7 +289,6 @@ impl Carriers {
         }
         drop(tasks);
         self.queued.notify_waiters();
-        Ok(())
     }
 
     /// A retired link is drained and unbound: it no longer counts.
@@ -323,9 +332,9 @@ impl Carriers {
         links
     }
 
-    /// The routing table in force.
-    pub fn routes(&self) -> Arc<RoutingTable> {
-        self.routes.load_full()
+    /// The running configuration and routing table.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.live.load()
     }
 
     /// The operator's controls of the route with this name.
@@ -352,7 +361,7 @@ impl Carriers {
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config.load_full()
+        self.live.config()
     }
 }
 

@@ -10,21 +10,18 @@ pub mod listener;
 pub use listener::{serve, Listeners};
 
 use crate::config::{ClientConfig, Config};
+use crate::live::Live;
 use crate::message::{Address, Message, MessageId, State};
 use crate::outbox::Outboxes;
-use crate::route::RoutingTable;
 use crate::session::{BindKind, Reply, Service, SessionHandle, SessionInfo};
 use crate::store::Store;
 use crate::telemetry::{self, Bound, Scope};
-use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use smpp_proto::pdu::{
     BindResp, CancelSm, DataSm, DestAddress, MessageIdResp, QuerySm, QuerySmResp, ReplaceSm,
     SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
 };
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,32 +73,25 @@ pub struct LiveBind {
 
 /// The gateway's side of every client session.
 pub struct EsmeService {
-    /// Swapped whole by a reload (SIGHUP); each request reads the one current when it starts.
-    config: ArcSwap<Config>,
+    /// The running configuration, routing table and client caps: each request reads the one
+    /// in force when it starts.
+    live: Live,
     store: Store,
     /// Live binds per system_id.
     binds: DashMap<String, Vec<LiveBind>>,
-    throttles: ArcSwap<HashMap<String, DefaultDirectRateLimiter>>,
     outboxes: Arc<Outboxes>,
-    routes: ArcSwap<RoutingTable>,
     /// Tells the carrier side that messages were queued.
     queued: Arc<Notify>,
 }
 
 impl EsmeService {
-    /// A service over `store` for the clients in `config`, delivering to their `outboxes`.
-    pub fn new(
-        config: Arc<Config>,
-        store: Store,
-        outboxes: Arc<Outboxes>,
-        queued: Arc<Notify>,
-    ) -> Self {
+    /// A service over `store` for the clients of the running configuration, delivering to
+    /// their `outboxes`.
+    pub fn new(live: Live, store: Store, outboxes: Arc<Outboxes>, queued: Arc<Notify>) -> Self {
         Self {
+            live,
             outboxes,
-            routes: ArcSwap::from_pointee(RoutingTable::new(&config)),
-            throttles: ArcSwap::from_pointee(client_throttles(&config)),
             queued,
-            config: ArcSwap::new(config),
             store,
             binds: DashMap::new(),
         }
@@ -109,15 +99,12 @@ impl EsmeService {
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        self.config.load_full()
+        self.live.config()
     }
 
-    /// Takes a reloaded config: new binds and submits see its clients, routes and caps at
-    /// once; binds of clients it no longer has are unbound. Binds of other clients stay.
-    pub fn reload(&self, config: Arc<Config>, removed_clients: &[String]) {
-        self.routes.store(Arc::new(RoutingTable::new(&config)));
-        self.throttles.store(Arc::new(client_throttles(&config)));
-        self.config.store(config);
+    /// After a reload (new binds and submits see its clients, routes and caps already):
+    /// unbinds the binds of clients it removed. Binds of other clients stay.
+    pub fn unbind_removed(&self, removed_clients: &[String]) {
         for system_id in removed_clients {
             if let Some((_, binds)) = self.binds.remove(system_id) {
                 for bind in binds {
@@ -205,8 +192,7 @@ impl EsmeService {
     }
 
     fn our_system_id(&self) -> smpp_proto::COctetString<16> {
-        self.config
-            .load()
+        self.config()
             .server
             .system_id
             .as_str()
@@ -237,8 +223,8 @@ impl EsmeService {
     }
 
     fn throttled(&self, client: &ClientConfig, messages: u32) -> bool {
-        let throttles = self.throttles.load();
-        let Some(limiter) = throttles.get(&client.system_id) else {
+        let live = self.live.load();
+        let Some(limiter) = live.client_caps.get(&client.system_id) else {
             return false;
         };
         let throttled = match std::num::NonZeroU32::new(messages) {
@@ -297,7 +283,8 @@ impl EsmeService {
     /// the default queue; with routes, a message none matches is refused: its destination is
     /// one this gateway cannot reach.
     fn route_of(&self, message: &Message) -> Result<String, CommandStatus> {
-        let routes = self.routes.load();
+        let live = self.live.load();
+        let routes = &live.routes;
         if routes.routes().is_empty() {
             return Ok(DEFAULT_ROUTE.to_owned());
         }
@@ -648,16 +635,4 @@ fn resp_body(kind: BindKind, resp: BindResp) -> Body {
         BindKind::Receiver => Body::BindReceiverResp(resp),
         BindKind::Transceiver => Body::BindTransceiverResp(resp),
     }
-}
-
-/// One rate limiter per client with a `throughput` cap.
-fn client_throttles(config: &Config) -> HashMap<String, DefaultDirectRateLimiter> {
-    config
-        .clients
-        .iter()
-        .filter_map(|c| {
-            let quota = Quota::per_second(c.throughput?);
-            Some((c.system_id.clone(), RateLimiter::direct(quota)))
-        })
-        .collect()
 }
