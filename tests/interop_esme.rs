@@ -6,7 +6,7 @@
 //! Each peer reports every PDU it wrote and read, whole; the checks decode those bytes with
 //! `smpp-proto` and compare them with what reached the carrier: data_coding, esm_class, the
 //! UDH, the TLVs, and the ids of receipts against the ids of submit_sm_resp. Where a library
-//! deviates from SMPP 3.4 the check says so (README "Interoperability").
+//! deviates from SMPP 3.4 the check says so (docs/interop.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
