@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod backoff;
 pub mod carrier;
 pub mod client;
 pub mod config;

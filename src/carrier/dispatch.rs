@@ -2,6 +2,7 @@
 //! route and the link allow. At-least-once: a message leaves its queue only when a carrier
 //! accepted it (submit_sm_resp OK) or it ended; a crash in between sends it again.
 
+use crate::backoff::Backoff;
 use crate::carrier::link::SubmitTicket;
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Event, Message, MessageId, State};
@@ -448,11 +449,7 @@ async fn end(carriers: &Carriers, id: MessageId, state: State, detail: &str, err
 
 /// `retry_min` doubled per attempt, at most `retry_max`.
 fn retry_delay(config: &crate::config::CarrierConfig, attempts: u32) -> Duration {
-    let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
-    config
-        .retry_min
-        .saturating_mul(factor)
-        .min(config.retry_max)
+    Backoff::nth(config.retry_min, config.retry_max, attempts)
 }
 
 /// The submit_sm that carries `message` to `link`.

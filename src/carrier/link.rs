@@ -1,6 +1,7 @@
 //! One carrier link: `sessions` slots, each connecting, binding and reconnecting with
 //! exponential backoff and jitter until the gateway stops or a reload retires the link.
 
+use crate::backoff::{jitter, Backoff};
 use crate::carrier::early::EarlyReceipts;
 use crate::carrier::intake::Intake;
 use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
@@ -125,12 +126,11 @@ impl SlotState {
 }
 
 /// Backing off from a carrier that asked us to slow down.
-#[derive(Default)]
 struct Slowdown {
     /// No submit goes out before this.
     paused_until: Option<Instant>,
-    /// The next pause, doubled while the carrier keeps refusing.
-    next_pause: Duration,
+    /// The pauses, doubled while the carrier keeps refusing.
+    pauses: Backoff,
 }
 
 /// First pause after ESME_RTHROTTLED; doubles up to [`MAX_PAUSE`] while it continues.
@@ -154,7 +154,10 @@ impl Link {
             next: AtomicUsize::new(0),
             throttle,
             paused: AtomicBool::new(false),
-            slow: Mutex::new(Slowdown::default()),
+            slow: Mutex::new(Slowdown {
+                paused_until: None,
+                pauses: Backoff::new(FIRST_PAUSE, MAX_PAUSE),
+            }),
             tls,
             unanswered: AtomicUsize::new(0),
             sending: AtomicUsize::new(0),
@@ -198,10 +201,9 @@ impl Link {
             // The rest of a burst sent before the pause began: the pause already covers it.
             return until;
         }
-        let pause = slow.next_pause.max(FIRST_PAUSE);
+        let pause = slow.pauses.failed();
         let until = now + pause;
         slow.paused_until = Some(until);
-        slow.next_pause = (pause * 2).min(MAX_PAUSE);
         tracing::info!(carrier = %self.config.name, ?pause, "carrier throttles us; pausing the link");
         telemetry::throttled(Scope::Carrier, &self.config.name);
         until
@@ -210,7 +212,7 @@ impl Link {
     /// A submit went through: the pauses start short again next time.
     pub(crate) fn recovered(&self) {
         let mut slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
-        slow.next_pause = FIRST_PAUSE;
+        slow.pauses.reset();
     }
 
     /// When the link may send again, if it is paused.
@@ -429,7 +431,7 @@ pub(crate) async fn run_slot(
     (stop, shutdown): (CancellationToken, CancellationToken),
 ) {
     let config = &link.config;
-    let mut backoff = config.reconnect_min;
+    let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let intake = Arc::new(Intake::new(carriers.clone(), link.clone()));
     loop {
         // A stopping gateway keeps its sessions for the responses still due, but does not
@@ -445,7 +447,7 @@ pub(crate) async fn run_slot(
                 if !stop.is_cancelled() {
                     tracing::warn!(carrier = %config.name, slot, "link down: the session ended");
                 }
-                backoff = config.reconnect_min;
+                backoff.reset();
                 (config.reconnect_min, "the bound session ended".to_owned())
             }
             Outcome::Refused(status) => {
@@ -459,9 +461,7 @@ pub(crate) async fn run_slot(
             }
             Outcome::Failed(reason) => {
                 tracing::warn!(carrier = %config.name, slot, %reason, "link down");
-                let pause = jitter(backoff);
-                backoff = (backoff * 2).min(config.reconnect_max);
-                (pause, reason)
+                (jitter(backoff.failed()), reason)
             }
         };
         link.slot_state(slot, SlotState::Waiting, Some(error));
@@ -748,15 +748,6 @@ const UNBIND_HANDOFF: Duration = Duration::from_secs(1);
 
 /// How long a TCP connect or a TLS handshake may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `base` ± 25 %, so that many links do not reconnect in lockstep.
-fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let factor = 0.75 + f64::from(nanos % 1000) / 2000.0;
-    base.mul_f64(factor)
-}
 
 #[cfg(test)]
 mod tests {

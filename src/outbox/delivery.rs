@@ -3,6 +3,7 @@
 //! store while the client is offline.
 
 use super::{ClientOutbox, Outboxes};
+use crate::backoff::Backoff;
 use crate::message::OutboxItem;
 use crate::session::SessionHandle;
 use crate::store::Store;
@@ -200,7 +201,7 @@ struct Bind {
     in_flight: usize,
     /// After a failed delivery: no new items for it until then.
     paused_until: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Bind {
@@ -216,13 +217,12 @@ impl Bind {
 
     fn answered(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.backoff = Self::FIRST_BACKOFF;
+        self.backoff.reset();
     }
 
     fn failed(&mut self, now: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        self.paused_until = Some(now + self.backoff);
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.paused_until = Some(now + self.backoff.failed());
     }
 }
 
@@ -240,7 +240,7 @@ fn sync_binds(outbox: &ClientOutbox, binds: &mut Vec<Bind>) {
                 window: *window,
                 in_flight: 0,
                 paused_until: None,
-                backoff: Bind::FIRST_BACKOFF,
+                backoff: Backoff::new(Bind::FIRST_BACKOFF, MAX_BACKOFF),
             });
         }
     }
