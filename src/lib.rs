@@ -16,5 +16,6 @@ pub mod route;
 pub mod session;
 pub mod simulate;
 pub mod store;
+mod sync;
 pub mod telemetry;
 pub mod throttle;

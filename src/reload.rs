@@ -32,7 +32,7 @@ use crate::esme::listener::TlsIdentity;
 use crate::esme::EsmeService;
 use crate::live::Live;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// Re-reads the config file and applies it to the running gateway.
 pub struct Reloader {
@@ -76,10 +76,7 @@ impl Reloader {
         };
         let new = Config::load(path)
             .map_err(|errors| format!("{}: {errors}; the running config stays", path.display()))?;
-        let _one_at_a_time = self
-            .reloading
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _one_at_a_time = crate::sync::lock(&self.reloading);
         let current = self.live.config();
         let changes = diff(&current, &new);
         // Loaded before anything is applied, so that an unreadable certificate refuses it all.

@@ -525,9 +525,7 @@ impl ReceiptQueue {
 impl Shared {
     fn queue(&self) -> MutexGuard<'_, ReceiptQueue> {
         // Every update of the queue is complete before anything in it can panic.
-        self.queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.queue)
     }
 
     /// Queues a receipt, dropping the oldest beyond the bound.
@@ -721,9 +719,7 @@ impl Simulator {
 
     fn binds(&self) -> MutexGuard<'_, HashMap<u64, Arc<BindEntry>>> {
         // A panic while holding this lock leaves a consistent map (inserts and removes only).
-        self.binds
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.binds)
     }
 
     /// A receiver or transceiver bind of `system_id`, round robin.

@@ -5,7 +5,7 @@
 use crate::telemetry::{self, Scope};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// A messages-per-second cap, or none.
 pub struct Throttle {
@@ -74,7 +74,7 @@ impl Throttle {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cap> {
         // A Cap is replaced whole: a panic elsewhere cannot leave it half written.
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.current)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::session::SessionStats;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Seconds a rate looks back over.
@@ -73,7 +73,7 @@ impl Rates {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, VecDeque<Sample>>> {
-        self.samples.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.samples)
     }
 }
 

@@ -6,12 +6,13 @@ use crate::backoff::Backoff;
 use crate::carrier::link::SubmitTicket;
 use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Event, Message, MessageId, State};
+use crate::sync::lock;
 use crate::telemetry;
 use smpp_proto::pdu::{ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -497,10 +498,6 @@ fn submit_sm(message: &Message, link: &Link) -> SubmitSm {
         short_message: ShortMessage::new(message.short_message.clone()).unwrap_or_default(),
         tlvs,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! settles a second, as a shared notification did, cost more than the receipts themselves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 /// A link's waiting receipts.
@@ -85,7 +85,7 @@ impl EarlyReceipts {
 
     fn lock(&self) -> MutexGuard<'_, Waiters> {
         // Inserts and removes only: consistent under a panic elsewhere.
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.waiters)
     }
 }
 

@@ -99,10 +99,7 @@ impl Intake {
             .unwrap_or(0);
         let Some(id) = self.find(&carrier_id).await else {
             let first_time = {
-                let mut unknown = self
-                    .unknown
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut unknown = crate::sync::lock(&self.unknown);
                 if unknown.len() >= UNKNOWN_IDS {
                     unknown.clear();
                 }

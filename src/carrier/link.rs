@@ -15,7 +15,7 @@ use smpp_proto::pdu::Bind;
 use smpp_proto::{Body, CommandStatus};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -195,7 +195,7 @@ impl Link {
 
     /// The carrier asked us to slow down: pause this link, longer each time in a row.
     pub(crate) fn slow_down(&self) -> Instant {
-        let mut slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slow = crate::sync::lock(&self.slow);
         let now = Instant::now();
         if let Some(until) = slow.paused_until.filter(|until| *until > now) {
             // The rest of a burst sent before the pause began: the pause already covers it.
@@ -211,13 +211,13 @@ impl Link {
 
     /// A submit went through: the pauses start short again next time.
     pub(crate) fn recovered(&self) {
-        let mut slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slow = crate::sync::lock(&self.slow);
         slow.pauses.reset();
     }
 
     /// When the link may send again, if it is paused.
     pub(crate) fn paused_until(&self) -> Option<Instant> {
-        let slow = self.slow.lock().unwrap_or_else(PoisonError::into_inner);
+        let slow = crate::sync::lock(&self.slow);
         slow.paused_until.filter(|until| *until > Instant::now())
     }
 
@@ -249,10 +249,7 @@ impl Link {
 
     /// What each session slot is doing, by slot.
     pub fn slots(&self) -> Vec<SlotStatus> {
-        self.slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        crate::sync::lock(&self.slots).clone()
     }
 
     /// The bound sessions that carry submits, with their slot.
@@ -319,14 +316,12 @@ impl Link {
 
     fn outstanding(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
         // Inserts and removes only: consistent under a panic elsewhere.
-        self.outstanding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.outstanding)
     }
 
     /// Moves a slot to `state`; `error`, if any, becomes its last error.
     fn slot_state(&self, slot: usize, state: SlotState, error: Option<String>) {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = crate::sync::lock(&self.slots);
         if let Some(status) = slots.get_mut(slot) {
             let now = now_ms();
             if state == SlotState::Connecting && status.state == SlotState::Waiting {
@@ -357,7 +352,7 @@ impl Link {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<BoundSlot>> {
         // The list stays consistent under a panic elsewhere: every change is one push/retain.
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.sessions)
     }
 
     fn up(&self, slot: usize, submit: SessionHandle, receiver: Option<SessionHandle>) {

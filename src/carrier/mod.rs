@@ -12,13 +12,14 @@ use crate::config::{same_but_cap, CarrierConfig, Config};
 use crate::live::{Live, Snapshot};
 use crate::outbox::Outboxes;
 use crate::store::Store;
+use crate::sync::lock;
 use crate::telemetry::Scope;
 use crate::throttle::Throttle;
 use arc_swap::ArcSwap;
 use link::Retirement;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -434,8 +435,4 @@ impl RouteControl {
     pub fn throttle(&self) -> &Throttle {
         &self.throttle
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -21,7 +21,7 @@ use crate::session::SessionHandle;
 use crate::store::{Error, Store};
 use crate::telemetry;
 use dashmap::DashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -47,11 +47,11 @@ impl ClientOutbox {
     // Every change under these locks is one push, retain or assignment: what they guard stays
     // consistent under a panic elsewhere, so a poisoned lock is taken as it is.
     fn binds(&self) -> MutexGuard<'_, Vec<(u64, SessionHandle, usize)>> {
-        self.binds.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.binds)
     }
 
     fn running(&self) -> MutexGuard<'_, bool> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.running)
     }
 }
 

@@ -32,7 +32,7 @@ use space::SpaceGuard;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -283,15 +283,15 @@ struct Stats {
 
 impl Shared {
     fn recent(&self) -> std::sync::MutexGuard<'_, recent::Recent> {
-        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.recent)
     }
 
     fn mem_read(&self) -> RwLockReadGuard<'_, MemTables> {
-        self.mem.read().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::read(&self.mem)
     }
 
     fn mem_write(&self) -> RwLockWriteGuard<'_, MemTables> {
-        self.mem.write().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::write(&self.mem)
     }
 
     /// A key's value: the in-memory layers, else the tree.
@@ -318,7 +318,7 @@ impl Shared {
 
     /// Applies a committed batch's entry counts.
     fn adjust_depths(&self, queue: &HashMap<String, i64>, outbox: &HashMap<String, i64>) {
-        let mut depths = self.depths.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut depths = crate::sync::lock(&self.depths);
         let Depths {
             queue: queues,
             outbox: outboxes,
@@ -342,10 +342,7 @@ impl Shared {
             "store: {what}; refusing all further writes (nothing written since the last good \
              sync is acknowledged)"
         );
-        let mut first = self
-            .fatal_reason
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut first = crate::sync::lock(&self.fatal_reason);
         first.get_or_insert(reason);
         drop(first);
         self.fatal.cancel();
@@ -353,10 +350,7 @@ impl Shared {
 
     /// Wakes the delivery of every client whose outbox a committed batch added to.
     fn signal_outboxes(&self, outbox: &HashMap<String, i64>) {
-        let signals = self
-            .outbox_signals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let signals = crate::sync::lock(&self.outbox_signals);
         for (client, _) in outbox.iter().filter(|(_, &delta)| delta > 0) {
             if let Some(signal) = signals.get(client) {
                 signal.notify_one();
@@ -370,7 +364,7 @@ struct ThreadGuard(Mutex<Option<JoinHandle<()>>>);
 
 impl ThreadGuard {
     fn join(&self) {
-        let handle = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let handle = crate::sync::lock(&self.0).take();
         if let Some(handle) = handle {
             if handle.join().is_err() {
                 tracing::error!("store: the commit thread panicked");
@@ -645,22 +639,14 @@ impl Store {
 
     /// Entries in a route's queue.
     pub fn queue_depth(&self, route: &str) -> usize {
-        let depths = self
-            .shared
-            .depths
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let depths = crate::sync::lock(&self.shared.depths);
         depths.queue.get(route).copied().unwrap_or(0)
     }
 
     /// The routes whose queue holds messages, sorted: those of the config, and any a reload
     /// removed while messages waited in its queue.
     pub fn queue_names(&self) -> Vec<String> {
-        let depths = self
-            .shared
-            .depths
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let depths = crate::sync::lock(&self.shared.depths);
         let mut names: Vec<String> = depths
             .queue
             .iter()
@@ -821,21 +807,13 @@ impl Store {
     /// Woken (`notify_one`) each time a commit that added to `client`'s outbox is durable,
     /// whoever wrote it: the client's delivery waits on it.
     pub fn outbox_signal(&self, client: &str) -> Arc<Notify> {
-        let mut signals = self
-            .shared
-            .outbox_signals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut signals = crate::sync::lock(&self.shared.outbox_signals);
         signals.entry(client.to_owned()).or_default().clone()
     }
 
     /// Entries waiting in a client's outbox.
     pub fn outbox_len(&self, client: &str) -> usize {
-        let depths = self
-            .shared
-            .depths
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let depths = crate::sync::lock(&self.shared.depths);
         depths.outbox.get(client).copied().unwrap_or(0)
     }
 
@@ -872,10 +850,7 @@ impl Store {
     /// write. Pending forever if no write fails.
     pub async fn failed(&self) -> String {
         self.shared.fatal.cancelled().await;
-        self.shared
-            .fatal_reason
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.shared.fatal_reason)
             .clone()
             .unwrap_or_default()
     }
