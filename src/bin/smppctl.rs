@@ -221,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             wait,
             text,
         } => {
-            let message = smppd::client::Message {
+            let message = smppd::esme_client::Message {
                 server: smpp,
                 system_id,
                 password,
@@ -1024,12 +1024,12 @@ fn bytes(n: u64) -> String {
 
 /// `smppctl send`: the SMPP part through `smppd::client`, the route from the admin API (when
 /// it answers: a client need not have admin access).
-fn send(api: &ApiArgs, json: bool, message: &smppd::client::Message) -> anyhow::Result<()> {
+fn send(api: &ApiArgs, json: bool, message: &smppd::esme_client::Message) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let sent = runtime.block_on(smppd::client::send(message))?;
+    let sent = runtime.block_on(smppd::esme_client::send(message))?;
     let api = Api::new(api).ok();
     let parts: Vec<Value> = sent
         .parts

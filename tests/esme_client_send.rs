@@ -1,4 +1,4 @@
-//! `smppd::client::send` (what `smppd send`-style health checks and `smppctl send` use) against
+//! `smppd::esme_client::send` (what `smppd send`-style health checks and `smppctl send` use) against
 //! the real gateway and a `smppd simulate` carrier: one part or many, GSM 7-bit or UCS-2, each
 //! part's receipt matched by id; a refused bind and an absent server are clear errors.
 
@@ -10,7 +10,7 @@ use common::{client, config, temp_dir, Gateway, Simulator};
 use smpp_proto::coding::Encoding;
 use smpp_proto::pdu::esm_class;
 use smpp_proto::{CommandStatus, MessageState};
-use smppd::client::{send, Error, Message};
+use smppd::esme_client::{send, Error, Message};
 use std::time::Duration;
 
 fn gateway(name: &str) -> (Gateway, Simulator) {
