@@ -523,7 +523,7 @@ impl serde::Serialize for Tlvs {
                     TlvValue::CString(b) => {
                         map.serialize_entry("value", &String::from_utf8_lossy(b))?
                     }
-                    TlvValue::Octets(b) => map.serialize_entry("value", &crate::pdu::hex(b))?,
+                    TlvValue::Octets(b) => map.serialize_entry("value", &crate::types::hex(b))?,
                 }
                 map.end()
             }

@@ -7,9 +7,8 @@
 //! the trees may lack. Replaying the journal in order is idempotent (puts and removals of whole
 //! values), so writes that did reach the trees are harmlessly written again.
 
-use super::commit::{flush_db, layer_due};
 use super::layout::{self, Tree};
-use super::memtable::{Layer, Slot};
+use super::memtable::{layer_due, Layer, Slot};
 use super::packed;
 use super::wal::{self, sync_dir};
 use super::{Error, Shared, Trees};
@@ -101,6 +100,14 @@ impl Checkpointer {
         }
         std::thread::sleep(ahead.min(MAX_PAUSE));
     }
+}
+
+/// sled's flush, the only call of it in the gateway: it writes the log buffers and ends in
+/// `sync_file_range`, which is not durability on its own (see the module docs).
+pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
+    #[allow(clippy::disallowed_methods)]
+    db.flush()?;
+    Ok(())
 }
 
 /// Writes a layer's slots into the trees, those of a packed tree a pack at a time; calls

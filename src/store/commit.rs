@@ -35,9 +35,9 @@
 //! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
 //! and the next open replays nothing.
 
-use super::checkpoint::{Checkpointer, DiskSync};
+use super::checkpoint::{flush_db, Checkpointer, DiskSync};
 use super::layout::{self, Record, Tree, Write};
-use super::memtable::Layer;
+use super::memtable::{layer_due, Layer, LAYER_KEYS_MAX};
 use super::recent::CarrierKey;
 use super::wal::Wal;
 use super::{Error, Shared};
@@ -244,18 +244,6 @@ pub(super) struct Committer {
     hurry: Arc<AtomicBool>,
     /// Times the wait for more requests while deferrable writes are held.
     timer: tokio::runtime::Runtime,
-}
-
-/// A layer goes to the trees when it holds this many keys (about 100 MiB of typical writes)...
-const LAYER_KEYS: usize = 256 * 1024;
-/// ... or is `[store]`'s `layer_age` old (see [`crate::config::StoreConfig::layer_age`]).
-/// While the previous layer is still being written, the active one may grow to this; then writes
-/// wait for the trees (backpressure rather than unbounded memory).
-const LAYER_KEYS_MAX: usize = 2 * LAYER_KEYS;
-
-/// Whether `active` is big or old enough to go to the trees.
-pub(super) fn layer_due(active: &Layer, age: Duration) -> bool {
-    active.len() >= LAYER_KEYS || active.started().is_some_and(|t| t.elapsed() >= age)
 }
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
@@ -1029,14 +1017,6 @@ impl Syncer {
                 .map_err(Error::Io),
         }
     }
-}
-
-/// sled's flush, the only call of it in the gateway: it writes the log buffers and ends in
-/// `sync_file_range`, which is not durability on its own (see the module docs).
-pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
-    #[allow(clippy::disallowed_methods)]
-    db.flush()?;
-    Ok(())
 }
 
 /// What a caller of [`Committer::record`] does with the record.

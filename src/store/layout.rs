@@ -39,11 +39,19 @@
 //! moves the entries of `messages`, `queue`, `carrier_ids` and `outbox` into packs before the
 //! journal is replayed, then stamps 4 and empties the old trees.
 
-use super::packed::Packing;
 use super::Error;
 use crate::message::{Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+/// How a tree's keys map to packs and slots (`packed.rs` reads and writes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Packing {
+    /// Prefix + u64 BE; 16 numbers to a pack.
+    Numbered,
+    /// The last byte is the slot.
+    LastByte,
+}
 
 /// The layout this build reads and writes; `meta/format_version`.
 pub(super) const FORMAT_VERSION: u8 = 4;

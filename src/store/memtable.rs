@@ -16,7 +16,7 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A key's latest write in a layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +103,18 @@ impl Layer {
                 .map(move |(key, slot)| (tree, key.as_slice(), slot))
         })
     }
+}
+
+/// A layer goes to the trees when it holds this many keys (about 100 MiB of typical writes)...
+const LAYER_KEYS: usize = 256 * 1024;
+/// ... or is `[store]`'s `layer_age` old (see [`crate::config::StoreConfig::layer_age`]).
+/// While the previous layer is still being written, the active one may grow to this; then writes
+/// wait for the trees (backpressure rather than unbounded memory).
+pub(super) const LAYER_KEYS_MAX: usize = 2 * LAYER_KEYS;
+
+/// Whether `active` is big or old enough to go to the trees.
+pub(super) fn layer_due(active: &Layer, age: Duration) -> bool {
+    active.len() >= LAYER_KEYS || active.started().is_some_and(|t| t.elapsed() >= age)
 }
 
 /// The active layer and the one being checkpointed.

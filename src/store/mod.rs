@@ -1556,7 +1556,7 @@ mod tests {
             let db = sled_db(&dir);
             let meta = db.open_tree(META).unwrap();
             meta.insert(layout::META_FORMAT_VERSION, &[99]).unwrap();
-            commit::flush_db(&db).unwrap();
+            checkpoint::flush_db(&db).unwrap();
         }
         let err = retry_locked(|| match Store::open(&config(&dir, Durability::Durable)) {
             Err(e) if e.to_string().contains("could not acquire lock") => Err(e),
@@ -1624,7 +1624,7 @@ mod tests {
                         journal.insert(n.to_be_bytes(), entry).unwrap();
                     }
                 }
-                commit::flush_db(&db).unwrap();
+                checkpoint::flush_db(&db).unwrap();
             }
             let store = open(&dir);
             let stamp = store.shared.trees.meta.get(layout::META_FORMAT_VERSION);
@@ -1674,7 +1674,7 @@ mod tests {
                     layout::encode_record(&record).unwrap(),
                 )
                 .unwrap();
-            commit::flush_db(&db).unwrap();
+            checkpoint::flush_db(&db).unwrap();
         }
         let store = open(&dir);
         assert!(unpacked_empty(&store));

@@ -16,18 +16,9 @@
 //! A pack's value: v1, then each entry in slot order: slot (u8), length (u32 BE), bytes. An
 //! empty pack is removed.
 
-use super::layout::{corrupt, VALUE_V1};
+use super::layout::{corrupt, Packing, VALUE_V1};
 use super::Error;
 use sled::IVec;
-
-/// How a tree's keys map to packs and slots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Packing {
-    /// Prefix + u64 BE; 16 numbers to a pack.
-    Numbered,
-    /// The last byte is the slot.
-    LastByte,
-}
 
 /// Numbers per pack in a [`Packing::Numbered`] tree.
 const NUMBERS: u64 = 16;

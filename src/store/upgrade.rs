@@ -1,7 +1,7 @@
 //! The store's format at open: a new store is stamped, an older one upgraded in place, a newer
 //! one refused (its layout is not this build's to guess).
 
-use super::commit::flush_db;
+use super::checkpoint::flush_db;
 use super::layout::{self, META};
 use super::{packed, Error, Trees};
 

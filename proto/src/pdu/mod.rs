@@ -22,9 +22,9 @@ use crate::error::{DecodeError, ErrorKind};
 use crate::header::{CommandId, Header, HEADER_LEN};
 use crate::parse::Reader;
 use crate::status::CommandStatus;
+pub use crate::types::hex;
 use crate::types::COctetString;
 use bytes::{BufMut, Bytes, BytesMut};
-use std::fmt::Write as _;
 
 /// `esm_class` bits (SMPP 3.4 §5.2.12).
 pub mod esm_class {
@@ -210,16 +210,6 @@ pub(crate) trait Wire: Sized {
 pub(crate) fn put_c_string<const MAX: usize>(out: &mut BytesMut, value: &COctetString<MAX>) {
     out.put_slice(value.as_bytes());
     out.put_u8(0);
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// The body of a PDU, one variant per SMPP 3.4 command.
