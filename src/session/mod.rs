@@ -7,6 +7,9 @@ mod driver;
 pub mod machine;
 mod window;
 
+#[cfg(test)]
+mod timer_tests;
+
 pub use driver::{
     open, run, PendingAnswer, Queued, Reply, Service, SessionHandle, SessionInfo, SessionLimits,
     SessionStats,
