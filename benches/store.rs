@@ -15,7 +15,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smppd::config::{Durability, StoreConfig};
-use smppd::message::{Address, Message, OutboxItem, OutboxKind, State};
+use smppd::message::{Message, OutboxItem, OutboxKind, State};
 use smppd::store::Store;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
@@ -23,38 +23,12 @@ use std::time::{Duration, Instant};
 const ACCEPTORS: u64 = 256;
 
 fn message(store: &Store) -> Message {
-    Message {
-        id: store.allocate_id(),
-        client: "bench".into(),
-        route: "default".into(),
-        service_type: String::new(),
-        source: Address {
-            ton: 5,
-            npi: 0,
-            addr: "ShopNews".into(),
-        },
-        destination: Address {
-            ton: 1,
-            npi: 1,
-            addr: "447700900123".into(),
-        },
-        esm_class: 0,
-        protocol_id: 0,
-        priority_flag: 0,
-        registered_delivery: 1,
-        data_coding: 0,
-        replace_if_present_flag: 0,
-        sm_default_msg_id: 0,
-        short_message: vec![b'x'; 160],
-        tlvs: vec![],
-        schedule_at: None,
-        expire_at: None,
-        received_at: smppd::message::now_ms(),
-        state: State::Queued,
-        attempts: 0,
-        carrier: None,
-        history: vec![],
-    }
+    let mut message = Message::example(store.allocate_id());
+    message.client = "bench".into();
+    message.source.addr = "ShopNews".into();
+    message.short_message = vec![b'x'; 160];
+    message.received_at = smppd::message::now_ms();
+    message
 }
 
 /// `total` accepts spread over [`ACCEPTORS`] tasks; the wall time they took.

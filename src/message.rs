@@ -152,6 +152,45 @@ pub struct Message {
 }
 
 impl Message {
+    /// A plain queued message `id` of client `shop` on route `default`, from `Shop` to
+    /// 447700900123, "Your code is 123456" in GSM 7-bit, a receipt asked for. For tests and
+    /// benchmarks, which set what they need on top (`Message { route: …, ..Message::example(id) }`).
+    #[doc(hidden)]
+    pub fn example(id: MessageId) -> Self {
+        Self {
+            id,
+            client: "shop".into(),
+            route: "default".into(),
+            service_type: String::new(),
+            source: Address {
+                ton: 5,
+                npi: 0,
+                addr: "Shop".into(),
+            },
+            destination: Address {
+                ton: 1,
+                npi: 1,
+                addr: "447700900123".into(),
+            },
+            esm_class: 0,
+            protocol_id: 0,
+            priority_flag: 0,
+            registered_delivery: 1,
+            data_coding: 0,
+            replace_if_present_flag: 0,
+            sm_default_msg_id: 0,
+            short_message: b"Your code is 123456".to_vec(),
+            tlvs: vec![],
+            schedule_at: None,
+            expire_at: None,
+            received_at: 1_700_000_000_000,
+            state: State::Queued,
+            attempts: 0,
+            carrier: None,
+            history: vec![],
+        }
+    }
+
     /// Its text's octets, as a person would read them once decoded per `data_coding`:
     /// `message_payload` if it has one, else `short_message`, without a user data header.
     pub fn user_data(&self) -> &[u8] {
@@ -398,28 +437,10 @@ mod tests {
     #[test]
     fn transition_records_history() {
         let mut m = Message {
-            id: MessageId::new(1),
-            client: "shop".into(),
-            route: "default".into(),
-            service_type: String::new(),
-            source: Address::default(),
-            destination: Address::default(),
-            esm_class: 0,
-            protocol_id: 0,
-            priority_flag: 0,
             registered_delivery: 0,
-            data_coding: 0,
-            replace_if_present_flag: 0,
-            sm_default_msg_id: 0,
             short_message: b"hi".to_vec(),
-            tlvs: vec![],
-            schedule_at: None,
-            expire_at: None,
             received_at: 0,
-            state: State::Queued,
-            attempts: 0,
-            carrier: None,
-            history: vec![],
+            ..Message::example(MessageId::new(1))
         };
         assert_eq!(m.transition(State::Enroute, 5, "carrier a"), Ok(()));
         assert_eq!(m.transition(State::Delivered, 6, "receipt"), Ok(()));

@@ -11,7 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
 use smppd::config::{Durability, StoreConfig};
-use smppd::message::{Address, Message, MessageId, State};
+use smppd::message::{Message, MessageId};
 use smppd::store::Store;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -48,38 +48,15 @@ fn config(path: &Path, layer_age: Duration) -> StoreConfig {
 /// check what it reads back without being told.
 fn message_for(id: MessageId) -> Message {
     let n = id.as_u64();
-    Message {
-        id,
-        client: "crash-test".into(),
-        route: format!("route-{}", n % 3),
-        service_type: String::new(),
-        source: Address {
-            ton: 5,
-            npi: 0,
-            addr: "Shop".into(),
-        },
-        destination: Address {
-            ton: 1,
-            npi: 1,
-            addr: format!("4477009{:05}", n % 100_000),
-        },
-        esm_class: 0,
-        protocol_id: 0,
-        priority_flag: 0,
-        registered_delivery: 1,
-        data_coding: 0,
-        replace_if_present_flag: 0,
-        sm_default_msg_id: 0,
-        short_message: format!("message {n}: {}", "x".repeat((n % 120) as usize)).into_bytes(),
-        tlvs: vec![(0x0204, n.to_be_bytes().to_vec())],
-        schedule_at: None,
-        expire_at: Some(i64::try_from(n).unwrap() + 86_400_000),
-        received_at: i64::try_from(n).unwrap(),
-        state: State::Queued,
-        attempts: 0,
-        carrier: None,
-        history: vec![],
-    }
+    let mut message = Message::example(id);
+    message.client = "crash-test".into();
+    message.route = format!("route-{}", n % 3);
+    message.destination.addr = format!("4477009{:05}", n % 100_000);
+    message.short_message = format!("message {n}: {}", "x".repeat((n % 120) as usize)).into_bytes();
+    message.tlvs = vec![(0x0204, n.to_be_bytes().to_vec())];
+    message.expire_at = Some(i64::try_from(n).unwrap() + 86_400_000);
+    message.received_at = i64::try_from(n).unwrap();
+    message
 }
 
 /// Child: accept forever (well, up to CHILD_LIMIT) and print `ack <id>` after each accept.

@@ -117,45 +117,21 @@ fn message_text(message: &Message) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Address, MessageId};
+    use crate::message::MessageId;
 
     #[test]
     fn receipt_text_is_the_decoded_text_in_gsm7() {
         let mut message = Message {
-            id: MessageId::new(7),
-            client: "shop".into(),
-            route: "default".into(),
-            service_type: String::new(),
-            source: Address {
-                ton: 5,
-                npi: 0,
-                addr: "Shop".into(),
-            },
-            destination: Address {
-                ton: 1,
-                npi: 1,
-                addr: "447700900123".into(),
-            },
             esm_class: esm_class::UDHI,
-            protocol_id: 0,
-            priority_flag: 0,
-            registered_delivery: 1,
             data_coding: 8,
-            replace_if_present_flag: 0,
-            sm_default_msg_id: 0,
             // UDH, then "Ça 😀€" in UTF-16BE.
             short_message: vec![
                 5, 0, 3, 1, 2, 1, 0x00, 0xC7, 0x00, 0x61, 0x00, 0x20, 0xD8, 0x3D, 0xDE, 0x00, 0x20,
                 0xAC,
             ],
-            tlvs: vec![],
-            schedule_at: None,
-            expire_at: None,
-            received_at: 1_700_000_000_000,
             state: State::Delivered,
             attempts: 1,
-            carrier: None,
-            history: vec![],
+            ..Message::example(MessageId::new(7))
         };
         let item = receipt_item(&message, 0).unwrap();
         // Ç is 0x09 in GSM, the emoji has no GSM form, € is ESC 0x65.

@@ -427,41 +427,18 @@ pub(super) fn corrupt(tree: &'static str, key: &[u8], reason: &str) -> Error {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::message::{Address, OutboxKind, State};
+    use crate::message::{Address, OutboxKind};
 
     /// A message with every field set.
     pub(in crate::store) fn message(id: u64) -> Message {
         Message {
-            id: MessageId::new(id),
-            client: "shop".into(),
-            route: "default".into(),
-            service_type: String::new(),
-            source: Address {
-                ton: 5,
-                npi: 0,
-                addr: "Shop".into(),
-            },
-            destination: Address {
-                ton: 1,
-                npi: 1,
-                addr: "447700900123".into(),
-            },
             esm_class: 0x40,
-            protocol_id: 0,
-            priority_flag: 0,
-            registered_delivery: 1,
             data_coding: 8,
-            replace_if_present_flag: 0,
-            sm_default_msg_id: 0,
             short_message: vec![5, 0, 3, 1, 2, 1, 0, 0x48],
             tlvs: vec![(0x0424, vec![1, 2, 3])],
             schedule_at: Some(1_700_000_000_000),
-            expire_at: None,
             received_at: 1_699_999_999_999,
-            state: State::Queued,
-            attempts: 0,
-            carrier: None,
-            history: vec![],
+            ..Message::example(MessageId::new(id))
         }
     }
 

@@ -1027,36 +1027,10 @@ mod tests {
 
     fn message(store: &Store, route: &str) -> Message {
         Message {
-            id: store.allocate_id(),
-            client: "shop".into(),
             route: route.into(),
-            service_type: String::new(),
-            source: Address {
-                ton: 5,
-                npi: 0,
-                addr: "Shop".into(),
-            },
-            destination: Address {
-                ton: 1,
-                npi: 1,
-                addr: "447700900123".into(),
-            },
-            esm_class: 0,
-            protocol_id: 0,
-            priority_flag: 0,
-            registered_delivery: 1,
-            data_coding: 0,
-            replace_if_present_flag: 0,
-            sm_default_msg_id: 0,
-            short_message: b"Your code is 123456".to_vec(),
             tlvs: vec![(0x0204, vec![0, 1])],
-            schedule_at: None,
-            expire_at: None,
             received_at: crate::message::now_ms(),
-            state: State::Queued,
-            attempts: 0,
-            carrier: None,
-            history: vec![],
+            ..Message::example(store.allocate_id())
         }
     }
 
