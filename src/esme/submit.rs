@@ -1,0 +1,277 @@
+//! Submits: submit_sm, data_sm and submit_multi from a bound client. Each is throttled by the
+//! client's cap, refused while the client's outbox is full, validated (`validate`), routed,
+//! stored durably and only then answered with its message id.
+//!
+//! The `Service` impl in `mod.rs` calls `submit_sm`, `data_sm` and `submit_multi`.
+
+use super::validate::{validate, Submission};
+use super::{address, EsmeService, DEFAULT_ROUTE};
+use crate::config::ClientConfig;
+use crate::message::{Message, MessageId};
+use crate::session::SessionInfo;
+use crate::telemetry::{self, Bound, Scope};
+use smpp_proto::pdu::{
+    DataSm, DestAddress, MessageIdResp, SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
+};
+use smpp_proto::{Body, CommandStatus, Pdu, Tlvs};
+
+/// The [`Submission`] of a submit_sm or submit_multi (same fields from `esm_class` on) for one
+/// destination.
+macro_rules! submission_of {
+    ($sm:expr, $destination:expr) => {
+        Submission {
+            service_type: $sm.service_type.to_string_lossy(),
+            source: address($sm.source_addr_ton, $sm.source_addr_npi, &$sm.source_addr),
+            destination: $destination,
+            esm_class: $sm.esm_class,
+            protocol_id: $sm.protocol_id,
+            priority_flag: $sm.priority_flag,
+            schedule_delivery_time: $sm.schedule_delivery_time.as_bytes(),
+            validity_period: $sm.validity_period.as_bytes(),
+            registered_delivery: $sm.registered_delivery,
+            replace_if_present_flag: $sm.replace_if_present_flag,
+            data_coding: $sm.data_coding,
+            sm_default_msg_id: $sm.sm_default_msg_id,
+            short_message: $sm.short_message.as_bytes(),
+            tlvs: &$sm.tlvs,
+        }
+    };
+}
+
+impl EsmeService {
+    fn throttled(&self, client: &ClientConfig, messages: u32) -> bool {
+        let live = self.live.load();
+        let Some(limiter) = live.client_caps.get(&client.system_id) else {
+            return false;
+        };
+        let throttled = match std::num::NonZeroU32::new(messages) {
+            Some(n) => !matches!(limiter.check_n(n), Ok(Ok(()))),
+            None => false,
+        };
+        if throttled {
+            telemetry::throttled(Scope::Client, &client.system_id);
+        }
+        throttled
+    }
+
+    /// A client whose receipts pile up unread gets ESME_RMSGQFUL until it reads them: each
+    /// message it sends would add one more.
+    fn check_outbox(&self, client: &ClientConfig) -> Result<(), CommandStatus> {
+        if self.outboxes.is_full(client) {
+            tracing::debug!(client = %client.system_id, "outbox full; submit refused");
+            telemetry::refused_full(Bound::ClientOutbox, &client.system_id);
+            return Err(CommandStatus::ESME_RMSGQFUL);
+        }
+        Ok(())
+    }
+
+    /// Assigns ids, stores durably, and only then answers (a message id is a promise).
+    ///
+    /// While the disk is nearly full (`[store] min_free_space`) every new message is refused with
+    /// ESME_RMSGQFUL: a transient status, so clients retry later, and no id is given. A store
+    /// that fails the write answers ESME_RSYSERR, with no id either: nothing of that group
+    /// commit is acknowledged (the gateway then exits to be restarted, see `Store::failed`).
+    async fn accept(&self, mut messages: Vec<Message>) -> Result<Vec<MessageId>, CommandStatus> {
+        if self.store.refuses_new() {
+            return Err(CommandStatus::ESME_RMSGQFUL);
+        }
+        let mut ids = Vec::with_capacity(messages.len());
+        for message in &mut messages {
+            message.route = self.route_of(message)?;
+            message.id = self.store.allocate_id();
+            ids.push(message.id);
+        }
+        match self.store.accept(messages).await {
+            Ok(()) => {
+                tracing::debug!(ids = ?ids, "accepted");
+                self.queued.notify_waiters();
+                Ok(ids)
+            }
+            // The guard turned on between the check above and the store's own.
+            Err(crate::store::Error::LowDiskSpace) => Err(CommandStatus::ESME_RMSGQFUL),
+            Err(e) => {
+                tracing::error!(error = %e, "store refused a submit");
+                Err(CommandStatus::ESME_RSYSERR)
+            }
+        }
+    }
+
+    /// The route that carries `message`. With no `[[routes]]` configured, every message waits in
+    /// the default queue; with routes, a message none matches is refused: its destination is
+    /// one this gateway cannot reach.
+    fn route_of(&self, message: &Message) -> Result<String, CommandStatus> {
+        let live = self.live.load();
+        let routes = &live.routes;
+        if routes.routes().is_empty() {
+            return Ok(DEFAULT_ROUTE.to_owned());
+        }
+        match routes.route(
+            &message.client,
+            &message.source.addr,
+            &message.destination.addr,
+        ) {
+            // Counted, not reserved: concurrent submits may pass the bound by a window or so.
+            Some(route) if self.store.queue_depth(route.name()) >= route.max_queue() => {
+                tracing::debug!(route = %route.name(), "route queue full; submit refused");
+                telemetry::refused_full(Bound::RouteQueue, route.name());
+                Err(CommandStatus::ESME_RMSGQFUL)
+            }
+            Some(route) => Ok(route.name().to_owned()),
+            None => {
+                tracing::debug!(
+                    client = %message.client,
+                    destination = %message.destination.addr,
+                    "no route matches; submit refused"
+                );
+                Err(CommandStatus::ESME_RINVDSTADR)
+            }
+        }
+    }
+
+    /// One message from the bound client: throttle, validate, store durably.
+    async fn submit_one(
+        &self,
+        session: &SessionInfo,
+        submission: &Submission<'_>,
+    ) -> Result<MessageId, CommandStatus> {
+        let config = self.config();
+        let client = Self::client_of(&config, session).ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        if self.throttled(client, 1) {
+            return Err(CommandStatus::ESME_RTHROTTLED);
+        }
+        self.check_outbox(client)?;
+        let message = validate(client, submission, crate::message::now_ms())?;
+        self.accept(vec![message]).await.and_then(first)
+    }
+
+    pub(super) async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
+        let destination = address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr);
+        let submission = submission_of!(sm, destination);
+        let result = self.submit_one(session, &submission).await;
+        id_response(seq, result, Body::SubmitSmResp)
+    }
+
+    pub(super) async fn data_sm(&self, session: &SessionInfo, seq: u32, sm: &DataSm) -> Pdu {
+        // data_sm has no priority, times, replace flag or canned message: their NULL values.
+        let submission = Submission {
+            service_type: sm.service_type.to_string_lossy(),
+            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
+            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+            esm_class: sm.esm_class,
+            protocol_id: 0,
+            priority_flag: 0,
+            schedule_delivery_time: b"",
+            validity_period: b"",
+            registered_delivery: sm.registered_delivery,
+            replace_if_present_flag: 0,
+            data_coding: sm.data_coding,
+            sm_default_msg_id: 0,
+            short_message: b"",
+            tlvs: &sm.tlvs,
+        };
+        let result = self.submit_one(session, &submission).await;
+        id_response(seq, result, Body::DataSmResp)
+    }
+
+    pub(super) async fn submit_multi(
+        &self,
+        session: &SessionInfo,
+        seq: u32,
+        sm: &SubmitMulti,
+    ) -> Pdu {
+        let refuse = |status| {
+            Pdu::with_status(
+                seq,
+                status,
+                Body::SubmitMultiResp(SubmitMultiResp::default()),
+            )
+        };
+        let config = self.config();
+        let Some(client) = Self::client_of(&config, session) else {
+            return refuse(CommandStatus::ESME_RINVBNDSTS);
+        };
+        let count = u32::try_from(sm.dest_address.len()).unwrap_or(u32::MAX);
+        if self.throttled(client, count) {
+            return refuse(CommandStatus::ESME_RTHROTTLED);
+        }
+        if let Err(status) = self.check_outbox(client) {
+            return refuse(status);
+        }
+        let now = crate::message::now_ms();
+        let mut messages = Vec::new();
+        let mut unsuccess = Vec::new();
+        for dest in sm.dest_address.iter() {
+            let (ton, npi, addr) = match dest {
+                DestAddress::Sme {
+                    dest_addr_ton,
+                    dest_addr_npi,
+                    destination_addr,
+                } => (*dest_addr_ton, *dest_addr_npi, destination_addr.clone()),
+                DestAddress::DistributionList { dl_name } => {
+                    // smppd keeps no distribution lists.
+                    unsuccess.push(UnsuccessSme {
+                        dest_addr_ton: 0,
+                        dest_addr_npi: 0,
+                        destination_addr: dl_name.clone(),
+                        error_status_code: CommandStatus::ESME_RCNTSUBDL,
+                    });
+                    continue;
+                }
+            };
+            let submission = submission_of!(sm, address(ton, npi, &addr));
+            match validate(client, &submission, now) {
+                Ok(message) => messages.push(message),
+                Err(status) => unsuccess.push(UnsuccessSme {
+                    dest_addr_ton: ton,
+                    dest_addr_npi: npi,
+                    destination_addr: addr,
+                    error_status_code: status,
+                }),
+            }
+        }
+        if messages.is_empty() {
+            let status = unsuccess
+                .first()
+                .map_or(CommandStatus::ESME_RINVNUMDESTS, |u| u.error_status_code);
+            return refuse(status);
+        }
+        match self.accept(messages).await {
+            // One message per destination; the response names the first. Each destination's
+            // receipt carries its own id.
+            Ok(ids) => Pdu::new(
+                seq,
+                Body::SubmitMultiResp(SubmitMultiResp {
+                    message_id: message_id_resp(ids.first().copied().unwrap_or_default())
+                        .message_id,
+                    unsuccess_sme: unsuccess.try_into().unwrap_or_default(),
+                    tlvs: Tlvs::new(),
+                }),
+            ),
+            Err(status) => refuse(status),
+        }
+    }
+}
+
+fn first(ids: Vec<MessageId>) -> Result<MessageId, CommandStatus> {
+    ids.first().copied().ok_or(CommandStatus::ESME_RSYSERR)
+}
+
+/// A `_resp` carrying the new message's id, or the error status with no body.
+fn id_response(
+    seq: u32,
+    result: Result<MessageId, CommandStatus>,
+    body: fn(MessageIdResp) -> Body,
+) -> Pdu {
+    match result {
+        Ok(id) => Pdu::new(seq, body(message_id_resp(id))),
+        Err(status) => Pdu::with_status(seq, status, body(MessageIdResp::default())),
+    }
+}
+
+fn message_id_resp(id: MessageId) -> MessageIdResp {
+    MessageIdResp {
+        // Decimal, at most 16 digits: always fits.
+        message_id: id.to_string().try_into().unwrap_or_default(),
+        tlvs: Tlvs::new(),
+    }
+}
