@@ -1,0 +1,793 @@
+//! The conversion of the raw file ([`RawConfig`]) into the validated [`Config`], one function
+//! per section: it checks every key with `checks.rs`, adds the rules that span keys (a route
+//! naming a known carrier, `reconnect_min` at most `reconnect_max`), and reports every problem
+//! with its key path. `Config::parse` calls it through `Config::try_from`.
+
+use super::checks::{
+    address_code, address_pattern, admin_token, at_most, bind_field, byte_size, destination_prefix,
+    host, in_range, ip_net, log_filter, name, non_zero_u32, non_zero_usize, optional_rate,
+    password, positive_duration, printable, readable_file, required, socket_addr, status,
+    system_id, tls_name, token_from_file, unique_names, usize_in, Problems, ADDRESS_RANGE_MAX,
+    NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
+};
+use super::raw::{
+    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawLog, RawMoRoute, RawRoute,
+    RawServer, RawSession, RawSimulator, RawSize, RawStore, RawTls,
+};
+use super::{
+    AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth, ClientConfig,
+    Config, ConfigError, ConfigErrors, Durability, IdFormat, LogConfig, LogFormat, MoRouteConfig,
+    ReceiptRequest, RouteConfig, Secret, ServerConfig, SessionConfig, SimulatorSection,
+    StoreConfig, TlsConfig,
+};
+use std::collections::{HashMap, HashSet};
+
+/// Most session slots of one carrier link.
+const SESSIONS_MAX: i64 = 64;
+/// Smallest `max_pdu_bytes`: room for a submit_sm with a full short message and TLVs.
+const MAX_PDU_BYTES_MIN: i64 = 4096;
+/// Largest `max_pdu_bytes`: a peer's PDU is buffered whole before it is decoded.
+const MAX_PDU_BYTES_MAX: i64 = 1024 * 1024;
+/// Largest `window`.
+const WINDOW_MAX: i64 = 1024;
+const BIND_TYPE_WORDS: &str = "transmitter, receiver, transceiver";
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigErrors;
+
+    /// Checks everything and reports every problem, not just the first.
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigErrors> {
+        let mut problems = Problems::default();
+        // What routes may refer to, taken from the raw tables so that one bad key in a client
+        // or carrier does not also make every route naming it wrong.
+        let known = Known::new(&raw.clients, &raw.carriers);
+        let server = server(raw.server, &mut problems);
+        let store = store(raw.store, &mut problems);
+        let clients = clients(raw.clients, &mut problems);
+        let carriers = carriers(raw.carriers, &mut problems);
+        let routes = routes(raw.routes, &known, &mut problems);
+        let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
+        let admin = admin(raw.admin, &mut problems);
+        let log = log(raw.log, &mut problems);
+        let simulator = simulator(raw.simulator, &mut problems);
+        match (
+            server, store, clients, carriers, routes, mo_routes, admin, log, simulator,
+        ) {
+            (
+                Some(server),
+                Some(store),
+                Some(clients),
+                Some(carriers),
+                Some(routes),
+                Some(mo_routes),
+                Some(admin),
+                Some(log),
+                Some(simulator),
+            ) if problems.0.is_empty() => Ok(Self {
+                server,
+                store,
+                clients,
+                carriers,
+                routes,
+                mo_routes,
+                admin,
+                log,
+                simulator,
+            }),
+            _ if problems.0.is_empty() => {
+                // Every `None` above comes with its problem; should one not, still refuse.
+                Err(ConfigErrors::one(ConfigError::new(
+                    "",
+                    "invalid configuration",
+                )))
+            }
+            _ => Err(ConfigErrors(problems.0)),
+        }
+    }
+}
+
+fn server(raw: RawServer, p: &mut Problems) -> Option<ServerConfig> {
+    let system_id = p.check("server.system_id", system_id(&raw.system_id));
+    let listen = p.list("server.listen", &raw.listen, |a| socket_addr(a));
+    let tls = raw.tls.map(|raw_tls| tls(raw_tls, p));
+    let max_pdu_bytes = p.check(
+        "server.max_pdu_bytes",
+        usize_in(
+            raw.max_pdu_bytes,
+            MAX_PDU_BYTES_MIN,
+            Some(MAX_PDU_BYTES_MAX),
+        ),
+    );
+    let max_connections = p.check(
+        "server.max_connections",
+        non_zero_usize(raw.max_connections, None),
+    );
+    let max_connections_per_ip = p.check(
+        "server.max_connections_per_ip",
+        non_zero_usize(raw.max_connections_per_ip, None),
+    );
+    let session = session(raw.session, p);
+
+    if raw.listen.is_empty() && tls.is_none() {
+        p.add(
+            "server.listen",
+            "no listeners: give at least one address, or a [server.tls] section",
+        );
+    }
+    if let (Some(listen), Some(Some(tls))) = (&listen, &tls) {
+        for (i, addr) in tls.listen.iter().enumerate() {
+            // Port 0 asks the system for a free port: two of them never clash.
+            if let Some(j) = listen.iter().position(|a| a == addr && a.port() != 0) {
+                p.add(
+                    format!("server.tls.listen[{i}]"),
+                    format!("{addr} is also server.listen[{j}]"),
+                );
+            }
+        }
+    }
+
+    Some(ServerConfig {
+        system_id: system_id?,
+        listen: listen?,
+        tls: tls.map_or(Some(None), |tls| tls.map(Some))?,
+        max_pdu_bytes: max_pdu_bytes?,
+        max_connections: max_connections?,
+        max_connections_per_ip: max_connections_per_ip?,
+        session: session?,
+    })
+}
+
+fn tls(raw: RawTls, p: &mut Problems) -> Option<TlsConfig> {
+    let listen = p.list("server.tls.listen", &raw.listen, |a| socket_addr(a));
+    if raw.listen.is_empty() {
+        p.add(
+            "server.tls.listen",
+            "empty: a [server.tls] section needs at least one address",
+        );
+    }
+    let cert = p.check("server.tls.cert", readable_file(raw.cert));
+    let key = p.check("server.tls.key", readable_file(raw.key));
+    Some(TlsConfig {
+        listen: listen?,
+        cert: cert?,
+        key: key?,
+    })
+}
+
+fn session(raw: RawSession, p: &mut Problems) -> Option<SessionConfig> {
+    let mut duration = |name: &str, value: &str| {
+        p.check(&format!("server.session.{name}"), positive_duration(value))
+    };
+    let session_init_timeout = duration("session_init_timeout", &raw.session_init_timeout);
+    let enquire_link_interval = duration("enquire_link_interval", &raw.enquire_link_interval);
+    let inactivity_timeout = duration("inactivity_timeout", &raw.inactivity_timeout);
+    let response_timeout = duration("response_timeout", &raw.response_timeout);
+    let bind_failure_delay = duration("bind_failure_delay", &raw.bind_failure_delay);
+    let unbind_timeout = duration("unbind_timeout", &raw.unbind_timeout);
+
+    if let (Some(inactivity), Some(enquire)) = (inactivity_timeout, enquire_link_interval) {
+        // A quiet but healthy session gets an enquire_link before it counts as inactive.
+        if inactivity <= enquire {
+            p.add(
+                "server.session.inactivity_timeout",
+                format!(
+                    "must be longer than enquire_link_interval ({}), not {}",
+                    humantime::format_duration(enquire),
+                    humantime::format_duration(inactivity),
+                ),
+            );
+            return None;
+        }
+    }
+
+    Some(SessionConfig {
+        session_init_timeout: session_init_timeout?,
+        enquire_link_interval: enquire_link_interval?,
+        inactivity_timeout: inactivity_timeout?,
+        response_timeout: response_timeout?,
+        bind_failure_delay: bind_failure_delay?,
+        unbind_timeout: unbind_timeout?,
+    })
+}
+
+fn store(raw: RawStore, p: &mut Problems) -> Option<StoreConfig> {
+    let path = if raw.path.as_os_str().is_empty() {
+        p.add("store.path", "must not be empty");
+        None
+    } else {
+        Some(raw.path)
+    };
+    let durability = p.check(
+        "store.durability",
+        match raw.durability.as_str() {
+            "durable" => Ok(Durability::Durable),
+            "flush" => Ok(Durability::Flush),
+            "relaxed" => Ok(Durability::Relaxed),
+            other => Err(format!(
+                "unknown `{other}`; expected durable, flush or relaxed"
+            )),
+        },
+    );
+    let max_batch = p.check("store.max_batch", non_zero_usize(raw.max_batch, None));
+    let cache_bytes = p.check(
+        "store.cache_bytes",
+        usize_in(raw.cache_bytes, 1024 * 1024, None).map_err(|e| format!("{e} (at least 1 MiB)")),
+    );
+    let retention = p.check(
+        "store.retention",
+        match raw.retention.as_str() {
+            "off" => Ok(None),
+            text => positive_duration(text)
+                .map(Some)
+                .map_err(|e| format!("{e}; or \"off\" to keep messages forever")),
+        },
+    );
+    let min_free_space = p.check(
+        "store.min_free_space",
+        match raw.min_free_space {
+            RawSize::Text(text) if text == "off" => Ok(0),
+            size => byte_size(&size).map_err(|e| format!("{e}; or \"off\" to never refuse")),
+        },
+    );
+    Some(StoreConfig {
+        path: path?,
+        durability: durability?,
+        max_batch: max_batch?,
+        cache_bytes: cache_bytes?,
+        retention: retention?,
+        min_free_space: min_free_space?,
+        layer_age: StoreConfig::LAYER_AGE,
+    })
+}
+
+fn clients(raw: Vec<RawClient>, p: &mut Problems) -> Option<Vec<ClientConfig>> {
+    // system_id → index of its first client, for duplicates.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let checked: Vec<Option<ClientConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            if let Some(id) = &raw.system_id {
+                if let Some(first) = seen.get(id) {
+                    p.add(
+                        format!("clients[{i}].system_id"),
+                        format!("`{id}` is also clients[{first}].system_id; each must be unique"),
+                    );
+                } else {
+                    seen.insert(id.clone(), i);
+                }
+            }
+            client(i, raw, p)
+        })
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
+    let key = |name: &str| format!("clients[{i}].{name}");
+    let system_id = p.check(
+        &key("system_id"),
+        raw.system_id
+            .as_deref()
+            .ok_or_else(|| "required".to_owned())
+            .and_then(system_id),
+    );
+    let password = p.check(
+        &key("password"),
+        raw.password
+            .ok_or_else(|| "required".to_owned())
+            .and_then(password),
+    );
+    let bind_types = bind_types(&key("bind_types"), &raw.bind_types, p);
+    let max_binds = p.check(&key("max_binds"), non_zero_u32(raw.max_binds, None));
+    let window = p.check(&key("window"), non_zero_usize(raw.window, Some(WINDOW_MAX)));
+    let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let allowed_sources = p.list(&key("allowed_sources"), &raw.allowed_sources, |s| {
+        address_pattern(s)
+    });
+    let allowed_ips = p.list(&key("allowed_ips"), &raw.allowed_ips, |s| ip_net(s));
+    let max_outbox = p.check(&key("max_outbox"), non_zero_usize(raw.max_outbox, None));
+    Some(ClientConfig {
+        system_id: system_id?,
+        password: password?,
+        bind_types: bind_types?,
+        max_binds: max_binds?,
+        window: window?,
+        throughput: throughput?,
+        allowed_sources: allowed_sources?,
+        allowed_ips: allowed_ips?,
+        max_outbox: max_outbox?,
+    })
+}
+
+fn bind_types(key: &str, words: &[String], p: &mut Problems) -> Option<BindTypes> {
+    if words.is_empty() {
+        p.add(
+            key,
+            format!("empty: name at least one of {BIND_TYPE_WORDS}"),
+        );
+        return None;
+    }
+    let mut types = BindTypes {
+        transmitter: false,
+        receiver: false,
+        transceiver: false,
+    };
+    let mut ok = true;
+    for (i, word) in words.iter().enumerate() {
+        match word.as_str() {
+            "transmitter" => types.transmitter = true,
+            "receiver" => types.receiver = true,
+            "transceiver" => types.transceiver = true,
+            other => {
+                p.add(
+                    format!("{key}[{i}]"),
+                    format!("unknown bind type `{other}`; expected {BIND_TYPE_WORDS}"),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(types)
+}
+
+/// The clients and carriers that routes may name.
+struct Known {
+    /// Client system_id → whether it may bind as a receiver or transceiver (get MO).
+    clients: HashMap<String, bool>,
+    /// Carrier names.
+    carriers: HashSet<String>,
+}
+
+impl Known {
+    fn new(clients: &[RawClient], carriers: &[RawCarrier]) -> Self {
+        let clients = clients
+            .iter()
+            .filter_map(|c| {
+                // An empty bind_types is its own problem; do not report it again from MO.
+                let receives = c.bind_types.is_empty()
+                    || c.bind_types
+                        .iter()
+                        .any(|t| t == "receiver" || t == "transceiver");
+                Some((c.system_id.clone()?, receives))
+            })
+            .collect();
+        let carriers = carriers.iter().filter_map(|c| c.name.clone()).collect();
+        Self { clients, carriers }
+    }
+}
+
+fn carriers(raw: Vec<RawCarrier>, p: &mut Problems) -> Option<Vec<CarrierConfig>> {
+    unique_names("carriers", "name", raw.iter().map(|c| c.name.as_deref()), p);
+    let checked: Vec<Option<CarrierConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| carrier(i, raw, p))
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn carrier(i: usize, raw: RawCarrier, p: &mut Problems) -> Option<CarrierConfig> {
+    let key = |name: &str| format!("carriers[{i}].{name}");
+    let name = p.check(&key("name"), required(raw.name).and_then(|n| name(&n)));
+    let host = p.check(&key("host"), required(raw.host).and_then(|h| host(&h)));
+    let port = p.check(
+        &key("port"),
+        in_range(raw.port, 1, Some(i64::from(u16::MAX))).and_then(|port| {
+            u16::try_from(port).map_err(|_| format!("must be 1–65535, not {port}"))
+        }),
+    );
+    let system_id = p.check(
+        &key("system_id"),
+        raw.system_id
+            .as_deref()
+            .map_or_else(|| Err("required".to_owned()), system_id),
+    );
+    let password = p.check(
+        &key("password"),
+        required(raw.password).and_then(|pw| {
+            // Never quote the password in a reason.
+            if !printable(&pw) {
+                Err("must be printable ASCII".to_owned())
+            } else if pw.len() > PASSWORD_MAX {
+                Err(format!(
+                    "is {} characters; SMPP 3.4 carries at most {PASSWORD_MAX}",
+                    pw.len()
+                ))
+            } else {
+                Ok(Secret::new(pw))
+            }
+        }),
+    );
+    let system_type = p.check(
+        &key("system_type"),
+        bind_field(&raw.system_type, SYSTEM_TYPE_MAX),
+    );
+    let address_range = p.check(
+        &key("address_range"),
+        bind_field(&raw.address_range, ADDRESS_RANGE_MAX),
+    );
+    let bind = p.check(
+        &key("bind"),
+        match raw.bind.as_str() {
+            "transceiver" => Ok(CarrierBind::Transceiver),
+            "pair" => Ok(CarrierBind::Pair),
+            other => Err(format!("unknown `{other}`; expected transceiver or pair")),
+        },
+    );
+    let sessions = p.check(
+        &key("sessions"),
+        non_zero_usize(raw.sessions, Some(SESSIONS_MAX)),
+    );
+    let window = p.check(&key("window"), non_zero_usize(raw.window, Some(WINDOW_MAX)));
+    let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let mut duration = |name: &str, value: &str| p.check(&key(name), positive_duration(value));
+    let enquire_link_interval = duration("enquire_link_interval", &raw.enquire_link_interval);
+    let response_timeout = duration("response_timeout", &raw.response_timeout);
+    let reconnect_min = duration("reconnect_min", &raw.reconnect_min);
+    let reconnect_max = duration("reconnect_max", &raw.reconnect_max);
+    let retry_min = duration("retry_min", &raw.retry_min);
+    let retry_max = duration("retry_max", &raw.retry_max);
+    let mut code = |name: &str, value: Option<i64>, allowed: &[u8], what: &str| match value {
+        None => Some(None),
+        Some(v) => p
+            .check(&key(name), address_code(v, allowed, what))
+            .map(Some),
+    };
+    let default_source_ton = code("default_source_ton", raw.default_source_ton, TONS, "TON");
+    let default_source_npi = code("default_source_npi", raw.default_source_npi, NPIS, "NPI");
+    let default_dest_ton = code("default_dest_ton", raw.default_dest_ton, TONS, "TON");
+    let default_dest_npi = code("default_dest_npi", raw.default_dest_npi, NPIS, "NPI");
+    let receipt_id_format = p.check(
+        &key("receipt_id_format"),
+        match raw.receipt_id_format.as_str() {
+            "auto" => Ok(IdFormat::Auto),
+            "hex" => Ok(IdFormat::Hex),
+            "decimal" => Ok(IdFormat::Decimal),
+            other => Err(format!("unknown `{other}`; expected auto, hex or decimal")),
+        },
+    );
+    let registered_delivery = p.check(
+        &key("registered_delivery"),
+        match raw.registered_delivery.as_str() {
+            "always" => Ok(ReceiptRequest::Always),
+            "requested" => Ok(ReceiptRequest::Requested),
+            other => Err(format!("unknown `{other}`; expected always or requested")),
+        },
+    );
+    let max_attempts = p.check(&key("max_attempts"), non_zero_u32(raw.max_attempts, None));
+    let transient_statuses = p
+        .list(&key("transient_statuses"), &raw.transient_statuses, status)
+        .map(|mut statuses| {
+            statuses.sort_unstable();
+            statuses.dedup();
+            statuses
+        });
+    let tls = match raw.tls {
+        None => Some(None),
+        Some(tls) => carrier_tls(&key("tls"), tls, host.as_deref(), p).map(Some),
+    };
+
+    at_most(
+        &key("reconnect_max"),
+        "reconnect_min",
+        reconnect_min,
+        reconnect_max,
+        p,
+    );
+    at_most(&key("retry_max"), "retry_min", retry_min, retry_max, p);
+
+    let (reconnect_min, reconnect_max) = (reconnect_min?, reconnect_max?);
+    let (retry_min, retry_max) = (retry_min?, retry_max?);
+    if reconnect_min > reconnect_max || retry_min > retry_max {
+        return None;
+    }
+    Some(CarrierConfig {
+        name: name?,
+        host: host?,
+        port: port?,
+        system_id: system_id?,
+        password: password?,
+        system_type: system_type?,
+        address_range: address_range?,
+        bind: bind?,
+        sessions: sessions?,
+        window: window?,
+        throughput: throughput?,
+        enquire_link_interval: enquire_link_interval?,
+        response_timeout: response_timeout?,
+        reconnect_min,
+        reconnect_max,
+        default_source_ton: default_source_ton?,
+        default_source_npi: default_source_npi?,
+        default_dest_ton: default_dest_ton?,
+        default_dest_npi: default_dest_npi?,
+        receipt_id_format: receipt_id_format?,
+        registered_delivery: registered_delivery?,
+        intermediate_notifications: raw.intermediate_notifications,
+        max_attempts: max_attempts?,
+        retry_min,
+        retry_max,
+        transient_statuses: transient_statuses?,
+        tls: tls?,
+    })
+}
+
+/// `host` is the carrier's host, when it is valid: the default `server_name`.
+fn carrier_tls(
+    key: &str,
+    raw: RawCarrierTls,
+    host: Option<&str>,
+    p: &mut Problems,
+) -> Option<CarrierTls> {
+    let key = |name: &str| format!("{key}.{name}");
+    let ca = match raw.ca {
+        None => Some(None),
+        Some(ca) => p.check(&key("ca"), readable_file(Some(ca))).map(Some),
+    };
+    let client_auth = match (raw.client_cert, raw.client_key) {
+        (None, None) => Some(None),
+        (Some(cert), Some(key_path)) => {
+            let cert = p.check(&key("client_cert"), readable_file(Some(cert)));
+            let key_path = p.check(&key("client_key"), readable_file(Some(key_path)));
+            Some(Some(ClientAuth {
+                cert: cert?,
+                key: key_path?,
+            }))
+        }
+        (Some(_), None) => {
+            p.add(key("client_key"), "required when client_cert is set");
+            None
+        }
+        (None, Some(_)) => {
+            p.add(key("client_cert"), "required when client_key is set");
+            None
+        }
+    };
+    let server_name = match raw.server_name {
+        Some(server_name) => p.check(&key("server_name"), tls_name(&server_name)),
+        // An invalid host is reported at its own key.
+        None => host.map(str::to_owned),
+    };
+    Some(CarrierTls {
+        ca: ca?,
+        client_auth: client_auth?,
+        server_name: server_name?,
+    })
+}
+
+fn routes(raw: Vec<RawRoute>, known: &Known, p: &mut Problems) -> Option<Vec<RouteConfig>> {
+    unique_names("routes", "name", raw.iter().map(|r| r.name.as_deref()), p);
+    // A route after one without conditions is never used: the usual mistake is a specific
+    // route added below the catch-all.
+    if let Some(first) = raw.iter().position(|r| {
+        r.destination_prefixes.is_empty() && r.clients.is_empty() && r.source_addresses.is_empty()
+    }) {
+        let catch_all = raw
+            .get(first)
+            .and_then(|r| r.name.as_deref())
+            .unwrap_or_default();
+        for i in first + 1..raw.len() {
+            p.add(
+                format!("routes[{i}]"),
+                format!(
+                    "never used: routes[{first}] (`{catch_all}`) has no conditions and takes \
+                     every message first; move this route above it"
+                ),
+            );
+        }
+    }
+    let checked: Vec<Option<RouteConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| route(i, raw, known, p))
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<RouteConfig> {
+    let key = |name: &str| format!("routes[{i}].{name}");
+    let name = p.check(&key("name"), required(raw.name).and_then(|n| name(&n)));
+    let destination_prefixes = p.list(
+        &key("destination_prefixes"),
+        &raw.destination_prefixes,
+        |d| destination_prefix(d),
+    );
+    let clients = p.list(&key("clients"), &raw.clients, |c| {
+        if known.clients.contains_key(c) {
+            Ok(c.clone())
+        } else {
+            Err(format!("no client with system_id `{c}` in [[clients]]"))
+        }
+    });
+    let source_addresses = p.list(&key("source_addresses"), &raw.source_addresses, |s| {
+        address_pattern(s)
+    });
+    // Compared with the weights even when a carrier name in the list is bad.
+    let carrier_count = raw.carriers.as_ref().map(Vec::len).filter(|&n| n > 0);
+    let carriers = match raw.carriers {
+        None => {
+            p.add(key("carriers"), "required: the carriers to send through");
+            None
+        }
+        Some(names) if names.is_empty() => {
+            p.add(key("carriers"), "empty: name at least one carrier");
+            None
+        }
+        Some(names) => {
+            let checked = p.list(&key("carriers"), &names, |c| {
+                if known.carriers.contains(c) {
+                    Ok(c.clone())
+                } else {
+                    Err(format!("no carrier named `{c}` in [[carriers]]"))
+                }
+            });
+            for (j, name) in names.iter().enumerate() {
+                if let Some(first) = names.iter().position(|n| n == name).filter(|&f| f < j) {
+                    p.add(
+                        format!("{}[{j}]", key("carriers")),
+                        format!("`{name}` is also {}[{first}]", key("carriers")),
+                    );
+                }
+            }
+            checked
+        }
+    };
+    let weights = match raw.weights {
+        None => Some(None),
+        Some(weights) => {
+            let checked = p.list(&key("weights"), &weights, |&w| non_zero_u32(w, None));
+            match carrier_count {
+                Some(want) if want != weights.len() => {
+                    p.add(
+                        key("weights"),
+                        format!(
+                            "has {} weights for {want} carriers; give one weight per carrier",
+                            weights.len()
+                        ),
+                    );
+                    None
+                }
+                _ => checked.map(Some),
+            }
+        }
+    };
+    let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let max_queue = p.check(&key("max_queue"), non_zero_usize(raw.max_queue, None));
+    Some(RouteConfig {
+        name: name?,
+        destination_prefixes: destination_prefixes?,
+        clients: clients?,
+        source_addresses: source_addresses?,
+        carriers: carriers?,
+        weights: weights?,
+        throughput: throughput?,
+        max_queue: max_queue?,
+    })
+}
+
+fn mo_routes(raw: Vec<RawMoRoute>, known: &Known, p: &mut Problems) -> Option<Vec<MoRouteConfig>> {
+    let checked: Vec<Option<MoRouteConfig>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| mo_route(i, raw, known, p))
+        .collect();
+    checked.into_iter().collect()
+}
+
+fn mo_route(i: usize, raw: RawMoRoute, known: &Known, p: &mut Problems) -> Option<MoRouteConfig> {
+    let key = |name: &str| format!("mo_routes[{i}].{name}");
+    let destinations = match raw.destinations {
+        None => {
+            p.add(key("destinations"), "required: the numbers it routes");
+            None
+        }
+        Some(d) if d.is_empty() => {
+            p.add(key("destinations"), "empty: give at least one pattern");
+            None
+        }
+        Some(d) => p.list(&key("destinations"), &d, |d| {
+            // Carriers write MO destinations with or without `+`; both sides drop it.
+            address_pattern(d.strip_prefix('+').unwrap_or(d))
+        }),
+    };
+    let client = p.check(
+        &key("client"),
+        required(raw.client).and_then(|c| match known.clients.get(&c) {
+            None => Err(format!("no client with system_id `{c}` in [[clients]]")),
+            Some(false) => Err(format!(
+                "client `{c}` may not bind as a receiver or transceiver, so it could never \
+                 get these messages; add one to its bind_types"
+            )),
+            Some(true) => Ok(c),
+        }),
+    );
+    Some(MoRouteConfig {
+        destinations: destinations?,
+        client: client?,
+    })
+}
+
+fn admin(raw: RawAdmin, p: &mut Problems) -> Option<AdminConfig> {
+    let listen = p.check("admin.listen", socket_addr(&raw.listen));
+    let token = match (raw.token, raw.token_file) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "admin.token_file",
+                "give admin.token or admin.token_file, not both",
+            );
+            None
+        }
+        (Some(token), None) => p.check("admin.token", admin_token(&token)).map(Some),
+        (None, Some(path)) => p
+            .check("admin.token_file", token_from_file(&path))
+            .map(Some),
+        (None, None) => Some(None),
+    };
+    if let (Some(listen), Some(None)) = (listen, &token) {
+        // Anyone who reaches the API can pause links and purge queues.
+        if raw.enabled && !listen.ip().is_loopback() {
+            p.add(
+                "admin.token",
+                format!(
+                    "required when admin.listen ({listen}) is not a loopback address: the admin \
+                     API can pause links, cancel messages and purge queues"
+                ),
+            );
+            return None;
+        }
+    }
+    Some(AdminConfig {
+        enabled: raw.enabled,
+        listen: listen?,
+        token: token?,
+        metrics_open: raw.metrics_open,
+    })
+}
+
+/// `Some(None)` when disabled; `None` on a problem.
+fn simulator(raw: RawSimulator, p: &mut Problems) -> Option<Option<SimulatorSection>> {
+    let listen = p.check("simulator.listen", socket_addr(&raw.listen));
+    let receipt_delay = p.check(
+        "simulator.receipt_delay",
+        humantime::parse_duration(&raw.receipt_delay).map_err(|e| {
+            format!(
+                "`{}` is not a duration like \"1s\", \"250ms\": {e}",
+                raw.receipt_delay
+            )
+        }),
+    );
+    let delivered_percent = p.check(
+        "simulator.delivered_percent",
+        in_range(raw.delivered_percent, 0, Some(100)).map(|v| u8::try_from(v).unwrap_or(100)),
+    );
+    let window = p.check(
+        "simulator.window",
+        non_zero_usize(raw.window, Some(WINDOW_MAX)),
+    );
+    if !raw.enabled {
+        return Some(None);
+    }
+    Some(Some(SimulatorSection {
+        listen: listen?,
+        receipt_delay: receipt_delay?,
+        delivered_percent: delivered_percent?,
+        window: window?,
+    }))
+}
+
+fn log(raw: RawLog, p: &mut Problems) -> Option<LogConfig> {
+    let format = p.check(
+        "log.format",
+        match raw.format.as_str() {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown `{other}`; expected human or json")),
+        },
+    );
+    let level = p.check("log.level", log_filter(&raw.level));
+    Some(LogConfig {
+        format: format?,
+        level: level?,
+    })
+}
