@@ -206,7 +206,7 @@ static TOTALS: Totals = Totals {
 };
 
 /// The running totals since the process started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TotalsSnapshot {
     /// Submit requests answered ESME_ROK.
     pub submits_accepted: u64,

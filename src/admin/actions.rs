@@ -2,8 +2,11 @@
 //! retry and cancel messages, purge queues, disconnect binds. Each action is logged, and
 //! answers with the thing as it now is.
 
+use crate::admin::api::{
+    Confirm, Disconnect, DisconnectHow, Disconnected, LinkView, MessageView, Purged, RouteView,
+};
 use crate::admin::error::{ApiError, ApiResult};
-use crate::admin::views::{self, message_view, parse_id, LinkView, MessageView, RouteView};
+use crate::admin::views::{self, message_view, parse_id};
 use crate::admin::Admin;
 use crate::message::{now_ms, Event, Message, MessageId, State};
 use crate::store::Error as StoreError;
@@ -12,7 +15,6 @@ use axum::extract::{Path, State as Shared};
 use axum::Json;
 use futures_util::stream::{self, StreamExt};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,23 +165,6 @@ pub(crate) async fn cancel(
     Ok(Json(message_view(&cancelled)))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Confirm {
-    confirm: bool,
-}
-
-/// What a purge did.
-#[derive(Serialize)]
-pub(crate) struct Purged {
-    /// The route or client purged.
-    queue: String,
-    /// Entries removed.
-    purged: usize,
-    /// Entries that could not be removed (see the log).
-    failed: usize,
-}
-
 /// `POST /api/routes/{name}/purge` with `{"confirm": true}`: every message in the route's
 /// queue ends DELETED, and each client gets the receipts it asked for.
 pub(crate) async fn purge_route(
@@ -286,23 +271,6 @@ pub(crate) async fn purge_outbox(
     }))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Disconnect {
-    /// Close the connection at once instead of unbinding.
-    force: bool,
-}
-
-/// What a disconnect did.
-#[derive(Serialize)]
-pub(crate) struct Disconnected {
-    session: u64,
-    system_id: String,
-    peer: String,
-    /// `unbind` (graceful: in-flight requests are answered) or `close`.
-    how: &'static str,
-}
-
 /// `POST /api/binds/{session}/disconnect`, optionally with `{"force": true}`.
 pub(crate) async fn disconnect(
     Shared(admin): Shared<Arc<Admin>>,
@@ -327,8 +295,12 @@ pub(crate) async fn disconnect(
     if !graceful {
         bind.handle.close();
     }
-    let how = if graceful { "unbind" } else { "close" };
-    tracing::info!(client = %bind.system_id, peer = %bind.peer, session, how, "bind disconnected by an operator");
+    let how = if graceful {
+        DisconnectHow::Unbind
+    } else {
+        DisconnectHow::Close
+    };
+    tracing::info!(client = %bind.system_id, peer = %bind.peer, session, how = how.name(), "bind disconnected by an operator");
     Ok(Json(Disconnected {
         session,
         system_id: bind.system_id,
@@ -371,8 +343,9 @@ fn update_error(id: MessageId, action: &str, error: &StoreError) -> ApiError {
     }
 }
 
-/// The body of a throughput change: `{"rate": N}` (messages per second, at least 1) or
-/// `{"rate": null}` to lift the cap.
+/// The body of a throughput change ([`Throughput`](crate::admin::api::Throughput)): `{"rate": N}`
+/// (messages per second, at least 1) or `{"rate": null}` to lift the cap. Read by hand, not by
+/// serde, so that each refusal says what was wrong.
 fn rate(body: &[u8]) -> Result<Option<NonZeroU32>, ApiError> {
     let bad = |why: &str| {
         ApiError::bad_request(format!(

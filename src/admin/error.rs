@@ -1,6 +1,7 @@
 //! Errors of the admin API: an HTTP status and a sentence a person can act on, sent as
 //! `{"error": "…"}`.
 
+use crate::admin::api::ErrorBody;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -59,7 +60,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
+        let body = Json(ErrorBody {
+            error: self.message,
+        });
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -4,9 +4,11 @@
 //!
 //! Reads (`GET /api/…`) show the gateway as it runs; actions (`POST /api/…`) steer it.
 //! Errors are `{"error": "…"}` with 400 for bad input, 401 without the token, 404 for unknown
-//! names and ids, 409 when the thing's state forbids the action.
+//! names and ids, 409 when the thing's state forbids the action. The JSON of every endpoint is
+//! typed in [`api`], which `smppctl` reads too.
 
 mod actions;
+pub mod api;
 mod error;
 pub mod metrics;
 mod rates;

@@ -1,6 +1,7 @@
 //! Request rates of live sessions: the sessions' request counters, sampled once a second, give
 //! requests per second over the last few seconds.
 
+use crate::admin::api::Rate;
 use crate::session::SessionStats;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -8,15 +9,6 @@ use std::time::{Duration, Instant};
 
 /// Seconds a rate looks back over.
 const SPAN: usize = 5;
-
-/// Per second, in and out, over the last [`SPAN`] seconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
-pub(crate) struct Rate {
-    /// Requests from the peer per second (submits from a client, receipts from a carrier).
-    pub(crate) r#in: f64,
-    /// Our requests per second (deliver_sm to a client, submits to a carrier).
-    pub(crate) out: f64,
-}
 
 /// Samples of every live session's counters, by session id.
 #[derive(Default)]
@@ -52,7 +44,8 @@ impl Rates {
         samples.retain(|id, _| seen.contains(id));
     }
 
-    /// The rate of session `id`; zero until it has been sampled twice.
+    /// The rate of session `id` over the last [`SPAN`] seconds; zero until it has been sampled
+    /// twice.
     pub(crate) fn rate(&self, id: u64) -> Rate {
         let samples = self.lock();
         let Some((first, last)) = samples

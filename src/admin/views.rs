@@ -1,117 +1,31 @@
-//! The read side of the admin API: the gateway, its carrier links, client binds, queues,
-//! routes and single messages, as JSON. Timestamps are RFC 3339 (UTC, milliseconds); ages and
-//! rates are numbers.
+//! The read side of the admin API: the handlers, and the gateway's state made into the views
+//! of `admin::api` (the gateway, its carrier links, client binds, queues, routes and single
+//! messages). `actions.rs` answers with the same views.
 
+use crate::admin::api::{
+    self, BindView, CarrierView, ErrorView, EventView, LinkBind, LinkState, LinkView, MessageView,
+    OutboxView, QueueView, QueuesView, Rate, RouteView, SlotView, StatusView, StoreView,
+};
 use crate::admin::error::{ApiError, ApiResult};
-use crate::admin::rates::Rate;
 use crate::admin::Admin;
-use crate::carrier::{Link, SlotStatus};
+use crate::carrier::{Link, SlotState, SlotStatus};
 use crate::config::{AddressPattern, CarrierBind};
 use crate::esme::{LiveBind, DEFAULT_ROUTE};
-use crate::message::{now_ms, Address, Message, MessageId, State};
-use crate::telemetry::{self, TotalsSnapshot};
+use crate::message::{now_ms, Message, MessageId, State};
+use crate::session::BindKind;
+use crate::telemetry;
 use axum::extract::{Path, State as Shared};
 use axum::Json;
-use serde::Serialize;
 use smpp_proto::coding;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// `GET /api/status`: the gateway as a whole.
-#[derive(Serialize)]
-pub(crate) struct StatusView {
-    version: &'static str,
-    system_id: String,
-    started_at: String,
-    uptime_seconds: u64,
-    store: StoreView,
-    /// Since the gateway started.
-    totals: TotalsSnapshot,
-    /// Messages waiting in route queues now.
-    queued: usize,
-    /// Receipts and MO waiting in client outboxes now.
-    outbox: usize,
-    links_up: usize,
-    links: usize,
-    binds: usize,
-}
-
-#[derive(Serialize)]
-struct StoreView {
-    path: String,
-    durability: String,
-    size_bytes: u64,
-    /// Group commits since start, and their operations.
-    commits: u64,
-    operations: u64,
-    /// Mean time to make a commit durable (flush + fsync), milliseconds.
-    mean_flush_ms: f64,
-    /// Bytes free on the store's filesystem at the last check (`null`: not readable).
-    free_bytes: Option<u64>,
-    /// `[store] min_free_space` in bytes (0: off).
-    min_free_bytes: u64,
-    /// True while new messages are refused (ESME_RMSGQFUL) for lack of disk space.
-    space_low: bool,
-}
-
+/// `GET /api/status`.
 pub(crate) async fn status(Shared(admin): Shared<Arc<Admin>>) -> Json<StatusView> {
     Json(admin.status())
 }
 
 /// `GET /api/links`: each carrier link and its session slots.
-#[derive(Serialize)]
-pub(crate) struct LinkView {
-    name: String,
-    host: String,
-    port: u16,
-    tls: bool,
-    /// `transceiver` or `pair`.
-    bind: &'static str,
-    /// `up` (takes messages), `paused` (by an operator), `down` (no bound session).
-    state: &'static str,
-    paused: bool,
-    sessions_up: usize,
-    sessions: usize,
-    /// Messages per second cap now (`null`: none), and as configured.
-    throughput: Option<u32>,
-    configured_throughput: Option<u32>,
-    /// Submits per second over the last seconds (out) and receipts and MO (in).
-    rate: Rate,
-    /// Submits written and not answered yet, and the room for them: the sums of the slots'
-    /// figures.
-    window_used: usize,
-    window: usize,
-    /// Submits handed to a session and not written yet (outside any window).
-    sending: usize,
-    /// Submits the carrier accepted whose carrier id is being recorded (outside any window;
-    /// they wait a moment to share a commit, and so do receipts that come for them).
-    recording: usize,
-    reconnects: u64,
-    last_error: Option<ErrorView>,
-    slots: Vec<SlotView>,
-}
-
-#[derive(Serialize)]
-struct SlotView {
-    slot: usize,
-    /// `connecting`, `bound` or `waiting` (to reconnect).
-    state: &'static str,
-    since: String,
-    /// The session carrying submits, while bound.
-    session: Option<u64>,
-    window_used: usize,
-    window: usize,
-    rate: Rate,
-    reconnects: u64,
-    last_error: Option<ErrorView>,
-}
-
-#[derive(Serialize)]
-struct ErrorView {
-    at: String,
-    message: String,
-}
-
 pub(crate) async fn links(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<LinkView>> {
     Json(
         admin
@@ -123,6 +37,7 @@ pub(crate) async fn links(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<LinkVie
     )
 }
 
+/// `GET /api/links/{name}`.
 pub(crate) async fn link(
     Shared(admin): Shared<Arc<Admin>>,
     Path(name): Path<String>,
@@ -132,24 +47,6 @@ pub(crate) async fn link(
 }
 
 /// `GET /api/binds`: each live client bind.
-#[derive(Serialize)]
-pub(crate) struct BindView {
-    /// What `POST /api/binds/{session}/disconnect` takes.
-    session: u64,
-    system_id: String,
-    peer: String,
-    /// `transmitter`, `receiver` or `transceiver`.
-    bind: &'static str,
-    since: String,
-    /// Requests from the client per second (in) and our deliver_sm (out).
-    rate: Rate,
-    requests_in: u64,
-    requests_out: u64,
-    /// Our deliver_sm awaiting the client's response, and the room for them.
-    window_used: usize,
-    window: usize,
-}
-
 pub(crate) async fn binds(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<BindView>> {
     Json(
         admin
@@ -162,33 +59,6 @@ pub(crate) async fn binds(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<BindVie
 }
 
 /// `GET /api/queues`: route queues and client outboxes.
-#[derive(Serialize)]
-pub(crate) struct QueuesView {
-    routes: Vec<QueueView>,
-    outboxes: Vec<OutboxView>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct QueueView {
-    route: String,
-    depth: usize,
-    /// Seconds since the oldest queued message was accepted; `null` when empty.
-    oldest_age_seconds: Option<f64>,
-    paused: bool,
-    /// `false` for the queue of a route a reload removed: its messages wait for a route of
-    /// that name to come back (or a purge).
-    routed: bool,
-}
-
-#[derive(Serialize)]
-struct OutboxView {
-    client: String,
-    depth: usize,
-    /// Seconds the oldest receipt or MO has waited; `null` when empty.
-    oldest_age_seconds: Option<f64>,
-    binds: usize,
-}
-
 pub(crate) async fn queues(Shared(admin): Shared<Arc<Admin>>) -> ApiResult<QueuesView> {
     let routes = admin
         .route_names()
@@ -219,22 +89,6 @@ pub(crate) async fn queues(Shared(admin): Shared<Arc<Admin>>) -> ApiResult<Queue
 }
 
 /// `GET /api/routes`: each route, its conditions, carriers and cap.
-#[derive(Serialize)]
-pub(crate) struct RouteView {
-    name: String,
-    destination_prefixes: Vec<String>,
-    clients: Vec<String>,
-    source_addresses: Vec<String>,
-    /// In failover order.
-    carriers: Vec<String>,
-    weights: Option<Vec<u32>>,
-    /// Messages per second cap now (`null`: none), and as configured.
-    throughput: Option<u32>,
-    configured_throughput: Option<u32>,
-    paused: bool,
-    depth: usize,
-}
-
 pub(crate) async fn routes(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<RouteView>> {
     let views = admin
         .live_config()
@@ -245,6 +99,7 @@ pub(crate) async fn routes(Shared(admin): Shared<Arc<Admin>>) -> Json<Vec<RouteV
     Json(views)
 }
 
+/// `GET /api/routes/{name}`.
 pub(crate) async fn route(
     Shared(admin): Shared<Arc<Admin>>,
     Path(name): Path<String>,
@@ -256,47 +111,6 @@ pub(crate) async fn route(
 }
 
 /// `GET /api/messages/{id}`: one message and its history.
-#[derive(Serialize)]
-pub(crate) struct MessageView {
-    id: String,
-    client: String,
-    route: String,
-    state: &'static str,
-    /// Whether the state is final (it never changes again).
-    #[serde(rename = "final")]
-    is_final: bool,
-    source: Address,
-    destination: Address,
-    received_at: String,
-    schedule_at: Option<String>,
-    expire_at: Option<String>,
-    /// Submit attempts towards carriers so far.
-    attempts: u32,
-    /// The carrier link that accepted it and the id it gave, once one has.
-    carrier: Option<CarrierView>,
-    registered_delivery: u8,
-    esm_class: u8,
-    data_coding: u8,
-    /// The text decoded by its data_coding (user data header left out).
-    text: String,
-    /// Its acceptance, then every state change, oldest first: carrier statuses, retries and
-    /// receipts are in the details.
-    history: Vec<EventView>,
-}
-
-#[derive(Serialize)]
-struct CarrierView {
-    link: String,
-    carrier_id: String,
-}
-
-#[derive(Serialize)]
-struct EventView {
-    at: String,
-    state: &'static str,
-    detail: String,
-}
-
 pub(crate) async fn message(
     Shared(admin): Shared<Arc<Admin>>,
     Path(id): Path<String>,
@@ -343,7 +157,7 @@ impl Admin {
         let links = self.carriers.links();
         let space = self.store.space();
         StatusView {
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
             system_id: self.config.server.system_id.clone(),
             started_at: rfc3339(self.started_at),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -402,9 +216,9 @@ impl Admin {
                 message,
             });
         let state = match (link.is_up(), link.is_paused()) {
-            (_, true) => "paused",
-            (true, false) => "up",
-            (false, false) => "down",
+            (_, true) => LinkState::Paused,
+            (true, false) => LinkState::Up,
+            (false, false) => LinkState::Down,
         };
         LinkView {
             name: config.name.clone(),
@@ -412,8 +226,8 @@ impl Admin {
             port: config.port,
             tls: config.tls.is_some(),
             bind: match config.bind {
-                CarrierBind::Transceiver => "transceiver",
-                CarrierBind::Pair => "pair",
+                CarrierBind::Transceiver => LinkBind::Transceiver,
+                CarrierBind::Pair => LinkBind::Pair,
             },
             state,
             paused: link.is_paused(),
@@ -441,7 +255,11 @@ impl Admin {
     ) -> SlotView {
         SlotView {
             slot,
-            state: status.state.name(),
+            state: match status.state {
+                SlotState::Connecting => api::SlotState::Connecting,
+                SlotState::Bound => api::SlotState::Bound,
+                SlotState::Waiting => api::SlotState::Waiting,
+            },
             since: rfc3339(status.since),
             session: handle.map(|h| h.id()),
             window_used: handle.map_or(0, |h| h.stats().in_flight()),
@@ -461,7 +279,11 @@ impl Admin {
             session: bind.session,
             system_id: bind.system_id.clone(),
             peer: bind.peer.to_string(),
-            bind: bind.kind.name(),
+            bind: match bind.kind {
+                BindKind::Transmitter => api::BindKind::Transmitter,
+                BindKind::Receiver => api::BindKind::Receiver,
+                BindKind::Transceiver => api::BindKind::Transceiver,
+            },
             since: rfc3339(bind.since),
             rate: self.rates.rate(bind.session),
             requests_in: stats.requests_in(),
@@ -574,7 +396,7 @@ pub(crate) fn message_view(message: &Message) -> MessageView {
         id: message.id.to_string(),
         client: message.client.clone(),
         route: message.route.clone(),
-        state: message.state.name(),
+        state: message.state.name().to_owned(),
         is_final: message.state.is_final(),
         source: message.source.clone(),
         destination: message.destination.clone(),
@@ -593,12 +415,12 @@ pub(crate) fn message_view(message: &Message) -> MessageView {
         history: std::iter::once(EventView {
             // The store records changes; the acceptance is the message's first event.
             at: rfc3339(message.received_at),
-            state: State::Queued.name(),
+            state: State::Queued.name().to_owned(),
             detail: format!("accepted from {}", message.client),
         })
         .chain(message.history.iter().map(|e| EventView {
             at: rfc3339(e.at),
-            state: e.state.name(),
+            state: e.state.name().to_owned(),
             detail: e.detail.clone(),
         }))
         .collect(),

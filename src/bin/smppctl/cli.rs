@@ -1,0 +1,183 @@
+//! smppctl's command line (clap): the commands, their arguments, and where the admin API is.
+//! `main.rs` parses it and dispatches each command.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "smppctl",
+    version,
+    about = "Inspect and steer an smppd gateway",
+    after_help = "Exit status: 0 ok; 1 the request failed (refused by smppd, smppd not reachable, \
+                  bad input); 2 command-line usage error."
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+    /// Print the admin API's JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Where the admin API is and how to prove we may use it.
+#[derive(Args)]
+pub(crate) struct ApiArgs {
+    /// smppd's admin API.
+    #[arg(
+        long,
+        global = true,
+        env = "SMPPCTL_ADMIN",
+        default_value = "http://127.0.0.1:8775"
+    )]
+    pub(crate) admin: String,
+    /// The admin token ([admin] token in smppd's config).
+    #[arg(long, global = true, env = "SMPPCTL_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// A file holding the admin token (its first line).
+    #[arg(
+        long,
+        global = true,
+        env = "SMPPCTL_TOKEN_FILE",
+        conflicts_with = "token"
+    )]
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// The gateway as a whole: version, uptime, store, totals.
+    Status,
+    /// Carrier links and their sessions.
+    Links,
+    /// Live client binds.
+    Binds,
+    /// Route queues and client outboxes: depth and oldest age.
+    Queues {
+        /// Refresh in place until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Time between refreshes with --watch.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Stop after this many refreshes with --watch (default: never).
+        #[arg(long, requires = "watch")]
+        count: Option<u64>,
+    },
+    /// Routes: conditions, carriers, caps.
+    Routes,
+    /// One message and its history, by gateway id or by a carrier's id.
+    Msg {
+        /// The gateway id (as in submit_sm_resp), or with --link the carrier's id.
+        id: String,
+        /// Look the id up as this carrier link's message id.
+        #[arg(long)]
+        link: Option<String>,
+    },
+    /// Send a queued message now (with fresh attempts), or again one a carrier never reported
+    /// on.
+    Retry {
+        /// Gateway message id.
+        id: String,
+    },
+    /// Cancel a message that has not ended; its client gets a DELETED receipt if it asked.
+    Cancel {
+        /// Gateway message id.
+        id: String,
+    },
+    /// Stop sending to a carrier link (routes fail over past it) or through a route.
+    Pause(Target),
+    /// Undo pause.
+    Resume(Target),
+    /// Change the messages-per-second cap of a route or a link, until smppd restarts.
+    Throttle {
+        #[command(flatten)]
+        target: Target,
+        /// Messages per second, or `none` to lift the cap.
+        rate: String,
+    },
+    /// End every message queued on a route (receipts go to their clients), or drop a client's
+    /// waiting receipts and MO with --outbox.
+    Purge {
+        /// The route.
+        #[arg(required_unless_present = "outbox")]
+        route: Option<String>,
+        /// Purge this client's outbox instead.
+        #[arg(long, value_name = "CLIENT", conflicts_with = "route")]
+        outbox: Option<String>,
+        /// Yes, purge: without it nothing happens.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Disconnect a client bind (unbind, or close at once with --force).
+    Disconnect {
+        /// The bind's session id (`smppctl binds`).
+        session: u64,
+        /// Close the connection without unbind.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Offline PDU tools.
+    Pdu {
+        #[command(subcommand)]
+        command: PduCommand,
+    },
+    /// Print the argon2 hash of a client password for [[clients]] password (read from the
+    /// terminal, or the first line of stdin).
+    HashPassword,
+    /// Bind to the gateway as a client, send one SMS (split and encoded as needed), wait for
+    /// its receipts and print the gateway id, the route taken and the final state of each part.
+    Send {
+        /// Destination number (international, a leading + is fine).
+        #[arg(long)]
+        to: String,
+        /// Sender: a number or a name.
+        #[arg(long, default_value = "smppctl")]
+        from: String,
+        /// The gateway's SMPP listener.
+        #[arg(long, env = "SMPPCTL_SMPP", default_value = "127.0.0.1:2775")]
+        smpp: String,
+        /// The client account to bind as.
+        #[arg(long, env = "SMPPCTL_SYSTEM_ID", default_value = "demo")]
+        system_id: String,
+        /// Its password.
+        #[arg(
+            long,
+            env = "SMPPCTL_PASSWORD",
+            hide_env_values = true,
+            default_value = "demopass"
+        )]
+        password: String,
+        /// How long to wait for the receipts.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        wait: Duration,
+        /// The text.
+        text: String,
+    },
+}
+
+/// A link or a route, by name.
+#[derive(Args)]
+pub(crate) struct Target {
+    /// A carrier link or route name.
+    pub(crate) name: String,
+    /// The name is a route's.
+    #[arg(long, conflicts_with = "link")]
+    pub(crate) route: bool,
+    /// The name is a link's.
+    #[arg(long)]
+    pub(crate) link: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PduCommand {
+    /// Decode one PDU given as hex (spaces, colons and a 0x prefix are ignored) and print it as
+    /// JSON with the spec's field names.
+    Decode {
+        /// The whole PDU, header included, in hex.
+        hex: Vec<String>,
+    },
+}
