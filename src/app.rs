@@ -73,7 +73,7 @@ pub struct App {
     pub live: Live,
     /// The built-in carrier simulator's address, with `[simulator] enabled = true`.
     pub simulator_addr: Option<SocketAddr>,
-    simulator: Option<crate::simulate::SimulatorHandle>,
+    simulator: Option<crate::simulator::SimulatorHandle>,
     listeners: Option<Listeners>,
     admin_listener: Option<TcpListener>,
     config: Arc<Config>,
@@ -92,12 +92,12 @@ impl App {
         // Before the carrier links, which connect to it at once.
         let simulator = match &config.simulator {
             Some(section) => Some(
-                crate::simulate::Simulator::start(crate::simulate::SimulatorConfig {
+                crate::simulator::Simulator::start(crate::simulator::SimulatorConfig {
                     listen: section.listen,
                     receipt_delay: section.receipt_delay,
                     delivered_percent: section.delivered_percent,
                     window: section.window.get(),
-                    ..crate::simulate::SimulatorConfig::default()
+                    ..crate::simulator::SimulatorConfig::default()
                 })
                 .await
                 .map_err(|e| StartError::Simulator(e.to_string()))?,
@@ -146,7 +146,7 @@ impl App {
             admin_listener,
             simulator_addr: simulator
                 .as_ref()
-                .map(crate::simulate::SimulatorHandle::addr),
+                .map(crate::simulator::SimulatorHandle::addr),
             simulator,
             config,
             shutdown: shutdown.clone(),

@@ -14,7 +14,7 @@ pub mod outbox;
 pub mod reload;
 pub mod route;
 pub mod session;
-pub mod simulate;
+pub mod simulator;
 pub mod store;
 mod sync;
 pub mod telemetry;

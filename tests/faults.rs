@@ -685,7 +685,7 @@ async fn carrier_answering_garbage_loses_nothing() {
         eprintln!("{}", warnings(&gw));
     }
     // Every kind came, the fatal ones too.
-    for kind in smppd::simulate::Garbage::ALL {
+    for kind in smppd::simulator::Garbage::ALL {
         let outcome = format!("garbage={}", kind.name());
         assert!(
             tally.carrier_outcomes.get(&outcome).is_some_and(|n| *n > 0),

@@ -14,7 +14,7 @@ use smpp_proto::pdu::{
     SubmitSm,
 };
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu, Tlv};
-use smppd::simulate::{Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;

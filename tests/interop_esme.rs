@@ -19,7 +19,7 @@ use smpp_proto::coding::{decode_text, encode_ucs2, Encoding};
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, SubmitSm};
 use smpp_proto::{receipt, Body, CommandId, CommandStatus, MessageState, Pdu, Tag};
-use smppd::simulate::{Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -11,7 +11,7 @@ use common::{
     Client, Gateway,
 };
 use smpp_proto::{CommandId, CommandStatus};
-use smppd::simulate::{Error as SimError, Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{Error as SimError, Simulator, SimulatorConfig, SimulatorHandle};
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use common::{message_id, submit, Client};
 use smpp_proto::pdu::esm_class;
 use smpp_proto::receipt::{self, Receipt};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
-use smppd::simulate::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
 use std::io::{BufRead, BufReader};
 use std::num::{NonZeroU32, NonZeroU64};
 use std::process::{Command, Stdio};

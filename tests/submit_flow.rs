@@ -8,7 +8,7 @@ mod common;
 use common::{submit, temp_dir, Client, InProcess};
 use smpp_proto::pdu::esm_class;
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
-use smppd::simulate::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
 use std::time::Duration;
 
 async fn simulator(tweak: impl FnOnce(&mut SimulatorConfig)) -> SimulatorHandle {

@@ -9,7 +9,7 @@
 use clap::{Parser, Subcommand};
 use smppd::app::App;
 use smppd::config::{Config, ConfigErrors, LogConfig, LogFormat};
-use smppd::simulate::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
+use smppd::simulator::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
