@@ -410,6 +410,23 @@ fn journal_segments(gw: &Gateway) -> usize {
         .count()
 }
 
+/// The gateway's logs once they hold `needle` (10 s at most).
+async fn logs_with(gw: &Gateway, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = gw.logs();
+        if logs.contains(needle) {
+            return logs;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no `{needle}` in the logs:\n{}",
+            notable_logs(&logs)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A clean stop (SIGTERM) moves the journal into the trees: the next start replays nothing
 /// and says so; a replay at start then means that the process did not stop cleanly, as after
 /// SIGKILL, which loses nothing either.
@@ -420,27 +437,19 @@ async fn a_clean_stop_leaves_nothing_to_replay_and_a_kill_leaves_it_all_to_repla
     let mut ids = submit_some(gw.addr, 200).await;
     assert!(journal_segments(&gw) > 0, "the messages are journaled");
     assert!(gw.terminate().success(), "{}", notable_logs(&gw.logs()));
-    assert!(
-        gw.logs()
-            .contains("store: closed with everything in the trees"),
-        "{}",
-        notable_logs(&gw.logs())
-    );
+    logs_with(&gw, "store: closed with everything in the trees").await;
     assert_eq!(journal_segments(&gw), 0, "a clean stop leaves no journal");
     gw.restart();
-    let logs = gw.logs();
+    // The logs come on their own stream: "ready" on stdout may come first.
+    let logs = logs_with(&gw, "store: the last stop was clean: nothing to replay").await;
     assert!(!logs.contains(REPLAYED), "{}", notable_logs(&logs));
-    assert!(
-        logs.contains("store: the last stop was clean: nothing to replay"),
-        "{}",
-        notable_logs(&logs)
-    );
     assert_eq!(missing(gw.addr, &ids).await, Vec::<u64>::new());
 
     ids.extend(submit_some(gw.addr, 200).await);
     gw.kill();
     assert!(journal_segments(&gw) > 0, "a kill leaves the journal");
     gw.restart();
-    assert_eq!(gw.logs().matches(REPLAYED).count(), 1, "{}", gw.logs());
+    let logs = logs_with(&gw, REPLAYED).await;
+    assert_eq!(logs.matches(REPLAYED).count(), 1, "{logs}");
     assert_eq!(missing(gw.addr, &ids).await, Vec::<u64>::new());
 }
