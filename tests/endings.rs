@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{carrier, get_ok, temp_dir, Client, Gateway, Simulator};
+use common::{carrier, client, get_ok, temp_dir, Client, Gateway, Simulator};
 use smpp_proto::pdu::{CancelSm, ShortMessage, SubmitSm};
 use smpp_proto::{receipt, Body, CommandId, CommandStatus};
 use std::collections::HashMap;
@@ -27,35 +27,11 @@ fn config(dir: &std::path::Path, rejecting: u16, down: u16) -> String {
         "transient_statuses = []\nwindow = 50",
     );
     let down = carrier("down", down, "");
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-
-[store]
-path = "{store}"
-min_free_space = "off"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "shop"
-password = "secret1"
-window = 100
-{rejecting}{down}
-[[routes]]
-name = "refused"
-destination_prefixes = ["44"]
-carriers = ["rejecting"]
-
-[[routes]]
-name = "waiting"
-destination_prefixes = ["33"]
-carriers = ["down"]
-"#,
-        store = dir.join("store").display(),
-    )
+    let routes = "[[routes]]\nname = \"refused\"\ndestination_prefixes = [\"44\"]\n\
+                  carriers = [\"rejecting\"]\n\n[[routes]]\nname = \"waiting\"\n\
+                  destination_prefixes = [\"33\"]\ncarriers = [\"down\"]\n";
+    let clients = client("shop", "secret1", "window = 100");
+    common::config(dir, "", &format!("{clients}{rejecting}{down}{routes}"))
 }
 
 fn submit(to: &str, validity: &str) -> Body {
