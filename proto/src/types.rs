@@ -183,6 +183,17 @@ impl fmt::Display for MessageState {
     }
 }
 
+/// Lowercase hex of `bytes`, for octets shown to people (`Debug`, JSON).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,15 +219,4 @@ mod tests {
         assert!(!MessageState::ENROUTE.is_final());
         assert!(MessageState::ACCEPTED.is_final());
     }
-}
-
-/// Lowercase hex of `bytes`, for octets shown to people (`Debug`, JSON).
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
