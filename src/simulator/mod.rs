@@ -350,6 +350,16 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The extra receipt delay of message `id`: 0..=`max`, repeatable.
+fn jitter(id: u64, max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let max_nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    // Mixed with a constant so the delay does not follow the delivered/undelivered outcome.
+    Duration::from_nanos(mix(id ^ 0x5EED) % max_nanos.saturating_add(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 
 use super::service::Submitted;
 use super::stats::Counters;
-use super::{mix, BindEntry, ReceiptForm, Simulator};
+use super::{BindEntry, ReceiptForm, Simulator};
 use crate::session::SessionInfo;
 use smpp_proto::pdu::{esm_class, DeliverSm, ShortMessage};
 use smpp_proto::receipt::Receipt;
@@ -375,16 +375,6 @@ async fn deliver_receipt(
             }
         }
     }
-}
-
-/// The extra receipt delay of message `id`: 0..=`max`, repeatable.
-pub(super) fn jitter(id: u64, max: Duration) -> Duration {
-    if max.is_zero() {
-        return Duration::ZERO;
-    }
-    let max_nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
-    // Mixed with a constant so the delay does not follow the delivered/undelivered outcome.
-    Duration::from_nanos(mix(id ^ 0x5EED) % max_nanos.saturating_add(1))
 }
 
 #[cfg(test)]

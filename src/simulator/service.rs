@@ -3,8 +3,7 @@
 //! the refusals of what a carrier keeps no store for. `session::run` calls it per PDU.
 
 use super::faults::Verdict;
-use super::receipts::jitter;
-use super::{mix, spread_hit, BindEntry, Simulator};
+use super::{jitter, mix, spread_hit, BindEntry, Simulator};
 use crate::session::{BindKind, Reply, Service, SessionInfo};
 use governor::{Quota, RateLimiter};
 use smpp_proto::pdu::{
