@@ -120,7 +120,7 @@ fn acknowledged_messages_survive_sigkill_among_layer_changes() {
     );
 }
 
-/// Journal segments in the store at `path` (see `src/store/wal.rs`).
+/// Journal segments in the store at `path` (see `src/store/engine/wal.rs`).
 fn wal_segments(path: &Path) -> usize {
     std::fs::read_dir(path.join("journal"))
         .map(|entries| {

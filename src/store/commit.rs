@@ -7,13 +7,20 @@
 //!
 //! 1. plans every request against the database plus the earlier requests of the batch; a request
 //!    that fails (unknown id, final state, refused update) fails alone, with none of its writes;
-//! 2. appends the batch to the journal (`wal.rs`) as one entry (a few for a large batch), so a
-//!    crash leaves either the whole batch or none of it, and writes it into the in-memory layer
-//!    that reads see (`memtable.rs`); the trees get the writes later, merged, from the checkpoint
-//!    thread (`checkpoint.rs`), which this thread hands a layer every few seconds;
-//! 3. makes it durable per [`Durability`]: `Durable` = `fdatasync` of the journal segment;
-//!    `Flush` and `Relaxed` = nothing more (the `write` reached the OS in step 2);
+//! 2. has the engine append the batch to the journal as one entry (a few for a large batch), so
+//!    a crash leaves either the whole batch or none of it, and apply it to the in-memory layer
+//!    that reads see ([`Writer::journal`], [`Writer::apply`]); the trees get the writes later,
+//!    merged, from the engine's checkpoint thread, which this thread hands a layer every few
+//!    seconds ([`Writer::maybe_checkpoint`]);
+//! 3. makes it durable per [`Durability`] ([`JournalSync`]): `Durable` = `fdatasync` of the
+//!    journal segment; `Flush` and `Relaxed` = nothing more (the `write` reached the OS in step 2);
 //! 4. only then answers every request of the batch.
+//!
+//! This file owns what the gateway's writes mean (planning, batching, answering); the engine
+//! (`engine/writer.rs`) owns how a batch reaches the disk. The threads stay here because each
+//! loop interleaves the two: the commit thread plans, then journals and applies, then remembers
+//! the records for readers; the sync thread syncs, then adjusts depths, wakes outboxes and
+//! answers.
 //!
 //! Steps 1-2 and steps 3-4 run on two threads, as a pipeline: while the sync thread fsyncs
 //! batch N, the commit thread already applies batch N+1. A sync covers every batch applied
@@ -24,27 +31,24 @@
 //! Requests run in arrival order, so a caller's second write sees its first. A failure in steps
 //! 2-3 is fatal: after a failed fsync the page cache may have dropped dirty pages (the "fsyncgate"
 //! lesson), so nothing written since can be promised; and sled 0.34 itself (written by the
-//! checkpoint) keeps the first error of its log writer (ENOSPC on a full disk, say) and fails
-//! every later write and flush with it until the database is reopened. The thread answers the
-//! batch with the error, refuses everything after it with [`Error::Closed`], stops, and says so through
-//! `Store::failed`: the gateway exits (74) to be restarted, and recovery reads what really is on
-//! the disk, the journal included. The free-space guard (`space.rs`) keeps a full disk from
-//! getting this far.
+//! engine's checkpoint) keeps the first error of its log writer (ENOSPC on a full disk, say) and
+//! fails every later write and flush with it until the database is reopened. The thread answers
+//! the batch with the error, refuses everything after it with [`Error::Closed`], stops, and says
+//! so through `Store::failed`: the gateway exits (74) to be restarted, and recovery reads what
+//! really is on the disk, the journal included. The free-space guard (`space.rs`) keeps a full
+//! disk from getting this far.
 //!
 //! A clean close (`Store::close`) commits and syncs what came before it, then hands the active
 //! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
 //! and the next open replays nothing.
 
-use super::checkpoint::{flush_db, Checkpointer, DiskSync};
-use super::layout::{self, Record, Tree, Write};
-use super::memtable::{layer_due, Layer, LAYER_KEYS_MAX};
+use super::engine::{self, JournalSync, Segment, Tree, Wal, Write, Writer};
+use super::layout::{self, Record};
 use super::recent::CarrierKey;
-use super::wal::Wal;
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
@@ -233,15 +237,8 @@ pub(super) struct Committer {
     sync_thread: Option<JoinHandle<()>>,
     /// Set by the sync or checkpoint thread when a sync failed: nothing more may be applied.
     failed: Arc<AtomicBool>,
-    /// The journal: every batch goes there before it is answered.
-    wal: Wal,
-    /// Frozen layers go here to be written to the trees.
-    to_checkpoint: Option<std_mpsc::SyncSender<Arc<Layer>>>,
-    /// A message each time a checkpoint is done.
-    checkpointed: std_mpsc::Receiver<()>,
-    checkpoint_thread: Option<JoinHandle<()>>,
-    /// Set at close: the layer being written goes at full speed.
-    hurry: Arc<AtomicBool>,
+    /// The engine's write path: the journal, the active layer, the checkpoint thread.
+    writer: Writer,
     /// Times the wait for more requests while deferrable writes are held.
     timer: tokio::runtime::Runtime,
 }
@@ -253,7 +250,7 @@ type Answer = (oneshot::Sender<Result<Reply, Error>>, Result<Reply, Error>);
 struct Applied {
     answers: Vec<Answer>,
     /// The journal segment the batch went to, if it wrote anything: synced before answering.
-    segment: Option<Arc<File>>,
+    segment: Option<Segment>,
     queue_delta: HashMap<String, i64>,
     outbox_delta: HashMap<String, i64>,
     requests: usize,
@@ -277,36 +274,25 @@ impl Committer {
         max_batch: usize,
         next_seq: u64,
         stored: (u64, u64),
-        wal: Wal,
+        journal: Wal,
     ) -> Result<Self, Error> {
-        flush_db(&shared.db)?;
-        let disk = DiskSync::open(&shared.path).map_err(Error::Io)?;
         let failed = Arc::new(AtomicBool::new(false));
+        // Durable first (the store may have just been created), then the checkpoint thread.
+        let watched = Arc::clone(&shared);
+        let on_failure = move |e: &engine::Error| watched.fail("checkpoint failed", e);
+        let writer =
+            (shared.engine).start_writer(journal, durability, failed.clone(), on_failure)?;
         // Two applied batches may wait: enough to overlap, few enough to bound memory.
         let (to_sync, from_commit) = std_mpsc::sync_channel(2);
         let syncer = Syncer {
             shared: shared.clone(),
             durability,
-            last_segment: None,
+            journal: JournalSync::default(),
             failed: failed.clone(),
         };
         let sync_thread = std::thread::Builder::new()
             .name("smppd-store-sync".to_owned())
             .spawn(move || syncer.run(&from_commit))
-            .map_err(Error::Io)?;
-        let hurry = Arc::new(AtomicBool::new(false));
-        let checkpointer = Checkpointer {
-            shared: shared.clone(),
-            durability,
-            disk,
-            failed: failed.clone(),
-            hurry: hurry.clone(),
-        };
-        let (to_checkpoint, layers) = std_mpsc::sync_channel(1);
-        let (done, checkpointed) = std_mpsc::sync_channel(1);
-        let checkpoint_thread = std::thread::Builder::new()
-            .name("smppd-store-checkpoint".to_owned())
-            .spawn(move || checkpointer.run(&layers, &done))
             .map_err(Error::Io)?;
         let timer = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -325,11 +311,7 @@ impl Committer {
             to_sync,
             sync_thread: Some(sync_thread),
             failed,
-            wal,
-            to_checkpoint: Some(to_checkpoint),
-            checkpointed,
-            checkpoint_thread: Some(checkpoint_thread),
-            hurry,
+            writer,
             timer,
         })
     }
@@ -397,14 +379,11 @@ impl Committer {
         // A clean stop leaves nothing to replay: the next open is quick, and a replay then
         // means that the process did not stop cleanly. `Store::close` waits for this thread.
         if checkpoint {
-            self.checkpoint_rest();
+            self.writer.checkpoint_rest();
         }
-        self.stop_checkpointer();
-        let mem = self.shared.mem_read();
-        let clean = checkpoint
-            && !self.failed.load(Ordering::Acquire)
-            && mem.frozen.is_none()
-            && mem.active.journal().is_none();
+        self.writer.stop_checkpointer();
+        let clean =
+            checkpoint && !self.failed.load(Ordering::Acquire) && self.writer.nothing_to_replay();
         if clean {
             tracing::info!("store: closed with everything in the trees; nothing to replay");
         }
@@ -430,7 +409,7 @@ impl Committer {
     /// any (the active layer stays in the journal for the next open).
     fn stop(&mut self) {
         self.stop_syncer(None);
-        self.stop_checkpointer();
+        self.writer.stop_checkpointer();
     }
 
     /// Stops the sync thread after its last sync; it answers `closer` then.
@@ -444,51 +423,6 @@ impl Committer {
         if let Some(thread) = self.sync_thread.take() {
             if thread.join().is_err() {
                 tracing::error!("store: the sync thread panicked");
-            }
-        }
-    }
-
-    /// At a clean close, after the last sync: hands the active layer to the checkpoint thread
-    /// (once the layer it is writing is done), so that the trees hold everything and the
-    /// journal nothing. Nothing is lost if that fails or is cut short: the journal keeps what
-    /// the trees lack until they have it.
-    fn checkpoint_rest(&mut self) {
-        if self.failed.load(Ordering::Acquire) {
-            return;
-        }
-        self.hurry.store(true, Ordering::Relaxed);
-        loop {
-            let mut mem = self.shared.mem_write();
-            let keys = mem.active.len();
-            if mem.active.journal().is_none() {
-                return; // Nothing written since the last checkpoint.
-            }
-            if let Some(layer) = mem.freeze() {
-                drop(mem);
-                self.wal.rotate();
-                // Its writer finishes it before it stops (`stop_checkpointer`).
-                if let Some(to) = &self.to_checkpoint {
-                    if to.send(layer).is_ok() {
-                        tracing::info!(keys, "store: moving the journal into the trees");
-                    }
-                }
-                return;
-            }
-            drop(mem);
-            // The previous layer is still being written: the next one waits for it.
-            if self.failed.load(Ordering::Acquire) || self.checkpointed.recv().is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Lets the checkpoint thread finish the layer it has, if any, and stop.
-    fn stop_checkpointer(&mut self) {
-        self.hurry.store(true, Ordering::Relaxed);
-        self.to_checkpoint = None;
-        if let Some(thread) = self.checkpoint_thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("store: the checkpoint thread panicked");
             }
         }
     }
@@ -525,7 +459,7 @@ impl Committer {
             }
         };
         self.remember(&mut plan);
-        if !self.maybe_checkpoint() {
+        if !self.writer.maybe_checkpoint() {
             for (reply, _) in answers {
                 let _ = reply.send(Err(Error::Closed));
             }
@@ -628,7 +562,7 @@ impl Committer {
                         .or_else(|| batch.effects.outbox_present.get(&key))
                     {
                         Some(&present) => present,
-                        None => self.shared.get(Tree::Outbox, &key)?.is_some(),
+                        None => self.shared.engine.get(Tree::Outbox, &key)?.is_some(),
                     };
                     if present {
                         changes.outbox_present.insert(key.clone(), false);
@@ -779,7 +713,7 @@ impl Committer {
             ));
         }
         let key = layout::id_key(id);
-        match self.shared.get(Tree::Messages, &key)? {
+        match self.shared.engine.get(Tree::Messages, &key)? {
             Some(value) => layout::decode_record(&key, &value).map(Some),
             None => Ok(None),
         }
@@ -815,20 +749,18 @@ impl Committer {
 
     /// Writes the batch to the journal and into the active layer; returns the journal segment
     /// to sync, if anything was written.
-    fn apply(&mut self, plan: &mut Plan) -> Result<Option<Arc<File>>, Error> {
+    fn apply(&mut self, plan: &mut Plan) -> Result<Option<Segment>, Error> {
         if plan.effects.writes.is_empty() {
             return Ok(None);
         }
-        let entries = layout::encode_journal(&plan.effects.writes);
-        let entries_len: usize = entries.iter().map(Vec::len).sum();
-        let (first, last, segment) = self.wal.append(&entries).map_err(Error::Io)?;
+        let journaled = self.writer.journal(&plan.effects.writes)?;
         // Twice: the journal now, the trees at the checkpoint.
-        let bytes = entries_len.saturating_mul(2);
+        let bytes = journaled.bytes().saturating_mul(2);
         self.shared
             .space
             .wrote(u64::try_from(bytes).unwrap_or(u64::MAX));
         let writes = std::mem::take(&mut plan.effects.writes);
-        self.shared.mem_write().active.apply(writes, (first, last));
+        let segment = self.writer.apply(writes, journaled);
         if let Some(next_id) = plan.next_id {
             self.stored_next_id = next_id;
         }
@@ -836,34 +768,6 @@ impl Committer {
             self.stored_next_seq = next_seq;
         }
         Ok(Some(segment))
-    }
-
-    /// Hands the active layer to the checkpoint thread when it is big or old enough. Waits for
-    /// the trees only when they fall far behind. False if the checkpoint thread has stopped.
-    fn maybe_checkpoint(&mut self) -> bool {
-        loop {
-            let mut mem = self.shared.mem_write();
-            if !layer_due(&mem.active, self.shared.layer_age) {
-                return true;
-            }
-            let keys = mem.active.len();
-            if let Some(layer) = mem.freeze() {
-                drop(mem);
-                // The layer's segment is retired once it is in the trees: nothing newer may be in it.
-                self.wal.rotate();
-                let Some(to_checkpoint) = &self.to_checkpoint else {
-                    return false;
-                };
-                return to_checkpoint.send(layer).is_ok();
-            }
-            if keys < LAYER_KEYS_MAX {
-                return true; // The previous layer is still being written; the next one waits.
-            }
-            drop(mem);
-            if self.failed.load(Ordering::Acquire) || self.checkpointed.recv().is_err() {
-                return false;
-            }
-        }
     }
 
     /// Remembers a committed batch's records and carrier ids for the reads that follow.
@@ -894,8 +798,9 @@ impl Committer {
 struct Syncer {
     shared: Arc<Shared>,
     durability: Durability,
-    /// The segment of the newest batch, for the final sync at a close.
-    last_segment: Option<Arc<File>>,
+    /// The engine's side of the sync: the segments to sync, and the newest one for the final
+    /// sync at a close.
+    journal: JournalSync,
     failed: Arc<AtomicBool>,
 }
 
@@ -997,25 +902,8 @@ impl Syncer {
 
     /// Syncs the journal segments `batches` went to (the newest one when there are none).
     fn sync(&mut self, batches: &[Applied], durability: Durability) -> Result<(), Error> {
-        let mut segments: Vec<&Arc<File>> = Vec::with_capacity(2);
-        for segment in batches.iter().filter_map(|b| b.segment.as_ref()) {
-            if !segments.iter().any(|s| Arc::ptr_eq(s, segment)) {
-                segments.push(segment);
-            }
-        }
-        if let Some(newest) = segments.last() {
-            self.last_segment = Some(Arc::clone(newest));
-        } else if let Some(last) = &self.last_segment {
-            segments.push(last);
-        }
-        match durability {
-            // The write reached the OS on the commit thread already.
-            Durability::Relaxed | Durability::Flush => Ok(()),
-            Durability::Durable => segments
-                .into_iter()
-                .try_for_each(|s| s.sync_data())
-                .map_err(Error::Io),
-        }
+        let segments = batches.iter().filter_map(|b| b.segment.as_ref());
+        Ok(self.journal.sync(segments, durability)?)
     }
 }
 

@@ -1,24 +1,28 @@
-//! The store: everything that must survive a restart, in sled. The only module that imports
-//! sled; the rest of the gateway sees typed calls.
+//! The store: everything that must survive a restart. The rest of the gateway sees typed calls
+//! (this file's [`Store`]); the storage engine under it (`engine/`: journal, layers, checkpoint,
+//! packs, formats, and the only file that names sled) sees trees, keys and bytes.
 //!
-//! Every write goes through the group-commit thread (`commit.rs`), which journals each batch and
-//! answers only once it is as durable as `[store] durability` says. The journaled writes sit in
-//! memory (`memtable.rs`) until the checkpoint thread moves them into the trees
-//! (`checkpoint.rs`); reads (`message`, `queued`, `outbox`, lookups) look in memory first, then
-//! in the trees, from any thread. Queue and outbox depths are counted in memory (rebuilt on open)
-//! so admission checks cost no scan.
+//! Every write goes through the group-commit thread (`commit.rs`), which plans each request
+//! against what is stored, has the engine journal each batch and apply it to the in-memory layer,
+//! and answers only once the journal is as durable as `[store] durability` says. The checkpoint
+//! thread (in the engine) moves the layers into the trees later; reads (`message`, `queued`,
+//! `outbox`, lookups) go through the engine, which looks in memory first, then in the trees, from
+//! any thread. Queue and outbox depths are counted here in memory (rebuilt on open) so admission
+//! checks cost no scan.
+//!
+//! Called by the gateway's tasks (intake, dispatch, receipts, outboxes, admin, retention). A
+//! read that fails returns its error; a write that fails fails its request, and a failed journal
+//! write, sync or checkpoint stops the store for good (every later write gets [`Error::Closed`],
+//! [`Store::failed`] says why, and the gateway restarts: the journal has every answered write).
 
-mod checkpoint;
 mod commit;
+mod engine;
 mod layout;
-mod memtable;
-mod packed;
 mod recent;
 pub mod retention;
 mod space;
-mod upgrade;
-mod wal;
 
+pub use engine::DbError;
 pub use space::SpaceStatus;
 
 pub use crate::message::UpdateRefused;
@@ -26,13 +30,11 @@ pub use crate::message::UpdateRefused;
 use crate::config::StoreConfig;
 use crate::message::{CarrierRef, Message, MessageId, OutboxItem, State};
 use commit::{Committer, Op, Reply, Request, Urgency};
-use layout::{Tree, CARRIER_IDS, JOURNAL, MESSAGES, META, OUTBOX, QUEUE};
-use memtable::{Known, MemTables};
+use engine::{Engine, Tree, CARRIER_IDS, META, OUTBOX, QUEUE};
 use space::SpaceGuard;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -41,9 +43,9 @@ use tokio_util::sync::CancellationToken;
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// sled failed (I/O underneath, or its own corruption check).
+    /// The trees' database (sled) failed: I/O underneath, or its own corruption check.
     #[error("store database error: {0}")]
-    Sled(#[source] sled::Error),
+    Db(#[source] DbError),
     /// Opening or syncing the store's files failed.
     #[error("store file I/O failed: {0}")]
     Io(#[source] std::io::Error),
@@ -54,7 +56,7 @@ pub enum Error {
     /// A record does not decode: damaged, or written by a newer smppd.
     #[error("corrupt store record in tree {tree}, key {key}: {reason}")]
     Corrupt {
-        /// The sled tree.
+        /// The tree.
         tree: &'static str,
         /// The key, hex.
         key: String,
@@ -90,9 +92,13 @@ pub enum Error {
     Closed,
 }
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Self::Sled(e)
+impl From<engine::Error> for Error {
+    fn from(e: engine::Error) -> Self {
+        match e {
+            engine::Error::Db(e) => Self::Db(e),
+            engine::Error::Io(e) => Self::Io(e),
+            engine::Error::Corrupt { tree, key, reason } => Self::Corrupt { tree, key, reason },
+        }
     }
 }
 
@@ -100,7 +106,7 @@ impl Error {
     /// The same error again, for every request of a failed batch (`io::Error` is not `Clone`).
     fn replicate(&self) -> Self {
         match self {
-            Self::Sled(e) => Self::Sled(e.clone()),
+            Self::Db(e) => Self::Db(e.clone()),
             Self::Io(e) => Self::Io(std::io::Error::new(e.kind(), e.to_string())),
             Self::Corrupt { tree, key, reason } => Self::Corrupt {
                 tree,
@@ -176,9 +182,8 @@ pub struct Store {
 
 /// What the commit thread and the handles share.
 struct Shared {
-    path: PathBuf,
-    db: sled::Db,
-    trees: Trees,
+    /// The trees, the layers in front of them, and the journal's write path.
+    engine: Engine,
     /// Next id to hand out; never below `meta/next_id`.
     next_id: AtomicU64,
     /// Entries per route queue and per client outbox.
@@ -187,85 +192,12 @@ struct Shared {
     outbox_signals: Mutex<HashMap<String, Arc<Notify>>>,
     /// What the commit thread wrote last, for the reads that soon follow.
     recent: Mutex<recent::Recent>,
-    /// Journaled writes not yet in the trees; reads look here first.
-    mem: RwLock<MemTables>,
-    /// How long the active layer takes writes before it goes to the trees.
-    layer_age: Duration,
     stats: Stats,
     /// Refuses new messages while the disk is nearly full.
     space: Arc<SpaceGuard>,
     /// Cancelled when a write failed and the store stopped taking writes; why, in `fatal_reason`.
     fatal: CancellationToken,
     fatal_reason: Mutex<Option<String>>,
-}
-
-struct Trees {
-    messages: sled::Tree,
-    /// The trees of format 3 and older whose entries are in packs now (`packed.rs`), one entry
-    /// to a key: emptied by the upgrade.
-    unpacked: [(Tree, sled::Tree); 4],
-    queue: sled::Tree,
-    carrier_ids: sled::Tree,
-    outbox: sled::Tree,
-    meta: sled::Tree,
-    journal: sled::Tree,
-}
-
-impl Trees {
-    fn sled(&self, tree: Tree) -> &sled::Tree {
-        match tree {
-            Tree::Messages => &self.messages,
-            Tree::Queue => &self.queue,
-            Tree::CarrierIds => &self.carrier_ids,
-            Tree::Outbox => &self.outbox,
-            Tree::Meta => &self.meta,
-        }
-    }
-
-    /// The tree if its entries are in packs.
-    fn packed(&self, tree: Tree) -> Option<packed::Packed<'_>> {
-        tree.packing().map(|packing| packed::Packed {
-            tree: self.sled(tree),
-            name: tree.name(),
-            packing,
-        })
-    }
-
-    /// An entry's value.
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<sled::IVec>, Error> {
-        match self.packed(tree) {
-            Some(packed) => packed.get(key),
-            None => Ok(self.sled(tree).get(key)?),
-        }
-    }
-
-    /// Every entry, in key order.
-    fn all(&self, tree: Tree) -> Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), Error>>> {
-        match self.packed(tree) {
-            Some(packed) => Box::new(packed.all()),
-            None => Box::new(
-                self.sled(tree)
-                    .iter()
-                    .map(|entry| entry.map_err(Error::from)),
-            ),
-        }
-    }
-
-    /// The entries with keys in `[from, to]`, in key order.
-    fn range(
-        &self,
-        tree: Tree,
-        from: &[u8],
-        to: &[u8],
-    ) -> Box<dyn Iterator<Item = Result<(sled::IVec, sled::IVec), Error>>> {
-        match self.packed(tree) {
-            Some(packed) => Box::new(packed.range(from, to)),
-            None => {
-                let range = self.sled(tree).range(from.to_vec()..=to.to_vec());
-                Box::new(range.map(|entry| entry.map_err(Error::from)))
-            }
-        }
-    }
 }
 
 #[derive(Default)]
@@ -284,36 +216,6 @@ struct Stats {
 impl Shared {
     fn recent(&self) -> std::sync::MutexGuard<'_, recent::Recent> {
         crate::sync::lock(&self.recent)
-    }
-
-    fn mem_read(&self) -> RwLockReadGuard<'_, MemTables> {
-        crate::sync::read(&self.mem)
-    }
-
-    fn mem_write(&self) -> RwLockWriteGuard<'_, MemTables> {
-        crate::sync::write(&self.mem)
-    }
-
-    /// A key's value: the in-memory layers, else the tree.
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<sled::IVec>, Error> {
-        let known = self.mem_read().get(tree, key);
-        match known {
-            Known::Value(value) => Ok(Some(value)),
-            Known::Removed => Ok(None),
-            Known::Unknown => self.trees.get(tree, key),
-        }
-    }
-
-    /// Live entries of `tree` in `[from, to]`, at most `limit`, layers merged over the tree.
-    fn scan(
-        &self,
-        tree: Tree,
-        from: &[u8],
-        to: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, sled::IVec)>, Error> {
-        let mem = self.mem_read();
-        mem.scan(tree, self.trees.range(tree, from, to), (from, to), limit)
     }
 
     /// Applies a committed batch's entry counts.
@@ -383,43 +285,12 @@ impl Store {
     /// Opens (or creates) the store, checks its format, rebuilds the in-memory counters, makes
     /// the directory durable and starts the commit thread. Blocking: call it at startup.
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
-        // sled's log: there before, the store was opened before.
-        let existed = config.path.join("db").exists();
-        std::fs::create_dir_all(&config.path).map_err(Error::Io)?;
-        let cache = u64::try_from(config.cache_bytes).unwrap_or(u64::MAX);
-        let db = sled::Config::new()
-            .path(&config.path)
-            .cache_capacity(cache)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
-        let trees = Trees {
-            messages: db.open_tree(Tree::Messages.sled_name())?,
-            unpacked: [
-                (Tree::Messages, db.open_tree(MESSAGES)?),
-                (Tree::Queue, db.open_tree(QUEUE)?),
-                (Tree::CarrierIds, db.open_tree(CARRIER_IDS)?),
-                (Tree::Outbox, db.open_tree(OUTBOX)?),
-            ],
-            queue: db.open_tree(Tree::Queue.sled_name())?,
-            carrier_ids: db.open_tree(Tree::CarrierIds.sled_name())?,
-            outbox: db.open_tree(Tree::Outbox.sled_name())?,
-            meta: db.open_tree(META)?,
-            journal: db.open_tree(JOURNAL)?,
-        };
-        upgrade::check_format(&db, &trees)?;
-        let (replayed, next_entry) = checkpoint::replay(&db, &trees, &config.path)?;
-        if replayed > 0 {
-            // A clean stop moves the journal into the trees (`commit.rs`): this one did not.
-            tracing::warn!(
-                entries = replayed,
-                "store: journal replayed into the trees: the last stop was not clean (a crash, \
-                 kill -9 or power loss); every acknowledged write is kept"
-            );
-        } else if existed {
-            tracing::info!("store: the last stop was clean: nothing to replay");
-        }
-        let journal = wal::create_dir(&config.path).map_err(Error::Io)?;
-        let scan = Scan::run(&trees)?;
+        let engine::Opened {
+            engine,
+            journal,
+            replayed,
+        } = Engine::open(&config.path, config.cache_bytes, config.layer_age)?;
+        let scan = Scan::run(&engine)?;
         tracing::info!(
             messages = scan.next_id.saturating_sub(1),
             queued = scan.depths.queue.values().sum::<usize>(),
@@ -431,15 +302,11 @@ impl Store {
         let space = Arc::new(SpaceGuard::new(config.min_free_space));
         space::watch(&space, config.path.clone()).map_err(Error::Io)?;
         let shared = Arc::new(Shared {
-            path: config.path.clone(),
-            db,
-            trees,
+            engine,
             next_id: AtomicU64::new(scan.next_id),
             depths: Mutex::new(scan.depths),
             outbox_signals: Mutex::default(),
             recent: Mutex::default(),
-            mem: RwLock::default(),
-            layer_age: config.layer_age,
             stats: Stats::default(),
             space,
             fatal: CancellationToken::new(),
@@ -454,7 +321,7 @@ impl Store {
             config.max_batch.get(),
             scan.next_seq,
             (scan.stored_next_id, scan.stored_next_seq),
-            wal::Wal::new(journal, next_entry),
+            journal,
         )?;
         let watched = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
@@ -514,7 +381,7 @@ impl Store {
             Err(miss) => miss,
         };
         let key = layout::id_key(id);
-        let Some(value) = self.shared.get(Tree::Messages, &key)? else {
+        let Some(value) = self.shared.engine.get(Tree::Messages, &key)? else {
             return Ok(None);
         };
         let record = Arc::new(layout::decode_record(&key, &value)?);
@@ -604,7 +471,10 @@ impl Store {
             layout::id_key(MessageId::new(from)),
             layout::id_key(MessageId::new(u64::MAX)),
         );
-        let entries = self.shared.scan(Tree::Messages, &start, &end, limit)?;
+        let entries = self
+            .shared
+            .engine
+            .scan(Tree::Messages, &start, &end, limit)?;
         let mut ids = Vec::new();
         let mut last = None;
         let mut young = false;
@@ -681,6 +551,7 @@ impl Store {
             layout::seq_key(route, u64::MAX)?,
         );
         self.shared
+            .engine
             .scan(Tree::Queue, &start, &end, limit)?
             .into_iter()
             .map(|(key, value)| {
@@ -737,7 +608,7 @@ impl Store {
         if let Some(id) = self.shared.recent().carrier_id(&key) {
             return Ok(Some(id));
         }
-        match self.shared.get(Tree::CarrierIds, &key)? {
+        match self.shared.engine.get(Tree::CarrierIds, &key)? {
             Some(value) => layout::decode_id(CARRIER_IDS, &key, &value).map(Some),
             None => Ok(None),
         }
@@ -774,6 +645,7 @@ impl Store {
         let start = layout::seq_key(client, first)?;
         let end = layout::seq_key(client, u64::MAX)?;
         self.shared
+            .engine
             .scan(Tree::Outbox, &start, &end, limit)?
             .into_iter()
             .map(|(key, value)| {
@@ -820,15 +692,7 @@ impl Store {
     /// Bytes the store's files take, journal included (a gauge; a part that cannot be listed
     /// counts 0).
     pub fn size_on_disk(&self) -> u64 {
-        let trees = self.shared.db.size_on_disk().unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "store: cannot measure the trees' size on disk");
-            0
-        });
-        let journal = wal::size(&wal::dir(&self.shared.path)).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "store: cannot measure the journal's size on disk");
-            0
-        });
-        trees.saturating_add(journal)
+        self.shared.engine.size_on_disk()
     }
 
     /// Whether new messages are refused now for lack of disk space (`[store] min_free_space`).
@@ -928,9 +792,9 @@ struct Scan {
 impl Scan {
     /// Counters and depths from the trees. Walks the queue and outbox trees once (they hold
     /// what is pending, not the history); the message tree only at its last key.
-    fn run(trees: &Trees) -> Result<Self, Error> {
+    fn run(engine: &Engine) -> Result<Self, Error> {
         let meta_u64 = |key: &[u8]| -> Result<u64, Error> {
-            match trees.meta.get(key)? {
+            match engine.get(Tree::Meta, key)? {
                 Some(v) => layout::decode_u64(META, key, &v),
                 None => Ok(0),
             }
@@ -940,12 +804,7 @@ impl Scan {
 
         // The high-water mark commits with the messages, so the last key is a second opinion;
         // ids start at 1.
-        let last_id = match trees
-            .packed(Tree::Messages)
-            .map(|m| m.last())
-            .transpose()?
-            .flatten()
-        {
+        let last_id = match engine.last_on_disk(Tree::Messages)? {
             Some((key, _)) => layout::id_from_key(&key)?.as_u64(),
             None => 0,
         };
@@ -957,7 +816,7 @@ impl Scan {
             (Tree::Queue, QUEUE, &mut depths.queue),
             (Tree::Outbox, OUTBOX, &mut depths.outbox),
         ] {
-            for entry in trees.all(tree) {
+            for entry in engine.entries_on_disk(tree) {
                 let (key, value) = entry?;
                 let (owner, seq) = layout::split_seq_key(name, &key)?;
                 if name == QUEUE {
@@ -983,6 +842,7 @@ mod tests {
     use super::*;
     use crate::config::Durability;
     use crate::message::{Address, OutboxKind};
+    use engine::MESSAGES;
     use std::num::NonZeroUsize;
 
     fn config(dir: &tempfile::TempDir, durability: Durability) -> StoreConfig {
@@ -1021,8 +881,8 @@ mod tests {
     }
 
     /// The store's sled database itself, to write what an older or newer smppd would have.
-    fn sled_db(dir: &tempfile::TempDir) -> sled::Db {
-        retry_locked(|| sled::open(dir.path().join("store")))
+    fn raw_db(dir: &tempfile::TempDir) -> engine::RawDb {
+        retry_locked(|| engine::RawDb::open(&dir.path().join("store")))
     }
 
     fn message(store: &Store, route: &str) -> Message {
@@ -1527,10 +1387,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(&dir));
         {
-            let db = sled_db(&dir);
-            let meta = db.open_tree(META).unwrap();
-            meta.insert(layout::META_FORMAT_VERSION, &[99]).unwrap();
-            checkpoint::flush_db(&db).unwrap();
+            let db = raw_db(&dir);
+            db.insert(META, engine::META_FORMAT_VERSION, [99]).unwrap();
+            db.flush().unwrap();
         }
         let err = retry_locked(|| match Store::open(&config(&dir, Durability::Durable)) {
             Err(e) if e.to_string().contains("could not acquire lock") => Err(e),
@@ -1552,7 +1411,7 @@ mod tests {
             };
             layout::encode_record(&record).unwrap()
         };
-        for old in layout::FORMAT_VERSIONS_OLDER {
+        for old in engine::FORMAT_VERSIONS_OLDER {
             let dir = tempfile::tempdir().unwrap();
             // Ids 1 to 40: two whole packs and part of a third.
             let messages: Vec<Message> = {
@@ -1562,50 +1421,46 @@ mod tests {
             let mut newer = messages[20].clone();
             newer.short_message = b"as the journal has it".to_vec();
             {
-                let db = sled_db(&dir);
-                let meta = db.open_tree(META).unwrap();
-                meta.insert(layout::META_FORMAT_VERSION, &[old]).unwrap();
-                let unpacked = db.open_tree(MESSAGES).unwrap();
-                let carrier_ids = db.open_tree(CARRIER_IDS).unwrap();
+                let db = raw_db(&dir);
+                db.insert(META, engine::META_FORMAT_VERSION, [old]).unwrap();
                 for m in &messages {
-                    unpacked.insert(layout::id_key(m.id), record(m)).unwrap();
+                    db.insert(MESSAGES, layout::id_key(m.id), record(m))
+                        .unwrap();
                     let key = layout::carrier_key("c", &format!("x{}", m.id)).unwrap();
-                    carrier_ids.insert(key, layout::encode_id(m.id)).unwrap();
+                    db.insert(CARRIER_IDS, key, layout::encode_id(m.id))
+                        .unwrap();
                 }
                 // Queue and outbox entries with seqs 1 to 20.
-                let queue = db.open_tree(QUEUE).unwrap();
-                let outbox = db.open_tree(OUTBOX).unwrap();
                 for (seq, m) in (1u64..).zip(&messages[..20]) {
-                    queue
-                        .insert(layout::seq_key("r", seq).unwrap(), layout::encode_id(m.id))
-                        .unwrap();
+                    let key = layout::seq_key("r", seq).unwrap();
+                    db.insert(QUEUE, key, layout::encode_id(m.id)).unwrap();
                     let key = layout::seq_key("shop", seq).unwrap();
                     let item = layout::encode_outbox(&key, &receipt(m.id)).unwrap();
-                    outbox.insert(key, item).unwrap();
+                    db.insert(OUTBOX, key, item).unwrap();
                 }
                 let meta_seq = layout::encode_u64(21);
-                meta.insert(layout::META_NEXT_SEQ, meta_seq).unwrap();
+                db.insert(META, layout::META_NEXT_SEQ, meta_seq).unwrap();
                 if old == 2 {
                     // The journal is newer than the trees: it wins.
-                    let writes = [layout::Write {
+                    let writes = [engine::Write {
                         tree: Tree::Messages,
                         key: layout::id_key(newer.id).to_vec(),
                         value: Some(record(&newer)),
                         fresh: false,
                     }];
-                    let journal = db.open_tree(JOURNAL).unwrap();
-                    for (n, entry) in (1u64..).zip(layout::encode_journal(&writes)) {
-                        journal.insert(n.to_be_bytes(), entry).unwrap();
+                    for (n, entry) in (1u64..).zip(engine::encode_journal(&writes)) {
+                        db.insert(engine::JOURNAL, n.to_be_bytes(), entry).unwrap();
                     }
                 }
-                checkpoint::flush_db(&db).unwrap();
+                db.flush().unwrap();
             }
             let store = open(&dir);
-            let stamp = store.shared.trees.meta.get(layout::META_FORMAT_VERSION);
-            assert_eq!(stamp.unwrap().unwrap().as_ref(), [layout::FORMAT_VERSION]);
+            let engine = &store.shared.engine;
+            let stamp = engine.get(Tree::Meta, engine::META_FORMAT_VERSION);
+            assert_eq!(stamp.unwrap().unwrap(), [engine::FORMAT_VERSION]);
             assert!(unpacked_empty(&store));
             assert_eq!(tree_len(&store, Tree::Messages), 40, "format {old}");
-            assert_eq!(store.shared.trees.messages.len(), 3, "packs of 16");
+            assert_eq!(engine.sled_keys(engine::MESSAGE_PACKS), 3, "packs of 16");
             assert_eq!(tree_len(&store, Tree::CarrierIds), 40);
             for m in &messages {
                 let carrier_id = format!("x{}", m.id);
@@ -1618,7 +1473,7 @@ mod tests {
                 }
             }
             if old == 2 {
-                assert!(store.shared.trees.journal.is_empty());
+                assert_eq!(engine.sled_keys(engine::JOURNAL), 0);
             }
             assert_eq!(store.allocate_id().as_u64(), 41);
             let ids: Vec<MessageId> = messages[..20].iter().map(|m| m.id).collect();
@@ -1636,19 +1491,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = message(&open(&dir), "r");
         {
-            let db = sled_db(&dir);
+            let db = raw_db(&dir);
             let record = layout::Record {
                 queue_seq: None,
                 message: m.clone(),
             };
-            let unpacked = db.open_tree(MESSAGES).unwrap();
-            unpacked
-                .insert(
-                    layout::id_key(m.id),
-                    layout::encode_record(&record).unwrap(),
-                )
-                .unwrap();
-            checkpoint::flush_db(&db).unwrap();
+            let value = layout::encode_record(&record).unwrap();
+            db.insert(MESSAGES, layout::id_key(m.id), value).unwrap();
+            db.flush().unwrap();
         }
         let store = open(&dir);
         assert!(unpacked_empty(&store));
@@ -1661,7 +1511,7 @@ mod tests {
 
     /// Files named `*.{extension}` in the journal directory of the store in `dir`.
     fn journal_files(dir: &tempfile::TempDir, extension: &str) -> usize {
-        std::fs::read_dir(wal::dir(&dir.path().join("store")))
+        std::fs::read_dir(engine::journal_dir(&dir.path().join("store")))
             .unwrap()
             .filter(|e| {
                 let path = e.as_ref().unwrap().path();
@@ -1677,20 +1527,14 @@ mod tests {
 
     /// Whether the trees of format 3 and older are empty (upgraded).
     fn unpacked_empty(store: &Store) -> bool {
-        store
-            .shared
-            .trees
-            .unpacked
-            .iter()
-            .all(|(_, t)| t.is_empty())
+        [MESSAGES, QUEUE, CARRIER_IDS, OUTBOX]
+            .into_iter()
+            .all(|name| store.shared.engine.sled_keys(name) == 0)
     }
 
-    /// Entries in a sled tree (not the layers in front of it).
+    /// Entries in a tree (not the layers in front of it).
     fn tree_len(store: &Store, tree: Tree) -> usize {
-        match store.shared.trees.packed(tree) {
-            Some(packed) => packed.len().unwrap(),
-            None => store.shared.trees.sled(tree).len(),
-        }
+        store.shared.engine.entries_in_trees(tree)
     }
 
     #[tokio::test]
@@ -1720,7 +1564,7 @@ mod tests {
         let later = message(&store, "r");
         store.accept(vec![later.clone()]).await.unwrap();
         for _ in 0..200 {
-            if store.shared.mem_read().frozen.is_none() && segment_files(&dir) == 0 {
+            if !store.shared.engine.has_frozen_layer() && segment_files(&dir) == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -1793,7 +1637,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = stored_and_closed(&dir).await;
         // A crash in the middle of the next commit's write: half an entry header.
-        let journal = wal::dir(&dir.path().join("store"));
+        let journal = engine::journal_dir(&dir.path().join("store"));
         let segment = std::fs::read_dir(&journal)
             .unwrap()
             .next()
@@ -1865,6 +1709,7 @@ mod tests {
         );
         store
             .shared
+            .engine
             .scan(Tree::Messages, &from, &to, usize::MAX)
             .unwrap()
             .len()

@@ -9,6 +9,10 @@
 //! if it is still absent and nothing was dropped from here since the miss. Then every version
 //! committed after the miss is still here, so the id being absent means the reader's copy is
 //! the latest; and a version committed before the miss was applied before the read saw it.
+//!
+//! Filled and emptied by the commit thread (`commit.rs`: after each applied batch, and cleared
+//! when a commit fails); read by the store's readers (`mod.rs`). Memory only: nothing here fails,
+//! and a miss costs a read through the engine.
 
 use super::layout::Record;
 use crate::message::MessageId;

@@ -1,5 +1,10 @@
 //! Retention: removes finished messages a while after they finished, in the background, in small
 //! steps so that traffic never waits behind it.
+//!
+//! Started by the gateway (`app.rs`) when `[store] retention` is set; each step is one
+//! [`Store::purge_finished`] commit. A step that fails is logged and the round ends there; the
+//! next round starts over (a failed write has stopped the store anyway, and the gateway
+//! restarts).
 
 use super::Store;
 use std::time::Duration;

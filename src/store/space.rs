@@ -23,6 +23,11 @@
 //! Free space is read with `statvfs` on the store's directory every [`CHECK_EVERY`] on a thread
 //! of its own (a network filesystem may block in it), and estimated between two reads from the
 //! bytes the commit thread journaled since: intake costs two atomic loads.
+//!
+//! Started by `Store::open` ([`watch`]); asked by intake (`Store::refuses_new`, `Store::accept`)
+//! and the admin API (`Store::space`); told of journaled bytes by the commit thread. A reading
+//! that fails leaves the state as it was (logged once until a good one): an unreadable disk is
+//! no reason to refuse or accept.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

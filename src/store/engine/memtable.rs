@@ -8,10 +8,15 @@
 //!
 //! Two layers: `active` takes new writes; `frozen`, if any, is being written to the trees. A read
 //! asks active, then frozen, then the tree; the first that knows the key answers.
+//!
+//! Engine-internal: the commit thread applies batches and freezes layers through `writer.rs`,
+//! the checkpoint thread writes and drops the frozen one (`checkpoint.rs`), and reads come
+//! through `state.rs`. Nothing here does I/O or fails; a scan passes on the error of the tree
+//! iterator it merges.
 
-use super::layout::{Tree, Write};
-use super::Error;
-use sled::IVec;
+use super::error::Error;
+use super::format::{Tree, Write};
+use super::trees::Value;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Slot {
     Put {
-        value: IVec,
+        value: Value,
         /// No older layer or tree has the key: removing it needs no tombstone.
         fresh: bool,
     },
@@ -48,11 +53,11 @@ impl Layer {
             match (w.value, slot) {
                 (Some(value), Entry::Occupied(mut e)) => {
                     let fresh = matches!(e.get(), Slot::Put { fresh: true, .. });
-                    let value = IVec::from(value);
+                    let value = Value::from(value);
                     e.insert(Slot::Put { value, fresh });
                 }
                 (Some(value), Entry::Vacant(e)) => {
-                    let value = IVec::from(value);
+                    let value = Value::from(value);
                     e.insert(Slot::Put {
                         value,
                         fresh: w.fresh,
@@ -126,7 +131,7 @@ pub(super) struct MemTables {
 
 /// What the layers know about a key.
 pub(super) enum Known {
-    Value(IVec),
+    Value(Value),
     Removed,
     /// Ask the tree.
     Unknown,
@@ -162,10 +167,10 @@ impl MemTables {
     pub(super) fn scan(
         &self,
         tree: Tree,
-        disk: impl Iterator<Item = Result<(IVec, IVec), Error>>,
+        disk: impl Iterator<Item = Result<(Value, Value), Error>>,
         (from, to): (&[u8], &[u8]),
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, IVec)>, Error> {
+    ) -> Result<Vec<(Vec<u8>, Value)>, Error> {
         let range = (Bound::Included(from.to_vec()), Bound::Included(to.to_vec()));
         let mut active = self.active.trees[tree as usize]
             .range(range.clone())
@@ -196,7 +201,7 @@ impl MemTables {
                 break;
             };
             // The newest source that has the key decides; every source moves past it.
-            let mut decided: Option<Option<IVec>> = None;
+            let mut decided: Option<Option<Value>> = None;
             if active.peek().is_some_and(|(k, _)| **k == key) {
                 if let Some((_, slot)) = active.next() {
                     decided = Some(live(slot));
@@ -220,7 +225,7 @@ impl MemTables {
     }
 }
 
-fn live(slot: &Slot) -> Option<IVec> {
+fn live(slot: &Slot) -> Option<Value> {
     match slot {
         Slot::Put { value, .. } => Some(value.clone()),
         Slot::Del => None,
@@ -230,6 +235,7 @@ fn live(slot: &Slot) -> Option<IVec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::engine::trees::Db;
 
     fn put(tree: Tree, key: &[u8], value: &[u8], fresh: bool) -> Write {
         Write {
@@ -272,7 +278,7 @@ mod tests {
 
     #[test]
     fn reads_see_active_then_frozen_then_the_tree() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
+        let db = Db::temporary().unwrap();
         let t = db.open_tree("q").unwrap();
         for k in [b"a1", b"a2", b"a3", b"a5"] {
             t.insert(k, &b"disk"[..]).unwrap();
@@ -295,10 +301,7 @@ mod tests {
             ],
             (2, 2),
         );
-        let disk = || {
-            t.range(&b"a0"[..]..=&b"a9"[..])
-                .map(|e| e.map_err(Error::from))
-        };
+        let disk = || t.range(b"a0", b"a9").map(|e| e.map_err(Error::from));
         let got = mem.scan(Tree::Queue, disk(), (b"a0", b"a9"), 10).unwrap();
         let got: Vec<_> = got
             .iter()

@@ -3,15 +3,24 @@
 //!
 //! Order is what keeps this safe. A layer's writes go into the trees first, are made durable
 //! (sled's flush, then the fsyncs sled leaves out; see [`DiskSync`]), and only then is the
-//! layer's journal segment retired (kept for reuse or deleted): a crash at any point leaves the journal holding every write
-//! the trees may lack. Replaying the journal in order is idempotent (puts and removals of whole
-//! values), so writes that did reach the trees are harmlessly written again.
+//! layer's journal segment retired (kept for reuse or deleted): a crash at any point leaves the
+//! journal holding every write the trees may lack. Replaying the journal in order is idempotent
+//! (puts and removals of whole values), so writes that did reach the trees are harmlessly written
+//! again.
+//!
+//! The checkpoint thread ([`Checkpointer`]) is started and fed by the commit thread's writer
+//! (`writer.rs`); [`replay`] runs at open (`mod.rs`). A failed checkpoint sets the shared failure
+//! flag and reports through the callback it was given (the gateway store then refuses every
+//! write and the gateway restarts); the journal still holds everything for the next open. A
+//! failed replay fails the open.
 
-use super::layout::{self, Tree};
+use super::error::Error;
+use super::format::{self, Tree};
 use super::memtable::{layer_due, Layer, Slot};
 use super::packed;
+use super::state::{State, Trees};
+use super::trees::{Db, LOG_FILE};
 use super::wal::{self, sync_dir};
-use super::{Error, Shared, Trees};
 use crate::config::Durability;
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -22,9 +31,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+/// Told of a failed checkpoint, once, before the thread stops.
+pub(super) type OnFailure = Box<dyn Fn(&Error) + Send>;
+
 /// The background writer of frozen layers.
 pub(super) struct Checkpointer {
-    pub(super) shared: Arc<Shared>,
+    pub(super) state: Arc<State>,
     pub(super) durability: Durability,
     /// sled's files, for the fsyncs its own flush leaves out.
     pub(super) disk: DiskSync,
@@ -32,6 +44,8 @@ pub(super) struct Checkpointer {
     pub(super) failed: Arc<AtomicBool>,
     /// Set by the commit thread when the store closes: no more pacing.
     pub(super) hurry: Arc<AtomicBool>,
+    /// Told when a checkpoint failed (after `failed` is set).
+    pub(super) on_failure: OnFailure,
 }
 
 /// A layer's writes are spread over 3/5 of the time until the next layer is due...
@@ -54,10 +68,10 @@ impl Checkpointer {
             let started = Instant::now();
             if let Err(e) = self.write(&layer) {
                 self.failed.store(true, Ordering::Release);
-                self.shared.fail("checkpoint failed", &e);
+                (self.on_failure)(&e);
                 return;
             }
-            self.shared.mem_write().frozen = None;
+            self.state.mem_write().frozen = None;
             tracing::debug!(
                 keys = layer.len(),
                 ms = started.elapsed().as_millis(),
@@ -70,17 +84,17 @@ impl Checkpointer {
 
     fn write(&mut self, layer: &Layer) -> Result<(), Error> {
         let (started, total) = (Instant::now(), layer.len());
-        write_layer(&self.shared.trees, layer, |done| {
+        write_layer(&self.state.trees, layer, |done| {
             self.pace(done, total, started);
         })?;
         // Whatever the durability: the journal segment goes next, so the trees must at least
         // have reached the OS.
-        flush_db(&self.shared.db)?;
+        self.state.db.flush()?;
         if self.durability == Durability::Durable {
             self.disk.sync().map_err(Error::Io)?;
         }
         if let Some((_, last)) = layer.journal() {
-            wal::retire_through(&wal::dir(&self.shared.path), last).map_err(Error::Io)?;
+            wal::retire_through(&wal::dir(&self.state.path), last).map_err(Error::Io)?;
         }
         Ok(())
     }
@@ -90,24 +104,16 @@ impl Checkpointer {
     /// went from ~5 ms to 20–110 ms (e2e bench at 10,000/s). When the trees are behind (the next
     /// layer is due already) or the store closes, there is no pause.
     fn pace(&self, done: usize, total: usize, started: Instant) {
-        let due = spread(self.shared.layer_age).mul_f64(done as f64 / total.max(1) as f64);
+        let due = spread(self.state.layer_age).mul_f64(done as f64 / total.max(1) as f64);
         let Some(ahead) = due.checked_sub(started.elapsed()) else {
             return;
         };
-        let behind = layer_due(&self.shared.mem_read().active, self.shared.layer_age);
+        let behind = layer_due(&self.state.mem_read().active, self.state.layer_age);
         if self.hurry.load(Ordering::Relaxed) || behind {
             return;
         }
         std::thread::sleep(ahead.min(MAX_PAUSE));
     }
-}
-
-/// sled's flush, the only call of it in the gateway: it writes the log buffers and ends in
-/// `sync_file_range`, which is not durability on its own (see the module docs).
-pub(super) fn flush_db(db: &sled::Db) -> Result<(), Error> {
-    #[allow(clippy::disallowed_methods)]
-    db.flush()?;
-    Ok(())
 }
 
 /// Writes a layer's slots into the trees, those of a packed tree a pack at a time; calls
@@ -129,10 +135,10 @@ fn write_layer(trees: &Trees, layer: &Layer, mut step: impl FnMut(usize)) -> Res
             let (_, writer) = packs.get_or_insert_with(|| (tree, packed::Writer::new(packed)));
             writer.put(key, value)?;
         } else {
-            let sled_tree = trees.sled(tree);
+            let raw = trees.raw(tree);
             match value {
-                Some(value) => drop(sled_tree.insert(key, value)?),
-                None => drop(sled_tree.remove(key)?),
+                Some(value) => raw.insert(key, value)?,
+                None => raw.remove(key)?,
             }
         }
         if (n + 1) % STEP == 0 {
@@ -150,20 +156,20 @@ fn write_layer(trees: &Trees, layer: &Layer, mut step: impl FnMut(usize)) -> Res
 ///
 /// A store written before the journal moved to files may still have entries in its `journal`
 /// tree; they are older than any segment and go first.
-pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u64), Error> {
+pub(super) fn replay(db: &Db, trees: &Trees, dir: &Path) -> Result<(u64, u64), Error> {
     // The entries merge into one layer, written like a checkpoint's: a pack is read and
     // written once, not once per entry.
     let mut layer = Layer::default();
     let mut legacy = Vec::new();
     for entry in trees.journal.iter() {
         let (key, value) = entry?;
-        layer.apply(layout::decode_journal(&key, &value)?, (0, 0));
+        layer.apply(format::decode_journal(&key, &value)?, (0, 0));
         legacy.push(key);
     }
     let journal = wal::dir(dir);
     let replayed = wal::replay(&journal, |number, payload| {
         layer.apply(
-            layout::decode_journal(&number.to_be_bytes(), payload)?,
+            format::decode_journal(&number.to_be_bytes(), payload)?,
             (number, number),
         );
         Ok(())
@@ -189,22 +195,18 @@ pub(super) fn replay(db: &sled::Db, trees: &Trees, dir: &Path) -> Result<(u64, u
         return Ok((0, replayed.next_entry));
     }
     write_layer(trees, &layer, |_| {})?;
-    flush_db(db)?;
+    db.flush()?;
     DiskSync::open(dir).map_err(Error::Io)?;
     if !legacy.is_empty() {
-        let mut batch = sled::Batch::default();
-        for key in &legacy {
-            batch.remove(key);
-        }
-        trees.journal.apply_batch(batch)?;
-        flush_db(db)?;
+        trees.journal.remove_all(&legacy)?;
+        db.flush()?;
         DiskSync::open(dir).map_err(Error::Io)?;
     }
     wal::clear(&journal).map_err(Error::Io)?;
     Ok((entries, replayed.next_entry))
 }
 
-/// The real fsyncs behind a durable checkpoint.
+/// The real fsyncs behind a durable checkpoint, and behind the flushes at open.
 ///
 /// sled 0.34 keeps, under its directory: `conf` (written once at creation), `db` (the log, where
 /// every write lands), `snap.<lsn>` snapshots (written, synced and renamed in by sled's
@@ -226,7 +228,7 @@ impl DiskSync {
         let log = fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(dir.join("db"))?;
+            .open(dir.join(LOG_FILE))?;
         let mut disk = Self {
             dir: dir.to_owned(),
             log,

@@ -15,10 +15,17 @@
 //!
 //! A pack's value: v1, then each entry in slot order: slot (u8), length (u32 BE), bytes. An
 //! empty pack is removed.
+//!
+//! Engine-internal: reads come through `state.rs` (which routes a packed [`Tree`]'s reads here),
+//! writes from the checkpoint and the format upgrade. A pack that does not decode is an
+//! [`Error::Corrupt`] naming the tree and the pack's key, for that read or write alone; a scan
+//! ends at its first error.
+//!
+//! [`Tree`]: super::format::Tree
 
-use super::layout::{corrupt, Packing, VALUE_V1};
-use super::Error;
-use sled::IVec;
+use super::error::{corrupt, Error};
+use super::format::{Packing, VALUE_V1};
+use super::trees::{RawIter, RawTree, Value};
 
 /// Numbers per pack in a [`Packing::Numbered`] tree.
 const NUMBERS: u64 = 16;
@@ -75,11 +82,11 @@ impl Packing {
 /// A pack's entries by slot, each a view into the value read from sled (no copies).
 #[derive(Default)]
 struct Pack {
-    entries: Vec<(u8, IVec)>,
+    entries: Vec<(u8, Value)>,
 }
 
 impl Pack {
-    fn decode(tree: &'static str, key: &[u8], value: &IVec) -> Result<Self, Error> {
+    fn decode(tree: &'static str, key: &[u8], value: &Value) -> Result<Self, Error> {
         let mut entries = Vec::new();
         walk(tree, key, value, |slot, at, len| {
             entries.push((slot, value.subslice(at, len)));
@@ -89,7 +96,12 @@ impl Pack {
 
     /// The entry in `slot` of a pack's value, checked like [`Pack::decode`] but without
     /// taking the others apart: the read path wants one record.
-    fn find(tree: &'static str, key: &[u8], value: &IVec, slot: u8) -> Result<Option<IVec>, Error> {
+    fn find(
+        tree: &'static str,
+        key: &[u8],
+        value: &Value,
+        slot: u8,
+    ) -> Result<Option<Value>, Error> {
         let mut found = None;
         walk(tree, key, value, |s, at, len| {
             if s == slot {
@@ -117,7 +129,7 @@ impl Pack {
         Some(out)
     }
 
-    fn set(&mut self, slot: u8, value: Option<IVec>) {
+    fn set(&mut self, slot: u8, value: Option<Value>) {
         match (self.entries.binary_search_by_key(&slot, |(s, _)| *s), value) {
             (Ok(at), Some(value)) => {
                 if let Some(entry) = self.entries.get_mut(at) {
@@ -175,7 +187,7 @@ fn walk(
 /// A packed tree: its sled tree, its name in errors, and how it packs.
 #[derive(Clone, Copy)]
 pub(super) struct Packed<'t> {
-    pub(super) tree: &'t sled::Tree,
+    pub(super) tree: &'t RawTree,
     pub(super) name: &'static str,
     pub(super) packing: Packing,
 }
@@ -195,7 +207,7 @@ impl<'t> Packed<'t> {
     }
 
     /// An entry's value.
-    pub(super) fn get(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
+    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Value>, Error> {
         let (pack_key, slot) = self.locate(key)?;
         match self.tree.get(&pack_key)? {
             Some(value) => Pack::find(self.name, &pack_key, &value, slot),
@@ -230,7 +242,7 @@ impl<'t> Packed<'t> {
                     .packing
                     .locate(from)
                     .zip(self.packing.locate(to))
-                    .map(|((first, _), (last, _))| self.tree.range(first..=last));
+                    .map(|((first, _), (last, _))| self.tree.range(&first, &last));
             }
             (Packing::LastByte, _) => {
                 range.pending = match self.sorted(bounds) {
@@ -244,7 +256,7 @@ impl<'t> Packed<'t> {
     }
 
     /// Every entry within `bounds`, sorted: all packs read.
-    fn sorted(&self, bounds: Option<(&[u8], &[u8])>) -> Result<Vec<(IVec, IVec)>, Error> {
+    fn sorted(&self, bounds: Option<(&[u8], &[u8])>) -> Result<Vec<(Value, Value)>, Error> {
         let mut all = Vec::new();
         for pack in self.tree.iter() {
             let (pack_key, value) = pack?;
@@ -255,7 +267,7 @@ impl<'t> Packed<'t> {
     }
 
     /// The entry with the greatest key of a [`Packing::Numbered`] tree.
-    pub(super) fn last(&self) -> Result<Option<(Vec<u8>, IVec)>, Error> {
+    pub(super) fn last(&self) -> Result<Option<(Vec<u8>, Value)>, Error> {
         let Some((pack_key, value)) = self.tree.last()? else {
             return Ok(None);
         };
@@ -287,9 +299,9 @@ fn entries(
     name: &'static str,
     packing: Packing,
     pack_key: &[u8],
-    value: &IVec,
+    value: &Value,
     bounds: Option<(&[u8], &[u8])>,
-) -> Result<Vec<(IVec, IVec)>, Error> {
+) -> Result<Vec<(Value, Value)>, Error> {
     let pack = Pack::decode(name, pack_key, value)?;
     let mut out = Vec::with_capacity(pack.entries.len());
     for (slot, value) in pack.entries {
@@ -297,7 +309,7 @@ fn entries(
             .entry_key(pack_key, slot)
             .ok_or_else(|| not_a_pack_key(name, pack_key))?;
         if bounds.is_none_or(|(from, to)| from <= key.as_slice() && key.as_slice() <= to) {
-            out.push((IVec::from(key), value));
+            out.push((Value::from(key), value));
         }
     }
     Ok(out)
@@ -312,15 +324,15 @@ pub(super) struct Range {
     name: &'static str,
     packing: Packing,
     /// `None` once done, after an error, or when everything is in `pending`.
-    packs: Option<sled::Iter>,
+    packs: Option<RawIter>,
     /// The rest of the current pack's entries (or all of them).
-    pending: std::vec::IntoIter<Result<(IVec, IVec), Error>>,
+    pending: std::vec::IntoIter<Result<(Value, Value), Error>>,
     /// `None`: no bounds.
     bounds: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Iterator for Range {
-    type Item = Result<(IVec, IVec), Error>;
+    type Item = Result<(Value, Value), Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -352,7 +364,7 @@ impl Iterator for Range {
 }
 
 /// A pack being gathered: its key and its slots' new values (`None` empties a slot).
-type Gathered = (Vec<u8>, Vec<(u8, Option<IVec>)>);
+type Gathered = (Vec<u8>, Vec<(u8, Option<Value>)>);
 
 /// Writes entries given in key order, a pack at a time: each pack is read (unless every slot
 /// is written) and written once. Keys of one pack that come apart (another pack's key sorts
@@ -372,7 +384,7 @@ impl<'t> Writer<'t> {
 
     /// Sets (`Some`) or removes (`None`) an entry; its pack is written once the entries move
     /// past it, or at [`Writer::finish`].
-    pub(super) fn put(&mut self, key: &[u8], value: Option<IVec>) -> Result<(), Error> {
+    pub(super) fn put(&mut self, key: &[u8], value: Option<Value>) -> Result<(), Error> {
         let (pack_key, slot) = self.packed.locate(key)?;
         match &mut self.pending {
             Some((k, writes)) if *k == pack_key => writes.push((slot, value)),
@@ -393,7 +405,7 @@ impl<'t> Writer<'t> {
         }
     }
 
-    fn write(&self, pack_key: &[u8], writes: Vec<(u8, Option<IVec>)>) -> Result<(), Error> {
+    fn write(&self, pack_key: &[u8], writes: Vec<(u8, Option<Value>)>) -> Result<(), Error> {
         // Slots come in key order, so each once: all of them written means nothing to read.
         let mut pack = if writes.len() == self.packed.packing.slots() {
             Pack::default()
@@ -404,8 +416,8 @@ impl<'t> Writer<'t> {
             pack.set(slot, value);
         }
         match pack.encode() {
-            Some(value) => drop(self.packed.tree.insert(pack_key, value)?),
-            None => drop(self.packed.tree.remove(pack_key)?),
+            Some(value) => self.packed.tree.insert(pack_key, value)?,
+            None => self.packed.tree.remove(pack_key)?,
         }
         Ok(())
     }
@@ -414,6 +426,7 @@ impl<'t> Writer<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::engine::trees::Db;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
@@ -423,14 +436,14 @@ mod tests {
         key
     }
 
-    fn tree() -> (tempfile::TempDir, sled::Tree) {
+    fn tree() -> (tempfile::TempDir, RawTree) {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
+        let db = Db::open_as_is(dir.path()).unwrap();
         let tree = db.open_tree("t").unwrap();
         (dir, tree)
     }
 
-    fn packed(tree: &sled::Tree, packing: Packing) -> Packed<'_> {
+    fn packed(tree: &RawTree, packing: Packing) -> Packed<'_> {
         Packed {
             tree,
             name: "queue",
@@ -468,7 +481,7 @@ mod tests {
         let p = packed(&tree, Packing::Numbered);
         let mut w = Writer::new(p);
         for n in [1, 2, 17] {
-            let value = IVec::from(format!("v{n}").as_bytes());
+            let value = Value::from(format!("v{n}").as_bytes());
             w.put(&key(b"", n), Some(value)).unwrap();
         }
         w.finish().unwrap();
@@ -476,7 +489,7 @@ mod tests {
 
         let mut w = Writer::new(p);
         w.put(&key(b"", 2), None).unwrap();
-        w.put(&key(b"", 3), Some(IVec::from(&b"v3"[..]))).unwrap();
+        w.put(&key(b"", 3), Some(Value::from(&b"v3"[..]))).unwrap();
         w.put(&key(b"", 17), None).unwrap();
         w.finish().unwrap();
         assert_eq!(tree.len(), 1, "the pack of 16..32 emptied");
@@ -499,7 +512,7 @@ mod tests {
             &[VALUE_V1, 3, 0, 0, 0, 0, 2, 0, 0, 0, 0][..],
             &[9, 0, 0, 0, 0, 0][..],
         ] {
-            tree.insert(key(b"", 0), damaged).unwrap();
+            tree.insert(&key(b"", 0), damaged).unwrap();
             let err = p.get(&key(b"", 0)).unwrap_err();
             assert!(err.to_string().contains("queue"), "{err}");
             let mut scan = p.range(&key(b"", 0), &key(b"", 99));
@@ -543,7 +556,7 @@ mod tests {
                 }
                 let mut w = Writer::new(p);
                 for (k, v) in writes {
-                    w.put(&k, v.clone().map(IVec::from)).unwrap();
+                    w.put(&k, v.clone().map(Value::from)).unwrap();
                     match v {
                         Some(v) => model.insert(k, v),
                         None => model.remove(&k),

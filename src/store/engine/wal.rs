@@ -8,10 +8,10 @@
 //! which then retires the layer's segment.
 //!
 //! An entry is: payload length (u32 LE), CRC-32 of number and payload (u32 LE), number (u64 LE),
-//! payload (`layout::encode_journal`). Numbers run on across segments; a segment's file name is
-//! its first number. A crash can leave the last entries torn or half written. They were never
-//! acknowledged, since a sync covers every earlier entry too, so replay takes the longest run
-//! of whole, consecutive entries and drops the rest.
+//! payload (`format.rs`: `encode_journal`). Numbers run on across segments; a segment's file name
+//! is its first number. A crash can leave the last entries torn or half written. They were never
+//! acknowledged, since a sync covers every earlier entry too, so replay takes the longest run of
+//! whole, consecutive entries and drops the rest.
 //!
 //! A checkpointed segment is kept as a spare and reused, written over from its start, for a
 //! later segment: an `fdatasync` of blocks that are already allocated and written flushes data
@@ -20,8 +20,14 @@
 //! What is left of the old content after the new entries can never pass for an entry: its
 //! numbers are older. Spares are made and used within one run only (opening deletes them), so
 //! that holds even when numbering restarts.
+//!
+//! Owned by the engine: the commit thread appends through `writer.rs` (which also rotates at
+//! each frozen layer and hands segments to the sync thread), the checkpoint retires segments, and
+//! the open replays and clears them (`checkpoint.rs`). A failed write, sync, rename or removal is
+//! an `io::Error` for the caller, which stops taking writes; replay never fails on a torn or
+//! damaged tail (it ends the run there), only on I/O.
 
-use super::Error;
+use super::error::Error;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -39,16 +45,33 @@ const SPARE_EXTENSION: &str = "spare";
 const SPARES: usize = 2;
 
 /// The journal's directory inside the store's.
-pub(super) fn dir(store: &Path) -> PathBuf {
+pub(in crate::store) fn dir(store: &Path) -> PathBuf {
     store.join("journal")
 }
 
-/// The writer, owned by the commit thread.
-pub(super) struct Wal {
+/// A journal segment written to, shared with the sync thread: synced before the batches in it
+/// are answered.
+#[derive(Clone)]
+pub(in crate::store) struct Segment(Arc<File>);
+
+impl Segment {
+    /// `fdatasync`: the entries written to it so far are durable.
+    pub(super) fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    /// Whether both are the same segment file.
+    pub(super) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// The writer, owned by the commit thread (through `writer.rs`).
+pub(in crate::store) struct Wal {
     dir: PathBuf,
     /// The segment being written, and where its next entry goes; `None` until the first append
     /// after a rotation.
-    current: Option<(Arc<File>, u64)>,
+    current: Option<(Segment, u64)>,
     next_entry: u64,
     buf: Vec<u8>,
 }
@@ -66,10 +89,10 @@ impl Wal {
 
     /// Appends one entry per payload. Returns their numbers, first and last, and the segment
     /// they went to: the sync thread fdatasyncs it before the batch is answered.
-    pub(super) fn append(&mut self, payloads: &[Vec<u8>]) -> io::Result<(u64, u64, Arc<File>)> {
+    pub(super) fn append(&mut self, payloads: &[Vec<u8>]) -> io::Result<(u64, u64, Segment)> {
         let (file, offset) = match &self.current {
-            Some((file, offset)) => (Arc::clone(file), *offset),
-            None => (Arc::new(self.start_segment()?), 0),
+            Some((file, offset)) => (file.clone(), *offset),
+            None => (Segment(Arc::new(self.start_segment()?)), 0),
         };
         let first = self.next_entry;
         self.buf.clear();
@@ -77,9 +100,9 @@ impl Wal {
             encode_entry(&mut self.buf, self.next_entry, payload);
             self.next_entry += 1;
         }
-        write_at(&file, &self.buf, offset)?;
+        write_at(&file.0, &self.buf, offset)?;
         let end = offset + self.buf.len() as u64;
-        self.current = Some((Arc::clone(&file), end));
+        self.current = Some((file.clone(), end));
         // A batch bigger than usual should not pin its buffer for good.
         if self.buf.capacity() > 4 * 1024 * 1024 {
             self.buf = Vec::new();
@@ -473,7 +496,7 @@ mod tests {
             spares(dir.path()).unwrap().is_empty(),
             "the spare was taken"
         );
-        assert!(!Arc::ptr_eq(&second, &third));
+        assert!(!second.same(&third));
         // Written over from its start: the file kept its size, the old entries are still there.
         assert_eq!(size(dir.path()).unwrap(), size_with_spare);
         let (seen, replayed) = entries(dir.path());

@@ -1,55 +1,62 @@
 //! The store's format at open: a new store is stamped, an older one upgraded in place, a newer
 //! one refused (its layout is not this build's to guess).
+//!
+//! Called by the engine's open (`mod.rs`) before the journal is replayed. Every step is durable
+//! before the stamp says it is done, so an upgrade cut short is done again at the next open. A
+//! newer format fails the open with [`Error::Corrupt`] naming `meta`; a failed write fails it
+//! too, and nothing in the old trees is lost.
 
-use super::checkpoint::flush_db;
-use super::layout::{self, META};
-use super::{packed, Error, Trees};
+use super::error::{corrupt, Error};
+use super::format::{self, META};
+use super::packed;
+use super::state::Trees;
+use super::trees::{Db, Value};
 
-/// Stamps a new store; upgrades an older one (see `layout.rs` for what each format changed);
+/// Stamps a new store; upgrades an older one (see `format.rs` for what each format changed);
 /// refuses a newer one. Runs before the journal is replayed: that writes in today's format.
-pub(super) fn check_format(db: &sled::Db, trees: &Trees) -> Result<(), Error> {
-    let key = layout::META_FORMAT_VERSION;
+pub(super) fn check_format(db: &Db, trees: &Trees) -> Result<(), Error> {
+    let key = format::META_FORMAT_VERSION;
     let stamped = trees.meta.get(key)?;
     match stamped.as_deref() {
-        Some([version]) if *version == layout::FORMAT_VERSION => {
+        Some([version]) if *version == format::FORMAT_VERSION => {
             // An upgrade stopped between its stamp and the emptying of the old tree.
             if trees.unpacked.iter().any(|(_, old)| !old.is_empty()) {
                 clear_unpacked(db, trees)?;
             }
             Ok(())
         }
-        Some([old]) if layout::FORMAT_VERSIONS_OLDER.contains(old) => {
+        Some([old]) if format::FORMAT_VERSIONS_OLDER.contains(old) => {
             // The journal needs nothing: a format 2 journal tree is replayed all the same. The
             // records move to packs, durably, before the stamp says they did; stopped before it,
             // the next open does it again (writing the same packs).
             tracing::info!(
                 "store: upgrading from format {old} to {}: rewriting the store, which takes a \
                  while for a large one",
-                layout::FORMAT_VERSION
+                format::FORMAT_VERSION
             );
             let moved = pack(trees)?;
-            flush_db(db)?;
-            trees.meta.insert(key, &[layout::FORMAT_VERSION])?;
-            flush_db(db)?;
+            db.flush()?;
+            trees.meta.insert(key, stamp())?;
+            db.flush()?;
             clear_unpacked(db, trees)?;
             tracing::info!(
                 entries = moved,
                 "store: upgraded from format {old} to {}",
-                layout::FORMAT_VERSION
+                format::FORMAT_VERSION
             );
             Ok(())
         }
-        Some(v) => Err(layout::corrupt(
+        Some(v) => Err(corrupt(
             META,
             key,
             &format!(
                 "store format {v:?}; this smppd reads format {}",
-                layout::FORMAT_VERSION
+                format::FORMAT_VERSION
             ),
         )),
         None => {
             // A new store (or one that crashed before its first sync: then it holds nothing).
-            trees.meta.insert(key, &[layout::FORMAT_VERSION])?;
+            trees.meta.insert(key, stamp())?;
             Ok(())
         }
     }
@@ -74,9 +81,14 @@ fn pack(trees: &Trees) -> Result<u64, Error> {
     Ok(moved)
 }
 
-fn clear_unpacked(db: &sled::Db, trees: &Trees) -> Result<(), Error> {
+fn clear_unpacked(db: &Db, trees: &Trees) -> Result<(), Error> {
     for (_, old) in &trees.unpacked {
         old.clear()?;
     }
-    flush_db(db)
+    Ok(db.flush()?)
+}
+
+/// The value of `meta/format_version`.
+fn stamp() -> Value {
+    Value::from(&[format::FORMAT_VERSION][..])
 }
