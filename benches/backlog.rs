@@ -31,14 +31,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
 
-#[path = "support/mod.rs"]
-mod support;
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "load/mod.rs"]
+mod load;
 
+use common::{carrier_table, client, preamble, route, Gateway, SimStats, Simulator};
+use load::{env_count, env_u64, ms, percent, percentile, Report};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{
-    env_u64, ms, percent, percentile, Gateway, Report, SimStats, Simulator, Transmitter,
-};
 
 /// Carrier link: sessions and window toward the simulator.
 const CARRIER_SESSIONS: usize = 2;
@@ -65,12 +67,8 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
     let params = Params {
         messages: env_u64("SMPPD_BACKLOG_MESSAGES", 1_000_000),
-        binds: usize::try_from(env_u64("SMPPD_BACKLOG_BINDS", 8))
-            .unwrap()
-            .max(1),
-        window: usize::try_from(env_u64("SMPPD_BACKLOG_WINDOW", 256))
-            .unwrap()
-            .max(1),
+        binds: env_count("SMPPD_BACKLOG_BINDS", 8),
+        window: env_count("SMPPD_BACKLOG_WINDOW", 256),
         stops: std::env::var("SMPPD_BACKLOG_STOPS")
             .unwrap_or_else(|_| "kill,term".into())
             .split(',')
@@ -81,7 +79,7 @@ fn main() {
         cap: env_u64("SMPPD_BACKLOG_CAP", 5000).max(1),
         drain: Duration::from_secs(env_u64("SMPPD_BACKLOG_DRAIN_SECS", 30)),
     };
-    let parent = support::store_parent();
+    let parent = load::store_parent();
     println!(
         "backlog benchmark: {} submit_sm queued by {} transmitters x window {} with the carrier \
          down; stops {:?}; drain capped at {}/s for up to {:?}; durability durable; {} CPUs; \
@@ -92,20 +90,20 @@ fn main() {
         params.stops,
         params.cap,
         params.drain,
-        support::cpus(),
+        load::cpus(),
         parent.display()
     );
     let dir = tempfile::Builder::new()
         .prefix("smppd-backlog-")
         .tempdir_in(&parent)
         .unwrap();
-    let smpp_port = support::free_port();
-    let carrier_port = support::free_port();
+    let smpp_port = common::free_port();
+    let carrier_port = common::free_port();
     let config = config(dir.path(), smpp_port, carrier_port, &params);
 
-    let mut gateway = Gateway::start_logging(dir.path(), &config, LOG);
+    let mut gateway = Gateway::start_measured(dir.path(), &config, LOG);
     let queueing = queue(&gateway, &params);
-    let mut expected = support::queued(gateway.admin.unwrap());
+    let mut expected = load::queued(gateway.admin.unwrap());
     println!(
         "  queued: {} accepted, {} refused in {:.1} s; /api/status says {expected} queued",
         queueing.accepted,
@@ -115,7 +113,7 @@ fn main() {
 
     let mut restarts = Vec::new();
     for stop in &params.stops {
-        let (restart, next) = restart(gateway, stop, dir.path(), &config, expected);
+        let restart = restart(&mut gateway, stop, expected);
         expected = restart.queued;
         println!(
             "  after {stop}: ready in {:.2} s, serving in {}, {} queued",
@@ -124,11 +122,10 @@ fn main() {
             restart.queued
         );
         restarts.push(restart);
-        gateway = next;
     }
 
     let drain = drain(&gateway, carrier_port, expected, &params);
-    gateway.stop("smppd");
+    gateway.stop();
     report(&params, &parent, &queueing, expected, &restarts, &drain).save("backlog");
 }
 
@@ -142,44 +139,22 @@ struct Queueing {
 
 /// Phase 1: the submits, all binds at once.
 fn queue(gateway: &Gateway, params: &Params) -> Queueing {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = gateway.addr;
     let per_bind = params.messages.div_ceil(params.binds as u64);
-    let (binds, window) = (params.binds, params.window);
-    let (loads, elapsed) = runtime.block_on(async move {
-        let mut loads = Vec::new();
-        for _ in 0..binds {
-            loads.push(Transmitter::bind(addr, window, template()).await);
-        }
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + SUBMIT_LIMIT;
-        let tasks: Vec<_> = loads
-            .into_iter()
-            .map(|load| tokio::spawn(load.run(per_bind, deadline)))
-            .collect();
-        let mut loads = Vec::new();
-        for task in tasks {
-            loads.push(task.await.unwrap());
-        }
-        (loads, started.elapsed())
-    });
-    let mut q = Queueing {
-        accepted: 0,
-        refused: 0,
-        elapsed,
-        latencies_us: Vec::new(),
+    let submitted = load::submit_load(
+        gateway.addr,
+        params.binds,
+        params.window,
+        &template(),
+        per_bind,
+        SUBMIT_LIMIT,
+    );
+    Queueing {
+        accepted: submitted.accepted,
+        refused: submitted.refused,
+        elapsed: submitted.elapsed,
+        latencies_us: submitted.latencies_us,
         peak_rss_kib: gateway.peak_rss_kib(),
-    };
-    for load in loads {
-        q.accepted += load.accepted;
-        q.refused += load.refused;
-        q.latencies_us.extend(load.latencies_us);
     }
-    q.latencies_us.sort_unstable();
-    q
 }
 
 struct Restart {
@@ -195,41 +170,33 @@ struct Restart {
     queued: u64,
 }
 
-/// Phase 2: one stop and restart; the restarted gateway.
-fn restart(
-    mut gateway: Gateway,
-    stop: &str,
-    dir: &Path,
-    config: &str,
-    queued_before: u64,
-) -> (Restart, Gateway) {
+/// Phase 2: one stop and restart of `gateway` on the same config, store and port.
+fn restart(gateway: &mut Gateway, stop: &str, queued_before: u64) -> Restart {
     let addr = gateway.addr;
     let stopping = Instant::now();
     if stop == "kill" {
         gateway.kill();
     } else {
-        gateway.stop("smppd");
+        gateway.stop();
     }
     let stopped_in = stopping.elapsed();
-    drop(gateway);
-    let probe = std::thread::spawn(move || support::probe_submit(addr, &template(), PROBE_LIMIT));
-    let gateway = Gateway::start_logging(dir, config, LOG);
+    let probe = std::thread::spawn(move || load::probe_submit(addr, &template(), PROBE_LIMIT));
+    gateway.restart();
     let serving = probe
         .join()
         .unwrap()
         .map(|at| at.duration_since(gateway.spawned));
     // The probe's submit_sm joins the queue.
     let expected = queued_before + u64::from(serving.is_some());
-    let queued = support::queued(gateway.admin.unwrap());
-    let restart = Restart {
+    let queued = load::queued(gateway.admin.unwrap());
+    Restart {
         stop: stop.to_owned(),
         stopped_in,
         ready: gateway.ready_after,
         serving,
         expected,
         queued,
-    };
-    (restart, gateway)
+    }
 }
 
 struct Drain {
@@ -245,24 +212,18 @@ struct Drain {
 
 /// Phase 3: the carrier comes back; the drain, for `params.drain` at most.
 fn drain(gateway: &Gateway, carrier_port: u16, expected: u64, params: &Params) -> Drain {
-    let listen = format!("127.0.0.1:{carrier_port}");
+    let listen = SocketAddr::from(([127, 0, 0, 1], carrier_port));
     let window = (CARRIER_WINDOW * 2).to_string();
-    let mut simulator = Simulator::start(&[
-        "--listen",
-        &listen,
-        "--window",
-        &window,
-        "--receipt-delay",
-        "10ms",
-    ]);
+    let mut simulator =
+        Simulator::start_measured(listen, &["--window", &window, "--receipt-delay", "10ms"]);
     let started = simulator.started;
     let mut first = None;
     let mut last_report = Instant::now();
     loop {
-        std::thread::sleep(support::STATS_EVERY);
+        std::thread::sleep(common::STATS_EVERY);
         let stats = simulator.stats();
         if first.is_none() {
-            first = support::reached(&stats, SimStats::delivered, 1);
+            first = load::reached(&stats, SimStats::delivered, 1);
             if first.is_none() && started.elapsed() > Duration::from_secs(60) {
                 println!("  the carrier took nothing in 60 s");
                 break;
@@ -281,7 +242,7 @@ fn drain(gateway: &Gateway, carrier_port: u16, expected: u64, params: &Params) -
         }
     }
     let samples = simulator.stats();
-    let queued_after = support::queued(gateway.admin.unwrap());
+    let queued_after = load::queued(gateway.admin.unwrap());
     let peak_rss_kib = gateway.peak_rss_kib();
     simulator.stop();
     Drain {
@@ -315,7 +276,7 @@ impl Drain {
 
 /// The submit_sm queued: `TEXT`, no receipt asked.
 fn template() -> Vec<u8> {
-    support::template(&support::submit_sm(0))
+    load::template(&load::submit_sm(0))
 }
 
 fn secs(d: Option<Duration>) -> String {
@@ -329,50 +290,23 @@ fn secs(d: Option<Duration>) -> String {
 /// carrier link to `carrier_port` capped at `cap`, reconnecting every 0.1–0.5 s, a catch-all
 /// route whose queue holds them all.
 fn config(dir: &Path, smpp_port: u16, carrier_port: u16, params: &Params) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:{smpp_port}"]
-
-[store]
-path = "{store}"
-min_free_space = "off"
-durability = "durable"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "bench"
-password = "bench"
-bind_types = ["transmitter"]
-max_binds = {max_binds}
-window = {window}
-
-[[carriers]]
-name = "sim"
-host = "127.0.0.1"
-port = {carrier_port}
-system_id = "smppd"
-password = "secret"
-sessions = {CARRIER_SESSIONS}
-window = {CARRIER_WINDOW}
-throughput = {cap}
-reconnect_min = "100ms"
-reconnect_max = "500ms"
-
-[[routes]]
-name = "all"
-carriers = ["sim"]
-max_queue = {max_queue}
-"#,
-        store = dir.join("store").display(),
-        // The probe binds too, while the bench's binds may not be gone yet.
-        max_binds = params.binds + 1,
-        window = params.window,
-        cap = params.cap,
-        max_queue = params.messages + 1000,
-    )
+    let server = format!("listen = [\"127.0.0.1:{smpp_port}\"]");
+    // The probe binds too, while the bench's binds may not be gone yet.
+    let client_keys = format!(
+        "bind_types = [\"transmitter\"]\nmax_binds = {}\nwindow = {}",
+        params.binds + 1,
+        params.window
+    );
+    let carrier_keys = format!(
+        "sessions = {CARRIER_SESSIONS}\nwindow = {CARRIER_WINDOW}\nthroughput = {}\n\
+         reconnect_min = \"100ms\"\nreconnect_max = \"500ms\"",
+        params.cap
+    );
+    let route_keys = format!("max_queue = {}", params.messages + 1000);
+    preamble(dir, &server, "durability = \"durable\"", "")
+        + &client("bench", "bench", &client_keys)
+        + &carrier_table("sim", carrier_port, &carrier_keys)
+        + &route("all", &["sim"], &route_keys)
 }
 
 fn report(
@@ -423,7 +357,7 @@ fn report(
             ms(percentile(lat, 50.0)),
             ms(percentile(lat, 99.0)),
             ms(lat.last().copied().unwrap_or(0)),
-            support::rss_mib(q.peak_rss_kib),
+            load::rss_mib(q.peak_rss_kib),
         ]],
     );
     report.line("Restarts on the same store (times from the spawn of the new process):");
@@ -485,7 +419,7 @@ fn report(
             params.cap.to_string(),
             steady.map_or_else(|| "-".to_owned(), |s| percent(s, cap)),
             d.queued_after.to_string(),
-            support::rss_mib(d.peak_rss_kib),
+            load::rss_mib(d.peak_rss_kib),
         ]],
     );
     let lost: u64 = restarts

@@ -47,8 +47,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
 
-#[path = "support/mod.rs"]
-mod support;
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "load/mod.rs"]
+mod load;
 
 use bytes::BytesMut;
 use smpp_proto::coding::Encoding;
@@ -67,7 +69,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use support::{env_u64, micros, ms, percentile, Commits, Gateway, Report, Simulator};
+use common::{carrier_table, client, preamble, route, Commits, Gateway, SimStats, Simulator};
+use load::{env_count, env_u64, micros, ms, percentile, Report};
 
 /// Send times by sequence number modulo this: far more than a window, so no slot is reused
 /// while its request is in flight.
@@ -93,12 +96,8 @@ fn main() {
     let messages = env_u64("SMPPD_E2E_MESSAGES", 100_000);
     let params = Params {
         messages,
-        binds: usize::try_from(env_u64("SMPPD_E2E_BINDS", 4))
-            .unwrap()
-            .max(1),
-        window: usize::try_from(env_u64("SMPPD_E2E_WINDOW", 64))
-            .unwrap()
-            .max(1),
+        binds: env_count("SMPPD_E2E_BINDS", 4),
+        window: env_count("SMPPD_E2E_WINDOW", 64),
         rate: match env_u64("SMPPD_E2E_RATE", 0) {
             0 => None,
             r => Some(r as f64),
@@ -114,7 +113,7 @@ fn main() {
         durability: std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
     };
     assert!(params.window < RING / 2, "window too large");
-    let parent = support::store_parent();
+    let parent = load::store_parent();
     let offered = params
         .rate
         .map_or_else(|| "unlimited".to_owned(), |r| format!("{r:.0} messages/s"));
@@ -130,7 +129,7 @@ fn main() {
         params.carrier_window,
         params.receipt_delay,
         params.durability,
-        support::cpus(),
+        load::cpus(),
         parent.display()
     );
     let outcome = run(&params, &parent);
@@ -249,14 +248,14 @@ struct Templates {
 impl Templates {
     fn new() -> Self {
         let gsm = vec![Part {
-            bytes: support::submit_template(),
+            bytes: load::submit_template(),
             reference_at: None,
         }];
-        let mut ucs2 = support::submit_sm(1);
+        let mut ucs2 = load::submit_sm(1);
         ucs2.data_coding = 8;
         ucs2.short_message = ShortMessage::new(Encoding::Ucs2.encode(UCS2_TEXT).unwrap()).unwrap();
         let ucs2 = vec![Part {
-            bytes: support::template(&ucs2),
+            bytes: load::template(&ucs2),
             reference_at: None,
         }];
         let long = |text: &str, parts: usize| -> Vec<Part> {
@@ -265,9 +264,9 @@ impl Templates {
             segments
                 .iter()
                 .map(|segment| {
-                    let mut sm = support::submit_sm(1);
+                    let mut sm = load::submit_sm(1);
                     sm.set_segment(segment);
-                    let bytes = support::template(&sm);
+                    let bytes = load::template(&sm);
                     // short_message ends the PDU (no TLVs); `05 00 03 RR TT SS` starts it.
                     let reference_at = bytes.len() - segment.short_message.len() + 3;
                     assert_eq!(bytes[reference_at - 3..reference_at], [0x05, 0x00, 0x03]);
@@ -394,8 +393,8 @@ struct Outcome {
     /// CPU seconds (user + system) of smppd and of the simulator over the whole run.
     cpu: [Option<f64>; 2],
     /// The simulator's counters over time, and at the end of the load.
-    carrier: Vec<(Instant, support::SimStats)>,
-    carrier_final: support::SimStats,
+    carrier: Vec<(Instant, SimStats)>,
+    carrier_final: SimStats,
 }
 
 fn run(params: &Params, parent: &Path) -> Outcome {
@@ -404,13 +403,17 @@ fn run(params: &Params, parent: &Path) -> Outcome {
         .tempdir_in(parent)
         .unwrap();
     let window = (params.carrier_window * 2).to_string();
-    let mut simulator = Simulator::start(&[
-        "--receipt-delay",
-        &params.receipt_delay,
-        "--window",
-        &window,
-    ]);
-    let mut gateway = Gateway::start(dir.path(), &config(dir.path(), simulator.addr, params));
+    let mut simulator = Simulator::start_measured(
+        "127.0.0.1:0".parse().unwrap(),
+        &[
+            "--receipt-delay",
+            &params.receipt_delay,
+            "--window",
+            &window,
+        ],
+    );
+    let config = config(dir.path(), simulator.addr, params);
+    let mut gateway = Gateway::start_measured(dir.path(), &config, "warn");
     wait_for_carrier();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -486,7 +489,7 @@ fn run(params: &Params, parent: &Path) -> Outcome {
                         ledger.accepted,
                         sim.latest().delivered(),
                         ledger.receipted.len(),
-                        support::rss_mib(sample.rss_kib),
+                        load::rss_mib(sample.rss_kib),
                         ms(percentile(&second, 99.0)),
                         ms(second.last().copied().unwrap_or(0)),
                         ms(u32::try_from(gw.take_max_sync_us()).unwrap_or(u32::MAX)),
@@ -520,10 +523,10 @@ fn run(params: &Params, parent: &Path) -> Outcome {
     let peak_rss_kib = gateway.peak_rss_kib();
     let cpu = [gateway.cpu_seconds(), simulator.cpu_seconds()];
     // The simulator's counters once it has seen the last stats interval of the run.
-    std::thread::sleep(support::STATS_EVERY * 2);
+    std::thread::sleep(common::STATS_EVERY * 2);
     let carrier_final = simulator.latest();
     let carrier = simulator.stats();
-    gateway.stop("a child");
+    gateway.stop();
     simulator.stop();
     let commits = gateway.commits();
     drop(shared);
@@ -593,11 +596,11 @@ impl Load {
         let mut load = Self {
             reader,
             writer,
-            rbuf: support::read_buffer(),
+            rbuf: load::read_buffer(),
             window,
             ledger,
         };
-        let bytes = support::bind_bytes(Body::BindTransceiver);
+        let bytes = load::bind_bytes(CommandId::BindTransceiver);
         load.writer.write_all(&bytes).await.unwrap();
         let pdu = load.next_pdu().await.expect("bind_transceiver_resp");
         assert_eq!(pdu.command_id(), CommandId::BindTransceiverResp);
@@ -726,7 +729,7 @@ async fn write_loop(mut w: WriteLoop) {
                     let part = &w.source.templates.variants[variant][part];
                     seq += 1;
                     let at = wbuf.len();
-                    support::push_submit(&mut wbuf, &part.bytes, seq);
+                    load::push_submit(&mut wbuf, &part.bytes, seq);
                     if let Some(r) = part.reference_at {
                         wbuf[at + r] = reference;
                     }
@@ -839,53 +842,22 @@ async fn next_pdu(reader: &mut OwnedReadHalf, rbuf: &mut BytesMut) -> Option<Pdu
 /// The `smppd serve` config: a port-0 listener, one client, one carrier link to the
 /// simulator at `carrier`, a catch-all route, the store in `dir`.
 fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-
-[store]
-path = "{store}"
-min_free_space = "off"
-durability = "{durability}"
-{retention}
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "bench"
-password = "bench"
-bind_types = ["transceiver"]
-max_binds = {binds}
-window = {window}
-
-[[carriers]]
-name = "sim"
-host = "{host}"
-port = {port}
-system_id = "smppd"
-password = "secret"
-sessions = {carrier_sessions}
-window = {carrier_window}
-
-[[routes]]
-name = "all"
-carriers = ["sim"]
-"#,
-        store = dir.join("store").display(),
-        retention = params
-            .retention
-            .as_ref()
-            .map_or_else(String::new, |r| format!("retention = {r:?}")),
-        binds = params.binds,
-        window = params.window,
-        durability = params.durability,
-        carrier_sessions = params.carrier_sessions,
-        carrier_window = params.carrier_window,
-        host = carrier.ip(),
-        port = carrier.port(),
-    )
+    let mut store = format!("durability = \"{}\"", params.durability);
+    if let Some(retention) = &params.retention {
+        store.push_str(&format!("\nretention = {retention:?}"));
+    }
+    let client_keys = format!(
+        "bind_types = [\"transceiver\"]\nmax_binds = {}\nwindow = {}",
+        params.binds, params.window
+    );
+    let carrier_keys = format!(
+        "sessions = {}\nwindow = {}",
+        params.carrier_sessions, params.carrier_window
+    );
+    preamble(dir, "", &store, "")
+        + &client("bench", "bench", &client_keys)
+        + &carrier_table("sim", carrier.port(), &carrier_keys)
+        + &route("all", &["sim"], "")
 }
 
 /// Binding to the carrier happens after "ready"; a submit before would only wait in the
@@ -940,11 +912,7 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
         ],
     );
     // The carrier took its last submit_sm when its counter first showed the final count.
-    let carrier_done = support::reached(
-        &o.carrier,
-        support::SimStats::delivered,
-        o.carrier_final.delivered(),
-    );
+    let carrier_done = load::reached(&o.carrier, SimStats::delivered, o.carrier_final.delivered());
     let elapsed = l
         .last_submit_resp
         .map(|t| t.duration_since(o.started).as_secs_f64());
@@ -998,7 +966,7 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
             |s| {
                 format!(
                     "{} MiB (at {:.1} s, {} accepted)",
-                    support::rss_mib(s.rss_kib),
+                    load::rss_mib(s.rss_kib),
                     s.at,
                     s.accepted
                 )
@@ -1075,7 +1043,7 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
             ),
             row(
                 "smppd peak RSS (VmHWM)",
-                format!("{} MiB", support::rss_mib(o.peak_rss_kib)),
+                format!("{} MiB", load::rss_mib(o.peak_rss_kib)),
             ),
             row(
                 &format!("smppd RSS at the {}th accepted", params.rss_from),
@@ -1129,7 +1097,7 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                 vec![
                     format!("{:.1}", s.at),
                     s.accepted.to_string(),
-                    support::rss_mib(s.rss_kib),
+                    load::rss_mib(s.rss_kib),
                     s.cpu.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}")),
                 ]
             })

@@ -17,12 +17,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness, like a test
 
-#[path = "support/mod.rs"]
-mod support;
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "load/mod.rs"]
+mod load;
 
+use common::{client, preamble, Commits, Gateway};
+use load::{env_u64, ms, percentile};
 use std::path::Path;
-use std::time::{Duration, Instant};
-use support::{env_u64, ms, percentile, Commits, Gateway, Transmitter};
+use std::time::Duration;
 
 const BINDS: usize = 4;
 const WINDOW: usize = 64;
@@ -32,9 +35,9 @@ fn main() {
     let messages = env_u64("SMPPD_BENCH_MESSAGES", 200_000);
     let limit = Duration::from_secs(env_u64("SMPPD_BENCH_SECONDS", 60));
     let modes = std::env::var("SMPPD_BENCH_MODES").unwrap_or_else(|_| "durable,relaxed".into());
-    let parent = support::store_parent();
+    let parent = load::store_parent();
 
-    let cpus = support::cpus();
+    let cpus = load::cpus();
     println!(
         "submit benchmark: {messages} submit_sm per mode (limit {limit:?}), {BINDS} transmitter \
          binds x window {WINDOW}, 160-char GSM text; {cpus} CPUs; store under {}",
@@ -69,49 +72,20 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
         .prefix("smppd-bench-")
         .tempdir_in(parent)
         .unwrap();
-    let mut gateway = Gateway::start(dir.path(), &config(dir.path(), mode));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr = gateway.addr;
+    let mut gateway = Gateway::start_measured(dir.path(), &config(dir.path(), mode), "warn");
     let per_bind = messages.div_ceil(BINDS as u64);
-    let (loads, elapsed) = runtime.block_on(async move {
-        let mut binds = Vec::new();
-        for _ in 0..BINDS {
-            binds.push(Transmitter::bind(addr, WINDOW, support::submit_template()).await);
-        }
-        // The clock starts once every bind is up: binding is not submitting.
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + limit;
-        let tasks: Vec<_> = binds
-            .into_iter()
-            .map(|load| tokio::spawn(load.run(per_bind, deadline)))
-            .collect();
-        let mut loads = Vec::new();
-        for task in tasks {
-            loads.push(task.await.unwrap());
-        }
-        (loads, started.elapsed())
-    });
+    let template = load::submit_template();
+    let submitted = load::submit_load(gateway.addr, BINDS, WINDOW, &template, per_bind, limit);
     let peak_rss_kib = gateway.peak_rss_kib();
     let writes = gateway.write_syscalls();
-    gateway.stop("smppd");
+    gateway.stop();
     let commits = gateway.commits();
-    let mut latencies_us = Vec::new();
-    let (mut accepted, mut refused) = (0, 0);
-    for load in loads {
-        accepted += load.accepted;
-        refused += load.refused;
-        latencies_us.extend(load.latencies_us);
-    }
-    latencies_us.sort_unstable();
     Outcome {
         mode: mode.to_owned(),
-        accepted,
-        refused,
-        elapsed,
-        latencies_us,
+        accepted: submitted.accepted,
+        refused: submitted.refused,
+        elapsed: submitted.elapsed,
+        latencies_us: submitted.latencies_us,
         peak_rss_kib,
         writes,
         commits,
@@ -120,28 +94,9 @@ fn run(mode: &str, messages: u64, limit: Duration, parent: &Path) -> Outcome {
 
 /// The `smppd serve` config: a port-0 listener, one client account, the store in `dir`.
 fn config(dir: &Path, durability: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-
-[store]
-path = "{store}"
-min_free_space = "off"
-durability = "{durability}"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "bench"
-password = "bench"
-bind_types = ["transmitter"]
-max_binds = {BINDS}
-window = {WINDOW}
-"#,
-        store = dir.join("store").display()
-    )
+    let keys = format!("bind_types = [\"transmitter\"]\nmax_binds = {BINDS}\nwindow = {WINDOW}");
+    preamble(dir, "", &format!("durability = \"{durability}\""), "")
+        + &client("bench", "bench", &keys)
 }
 
 fn print_table(results: &[Outcome]) {
@@ -154,7 +109,7 @@ fn print_table(results: &[Outcome]) {
     for r in results {
         let rate = r.accepted as f64 / r.elapsed.as_secs_f64();
         let lat = &r.latencies_us;
-        let rss = support::rss_mib(r.peak_rss_kib);
+        let rss = load::rss_mib(r.peak_rss_kib);
         let c = r.commits;
         let (batch, sync) = (c.mean_batch(), c.mean_sync_ms());
         let per_msg = r.writes.map_or_else(

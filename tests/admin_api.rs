@@ -41,10 +41,7 @@ async fn setup(
 }
 
 async fn transceiver(gw: &Gateway) -> Client {
-    let mut esme = Client::connect(gw.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
-    esme
+    Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await
 }
 
 fn states(message: &Value) -> Vec<String> {
@@ -484,9 +481,7 @@ async fn retry_sends_a_message_waiting_out_its_backoff_now() {
 async fn an_offline_clients_outbox_can_be_purged() {
     let s = setup("admin-purge-outbox", &[], "", "", "").await;
     // A transmitter cannot receive: its receipts wait in the outbox.
-    let mut esme = Client::connect(s.gw.addr).await;
-    esme.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut esme = Client::bound(s.gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     for i in 0..2 {
         esme.submit_ok(submit("447700900001", &format!("no one listens {i}")))
             .await;
@@ -580,9 +575,7 @@ async fn a_links_window_is_the_sum_of_its_slots() {
     )
     .await;
     // A transmitter: no receipts come back to it, only submit_sm_resp.
-    let mut esme = Client::connect(s.gw.addr).await;
-    esme.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut esme = Client::bound(s.gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     let load = tokio::spawn(async move {
         let mut sent = 0;
         for burst in 0..20 {

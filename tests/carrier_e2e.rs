@@ -8,43 +8,17 @@
 
 mod common;
 
-use bytes::BytesMut;
-use common::{temp_dir, Gateway, LoggedSubmit, Simulator};
-use smpp_proto::frame::{split_frame, DEFAULT_MAX_PDU_LEN};
-use smpp_proto::pdu::{esm_class, Bind, ShortMessage, SubmitSm};
-use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu};
+use common::{
+    carrier, eventually, mo_route, routed_config, submit, submit_sm, temp_dir, Esme, Gateway,
+    LoggedSubmit, Simulator,
+};
+use smpp_proto::pdu::{esm_class, SubmitSm};
+use smpp_proto::{receipt, Body, CommandId, MessageState};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// Short timers, so that reconnects, retries and timeouts take milliseconds.
-const CARRIER_TIMERS: &str = r#"reconnect_min = "50ms"
-reconnect_max = "200ms"
-retry_min = "100ms"
-retry_max = "500ms"
-response_timeout = "1s""#;
-
-/// A `[[carriers]]` table for a simulator on `port`, with `extra` keys.
-fn carrier(name: &str, port: u16, extra: &str) -> String {
-    format!(
-        r#"
-[[carriers]]
-name = "{name}"
-host = "127.0.0.1"
-port = {port}
-system_id = "smppd"
-password = "secret"
-{CARRIER_TIMERS}
-{extra}
-"#
-    )
-}
 
 /// The gateway's config: client "shop", `carriers` (tables from [`carrier`]), one route over
 /// `route_carriers` with `route_extra` keys, and an MO route.
@@ -54,39 +28,7 @@ fn gateway_config(
     route_carriers: &[&str],
     route_extra: &str,
 ) -> String {
-    let names: Vec<String> = route_carriers.iter().map(|c| format!("{c:?}")).collect();
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-
-[store]
-path = "{store}"
-min_free_space = "off"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "shop"
-password = "secret1"
-window = 100
-
-{carriers}
-
-[[routes]]
-name = "default"
-carriers = [{names}]
-{route_extra}
-
-[[mo_routes]]
-destinations = ["12345"]
-client = "shop"
-"#,
-        store = dir.join("store").display(),
-        carriers = carriers.concat(),
-        names = names.join(", "),
-    )
+    routed_config(dir, carriers, route_carriers, route_extra, "") + &mo_route("12345", "shop")
 }
 
 /// A delivery receipt as the ESME got it.
@@ -101,205 +43,87 @@ struct SeenReceipt {
     state: MessageState,
 }
 
-#[derive(Default)]
-struct Seen {
-    responses: HashMap<u32, Pdu>,
-    receipts: Vec<SeenReceipt>,
-    closed: bool,
+/// The ESME: a transceiver bind of "shop" (the kit's pipelined ESME).
+async fn bind(addr: SocketAddr) -> Esme {
+    Esme::bind(addr, CommandId::BindTransceiver, "shop", "secret1").await
 }
 
-/// The ESME: a transceiver bind to the gateway whose reading runs on its own task (answering
-/// every deliver_sm), so that it can submit hundreds of messages without waiting.
-struct Esme {
-    out: mpsc::Sender<Pdu>,
-    seen: Arc<Mutex<Seen>>,
-    seq: u32,
-}
-
-impl Esme {
-    async fn bind(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (mut reader, mut writer) = stream.into_split();
-        let (out, mut to_write) = mpsc::channel::<Pdu>(1024);
-        tokio::spawn(async move {
-            while let Some(pdu) = to_write.recv().await {
-                if writer.write_all(&pdu.to_bytes()).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let seen: Arc<Mutex<Seen>> = Arc::default();
-        let (seen_in, answers) = (seen.clone(), out.clone());
-        tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            loop {
-                while let Some(frame) = split_frame(&mut buf, DEFAULT_MAX_PDU_LEN).unwrap() {
-                    let pdu = Pdu::decode(&frame).unwrap();
-                    if pdu.command_id().is_response() {
-                        seen_in
-                            .lock()
-                            .unwrap()
-                            .responses
-                            .insert(pdu.sequence_number, pdu);
-                        continue;
-                    }
-                    if let Body::DeliverSm(sm) = &pdu.body {
-                        assert!(esm_class::is_receipt(sm.esm_class), "MO: {sm:?}");
-                        let text = receipt::parse_bytes(sm.short_message.as_bytes()).unwrap();
-                        seen_in.lock().unwrap().receipts.push(SeenReceipt {
-                            tlv_id: sm.tlvs.receipted_message_id().unwrap().to_owned(),
-                            text_id: text.id.clone(),
-                            stat: text.stat.clone().unwrap_or_default(),
-                            state: sm.tlvs.message_state().unwrap(),
-                        });
-                    }
-                    let answer = pdu.response_with_status(CommandStatus::ESME_ROK).unwrap();
-                    if answers.send(answer).await.is_err() {
-                        return;
-                    }
-                }
-                match reader.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-            seen_in.lock().unwrap().closed = true;
-        });
-        let mut esme = Self { out, seen, seq: 0 };
-        let bind = Body::BindTransceiver(Bind {
-            system_id: "shop".try_into().unwrap(),
-            password: "secret1".try_into().unwrap(),
-            interface_version: 0x34,
-            ..Bind::default()
-        });
-        let seq = esme.send(bind).await;
-        let resp = esme.response(seq).await;
-        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
-        esme
-    }
-
-    async fn send(&mut self, body: Body) -> u32 {
-        self.seq += 1;
-        self.out.send(Pdu::new(self.seq, body)).await.unwrap();
-        self.seq
-    }
-
-    /// The response to request `seq` (within 10 s).
-    async fn response(&self, seq: u32) -> Pdu {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            {
-                let seen = self.seen.lock().unwrap();
-                if let Some(pdu) = seen.responses.get(&seq) {
-                    return pdu.clone();
-                }
-                assert!(!seen.closed, "the gateway closed the connection");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no response to {seq} within 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Submits each body; returns the gateway's message ids, in order (every submit accepted).
-    async fn submit_all(&mut self, bodies: Vec<Body>) -> Vec<String> {
-        let mut seqs = Vec::new();
-        for body in bodies {
-            seqs.push(self.send(body).await);
-        }
-        let mut ids = Vec::new();
-        for seq in seqs {
-            let resp = self.response(seq).await;
-            assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
-            let Body::SubmitSmResp(r) = &resp.body else {
-                panic!("not a submit_sm_resp: {resp:?}");
+/// The receipts the ESME got so far, in order; every deliver_sm must be one.
+fn seen_receipts(esme: &Esme) -> Vec<SeenReceipt> {
+    esme.delivers()
+        .iter()
+        .map(|pdu| {
+            let Body::DeliverSm(sm) = &pdu.body else {
+                unreachable!("the ESME keeps deliver_sm only");
             };
-            ids.push(r.message_id.to_string());
-        }
-        ids
-    }
+            assert!(esm_class::is_receipt(sm.esm_class), "MO: {sm:?}");
+            let text = receipt::parse_bytes(sm.short_message.as_bytes()).unwrap();
+            SeenReceipt {
+                tlv_id: sm.tlvs.receipted_message_id().unwrap().to_owned(),
+                text_id: text.id.clone(),
+                stat: text.stat.clone().unwrap_or_default(),
+                state: sm.tlvs.message_state().unwrap(),
+            }
+        })
+        .collect()
+}
 
-    fn receipts(&self) -> Vec<SeenReceipt> {
-        self.seen.lock().unwrap().receipts.clone()
-    }
-
-    /// Waits until every id in `ids` has a receipt; returns them by id (the first of each).
-    /// On failure, says what is missing and shows the end of the gateway's logs.
-    async fn receipts_for(
-        &self,
-        ids: &[String],
-        limit: Duration,
-        gw: &Gateway,
-    ) -> HashMap<String, SeenReceipt> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let mut by_id = HashMap::new();
-            for r in self.receipts() {
-                by_id.entry(r.tlv_id.clone()).or_insert(r);
-            }
-            let missing: Vec<&String> = ids.iter().filter(|id| !by_id.contains_key(*id)).collect();
-            if missing.is_empty() {
-                return by_id;
-            }
-            if Instant::now() >= deadline {
-                let logs = gw.logs();
-                // Above debug, and the ends of sessions: debug has a line per submit.
-                let lines: Vec<&str> = logs
-                    .lines()
-                    .filter(|l| !l.contains(" DEBUG ") || l.contains("session ended"))
-                    .collect();
-                let tail = lines[lines.len().saturating_sub(80)..].join("\n");
-                let about: Vec<&str> = missing
-                    .iter()
-                    .take(3)
-                    .flat_map(|id| {
-                        let (mid, end) = (format!("id={id} "), format!("id={id}"));
-                        logs.lines()
-                            .filter(move |l| l.contains(&mid) || l.ends_with(&end))
-                            .take(20)
-                    })
-                    .collect();
-                panic!(
-                    "{} of {} receipts missing after {limit:?}, e.g. {:?}; gateway logs:\n{tail}\n\
-                     about the first missing:\n{}",
-                    missing.len(),
-                    ids.len(),
-                    &missing[..missing.len().min(5)],
-                    about.join("\n")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+/// Waits until every id in `ids` has a receipt; returns them by id (the first of each).
+/// On failure, says what is missing and shows the end of the gateway's logs.
+async fn receipts_for(
+    esme: &Esme,
+    ids: &[String],
+    limit: Duration,
+    gw: &Gateway,
+) -> HashMap<String, SeenReceipt> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut by_id = HashMap::new();
+        for r in seen_receipts(esme) {
+            by_id.entry(r.tlv_id.clone()).or_insert(r);
         }
+        let missing: Vec<&String> = ids.iter().filter(|id| !by_id.contains_key(*id)).collect();
+        if missing.is_empty() {
+            return by_id;
+        }
+        if Instant::now() >= deadline {
+            let logs = gw.logs();
+            // Above debug, and the ends of sessions: debug has a line per submit.
+            let lines: Vec<&str> = logs
+                .lines()
+                .filter(|l| !l.contains(" DEBUG ") || l.contains("session ended"))
+                .collect();
+            let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+            let about: Vec<&str> = missing
+                .iter()
+                .take(3)
+                .flat_map(|id| {
+                    let (mid, end) = (format!("id={id} "), format!("id={id}"));
+                    logs.lines()
+                        .filter(move |l| l.contains(&mid) || l.ends_with(&end))
+                        .take(20)
+                })
+                .collect();
+            panic!(
+                "{} of {} receipts missing after {limit:?}, e.g. {:?}; gateway logs:\n{tail}\n\
+                 about the first missing:\n{}",
+                missing.len(),
+                ids.len(),
+                &missing[..missing.len().min(5)],
+                about.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// A submit_sm from "Shop" to `to` asking for a receipt.
-fn submit_sm(to: &str, esm: u8, data_coding: u8, bytes: Vec<u8>) -> Body {
+/// A submit_sm from "Shop" to `to` asking for a receipt, with `esm_class` and `data_coding`.
+fn message(to: &str, esm_class: u8, data_coding: u8, bytes: Vec<u8>) -> Body {
     Body::SubmitSm(SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().unwrap(),
-        esm_class: esm,
-        registered_delivery: 1,
+        esm_class,
         data_coding,
-        short_message: ShortMessage::new(bytes).unwrap(),
-        ..SubmitSm::default()
+        ..submit_sm(to, bytes)
     })
-}
-
-/// A GSM 7-bit (data_coding 0) text; ASCII letters are the same octets unpacked.
-fn text(to: &str, text: &str) -> Body {
-    submit_sm(to, 0, 0, text.as_bytes().to_vec())
-}
-
-/// Polls `condition` every 20 ms until it holds; panics with `what` after `limit`.
-async fn until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    common::eventually(limit, what, &mut condition).await;
 }
 
 /// The texts the carrier logged, with the outcome of each time it got them.
@@ -340,7 +164,7 @@ async fn gsm_ucs2_and_concatenated_messages_get_their_receipts() {
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "20ms"]);
     let config = gateway_config(&dir, &[carrier("sim", sim.addr.port(), "")], &["sim"], "");
     let gw = Gateway::start(&dir, &config);
-    let mut esme = Esme::bind(gw.addr).await;
+    let mut esme = bind(gw.addr).await;
 
     let gsm = b"Hello from smppd: plain GSM 7-bit text".to_vec();
     let ucs2: Vec<u8> = "Grüße aus Köln 👋"
@@ -358,9 +182,9 @@ async fn gsm_ucs2_and_concatenated_messages_get_their_receipts() {
         .collect();
     let mut sent = vec![(0x00, 0x00, gsm.clone()), (0x00, 0x08, ucs2.clone())];
     sent.extend(parts.iter().map(|p| (esm_class::UDHI, 0x00, p.clone())));
-    let bodies = sent
+    let bodies: Vec<Body> = sent
         .iter()
-        .map(|(esm, dcs, bytes)| submit_sm("447700900123", *esm, *dcs, bytes.clone()))
+        .map(|(esm, dcs, bytes)| message("447700900123", *esm, *dcs, bytes.clone()))
         .collect();
     let ids = esme.submit_all(bodies).await;
     let mut unique = ids.clone();
@@ -368,7 +192,7 @@ async fn gsm_ucs2_and_concatenated_messages_get_their_receipts() {
     unique.dedup();
     assert_eq!(unique.len(), 5, "every part has its own id: {ids:?}");
 
-    let receipts = esme.receipts_for(&ids, Duration::from_secs(10), &gw).await;
+    let receipts = receipts_for(&esme, &ids, Duration::from_secs(10), &gw).await;
     for id in &ids {
         let r = &receipts[id];
         assert_eq!(&r.text_id, id, "{r:?}");
@@ -376,11 +200,11 @@ async fn gsm_ucs2_and_concatenated_messages_get_their_receipts() {
         assert_eq!(r.state, MessageState::DELIVERED);
     }
     // One receipt each, no more.
-    assert_eq!(esme.receipts().len(), 5, "{:?}", esme.receipts());
+    assert_eq!(seen_receipts(&esme).len(), 5, "{:?}", seen_receipts(&esme));
 
     // What reached the carrier: the same octets, data_coding and esm_class, one submit each.
     let mut logged = Vec::new();
-    until(
+    eventually(
         Duration::from_secs(5),
         "5 submits in the carrier's log",
         || {
@@ -412,23 +236,23 @@ async fn traffic_fails_over_to_b_and_comes_back_to_a() {
         carrier("b", b.addr.port(), ""),
     ];
     let gw = Gateway::start(&dir, &gateway_config(&dir, &carriers, &["a", "b"], ""));
-    let mut esme = Esme::bind(gw.addr).await;
+    let mut esme = bind(gw.addr).await;
     let batch = |phase: &str, n: usize| -> Vec<Body> {
         (0..n)
-            .map(|i| text("447700900123", &format!("{phase} {i}")))
+            .map(|i| submit("447700900123", &format!("{phase} {i}")))
             .collect()
     };
     let accepted = |sim: &Simulator| sim.submits().iter().filter(|s| s.id().is_some()).count();
 
     // Both up: everything goes to A, the first in failover order.
     let ids = esme.submit_all(batch("before", 5)).await;
-    esme.receipts_for(&ids, Duration::from_secs(10), &gw).await;
+    receipts_for(&esme, &ids, Duration::from_secs(10), &gw).await;
     assert_eq!((accepted(&a), accepted(&b)), (5, 0));
 
     // A dies (its pending receipts with it; there are none left): B takes over.
     a.kill();
     let ids = esme.submit_all(batch("during", 5)).await;
-    esme.receipts_for(&ids, Duration::from_secs(10), &gw).await;
+    receipts_for(&esme, &ids, Duration::from_secs(10), &gw).await;
     assert_eq!(accepted(&a), 5, "A was down");
     assert_eq!(accepted(&b), 5, "B took over");
 
@@ -449,7 +273,7 @@ async fn traffic_fails_over_to_b_and_comes_back_to_a() {
     let ids = esme.submit_all(batch("after", 5)).await;
     let mut all = ids.clone();
     all.extend(probes.iter().cloned());
-    esme.receipts_for(&all, Duration::from_secs(10), &gw).await;
+    receipts_for(&esme, &all, Duration::from_secs(10), &gw).await;
     // The last batch went to A only, in order of failover.
     let a_after = a.submits();
     let after_on_a = a_after
@@ -492,9 +316,9 @@ async fn throughput_cap(which: &str, carrier_extra: &str, route_extra: &str) {
         &dir,
         &gateway_config(&dir, &carriers, &["sim"], route_extra),
     );
-    let mut esme = Esme::bind(gw.addr).await;
-    let bodies = (0..400)
-        .map(|i| text("447700900123", &format!("cap {i}")))
+    let mut esme = bind(gw.addr).await;
+    let bodies: Vec<Body> = (0..400)
+        .map(|i| submit("447700900123", &format!("cap {i}")))
         .collect();
     let started = Instant::now();
     let ids = esme.submit_all(bodies).await;
@@ -502,7 +326,7 @@ async fn throughput_cap(which: &str, carrier_extra: &str, route_extra: &str) {
     let accepted_in_time = started.elapsed();
     let mut submits = Vec::new();
     // 300 at 50/s after a burst of up to 50: about 5 s.
-    until(
+    eventually(
         Duration::from_secs(12),
         "300 submits at the carrier",
         || {
@@ -535,18 +359,18 @@ async fn dropped_connections_with_a_full_window_lose_nothing() {
     let extra = "window = 10\nmax_attempts = 10";
     let carriers = [carrier("sim", sim.addr.port(), extra)];
     let gw = Gateway::start(&dir, &gateway_config(&dir, &carriers, &["sim"], ""));
-    let mut esme = Esme::bind(gw.addr).await;
-    let bodies = (0..300)
-        .map(|i| text("447700900123", &format!("drop {i:03}")))
+    let mut esme = bind(gw.addr).await;
+    let bodies: Vec<Body> = (0..300)
+        .map(|i| submit("447700900123", &format!("drop {i:03}")))
         .collect();
     let ids = esme.submit_all(bodies).await;
-    let receipts = esme.receipts_for(&ids, Duration::from_secs(30), &gw).await;
+    let receipts = receipts_for(&esme, &ids, Duration::from_secs(30), &gw).await;
 
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     for id in &ids {
         *states.entry(receipts[id].stat.clone()).or_default() += 1;
     }
-    let all_receipts = esme.receipts();
+    let all_receipts = seen_receipts(&esme);
     let submits = sim.submits();
     let by_text = outcomes_by_text(&submits);
     let dropped = submits.iter().filter(|s| s.outcome == "dropped").count();
@@ -589,13 +413,13 @@ async fn throttling_carrier_still_gets_every_message_delivered() {
     );
     let carriers = [carrier("sim", sim.addr.port(), "max_attempts = 20")];
     let gw = Gateway::start(&dir, &gateway_config(&dir, &carriers, &["sim"], ""));
-    let mut esme = Esme::bind(gw.addr).await;
-    let bodies = (0..500)
-        .map(|i| text("447700900123", &format!("throttle {i:03}")))
+    let mut esme = bind(gw.addr).await;
+    let bodies: Vec<Body> = (0..500)
+        .map(|i| submit("447700900123", &format!("throttle {i:03}")))
         .collect();
     let started = Instant::now();
     let ids = esme.submit_all(bodies).await;
-    let receipts = esme.receipts_for(&ids, Duration::from_secs(30), &gw).await;
+    let receipts = receipts_for(&esme, &ids, Duration::from_secs(30), &gw).await;
     let took = started.elapsed();
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     for id in &ids {

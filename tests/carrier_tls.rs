@@ -82,9 +82,7 @@ async fn a_carrier_over_tls_gets_submits_and_sends_receipts() {
     common::wait_link_up(gateway.admin.unwrap(), "sim").await;
     assert!(handshakes.load(Ordering::SeqCst) >= 1);
 
-    let mut esme = Client::connect(gateway.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut esme = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let id = esme.submit_ok(submit("447700900123", "over TLS")).await;
     // The receipt comes back through the TLS link and is relayed under the gateway's id.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -19,10 +19,10 @@
 mod common;
 
 use common::{
-    carrier, client, config, get_ok, message_id, post_ok, routed_config, submit, temp_dir,
+    carrier, client, config, get_ok, message_id, post_ok, query, routed_config, submit, temp_dir,
     wait_link_up, Client, Gateway, Simulator,
 };
-use smpp_proto::pdu::{DataSm, DestAddress, QuerySm, ShortMessage, SubmitMulti};
+use smpp_proto::pdu::{DataSm, DestAddress, ShortMessage, SubmitMulti};
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu, Tlv, Tlvs};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -145,15 +145,6 @@ fn gateway_in(ns: &Namespace, dir: &Path, config_text: &str) -> Gateway {
     Gateway::start_wrapped(dir, &text, &wrapper)
 }
 
-fn query(id: &str) -> Body {
-    Body::QuerySm(QuerySm {
-        message_id: id.try_into().unwrap(),
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        ..QuerySm::default()
-    })
-}
-
 fn data_sm() -> Body {
     let mut tlvs = Tlvs::new();
     tlvs.push(Tlv::message_payload(b"by data_sm".to_vec().into()).unwrap());
@@ -223,23 +214,16 @@ async fn below_min_free_space_submits_are_refused_and_resume_when_space_returns(
     let dir = temp_dir("disk-full-guard");
     let ns = Namespace::new(&dir.join("data"), "64m");
     let sim = Simulator::start(&dir, "carrier", &["--receipt-delay", "50ms"]);
-    let text = routed_config(
-        &dir,
-        &[carrier("sim", sim.addr.port(), "")],
-        &["sim"],
-        "",
-        "",
-    )
-    .replace("min_free_space = \"off\"", "min_free_space = \"16MiB\"");
+    let carriers = [carrier("sim", sim.addr.port(), "")];
+    let text = routed_config(&dir, &carriers, &["sim"], "", "")
+        .replace("min_free_space = \"off\"", "min_free_space = \"16MiB\"");
     assert!(text.contains("min_free_space = \"16MiB\""));
     let gw = gateway_in(&ns, &dir, &text);
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
     assert!(!space_low(admin).await);
 
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut c = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let mut acked = BTreeSet::new();
     for n in 0..10 {
         acked.insert(
@@ -372,9 +356,7 @@ async fn a_write_failing_on_a_full_disk_stops_the_gateway_and_loses_nothing_ackn
     let text = config(&dir, "", &client("shop", "secret1", "window = 64"));
     assert!(text.contains("min_free_space = \"off\""));
     let mut gw = gateway_in(&ns, &dir, &text);
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut c = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     let mut acked = Vec::new();
     for n in 0..20 {
         acked.push(
@@ -437,9 +419,7 @@ async fn a_write_failing_on_a_full_disk_stops_the_gateway_and_loses_nothing_ackn
     // Restarted on the freed disk: every acknowledged message is there, and submits work.
     ns.free_filler();
     gw.restart();
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut c = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     let mut lost = Vec::new();
     for id in &acked {
         let resp = c.request(query(id)).await;

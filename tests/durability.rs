@@ -16,8 +16,7 @@
 
 mod common;
 
-use common::{client, config, temp_dir, Client, Gateway};
-use smpp_proto::pdu::{QuerySm, ShortMessage, SubmitSm};
+use common::{client, config, query, temp_dir, with_store_keys, Client, Gateway};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,18 +38,14 @@ const LOAD_FOR: [Duration; 3] = [
 
 fn gateway(name: &str, durability: &str) -> Gateway {
     let dir = temp_dir(name);
-    let mut text = config(
-        &dir,
-        "",
-        &client(
-            "shop",
-            "secret1",
-            &format!("max_binds = {BINDS}\nwindow = {WINDOW}"),
-        ),
+    let shop = client(
+        "shop",
+        "secret1",
+        &format!("max_binds = {BINDS}\nwindow = {WINDOW}"),
     );
-    text = text.replace(
-        "[store]\n",
-        &format!("[store]\ndurability = \"{durability}\"\n"),
+    let text = with_store_keys(
+        &config(&dir, "", &shop),
+        &format!("durability = \"{durability}\""),
     );
     Gateway::start(&dir, &text)
 }
@@ -72,7 +67,7 @@ async fn submit_until_killed(
     stop: Arc<AtomicBool>,
     under_way: mpsc::Sender<()>,
 ) -> Round {
-    let mut c = bind_when_free(addr, tag).await;
+    let mut c = bind_when_free(addr).await;
     let mut round = Round::default();
     let mut seq: u32 = 1_000; // Above the bind's; our own numbering from here.
     let mut in_flight = 0;
@@ -121,40 +116,14 @@ async fn submit_until_killed(
 }
 
 /// A transmitter bind of `shop`. The lookup bind of the round before may still count against
-/// max_binds for a moment after it closed, so ESME_RBINDFAIL is tried again for a while.
-async fn bind_when_free(addr: SocketAddr, tag: usize) -> Client {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = Client::connect(addr).await;
-        let resp = c.bind(CommandId::BindTransmitter, "shop", "secret1").await;
-        if resp.command_status == CommandStatus::ESME_ROK {
-            return c;
-        }
-        assert_eq!(
-            resp.command_status,
-            CommandStatus::ESME_RBINDFAIL,
-            "bind {tag}"
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bind {tag}: no bind slot came free"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// max_binds for a moment after it closed: the kit tries again while it is refused so.
+async fn bind_when_free(addr: SocketAddr) -> Client {
+    Client::bind_when_free(addr, CommandId::BindTransmitter, "shop", "secret1").await
 }
 
+/// The kit's submit_sm to `to` with this test's text.
 fn submit(to: &str) -> Body {
-    Body::SubmitSm(SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().unwrap(),
-        registered_delivery: 1,
-        short_message: ShortMessage::new(&b"Your code is 123456. It expires in 10 minutes."[..])
-            .unwrap(),
-        ..SubmitSm::default()
-    })
+    common::submit(to, "Your code is 123456. It expires in 10 minutes.")
 }
 
 /// Loads the gateway from `BINDS` binds, SIGKILLs it `load_for` after the first
@@ -243,13 +212,7 @@ async fn missing(addr: SocketAddr, ids: &[u64]) -> Vec<u64> {
             let Some(&id) = next.next() else { break };
             seq += 1;
             by_seq.insert(seq, id);
-            let q = QuerySm {
-                message_id: id.to_string().as_str().try_into().unwrap(),
-                source_addr_ton: 5,
-                source_addr: "Shop".try_into().unwrap(),
-                ..QuerySm::default()
-            };
-            Pdu::new(seq, Body::QuerySm(q)).encode(&mut burst);
+            Pdu::new(seq, query(&id.to_string())).encode(&mut burst);
         }
         if by_seq.is_empty() {
             break;
@@ -384,7 +347,7 @@ async fn relaxed_recovers_from_kill_9_with_weaker_promises() {
 
 /// Submits `n` messages on one bind, one at a time; their ids.
 async fn submit_some(addr: SocketAddr, n: usize) -> Vec<u64> {
-    let mut c = bind_when_free(addr, 0).await;
+    let mut c = bind_when_free(addr).await;
     let mut ids = Vec::new();
     for _ in 0..n {
         let resp = c.request(submit("447700900123")).await;

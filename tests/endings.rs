@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::{carrier, client, get_ok, temp_dir, Client, Gateway, Simulator};
-use smpp_proto::pdu::{CancelSm, ShortMessage, SubmitSm};
+use common::{carrier, client, get_ok, submit_sm, temp_dir, Client, Gateway, Simulator};
+use smpp_proto::pdu::{CancelSm, SubmitSm};
 use smpp_proto::{receipt, Body, CommandId, CommandStatus};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,26 +34,16 @@ fn config(dir: &std::path::Path, rejecting: u16, down: u16) -> String {
     common::config(dir, "", &format!("{clients}{rejecting}{down}{routes}"))
 }
 
+/// The kit's submit_sm to `to` with `validity` (`validity_period`).
 fn submit(to: &str, validity: &str) -> Body {
     Body::SubmitSm(SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().unwrap(),
         validity_period: validity.try_into().unwrap(),
-        registered_delivery: 1,
-        short_message: ShortMessage::new(&b"Your cart is waiting"[..]).unwrap(),
-        ..SubmitSm::default()
+        ..submit_sm(to, "Your cart is waiting")
     })
 }
 
 async fn transmitter(addr: SocketAddr) -> Client {
-    let mut client = Client::connect(addr).await;
-    client
-        .bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
-    client
+    Client::bound(addr, CommandId::BindTransmitter, "shop", "secret1").await
 }
 
 /// Submits `count` messages to numbers starting with `prefix`, windowed; their ids.
@@ -183,10 +173,7 @@ async fn every_end_keeps_its_receipt_through_kill_9() {
     }
 
     // Only now a receiver: every receipt is delivered after the restart, once.
-    let mut receiver = Client::connect(gw.addr).await;
-    receiver
-        .bind_ok(CommandId::BindReceiver, "shop", "secret1")
-        .await;
+    let mut receiver = Client::bound(gw.addr, CommandId::BindReceiver, "shop", "secret1").await;
     let mut receipts: HashMap<u64, Vec<String>> = HashMap::new();
     while let Some(pdu) = receiver.recv_within(Duration::from_secs(2)).await {
         let pdu = pdu.expect("connection closed");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, config, temp_dir, Gateway, Simulator};
+use common::{carrier_table, client, config, route, temp_dir, Gateway, Simulator};
 use smpp_proto::coding::Encoding;
 use smpp_proto::pdu::esm_class;
 use smpp_proto::{CommandStatus, MessageState};
@@ -16,13 +16,9 @@ use std::time::Duration;
 fn gateway(name: &str) -> (Gateway, Simulator) {
     let dir = temp_dir(name);
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "10ms"]);
-    let text = format!(
-        "{}\n[[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\nport = {}\n\
-         system_id = \"smppd\"\npassword = \"secret\"\n\n\
-         [[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n",
-        config(&dir, "", &client("shop", "secret1", "")),
-        sim.addr.port()
-    );
+    let text = config(&dir, "", &client("shop", "secret1", ""))
+        + &carrier_table("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "");
     (Gateway::start(&dir, &text), sim)
 }
 

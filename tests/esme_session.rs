@@ -6,9 +6,11 @@
 
 mod common;
 
-use common::{client, config, message_id, raw_pdu, submit, temp_dir, Client, Gateway};
+use common::{
+    client, config, message_id, query, raw_pdu, submit, submit_sm, temp_dir, Client, Gateway,
+};
 use smpp_proto::pdu::{
-    CancelSm, DataSm, DestAddress, QuerySm, ReplaceSm, ShortMessage, SubmitMulti, SubmitSm,
+    CancelSm, DataSm, DestAddress, ReplaceSm, ShortMessage, SubmitMulti, SubmitSm,
 };
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Tlv, Tlvs};
 use std::collections::HashSet;
@@ -42,19 +44,14 @@ fn gateway(name: &str) -> Gateway {
 
 /// The common submit_sm with some fields changed.
 fn submit_with(change: impl FnOnce(&mut SubmitSm)) -> Body {
-    let Body::SubmitSm(mut sm) = submit("447700900123", "hello") else {
-        unreachable!("submit() builds a submit_sm")
-    };
+    let mut sm = submit_sm("447700900123", "hello");
     change(&mut sm);
     Body::SubmitSm(sm)
 }
 
 /// Connects and binds `shop` as a transceiver.
 async fn bound(gw: &Gateway) -> Client {
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
-    c
+    Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await
 }
 
 /// Submits the common message; asserts OK; returns its id.
@@ -62,15 +59,6 @@ async fn submit_ok(c: &mut Client) -> String {
     let resp = c.request(submit("447700900123", "hello")).await;
     assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
     message_id(&resp)
-}
-
-fn query(id: &str) -> Body {
-    Body::QuerySm(QuerySm {
-        message_id: id.try_into().unwrap(),
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        ..QuerySm::default()
-    })
 }
 
 fn cancel(id: &str) -> Body {
@@ -162,9 +150,7 @@ async fn bind_type_not_allowed_is_rbindfail() {
     let status = failed_bind(&gw, CommandId::BindReceiver, "shop", "secret1").await;
     assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
     // The allowed type still binds.
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let _c = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
 }
 
 #[tokio::test]
@@ -243,9 +229,7 @@ async fn argon2_hashed_password_binds() {
     let phc = argon2.hash_password(b"hashed1", &salt).unwrap().to_string();
     let gw = start("bind-argon2", "", &client("crm", &phc, ""));
 
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransceiver, "crm", "hashed1")
-        .await;
+    let _c = Client::bound(gw.addr, CommandId::BindTransceiver, "crm", "hashed1").await;
     let status = failed_bind(&gw, CommandId::BindTransceiver, "crm", "hashed2").await;
     assert_eq!(status, CommandStatus::ESME_RINVPASWD);
 }
@@ -267,8 +251,7 @@ async fn submit_before_bind_is_rinvbndsts() {
 #[tokio::test]
 async fn submit_on_a_receiver_bind_is_rinvbndsts() {
     let gw = gateway("state-rx");
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindReceiver, "shop", "secret1").await;
+    let mut c = Client::bound(gw.addr, CommandId::BindReceiver, "shop", "secret1").await;
     let resp = c.request(submit("447700900123", "hello")).await;
     assert_eq!(resp.command_id(), CommandId::SubmitSmResp);
     assert_eq!(resp.command_status, CommandStatus::ESME_RINVBNDSTS);
@@ -458,9 +441,7 @@ async fn query_of_another_clients_message_is_rqueryfail() {
     let mut shop = bound(&gw).await;
     let id = submit_ok(&mut shop).await;
 
-    let mut crm = Client::connect(gw.addr).await;
-    crm.bind_ok(CommandId::BindTransceiver, "crm", "secret2")
-        .await;
+    let mut crm = Client::bound(gw.addr, CommandId::BindTransceiver, "crm", "secret2").await;
     let resp = crm.request(query(&id)).await;
     assert_eq!(resp.command_id(), CommandId::QuerySmResp);
     assert_eq!(resp.command_status, CommandStatus::ESME_RQUERYFAIL);
@@ -633,10 +614,7 @@ async fn a_client_that_never_reads_does_not_block_others() {
     });
 
     // Meanwhile another client submits as usual, while the flood lasts and after.
-    let mut other = Client::connect(gw.addr).await;
-    other
-        .bind_ok(CommandId::BindTransceiver, "other", "secret2")
-        .await;
+    let mut other = Client::bound(gw.addr, CommandId::BindTransceiver, "other", "secret2").await;
     let mut slowest = Duration::ZERO;
     let mut submitted = 0;
     while !flood.is_finished() || submitted < 10 {

@@ -19,9 +19,11 @@
 mod common;
 
 use bytes::BytesMut;
-use common::{carrier, get_ok, routed_config, temp_dir, Gateway, LoggedSubmit, Simulator};
+use common::{
+    carrier, get_ok, routed_config, temp_dir, with_store_keys, Gateway, LoggedSubmit, Simulator,
+};
 use smpp_proto::frame::{split_frame, DEFAULT_MAX_PDU_LEN};
-use smpp_proto::pdu::{esm_class, Bind, ShortMessage, SubmitSm};
+use smpp_proto::pdu::esm_class;
 use smpp_proto::{receipt, Body, CommandStatus, Pdu};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -271,12 +273,7 @@ impl Session {
     /// Binds as a transceiver of `shop`; false if that did not work (closed, refused, or
     /// something that is not a gateway answered on a port another process took over).
     async fn bind(&mut self) -> bool {
-        let bind = Body::BindTransceiver(Bind {
-            system_id: "shop".try_into().unwrap(),
-            password: "secret1".try_into().unwrap(),
-            interface_version: 0x34,
-            ..Bind::default()
-        });
+        let bind = common::bind(smpp_proto::CommandId::BindTransceiver, "shop", "secret1");
         if self
             .writer
             .write_all(&Pdu::new(self.seq, bind).to_bytes())
@@ -403,16 +400,7 @@ impl Session {
 
 /// A submit_sm from "Shop" asking for a receipt, its text the token.
 fn submit(token: &str) -> Body {
-    Body::SubmitSm(SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: "447700900123".try_into().unwrap(),
-        registered_delivery: 1,
-        short_message: ShortMessage::new(token.as_bytes().to_vec()).unwrap(),
-        ..SubmitSm::default()
-    })
+    common::submit("447700900123", token)
 }
 
 /// The load's end, from the ESMEs' side and the carrier's.
@@ -594,8 +582,10 @@ async fn explain(gw: &Gateway, ledger: &Ledger, tokens: &[&String]) {
 /// durable store.
 fn gateway(dir: &std::path::Path, sim: &Simulator, carrier_extra: &str) -> Gateway {
     let carriers = [carrier("sim", sim.addr.port(), carrier_extra)];
-    let text = routed_config(dir, &carriers, &["sim"], "", "")
-        .replace("[store]\n", "[store]\ndurability = \"durable\"\n");
+    let text = with_store_keys(
+        &routed_config(dir, &carriers, &["sim"], "", ""),
+        "durability = \"durable\"",
+    );
     Gateway::start_logging(dir, &text, "smppd=info")
 }
 
@@ -770,7 +760,7 @@ async fn carrier_that_flaps_loses_nothing() {
     };
     const RUNS: u64 = 4;
     let mut sim = run(1);
-    let mut logs = vec![sim.log.clone()];
+    let mut logs = vec![sim.log().to_path_buf()];
     let gw = gateway(&dir, &sim, "window = 10\nmax_attempts = 20");
     let total = 3_000;
     let load = Load::start(gw.addr, 2, total);
@@ -805,7 +795,7 @@ async fn carrier_that_flaps_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         // It waits for the simulator to say it is ready.
         sim = tokio::task::block_in_place(|| run(n + 1));
-        logs.push(sim.log.clone());
+        logs.push(sim.log().to_path_buf());
     }
     // A killed carrier takes the receipts it had not delivered yet with it, and the last lines
     // of its submit log: a message last accepted by a run that was killed may get no receipt,

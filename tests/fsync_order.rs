@@ -25,7 +25,9 @@
 
 mod common;
 
-use common::{client, config, submit, temp_dir, Client};
+use common::{
+    client, config, lines_of, printed_addr, submit, temp_dir, until_ready, with_store_keys, Client,
+};
 use smpp_proto::{CommandId, CommandStatus, Header};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -91,8 +93,10 @@ async fn store_fsync_returns_before_every_submit_sm_resp() {
 
     let dir = temp_dir("fsync-order");
     // Explicitly the mode under test, whatever the default becomes.
-    let text = config(&dir, "", &client("shop", "secret1", ""))
-        .replace("[store]\n", "[store]\ndurability = \"durable\"\n");
+    let text = with_store_keys(
+        &config(&dir, "", &client("shop", "secret1", "")),
+        "durability = \"durable\"",
+    );
     assert!(text.contains("durability = \"durable\""));
     let log = dir.join("strace.log");
     let mut gw = Traced::start(&dir, &text, &log);
@@ -178,33 +182,18 @@ impl Traced {
                 out.push('\n');
             }
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = strace.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut addr = None;
-        loop {
-            let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
-                let _ = strace.kill();
-                panic!(
-                    "smppd did not start under strace (is ptrace allowed here?); output:\n{}",
-                    output.lock().unwrap()
-                );
-            };
-            if let Some(a) = line.strip_prefix("smppd: listening on smpp://") {
-                addr = Some(a.trim().parse().unwrap());
-            } else if line.starts_with("smppd: ready") {
-                break;
-            }
-        }
+        let stdout = lines_of(strace.stdout.take().unwrap());
+        let Ok(lines) = until_ready(&stdout, "smppd", Duration::from_secs(60)) else {
+            let _ = strace.kill();
+            panic!(
+                "smppd did not start under strace (is ptrace allowed here?); output:\n{}",
+                output.lock().unwrap()
+            );
+        };
         Self {
             strace: Some(strace),
-            addr: addr.expect("no listening address printed"),
+            addr: printed_addr(&lines, "smppd: listening on smpp://")
+                .expect("no listening address printed"),
             output,
         }
     }

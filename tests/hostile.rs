@@ -8,13 +8,15 @@
 
 mod common;
 
-use common::{message_id, raw_pdu, submit, temp_dir, Client, Gateway};
+use common::{
+    carrier_table, message_id, preamble, raw_pdu, route, sim_in_process, submit, submit_sm,
+    temp_dir, Client, Gateway,
+};
 use smpp_proto::pdu::{
     AlertNotification, CancelSm, DataSm, DestAddress, Outbind, QuerySm, ReplaceSm, SubmitMulti,
     SubmitSm,
 };
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu, Tlv};
-use smppd::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -64,69 +66,29 @@ fn shop() -> String {
 
 fn start(name: &str, setup: Setup) -> Gateway {
     let dir = temp_dir(name);
-    let text = format!(
-        r#"
-[server]
-system_id = "smppd-test"
-listen = ["127.0.0.1:0"]
-max_pdu_bytes = {MAX_PDU_BYTES}
-{server}
-
-[server.session]
-bind_failure_delay = "{delay}ms"
-{session}
-
-[store]
-path = "{store}"
-min_free_space = "off"
-cache_bytes = 1048576
-
-[admin]
-listen = "127.0.0.1:0"
-
-{rest}
-"#,
-        server = setup.server,
-        delay = setup.delay.as_millis(),
-        session = setup.session,
-        store = dir.join("store").display(),
-        rest = setup.rest,
+    let server = format!(
+        "system_id = \"smppd-test\"\nmax_pdu_bytes = {MAX_PDU_BYTES}\n{}\n\n\
+         [server.session]\nbind_failure_delay = \"{}ms\"\n{}",
+        setup.server,
+        setup.delay.as_millis(),
+        setup.session
     );
+    let text = preamble(&dir, &server, "cache_bytes = 1048576", "") + &setup.rest;
     Gateway::start(&dir, &text)
 }
 
-/// The gateway's resident set, from /proc.
+/// The gateway's resident set in MiB, from /proc.
 fn rss_mib(gw: &Gateway) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid())).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib / 1024
+    gw.rss_kib().expect("VmRSS in /proc/PID/status") / 1024
 }
 
 /// After an attack: a normal client binds (as soon as the attack's sessions have been torn
 /// down), submits, is answered and unbinds; the gateway's memory stayed bounded.
 async fn assert_serves(gw: &Gateway) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut c = loop {
-        let mut c = Client::connect(gw.addr).await;
-        // A transmitter: no receipts come its way to race its unbind.
-        let resp = c.bind(CommandId::BindTransmitter, "shop", "secret1").await;
-        if resp.command_status == CommandStatus::ESME_ROK {
-            break c;
-        }
-        // Binds of sessions still closing count against max_binds for a moment.
-        assert_eq!(
-            resp.command_status,
-            CommandStatus::ESME_RBINDFAIL,
-            "{resp:?}"
-        );
-        assert!(Instant::now() < deadline, "no bind slot came free");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // A transmitter: no receipts come its way to race its unbind. Binds of sessions still
+    // closing count against max_binds for a moment.
+    let mut c =
+        Client::bind_when_free(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     let resp = c.request(submit("447700900123", "still here")).await;
     assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
     assert!(!message_id(&resp).is_empty());
@@ -158,9 +120,7 @@ impl Rng {
 }
 
 async fn bound(gw: &Gateway, kind: CommandId) -> Client {
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(kind, "shop", "secret1").await;
-    c
+    Client::bound(gw.addr, kind, "shop", "secret1").await
 }
 
 // ---- Garbage ----------------------------------------------------------------------------------
@@ -347,9 +307,7 @@ async fn command_length_out_of_bounds_is_rinvcmdlen_then_close() {
     }
 
     let mut c = bound(&gw, CommandId::BindTransmitter).await;
-    let Body::SubmitSm(mut sm) = submit("447700900123", "") else {
-        unreachable!("submit() builds a submit_sm")
-    };
+    let mut sm = submit_sm("447700900123", "");
     let overhead = Pdu::new(1, Body::SubmitSm(sm.clone())).to_bytes().len() + 4;
     let payload = vec![b'x'; MAX_PDU_BYTES as usize - overhead];
     sm.tlvs.push(Tlv::message_payload(payload.into()).unwrap());
@@ -814,9 +772,7 @@ async fn a_session_ending_toward_a_peer_that_never_reads_lets_go() {
             ..Setup::default()
         },
     );
-    let mut deaf = Client::connect(gw.addr).await;
-    deaf.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut deaf = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     // Requests whose answers are never read, until the gateway stops reading us too.
     let flood: Vec<u8> = (0..1_500_000u32)
         .flat_map(|seq| Pdu::new(seq + 10, Body::EnquireLink).to_bytes())
@@ -847,16 +803,6 @@ async fn served_again(gw: &Gateway, limit: Duration, what: &str) {
 
 // ---- A client that never reads ----------------------------------------------------------------
 
-async fn simulator() -> SimulatorHandle {
-    Simulator::start(SimulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        receipt_delay: Duration::from_millis(10),
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
 /// `count` submits one after the other; their latencies, sorted.
 async fn latencies(c: &mut Client, count: usize) -> Vec<Duration> {
     let mut out = Vec::with_capacity(count);
@@ -876,15 +822,11 @@ async fn latencies(c: &mut Client, count: usize) -> Vec<Duration> {
 /// arrive once it binds again and reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_its_receipts_stalls_only_itself() {
-    let sim = simulator().await;
-    let rest = format!(
-        "{shop}\n{lazy}\n[[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\nport = {port}\n\
-         system_id = \"smppd\"\npassword = \"secret\"\n\n[[routes]]\nname = \"all\"\n\
-         carriers = [\"sim\"]\n",
-        shop = shop(),
-        lazy = common::client("lazy", "secret2", "window = 4"),
-        port = sim.addr().port(),
-    );
+    let sim = sim_in_process(|_| {}).await;
+    let rest = shop()
+        + &common::client("lazy", "secret2", "window = 4")
+        + &carrier_table("sim", sim.addr().port(), "")
+        + &route("all", &["sim"], "");
     let gw = start(
         "never-reads",
         Setup {
@@ -950,10 +892,7 @@ async fn a_client_that_never_reads_its_receipts_stalls_only_itself() {
 
     // It goes away; bound again and reading, it gets every receipt it was owed.
     drop(lazy);
-    let mut again = Client::connect(gw.addr).await;
-    again
-        .bind_ok(CommandId::BindReceiver, "lazy", "secret2")
-        .await;
+    let mut again = Client::bound(gw.addr, CommandId::BindReceiver, "lazy", "secret2").await;
     while !owed.is_empty() {
         let pdu = again.recv().await.expect("closed with receipts owed");
         again.answer(&pdu).await;

@@ -12,22 +12,19 @@
 
 mod common;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::peers::{self, unhex, Lines, Running};
-use common::{temp_dir, Gateway};
+use common::{
+    carrier, client, eventually, mo_route, preamble, routed_config, temp_dir, Esme, Gateway,
+};
 use serde_json::{json, Value};
 use smpp_proto::coding::{encode_ucs2, Encoding};
-use smpp_proto::frame::{split_frame, DEFAULT_MAX_PDU_LEN};
-use smpp_proto::pdu::{esm_class, Bind, ShortMessage, SubmitSm};
+use smpp_proto::pdu::{esm_class, SubmitSm};
 use smpp_proto::{receipt, Body, CommandId, CommandStatus, MessageState, Pdu, Tag, Tlv, Tlvs};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const TO: &str = "447700900123";
@@ -92,47 +89,17 @@ fn sent(lines: &Lines) -> Vec<Pdu> {
     lines.events("sent").into_iter().map(decode).collect()
 }
 
+/// The gateway: client "shop", the node carrier with `carrier_extra` keys (quick timers, a
+/// response timeout of 2 s), one route to it and an MO route back.
 fn gateway_config(dir: &Path, carrier_port: u16, carrier_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
-
-[store]
-path = "{store}"
-min_free_space = "off"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "shop"
-password = "secret1"
-window = 100
-
-[[carriers]]
-name = "node"
-host = "127.0.0.1"
-port = {carrier_port}
-system_id = "smppd"
-password = "secret"
-reconnect_min = "50ms"
-reconnect_max = "200ms"
-retry_min = "100ms"
-retry_max = "500ms"
-response_timeout = "2s"
-{carrier_extra}
-
-[[routes]]
-name = "default"
-carriers = ["node"]
-
-[[mo_routes]]
-destinations = ["{SHORT_CODE}"]
-client = "shop"
-"#,
-        store = dir.join("store").display()
-    )
+    let keys = format!("response_timeout = \"2s\"\n{carrier_extra}");
+    routed_config(
+        dir,
+        &[carrier("node", carrier_port, &keys)],
+        &["node"],
+        "",
+        "",
+    ) + &mo_route(SHORT_CODE, "shop")
 }
 
 /// The node carrier with `args` and the gateway in front of it.
@@ -143,148 +110,43 @@ fn start(name: &str, args: &[&str], carrier_extra: &str) -> (Carrier, Gateway) {
     (carrier, gw)
 }
 
-#[derive(Default)]
-struct Seen {
-    responses: HashMap<u32, Pdu>,
-    delivers: Vec<Pdu>,
-    closed: bool,
+/// The ESME: a bind (`kind`) of "shop" (the kit's pipelined ESME).
+async fn esme(addr: SocketAddr, kind: CommandId) -> Esme {
+    Esme::bind(addr, kind, "shop", "secret1").await
 }
 
-/// The ESME: one bind to the gateway, read on its own task (answering every deliver_sm), so
-/// that it can submit many messages without waiting.
-struct Esme {
-    out: mpsc::Sender<Pdu>,
-    seen: Arc<Mutex<Seen>>,
-    seq: u32,
+/// Submits all, pipelined; the gateway's ids in order (each accepted).
+async fn submit_all(esme: &mut Esme, submits: &[SubmitSm]) -> Vec<String> {
+    esme.submit_all(submits.iter().cloned().map(Body::SubmitSm))
+        .await
 }
 
-impl Esme {
-    async fn bind(addr: SocketAddr, kind: CommandId) -> Self {
-        let stream = TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (mut reader, mut writer) = stream.into_split();
-        let (out, mut to_write) = mpsc::channel::<Pdu>(1024);
-        tokio::spawn(async move {
-            while let Some(pdu) = to_write.recv().await {
-                if writer.write_all(&pdu.to_bytes()).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let seen: Arc<Mutex<Seen>> = Arc::default();
-        let (seen_in, answers) = (seen.clone(), out.clone());
-        tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            loop {
-                while let Some(frame) = split_frame(&mut buf, DEFAULT_MAX_PDU_LEN).unwrap() {
-                    let pdu = Pdu::decode(&frame).unwrap();
-                    if pdu.command_id().is_response() {
-                        let mut seen = seen_in.lock().unwrap();
-                        seen.responses.insert(pdu.sequence_number, pdu);
-                        continue;
-                    }
-                    let answer = pdu.response_with_status(CommandStatus::ESME_ROK).unwrap();
-                    if pdu.command_id() == CommandId::DeliverSm {
-                        seen_in.lock().unwrap().delivers.push(pdu);
-                    }
-                    if answers.send(answer).await.is_err() {
-                        return;
-                    }
-                }
-                match reader.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-            seen_in.lock().unwrap().closed = true;
-        });
-        let mut esme = Self { out, seen, seq: 0 };
-        let bind = Bind {
-            system_id: "shop".try_into().unwrap(),
-            password: "secret1".try_into().unwrap(),
-            interface_version: 0x34,
-            ..Bind::default()
-        };
-        let body = match kind {
-            CommandId::BindReceiver => Body::BindReceiver(bind),
-            _ => Body::BindTransceiver(bind),
-        };
-        let seq = esme.send(body).await;
-        let resp = esme.response(seq).await;
-        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
-        esme
-    }
-
-    async fn send(&mut self, body: Body) -> u32 {
-        self.seq += 1;
-        self.out.send(Pdu::new(self.seq, body)).await.unwrap();
-        self.seq
-    }
-
-    async fn response(&self, seq: u32) -> Pdu {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            {
-                let seen = self.seen.lock().unwrap();
-                if let Some(pdu) = seen.responses.get(&seq) {
-                    return pdu.clone();
-                }
-                assert!(!seen.closed, "the gateway closed the connection");
-            }
-            assert!(Instant::now() < deadline, "no response to {seq}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// Submits all, pipelined; the gateway's ids in order (each accepted).
-    async fn submit_all(&mut self, submits: &[SubmitSm]) -> Vec<String> {
-        let mut seqs = Vec::new();
-        for sm in submits {
-            seqs.push(self.send(Body::SubmitSm(sm.clone())).await);
-        }
-        let mut ids = Vec::new();
-        for seq in seqs {
-            let resp = self.response(seq).await;
-            assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
-            let Body::SubmitSmResp(r) = &resp.body else {
-                panic!("{resp:?}")
-            };
-            ids.push(r.message_id.to_string());
-        }
-        ids
-    }
-
-    fn delivers(&self) -> Vec<Pdu> {
-        self.seen.lock().unwrap().delivers.clone()
-    }
-
-    /// Waits until every id has a receipt; the receipts by id. Fails on a second receipt for
-    /// an id, or one for an id not asked about.
-    async fn receipts(&self, ids: &[String], limit: Duration) -> HashMap<String, SubmitSm> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let mut by_id: HashMap<String, SubmitSm> = HashMap::new();
-            for pdu in self.delivers() {
-                let sm = sm(&pdu).clone();
-                assert!(esm_class::is_receipt(sm.esm_class), "not a receipt: {sm:?}");
-                let id = sm.tlvs.receipted_message_id().unwrap().to_owned();
-                assert!(ids.contains(&id), "receipt for {id}, not ours");
-                assert!(
-                    by_id.insert(id.clone(), sm).is_none(),
-                    "two receipts for {id}"
-                );
-            }
-            if by_id.len() == ids.len() {
-                return by_id;
-            }
+/// Waits until every id has a receipt; the receipts by id. Fails on a second receipt for
+/// an id, or one for an id not asked about.
+async fn receipts(esme: &Esme, ids: &[String], limit: Duration) -> HashMap<String, SubmitSm> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut by_id: HashMap<String, SubmitSm> = HashMap::new();
+        for pdu in esme.delivers() {
+            let sm = sm(&pdu).clone();
+            assert!(esm_class::is_receipt(sm.esm_class), "not a receipt: {sm:?}");
+            let id = sm.tlvs.receipted_message_id().unwrap().to_owned();
+            assert!(ids.contains(&id), "receipt for {id}, not ours");
             assert!(
-                Instant::now() < deadline,
-                "{} of {} receipts after {limit:?}",
-                by_id.len(),
-                ids.len()
+                by_id.insert(id.clone(), sm).is_none(),
+                "two receipts for {id}"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        if by_id.len() == ids.len() {
+            return by_id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} receipts after {limit:?}",
+            by_id.len(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -301,28 +163,21 @@ fn read_receipt(id: &str, sm: &SubmitSm) -> (String, String, MessageState) {
     )
 }
 
-fn submit_sm(to: &str, esm: u8, data_coding: u8, octets: Vec<u8>, tlvs: Vec<Tlv>) -> SubmitSm {
+fn message(to: &str, esm: u8, data_coding: u8, octets: Vec<u8>, tlvs: Vec<Tlv>) -> SubmitSm {
     let mut list = Tlvs::new();
     for tlv in tlvs {
         list.push(tlv);
     }
     SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().unwrap(),
         esm_class: esm,
-        registered_delivery: 1,
         data_coding,
-        short_message: ShortMessage::new(octets).unwrap(),
         tlvs: list,
-        ..SubmitSm::default()
+        ..common::submit_sm(to, octets)
     }
 }
 
 fn gsm(to: &str, text: &str) -> SubmitSm {
-    submit_sm(to, 0, 0, Encoding::Gsm7.encode(text).unwrap(), vec![])
+    message(to, 0, 0, Encoding::Gsm7.encode(text).unwrap(), vec![])
 }
 
 fn hex(octets: &[u8]) -> String {
@@ -332,18 +187,18 @@ fn hex(octets: &[u8]) -> String {
 #[tokio::test]
 async fn submits_reach_a_node_smpp_carrier_as_sent() {
     let (mut carrier, gw) = start("interop-carrier-submits", &[], "");
-    let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
+    let mut esme = esme(gw.addr, CommandId::BindTransceiver).await;
     let long = "مرحبا بكم في خدمة الرسائل 👋 ".repeat(8);
     let ucs2_parts = ["Première partie, ", "deuxième partie 😀"];
     let gsm_parts = ["First SAR part, ", "second SAR part"];
     let mut submits = vec![
         gsm(TO, "Hello from smppd: 5€ [x] {y}"),
-        submit_sm(TO, 0, 8, encode_ucs2("مرحبا 👋 Ça va?"), vec![]),
+        message(TO, 0, 8, encode_ucs2("مرحبا 👋 Ça va?"), vec![]),
     ];
     for (i, part) in ucs2_parts.iter().enumerate() {
         let mut octets = vec![0x05, 0x00, 0x03, 0x7A, 0x02, i as u8 + 1];
         octets.extend(encode_ucs2(part));
-        submits.push(submit_sm(TO, esm_class::UDHI, 8, octets, vec![]));
+        submits.push(message(TO, esm_class::UDHI, 8, octets, vec![]));
     }
     for (i, part) in gsm_parts.iter().enumerate() {
         let sar = vec![
@@ -351,17 +206,11 @@ async fn submits_reach_a_node_smpp_carrier_as_sent() {
             Tlv::sar_total_segments(2),
             Tlv::sar_segment_seqnum(i as u8 + 1),
         ];
-        submits.push(submit_sm(
-            TO,
-            0,
-            0,
-            Encoding::Gsm7.encode(part).unwrap(),
-            sar,
-        ));
+        submits.push(message(TO, 0, 0, Encoding::Gsm7.encode(part).unwrap(), sar));
     }
     let payload = Tlv::message_payload(Bytes::from(encode_ucs2(&long))).unwrap();
-    submits.push(submit_sm(TO, 0, 8, vec![], vec![payload]));
-    let ids = esme.submit_all(&submits).await;
+    submits.push(message(TO, 0, 8, vec![], vec![payload]));
+    let ids = submit_all(&mut esme, &submits).await;
 
     let lines = carrier.wait("7 submits", |l| Carrier::accepted(l).len() >= 7);
     let bind = &lines.events("bind")[0];
@@ -412,7 +261,7 @@ async fn submits_reach_a_node_smpp_carrier_as_sent() {
     }
     assert_eq!(find(&submits[6])["payload_text"], long.as_str());
 
-    let receipts = esme.receipts(&ids, Duration::from_secs(10)).await;
+    let receipts = receipts(&esme, &ids, Duration::from_secs(10)).await;
     for id in &ids {
         let (stat, err, state) = read_receipt(id, &receipts[id]);
         assert_eq!(
@@ -427,11 +276,13 @@ async fn submits_reach_a_node_smpp_carrier_as_sent() {
 /// receipts the carrier wrote.
 async fn receipts_through(name: &str, args: &[&str], undeliv_err: &str) -> Vec<SubmitSm> {
     let (mut carrier, gw) = start(name, args, "");
-    let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
-    let ids = esme
-        .submit_all(&[gsm(TO, "Delivered"), gsm(UNDELIVERABLE, "Not delivered")])
-        .await;
-    let receipts = esme.receipts(&ids, Duration::from_secs(10)).await;
+    let mut esme = esme(gw.addr, CommandId::BindTransceiver).await;
+    let ids = submit_all(
+        &mut esme,
+        &[gsm(TO, "Delivered"), gsm(UNDELIVERABLE, "Not delivered")],
+    )
+    .await;
+    let receipts = receipts(&esme, &ids, Duration::from_secs(10)).await;
     assert_eq!(
         read_receipt(&ids[0], &receipts[&ids[0]]),
         ("DELIVRD".into(), "000".into(), MessageState::DELIVERED)
@@ -486,10 +337,10 @@ async fn decimal_receipt_ids_for_hex_message_ids() {
         let args = ["--ids", "hex", "--receipt-ids", "decimal"];
         let extra = format!("receipt_id_format = \"{format}\"");
         let (mut carrier, gw) = start(&format!("interop-carrier-ids-{format}"), &args, &extra);
-        let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
+        let mut esme = esme(gw.addr, CommandId::BindTransceiver).await;
         let submits: Vec<SubmitSm> = (0..3).map(|i| gsm(TO, &format!("id form {i}"))).collect();
-        let ids = esme.submit_all(&submits).await;
-        let receipts = esme.receipts(&ids, Duration::from_secs(10)).await;
+        let ids = submit_all(&mut esme, &submits).await;
+        let receipts = receipts(&esme, &ids, Duration::from_secs(10)).await;
         for id in &ids {
             assert_eq!(read_receipt(id, &receipts[id]).2, MessageState::DELIVERED);
         }
@@ -517,10 +368,10 @@ async fn decimal_receipt_ids_for_hex_message_ids() {
 /// answered OK (matched, not turned away as unknown). The carrier's lines, for more checks.
 async fn early_receipts_matched(name: &str, args: &[&str]) -> Lines {
     let (mut carrier, gw) = start(name, args, "");
-    let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
+    let mut esme = esme(gw.addr, CommandId::BindTransceiver).await;
     let submits: Vec<SubmitSm> = (0..5).map(|i| gsm(TO, &format!("early {i}"))).collect();
-    let ids = esme.submit_all(&submits).await;
-    let receipts = esme.receipts(&ids, Duration::from_secs(15)).await;
+    let ids = submit_all(&mut esme, &submits).await;
+    let receipts = receipts(&esme, &ids, Duration::from_secs(15)).await;
     for id in &ids {
         assert_eq!(read_receipt(id, &receipts[id]).2, MessageState::DELIVERED);
     }
@@ -571,7 +422,7 @@ async fn early_receipts_in_another_id_form_wait_for_that_form() {
 #[tokio::test]
 async fn mo_from_the_carrier_reaches_the_client() {
     let (mut carrier, gw) = start("interop-carrier-mo", &[], "");
-    let esme = Esme::bind(gw.addr, CommandId::BindReceiver).await;
+    let esme = esme(gw.addr, CommandId::BindReceiver).await;
     carrier.bound();
     let from = json!({"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "4915112345678",
         "dest_addr_ton": 0, "dest_addr_npi": 1, "destination_addr": SHORT_CODE});
@@ -723,11 +574,11 @@ async fn throttled_submits_are_sent_again_without_using_up_attempts() {
         &["--throttle", "20"],
         "max_attempts = 1",
     );
-    let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
+    let mut esme = esme(gw.addr, CommandId::BindTransceiver).await;
     let submits: Vec<SubmitSm> = (0..40).map(|i| gsm(TO, &format!("load {i:02}"))).collect();
     let started = Instant::now();
-    let ids = esme.submit_all(&submits).await;
-    let receipts = esme.receipts(&ids, Duration::from_secs(30)).await;
+    let ids = submit_all(&mut esme, &submits).await;
+    let receipts = receipts(&esme, &ids, Duration::from_secs(30)).await;
     let took = started.elapsed();
     for id in &ids {
         assert_eq!(read_receipt(id, &receipts[id]).0, "DELIVRD");
@@ -787,10 +638,10 @@ async fn throttled_submits_are_sent_again_without_using_up_attempts() {
 #[tokio::test]
 async fn connection_dropped_mid_window_loses_nothing() {
     let (mut carrier, gw) = start("interop-carrier-drop", &["--drop-at", "5"], "window = 10");
-    let mut esme = Esme::bind(gw.addr, CommandId::BindTransceiver).await;
+    let mut esme = esme(gw.addr, CommandId::BindTransceiver).await;
     let submits: Vec<SubmitSm> = (0..30).map(|i| gsm(TO, &format!("drop {i:02}"))).collect();
-    let ids = esme.submit_all(&submits).await;
-    let receipts = esme.receipts(&ids, Duration::from_secs(20)).await;
+    let ids = submit_all(&mut esme, &submits).await;
+    let receipts = receipts(&esme, &ids, Duration::from_secs(20)).await;
     for id in &ids {
         assert_eq!(read_receipt(id, &receipts[id]).0, "DELIVRD");
     }
@@ -872,23 +723,13 @@ async fn a_pair_removed_by_reload_unbinds_both_sessions() {
     carrier.wait("a transmitter and a receiver", |l| {
         l.events("bind").len() >= 2
     });
-    let without_carrier = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\nmin_free_space = \
-         \"off\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[[clients]]\nsystem_id = \"shop\"\n\
-         password = \"secret1\"\n",
-        gw.dir.join("store").display()
-    );
-    std::fs::write(gw.dir.join("smppd.toml"), without_carrier).unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &gw.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let without_carrier = preamble(&gw.dir, "", "", "") + &client("shop", "secret1", "");
+    gw.write_config(&without_carrier);
+    gw.hup();
     let lines = carrier.wait("both connections closed", |l| l.events("closed").len() >= 2);
     unbound_on_every_bind(&lines).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !gw.logs().contains("retired link unbound and closed") {
-        assert!(Instant::now() < deadline, "logs:\n{}", gw.logs());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), "the retired link closed", || {
+        gw.logs().contains("retired link unbound and closed")
+    })
+    .await;
 }

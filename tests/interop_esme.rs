@@ -13,7 +13,10 @@
 mod common;
 
 use common::peers::{self, unhex, Lines};
-use common::{read_submit_log, temp_dir, Gateway, LoggedSubmit};
+use common::{
+    carrier_table, client, mo_route, preamble, read_submit_log, route, temp_dir, Gateway,
+    LoggedSubmit,
+};
 use serde_json::Value;
 use smpp_proto::coding::{decode_text, encode_ucs2, Encoding};
 use smpp_proto::concat::parse_udh;
@@ -59,45 +62,14 @@ impl Library {
 /// The gateway with one client account, a route to the simulator and an MO route back.
 /// enquire_link is sent after 300 ms of silence, so that the peers have to answer it too.
 fn gateway_config(dir: &Path, carrier_port: u16) -> String {
-    format!(
-        r#"
-[server]
-system_id = "smppd-interop"
-listen = ["127.0.0.1:0"]
-
-[server.session]
-enquire_link_interval = "300ms"
-
-[store]
-path = "{store}"
-min_free_space = "off"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "{SYSTEM_ID}"
-password = "{PASSWORD}"
-
-[[carriers]]
-name = "sim"
-host = "127.0.0.1"
-port = {carrier_port}
-system_id = "smppd"
-password = "secret"
-reconnect_min = "50ms"
-reconnect_max = "200ms"
-
-[[routes]]
-name = "default"
-carriers = ["sim"]
-
-[[mo_routes]]
-destinations = ["{SHORT_CODE}"]
-client = "{SYSTEM_ID}"
-"#,
-        store = dir.join("store").display()
-    )
+    let server =
+        "system_id = \"smppd-interop\"\n\n[server.session]\nenquire_link_interval = \"300ms\"";
+    let carrier_keys = "reconnect_min = \"50ms\"\nreconnect_max = \"200ms\"";
+    preamble(dir, server, "", "")
+        + &client(SYSTEM_ID, PASSWORD, "")
+        + &carrier_table("sim", carrier_port, carrier_keys)
+        + &route("default", &["sim"], "")
+        + &mo_route(SHORT_CODE, SYSTEM_ID)
 }
 
 /// A gateway, its carrier (the simulator, in this process) and the carrier's submit log.

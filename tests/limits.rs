@@ -7,36 +7,23 @@
 mod common;
 
 use common::{
-    carrier, eventually, message_id, post_ok, routed_config, submit, temp_dir, wait_link_up,
-    Client, Gateway,
+    carrier, eventually, message_id, mo_route, post_ok, routed_config, sim_in_process, submit,
+    temp_dir, wait_link_up, Client, Gateway,
 };
 use smpp_proto::{CommandId, CommandStatus};
-use smppd::simulator::{Error as SimError, Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{Error as SimError, SimulatorHandle};
 use std::net::SocketAddr;
 use std::time::Duration;
-
-async fn simulator() -> SimulatorHandle {
-    Simulator::start(SimulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        receipt_delay: Duration::from_millis(10),
-        ..SimulatorConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// A gateway routing everything to `sim`, with `route_extra` keys on the route and `rest`
 /// (client keys, MO routes) appended.
 fn gateway(name: &str, sim: &SimulatorHandle, route_extra: &str) -> Gateway {
     let dir = temp_dir(name);
-    let text = routed_config(
+    let carriers = [carrier("sim", sim.addr().port(), "")];
+    Gateway::start(
         &dir,
-        &[carrier("sim", sim.addr().port(), "")],
-        &["sim"],
-        route_extra,
-        "",
-    );
-    Gateway::start(&dir, &text)
+        &routed_config(&dir, &carriers, &["sim"], route_extra, ""),
+    )
 }
 
 /// The value of the `smppd_refused_full_total` sample for `bound` and `name`, 0 if absent.
@@ -50,15 +37,13 @@ async fn refused_full(admin: SocketAddr, bound: &str, name: &str) -> f64 {
 /// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_route_queue_refuses_with_rmsgqful_until_it_drains() {
-    let sim = simulator().await;
+    let sim = sim_in_process(|_| {}).await;
     let gw = gateway("route-queue", &sim, "max_queue = 5");
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
     post_ok(admin, "/api/routes/default/pause", None).await;
 
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut c = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     for i in 0..5 {
         c.submit_ok(submit("447700900123", &format!("queued {i}")))
             .await;
@@ -97,23 +82,16 @@ async fn a_full_route_queue_refuses_with_rmsgqful_until_it_drains() {
 /// receipt was lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_outbox_refuses_submits_and_mo_until_read() {
-    let sim = simulator().await;
+    let sim = sim_in_process(|_| {}).await;
     let dir = temp_dir("outbox-full");
-    let text = routed_config(
-        &dir,
-        &[carrier("sim", sim.addr().port(), "")],
-        &["sim"],
-        "\n[[mo_routes]]\ndestinations = [\"88000\"]\nclient = \"shop\"\n",
-        "",
-    )
-    .replace("window = 100\n", "window = 100\nmax_outbox = 3\n");
+    let carriers = [carrier("sim", sim.addr().port(), "")];
+    let text = (routed_config(&dir, &carriers, &["sim"], "", "") + &mo_route("88000", "shop"))
+        .replace("window = 100\n", "window = 100\nmax_outbox = 3\n");
     let gw = Gateway::start(&dir, &text);
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
 
-    let mut tx = Client::connect(gw.addr).await;
-    tx.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut tx = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     // Each accepted submit's receipt lands in the outbox, which nobody reads: the submit
     // after the third receipt is refused.
     let mut accepted = Vec::new();
@@ -142,8 +120,7 @@ async fn a_full_outbox_refuses_submits_and_mo_until_read() {
     }
 
     // A receiver reads every receipt owed, none lost; then submits and MO are taken again.
-    let mut rx = Client::connect(gw.addr).await;
-    rx.bind_ok(CommandId::BindReceiver, "shop", "secret1").await;
+    let mut rx = Client::bound(gw.addr, CommandId::BindReceiver, "shop", "secret1").await;
     let mut receipted = Vec::new();
     while receipted.len() < accepted.len() {
         let (id, stat) = rx.next_receipt().await;

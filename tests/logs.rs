@@ -19,9 +19,7 @@ async fn json_logs_have_one_object_per_line_with_the_events_fields() {
     config.push_str("\n[log]\nformat = \"json\"\n");
     let gw = Gateway::start(&dir, &config);
 
-    let mut esme = Client::connect(gw.addr).await;
-    esme.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let mut esme = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     let resp = esme.request(Body::Unbind).await;
     assert_eq!(resp.body, Body::UnbindResp);
     esme.expect_closed().await;

@@ -75,9 +75,7 @@ async fn flowing(name: &str) -> (Simulator, Gateway, SocketAddr, Client) {
     let gw = Gateway::start(&dir, &routed_config(&dir, &carriers, &["sim"], "", ""));
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
-    let mut esme = Client::connect(gw.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let esme = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     (sim, gw, admin, esme)
 }
 

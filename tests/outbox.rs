@@ -52,9 +52,7 @@ fn texts(prefix: &str, n: usize) -> Vec<String> {
 }
 
 async fn bind(gw: &InProcess, kind: CommandId) -> Client {
-    let mut c = Client::connect(gw.addr).await;
-    c.bind_ok(kind, "shop", "secret1").await;
-    c
+    Client::bound(gw.addr, kind, "shop", "secret1").await
 }
 
 /// The next PDU, which must be a deliver_sm; with its text.

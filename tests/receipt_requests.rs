@@ -7,8 +7,10 @@
 
 mod common;
 
-use common::{carrier, get_ok, routed_config, temp_dir, wait_link_up, Client, Gateway, Simulator};
-use smpp_proto::pdu::{esm_class, ShortMessage, SubmitSm};
+use common::{
+    carrier, get_ok, routed_config, submit_sm, temp_dir, wait_link_up, Client, Gateway, Simulator,
+};
+use smpp_proto::pdu::{esm_class, SubmitSm};
 use smpp_proto::{receipt, Body, CommandId, MessageState};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,10 +30,7 @@ async fn setup(name: &str, carrier_extra: &str) -> Setup {
     let gw = Gateway::start(&dir, &routed_config(&dir, &carriers, &["sim"], "", ""));
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
-    let mut client = Client::connect(gw.addr).await;
-    client
-        .bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let client = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     Setup {
         gw,
         sim,
@@ -40,16 +39,11 @@ async fn setup(name: &str, carrier_extra: &str) -> Setup {
     }
 }
 
+/// The kit's submit_sm to `to` asking for `registered_delivery`.
 fn submit(to: &str, registered_delivery: u8) -> Body {
     Body::SubmitSm(SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().unwrap(),
         registered_delivery,
-        short_message: ShortMessage::new(&b"Your parcel is on its way"[..]).unwrap(),
-        ..SubmitSm::default()
+        ..submit_sm(to, "Your parcel is on its way")
     })
 }
 

@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::{carrier, eventually, get_ok, submit, temp_dir, Client, Gateway, Simulator};
+use common::{
+    carrier, client, eventually, get_ok, preamble, route, submit, temp_dir, Client, Gateway,
+    Simulator,
+};
 use smpp_proto::{Body, CommandId, CommandStatus};
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,36 +21,15 @@ use tokio::time::Instant;
 
 /// The gateway's config: `clients` and `routes` (TOML tables) over carrier `sim`.
 fn config_text(dir: &Path, sim_port: u16, clients: &str, routes: &str) -> String {
-    format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\nmin_free_space = \"off\"\n\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\n{clients}\n{}\n{routes}\n",
-        dir.join("store").display(),
-        carrier("sim", sim_port, ""),
-    )
+    preamble(dir, "", "", "") + clients + &carrier("sim", sim_port, "") + routes
 }
 
-const CLIENTS: &str = "[[clients]]\nsystem_id = \"shop\"\npassword = \"secret1\"\n\n\
-                       [[clients]]\nsystem_id = \"crm\"\npassword = \"secret2\"\n";
-const ROUTES: &str = "[[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n";
-
-/// Rewrites the config file and sends SIGHUP; waits for the gateway to log the outcome.
-async fn reload(gateway: &Gateway, text: &str, outcome: &str) {
-    let before = gateway.logs().matches(outcome).count();
-    std::fs::write(gateway.dir.join("smppd.toml"), text).unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &gateway.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while gateway.logs().matches(outcome).count() == before {
-        assert!(
-            Instant::now() < deadline,
-            "no `{outcome}` after SIGHUP; logs:\n{}",
-            gateway.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Accounts (system_id, password) as `[[clients]]` tables.
+fn clients(accounts: &[(&str, &str)]) -> String {
+    accounts
+        .iter()
+        .map(|(system_id, password)| client(system_id, password, ""))
+        .collect()
 }
 
 async fn route_of(gateway: &Gateway, id: &str) -> String {
@@ -60,30 +42,28 @@ async fn route_of(gateway: &Gateway, id: &str) -> String {
 async fn sighup_applies_clients_and_routes_and_keeps_sessions() {
     let dir = temp_dir("reload");
     let sim = Simulator::start(&dir, "sim", &[]);
-    let gateway = Gateway::start(&dir, &config_text(&dir, sim.addr.port(), CLIENTS, ROUTES));
+    let shop_and_crm = clients(&[("shop", "secret1"), ("crm", "secret2")]);
+    let all_to_sim = route("default", &["sim"], "");
+    let gateway = Gateway::start(
+        &dir,
+        &config_text(&dir, sim.addr.port(), &shop_and_crm, &all_to_sim),
+    );
 
-    let mut shop = Client::connect(gateway.addr).await;
-    shop.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
-    let mut crm = Client::connect(gateway.addr).await;
-    crm.bind_ok(CommandId::BindTransceiver, "crm", "secret2")
-        .await;
+    let mut shop = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let mut crm = Client::bound(gateway.addr, CommandId::BindTransceiver, "crm", "secret2").await;
     let first = shop.submit_ok(submit("33612345678", "before")).await;
     assert_eq!(route_of(&gateway, &first).await, "default");
 
     // crm goes, otp comes; French numbers get their own capped route.
-    let clients = "[[clients]]\nsystem_id = \"shop\"\npassword = \"secret1\"\n\n\
-                   [[clients]]\nsystem_id = \"otp\"\npassword = \"secret3\"\n";
-    let routes = "[[routes]]\nname = \"france\"\ndestination_prefixes = [\"33\"]\n\
-                  carriers = [\"sim\"]\nthroughput = 50\n\n"
-        .to_owned()
-        + ROUTES;
-    reload(
-        &gateway,
-        &config_text(&dir, sim.addr.port(), clients, &routes),
-        "config reloaded",
-    )
-    .await;
+    let shop_and_otp = clients(&[("shop", "secret1"), ("otp", "secret3")]);
+    let france = "destination_prefixes = [\"33\"]\nthroughput = 50";
+    let routes = route("france", &["sim"], france) + &all_to_sim;
+    gateway
+        .reload(
+            &config_text(&dir, sim.addr.port(), &shop_and_otp, &routes),
+            "config reloaded",
+        )
+        .await;
 
     // The same session of shop keeps working, under the new routes.
     let second = shop.submit_ok(submit("33612345678", "after")).await;
@@ -99,9 +79,7 @@ async fn sighup_applies_clients_and_routes_and_keeps_sessions() {
         .await
         .expect("crm's session closed without unbind");
     assert_eq!(unbind.command_id(), CommandId::Unbind, "{unbind:?}");
-    let mut otp = Client::connect(gateway.addr).await;
-    otp.bind_ok(CommandId::BindTransmitter, "otp", "secret3")
-        .await;
+    let _otp = Client::bound(gateway.addr, CommandId::BindTransmitter, "otp", "secret3").await;
     let mut crm_again = Client::connect(gateway.addr).await;
     let refused = crm_again
         .bind(CommandId::BindTransmitter, "crm", "secret2")
@@ -109,7 +87,9 @@ async fn sighup_applies_clients_and_routes_and_keeps_sessions() {
     assert_ne!(refused.command_status, CommandStatus::ESME_ROK);
 
     // An invalid file is refused with its errors; everything keeps running as it was.
-    reload(&gateway, "[[routes]]\nname = 7\n", "reload refused").await;
+    gateway
+        .reload("[[routes]]\nname = 7\n", "reload refused")
+        .await;
     assert!(
         gateway.logs().contains("routes[0].name"),
         "{}",
@@ -127,29 +107,21 @@ const SOON: Duration = Duration::from_secs(60);
 
 /// A gateway config with client `shop`, the `carriers` tables (from [`carrier`]) and `routes`.
 fn carriers_config(dir: &Path, carriers: &[String], routes: &str) -> String {
-    format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n\n[store]\npath = \"{}\"\nmin_free_space = \"off\"\n\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\n\
-         [[clients]]\nsystem_id = \"shop\"\npassword = \"secret1\"\nwindow = 100\n\n\
-         {}\n{routes}\n",
-        dir.join("store").display(),
-        carriers.concat(),
-    )
+    preamble(dir, "", "", "")
+        + &client("shop", "secret1", "window = 100")
+        + &carriers.concat()
+        + routes
 }
 
 /// A `[[routes]]` table: `name` over `carriers`, for destinations starting with `prefix` (all
 /// when empty).
-fn route(name: &str, prefix: &str, carriers: &[&str]) -> String {
-    let carriers: Vec<String> = carriers.iter().map(|c| format!("{c:?}")).collect();
+fn route_for(name: &str, prefix: &str, carriers: &[&str]) -> String {
     let prefixes = if prefix.is_empty() {
         String::new()
     } else {
-        format!("destination_prefixes = [\"{prefix}\"]\n")
+        format!("destination_prefixes = [\"{prefix}\"]")
     };
-    format!(
-        "[[routes]]\nname = \"{name}\"\n{prefixes}carriers = [{}]\n\n",
-        carriers.join(", ")
-    )
+    route(name, carriers, &prefixes)
 }
 
 /// Polls the admin API until `check` holds for `path`'s JSON; panics after [`SOON`].
@@ -236,25 +208,20 @@ async fn sighup_adds_a_carrier_and_keeps_the_other_link() {
         &carriers_config(
             &dir,
             std::slice::from_ref(&a),
-            &route("default", "", &["a"]),
+            &route_for("default", "", &["a"]),
         ),
     );
     let link_a = wait_link_on(&gateway, "a", sim_a.addr.port()).await;
-    let mut shop = Client::connect(gateway.addr).await;
-    shop.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut shop = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let first = shop.submit_ok(submit("447700900123", "before")).await;
     let session_a = wait_submit(&sim_a, "before").await;
     receipts_for(&mut shop, std::slice::from_ref(&first)).await;
 
     // b comes, with a route of its own for French numbers.
-    let routes = route("france", "33", &["b"]) + &route("default", "", &["a"]);
-    reload(
-        &gateway,
-        &carriers_config(&dir, &[a, b], &routes),
-        "config reloaded",
-    )
-    .await;
+    let routes = route_for("france", "33", &["b"]) + &route_for("default", "", &["a"]);
+    gateway
+        .reload(&carriers_config(&dir, &[a, b], &routes), "config reloaded")
+        .await;
     wait_link_on(&gateway, "b", sim_b.addr.port()).await;
     let links = get_ok(gateway.admin.unwrap(), "/api/links").await;
     let names: Vec<&str> = links
@@ -308,15 +275,13 @@ async fn sighup_removes_a_carrier_and_its_queue_moves_to_the_other() {
     );
     let gateway = Gateway::start(
         &dir,
-        &carriers_config(&dir, &[a.clone(), b], &route("default", "", &["b"])),
+        &carriers_config(&dir, &[a.clone(), b], &route_for("default", "", &["b"])),
     );
     wait_link_on(&gateway, "a", sim_a.addr.port()).await;
     wait_link_on(&gateway, "b", sim_b.addr.port()).await;
     let link_a = get_ok(gateway.admin.unwrap(), "/api/links/a").await;
 
-    let mut shop = Client::connect(gateway.addr).await;
-    shop.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut shop = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let mut ids = Vec::new();
     for n in 0..MESSAGES {
         ids.push(
@@ -333,12 +298,12 @@ async fn sighup_removes_a_carrier_and_its_queue_moves_to_the_other() {
     assert_eq!(queues["routes"][0]["depth"], MESSAGES, "{queues}");
 
     // b goes; the route now names a.
-    reload(
-        &gateway,
-        &carriers_config(&dir, &[a], &route("default", "", &["a"])),
-        "config reloaded",
-    )
-    .await;
+    gateway
+        .reload(
+            &carriers_config(&dir, &[a], &route_for("default", "", &["a"])),
+            "config reloaded",
+        )
+        .await;
     let links = get_ok(gateway.admin.unwrap(), "/api/links").await;
     assert_eq!(links.as_array().unwrap().len(), 1, "{links}");
     assert_eq!(links[0]["name"], "a", "{links}");
@@ -398,27 +363,25 @@ async fn sighup_reconnects_a_carrier_whose_port_changed() {
         &carriers_config(
             &dir,
             &[carrier("c", sim_1.addr.port(), "")],
-            &route("default", "", &["c"]),
+            &route_for("default", "", &["c"]),
         ),
     );
     wait_link_on(&gateway, "c", sim_1.addr.port()).await;
-    let mut shop = Client::connect(gateway.addr).await;
-    shop.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut shop = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let first = shop.submit_ok(submit("447700900123", "one")).await;
     wait_submit(&sim_1, "one").await;
     receipts_for(&mut shop, std::slice::from_ref(&first)).await;
 
-    reload(
-        &gateway,
-        &carriers_config(
-            &dir,
-            &[carrier("c", sim_2.addr.port(), "")],
-            &route("default", "", &["c"]),
-        ),
-        "config reloaded",
-    )
-    .await;
+    gateway
+        .reload(
+            &carriers_config(
+                &dir,
+                &[carrier("c", sim_2.addr.port(), "")],
+                &route_for("default", "", &["c"]),
+            ),
+            "config reloaded",
+        )
+        .await;
     wait_link_on(&gateway, "c", sim_2.addr.port()).await;
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -451,12 +414,10 @@ async fn sighup_removing_a_route_with_its_carrier_keeps_its_queue_visible() {
     let nowhere = Simulator::reserve_port();
     let a = carrier("a", sim_a.addr.port(), "");
     let b = carrier("b", nowhere.port(), "");
-    let routes = route("france", "33", &["b"]) + &route("default", "", &["a"]);
+    let routes = route_for("france", "33", &["b"]) + &route_for("default", "", &["a"]);
     let gateway = Gateway::start(&dir, &carriers_config(&dir, &[a.clone(), b], &routes));
     wait_link_on(&gateway, "a", sim_a.addr.port()).await;
-    let mut shop = Client::connect(gateway.addr).await;
-    shop.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut shop = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let mut ids = Vec::new();
     for n in 0..3 {
         ids.push(
@@ -466,16 +427,16 @@ async fn sighup_removing_a_route_with_its_carrier_keeps_its_queue_visible() {
     }
 
     // b and its route go: the messages stay, listed, with a warning.
-    reload(
-        &gateway,
-        &carriers_config(
-            &dir,
-            std::slice::from_ref(&a),
-            &route("default", "", &["a"]),
-        ),
-        "config reloaded",
-    )
-    .await;
+    gateway
+        .reload(
+            &carriers_config(
+                &dir,
+                std::slice::from_ref(&a),
+                &route_for("default", "", &["a"]),
+            ),
+            "config reloaded",
+        )
+        .await;
     assert!(
         gateway.logs().contains("3 messages stay in its queue"),
         "{}",
@@ -492,13 +453,10 @@ async fn sighup_removing_a_route_with_its_carrier_keeps_its_queue_visible() {
     assert_eq!(france["routed"], false, "{queues}");
 
     // The route comes back over a: they go.
-    let routes = route("france", "33", &["a"]) + &route("default", "", &["a"]);
-    reload(
-        &gateway,
-        &carriers_config(&dir, &[a], &routes),
-        "config reloaded",
-    )
-    .await;
+    let routes = route_for("france", "33", &["a"]) + &route_for("default", "", &["a"]);
+    gateway
+        .reload(&carriers_config(&dir, &[a], &routes), "config reloaded")
+        .await;
     let stats = receipts_for(&mut shop, &ids).await;
     assert!(stats.values().all(|s| s == "DELIVRD"), "{stats:?}");
     for n in 0..3 {

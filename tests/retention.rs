@@ -6,21 +6,17 @@
 
 mod common;
 
-use common::{client, config, message_id, submit, temp_dir, Client, Gateway, Simulator};
-use smpp_proto::pdu::QuerySm;
+use common::{
+    carrier_table, client, config, free_port, message_id, route, submit, temp_dir, with_store_keys,
+    Client, Gateway, Simulator,
+};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// query_sm of `id`: its state, or None when the gateway no longer knows it.
 async fn query(c: &mut Client, id: &str) -> Option<MessageState> {
-    let q = QuerySm {
-        message_id: id.try_into().unwrap(),
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        ..QuerySm::default()
-    };
-    let resp = c.request(Body::QuerySm(q)).await;
+    let resp = c.request(common::query(id)).await;
     match (&resp.body, resp.command_status) {
         (Body::QuerySmResp(r), CommandStatus::ESME_ROK) => Some(r.message_state),
         (_, CommandStatus::ESME_RQUERYFAIL) => None,
@@ -39,22 +35,14 @@ async fn submit_one(c: &mut Client, to: &str) -> String {
 async fn finished_messages_go_after_retention_and_pending_ones_stay() {
     let dir = temp_dir("retention");
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "10ms"]);
-    let text = format!(
-        "{}\n[[carriers]]\nname = \"sim\"\nhost = \"127.0.0.1\"\nport = {}\n\
-         system_id = \"smppd\"\npassword = \"secret\"\n\n\
-         [[carriers]]\nname = \"down\"\nhost = \"127.0.0.1\"\nport = {}\n\
-         system_id = \"smppd\"\npassword = \"secret\"\n\n\
-         [[routes]]\nname = \"stuck\"\ndestination_prefixes = [\"999\"]\ncarriers = [\"down\"]\n\n\
-         [[routes]]\nname = \"default\"\ncarriers = [\"sim\"]\n",
-        config(&dir, "", &client("shop", "secret1", ""))
-            .replace("[store]\n", "[store]\nretention = \"1s\"\n"),
-        sim.addr.port(),
-        Simulator::reserve_port().port(),
-    );
+    let accounts = config(&dir, "", &client("shop", "secret1", ""));
+    let text = with_store_keys(&accounts, "retention = \"1s\"")
+        + &carrier_table("sim", sim.addr.port(), "")
+        + &carrier_table("down", free_port(), "")
+        + &route("stuck", &["down"], "destination_prefixes = [\"999\"]")
+        + &route("default", &["sim"], "");
     let gateway = Gateway::start(&dir, &text);
-    let mut c = Client::connect(gateway.addr).await;
-    c.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut c = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
 
     let delivered = submit_one(&mut c, "447700900123").await;
     // Routed to a carrier that never comes up: stays queued, however long it waits.

@@ -24,9 +24,7 @@ async fn sigterm_drains_in_flight_submits_and_loses_nothing() {
     let mut gateway = Gateway::start(&dir, &text);
     common::wait_link_up(gateway.admin.unwrap(), "sim").await;
 
-    let mut esme = Client::connect(gateway.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut esme = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let mut accepted = Vec::new();
     for n in 0..MESSAGES {
         accepted.push(

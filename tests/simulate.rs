@@ -5,23 +5,20 @@
 
 mod common;
 
-use common::{message_id, submit, Client};
+use common::{lines_of, message_id, printed_addr, signal, sim_config, submit, until_ready, Client};
 use smpp_proto::pdu::esm_class;
 use smpp_proto::receipt::{self, Receipt};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
 use smppd::simulator::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
-use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 /// Port 0 and a short receipt delay: tests wait for PDUs, never for time.
 fn config() -> SimulatorConfig {
-    let mut config = SimulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        receipt_delay: Duration::from_millis(10),
-        ..SimulatorConfig::default()
-    };
+    let mut config = sim_config();
     // Our clients do not answer the unbind of shutdown(): do not wait long for them.
     config.timers.unbind_timeout = Duration::from_millis(100);
     config
@@ -32,9 +29,7 @@ async fn start(config: SimulatorConfig) -> SimulatorHandle {
 }
 
 async fn bound(sim: &SimulatorHandle, kind: CommandId, system_id: &str) -> Client {
-    let mut client = Client::connect(sim.addr()).await;
-    client.bind_ok(kind, system_id, "secret").await;
-    client
+    Client::bound(sim.addr(), kind, system_id, "secret").await
 }
 
 /// The next request the simulator sends (answered with status 0), skipping nothing else.
@@ -509,6 +504,15 @@ async fn bind_credentials_are_checked_when_configured() {
     sim.shutdown().await;
 }
 
+/// The lines `smppd simulate` prints on stdout, read up to "ready" (within 10 s each), and
+/// the address it printed it listens on.
+fn printed_address(child: &mut Child) -> (Receiver<String>, SocketAddr) {
+    let lines = lines_of(child.stdout.take().unwrap());
+    let before = until_ready(&lines, "smppd-simulate", Duration::from_secs(10)).unwrap();
+    let addr = printed_addr(&before, "smppd-simulate: listening on smpp://");
+    (lines, addr.expect("no address printed"))
+}
+
 #[tokio::test]
 async fn cli_starts_prints_its_address_and_exits_0_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
@@ -517,33 +521,10 @@ async fn cli_starts_prints_its_address_and_exits_0_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addr = None;
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        if let Some(a) = line.strip_prefix("smppd-simulate: listening on smpp://") {
-            addr = Some(a.trim().parse().unwrap());
-        } else if line == "smppd-simulate: ready" {
-            break;
-        }
-    }
-    let mut client = Client::connect(addr.expect("no address printed")).await;
-    client
-        .bind_ok(CommandId::BindTransceiver, "acme", "x")
-        .await;
+    let (_stdout, addr) = printed_address(&mut child);
+    let mut client = Client::bound(addr, CommandId::BindTransceiver, "acme", "x").await;
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(signal(child.id(), "TERM"));
     // A graceful stop: the simulator unbinds, we answer, it closes and exits.
     let unbind = client.recv().await.expect("closed without unbind");
     assert_eq!(unbind.command_id(), CommandId::Unbind);
@@ -569,28 +550,8 @@ async fn cli_stats_every_prints_the_counters_while_it_runs() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut addr = None;
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        if let Some(a) = line.strip_prefix("smppd-simulate: listening on smpp://") {
-            addr = Some(a.trim().parse().unwrap());
-        } else if line == "smppd-simulate: ready" {
-            break;
-        }
-    }
-    let mut client = Client::connect(addr.expect("no address printed")).await;
-    client
-        .bind_ok(CommandId::BindTransmitter, "acme", "x")
-        .await;
+    let (rx, addr) = printed_address(&mut child);
+    let mut client = Client::bound(addr, CommandId::BindTransmitter, "acme", "x").await;
     client
         .submit_ok(submit_no_receipt("447700900123", "hi"))
         .await;

@@ -143,9 +143,7 @@ async fn gateway_with_traffic(
         &dir,
         &routed_config(&dir, &carriers, &["sim"], "", admin_extra),
     );
-    let mut esme = Client::connect(gw.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let esme = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     (gw, sim, esme)
 }
 
@@ -378,9 +376,7 @@ async fn hash_password_makes_a_hash_the_gateway_accepts() {
     let dir = temp_dir("ctl-hash");
     let config = common::config(&dir, "", &common::client("shop", &phc, ""));
     let gw = Gateway::start(&dir, &config);
-    let mut good = Client::connect(gw.addr).await;
-    good.bind_ok(CommandId::BindTransmitter, "shop", "secret1")
-        .await;
+    let _good = Client::bound(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await;
     let mut bad = Client::connect(gw.addr).await;
     let resp = bad
         .bind(CommandId::BindTransmitter, "shop", "secret2")

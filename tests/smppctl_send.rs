@@ -29,13 +29,8 @@ fn smppctl(gateway: &Gateway, args: &[&str]) -> std::process::Output {
 fn send_prints_id_route_and_final_state() {
     let dir = temp_dir("smppctl-send");
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "20ms"]);
-    let text = routed_config(
-        &dir,
-        &[carrier("sim", sim.addr.port(), "")],
-        &["sim"],
-        "",
-        "",
-    );
+    let carriers = [carrier("sim", sim.addr.port(), "")];
+    let text = routed_config(&dir, &carriers, &["sim"], "", "");
     let gateway = Gateway::start(&dir, &text);
 
     let out = smppctl(

@@ -5,62 +5,52 @@
 
 mod common;
 
-use common::{submit, temp_dir, Client, InProcess};
+use common::{
+    carrier_table, client, mo_route, preamble, route, sim_in_process, submit, temp_dir, Client,
+    InProcess,
+};
 use smpp_proto::pdu::esm_class;
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
-use smppd::simulator::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
+use smppd::simulator::{ReceiptIdFormat, SimulatorConfig, SimulatorHandle};
+use std::path::Path;
 use std::time::Duration;
 
+/// The carrier: the simulator in process, receipts after 20 ms, changed by `tweak`.
 async fn simulator(tweak: impl FnOnce(&mut SimulatorConfig)) -> SimulatorHandle {
-    let mut config = SimulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        receipt_delay: Duration::from_millis(20),
-        ..SimulatorConfig::default()
-    };
-    tweak(&mut config);
-    Simulator::start(config).await.unwrap()
+    sim_in_process(|config| {
+        config.receipt_delay = Duration::from_millis(20);
+        tweak(config);
+    })
+    .await
 }
 
-fn gateway_config(dir: &std::path::Path, sim: &SimulatorHandle, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = ["127.0.0.1:0"]
+/// Carrier link "sim" to `port`, reconnecting and retrying within 1 s, with `extra` keys.
+fn sim_carrier(port: u16, extra: &str) -> String {
+    let keys = format!(
+        "reconnect_min = \"50ms\"\nreconnect_max = \"1s\"\nretry_min = \"100ms\"\n\
+         retry_max = \"1s\"\n{extra}"
+    );
+    carrier_table("sim", port, &keys)
+}
 
-[store]
-path = "{store}"
-min_free_space = "off"
+/// The gateway: client "shop", `carriers`, route "default" over `route_carriers` with
+/// `route_keys`, and an MO route to "shop".
+fn routes_config(
+    dir: &Path,
+    carriers: &[String],
+    route_carriers: &[&str],
+    route_keys: &str,
+) -> String {
+    preamble(dir, "", "", "")
+        + &client("shop", "secret1", "")
+        + &carriers.concat()
+        + &route("default", route_carriers, route_keys)
+        + &mo_route("12345", "shop")
+}
 
-[admin]
-listen = "127.0.0.1:0"
-
-[[clients]]
-system_id = "shop"
-password = "secret1"
-
-[[carriers]]
-name = "sim"
-host = "127.0.0.1"
-port = {port}
-system_id = "smppd"
-password = "secret"
-reconnect_min = "50ms"
-reconnect_max = "1s"
-retry_min = "100ms"
-retry_max = "1s"
-{extra}
-
-[[routes]]
-name = "default"
-carriers = ["sim"]
-
-[[mo_routes]]
-destinations = ["12345"]
-client = "shop"
-"#,
-        store = dir.join("store").display(),
-        port = sim.addr().port(),
-    )
+/// The gateway with one carrier, `sim`, whose link has `extra` keys.
+fn gateway_config(dir: &Path, sim: &SimulatorHandle, extra: &str) -> String {
+    routes_config(dir, &[sim_carrier(sim.addr().port(), extra)], &["sim"], "")
 }
 
 /// The next deliver_sm, answered OK.
@@ -75,20 +65,7 @@ async fn next_deliver_sm(client: &mut Client) -> smpp_proto::pdu::SubmitSm {
 }
 
 async fn bound_client(gw: &InProcess) -> Client {
-    let mut client = Client::connect(gw.addr).await;
-    let resp = client
-        .bind(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
-    assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
-    client
-}
-
-fn message_id(resp: &Pdu) -> String {
-    let Body::SubmitSmResp(r) = &resp.body else {
-        panic!("not a submit_sm_resp: {resp:?}")
-    };
-    assert_eq!(resp.command_status, CommandStatus::ESME_ROK);
-    r.message_id.to_string()
+    Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await
 }
 
 async fn submit_and_get_receipt(tweak: impl FnOnce(&mut SimulatorConfig)) {
@@ -96,11 +73,9 @@ async fn submit_and_get_receipt(tweak: impl FnOnce(&mut SimulatorConfig)) {
     let dir = temp_dir("flow");
     let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "")).await;
     let mut client = bound_client(&gw).await;
-    let id = message_id(
-        &client
-            .request(submit("447700900123", "Your order shipped"))
-            .await,
-    );
+    let id = client
+        .submit_ok(submit("447700900123", "Your order shipped"))
+        .await;
 
     let receipt = next_deliver_sm(&mut client).await;
     assert!(esm_class::is_receipt(receipt.esm_class));
@@ -147,7 +122,7 @@ async fn permanent_carrier_refusal_ends_rejected_with_a_receipt() {
     let extra = "transient_statuses = [\"ESME_RTHROTTLED\"]";
     let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, extra)).await;
     let mut client = bound_client(&gw).await;
-    let id = message_id(&client.request(submit("447700900123", "nope")).await);
+    let id = client.submit_ok(submit("447700900123", "nope")).await;
     let receipt = next_deliver_sm(&mut client).await;
     assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
     assert_eq!(receipt.tlvs.message_state(), Some(MessageState::REJECTED));
@@ -159,7 +134,7 @@ async fn transient_refusals_are_retried_then_end_undeliverable() {
     let dir = temp_dir("flow-retry");
     let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "max_attempts = 3")).await;
     let mut client = bound_client(&gw).await;
-    let id = message_id(&client.request(submit("447700900123", "retry me")).await);
+    let id = client.submit_ok(submit("447700900123", "retry me")).await;
     let receipt = next_deliver_sm(&mut client).await;
     assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
     assert_eq!(
@@ -198,10 +173,8 @@ async fn mo_reaches_the_client_of_its_mo_route() {
 async fn submit_without_a_route_is_refused() {
     let sim = simulator(|_| {}).await;
     let dir = temp_dir("flow-noroute");
-    let text = gateway_config(&dir, &sim, "").replace(
-        "[[routes]]\nname = \"default\"",
-        "[[routes]]\nname = \"default\"\ndestination_prefixes = [\"33\"]",
-    );
+    let carriers = [sim_carrier(sim.addr().port(), "")];
+    let text = routes_config(&dir, &carriers, &["sim"], "destination_prefixes = [\"33\"]");
     let gw = InProcess::start(&dir, &text).await;
     let mut client = bound_client(&gw).await;
     let resp = client.request(submit("447700900123", "where to?")).await;
@@ -214,7 +187,9 @@ async fn pair_bind_carries_submits_and_receipts() {
     let dir = temp_dir("flow-pair");
     let gw = InProcess::start(&dir, &gateway_config(&dir, &sim, "bind = \"pair\"")).await;
     let mut client = bound_client(&gw).await;
-    let id = message_id(&client.request(submit("447700900123", "over a pair")).await);
+    let id = client
+        .submit_ok(submit("447700900123", "over a pair"))
+        .await;
     let receipt = next_deliver_sm(&mut client).await;
     assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
     assert_eq!(receipt.tlvs.message_state(), Some(MessageState::DELIVERED));
@@ -246,7 +221,8 @@ async fn throttled_link_slows_down_and_delivers_everything() {
         client.answer(&pdu).await;
         match &pdu.body {
             Body::SubmitSmResp(_) => {
-                acked.insert(message_id(&pdu));
+                assert_eq!(pdu.command_status, CommandStatus::ESME_ROK, "{pdu:?}");
+                acked.insert(common::message_id(&pdu));
             }
             Body::DeliverSm(receipt) => {
                 assert_eq!(receipt.tlvs.message_state(), Some(MessageState::DELIVERED));
@@ -265,24 +241,21 @@ async fn route_fails_over_to_the_next_carrier_when_the_first_is_down() {
     let sim = simulator(|_| {}).await;
     let dir = temp_dir("flow-failover");
     // Carrier "down" points at a port nobody listens on: a listener bound and closed.
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let extra = format!(
-        "\n[[carriers]]\nname = \"down\"\nhost = \"127.0.0.1\"\nport = {closed_port}\n\
-         system_id = \"smppd\"\npassword = \"secret\"\nreconnect_min = \"50ms\"\n\
-         reconnect_max = \"200ms\"\n"
-    );
-    let text = gateway_config(&dir, &sim, &extra)
-        .replace("carriers = [\"sim\"]", "carriers = [\"down\", \"sim\"]");
+    let closed_port = common::free_port();
+    let carriers = [
+        sim_carrier(sim.addr().port(), ""),
+        carrier_table(
+            "down",
+            closed_port,
+            "reconnect_min = \"50ms\"\nreconnect_max = \"200ms\"",
+        ),
+    ];
+    let text = routes_config(&dir, &carriers, &["down", "sim"], "");
     let gw = InProcess::start(&dir, &text).await;
     let mut client = bound_client(&gw).await;
-    let id = message_id(
-        &client
-            .request(submit("447700900123", "via the backup"))
-            .await,
-    );
+    let id = client
+        .submit_ok(submit("447700900123", "via the backup"))
+        .await;
     let receipt = next_deliver_sm(&mut client).await;
     assert_eq!(receipt.tlvs.receipted_message_id(), Some(id.as_str()));
     assert_eq!(sim.submits_received(), 1);
@@ -295,11 +268,7 @@ async fn receipt_sent_as_data_sm_is_matched() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = temp_dir("flow-data-sm");
-    let unused = simulator(|_| {}).await;
-    let text = gateway_config(&dir, &unused, "").replace(
-        &format!("port = {}", unused.addr().port()),
-        &format!("port = {port}"),
-    );
+    let text = routes_config(&dir, &[sim_carrier(port, "")], &["sim"], "");
     let gw = InProcess::start(&dir, &text).await;
     let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
         .await
@@ -318,7 +287,9 @@ async fn receipt_sent_as_data_sm_is_matched() {
         .await;
 
     let mut client = bound_client(&gw).await;
-    let id = message_id(&client.request(submit("447700900123", "via data_sm")).await);
+    let id = client
+        .submit_ok(submit("447700900123", "via data_sm"))
+        .await;
     let submitted = loop {
         let pdu = carrier.recv().await.unwrap();
         if pdu.command_id() == CommandId::SubmitSm {

@@ -58,10 +58,7 @@ async fn bind_submit_unbind_over_tls_while_plain_works() {
         .await;
 
     // The plain listener serves at the same time.
-    let mut plain = Client::connect(gw.addr).await;
-    plain
-        .bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut plain = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
 
     let over_tls = secure.request(submit("447700900123", "over tls")).await;
     let in_clear = plain.request(submit("447700900123", "in clear")).await;
@@ -133,24 +130,6 @@ async fn bound_over_tls(
     Ok(c)
 }
 
-/// SIGHUP, then waits for the gateway to say `outcome` once more than before.
-async fn hup(gw: &Gateway, outcome: &str) {
-    let before = gw.logs().matches(outcome).count();
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &gw.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while gw.logs().matches(outcome).count() == before {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no `{outcome}` after SIGHUP"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A renewed certificate written over the old files is served after SIGHUP, to new
 /// connections, while a session that began with the old one goes on. A broken file refuses
 /// the reload and the certificate in use stays.
@@ -171,7 +150,7 @@ async fn sighup_reloads_the_certificate_and_keeps_sessions() {
     let renewed = new_identity();
     std::fs::write(&cert_path, renewed.cert.pem()).unwrap();
     std::fs::write(&key_path, renewed.signing_key.serialize_pem()).unwrap();
-    hup(&gw, "config reloaded").await;
+    gw.hup_and_wait("config reloaded").await;
     let trusts_renewed = trusting(&renewed.cert);
     let mut late = bound_over_tls(&gw, &trusts_renewed).await.unwrap();
     assert!(
@@ -185,7 +164,7 @@ async fn sighup_reloads_the_certificate_and_keeps_sessions() {
 
     // A key that does not parse: refused, and the renewed certificate stays in use.
     std::fs::write(&key_path, "not a key").unwrap();
-    hup(&gw, "reload refused").await;
+    gw.hup_and_wait("reload refused").await;
     assert!(
         gw.logs().contains("server.tls.key"),
         "the error names the key"

@@ -39,9 +39,7 @@ async fn weights_split_traffic_and_a_down_carrier_fails_over() {
     common::wait_link_up(gateway.admin.unwrap(), "a").await;
     common::wait_link_up(gateway.admin.unwrap(), "b").await;
 
-    let mut esme = Client::connect(gateway.addr).await;
-    esme.bind_ok(CommandId::BindTransceiver, "shop", "secret1")
-        .await;
+    let mut esme = Client::bound(gateway.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     for n in 0..MESSAGES {
         esme.submit_ok(submit("447700900123", &format!("w{n}")))
             .await;
