@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app;
 pub mod backoff;
 pub mod carrier;
+pub mod class;
 pub mod config;
 pub mod esme;
 pub mod esme_client;

@@ -149,6 +149,96 @@ pub struct Message {
     pub carrier: Option<CarrierRef>,
     /// Every state change, oldest first.
     pub history: Vec<Event>,
+    /// What it is for: decides the rules it meets (consent, sending hours, lanes).
+    pub class: Class,
+    /// What decided its class.
+    pub class_from: ClassFrom,
+    /// The client's campaign, reference and tags, as given at submit.
+    pub labels: Labels,
+}
+
+/// What a message is for. Decided once, at accept (`class.rs`), and never changed: every rule
+/// about consent, sending hours and lanes is keyed on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Class {
+    /// Expected by the person: an order or payment confirmation, a shipping alert, a code.
+    /// Leaves at once, at any hour. The class of messages stored before classes existed.
+    #[default]
+    Transactional,
+    /// Sent to win a sale: a promotion, an abandoned-cart reminder, a survey. Needs consent
+    /// and is sent only at allowed hours.
+    Marketing,
+}
+
+impl Class {
+    /// Every class, for labels and help texts.
+    pub const ALL: [Self; 2] = [Self::Transactional, Self::Marketing];
+
+    /// As written in config, the admin API and metric labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Transactional => "transactional",
+            Self::Marketing => "marketing",
+        }
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Class {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|class| class.name() == s)
+            .ok_or_else(|| format!("{s:?} is not a class (transactional or marketing)"))
+    }
+}
+
+/// What decided a message's class, highest precedence first (`class.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClassFrom {
+    /// The message's `smppd_class` TLV (0x1500).
+    Tlv,
+    /// Its `service_type`, by the client's `class_by_service_type`.
+    ServiceType,
+    /// Its source address, by the client's `class_by_source`.
+    Source,
+    /// The client's `default_class`.
+    ClientDefault,
+    /// Nothing: transactional. Also messages stored before classes existed.
+    #[default]
+    Default,
+}
+
+impl ClassFrom {
+    /// As shown in the admin API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Tlv => "tlv",
+            Self::ServiceType => "service_type",
+            Self::Source => "source",
+            Self::ClientDefault => "default_class",
+            Self::Default => "default",
+        }
+    }
+}
+
+/// What a client says about a message beyond SMPP's fields, kept for its own reports: which
+/// campaign it belongs to, the client's own reference for it, and free tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Labels {
+    /// Campaign name.
+    pub campaign: Option<String>,
+    /// The client's reference (an order number, a cart id).
+    pub client_ref: Option<String>,
+    /// Free tags, in the order given.
+    pub tags: Vec<String>,
 }
 
 impl Message {
@@ -188,6 +278,9 @@ impl Message {
             attempts: 0,
             carrier: None,
             history: vec![],
+            class: Class::Transactional,
+            class_from: ClassFrom::Default,
+            labels: Labels::default(),
         }
     }
 

@@ -4,7 +4,7 @@
 //! functions below. Labels are names from the config (clients, routes, links) and status words,
 //! never numbers or message ids, so that their number stays bounded.
 
-use crate::message::{now_ms, Message};
+use crate::message::{now_ms, Class, Message};
 use dashmap::DashMap;
 use smpp_proto::{receipt, CommandStatus, MessageState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +17,9 @@ pub mod name {
     pub const SUBMITS: &str = "smppd_submits_total";
     /// Histogram: submit request in → its response out, seconds.
     pub const SUBMIT_LATENCY: &str = "smppd_submit_latency_seconds";
-    /// Counter: messages that reached a final state, by `route` and `state`.
+    /// Counter: messages accepted (stored and answered with an id), by `client` and `class`.
+    pub const MESSAGES_ACCEPTED: &str = "smppd_messages_accepted_total";
+    /// Counter: messages that reached a final state, by `route`, `state` and `class`.
     pub const MESSAGES_ENDED: &str = "smppd_messages_ended_total";
     /// Counter: carrier receipts recorded, by `link` and `stat` (DELIVRD, UNDELIV, …).
     pub const RECEIPTS: &str = "smppd_receipts_total";
@@ -88,7 +90,11 @@ pub fn describe() {
     );
     describe_counter!(
         name::MESSAGES_ENDED,
-        "Messages that reached a final state, by route and state."
+        "Messages that reached a final state, by route, state and class."
+    );
+    describe_counter!(
+        name::MESSAGES_ACCEPTED,
+        "Messages accepted (stored, their id given), by client and class."
     );
     describe_counter!(
         name::RECEIPTS,
@@ -256,23 +262,39 @@ pub fn submit(client: &str, status: CommandStatus, took: Duration) {
     }
 }
 
+/// A message from `client` was accepted: stored, and its id given.
+pub fn accepted(client: &str, class: Class) {
+    let accepted = || {
+        metrics::counter!(
+            name::MESSAGES_ACCEPTED,
+            "client" => client.to_owned(),
+            "class" => class.name()
+        )
+    };
+    if !with_handles(&HANDLES.clients, client, |h| {
+        h.count_by(class as usize, accepted)
+    }) {
+        accepted().increment(1);
+    }
+}
+
 /// A message reached a final state (from a receipt, inside the gateway, or by an operator).
 pub fn ended(message: &Message) {
     if !message.state.is_final() {
         return;
     }
     TOTALS.messages_ended.fetch_add(1, Ordering::Relaxed);
-    let state = message.state;
+    let (state, class) = (message.state, message.class);
     let ended = || {
         metrics::counter!(
             name::MESSAGES_ENDED,
             "route" => message.route.clone(),
-            "state" => state.name()
+            "state" => state.name(),
+            "class" => class.name()
         )
     };
-    if !with_handles(&HANDLES.routes, &message.route, |h| {
-        h.count_by(state as usize, ended)
-    }) {
+    let slot = state as usize * Class::ALL.len() + class as usize;
+    if !with_handles(&HANDLES.routes, &message.route, |h| h.count_by(slot, ended)) {
         ended().increment(1);
     }
 }
@@ -322,13 +344,14 @@ static HANDLES: Handles = Handles {
     submit_latency: OnceLock::new(),
 };
 
-/// The handles of one name, each made on first use: submits accepted (of a client), receipts
-/// by `message_state` (of a link), messages ended by state and delivery latency (of a route).
+/// The handles of one name, each made on first use: submits and messages accepted by class
+/// (of a client), receipts by `message_state` (of a link), messages ended by state and class
+/// and delivery latency (of a route).
 #[derive(Default)]
 struct NameHandles {
     counter: OnceLock<metrics::Counter>,
     histogram: OnceLock<metrics::Histogram>,
-    by_state: [OnceLock<metrics::Counter>; 16],
+    by_state: [OnceLock<metrics::Counter>; 32],
 }
 
 impl NameHandles {

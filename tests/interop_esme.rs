@@ -66,7 +66,11 @@ fn gateway_config(dir: &Path, carrier_port: u16) -> String {
         "system_id = \"smppd-interop\"\n\n[server.session]\nenquire_link_interval = \"300ms\"";
     let carrier_keys = "reconnect_min = \"50ms\"\nreconnect_max = \"200ms\"";
     preamble(dir, server, "", "")
-        + &client(SYSTEM_ID, PASSWORD, "")
+        + &client(
+            SYSTEM_ID,
+            PASSWORD,
+            "class_by_service_type = { MKT = \"marketing\" }",
+        )
         + &carrier_table("sim", carrier_port, carrier_keys)
         + &route("default", &["sim"], "")
         + &mo_route(SHORT_CODE, SYSTEM_ID)
@@ -680,6 +684,74 @@ async fn binds(library: Library) {
     }
 }
 
+/// Classes from a third-party client: node smpp writes smppd's vendor TLVs (declared with its
+/// `addTLV`), both libraries a mapped service_type; the gateway classes each message, keeps the
+/// labels, refuses a bad class value, and relays none of its TLVs upstream.
+async fn classes(library: Library) {
+    let rig = Rig::start("interop-classes").await;
+    let lines = rig.run(library, "classes").await;
+    let admin = rig.gw.admin.unwrap();
+    let submitted: BTreeMap<String, &Value> = lines
+        .events("submitted")
+        .into_iter()
+        .map(|e| (e["label"].as_str().unwrap().to_owned(), e))
+        .collect();
+    let mut expected = vec![
+        ("service_type", "marketing", "service_type"),
+        ("default", "transactional", "default"),
+    ];
+    if library == Library::NodeSmpp {
+        expected.push(("tlv", "marketing", "tlv"));
+        let bad = submitted["bad"];
+        assert_eq!(
+            bad["status"],
+            CommandStatus::ESME_RINVOPTPARAMVAL.0,
+            "{bad}"
+        );
+        // node smpp really wrote the TLV: our decoder reads it back from its octets.
+        let sent: Vec<SubmitSm> = pdus(&lines, "sent", None)
+            .iter()
+            .filter_map(|p| as_sm(p).cloned())
+            .collect();
+        let class_tlv = |sm: &SubmitSm| {
+            sm.tlvs
+                .iter()
+                .find(|t| t.tag().0 == 0x1500)
+                .map(|t| t.value_bytes().to_vec())
+        };
+        assert_eq!(class_tlv(&sent[0]), Some(vec![1]));
+    }
+    assert_eq!(
+        submitted.len(),
+        expected.len() + usize::from(library == Library::NodeSmpp)
+    );
+    for (label, class, from) in expected {
+        let event = submitted[label];
+        assert_eq!(event["status"], 0, "{event}");
+        let id = event["id"].as_str().unwrap();
+        let message = common::get_ok(admin, &format!("/api/messages/{id}")).await;
+        assert_eq!(message["class"], class, "{label}: {message}");
+        assert_eq!(message["class_from"], from, "{label}: {message}");
+        if label == "tlv" {
+            assert_eq!(message["campaign"], "soldes-hiver");
+            assert_eq!(message["tags"], serde_json::json!(["promo", "fr"]));
+        }
+    }
+    let accepted = submitted.values().filter(|e| e["status"] == 0).count();
+    let carrier = rig.carrier_submits(accepted).await;
+    assert_eq!(carrier.len(), accepted);
+    for c in &carrier {
+        assert!(
+            c.submit_sm()
+                .tlvs
+                .iter()
+                .all(|t| !(0x1500..=0x15FF).contains(&t.tag().0)),
+            "smppd's TLVs stay in smppd: {:?}",
+            c.submit_sm().tlvs
+        );
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -743,6 +815,11 @@ macro_rules! library_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn query_sm_and_cancel_sm() {
                 query_and_cancel($library).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn message_classes_from_vendor_tlvs_and_service_type() {
+                classes($library).await;
             }
         }
     };

@@ -243,6 +243,19 @@ pub struct MessageView {
     pub data_coding: u8,
     /// The text decoded by its data_coding (user data header left out).
     pub text: String,
+    /// `transactional` or `marketing`. Defaulted, like the labels, so that a newer smppctl
+    /// reads an older gateway's answer.
+    #[serde(default)]
+    pub class: String,
+    /// What decided the class: `tlv`, `service_type`, `source`, `default_class` or `default`.
+    #[serde(default)]
+    pub class_from: String,
+    #[serde(default)]
+    pub campaign: Option<String>,
+    #[serde(default)]
+    pub client_ref: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Its acceptance, then every state change, oldest first: carrier statuses, retries and
     /// receipts are in the details.
     pub history: Vec<EventView>,

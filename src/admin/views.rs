@@ -11,7 +11,7 @@ use crate::admin::Admin;
 use crate::carrier::{Link, SlotState, SlotStatus};
 use crate::config::{AddressPattern, CarrierBind};
 use crate::esme::{LiveBind, DEFAULT_ROUTE};
-use crate::message::{now_ms, Message, MessageId, State};
+use crate::message::{now_ms, ClassFrom, Message, MessageId, State};
 use crate::session::BindKind;
 use crate::telemetry;
 use axum::extract::{Path, State as Shared};
@@ -412,11 +412,21 @@ pub(crate) fn message_view(message: &Message) -> MessageView {
         esm_class: message.esm_class,
         data_coding: message.data_coding,
         text: text(message),
+        class: message.class.name().to_owned(),
+        class_from: message.class_from.name().to_owned(),
+        campaign: message.labels.campaign.clone(),
+        client_ref: message.labels.client_ref.clone(),
+        tags: message.labels.tags.clone(),
         history: std::iter::once(EventView {
             // The store records changes; the acceptance is the message's first event.
             at: rfc3339(message.received_at),
             state: State::Queued.name().to_owned(),
-            detail: format!("accepted from {}", message.client),
+            detail: format!(
+                "accepted from {} as {} ({})",
+                message.client,
+                message.class,
+                class_reason(message)
+            ),
         })
         .chain(message.history.iter().map(|e| EventView {
             at: rfc3339(e.at),
@@ -424,6 +434,17 @@ pub(crate) fn message_view(message: &Message) -> MessageView {
             detail: e.detail.clone(),
         }))
         .collect(),
+    }
+}
+
+/// Why a message has its class, for people.
+fn class_reason(message: &Message) -> String {
+    match message.class_from {
+        ClassFrom::Tlv => "its smppd_class TLV".to_owned(),
+        ClassFrom::ServiceType => format!("service_type `{}`", message.service_type),
+        ClassFrom::Source => format!("source `{}`", message.source.addr),
+        ClassFrom::ClientDefault => format!("default_class of {}", message.client),
+        ClassFrom::Default => "no class rule matched".to_owned(),
     }
 }
 

@@ -21,6 +21,8 @@ pub(super) const PASSWORD_MAX: usize = 8;
 const ADDR_MAX: usize = 20;
 /// `system_type` is a C-Octet String of at most 13 octets with its NUL (SMPP 3.4 §4.1.1).
 pub(super) const SYSTEM_TYPE_MAX: usize = 12;
+/// Longest `service_type` (SMPP 3.4 §5.2.11: C-Octet String of 6).
+const SERVICE_TYPE_MAX: usize = 5;
 /// `address_range` is a C-Octet String of at most 41 octets with its NUL (SMPP 3.4 §4.1.1).
 pub(super) const ADDRESS_RANGE_MAX: usize = 40;
 /// Longest carrier or route name: it labels metrics and names queues in the admin API.
@@ -161,6 +163,16 @@ pub(super) fn token_from_file(path: &std::path::Path) -> Result<Secret, String> 
 
 pub(super) fn required<T>(value: Option<T>) -> Result<T, String> {
     value.ok_or_else(|| "required".to_owned())
+}
+
+/// A `service_type` value: 1–5 printable ASCII characters (a C-Octet String of 6).
+pub(super) fn service_type(text: &str) -> Result<(), String> {
+    if text.is_empty() || text.len() > SERVICE_TYPE_MAX || !printable(text) {
+        return Err(format!(
+            "service_type `{text}` must be 1–{SERVICE_TYPE_MAX} printable ASCII characters"
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn printable(text: &str) -> bool {

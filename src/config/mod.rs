@@ -11,6 +11,7 @@ mod validate;
 pub use diff::{diff, same_but_cap, Changes};
 pub use error::{ConfigError, ConfigErrors};
 
+use crate::message::Class;
 use smpp_proto::CommandStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -231,6 +232,21 @@ pub struct ClientConfig {
     /// so a client that never reads cannot fill the disk. Receipts of messages already
     /// accepted are always kept.
     pub max_outbox: NonZeroUsize,
+    /// How its messages get their class when the vendor TLV does not say (`class.rs`).
+    pub classes: ClassRules,
+}
+
+/// A client's class rules: `class_by_service_type`, then `class_by_source`, then
+/// `default_class`. The vendor TLV `smppd_class` (0x1500) on a message comes before all three.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassRules {
+    /// `class_by_service_type`: exact `service_type` values.
+    pub by_service_type: Vec<(String, Class)>,
+    /// `class_by_source`: source address patterns, the most specific first (exact addresses,
+    /// then longer prefixes).
+    pub by_source: Vec<(AddressPattern, Class)>,
+    /// `default_class`; none means transactional.
+    pub default: Option<Class>,
 }
 
 /// A password as configured.
@@ -273,6 +289,15 @@ pub enum AddressPattern {
 }
 
 impl AddressPattern {
+    /// How much of an address it pins down: an exact address beats any prefix, a longer
+    /// prefix a shorter one. Rules sort by it, most specific first.
+    pub fn specificity(&self) -> (bool, usize) {
+        match self {
+            Self::Exact(exact) => (true, exact.len()),
+            Self::Prefix(prefix) => (false, prefix.len()),
+        }
+    }
+
     /// Whether `address` matches.
     pub fn matches(&self, address: &str) -> bool {
         match self {

@@ -5,6 +5,7 @@
 
 use super::DEFAULT_TRANSIENT_STATUSES;
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The whole file.
@@ -218,6 +219,9 @@ pub(super) struct RawClient {
     pub(super) allowed_sources: Vec<String>,
     pub(super) allowed_ips: Vec<String>,
     pub(super) max_outbox: i64,
+    pub(super) default_class: Option<String>,
+    pub(super) class_by_service_type: BTreeMap<String, String>,
+    pub(super) class_by_source: BTreeMap<String, String>,
 }
 
 impl Default for RawClient {
@@ -234,6 +238,9 @@ impl Default for RawClient {
             allowed_sources: Vec::new(),
             allowed_ips: Vec::new(),
             max_outbox: 100_000,
+            default_class: None,
+            class_by_service_type: BTreeMap::new(),
+            class_by_source: BTreeMap::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! tests are in `checks.rs`.
 
 use super::*;
+use crate::message::Class;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A fresh temp directory (removed on drop) to write config files into.
@@ -327,6 +328,7 @@ fn fully_specified_config() {
                     },
                 ],
                 max_outbox: NonZeroUsize::new(500).unwrap(),
+                classes: ClassRules::default(),
             },
             ClientConfig {
                 system_id: "crm".into(),
@@ -342,6 +344,7 @@ fn fully_specified_config() {
                 allowed_sources: vec![],
                 allowed_ips: vec![],
                 max_outbox: NonZeroUsize::new(100_000).unwrap(),
+                classes: ClassRules::default(),
             },
         ],
         carriers: vec![],
@@ -615,6 +618,59 @@ fn other_limits() {
 fn bad_allowed_sources() {
     let text = format!("{CLIENT}allowed_sources = [\"Shop\", \"44*77\"]\n");
     one_problem(&text, "clients[0].allowed_sources[1]", "`*` may only end");
+}
+
+#[test]
+fn class_rules_of_a_client() {
+    let text = format!(
+        "{CLIENT}default_class = \"marketing\"\n\
+         class_by_service_type = {{ MKT = \"marketing\", TRX = \"transactional\" }}\n\
+         class_by_source = {{ \"36*\" = \"marketing\", \"36123\" = \"transactional\", \
+         \"3612*\" = \"marketing\" }}\n"
+    );
+    let config = Config::parse(&text).unwrap();
+    let rules = &config.clients[0].classes;
+    assert_eq!(rules.default, Some(Class::Marketing));
+    assert_eq!(
+        rules.by_service_type,
+        [
+            ("MKT".to_owned(), Class::Marketing),
+            ("TRX".to_owned(), Class::Transactional)
+        ]
+    );
+    // Most specific first, whatever the order in the file.
+    let sources: Vec<_> = rules.by_source.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(
+        sources,
+        [
+            AddressPattern::Exact("36123".into()),
+            AddressPattern::Prefix("3612".into()),
+            AddressPattern::Prefix("36".into()),
+        ]
+    );
+    // None of them: transactional, with nothing to say so.
+    assert_eq!(
+        Config::parse(CLIENT).unwrap().clients[0].classes,
+        ClassRules::default()
+    );
+}
+
+#[test]
+fn bad_class_rules_name_their_key() {
+    let text = format!("{CLIENT}default_class = \"promo\"\n");
+    one_problem(&text, "clients[0].default_class", "not a class");
+    let text = format!("{CLIENT}class_by_service_type = {{ MKT = \"Marketing\" }}\n");
+    one_problem(&text, "clients[0].class_by_service_type.MKT", "not a class");
+    let text = format!("{CLIENT}class_by_service_type = {{ TOOLONG = \"marketing\" }}\n");
+    one_problem(
+        &text,
+        "clients[0].class_by_service_type.TOOLONG",
+        "1–5 printable",
+    );
+    let text = format!("{CLIENT}class_by_source = {{ \"3*6\" = \"marketing\" }}\n");
+    one_problem(&text, "clients[0].class_by_source.3*6", "`*` may only end");
+    let text = format!("{CLIENT}class_by_source = {{ \"36123\" = \"bulk\" }}\n");
+    one_problem(&text, "clients[0].class_by_source.36123", "not a class");
 }
 
 #[test]

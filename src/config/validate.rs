@@ -4,22 +4,23 @@
 //! with its key path. `Config::parse` calls it through `Config::try_from`.
 
 use super::checks::{
-    address_code, address_pattern, admin_token, at_most, bind_field, byte_size, destination_prefix,
-    host, in_range, ip_net, log_filter, name, non_zero_u32, non_zero_usize, optional_rate,
-    password, positive_duration, printable, readable_file, required, socket_addr, status,
-    system_id, tls_name, token_from_file, unique_names, usize_in, Problems, ADDRESS_RANGE_MAX,
-    NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
+    self, address_code, address_pattern, admin_token, at_most, bind_field, byte_size,
+    destination_prefix, host, in_range, ip_net, log_filter, name, non_zero_u32, non_zero_usize,
+    optional_rate, password, positive_duration, printable, readable_file, required, socket_addr,
+    status, system_id, tls_name, token_from_file, unique_names, usize_in, Problems,
+    ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawLog, RawMoRoute, RawRoute,
     RawServer, RawSession, RawSimulator, RawSize, RawStore, RawTls,
 };
 use super::{
-    AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClientAuth, ClientConfig,
-    Config, ConfigError, ConfigErrors, Durability, IdFormat, LogConfig, LogFormat, MoRouteConfig,
-    ReceiptRequest, RouteConfig, Secret, ServerConfig, SessionConfig, SimulatorSection,
-    StoreConfig, TlsConfig,
+    AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
+    ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, LogConfig, LogFormat,
+    MoRouteConfig, ReceiptRequest, RouteConfig, Secret, ServerConfig, SessionConfig,
+    SimulatorSection, StoreConfig, TlsConfig,
 };
+use crate::message::Class;
 use std::collections::{HashMap, HashSet};
 
 /// Most session slots of one carrier link.
@@ -265,6 +266,7 @@ fn clients(raw: Vec<RawClient>, p: &mut Problems) -> Option<Vec<ClientConfig>> {
 
 fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     let key = |name: &str| format!("clients[{i}].{name}");
+    let classes = class_rules(&key, &raw, p);
     let system_id = p.check(
         &key("system_id"),
         raw.system_id
@@ -297,6 +299,45 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         allowed_sources: allowed_sources?,
         allowed_ips: allowed_ips?,
         max_outbox: max_outbox?,
+        classes: classes?,
+    })
+}
+
+/// `default_class`, `class_by_service_type` and `class_by_source` of a client.
+fn class_rules(
+    key: &dyn Fn(&str) -> String,
+    raw: &RawClient,
+    p: &mut Problems,
+) -> Option<ClassRules> {
+    let class = |text: &str| text.parse::<Class>();
+    let default = match &raw.default_class {
+        Some(text) => Some(p.check(&key("default_class"), class(text))?),
+        None => None,
+    };
+    let mut ok = true;
+    let mut by_service_type = Vec::new();
+    for (service_type, text) in &raw.class_by_service_type {
+        let at = key(&format!("class_by_service_type.{service_type}"));
+        let checked = checks::service_type(service_type).and_then(|()| class(text));
+        match p.check(&at, checked) {
+            Some(class) => by_service_type.push((service_type.clone(), class)),
+            None => ok = false,
+        }
+    }
+    let mut by_source = Vec::new();
+    for (source, text) in &raw.class_by_source {
+        let at = key(&format!("class_by_source.{source}"));
+        let checked = address_pattern(source).and_then(|pattern| Ok((pattern, class(text)?)));
+        match p.check(&at, checked) {
+            Some(rule) => by_source.push(rule),
+            None => ok = false,
+        }
+    }
+    by_source.sort_by_key(|(pattern, _)| std::cmp::Reverse(pattern.specificity()));
+    ok.then_some(ClassRules {
+        by_service_type,
+        by_source,
+        default,
     })
 }
 

@@ -7,7 +7,7 @@
 use super::validate::{validate, Submission};
 use super::{address, EsmeService, DEFAULT_ROUTE};
 use crate::config::ClientConfig;
-use crate::message::{Message, MessageId};
+use crate::message::{Class, Message, MessageId};
 use crate::session::SessionInfo;
 use crate::telemetry::{self, Bound, Scope};
 use smpp_proto::pdu::{
@@ -71,7 +71,11 @@ impl EsmeService {
     /// ESME_RMSGQFUL: a transient status, so clients retry later, and no id is given. A store
     /// that fails the write answers ESME_RSYSERR, with no id either: nothing of that group
     /// commit is acknowledged (the gateway then exits to be restarted, see `Store::failed`).
-    async fn accept(&self, mut messages: Vec<Message>) -> Result<Vec<MessageId>, CommandStatus> {
+    async fn accept(
+        &self,
+        client: &ClientConfig,
+        mut messages: Vec<Message>,
+    ) -> Result<Vec<MessageId>, CommandStatus> {
         if self.store.refuses_new() {
             return Err(CommandStatus::ESME_RMSGQFUL);
         }
@@ -81,9 +85,13 @@ impl EsmeService {
             message.id = self.store.allocate_id();
             ids.push(message.id);
         }
+        let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
         match self.store.accept(messages).await {
             Ok(()) => {
                 tracing::debug!(ids = ?ids, "accepted");
+                for class in classes {
+                    telemetry::accepted(&client.system_id, class);
+                }
                 self.queued.notify_waiters();
                 Ok(ids)
             }
@@ -141,7 +149,7 @@ impl EsmeService {
         }
         self.check_outbox(client)?;
         let message = validate(client, submission, crate::message::now_ms())?;
-        self.accept(vec![message]).await.and_then(first)
+        self.accept(client, vec![message]).await.and_then(first)
     }
 
     pub(super) async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
@@ -235,7 +243,7 @@ impl EsmeService {
                 .map_or(CommandStatus::ESME_RINVNUMDESTS, |u| u.error_status_code);
             return refuse(status);
         }
-        match self.accept(messages).await {
+        match self.accept(client, messages).await {
             // One message per destination; the response names the first. Each destination's
             // receipt carries its own id.
             Ok(ids) => Pdu::new(

@@ -1,6 +1,7 @@
 //! Validation of submitted messages (submit_sm, data_sm, submit_multi): every field checked,
 //! every refusal the precise SMPP status. What passes becomes a [`Message`] ready to store.
 
+use crate::class;
 use crate::config::ClientConfig;
 use crate::message::{Address, Message, State};
 use smpp_proto::coding;
@@ -109,6 +110,7 @@ pub(crate) fn validate(
             return Err(CommandStatus::ESME_RINVEXPIRY);
         }
     }
+    let decided = class::decide(&client.classes, s.tlvs, &s.service_type, &s.source.addr)?;
     Ok(Message {
         id: crate::message::MessageId(0),
         client: client.system_id.clone(),
@@ -127,6 +129,7 @@ pub(crate) fn validate(
         tlvs: s
             .tlvs
             .iter()
+            .filter(|t| !class::is_ours(t.tag().0))
             .map(|t| (t.tag().0, t.value_bytes().to_vec()))
             .collect(),
         schedule_at,
@@ -136,6 +139,9 @@ pub(crate) fn validate(
         attempts: 0,
         carrier: None,
         history: Vec::new(),
+        class: decided.class,
+        class_from: decided.from,
+        labels: decided.labels,
     })
 }
 
@@ -215,6 +221,7 @@ mod tests {
             allowed_sources: vec![crate::config::AddressPattern::Exact("Shop".into())],
             allowed_ips: vec![],
             max_outbox: NonZeroUsize::MIN,
+            classes: crate::config::ClassRules::default(),
         }
     }
 

@@ -9,7 +9,7 @@
 //!
 //! | tree          | key                                     | value                             |
 //! |---------------|-----------------------------------------|-----------------------------------|
-//! | `messages`    | id (u64 BE)                             | v1, queue seq (u64 BE, 0 = none), |
+//! | `messages`    | id (u64 BE)                             | v2, queue seq (u64 BE, 0 = none), |
 //! |               |                                         | postcard `Message`                |
 //! | `queue`       | route (u8 len + bytes), seq (u64 BE)    | v1, id (u64 BE)                   |
 //! | `carrier_ids` | link (u8 len + bytes), carrier id       | v1, id (u64 BE)                   |
@@ -21,6 +21,9 @@
 //! sled key, and `carrier_ids` packed by all but the key's last byte; the sled trees, the packing
 //! and the journal entry format are in `engine/format.rs`.
 //!
+//! Message records are version 2 since store format 5: the `Message` ends with its class, what
+//! decided it, and its labels. A version 1 record is the same without them and reads as transactional, unlabelled.
+//!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
 //!
@@ -30,7 +33,7 @@
 
 use super::engine::{self, MESSAGES, OUTBOX, VALUE_V1};
 use super::Error;
-use crate::message::{Message, MessageId, OutboxItem};
+use crate::message::{Class, ClassFrom, Labels, Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -112,17 +115,23 @@ pub(super) struct Record {
     pub(super) message: Message,
 }
 
+/// Version of the message records this build writes: a `Message` with its class and labels.
+const RECORD_V2: u8 = 2;
+
 /// Value of a `messages` entry.
 pub(super) fn encode_record(record: &Record) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(128 + record.message.short_message.len());
-    out.push(VALUE_V1);
+    out.push(RECORD_V2);
     out.extend_from_slice(&record.queue_seq.unwrap_or(0).to_be_bytes());
     encode_into(MESSAGES, &id_key(record.message.id), &record.message, out)
 }
 
 /// Reads a `messages` entry; `key` names it in errors.
 pub(super) fn decode_record(key: &[u8], value: &[u8]) -> Result<Record, Error> {
-    let body = versioned(MESSAGES, key, value)?;
+    let (version, body) = match value.split_first() {
+        Some((&RECORD_V2, body)) => (RECORD_V2, body),
+        _ => (VALUE_V1, versioned(MESSAGES, key, value)?),
+    };
     let (seq, body) = body
         .split_first_chunk::<8>()
         .ok_or_else(|| corrupt(MESSAGES, key, "record shorter than its header"))?;
@@ -130,11 +139,23 @@ pub(super) fn decode_record(key: &[u8], value: &[u8]) -> Result<Record, Error> {
         0 => None,
         seq => Some(seq),
     };
-    let message: Message = decode_all(MESSAGES, key, body)?;
+    let message: Message = if version == VALUE_V1 {
+        // The fields version 2 appended, at their defaults: postcard reads structs as tuples,
+        // so the missing tail is supplied rather than skipped.
+        decode_all(MESSAGES, key, &with_v1_tail(key, body)?)?
+    } else {
+        decode_all(MESSAGES, key, body)?
+    };
     if id_key(message.id) != key {
         return Err(corrupt(MESSAGES, key, "record holds another id"));
     }
     Ok(Record { queue_seq, message })
+}
+
+/// A version 1 record's message with what it lacks appended: the default class, no labels.
+fn with_v1_tail(key: &[u8], body: &[u8]) -> Result<Vec<u8>, Error> {
+    let tail = (Class::default(), ClassFrom::default(), Labels::default());
+    encode_into(MESSAGES, key, &tail, body.to_vec())
 }
 
 /// Value of a `queue` or `carrier_ids` entry.
@@ -250,10 +271,19 @@ pub(super) mod tests {
     fn records_round_trip() {
         let record = Record {
             queue_seq: Some(7),
-            message: message(42),
+            message: Message {
+                class: Class::Marketing,
+                class_from: ClassFrom::ServiceType,
+                labels: Labels {
+                    campaign: Some("black-friday".into()),
+                    client_ref: Some("cart-981".into()),
+                    tags: vec!["promo".into(), "fr".into()],
+                },
+                ..message(42)
+            },
         };
         let bytes = encode_record(&record).unwrap();
-        assert_eq!(bytes[0], VALUE_V1);
+        assert_eq!(bytes[0], RECORD_V2);
         assert_eq!(
             decode_record(&id_key(MessageId::new(42)), &bytes).unwrap(),
             record
@@ -276,6 +306,28 @@ pub(super) mod tests {
         let key = seq_key("shop", 3).unwrap();
         let bytes = encode_outbox(&key, &item).unwrap();
         assert_eq!(decode_outbox(&key, &bytes).unwrap(), item);
+    }
+
+    #[test]
+    fn version_1_records_read_as_transactional_without_labels() {
+        let key = id_key(MessageId::new(42));
+        let record = Record {
+            queue_seq: Some(7),
+            message: message(42),
+        };
+        let v2 = encode_record(&record).unwrap();
+        // Version 1 wrote the same bytes without the tail that version 2 appended.
+        let tail =
+            postcard::to_allocvec(&(Class::default(), ClassFrom::default(), Labels::default()))
+                .unwrap();
+        assert!(v2.ends_with(&tail));
+        let mut v1 = v2[..v2.len() - tail.len()].to_vec();
+        v1[0] = VALUE_V1;
+        let read = decode_record(&key, &v1).unwrap();
+        assert_eq!(read, record);
+        assert_eq!(read.message.class, Class::Transactional);
+        // Cut short, a version 1 record is still refused, not padded into a message.
+        assert!(decode_record(&key, &v1[..v1.len() - 1]).is_err());
     }
 
     #[test]

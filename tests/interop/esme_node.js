@@ -258,6 +258,30 @@ const scenarios = {
     await trx.close();
   },
 
+  // smppd's vendor TLVs (0x1500 class, 0x1501 campaign, 0x1503 tags), declared to node smpp
+  // as its own addTLV asks, and a service_type mapped by the account's class rules.
+  async classes(host, port, systemId, password) {
+    smpp.addTLV('smppd_class', { id: 0x1500, type: smpp.types.tlv.int8 });
+    smpp.addTLV('smppd_campaign', { id: 0x1501, type: smpp.types.tlv.cstring });
+    smpp.addTLV('smppd_tags', { id: 0x1503, type: smpp.types.tlv.cstring });
+    const trx = new Esme('trx', host, port);
+    await trx.bind('transceiver', systemId, password);
+    const promo = 'Soldes : -30 % ce week-end';
+    const ids = [
+      await trx.submit('tlv', promo, {
+        short_message: promo, smppd_class: 1, smppd_campaign: 'soldes-hiver',
+        smppd_tags: 'promo,fr',
+      }),
+      await trx.submit('service_type', promo, { short_message: promo, service_type: 'MKT' }),
+      await trx.submit('default', 'Votre colis est en route', {
+        short_message: 'Votre colis est en route',
+      }),
+      await trx.submit('bad', promo, { short_message: promo, smppd_class: 7 }),
+    ];
+    await trx.receipts(ids.slice(0, 3));
+    await trx.close();
+  },
+
   async binds(host, port, systemId, password) {
     for (const kind of ['transmitter', 'receiver', 'transceiver']) {
       const esme = new Esme(kind, host, port);

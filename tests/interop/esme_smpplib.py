@@ -311,6 +311,20 @@ def query_cancel(host, port, system_id, password):
     trx.close()
 
 
+def classes(host, port, system_id, password):
+    # smpplib sends no vendor TLVs without patching its tables; service_type is a plain field.
+    trx = Esme("trx", host, port)
+    trx.bind("transceiver", system_id, password)
+    promo = "Soldes : -30 % ce week-end"
+    ids = [
+        trx.submit("service_type", promo, short_message=promo.encode(), service_type="MKT"),
+        trx.submit("default", "Votre colis est en route",
+                   short_message=b"Votre colis est en route"),
+    ]
+    trx.receipts(ids)
+    trx.close()
+
+
 def binds(host, port, system_id, password):
     for kind in ["transmitter", "receiver", "transceiver"]:
         esme = Esme(kind, host, port)
@@ -323,7 +337,8 @@ def binds(host, port, system_id, password):
         esme.close()
 
 
-SCENARIOS = {f.__name__: f for f in [gsm, ucs2, udh, sar, payload, mo, query_cancel, binds]}
+SCENARIOS = {f.__name__: f for f in [gsm, ucs2, udh, sar, payload, mo, query_cancel, classes,
+                                      binds]}
 
 if __name__ == "__main__":
     scenario, host, port, system_id, password = sys.argv[1:6]

@@ -222,6 +222,20 @@ pub(crate) fn message(v: MessageView) -> String {
     };
     lines.push(format!("carrier   {carrier}; {} attempts", v.attempts));
     lines.push(format!("text      {:?}", v.text));
+    lines.push(format!("class     {} (from {})", v.class, v.class_from));
+    let mut labels = Vec::new();
+    if let Some(campaign) = &v.campaign {
+        labels.push(format!("campaign {campaign}"));
+    }
+    if let Some(client_ref) = &v.client_ref {
+        labels.push(format!("ref {client_ref}"));
+    }
+    if !v.tags.is_empty() {
+        labels.push(format!("tags {}", v.tags.join(", ")));
+    }
+    if !labels.is_empty() {
+        lines.push(format!("labels    {}", labels.join("; ")));
+    }
     let history = v.history.into_iter().map(|e| vec![e.at, e.state, e.detail]);
     format!(
         "{}\n\n{}",

@@ -31,6 +31,11 @@
 //! go with its number of keys). The journal still names each entry by its own key. The upgrade
 //! (`upgrade.rs`) moves the entries of `messages`, `queue`, `carrier_ids` and `outbox` into packs
 //! before the journal is replayed, then stamps 4 and empties the old trees.
+//!
+//! Format 5 writes message records in their version 2, which adds the message's class and
+//! labels (`store/layout.rs`). Version 1 records still read, as transactional with no labels,
+//! so the upgrade from 4 only stamps 5; the stamp is there so that an older smppd refuses the
+//! store at open rather than failing on the first new record.
 
 use super::error::{corrupt, Error};
 
@@ -44,10 +49,10 @@ pub(super) enum Packing {
 }
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(in crate::store) const FORMAT_VERSION: u8 = 4;
+pub(in crate::store) const FORMAT_VERSION: u8 = 5;
 /// Older layouts this build upgrades in place: without a journal (1), with the journal in a
-/// tree (2), with message records one to a key (1 to 3).
-pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 3] = [1, 2, 3];
+/// tree (2), with message records one to a key (1 to 3), without message classes (1 to 4).
+pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 4] = [1, 2, 3, 4];
 /// First octet of every value written by this build: packs, journal entries, and the gateway's
 /// values in them.
 pub(in crate::store) const VALUE_V1: u8 = 1;

@@ -12,6 +12,9 @@ use super::packed;
 use super::state::Trees;
 use super::trees::{Db, Value};
 
+/// The first format with packed records (see `format.rs`).
+const PACKED_SINCE: u8 = 4;
+
 /// Stamps a new store; upgrades an older one (see `format.rs` for what each format changed);
 /// refuses a newer one. Runs before the journal is replayed: that writes in today's format.
 pub(super) fn check_format(db: &Db, trees: &Trees) -> Result<(), Error> {
@@ -28,14 +31,20 @@ pub(super) fn check_format(db: &Db, trees: &Trees) -> Result<(), Error> {
         Some([old]) if format::FORMAT_VERSIONS_OLDER.contains(old) => {
             // The journal needs nothing: a format 2 journal tree is replayed all the same. The
             // records move to packs, durably, before the stamp says they did; stopped before it,
-            // the next open does it again (writing the same packs).
-            tracing::info!(
-                "store: upgrading from format {old} to {}: rewriting the store, which takes a \
-                 while for a large one",
-                format::FORMAT_VERSION
-            );
-            let moved = pack(trees)?;
-            db.flush()?;
+            // the next open does it again (writing the same packs). From format 4 on, records
+            // are already packed and every later change reads the older records as they are.
+            let moved = if *old < PACKED_SINCE {
+                tracing::info!(
+                    "store: upgrading from format {old} to {}: rewriting the store, which takes \
+                     a while for a large one",
+                    format::FORMAT_VERSION
+                );
+                let moved = pack(trees)?;
+                db.flush()?;
+                moved
+            } else {
+                0
+            };
             trees.meta.insert(key, stamp())?;
             db.flush()?;
             clear_unpacked(db, trees)?;

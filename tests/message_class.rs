@@ -1,0 +1,193 @@
+//! Message classes through the real gateway: a client's class rules and smppd's vendor TLVs
+//! decide each message's class at accept; the admin API shows it with what decided it and the
+//! labels; the accepted counter is labelled by class; the carrier (the real simulator, its
+//! submit log) never sees smppd's TLVs; a bad vendor TLV gets ESME_RINVOPTPARAMVAL; and the
+//! class survives a kill -9.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bytes::Bytes;
+use common::{
+    carrier, client, get_ok, message_id, preamble, route, submit_sm, temp_dir, wait_link_up,
+    Client, Gateway, Simulator,
+};
+use smpp_proto::pdu::SubmitSm;
+use smpp_proto::{Body, CommandId, CommandStatus, Tag, Tlv, TlvValue};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const CLASS_RULES: &str = "default_class = \"transactional\"\n\
+     class_by_service_type = { MKT = \"marketing\" }\n\
+     class_by_source = { \"36*\" = \"marketing\", \"36100\" = \"transactional\" }";
+
+fn tlv(tag: u16, value: &[u8]) -> Tlv {
+    Tlv::new(Tag(tag), TlvValue::Octets(Bytes::copy_from_slice(value))).unwrap()
+}
+
+/// A submit_sm to `to` from `from` with `service_type` and TLVs.
+fn submit(to: &str, from: &str, service_type: &str, tlvs: &[Tlv]) -> Body {
+    let mut sm = SubmitSm {
+        service_type: service_type.try_into().unwrap(),
+        source_addr: from.try_into().unwrap(),
+        ..submit_sm(to, "Les soldes commencent demain")
+    };
+    if from.bytes().all(|b| b.is_ascii_digit()) {
+        sm.source_addr_ton = 3; // a short code
+    }
+    for t in tlvs {
+        sm.tlvs.push(t.clone());
+    }
+    Body::SubmitSm(sm)
+}
+
+async fn view(admin: SocketAddr, id: &str) -> serde_json::Value {
+    get_ok(admin, &format!("/api/messages/{id}")).await
+}
+
+#[tokio::test]
+async fn each_message_gets_its_class_from_the_first_rule_that_says() {
+    let dir = temp_dir("message-class");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let config = preamble(&dir, "", "", "")
+        + &client("shop", "secret1", CLASS_RULES)
+        + &carrier("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "");
+    let mut gw = Gateway::start(&dir, &config);
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+    let mut esme = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+
+    // (destination, source, service_type, TLVs) → (class, what decided it)
+    let cases = [
+        (
+            "33600000001",
+            "38100",
+            "",
+            vec![
+                tlv(0x1500, &[1]),
+                tlv(0x1501, b"soldes-hiver\0"),
+                tlv(0x1502, b"cart-981"),
+                tlv(0x1503, b"promo,fr"),
+            ],
+            "marketing",
+            "tlv",
+        ),
+        // The TLV wins over service_type and source.
+        (
+            "33600000002",
+            "36200",
+            "MKT",
+            vec![tlv(0x1500, &[0])],
+            "transactional",
+            "tlv",
+        ),
+        (
+            "33600000003",
+            "38100",
+            "MKT",
+            vec![],
+            "marketing",
+            "service_type",
+        ),
+        ("33600000004", "36200", "", vec![], "marketing", "source"),
+        // The exact source beats the prefix.
+        (
+            "33600000005",
+            "36100",
+            "",
+            vec![],
+            "transactional",
+            "source",
+        ),
+        (
+            "33600000006",
+            "Shop",
+            "",
+            vec![],
+            "transactional",
+            "default_class",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (to, from, service_type, tlvs, class, from_rule) in &cases {
+        let resp = esme.request(submit(to, from, service_type, tlvs)).await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{to}");
+        let id = message_id(&resp);
+        let message = view(admin, &id).await;
+        assert_eq!(message["class"], *class, "{to}: {message}");
+        assert_eq!(message["class_from"], *from_rule, "{to}: {message}");
+        let accepted = &message["history"][0]["detail"];
+        assert!(
+            accepted.as_str().unwrap().contains(&format!("as {class}")),
+            "{accepted}"
+        );
+        ids.push(id);
+    }
+    let first = view(admin, &ids[0]).await;
+    assert_eq!(first["campaign"], "soldes-hiver");
+    assert_eq!(first["client_ref"], "cart-981");
+    assert_eq!(first["tags"], serde_json::json!(["promo", "fr"]));
+    assert_eq!(
+        view(admin, &ids[2]).await["campaign"],
+        serde_json::Value::Null
+    );
+
+    // Bad vendor TLVs: refused with a precise status, nothing stored.
+    for bad in [
+        vec![tlv(0x1500, &[7])],
+        vec![tlv(0x1501, &[b'x'; 65])],
+        vec![tlv(0x1503, b"a,,b")],
+        vec![tlv(0x1500, &[1]), tlv(0x1500, &[1])],
+    ] {
+        let resp = esme.request(submit("33600000009", "Shop", "", &bad)).await;
+        assert_eq!(
+            resp.command_status,
+            CommandStatus::ESME_RINVOPTPARAMVAL,
+            "{bad:?}"
+        );
+    }
+
+    // The counter by class: three marketing, three transactional.
+    for (class, count) in [("marketing", 3.0), ("transactional", 3.0)] {
+        let sample = format!("smppd_messages_accepted_total{{client=\"shop\",class=\"{class}\"}}");
+        assert_eq!(
+            common::metric_sample(admin, &sample).await,
+            Some(count),
+            "{sample}"
+        );
+    }
+
+    // Every message reached the carrier, none with smppd's TLVs.
+    let mut submits = Vec::new();
+    common::eventually(
+        Duration::from_secs(10),
+        "six submits at the carrier",
+        || {
+            submits = sim.submits();
+            submits.len() >= cases.len()
+        },
+    )
+    .await;
+    for s in &submits {
+        let tags: Vec<u16> = s.submit_sm().tlvs.iter().map(|t| t.tag().0).collect();
+        assert!(
+            tags.iter().all(|t| !(0x1500..=0x15FF).contains(t)),
+            "{tags:x?}"
+        );
+    }
+
+    // The class and labels are on the disk with the message.
+    gw.kill();
+    gw.restart();
+    for ((_, _, _, _, class, from_rule), id) in cases.iter().zip(&ids) {
+        let message = view(gw.admin.unwrap(), id).await;
+        assert_eq!(message["class"], *class);
+        assert_eq!(message["class_from"], *from_rule);
+    }
+    assert_eq!(
+        view(gw.admin.unwrap(), &ids[0]).await["campaign"],
+        "soldes-hiver"
+    );
+}
