@@ -14,6 +14,7 @@ pub mod message;
 pub mod outbox;
 pub mod reload;
 pub mod route;
+pub mod sender;
 pub mod session;
 pub mod simulator;
 pub mod store;

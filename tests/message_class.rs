@@ -191,3 +191,53 @@ async fn each_message_gets_its_class_from_the_first_rule_that_says() {
         "soldes-hiver"
     );
 }
+
+#[tokio::test]
+async fn sender_rules_refuse_a_sender_a_country_does_not_allow() {
+    let dir = temp_dir("sender-rules");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let rules = "\n[[sender_rules]]\nprefix = \"+33\"\n\
+                 alnum_pattern = \"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*\"\n\
+                 marketing_sources = [\"36*\"]\n";
+    let config = preamble(&dir, "", "", "")
+        + &client("shop", "secret1", CLASS_RULES)
+        + &carrier("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "")
+        + rules;
+    let gw = Gateway::start(&dir, &config);
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let mut esme = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let bad = CommandStatus::ESME_RINVSRCADR;
+    // (destination, source, service_type) → status
+    let cases = [
+        // Marketing to France from a 36xxx code: allowed; from a 38xxx one or a name: not.
+        ("33600000001", "36200", "", CommandStatus::ESME_ROK),
+        ("33600000002", "38100", "MKT", bad),
+        ("33600000003", "Shop", "MKT", bad),
+        // Transactional may use a name that fits the pattern, not one with a space.
+        ("33600000004", "Shop", "", CommandStatus::ESME_ROK),
+        ("33600000005", "Ma Shop", "", bad),
+        // Another country: no rule.
+        ("447700900123", "38100", "MKT", CommandStatus::ESME_ROK),
+    ];
+    for (to, from, service_type, status) in cases {
+        let resp = esme.request(submit(to, from, service_type, &[])).await;
+        assert_eq!(resp.command_status, status, "{to} from {from}");
+    }
+    let mut submits = Vec::new();
+    common::eventually(
+        Duration::from_secs(10),
+        "three submits at the carrier",
+        || {
+            submits = sim.submits();
+            submits.len() >= 3
+        },
+    )
+    .await;
+    let mut sent: Vec<String> = submits
+        .iter()
+        .map(|s| s.submit_sm().destination_addr.to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["33600000001", "33600000004", "447700900123"]);
+}

@@ -36,6 +36,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[[mo_routes]]`: which client gets a carrier's mobile-originated message; first match.
     pub mo_routes: Vec<MoRouteConfig>,
+    /// `[[sender_rules]]`: what a sender may be toward a destination prefix, longest first.
+    pub sender_rules: Vec<SenderRule>,
     /// `[admin]`: the HTTP admin API and `/metrics`.
     pub admin: AdminConfig,
     /// `[log]`: how and what the gateway logs.
@@ -247,6 +249,33 @@ pub struct ClassRules {
     pub by_source: Vec<(AddressPattern, Class)>,
     /// `default_class`; none means transactional.
     pub default: Option<Class>,
+}
+
+/// `[[sender_rules]]`: the senders allowed toward destinations starting with `prefix` (a
+/// country code, say). Of the rules whose prefix a destination has, the longest applies; a
+/// submit that breaks it gets ESME_RINVSRCADR (`sender.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SenderRule {
+    /// `prefix`: destination digits, without `+`.
+    pub prefix: String,
+    /// `alnum_max`: longest alphanumeric sender.
+    pub alnum_max: usize,
+    /// `alnum_pattern`: a regular expression an alphanumeric sender must match whole.
+    pub alnum_pattern: Option<Pattern>,
+    /// `marketing_sources`: the only senders of marketing messages; empty = any.
+    pub marketing_sources: Vec<AddressPattern>,
+    /// `transactional_sources`: the only senders of transactional messages; empty = any.
+    pub transactional_sources: Vec<AddressPattern>,
+}
+
+/// A regular expression from the config, compared by its text.
+#[derive(Clone, Debug)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 /// A password as configured.

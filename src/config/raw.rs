@@ -18,6 +18,7 @@ pub(super) struct RawConfig {
     pub(super) carriers: Vec<RawCarrier>,
     pub(super) routes: Vec<RawRoute>,
     pub(super) mo_routes: Vec<RawMoRoute>,
+    pub(super) sender_rules: Vec<RawSenderRule>,
     pub(super) admin: RawAdmin,
     pub(super) log: RawLog,
     pub(super) simulator: RawSimulator,
@@ -357,6 +358,29 @@ pub(super) struct RawCarrierTls {
     pub(super) client_cert: Option<PathBuf>,
     pub(super) client_key: Option<PathBuf>,
     pub(super) server_name: Option<String>,
+}
+
+/// `[[sender_rules]]`: `prefix` is required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSenderRule {
+    pub(super) prefix: Option<String>,
+    pub(super) alnum_max: i64,
+    pub(super) alnum_pattern: Option<String>,
+    pub(super) marketing_sources: Vec<String>,
+    pub(super) transactional_sources: Vec<String>,
+}
+
+impl Default for RawSenderRule {
+    fn default() -> Self {
+        Self {
+            prefix: None,
+            alnum_max: 11,
+            alnum_pattern: None,
+            marketing_sources: Vec::new(),
+            transactional_sources: Vec::new(),
+        }
+    }
 }
 
 /// `[[routes]]`: `name` and `carriers` are required.

@@ -350,6 +350,7 @@ fn fully_specified_config() {
         carriers: vec![],
         routes: vec![],
         mo_routes: vec![],
+        sender_rules: vec![],
         admin: AdminConfig {
             enabled: true,
             listen: "0.0.0.0:9775".parse().unwrap(),
@@ -671,6 +672,51 @@ fn bad_class_rules_name_their_key() {
     one_problem(&text, "clients[0].class_by_source.3*6", "`*` may only end");
     let text = format!("{CLIENT}class_by_source = {{ \"36123\" = \"bulk\" }}\n");
     one_problem(&text, "clients[0].class_by_source.36123", "not a class");
+}
+
+#[test]
+fn sender_rules_longest_prefix_first_and_bad_keys_named() {
+    let text = "[[sender_rules]]\nprefix = \"+33\"\nmarketing_sources = [\"36*\"]\n\
+                [[sender_rules]]\nprefix = \"262692\"\nalnum_max = 6\n\
+                alnum_pattern = \"[A-Z]+\"\n";
+    let rules = Config::parse(text).unwrap().sender_rules;
+    let prefixes: Vec<&str> = rules.iter().map(|r| r.prefix.as_str()).collect();
+    assert_eq!(prefixes, ["262692", "33"]);
+    assert_eq!(rules[1].alnum_max, 11, "the default");
+    assert_eq!(
+        rules[1].marketing_sources,
+        [AddressPattern::Prefix("36".into())]
+    );
+    // Anchored: the pattern must match the whole sender.
+    let pattern = &rules[0].alnum_pattern.as_ref().unwrap().0;
+    assert!(pattern.is_match("SHOP") && !pattern.is_match("SHOP1"));
+
+    one_problem("[[sender_rules]]\n", "sender_rules[0].prefix", "required");
+    one_problem(
+        "[[sender_rules]]\nprefix = \"FR\"\n",
+        "sender_rules[0].prefix",
+        "not a number prefix",
+    );
+    one_problem(
+        "[[sender_rules]]\nprefix = \"33\"\n[[sender_rules]]\nprefix = \"+33\"\n",
+        "sender_rules[1].prefix",
+        "also sender_rules[0].prefix",
+    );
+    one_problem(
+        "[[sender_rules]]\nprefix = \"33\"\nalnum_max = 21\n",
+        "sender_rules[0].alnum_max",
+        "20",
+    );
+    one_problem(
+        "[[sender_rules]]\nprefix = \"33\"\nalnum_pattern = \"[A-Z\"\n",
+        "sender_rules[0].alnum_pattern",
+        "not a regular expression",
+    );
+    one_problem(
+        "[[sender_rules]]\nprefix = \"33\"\ntransactional_sources = [\"3*8\"]\n",
+        "sender_rules[0].transactional_sources[0]",
+        "`*` may only end",
+    );
 }
 
 #[test]

@@ -12,13 +12,13 @@ use super::checks::{
 };
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawLog, RawMoRoute, RawRoute,
-    RawServer, RawSession, RawSimulator, RawSize, RawStore, RawTls,
+    RawSenderRule, RawServer, RawSession, RawSimulator, RawSize, RawStore, RawTls,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, LogConfig, LogFormat,
-    MoRouteConfig, ReceiptRequest, RouteConfig, Secret, ServerConfig, SessionConfig,
-    SimulatorSection, StoreConfig, TlsConfig,
+    MoRouteConfig, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig,
+    SessionConfig, SimulatorSection, StoreConfig, TlsConfig,
 };
 use crate::message::Class;
 use std::collections::{HashMap, HashSet};
@@ -48,11 +48,21 @@ impl TryFrom<RawConfig> for Config {
         let carriers = carriers(raw.carriers, &mut problems);
         let routes = routes(raw.routes, &known, &mut problems);
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
+        let sender_rules = sender_rules(raw.sender_rules, &mut problems);
         let admin = admin(raw.admin, &mut problems);
         let log = log(raw.log, &mut problems);
         let simulator = simulator(raw.simulator, &mut problems);
         match (
-            server, store, clients, carriers, routes, mo_routes, admin, log, simulator,
+            server,
+            store,
+            clients,
+            carriers,
+            routes,
+            mo_routes,
+            sender_rules,
+            admin,
+            log,
+            simulator,
         ) {
             (
                 Some(server),
@@ -61,6 +71,7 @@ impl TryFrom<RawConfig> for Config {
                 Some(carriers),
                 Some(routes),
                 Some(mo_routes),
+                Some(sender_rules),
                 Some(admin),
                 Some(log),
                 Some(simulator),
@@ -71,6 +82,7 @@ impl TryFrom<RawConfig> for Config {
                 carriers,
                 routes,
                 mo_routes,
+                sender_rules,
                 admin,
                 log,
                 simulator,
@@ -705,6 +717,74 @@ fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<Rou
         throughput: throughput?,
         max_queue: max_queue?,
     })
+}
+
+/// Longest alphanumeric sender a rule may allow: SMPP's source_addr holds 20 characters.
+const ALNUM_MAX: i64 = 20;
+
+fn sender_rules(raw: Vec<RawSenderRule>, p: &mut Problems) -> Option<Vec<SenderRule>> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut rules = Vec::new();
+    let mut ok = true;
+    for (i, raw) in raw.into_iter().enumerate() {
+        let key = |name: &str| format!("sender_rules[{i}].{name}");
+        let prefix = p.check(
+            &key("prefix"),
+            required(raw.prefix).and_then(|prefix| destination_prefix(&prefix)),
+        );
+        if let Some(prefix) = &prefix {
+            if let Some(first) = seen.insert(prefix.clone(), i) {
+                p.add(
+                    key("prefix"),
+                    format!("`{prefix}` is also sender_rules[{first}].prefix; each must be unique"),
+                );
+                ok = false;
+            }
+        }
+        let alnum_max = p.check(
+            &key("alnum_max"),
+            usize_in(raw.alnum_max, 1, Some(ALNUM_MAX)),
+        );
+        let alnum_pattern = match raw.alnum_pattern {
+            None => Some(None),
+            Some(text) => p
+                .check(
+                    &key("alnum_pattern"),
+                    regex::Regex::new(&format!("^(?:{text})$"))
+                        .map_err(|e| format!("not a regular expression: {e}")),
+                )
+                .map(|re| Some(Pattern(re))),
+        };
+        let marketing_sources = p.list(&key("marketing_sources"), &raw.marketing_sources, |s| {
+            address_pattern(s)
+        });
+        let transactional_sources = p.list(
+            &key("transactional_sources"),
+            &raw.transactional_sources,
+            |s| address_pattern(s),
+        );
+        match (
+            prefix,
+            alnum_max,
+            alnum_pattern,
+            marketing_sources,
+            transactional_sources,
+        ) {
+            (Some(prefix), Some(alnum_max), Some(alnum_pattern), Some(m), Some(t)) => {
+                rules.push(SenderRule {
+                    prefix,
+                    alnum_max,
+                    alnum_pattern,
+                    marketing_sources: m,
+                    transactional_sources: t,
+                });
+            }
+            _ => ok = false,
+        }
+    }
+    // The longest prefix first: the first rule a destination starts with is the one.
+    rules.sort_by_key(|rule| std::cmp::Reverse(rule.prefix.len()));
+    ok.then_some(rules)
 }
 
 fn mo_routes(raw: Vec<RawMoRoute>, known: &Known, p: &mut Problems) -> Option<Vec<MoRouteConfig>> {

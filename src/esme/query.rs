@@ -111,7 +111,9 @@ impl EsmeService {
         if submission.source != message.source {
             return fail(CommandStatus::ESME_RREPLACEFAIL);
         }
-        let replacement = match validate(client, &submission, crate::message::now_ms()) {
+        // The sender is the original's, which passed the sender rules with the class the
+        // message keeps (a replace changes neither): no sender rules here.
+        let replacement = match validate(client, &[], &submission, crate::message::now_ms()) {
             Ok(replacement) => replacement,
             Err(status) => return fail(status),
         };

@@ -148,7 +148,12 @@ impl EsmeService {
             return Err(CommandStatus::ESME_RTHROTTLED);
         }
         self.check_outbox(client)?;
-        let message = validate(client, submission, crate::message::now_ms())?;
+        let message = validate(
+            client,
+            &config.sender_rules,
+            submission,
+            crate::message::now_ms(),
+        )?;
         self.accept(client, vec![message]).await.and_then(first)
     }
 
@@ -227,7 +232,7 @@ impl EsmeService {
                 }
             };
             let submission = submission_of!(sm, address(ton, npi, &addr));
-            match validate(client, &submission, now) {
+            match validate(client, &config.sender_rules, &submission, now) {
                 Ok(message) => messages.push(message),
                 Err(status) => unsuccess.push(UnsuccessSme {
                     dest_addr_ton: ton,

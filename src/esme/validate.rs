@@ -1,9 +1,9 @@
 //! Validation of submitted messages (submit_sm, data_sm, submit_multi): every field checked,
 //! every refusal the precise SMPP status. What passes becomes a [`Message`] ready to store.
 
-use crate::class;
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, SenderRule};
 use crate::message::{Address, Message, State};
+use crate::{class, sender};
 use smpp_proto::coding;
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::esm_class;
@@ -38,6 +38,7 @@ const NPIS: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
 /// filled in by the caller).
 pub(crate) fn validate(
     client: &ClientConfig,
+    sender_rules: &[SenderRule],
     s: &Submission<'_>,
     now_ms: i64,
 ) -> Result<Message, CommandStatus> {
@@ -111,6 +112,7 @@ pub(crate) fn validate(
         }
     }
     let decided = class::decide(&client.classes, s.tlvs, &s.service_type, &s.source.addr)?;
+    sender::check(sender_rules, decided.class, &s.source, &s.destination.addr)?;
     Ok(Message {
         id: crate::message::MessageId(0),
         client: client.system_id.clone(),
@@ -256,7 +258,7 @@ mod tests {
         let tlvs = Tlvs::new();
         let mut s = submission(&tlvs);
         f(&mut s);
-        validate(&client(), &s, 1_700_000_000_000).map(|_| ())
+        validate(&client(), &[], &s, 1_700_000_000_000).map(|_| ())
     }
 
     #[test]
@@ -345,11 +347,11 @@ mod tests {
         );
         let mut s = submission(&tlvs);
         assert_eq!(
-            validate(&client(), &s, 0).map(|_| ()),
+            validate(&client(), &[], &s, 0).map(|_| ()),
             Err(CommandStatus::ESME_RINVMSGLEN)
         );
         s.short_message = b"";
-        let message = validate(&client(), &s, 0).unwrap();
+        let message = validate(&client(), &[], &s, 0).unwrap();
         assert_eq!(message.tlvs, vec![(0x0424, b"long text".to_vec())]);
     }
 }
