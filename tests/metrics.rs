@@ -10,7 +10,7 @@ use common::{
     Simulator,
 };
 use serde_json::json;
-use smpp_proto::pdu::{ShortMessage, SubmitSm};
+use smpp_proto::pdu::{Address, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandId, CommandStatus};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,7 +100,7 @@ async fn counters_move_as_messages_flow() {
     // One refused: no destination.
     let refused = esme
         .request(Body::SubmitSm(SubmitSm {
-            source_addr: "Shop".try_into().unwrap(),
+            source: Address::new(0, 0, "Shop".try_into().unwrap()),
             short_message: ShortMessage::new(b"nowhere".to_vec()).unwrap(),
             ..SubmitSm::default()
         }))
