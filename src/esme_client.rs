@@ -6,7 +6,7 @@ use crate::config::SessionConfig;
 use crate::session::{self, Reply, Role, Service, SessionInfo, SessionLimits};
 use smpp_proto::coding::{self, Encoding};
 use smpp_proto::concat::{self, ConcatMethod};
-use smpp_proto::pdu::{esm_class, Bind, ShortMessage, SubmitSm};
+use smpp_proto::pdu::{esm_class, Address, Bind, ShortMessage, SubmitSm};
 use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu, Tag};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -225,12 +225,8 @@ fn submit_sm(
     let short_message = ShortMessage::new(segment.short_message.clone())
         .ok_or_else(|| Error::Text("a part is longer than short_message holds".to_owned()))?;
     Ok(SubmitSm {
-        source_addr_ton: source_ton,
-        source_addr_npi: source_npi,
-        source_addr: text_field(from, "from")?,
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: text_field(to, "to")?,
+        source: Address::new(source_ton, source_npi, text_field(from, "from")?),
+        destination: Address::new(1, 1, text_field(to, "to")?),
         esm_class: if segment.needs_udhi() {
             esm_class::UDHI
         } else {

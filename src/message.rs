@@ -93,6 +93,17 @@ pub struct Address {
     pub addr: String,
 }
 
+impl<const N: usize> From<&smpp_proto::pdu::Address<N>> for Address {
+    /// A PDU's address as received (invalid UTF-8 replaced): submits, replace_sm and MOs.
+    fn from(address: &smpp_proto::pdu::Address<N>) -> Self {
+        Self {
+            ton: address.ton,
+            npi: address.npi,
+            addr: address.addr.to_string_lossy(),
+        }
+    }
+}
+
 /// Where a message went upstream: the carrier link and the id that carrier gave it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CarrierRef {

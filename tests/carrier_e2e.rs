@@ -220,7 +220,7 @@ async fn gsm_ucs2_and_concatenated_messages_get_their_receipts() {
         assert_eq!(sm.esm_class, *esm);
         assert_eq!(sm.data_coding, *dcs);
         assert_eq!(sm.short_message.as_bytes(), &bytes[..]);
-        assert_eq!(sm.destination_addr.to_string(), "447700900123");
+        assert_eq!(sm.destination.addr.to_string(), "447700900123");
         assert_eq!(sm.registered_delivery, 1);
     }
 }

@@ -22,7 +22,7 @@ use common::{
     carrier, client, config, get_ok, message_id, post_ok, query, routed_config, submit, temp_dir,
     wait_link_up, Client, Gateway, Simulator,
 };
-use smpp_proto::pdu::{DataSm, DestAddress, ShortMessage, SubmitMulti};
+use smpp_proto::pdu::{Address, DataSm, DestAddress, ShortMessage, SubmitMulti};
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu, Tlv, Tlvs};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -149,11 +149,8 @@ fn data_sm() -> Body {
     let mut tlvs = Tlvs::new();
     tlvs.push(Tlv::message_payload(b"by data_sm".to_vec().into()).unwrap());
     Body::DataSm(DataSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: "447700900123".try_into().unwrap(),
+        source: Address::new(5, 0, "Shop".try_into().unwrap()),
+        destination: Address::new(1, 1, "447700900123".try_into().unwrap()),
         registered_delivery: 1,
         tlvs,
         ..DataSm::default()
@@ -161,14 +158,9 @@ fn data_sm() -> Body {
 }
 
 fn submit_multi() -> Body {
-    let sme = |addr: &str| DestAddress::Sme {
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: addr.try_into().unwrap(),
-    };
+    let sme = |addr: &str| DestAddress::Sme(Address::new(1, 1, addr.try_into().unwrap()));
     Body::SubmitMulti(SubmitMulti {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
+        source: Address::new(5, 0, "Shop".try_into().unwrap()),
         dest_address: vec![sme("447700900001"), sme("447700900002")]
             .try_into()
             .unwrap(),

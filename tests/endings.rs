@@ -9,7 +9,7 @@
 mod common;
 
 use common::{carrier, client, get_ok, submit_sm, temp_dir, Client, Gateway, Simulator};
-use smpp_proto::pdu::{CancelSm, SubmitSm};
+use smpp_proto::pdu::{Address, CancelSm, SubmitSm};
 use smpp_proto::{receipt, Body, CommandId, CommandStatus};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -78,8 +78,7 @@ async fn cancel_each(client: &mut Client, ids: &[u64]) -> usize {
     for id in ids {
         let cancel = Body::CancelSm(CancelSm {
             message_id: id.to_string().as_str().try_into().unwrap(),
-            source_addr_ton: 5,
-            source_addr: "Shop".try_into().unwrap(),
+            source: Address::new(5, 0, "Shop".try_into().unwrap()),
             ..CancelSm::default()
         });
         client.send(cancel).await;

@@ -51,7 +51,7 @@ async fn a_short_gsm_message_gets_its_receipt() {
     assert_eq!(submits.len(), 1);
     let sm = submits[0].submit_sm();
     assert_eq!(sm.data_coding, 0);
-    assert_eq!(sm.destination_addr.to_string(), "447700900123");
+    assert_eq!(sm.destination.addr.to_string(), "447700900123");
     assert_eq!(
         sm.short_message.as_bytes(),
         b"Your order \x1b\x28\x34\x32\x1b\x29 has shipped"

@@ -10,7 +10,7 @@ use common::{
     client, config, message_id, query, raw_pdu, submit, submit_sm, temp_dir, Client, Gateway,
 };
 use smpp_proto::pdu::{
-    CancelSm, DataSm, DestAddress, ReplaceSm, ShortMessage, SubmitMulti, SubmitSm,
+    Address, CancelSm, DataSm, DestAddress, ReplaceSm, ShortMessage, SubmitMulti, SubmitSm,
 };
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Tlv, Tlvs};
 use std::collections::HashSet;
@@ -64,11 +64,8 @@ async fn submit_ok(c: &mut Client) -> String {
 fn cancel(id: &str) -> Body {
     Body::CancelSm(CancelSm {
         message_id: id.try_into().unwrap(),
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: "447700900123".try_into().unwrap(),
+        source: Address::new(5, 0, "Shop".try_into().unwrap()),
+        destination: Address::new(1, 1, "447700900123".try_into().unwrap()),
         ..CancelSm::default()
     })
 }
@@ -342,7 +339,7 @@ async fn invalid_fields_get_their_status() {
     let mut c = bound(&gw).await;
     let cases = [
         (
-            submit_with(|sm| sm.source_addr = "Other".try_into().unwrap()),
+            submit_with(|sm| sm.source.addr = "Other".try_into().unwrap()),
             CommandStatus::ESME_RINVSRCADR,
         ),
         // SMPP 5.0's ESME_RINVDCS for a reserved data_coding.
@@ -379,11 +376,8 @@ async fn data_sm_with_message_payload_is_accepted() {
     tlvs.push(Tlv::message_payload(vec![b'x'; 300].into()).unwrap());
     let resp = c
         .request(Body::DataSm(DataSm {
-            source_addr_ton: 5,
-            source_addr: "Shop".try_into().unwrap(),
-            dest_addr_ton: 1,
-            dest_addr_npi: 1,
-            destination_addr: "447700900123".try_into().unwrap(),
+            source: Address::new(5, 0, "Shop".try_into().unwrap()),
+            destination: Address::new(1, 1, "447700900123".try_into().unwrap()),
             tlvs,
             ..DataSm::default()
         }))
@@ -399,11 +393,7 @@ async fn data_sm_with_message_payload_is_accepted() {
 async fn submit_multi_refuses_only_the_distribution_list() {
     let gw = gateway("submit-multi");
     let mut c = bound(&gw).await;
-    let sme = |addr: &str| DestAddress::Sme {
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: addr.try_into().unwrap(),
-    };
+    let sme = |addr: &str| DestAddress::Sme(Address::new(1, 1, addr.try_into().unwrap()));
     let dest_address = vec![
         sme("447700900001"),
         DestAddress::DistributionList {
@@ -413,8 +403,7 @@ async fn submit_multi_refuses_only_the_distribution_list() {
     ];
     let resp = c
         .request(Body::SubmitMulti(SubmitMulti {
-            source_addr_ton: 5,
-            source_addr: "Shop".try_into().unwrap(),
+            source: Address::new(5, 0, "Shop".try_into().unwrap()),
             dest_address: dest_address.try_into().unwrap(),
             short_message: ShortMessage::new(b"to all".to_vec()).unwrap(),
             ..SubmitMulti::default()
@@ -431,7 +420,7 @@ async fn submit_multi_refuses_only_the_distribution_list() {
         unsuccess[0].error_status_code,
         CommandStatus::ESME_RCNTSUBDL
     );
-    assert_eq!(unsuccess[0].destination_addr.to_string(), "friends");
+    assert_eq!(unsuccess[0].destination.addr.to_string(), "friends");
 }
 
 #[tokio::test]
@@ -485,8 +474,7 @@ async fn replace_of_a_queued_message_is_ok() {
     let resp = c
         .request(Body::ReplaceSm(ReplaceSm {
             message_id: id.as_str().try_into().unwrap(),
-            source_addr_ton: 5,
-            source_addr: "Shop".try_into().unwrap(),
+            source: Address::new(5, 0, "Shop".try_into().unwrap()),
             short_message: ShortMessage::new(b"hello again".to_vec()).unwrap(),
             ..ReplaceSm::default()
         }))

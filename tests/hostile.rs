@@ -13,8 +13,8 @@ use common::{
     temp_dir, Client, Gateway,
 };
 use smpp_proto::pdu::{
-    AlertNotification, CancelSm, DataSm, DestAddress, Outbind, QuerySm, ReplaceSm, SubmitMulti,
-    SubmitSm,
+    Address, AlertNotification, CancelSm, DataSm, DestAddress, Outbind, QuerySm, ReplaceSm,
+    SubmitMulti, SubmitSm,
 };
 use smpp_proto::{Body, CommandId, CommandStatus, Pdu, Tlv};
 use std::collections::{HashMap, HashSet};
@@ -333,11 +333,11 @@ async fn requests_before_bind_are_rinvbndsts() {
     let requests = [
         submit("447700900123", "too early"),
         Body::SubmitMulti(SubmitMulti {
-            dest_address: vec![DestAddress::Sme {
-                dest_addr_ton: 1,
-                dest_addr_npi: 1,
-                destination_addr: "447700900123".try_into().unwrap(),
-            }]
+            dest_address: vec![DestAddress::Sme(Address::new(
+                1,
+                1,
+                "447700900123".try_into().unwrap(),
+            ))]
             .try_into()
             .unwrap(),
             ..SubmitMulti::default()

@@ -528,18 +528,14 @@ async fn mo_from_the_carrier_reaches_the_client() {
         assert_eq!(g.esm_class, w.esm_class, "{label}");
         assert_eq!(g.data_coding, w.data_coding, "{label}");
         assert_eq!(
-            (
-                g.source_addr_ton,
-                g.source_addr_npi,
-                g.source_addr.to_string()
-            ),
+            (g.source.ton, g.source.npi, g.source.addr.to_string()),
             (1, 1, "4915112345678".to_owned())
         );
         assert_eq!(
             (
-                g.dest_addr_ton,
-                g.dest_addr_npi,
-                g.destination_addr.to_string()
+                g.destination.ton,
+                g.destination.npi,
+                g.destination.addr.to_string()
             ),
             (0, 1, SHORT_CODE.to_owned())
         );

@@ -286,8 +286,8 @@ fn check_receipts_and_deleted(
         assert_eq!(text.stat.as_deref(), Some("DELIVRD"), "{sm:?}");
         assert_eq!(sm.tlvs.message_state(), Some(MessageState::DELIVERED));
         assert_eq!(sm.data_coding, 0);
-        assert_eq!(sm.destination_addr.to_string(), "Shop");
-        assert_eq!(sm.source_addr.to_string(), TO);
+        assert_eq!(sm.destination.addr.to_string(), "Shop");
+        assert_eq!(sm.source.addr.to_string(), TO);
         *by_id.entry(id).or_default() += 1;
     }
     let wanted: BTreeMap<String, usize> = ids.iter().map(|id| (id.clone(), 1)).collect();
@@ -489,12 +489,12 @@ async fn mo(library: Library) {
         let sm = received
             .iter()
             .filter_map(as_sm)
-            .find(|sm| sm.source_addr.to_string() == from)
+            .find(|sm| sm.source.addr.to_string() == from)
             .unwrap_or_else(|| panic!("no MO from {from}"));
         assert_eq!(sm.esm_class, 0, "MO, not a receipt");
         assert_eq!(sm.data_coding, data_coding);
         assert_eq!(sm.short_message.as_bytes(), bytes);
-        assert_eq!(sm.destination_addr.to_string(), SHORT_CODE);
+        assert_eq!(sm.destination.addr.to_string(), SHORT_CODE);
         assert!(sm.tlvs.is_empty(), "{sm:?}");
         let view = views
             .iter()

@@ -13,7 +13,7 @@ use common::{
     carrier, client, get_ok, message_id, preamble, route, submit_sm, temp_dir, wait_link_up,
     Client, Gateway, Simulator,
 };
-use smpp_proto::pdu::SubmitSm;
+use smpp_proto::pdu::{Address, SubmitSm};
 use smpp_proto::{Body, CommandId, CommandStatus, Tag, Tlv, TlvValue};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,11 +30,11 @@ fn tlv(tag: u16, value: &[u8]) -> Tlv {
 fn submit(to: &str, from: &str, service_type: &str, tlvs: &[Tlv]) -> Body {
     let mut sm = SubmitSm {
         service_type: service_type.try_into().unwrap(),
-        source_addr: from.try_into().unwrap(),
+        source: Address::new(5, 0, from.try_into().unwrap()),
         ..submit_sm(to, "Les soldes commencent demain")
     };
     if from.bytes().all(|b| b.is_ascii_digit()) {
-        sm.source_addr_ton = 3; // a short code
+        sm.source.ton = 3; // a short code
     }
     for t in tlvs {
         sm.tlvs.push(t.clone());
@@ -236,7 +236,7 @@ async fn sender_rules_refuse_a_sender_a_country_does_not_allow() {
     .await;
     let mut sent: Vec<String> = submits
         .iter()
-        .map(|s| s.submit_sm().destination_addr.to_string())
+        .map(|s| s.submit_sm().destination.addr.to_string())
         .collect();
     sent.sort();
     assert_eq!(sent, ["33600000001", "33600000004", "447700900123"]);

@@ -10,7 +10,7 @@ use common::{
     Simulator,
 };
 use serde_json::json;
-use smpp_proto::pdu::{ShortMessage, SubmitSm};
+use smpp_proto::pdu::{Address, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandId, CommandStatus};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,7 +100,7 @@ async fn counters_move_as_messages_flow() {
     // One refused: no destination.
     let refused = esme
         .request(Body::SubmitSm(SubmitSm {
-            source_addr: "Shop".try_into().unwrap(),
+            source: Address::new(0, 0, "Shop".try_into().unwrap()),
             short_message: ShortMessage::new(b"nowhere".to_vec()).unwrap(),
             ..SubmitSm::default()
         }))
@@ -130,7 +130,14 @@ async fn counters_move_as_messages_flow() {
     );
     assert_eq!(after.get(&refused_key), 1.0);
     assert_eq!(
-        after.get("smppd_messages_ended_total{route=\"default\",state=\"delivered\"}"),
+        after.get(
+            "smppd_messages_ended_total{class=\"transactional\",route=\"default\",\
+             state=\"delivered\"}"
+        ),
+        n
+    );
+    assert_eq!(
+        after.get("smppd_messages_accepted_total{class=\"transactional\",client=\"shop\"}"),
         n
     );
     assert_eq!(after.get("smppd_submit_latency_seconds_count"), n + 1.0);
@@ -198,7 +205,10 @@ async fn counters_move_as_messages_flow() {
     let throttled = Scrape::take(admin).await;
     assert!(throttled.get("smppd_throttled_total{name=\"sim\",scope=\"link\"}") >= 1.0);
     assert_eq!(
-        throttled.get("smppd_messages_ended_total{route=\"default\",state=\"delivered\"}"),
+        throttled.get(
+            "smppd_messages_ended_total{class=\"transactional\",route=\"default\",\
+             state=\"delivered\"}"
+        ),
         n + 6.0
     );
 }

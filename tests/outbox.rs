@@ -107,8 +107,8 @@ async fn items_pushed_while_offline_are_delivered_in_order() {
         let Body::DeliverSm(sm) = &pdu.body else {
             unreachable!()
         };
-        assert_eq!(sm.source_addr.to_string(), "447700900999");
-        assert_eq!(sm.destination_addr.to_string(), "12345");
+        assert_eq!(sm.source.addr.to_string(), "447700900999");
+        assert_eq!(sm.destination.addr.to_string(), "12345");
         respond(&mut c, &pdu, CommandStatus::ESME_ROK).await;
         received.push(text);
     }

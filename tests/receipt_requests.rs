@@ -54,7 +54,7 @@ async fn carrier_saw(sim: &Simulator, to: &str) -> u8 {
         let seen = sim
             .submits()
             .into_iter()
-            .find(|s| s.submit_sm().destination_addr.to_string() == to);
+            .find(|s| s.submit_sm().destination.addr.to_string() == to);
         if let Some(seen) = seen {
             return seen.submit_sm().registered_delivery;
         }

@@ -76,8 +76,8 @@ async fn transceiver_gets_hex_id_then_matching_receipt() {
         unreachable!()
     };
     // Addresses swapped from the submit.
-    assert_eq!(sm.source_addr.to_string(), "4915112345678");
-    assert_eq!(sm.destination_addr.to_string(), "Shop");
+    assert_eq!(sm.source.addr.to_string(), "4915112345678");
+    assert_eq!(sm.destination.addr.to_string(), "Shop");
 
     common::eventually(Duration::from_secs(5), "receipt counted", || {
         sim.receipts_sent() == 1
@@ -458,8 +458,8 @@ async fn injected_mo_arrives_as_plain_deliver_sm() {
         unreachable!()
     };
     assert_eq!(sm.esm_class, 0);
-    assert_eq!(sm.source_addr.to_string(), "4915112345678");
-    assert_eq!(sm.destination_addr.to_string(), "12345");
+    assert_eq!(sm.source.addr.to_string(), "4915112345678");
+    assert_eq!(sm.destination.addr.to_string(), "12345");
     assert_eq!(sm.short_message.as_bytes(), b"hello there");
     assert_eq!(sim.mo_sent(), 1);
     sim.shutdown().await;
@@ -478,7 +478,7 @@ async fn periodic_mo_pings_receivers() {
     };
     assert_eq!(sm.esm_class, 0);
     assert!(sm.short_message.as_bytes().starts_with(b"ping "), "{sm:?}");
-    assert_eq!(sm.source_addr.to_string(), "15550000001");
+    assert_eq!(sm.source.addr.to_string(), "15550000001");
     sim.shutdown().await;
 }
 

@@ -85,8 +85,8 @@ async fn submit_and_get_receipt(tweak: impl FnOnce(&mut SimulatorConfig)) {
     assert!(text.starts_with(&format!("id:{id} ")), "{text}");
     assert!(text.contains("stat:DELIVRD"), "{text}");
     // Addresses are those of the original message, swapped.
-    assert_eq!(receipt.source_addr.to_string(), "447700900123");
-    assert_eq!(receipt.destination_addr.to_string(), "Shop");
+    assert_eq!(receipt.source.addr.to_string(), "447700900123");
+    assert_eq!(receipt.destination.addr.to_string(), "Shop");
     assert_eq!(sim.submits_received(), 1);
 }
 
@@ -166,7 +166,7 @@ async fn mo_reaches_the_client_of_its_mo_route() {
     let mo = next_deliver_sm(&mut client).await;
     assert_eq!(mo.esm_class, 0);
     assert_eq!(mo.short_message.as_bytes(), b"STOP");
-    assert_eq!(mo.destination_addr.to_string(), "12345");
+    assert_eq!(mo.destination.addr.to_string(), "12345");
 }
 
 #[tokio::test]
@@ -310,10 +310,8 @@ async fn receipt_sent_as_data_sm_is_matched() {
     tlvs.push(smpp_proto::Tlv::receipted_message_id("abc").unwrap());
     tlvs.push(smpp_proto::Tlv::message_state(MessageState::DELIVERED));
     let data_sm = smpp_proto::pdu::DataSm {
-        source_addr_ton: 1,
-        source_addr_npi: 1,
-        source_addr: "447700900123".try_into().unwrap(),
-        destination_addr: "Shop".try_into().unwrap(),
+        source: smpp_proto::pdu::Address::new(1, 1, "447700900123".try_into().unwrap()),
+        destination: smpp_proto::pdu::Address::new(0, 0, "Shop".try_into().unwrap()),
         esm_class: esm_class::DELIVERY_RECEIPT,
         tlvs,
         ..smpp_proto::pdu::DataSm::default()

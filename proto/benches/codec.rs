@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use smpp_proto::pdu::{esm_class, ShortMessage, SubmitSm};
+use smpp_proto::pdu::{esm_class, Address, ShortMessage, SubmitSm};
 use smpp_proto::{Body, MessageState, Pdu, Tlv, Tlvs};
 
 fn submit_sm_160() -> Pdu {
@@ -14,11 +14,8 @@ fn submit_sm_160() -> Pdu {
     Pdu::new(
         42,
         Body::SubmitSm(SubmitSm {
-            source_addr_ton: 5,
-            source_addr: "ShopNews".try_into().unwrap_or_default(),
-            dest_addr_ton: 1,
-            dest_addr_npi: 1,
-            destination_addr: "447700900123".try_into().unwrap_or_default(),
+            source: Address::new(5, 0, "ShopNews".try_into().unwrap_or_default()),
+            destination: Address::new(1, 1, "447700900123".try_into().unwrap_or_default()),
             registered_delivery: 1,
             short_message: ShortMessage::new(text.as_bytes().to_vec()).unwrap_or_default(),
             ..SubmitSm::default()
@@ -37,11 +34,8 @@ fn deliver_sm_receipt() -> Pdu {
     Pdu::new(
         7,
         Body::DeliverSm(SubmitSm {
-            source_addr_ton: 1,
-            source_addr_npi: 1,
-            source_addr: "447700900123".try_into().unwrap_or_default(),
-            dest_addr_ton: 5,
-            destination_addr: "ShopNews".try_into().unwrap_or_default(),
+            source: Address::new(1, 1, "447700900123".try_into().unwrap_or_default()),
+            destination: Address::new(5, 0, "ShopNews".try_into().unwrap_or_default()),
             esm_class: esm_class::DELIVERY_RECEIPT,
             short_message: ShortMessage::new(text.as_bytes().to_vec()).unwrap_or_default(),
             tlvs,

@@ -12,8 +12,8 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use smpp_proto::frame::{split_frame, DEFAULT_MAX_PDU_LEN};
 use smpp_proto::pdu::{
-    AlertNotification, Bind, BindResp, CancelSm, DataSm, DestAddress, MessageIdResp, Outbind,
-    QuerySm, QuerySmResp, ReplaceSm, ShortMessage, SubmitMulti, SubmitMultiResp, SubmitSm,
+    Address, AlertNotification, Bind, BindResp, CancelSm, DataSm, DestAddress, MessageIdResp,
+    Outbind, QuerySm, QuerySmResp, ReplaceSm, ShortMessage, SubmitMulti, SubmitMultiResp, SubmitSm,
     UnsuccessSme,
 };
 use smpp_proto::tlv::Kind;
@@ -47,6 +47,11 @@ fn non_nul(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> {
 /// A C-Octet String of every length its field allows (0 to `MAX - 1` octets before the NUL).
 fn cstring<const MAX: usize>() -> impl Strategy<Value = COctetString<MAX>> {
     non_nul(0, MAX - 1).prop_map(|v| COctetString::new(v).unwrap())
+}
+
+/// An address of any TON and NPI, its digits of every length the field allows.
+fn address<const MAX: usize>() -> impl Strategy<Value = Address<MAX>> {
+    (any::<u8>(), any::<u8>(), cstring()).prop_map(|(ton, npi, addr)| Address::new(ton, npi, addr))
 }
 
 /// An SMPP time field: NULL or 16 characters (their meaning is not the codec's business).
@@ -136,14 +141,9 @@ prop_compose! {
         password in cstring(),
         system_type in cstring(),
         interface_version in any::<u8>(),
-        addr_ton in any::<u8>(),
-        addr_npi in any::<u8>(),
-        address_range in cstring(),
+        address_range in address(),
     ) -> Bind {
-        Bind {
-            system_id, password, system_type, interface_version, addr_ton, addr_npi,
-            address_range,
-        }
+        Bind { system_id, password, system_type, interface_version, address_range }
     }
 }
 
@@ -163,10 +163,7 @@ prop_compose! {
 
 prop_compose! {
     fn submit_sm()(
-        (service_type, source_addr_ton, source_addr_npi, source_addr) in
-            (cstring(), any::<u8>(), any::<u8>(), cstring()),
-        (dest_addr_ton, dest_addr_npi, destination_addr) in
-            (any::<u8>(), any::<u8>(), cstring()),
+        (service_type, source, destination) in (cstring(), address(), address()),
         (esm_class, protocol_id, priority_flag) in any::<(u8, u8, u8)>(),
         (schedule_delivery_time, validity_period) in (time(), time()),
         (registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id) in
@@ -175,8 +172,7 @@ prop_compose! {
         tlvs in tlvs(),
     ) -> SubmitSm {
         SubmitSm {
-            service_type, source_addr_ton, source_addr_npi, source_addr, dest_addr_ton,
-            dest_addr_npi, destination_addr, esm_class, protocol_id, priority_flag,
+            service_type, source, destination, esm_class, protocol_id, priority_flag,
             schedule_delivery_time, validity_period, registered_delivery,
             replace_if_present_flag, data_coding, sm_default_msg_id, short_message, tlvs,
         }
@@ -193,21 +189,14 @@ fn message_id_resp() -> impl Strategy<Value = MessageIdResp> {
 
 fn dest_address() -> impl Strategy<Value = DestAddress> {
     prop_oneof![
-        (any::<u8>(), any::<u8>(), cstring()).prop_map(
-            |(dest_addr_ton, dest_addr_npi, destination_addr)| DestAddress::Sme {
-                dest_addr_ton,
-                dest_addr_npi,
-                destination_addr,
-            }
-        ),
+        address().prop_map(DestAddress::Sme),
         cstring().prop_map(|dl_name| DestAddress::DistributionList { dl_name }),
     ]
 }
 
 prop_compose! {
     fn submit_multi()(
-        (service_type, source_addr_ton, source_addr_npi, source_addr) in
-            (cstring(), any::<u8>(), any::<u8>(), cstring()),
+        (service_type, source) in (cstring(), address()),
         // number_of_dests is 1 to 254 (SMPP 3.4 §4.5.1).
         dest_address in length(1, 254).prop_flat_map(|n| vec(dest_address(), n)),
         (esm_class, protocol_id, priority_flag) in any::<(u8, u8, u8)>(),
@@ -218,7 +207,7 @@ prop_compose! {
         tlvs in tlvs(),
     ) -> SubmitMulti {
         SubmitMulti {
-            service_type, source_addr_ton, source_addr_npi, source_addr,
+            service_type, source,
             dest_address: dest_address.try_into().unwrap(),
             esm_class, protocol_id, priority_flag, schedule_delivery_time, validity_period,
             registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id,
@@ -229,15 +218,10 @@ prop_compose! {
 
 prop_compose! {
     fn unsuccess_sme()(
-        dest_addr_ton in any::<u8>(),
-        dest_addr_npi in any::<u8>(),
-        destination_addr in cstring(),
+        destination in address(),
         error_status_code in any::<u32>(),
     ) -> UnsuccessSme {
-        UnsuccessSme {
-            dest_addr_ton, dest_addr_npi, destination_addr,
-            error_status_code: CommandStatus(error_status_code),
-        }
+        UnsuccessSme { destination, error_status_code: CommandStatus(error_status_code) }
     }
 }
 
@@ -257,16 +241,12 @@ fn submit_multi_resp() -> impl Strategy<Value = SubmitMultiResp> {
 
 prop_compose! {
     fn data_sm()(
-        (service_type, source_addr_ton, source_addr_npi, source_addr) in
-            (cstring(), any::<u8>(), any::<u8>(), cstring()),
-        (dest_addr_ton, dest_addr_npi, destination_addr) in
-            (any::<u8>(), any::<u8>(), cstring()),
+        (service_type, source, destination) in (cstring(), address(), address()),
         (esm_class, registered_delivery, data_coding) in any::<(u8, u8, u8)>(),
         tlvs in tlvs(),
     ) -> DataSm {
         DataSm {
-            service_type, source_addr_ton, source_addr_npi, source_addr, dest_addr_ton,
-            dest_addr_npi, destination_addr, esm_class, registered_delivery, data_coding, tlvs,
+            service_type, source, destination, esm_class, registered_delivery, data_coding, tlvs,
         }
     }
 }
@@ -274,12 +254,10 @@ prop_compose! {
 prop_compose! {
     fn query_sm()(
         message_id in cstring(),
-        source_addr_ton in any::<u8>(),
-        source_addr_npi in any::<u8>(),
-        source_addr in cstring(),
+        source in address(),
         tlvs in tlvs(),
     ) -> QuerySm {
-        QuerySm { message_id, source_addr_ton, source_addr_npi, source_addr, tlvs }
+        QuerySm { message_id, source, tlvs }
     }
 }
 
@@ -299,46 +277,34 @@ fn query_sm_resp() -> impl Strategy<Value = QuerySmResp> {
 prop_compose! {
     fn cancel_sm()(
         (service_type, message_id) in (cstring(), cstring()),
-        (source_addr_ton, source_addr_npi, source_addr) in
-            (any::<u8>(), any::<u8>(), cstring()),
-        (dest_addr_ton, dest_addr_npi, destination_addr) in
-            (any::<u8>(), any::<u8>(), cstring()),
+        (source, destination) in (address(), address()),
         tlvs in tlvs(),
     ) -> CancelSm {
-        CancelSm {
-            service_type, message_id, source_addr_ton, source_addr_npi, source_addr,
-            dest_addr_ton, dest_addr_npi, destination_addr, tlvs,
-        }
+        CancelSm { service_type, message_id, source, destination, tlvs }
     }
 }
 
 prop_compose! {
     fn replace_sm()(
-        (message_id, source_addr_ton, source_addr_npi, source_addr) in
-            (cstring(), any::<u8>(), any::<u8>(), cstring()),
+        (message_id, source) in (cstring(), address()),
         (schedule_delivery_time, validity_period) in (time(), time()),
         (registered_delivery, sm_default_msg_id) in any::<(u8, u8)>(),
         short_message in short_message(),
         tlvs in tlvs(),
     ) -> ReplaceSm {
         ReplaceSm {
-            message_id, source_addr_ton, source_addr_npi, source_addr, schedule_delivery_time,
-            validity_period, registered_delivery, sm_default_msg_id, short_message, tlvs,
+            message_id, source, schedule_delivery_time, validity_period, registered_delivery,
+            sm_default_msg_id, short_message, tlvs,
         }
     }
 }
 
 prop_compose! {
     fn alert_notification()(
-        (source_addr_ton, source_addr_npi, source_addr) in
-            (any::<u8>(), any::<u8>(), cstring()),
-        (esme_addr_ton, esme_addr_npi, esme_addr) in (any::<u8>(), any::<u8>(), cstring()),
+        (source, esme) in (address(), address()),
         tlvs in tlvs(),
     ) -> AlertNotification {
-        AlertNotification {
-            source_addr_ton, source_addr_npi, source_addr, esme_addr_ton, esme_addr_npi,
-            esme_addr, tlvs,
-        }
+        AlertNotification { source, esme, tlvs }
     }
 }
 

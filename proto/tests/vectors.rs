@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
 use bytes::Bytes;
-use smpp_proto::pdu::{esm_class, Bind, BindResp, MessageIdResp, ShortMessage, SubmitSm};
+use smpp_proto::pdu::{esm_class, Address, Bind, BindResp, MessageIdResp, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu, Tag, Tlv, Tlvs};
 
 fn frame(hex_text: &str) -> Bytes {
@@ -54,9 +54,7 @@ fn bind_transmitter() {
         password: cs("password"),
         system_type: cs(""),
         interface_version: 0x34,
-        addr_ton: 1,
-        addr_npi: 1,
-        address_range: cs(""),
+        address_range: Address::new(1, 1, cs("")),
     };
     check(
         "0000002a000000020000000000000001736d7070636c69656e74310070617373776f7264000034010100",
@@ -75,11 +73,8 @@ fn bind_transmitter_resp_with_sc_interface_version() {
 #[test]
 fn submit_sm_and_resp() {
     let submit = SubmitSm {
-        source_addr_ton: 5,
-        source_addr: cs("Shop"),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: cs("447700900123"),
+        source: Address::new(5, 0, cs("Shop")),
+        destination: Address::new(1, 1, cs("447700900123")),
         validity_period: cs("000001000000000R"),
         registered_delivery: 1,
         short_message: ShortMessage::new(&b"hello"[..]).unwrap(),
@@ -108,11 +103,8 @@ fn deliver_sm_receipt_with_tlvs() {
     tlvs.push(Tlv::receipted_message_id("0A1B2C").unwrap());
     tlvs.push(Tlv::message_state(MessageState::DELIVERED));
     let receipt = SubmitSm {
-        source_addr_ton: 1,
-        source_addr_npi: 1,
-        source_addr: cs("447700900123"),
-        dest_addr_ton: 5,
-        destination_addr: cs("Shop"),
+        source: Address::new(1, 1, cs("447700900123")),
+        destination: Address::new(5, 0, cs("Shop")),
         esm_class: esm_class::DELIVERY_RECEIPT,
         short_message: ShortMessage::new(text.as_bytes().to_vec()).unwrap(),
         tlvs,

@@ -8,7 +8,7 @@ use crate::carrier::{Carriers, Link};
 use crate::message::{now_ms, Event, Message, MessageId, State};
 use crate::sync::lock;
 use crate::telemetry;
-use smpp_proto::pdu::{ShortMessage, SubmitSm};
+use smpp_proto::pdu::{Address, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -468,17 +468,21 @@ fn submit_sm(message: &Message, link: &Link) -> SubmitSm {
     let dest_npi = config.default_dest_npi.unwrap_or(message.destination.npi);
     SubmitSm {
         service_type: message.service_type.as_str().try_into().unwrap_or_default(),
-        source_addr_ton: source_ton,
-        source_addr_npi: source_npi,
-        source_addr: message.source.addr.as_str().try_into().unwrap_or_default(),
-        dest_addr_ton: dest_ton,
-        dest_addr_npi: dest_npi,
-        destination_addr: message
-            .destination
-            .addr
-            .as_str()
-            .try_into()
-            .unwrap_or_default(),
+        source: Address::new(
+            source_ton,
+            source_npi,
+            message.source.addr.as_str().try_into().unwrap_or_default(),
+        ),
+        destination: Address::new(
+            dest_ton,
+            dest_npi,
+            message
+                .destination
+                .addr
+                .as_str()
+                .try_into()
+                .unwrap_or_default(),
+        ),
         esm_class: message.esm_class,
         protocol_id: message.protocol_id,
         priority_flag: message.priority_flag,

@@ -252,7 +252,7 @@ impl Intake {
             tracing::debug!(carrier = %self.link.name(), "MO refused: low disk space");
             return CommandStatus::ESME_RX_T_APPN;
         }
-        let destination = sm.destination_addr.to_string_lossy();
+        let destination = sm.destination.addr.to_string_lossy();
         let live = self.carriers.snapshot();
         let Some(client) = live.routes.mo_client(&destination) else {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
@@ -270,8 +270,8 @@ impl Intake {
         }
         let item = OutboxItem {
             kind: OutboxKind::Mo,
-            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+            source: Address::from(&sm.source),
+            destination: Address::from(&sm.destination),
             esm_class: sm.esm_class,
             data_coding: sm.data_coding,
             short_message: sm.short_message.as_bytes().to_vec(),
@@ -319,16 +319,15 @@ impl Service for Intake {
 
 /// A data_sm in the shape of the deliver_sm it stands for (its text stays in message_payload).
 fn as_deliver_sm(data: &DataSm) -> SubmitSm {
+    // data_sm addresses may be up to 64 characters; deliver_sm's 20 hold every real one.
+    let narrow = |address: &smpp_proto::pdu::Address<65>| {
+        let addr = smpp_proto::COctetString::new(address.addr.to_bytes()).unwrap_or_default();
+        smpp_proto::pdu::Address::new(address.ton, address.npi, addr)
+    };
     SubmitSm {
         service_type: data.service_type.clone(),
-        source_addr_ton: data.source_addr_ton,
-        source_addr_npi: data.source_addr_npi,
-        // data_sm addresses may be up to 64 characters; deliver_sm's 20 hold every real one.
-        source_addr: smpp_proto::COctetString::new(data.source_addr.to_bytes()).unwrap_or_default(),
-        dest_addr_ton: data.dest_addr_ton,
-        dest_addr_npi: data.dest_addr_npi,
-        destination_addr: smpp_proto::COctetString::new(data.destination_addr.to_bytes())
-            .unwrap_or_default(),
+        source: narrow(&data.source),
+        destination: narrow(&data.destination),
         esm_class: data.esm_class,
         registered_delivery: data.registered_delivery,
         data_coding: data.data_coding,
@@ -380,14 +379,6 @@ fn id_forms(id: &str, format: crate::config::IdFormat) -> Vec<String> {
     }
     forms.dedup();
     forms
-}
-
-fn address<const MAX: usize>(ton: u8, npi: u8, addr: &smpp_proto::COctetString<MAX>) -> Address {
-    Address {
-        ton,
-        npi,
-        addr: addr.to_string_lossy(),
-    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::session::{self, BindKind, Role, SessionHandle, SessionLimits};
 use crate::telemetry::{self, Scope};
 use crate::throttle::Throttle;
 use rustls::pki_types::ServerName;
-use smpp_proto::pdu::Bind;
+use smpp_proto::pdu::{Address, Bind};
 use smpp_proto::{Body, CommandStatus};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -592,8 +592,11 @@ async fn bound(
         password: config.password.expose().try_into().unwrap_or_default(),
         system_type: config.system_type.as_str().try_into().unwrap_or_default(),
         interface_version: 0x34,
-        address_range: config.address_range.as_str().try_into().unwrap_or_default(),
-        ..Bind::default()
+        address_range: Address::new(
+            0,
+            0,
+            config.address_range.as_str().try_into().unwrap_or_default(),
+        ),
     };
     let body = match kind {
         BindKind::Transmitter => Body::BindTransmitter(bind),

@@ -17,7 +17,6 @@ pub use listener::{serve, Listeners};
 
 use crate::config::{ClientConfig, Config};
 use crate::live::Live;
-use crate::message::Address;
 use crate::outbox::Outboxes;
 use crate::session::{BindKind, Reply, Service, SessionInfo};
 use crate::store::Store;
@@ -104,14 +103,5 @@ impl Service for EsmeService {
 
     fn closed(&self, session: &SessionInfo) {
         self.unbound(session);
-    }
-}
-
-/// An SMPP address from its three PDU fields: submits and replace_sm build theirs here.
-fn address<const MAX: usize>(ton: u8, npi: u8, addr: &smpp_proto::COctetString<MAX>) -> Address {
-    Address {
-        ton,
-        npi,
-        addr: addr.to_string_lossy(),
     }
 }

@@ -5,8 +5,8 @@
 //! The `Service` impl in `mod.rs` calls `query_sm`, `cancel_sm` and `replace_sm`.
 
 use super::validate::{validate, Submission};
-use super::{address, EsmeService};
-use crate::message::{Message, MessageId, State};
+use super::EsmeService;
+use crate::message::{Address, Message, MessageId, State};
 use crate::session::SessionInfo;
 use smpp_proto::pdu::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
@@ -94,7 +94,7 @@ impl EsmeService {
         // The replacement is checked as if it were submitted with the original's other fields.
         let submission = Submission {
             service_type: message.service_type.clone(),
-            source: address(r.source_addr_ton, r.source_addr_npi, &r.source_addr),
+            source: Address::from(&r.source),
             destination: message.destination.clone(),
             esm_class: message.esm_class,
             protocol_id: message.protocol_id,

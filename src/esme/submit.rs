@@ -5,9 +5,9 @@
 //! The `Service` impl in `mod.rs` calls `submit_sm`, `data_sm` and `submit_multi`.
 
 use super::validate::{validate, Submission};
-use super::{address, EsmeService, DEFAULT_ROUTE};
+use super::{EsmeService, DEFAULT_ROUTE};
 use crate::config::ClientConfig;
-use crate::message::{Class, Message, MessageId};
+use crate::message::{Address, Class, Message, MessageId};
 use crate::session::SessionInfo;
 use crate::telemetry::{self, Bound, Scope};
 use smpp_proto::pdu::{
@@ -21,7 +21,7 @@ macro_rules! submission_of {
     ($sm:expr, $destination:expr) => {
         Submission {
             service_type: $sm.service_type.to_string_lossy(),
-            source: address($sm.source_addr_ton, $sm.source_addr_npi, &$sm.source_addr),
+            source: Address::from(&$sm.source),
             destination: $destination,
             esm_class: $sm.esm_class,
             protocol_id: $sm.protocol_id,
@@ -158,8 +158,7 @@ impl EsmeService {
     }
 
     pub(super) async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
-        let destination = address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr);
-        let submission = submission_of!(sm, destination);
+        let submission = submission_of!(sm, Address::from(&sm.destination));
         let result = self.submit_one(session, &submission).await;
         id_response(seq, result, Body::SubmitSmResp)
     }
@@ -168,8 +167,8 @@ impl EsmeService {
         // data_sm has no priority, times, replace flag or canned message: their NULL values.
         let submission = Submission {
             service_type: sm.service_type.to_string_lossy(),
-            source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-            destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+            source: Address::from(&sm.source),
+            destination: Address::from(&sm.destination),
             esm_class: sm.esm_class,
             protocol_id: 0,
             priority_flag: 0,
@@ -214,30 +213,22 @@ impl EsmeService {
         let mut messages = Vec::new();
         let mut unsuccess = Vec::new();
         for dest in sm.dest_address.iter() {
-            let (ton, npi, addr) = match dest {
-                DestAddress::Sme {
-                    dest_addr_ton,
-                    dest_addr_npi,
-                    destination_addr,
-                } => (*dest_addr_ton, *dest_addr_npi, destination_addr.clone()),
+            let destination = match dest {
+                DestAddress::Sme(destination) => destination,
                 DestAddress::DistributionList { dl_name } => {
                     // smppd keeps no distribution lists.
                     unsuccess.push(UnsuccessSme {
-                        dest_addr_ton: 0,
-                        dest_addr_npi: 0,
-                        destination_addr: dl_name.clone(),
+                        destination: smpp_proto::pdu::Address::new(0, 0, dl_name.clone()),
                         error_status_code: CommandStatus::ESME_RCNTSUBDL,
                     });
                     continue;
                 }
             };
-            let submission = submission_of!(sm, address(ton, npi, &addr));
+            let submission = submission_of!(sm, Address::from(destination));
             match validate(client, &config.sender_rules, &submission, now) {
                 Ok(message) => messages.push(message),
                 Err(status) => unsuccess.push(UnsuccessSme {
-                    dest_addr_ton: ton,
-                    dest_addr_npi: npi,
-                    destination_addr: addr,
+                    destination: destination.clone(),
                     error_status_code: status,
                 }),
             }

@@ -9,7 +9,7 @@ use crate::session::SessionHandle;
 use crate::store::Store;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use smpp_proto::pdu::{ShortMessage, SubmitSm};
+use smpp_proto::pdu::{Address, ShortMessage, SubmitSm};
 use smpp_proto::{Body, Tag, Tlv, Tlvs};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -276,17 +276,20 @@ fn deliver_sm(item: &OutboxItem) -> SubmitSm {
         }
     }
     SubmitSm {
-        source_addr_ton: item.source.ton,
-        source_addr_npi: item.source.npi,
-        source_addr: item.source.addr.as_str().try_into().unwrap_or_default(),
-        dest_addr_ton: item.destination.ton,
-        dest_addr_npi: item.destination.npi,
-        destination_addr: item
-            .destination
-            .addr
-            .as_str()
-            .try_into()
-            .unwrap_or_default(),
+        source: Address::new(
+            item.source.ton,
+            item.source.npi,
+            item.source.addr.as_str().try_into().unwrap_or_default(),
+        ),
+        destination: Address::new(
+            item.destination.ton,
+            item.destination.npi,
+            item.destination
+                .addr
+                .as_str()
+                .try_into()
+                .unwrap_or_default(),
+        ),
         esm_class: item.esm_class,
         data_coding: item.data_coding,
         short_message: ShortMessage::new(item.short_message.clone()).unwrap_or_default(),

@@ -2,7 +2,7 @@
 //! [`Simulator::start`]) and [`SimulatorHandle::send_mo`], which tests call to inject one.
 
 use super::{BindEntry, Error, Simulator, SimulatorHandle};
-use smpp_proto::pdu::{DeliverSm, ShortMessage};
+use smpp_proto::pdu::{Address, DeliverSm, ShortMessage};
 use smpp_proto::Body;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -90,12 +90,8 @@ fn mo_deliver_sm(from: &str, to: &str, text: &str) -> Result<DeliverSm, Error> {
         .ok_or_else(|| Error::Invalid("MO text longer than 254 octets".into()))?;
     let invalid = |what: &str| Error::Invalid(format!("{what} longer than 20 characters"));
     Ok(DeliverSm {
-        source_addr_ton: 1,
-        source_addr_npi: 1,
-        source_addr: from.try_into().map_err(|_| invalid("MO source"))?,
-        dest_addr_ton: 0,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().map_err(|_| invalid("MO destination"))?,
+        source: Address::new(1, 1, from.try_into().map_err(|_| invalid("MO source"))?),
+        destination: Address::new(0, 1, to.try_into().map_err(|_| invalid("MO destination"))?),
         esm_class: 0,
         data_coding,
         short_message,

@@ -7,7 +7,7 @@ use super::service::Submitted;
 use super::stats::Counters;
 use super::{BindEntry, ReceiptForm, Simulator};
 use crate::session::SessionInfo;
-use smpp_proto::pdu::{esm_class, DeliverSm, ShortMessage};
+use smpp_proto::pdu::{esm_class, Address, DeliverSm, ShortMessage};
 use smpp_proto::receipt::Receipt;
 use smpp_proto::{Body, MessageState, Tlv, Tlvs};
 use std::cmp::Reverse;
@@ -213,12 +213,16 @@ impl Simulator {
         let (dest_ton, dest_npi, dest) = &message.source;
         let (src_ton, src_npi, src) = &message.destination;
         DeliverSm {
-            source_addr_ton: *src_ton,
-            source_addr_npi: *src_npi,
-            source_addr: src.as_str().try_into().unwrap_or_default(),
-            dest_addr_ton: *dest_ton,
-            dest_addr_npi: *dest_npi,
-            destination_addr: dest.as_str().try_into().unwrap_or_default(),
+            source: Address::new(
+                *src_ton,
+                *src_npi,
+                src.as_str().try_into().unwrap_or_default(),
+            ),
+            destination: Address::new(
+                *dest_ton,
+                *dest_npi,
+                dest.as_str().try_into().unwrap_or_default(),
+            ),
             esm_class,
             short_message,
             tlvs,

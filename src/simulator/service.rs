@@ -7,7 +7,7 @@ use super::{jitter, mix, spread_hit, BindEntry, Simulator};
 use crate::session::{BindKind, Reply, Service, SessionInfo};
 use governor::{Quota, RateLimiter};
 use smpp_proto::pdu::{
-    esm_class, BindResp, DataSm, DestAddress, MessageIdResp, SubmitMulti, SubmitMultiResp,
+    esm_class, Address, BindResp, DataSm, DestAddress, MessageIdResp, SubmitMulti, SubmitMultiResp,
     SubmitSm, UnsuccessSme,
 };
 use smpp_proto::{Body, COctetString, CommandStatus, MessageState, Pdu, Tlvs};
@@ -186,20 +186,14 @@ impl Simulator {
         let mut unsuccess = Vec::new();
         for dest in sm.dest_address.iter() {
             match dest {
-                DestAddress::Sme {
-                    dest_addr_ton,
-                    dest_addr_npi,
-                    destination_addr,
-                } => messages.push(Submitted {
-                    source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-                    destination: address(*dest_addr_ton, *dest_addr_npi, destination_addr),
+                DestAddress::Sme(destination) => messages.push(Submitted {
+                    source: address(&sm.source),
+                    destination: address(destination),
                     text: text_of(sm.esm_class, sm.data_coding, sm.short_message.as_bytes()),
                 }),
                 // A carrier keeps its own lists; ours has none.
                 DestAddress::DistributionList { dl_name } => unsuccess.push(UnsuccessSme {
-                    dest_addr_ton: 0,
-                    dest_addr_npi: 0,
-                    destination_addr: dl_name.clone(),
+                    destination: Address::new(0, 0, dl_name.clone()),
                     error_status_code: CommandStatus::ESME_RINVDLNAME,
                 }),
             }
@@ -279,8 +273,8 @@ impl Service for Simulator {
 
 fn submitted_sm(sm: &SubmitSm) -> Submitted {
     Submitted {
-        source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-        destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+        source: address(&sm.source),
+        destination: address(&sm.destination),
         text: text_of(sm.esm_class, sm.data_coding, sm.short_message.as_bytes()),
     }
 }
@@ -292,14 +286,14 @@ fn submitted_data_sm(sm: &DataSm) -> Submitted {
         .map(|b| b.as_ref())
         .unwrap_or_default();
     Submitted {
-        source: address(sm.source_addr_ton, sm.source_addr_npi, &sm.source_addr),
-        destination: address(sm.dest_addr_ton, sm.dest_addr_npi, &sm.destination_addr),
+        source: address(&sm.source),
+        destination: address(&sm.destination),
         text: text_of(sm.esm_class, sm.data_coding, payload),
     }
 }
 
-fn address<const MAX: usize>(ton: u8, npi: u8, addr: &COctetString<MAX>) -> (u8, u8, String) {
-    (ton, npi, addr.to_string_lossy())
+fn address<const MAX: usize>(address: &Address<MAX>) -> (u8, u8, String) {
+    (address.ton, address.npi, address.addr.to_string_lossy())
 }
 
 /// The message text for the receipt's `text:`, best effort: UDH skipped, UCS-2 decoded,

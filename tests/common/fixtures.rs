@@ -1,7 +1,7 @@
 //! The PDUs tests send: binds, the usual submit_sm and query_sm, raw octets for what the codec
 //! will not encode; and the message_id of a response.
 
-use smpp_proto::pdu::{Bind, QuerySm, ShortMessage, SubmitSm};
+use smpp_proto::pdu::{Address, Bind, QuerySm, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandId, Pdu};
 
 /// A bind of `kind` (bind_transmitter, bind_receiver; anything else: bind_transceiver) as
@@ -25,11 +25,8 @@ pub fn bind(kind: CommandId, system_id: &str, password: &str) -> Body {
 /// struct, for tests that set more fields.
 pub fn submit_sm(to: &str, text: impl AsRef<[u8]>) -> SubmitSm {
     SubmitSm {
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: to.try_into().unwrap(),
+        source: Address::new(5, 0, "Shop".try_into().unwrap()),
+        destination: Address::new(1, 1, to.try_into().unwrap()),
         registered_delivery: 1,
         short_message: ShortMessage::new(text.as_ref().to_vec()).unwrap(),
         ..SubmitSm::default()
@@ -45,8 +42,7 @@ pub fn submit(to: &str, text: &str) -> Body {
 pub fn query(id: &str) -> Body {
     Body::QuerySm(QuerySm {
         message_id: id.try_into().unwrap(),
-        source_addr_ton: 5,
-        source_addr: "Shop".try_into().unwrap(),
+        source: Address::new(5, 0, "Shop".try_into().unwrap()),
         ..QuerySm::default()
     })
 }

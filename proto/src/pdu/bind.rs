@@ -3,7 +3,9 @@
 
 use crate::error::DecodeError;
 use crate::parse::Reader;
-use crate::pdu::{put_c_string, Wire};
+#[cfg(feature = "serde")]
+use crate::pdu::address::named;
+use crate::pdu::{put_c_string, Address, AddressFields, Wire};
 use crate::tlv::{Tlv, Tlvs};
 use crate::types::COctetString;
 use bytes::{BufMut, BytesMut};
@@ -20,12 +22,9 @@ pub struct Bind {
     pub system_type: COctetString<13>,
     /// 0x34 for SMPP 3.4.
     pub interface_version: u8,
-    /// TON of `address_range`.
-    pub addr_ton: u8,
-    /// NPI of `address_range`.
-    pub addr_npi: u8,
-    /// Addresses the ESME serves; usually NULL.
-    pub address_range: COctetString<41>,
+    /// Addresses the ESME serves (`addr_ton`, `addr_npi`, `address_range`); usually NULL.
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::range"))]
+    pub address_range: Address<41>,
 }
 
 impl Wire for Bind {
@@ -35,9 +34,7 @@ impl Wire for Bind {
             password: r.c_string("password")?,
             system_type: r.c_string("system_type")?,
             interface_version: r.u8("interface_version")?,
-            addr_ton: r.u8("addr_ton")?,
-            addr_npi: r.u8("addr_npi")?,
-            address_range: r.c_string("address_range")?,
+            address_range: Address::decode(r, AddressFields::RANGE)?,
         })
     }
 
@@ -45,7 +42,7 @@ impl Wire for Bind {
         self.system_id.encoded_len()
             + self.password.encoded_len()
             + self.system_type.encoded_len()
-            + 3
+            + 1
             + self.address_range.encoded_len()
     }
 
@@ -54,9 +51,7 @@ impl Wire for Bind {
         put_c_string(out, &self.password);
         put_c_string(out, &self.system_type);
         out.put_u8(self.interface_version);
-        out.put_u8(self.addr_ton);
-        out.put_u8(self.addr_npi);
-        put_c_string(out, &self.address_range);
+        self.address_range.encode(out);
     }
 }
 

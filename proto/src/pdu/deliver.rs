@@ -4,7 +4,9 @@
 
 use crate::error::DecodeError;
 use crate::parse::Reader;
-use crate::pdu::{put_c_string, MessageIdResp, Wire};
+#[cfg(feature = "serde")]
+use crate::pdu::address::named;
+use crate::pdu::{put_c_string, Address, AddressFields, MessageIdResp, Wire};
 use crate::tlv::Tlvs;
 use crate::types::COctetString;
 use bytes::{BufMut, BytesMut};
@@ -21,18 +23,17 @@ pub type DataSmResp = MessageIdResp;
 pub struct DataSm {
     /// Service type.
     pub service_type: COctetString<6>,
-    /// Source TON.
-    pub source_addr_ton: u8,
-    /// Source NPI.
-    pub source_addr_npi: u8,
-    /// Sender (up to 64 characters in data_sm).
-    pub source_addr: COctetString<65>,
-    /// Destination TON.
-    pub dest_addr_ton: u8,
-    /// Destination NPI.
-    pub dest_addr_npi: u8,
-    /// Recipient (up to 64 characters in data_sm).
-    pub destination_addr: COctetString<65>,
+    /// Sender (`source_addr_ton`, `source_addr_npi`, `source_addr`); up to 64 characters in
+    /// data_sm.
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<65>,
+    /// Recipient (`dest_addr_ton`, `dest_addr_npi`, `destination_addr`); up to 64 characters
+    /// in data_sm.
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "named::destination")
+    )]
+    pub destination: Address<65>,
     /// As submit_sm.
     pub esm_class: u8,
     /// As submit_sm.
@@ -47,12 +48,8 @@ impl Wire for DataSm {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             service_type: r.c_string("service_type")?,
-            source_addr_ton: r.u8("source_addr_ton")?,
-            source_addr_npi: r.u8("source_addr_npi")?,
-            source_addr: r.c_string("source_addr")?,
-            dest_addr_ton: r.u8("dest_addr_ton")?,
-            dest_addr_npi: r.u8("dest_addr_npi")?,
-            destination_addr: r.c_string("destination_addr")?,
+            source: Address::decode(r, AddressFields::SOURCE)?,
+            destination: Address::decode(r, AddressFields::DESTINATION)?,
             esm_class: r.u8("esm_class")?,
             registered_delivery: r.u8("registered_delivery")?,
             data_coding: r.u8("data_coding")?,
@@ -62,20 +59,16 @@ impl Wire for DataSm {
 
     fn encoded_len(&self) -> usize {
         self.service_type.encoded_len()
-            + self.source_addr.encoded_len()
-            + self.destination_addr.encoded_len()
-            + 7
+            + self.source.encoded_len()
+            + self.destination.encoded_len()
+            + 3
             + self.tlvs.encoded_len()
     }
 
     fn encode(&self, out: &mut BytesMut) {
         put_c_string(out, &self.service_type);
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
-        out.put_u8(self.dest_addr_ton);
-        out.put_u8(self.dest_addr_npi);
-        put_c_string(out, &self.destination_addr);
+        self.source.encode(out);
+        self.destination.encode(out);
         out.put_u8(self.esm_class);
         out.put_u8(self.registered_delivery);
         out.put_u8(self.data_coding);

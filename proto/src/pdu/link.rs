@@ -3,27 +3,23 @@
 
 use crate::error::DecodeError;
 use crate::parse::Reader;
-use crate::pdu::{put_c_string, Wire};
+#[cfg(feature = "serde")]
+use crate::pdu::address::named;
+use crate::pdu::{Address, AddressFields, Wire};
 use crate::tlv::Tlvs;
-use crate::types::COctetString;
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 /// alert_notification: a subscriber for whom `set_dpf` was requested is reachable again.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct AlertNotification {
-    /// Subscriber TON.
-    pub source_addr_ton: u8,
-    /// Subscriber NPI.
-    pub source_addr_npi: u8,
-    /// Subscriber address (up to 64 characters per the spec's tables).
-    pub source_addr: COctetString<65>,
-    /// ESME TON.
-    pub esme_addr_ton: u8,
-    /// ESME NPI.
-    pub esme_addr_npi: u8,
-    /// ESME address.
-    pub esme_addr: COctetString<65>,
+    /// Subscriber (`source_addr_ton`, `source_addr_npi`, `source_addr`); up to 64 characters
+    /// per the spec's tables.
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<65>,
+    /// ESME (`esme_addr_ton`, `esme_addr_npi`, `esme_addr`).
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::esme"))]
+    pub esme: Address<65>,
     /// Optional parameters; `ms_availability_status`.
     pub tlvs: Tlvs,
 }
@@ -31,27 +27,19 @@ pub struct AlertNotification {
 impl Wire for AlertNotification {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            source_addr_ton: r.u8("source_addr_ton")?,
-            source_addr_npi: r.u8("source_addr_npi")?,
-            source_addr: r.c_string("source_addr")?,
-            esme_addr_ton: r.u8("esme_addr_ton")?,
-            esme_addr_npi: r.u8("esme_addr_npi")?,
-            esme_addr: r.c_string("esme_addr")?,
+            source: Address::decode(r, AddressFields::SOURCE)?,
+            esme: Address::decode(r, AddressFields::ESME)?,
             tlvs: Tlvs::decode(r)?,
         })
     }
 
     fn encoded_len(&self) -> usize {
-        4 + self.source_addr.encoded_len() + self.esme_addr.encoded_len() + self.tlvs.encoded_len()
+        self.source.encoded_len() + self.esme.encoded_len() + self.tlvs.encoded_len()
     }
 
     fn encode(&self, out: &mut BytesMut) {
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
-        out.put_u8(self.esme_addr_ton);
-        out.put_u8(self.esme_addr_npi);
-        put_c_string(out, &self.esme_addr);
+        self.source.encode(out);
+        self.esme.encode(out);
         self.tlvs.encode(out);
     }
 }

@@ -1,6 +1,7 @@
 //! Typed PDUs: one [`Body`] variant per SMPP 3.4 command, decoded from one frame and encoded
 //! back into a `BytesMut`.
 
+mod address;
 mod bind;
 mod content;
 mod deliver;
@@ -8,6 +9,8 @@ mod link;
 mod query;
 mod submit;
 
+pub use address::Address;
+pub(crate) use address::AddressFields;
 pub use bind::{Bind, BindResp, Outbind};
 pub use content::PartError;
 pub use deliver::{DataSm, DataSmResp, DeliverSmResp};

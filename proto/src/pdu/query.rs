@@ -3,7 +3,9 @@
 
 use crate::error::DecodeError;
 use crate::parse::Reader;
-use crate::pdu::{put_c_string, ShortMessage, Wire};
+#[cfg(feature = "serde")]
+use crate::pdu::address::named;
+use crate::pdu::{put_c_string, Address, AddressFields, ShortMessage, Wire};
 use crate::tlv::Tlvs;
 use crate::types::{COctetString, MessageState};
 use bytes::{BufMut, BytesMut};
@@ -14,12 +16,9 @@ use bytes::{BufMut, BytesMut};
 pub struct QuerySm {
     /// The id from submit_sm_resp.
     pub message_id: COctetString<65>,
-    /// Source TON of the original submit.
-    pub source_addr_ton: u8,
-    /// Source NPI of the original submit.
-    pub source_addr_npi: u8,
-    /// Source address of the original submit.
-    pub source_addr: COctetString<21>,
+    /// Source of the original submit (`source_addr_ton`, `source_addr_npi`, `source_addr`).
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<21>,
     /// Optional parameters.
     pub tlvs: Tlvs,
 }
@@ -28,22 +27,18 @@ impl Wire for QuerySm {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             message_id: r.c_string("message_id")?,
-            source_addr_ton: r.u8("source_addr_ton")?,
-            source_addr_npi: r.u8("source_addr_npi")?,
-            source_addr: r.c_string("source_addr")?,
+            source: Address::decode(r, AddressFields::SOURCE)?,
             tlvs: Tlvs::decode(r)?,
         })
     }
 
     fn encoded_len(&self) -> usize {
-        self.message_id.encoded_len() + 2 + self.source_addr.encoded_len() + self.tlvs.encoded_len()
+        self.message_id.encoded_len() + self.source.encoded_len() + self.tlvs.encoded_len()
     }
 
     fn encode(&self, out: &mut BytesMut) {
         put_c_string(out, &self.message_id);
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
+        self.source.encode(out);
         self.tlvs.encode(out);
     }
 }
@@ -103,18 +98,16 @@ pub struct CancelSm {
     pub service_type: COctetString<6>,
     /// The id to cancel; NULL cancels all matching source, destination and service_type.
     pub message_id: COctetString<65>,
-    /// Source TON.
-    pub source_addr_ton: u8,
-    /// Source NPI.
-    pub source_addr_npi: u8,
-    /// Source address of the original submit.
-    pub source_addr: COctetString<21>,
-    /// Destination TON.
-    pub dest_addr_ton: u8,
-    /// Destination NPI.
-    pub dest_addr_npi: u8,
-    /// Destination of the original submit.
-    pub destination_addr: COctetString<21>,
+    /// Source of the original submit (`source_addr_ton`, `source_addr_npi`, `source_addr`).
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<21>,
+    /// Destination of the original submit (`dest_addr_ton`, `dest_addr_npi`,
+    /// `destination_addr`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "named::destination")
+    )]
+    pub destination: Address<21>,
     /// Optional parameters.
     pub tlvs: Tlvs,
 }
@@ -124,12 +117,8 @@ impl Wire for CancelSm {
         Ok(Self {
             service_type: r.c_string("service_type")?,
             message_id: r.c_string("message_id")?,
-            source_addr_ton: r.u8("source_addr_ton")?,
-            source_addr_npi: r.u8("source_addr_npi")?,
-            source_addr: r.c_string("source_addr")?,
-            dest_addr_ton: r.u8("dest_addr_ton")?,
-            dest_addr_npi: r.u8("dest_addr_npi")?,
-            destination_addr: r.c_string("destination_addr")?,
+            source: Address::decode(r, AddressFields::SOURCE)?,
+            destination: Address::decode(r, AddressFields::DESTINATION)?,
             tlvs: Tlvs::decode(r)?,
         })
     }
@@ -137,21 +126,16 @@ impl Wire for CancelSm {
     fn encoded_len(&self) -> usize {
         self.service_type.encoded_len()
             + self.message_id.encoded_len()
-            + 4
-            + self.source_addr.encoded_len()
-            + self.destination_addr.encoded_len()
+            + self.source.encoded_len()
+            + self.destination.encoded_len()
             + self.tlvs.encoded_len()
     }
 
     fn encode(&self, out: &mut BytesMut) {
         put_c_string(out, &self.service_type);
         put_c_string(out, &self.message_id);
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
-        out.put_u8(self.dest_addr_ton);
-        out.put_u8(self.dest_addr_npi);
-        put_c_string(out, &self.destination_addr);
+        self.source.encode(out);
+        self.destination.encode(out);
         self.tlvs.encode(out);
     }
 }
@@ -162,12 +146,9 @@ impl Wire for CancelSm {
 pub struct ReplaceSm {
     /// The id to replace.
     pub message_id: COctetString<65>,
-    /// Source TON of the original submit.
-    pub source_addr_ton: u8,
-    /// Source NPI of the original submit.
-    pub source_addr_npi: u8,
-    /// Source address of the original submit.
-    pub source_addr: COctetString<21>,
+    /// Source of the original submit (`source_addr_ton`, `source_addr_npi`, `source_addr`).
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<21>,
     /// New schedule; NULL keeps none.
     pub schedule_delivery_time: COctetString<17>,
     /// New validity; NULL keeps the default.
@@ -186,9 +167,7 @@ impl Wire for ReplaceSm {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             message_id: r.c_string("message_id")?,
-            source_addr_ton: r.u8("source_addr_ton")?,
-            source_addr_npi: r.u8("source_addr_npi")?,
-            source_addr: r.c_string("source_addr")?,
+            source: Address::decode(r, AddressFields::SOURCE)?,
             schedule_delivery_time: r.time("schedule_delivery_time")?,
             validity_period: r.time("validity_period")?,
             registered_delivery: r.u8("registered_delivery")?,
@@ -200,8 +179,7 @@ impl Wire for ReplaceSm {
 
     fn encoded_len(&self) -> usize {
         self.message_id.encoded_len()
-            + 2
-            + self.source_addr.encoded_len()
+            + self.source.encoded_len()
             + self.schedule_delivery_time.encoded_len()
             + self.validity_period.encoded_len()
             + 2
@@ -211,9 +189,7 @@ impl Wire for ReplaceSm {
 
     fn encode(&self, out: &mut BytesMut) {
         put_c_string(out, &self.message_id);
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
+        self.source.encode(out);
         put_c_string(out, &self.schedule_delivery_time);
         put_c_string(out, &self.validity_period);
         out.put_u8(self.registered_delivery);

@@ -3,7 +3,9 @@
 
 use crate::error::{DecodeError, ErrorKind};
 use crate::parse::Reader;
-use crate::pdu::{put_c_string, BoundedVec, ShortMessage, Wire};
+#[cfg(feature = "serde")]
+use crate::pdu::address::named;
+use crate::pdu::{put_c_string, Address, AddressFields, BoundedVec, ShortMessage, Wire};
 use crate::status::CommandStatus;
 use crate::tlv::Tlvs;
 use crate::types::COctetString;
@@ -15,18 +17,16 @@ use bytes::{BufMut, BytesMut};
 pub struct SubmitSm {
     /// Service type; NULL for the default.
     pub service_type: COctetString<6>,
-    /// Source TON.
-    pub source_addr_ton: u8,
-    /// Source NPI.
-    pub source_addr_npi: u8,
-    /// Sender: MSISDN, short code or alphanumeric.
-    pub source_addr: COctetString<21>,
-    /// Destination TON.
-    pub dest_addr_ton: u8,
-    /// Destination NPI.
-    pub dest_addr_npi: u8,
-    /// Recipient.
-    pub destination_addr: COctetString<21>,
+    /// Sender (`source_addr_ton`, `source_addr_npi`, `source_addr`): MSISDN, short code or
+    /// alphanumeric.
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<21>,
+    /// Recipient (`dest_addr_ton`, `dest_addr_npi`, `destination_addr`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "named::destination")
+    )]
+    pub destination: Address<21>,
     /// Messaging mode, message type and GSM features (see [`crate::pdu::esm_class`]).
     pub esm_class: u8,
     /// GSM TP-PID.
@@ -58,12 +58,8 @@ impl Wire for SubmitSm {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             service_type: r.c_string("service_type")?,
-            source_addr_ton: r.u8("source_addr_ton")?,
-            source_addr_npi: r.u8("source_addr_npi")?,
-            source_addr: r.c_string("source_addr")?,
-            dest_addr_ton: r.u8("dest_addr_ton")?,
-            dest_addr_npi: r.u8("dest_addr_npi")?,
-            destination_addr: r.c_string("destination_addr")?,
+            source: Address::decode(r, AddressFields::SOURCE)?,
+            destination: Address::decode(r, AddressFields::DESTINATION)?,
             esm_class: r.u8("esm_class")?,
             protocol_id: r.u8("protocol_id")?,
             priority_flag: r.u8("priority_flag")?,
@@ -80,23 +76,19 @@ impl Wire for SubmitSm {
 
     fn encoded_len(&self) -> usize {
         self.service_type.encoded_len()
-            + self.source_addr.encoded_len()
-            + self.destination_addr.encoded_len()
+            + self.source.encoded_len()
+            + self.destination.encoded_len()
             + self.schedule_delivery_time.encoded_len()
             + self.validity_period.encoded_len()
-            + 11
+            + 7
             + self.short_message.encoded_len()
             + self.tlvs.encoded_len()
     }
 
     fn encode(&self, out: &mut BytesMut) {
         put_c_string(out, &self.service_type);
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
-        out.put_u8(self.dest_addr_ton);
-        out.put_u8(self.dest_addr_npi);
-        put_c_string(out, &self.destination_addr);
+        self.source.encode(out);
+        self.destination.encode(out);
         out.put_u8(self.esm_class);
         out.put_u8(self.protocol_id);
         out.put_u8(self.priority_flag);
@@ -156,15 +148,8 @@ impl Wire for MessageIdResp {
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(untagged))]
 pub enum DestAddress {
-    /// dest_flag 1: an SME address.
-    Sme {
-        /// TON.
-        dest_addr_ton: u8,
-        /// NPI.
-        dest_addr_npi: u8,
-        /// Address.
-        destination_addr: COctetString<21>,
-    },
+    /// dest_flag 1: an SME address (`dest_addr_ton`, `dest_addr_npi`, `destination_addr`).
+    Sme(#[cfg_attr(feature = "serde", serde(serialize_with = "named::destination"))] Address<21>),
     /// dest_flag 2: a distribution list name.
     DistributionList {
         /// List name.
@@ -178,11 +163,7 @@ impl DestAddress {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.u8("dest_flag")? {
-            Self::SME => Ok(Self::Sme {
-                dest_addr_ton: r.u8("dest_addr_ton")?,
-                dest_addr_npi: r.u8("dest_addr_npi")?,
-                destination_addr: r.c_string("destination_addr")?,
-            }),
+            Self::SME => Ok(Self::Sme(Address::decode(r, AddressFields::DESTINATION)?)),
             Self::DISTRIBUTION_LIST => Ok(Self::DistributionList {
                 dl_name: r.c_string("dl_name")?,
             }),
@@ -197,24 +178,16 @@ impl DestAddress {
 
     fn encoded_len(&self) -> usize {
         match self {
-            Self::Sme {
-                destination_addr, ..
-            } => 3 + destination_addr.encoded_len(),
+            Self::Sme(address) => 1 + address.encoded_len(),
             Self::DistributionList { dl_name } => 1 + dl_name.encoded_len(),
         }
     }
 
     fn encode(&self, out: &mut BytesMut) {
         match self {
-            Self::Sme {
-                dest_addr_ton,
-                dest_addr_npi,
-                destination_addr,
-            } => {
+            Self::Sme(address) => {
                 out.put_u8(Self::SME);
-                out.put_u8(*dest_addr_ton);
-                out.put_u8(*dest_addr_npi);
-                put_c_string(out, destination_addr);
+                address.encode(out);
             }
             Self::DistributionList { dl_name } => {
                 out.put_u8(Self::DISTRIBUTION_LIST);
@@ -230,12 +203,9 @@ impl DestAddress {
 pub struct SubmitMulti {
     /// Service type.
     pub service_type: COctetString<6>,
-    /// Source TON.
-    pub source_addr_ton: u8,
-    /// Source NPI.
-    pub source_addr_npi: u8,
-    /// Sender.
-    pub source_addr: COctetString<21>,
+    /// Sender (`source_addr_ton`, `source_addr_npi`, `source_addr`).
+    #[cfg_attr(feature = "serde", serde(flatten, serialize_with = "named::source"))]
+    pub source: Address<21>,
     /// Destinations; `number_of_dests` is derived (1–254).
     pub dest_address: BoundedVec<DestAddress, 254>,
     /// As submit_sm.
@@ -265,9 +235,7 @@ pub struct SubmitMulti {
 impl Wire for SubmitMulti {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let service_type = r.c_string("service_type")?;
-        let source_addr_ton = r.u8("source_addr_ton")?;
-        let source_addr_npi = r.u8("source_addr_npi")?;
-        let source_addr = r.c_string("source_addr")?;
+        let source = Address::decode(r, AddressFields::SOURCE)?;
         let number_of_dests = r.u8("number_of_dests")?;
         if !(1..=254).contains(&number_of_dests) {
             return Err(DecodeError::new(
@@ -284,9 +252,7 @@ impl Wire for SubmitMulti {
         }
         Ok(Self {
             service_type,
-            source_addr_ton,
-            source_addr_npi,
-            source_addr,
+            source,
             dest_address,
             esm_class: r.u8("esm_class")?,
             protocol_id: r.u8("protocol_id")?,
@@ -304,8 +270,8 @@ impl Wire for SubmitMulti {
 
     fn encoded_len(&self) -> usize {
         self.service_type.encoded_len()
-            + self.source_addr.encoded_len()
-            + 3
+            + self.source.encoded_len()
+            + 1
             + self
                 .dest_address
                 .iter()
@@ -320,9 +286,7 @@ impl Wire for SubmitMulti {
 
     fn encode(&self, out: &mut BytesMut) {
         put_c_string(out, &self.service_type);
-        out.put_u8(self.source_addr_ton);
-        out.put_u8(self.source_addr_npi);
-        put_c_string(out, &self.source_addr);
+        self.source.encode(out);
         out.put_u8(self.dest_address.len_u8());
         for dest in self.dest_address.iter() {
             dest.encode(out);
@@ -345,12 +309,12 @@ impl Wire for SubmitMulti {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct UnsuccessSme {
-    /// TON.
-    pub dest_addr_ton: u8,
-    /// NPI.
-    pub dest_addr_npi: u8,
-    /// Address.
-    pub destination_addr: COctetString<21>,
+    /// The destination (`dest_addr_ton`, `dest_addr_npi`, `destination_addr`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(flatten, serialize_with = "named::destination")
+    )]
+    pub destination: Address<21>,
     /// Why (a command_status value, 4 octets).
     pub error_status_code: CommandStatus,
 }
@@ -379,9 +343,7 @@ impl Wire for SubmitMultiResp {
             for _ in 0..no_unsuccess {
                 // At most 255 iterations, the bound of the list.
                 unsuccess_sme.0.push(UnsuccessSme {
-                    dest_addr_ton: r.u8("dest_addr_ton")?,
-                    dest_addr_npi: r.u8("dest_addr_npi")?,
-                    destination_addr: r.c_string("destination_addr")?,
+                    destination: Address::decode(r, AddressFields::DESTINATION)?,
                     error_status_code: CommandStatus(r.u32("error_status_code")?),
                 });
             }
@@ -399,7 +361,7 @@ impl Wire for SubmitMultiResp {
             + self
                 .unsuccess_sme
                 .iter()
-                .map(|u| 6 + u.destination_addr.encoded_len())
+                .map(|u| u.destination.encoded_len() + 4)
                 .sum::<usize>()
             + self.tlvs.encoded_len()
     }
@@ -408,9 +370,7 @@ impl Wire for SubmitMultiResp {
         put_c_string(out, &self.message_id);
         out.put_u8(self.unsuccess_sme.len_u8());
         for u in self.unsuccess_sme.iter() {
-            out.put_u8(u.dest_addr_ton);
-            out.put_u8(u.dest_addr_npi);
-            put_c_string(out, &u.destination_addr);
+            u.destination.encode(out);
             out.put_u32(u.error_status_code.0);
         }
         self.tlvs.encode(out);
