@@ -19,6 +19,8 @@ pub mod name {
     pub const SUBMIT_LATENCY: &str = "smppd_submit_latency_seconds";
     /// Counter: messages accepted (stored and answered with an id), by `client` and `class`.
     pub const MESSAGES_ACCEPTED: &str = "smppd_messages_accepted_total";
+    /// Counter: submits to a number that opted out, held back at accept, by `client`.
+    pub const SUPPRESSED: &str = "smppd_suppressed_total";
     /// Counter: messages that reached a final state, by `route`, `state` and `class`.
     pub const MESSAGES_ENDED: &str = "smppd_messages_ended_total";
     /// Counter: carrier receipts recorded, by `link` and `stat` (DELIVRD, UNDELIV, …).
@@ -91,6 +93,10 @@ pub fn describe() {
     describe_counter!(
         name::MESSAGES_ENDED,
         "Messages that reached a final state, by route, state and class."
+    );
+    describe_counter!(
+        name::SUPPRESSED,
+        "Submits to a number that opted out, held back at accept, by client."
     );
     describe_counter!(
         name::MESSAGES_ACCEPTED,
@@ -260,6 +266,11 @@ pub fn submit(client: &str, status: CommandStatus, took: Duration) {
         None if recorder_set() => HANDLES.submit_latency.get_or_init(latency).record(seconds),
         None => latency().record(seconds),
     }
+}
+
+/// A submit of `client` went to a number that opted out.
+pub fn suppressed(client: &str) {
+    metrics::counter!(name::SUPPRESSED, "client" => client.to_owned()).increment(1);
 }
 
 /// A message from `client` was accepted: stored, and its id given.

@@ -408,3 +408,39 @@ mod tests {
         assert_eq!(serde_json::from_str::<Rate>(&json).unwrap(), rate);
     }
 }
+
+/// One consent change: an entry of `GET /api/suppressions` (the latest change of a number in
+/// a scope) or of `GET /api/consent-log` (every change, with its `seq`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentView {
+    /// The log entry's number, to page on; only in the consent log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub at: String,
+    /// `gateway`, `client:SYSTEM_ID` or `sender:ADDRESS`.
+    pub scope: String,
+    /// E.164.
+    pub number: String,
+    /// `opted_out` or `opted_in`.
+    pub choice: String,
+    /// `mo`, `api`, `import` or `operator`.
+    pub origin: String,
+    pub evidence: String,
+    pub keyword: Option<String>,
+    /// The choice this one replaced, if any.
+    pub previous: Option<String>,
+    /// Whether the number is held back in this scope (its latest choice is `opted_out`).
+    pub suppressed: bool,
+}
+
+/// The body of `PUT /api/suppressions/{number}`: an operator records a person's choice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    /// Whose list; optional when `[consent] scope = "gateway"`.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// `opted_out` or `opted_in`.
+    pub choice: String,
+    /// What proves it (a form, a letter, a call), required: the log is the proof.
+    pub evidence: String,
+}

@@ -9,6 +9,7 @@
 
 mod actions;
 pub mod api;
+mod consent;
 mod error;
 pub mod metrics;
 mod rates;
@@ -161,6 +162,12 @@ fn router(admin: Arc<Admin>) -> Router {
         .route("/api/queues", get(views::queues))
         .route("/api/outboxes/{client}/purge", post(actions::purge_outbox))
         .route("/api/messages/{id}", get(views::message))
+        .route("/api/suppressions", get(consent::list))
+        .route(
+            "/api/suppressions/{number}",
+            get(consent::show).put(consent::change),
+        )
+        .route("/api/consent-log", get(consent::log))
         .route("/api/messages/{id}/retry", post(actions::retry))
         .route("/api/messages/{id}/cancel", post(actions::cancel))
         .route(

@@ -5,6 +5,7 @@
 use crate::backoff::Backoff;
 use crate::carrier::link::SubmitTicket;
 use crate::carrier::{Carriers, Link};
+use crate::consent;
 use crate::message::{now_ms, Event, Message, MessageId, State};
 use crate::sync::lock;
 use crate::telemetry;
@@ -173,6 +174,28 @@ async fn pass(
         if let Some(at) = message.schedule_at.filter(|at| *at > now) {
             cursor.due_at(at);
             continue;
+        }
+        // Again at dispatch: an opt-out received while the message waited holds it back.
+        match carriers.store.holding_back(&live.config, &message) {
+            Ok(None) => {}
+            Ok(Some(opt_out)) => {
+                let detail = consent::refusal_detail(&message, &opt_out);
+                end(
+                    carriers,
+                    id,
+                    State::Rejected,
+                    &detail,
+                    consent::ERR_OPTED_OUT,
+                )
+                .await;
+                continue;
+            }
+            Err(e) => {
+                // Not knowing is not consent: the message waits for the next pass.
+                tracing::error!(%id, error = %e, "cannot read the suppression list");
+                cursor.left_behind.mark();
+                continue;
+            }
         }
         let order = route_config.carriers(|name| carriers.is_up(name), id.as_u64());
         let Some(link) = order

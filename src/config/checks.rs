@@ -275,7 +275,7 @@ pub(super) fn status(raw: &RawStatus) -> Result<CommandStatus, String> {
         }
     };
     if status.is_ok() {
-        return Err("0 is ESME_ROK, a success, not a failure to retry".to_owned());
+        return Err("0 is ESME_ROK, a success, not an error status".to_owned());
     }
     Ok(status)
 }

@@ -45,6 +45,64 @@ pub struct Config {
     /// `[simulator]`: a carrier simulator run inside the gateway (the quickstart's carrier);
     /// `None` unless `enabled = true`.
     pub simulator: Option<SimulatorSection>,
+    /// `[consent]`: suppression lists and what they hold back.
+    pub consent: ConsentConfig,
+    /// `[numbering]`: how numbers are read into E.164.
+    pub numbering: NumberingConfig,
+}
+
+/// `[consent]`: whether a person's opt-out holds messages back, whose list it goes on, which
+/// classes it holds back, and what a client is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentConfig {
+    /// `enabled`: off by default; then no submit is checked.
+    pub enabled: bool,
+    /// `scope`: whose list an opt-out goes on.
+    pub scope: ConsentScope,
+    /// `applies_to`: the classes an opt-out holds back (marketing by default).
+    pub applies_to: Vec<Class>,
+    /// `on_suppressed` (and `refuse_status`): what a submit to a suppressed number gets.
+    pub on_suppressed: OnSuppressed,
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            scope: ConsentScope::Client,
+            applies_to: vec![Class::Marketing],
+            on_suppressed: OnSuppressed::Receipt,
+        }
+    }
+}
+
+/// `[consent] scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentScope {
+    /// `"client"`: each client its own list.
+    Client,
+    /// `"sender"`: a list per source address.
+    Sender,
+    /// `"gateway"`: one list for everything.
+    Gateway,
+}
+
+/// `[consent] on_suppressed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnSuppressed {
+    /// `"receipt"`: accepted with an id, ended REJECTED at once, with a receipt if asked
+    /// for. Clients that retry errors do not retry it.
+    Receipt,
+    /// `"refuse"`: answered with `refuse_status`, no id.
+    Refuse(CommandStatus),
+}
+
+/// `[numbering]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NumberingConfig {
+    /// `default_country` (ISO 3166 alpha-2): the country of national numbers (TON 2, or a
+    /// leading 0); none = such numbers are taken as they are written.
+    pub default_country: Option<phonenumber::country::Id>,
 }
 
 /// `[simulator]`: the built-in carrier SMSC (`smppd simulate`) in the gateway's own process, so

@@ -22,6 +22,38 @@ pub(super) struct RawConfig {
     pub(super) admin: RawAdmin,
     pub(super) log: RawLog,
     pub(super) simulator: RawSimulator,
+    pub(super) consent: RawConsent,
+    pub(super) numbering: RawNumbering,
+}
+
+/// `[consent]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawConsent {
+    pub(super) enabled: bool,
+    pub(super) scope: String,
+    pub(super) applies_to: Vec<String>,
+    pub(super) on_suppressed: String,
+    pub(super) refuse_status: RawStatus,
+}
+
+impl Default for RawConsent {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            scope: "client".to_owned(),
+            applies_to: vec!["marketing".to_owned()],
+            on_suppressed: "receipt".to_owned(),
+            refuse_status: RawStatus::Code(0x401),
+        }
+    }
+}
+
+/// `[numbering]`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawNumbering {
+    pub(super) default_country: Option<String>,
 }
 
 /// `[simulator]`.

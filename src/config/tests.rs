@@ -351,6 +351,8 @@ fn fully_specified_config() {
         routes: vec![],
         mo_routes: vec![],
         sender_rules: vec![],
+        consent: ConsentConfig::default(),
+        numbering: NumberingConfig::default(),
         admin: AdminConfig {
             enabled: true,
             listen: "0.0.0.0:9775".parse().unwrap(),
@@ -716,6 +718,72 @@ fn sender_rules_longest_prefix_first_and_bad_keys_named() {
         "[[sender_rules]]\nprefix = \"33\"\ntransactional_sources = [\"3*8\"]\n",
         "sender_rules[0].transactional_sources[0]",
         "`*` may only end",
+    );
+}
+
+#[test]
+fn consent_and_numbering() {
+    let text = format!(
+        "{CLIENT}default_class = \"marketing\"\n\
+         [consent]\nenabled = true\nscope = \"sender\"\n\
+         applies_to = [\"marketing\", \"transactional\"]\n\
+         on_suppressed = \"refuse\"\nrefuse_status = \"0x402\"\n\
+         [numbering]\ndefault_country = \"FR\"\n"
+    );
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(
+        config.consent,
+        ConsentConfig {
+            enabled: true,
+            scope: ConsentScope::Sender,
+            applies_to: vec![Class::Marketing, Class::Transactional],
+            on_suppressed: OnSuppressed::Refuse(CommandStatus(0x402)),
+        }
+    );
+    assert_eq!(
+        config.numbering.default_country,
+        Some(phonenumber::country::Id::FR)
+    );
+    // Off by default, and then no client needs a class.
+    let config = Config::parse(CLIENT).unwrap();
+    assert_eq!(config.consent, ConsentConfig::default());
+    assert!(!config.consent.enabled);
+
+    // On, every client must say what its messages are.
+    one_problem(
+        &format!("{CLIENT}[consent]\nenabled = true\n"),
+        "clients[0].default_class",
+        "required while [consent] is enabled",
+    );
+    one_problem(
+        "[consent]\nscope = \"shop\"\n",
+        "consent.scope",
+        "unknown `shop`",
+    );
+    one_problem(
+        "[consent]\napplies_to = []\n",
+        "consent.applies_to",
+        "empty",
+    );
+    one_problem(
+        "[consent]\napplies_to = [\"promo\"]\n",
+        "consent.applies_to[0]",
+        "not a class",
+    );
+    one_problem(
+        "[consent]\non_suppressed = \"drop\"\n",
+        "consent.on_suppressed",
+        "receipt or refuse",
+    );
+    one_problem(
+        "[consent]\non_suppressed = \"refuse\"\nrefuse_status = 0\n",
+        "consent.refuse_status",
+        "not an error status",
+    );
+    one_problem(
+        "[numbering]\ndefault_country = \"France\"\n",
+        "numbering.default_country",
+        "ISO 3166",
     );
 }
 

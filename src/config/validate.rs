@@ -11,14 +11,16 @@ use super::checks::{
     ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
-    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawLog, RawMoRoute, RawRoute,
-    RawSenderRule, RawServer, RawSession, RawSimulator, RawSize, RawStore, RawTls,
+    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawLog, RawMoRoute,
+    RawNumbering, RawRoute, RawSenderRule, RawServer, RawSession, RawSimulator, RawSize, RawStore,
+    RawTls,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
-    ClientConfig, Config, ConfigError, ConfigErrors, Durability, IdFormat, LogConfig, LogFormat,
-    MoRouteConfig, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig,
-    SessionConfig, SimulatorSection, StoreConfig, TlsConfig,
+    ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
+    IdFormat, LogConfig, LogFormat, MoRouteConfig, NumberingConfig, OnSuppressed, Pattern,
+    ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig, SessionConfig, SimulatorSection,
+    StoreConfig, TlsConfig,
 };
 use crate::message::Class;
 use std::collections::{HashMap, HashSet};
@@ -52,6 +54,11 @@ impl TryFrom<RawConfig> for Config {
         let admin = admin(raw.admin, &mut problems);
         let log = log(raw.log, &mut problems);
         let simulator = simulator(raw.simulator, &mut problems);
+        let consent = consent(raw.consent, &mut problems);
+        let numbering = numbering(raw.numbering, &mut problems);
+        if let (Some(consent), Some(clients)) = (&consent, &clients) {
+            consent_needs_classes(consent, clients, &mut problems);
+        }
         match (
             server,
             store,
@@ -63,6 +70,8 @@ impl TryFrom<RawConfig> for Config {
             admin,
             log,
             simulator,
+            consent,
+            numbering,
         ) {
             (
                 Some(server),
@@ -75,6 +84,8 @@ impl TryFrom<RawConfig> for Config {
                 Some(admin),
                 Some(log),
                 Some(simulator),
+                Some(consent),
+                Some(numbering),
             ) if problems.0.is_empty() => Ok(Self {
                 server,
                 store,
@@ -86,6 +97,8 @@ impl TryFrom<RawConfig> for Config {
                 admin,
                 log,
                 simulator,
+                consent,
+                numbering,
             }),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
@@ -895,6 +908,77 @@ fn simulator(raw: RawSimulator, p: &mut Problems) -> Option<Option<SimulatorSect
         delivered_percent: delivered_percent?,
         window: window?,
     }))
+}
+
+fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
+    let scope = p.check(
+        "consent.scope",
+        match raw.scope.as_str() {
+            "client" => Ok(ConsentScope::Client),
+            "sender" => Ok(ConsentScope::Sender),
+            "gateway" => Ok(ConsentScope::Gateway),
+            other => Err(format!(
+                "unknown `{other}`; expected client, sender or gateway"
+            )),
+        },
+    );
+    let applies_to = p.list("consent.applies_to", &raw.applies_to, |c| {
+        c.parse::<Class>()
+    });
+    if applies_to.as_ref().is_some_and(Vec::is_empty) {
+        p.add(
+            "consent.applies_to",
+            "empty: name the classes an opt-out holds back (marketing, transactional)",
+        );
+    }
+    let refuse_status = p.check("consent.refuse_status", status(&raw.refuse_status));
+    let on_suppressed = match raw.on_suppressed.as_str() {
+        "receipt" => Some(OnSuppressed::Receipt),
+        "refuse" => Some(OnSuppressed::Refuse(refuse_status?)),
+        other => {
+            p.add(
+                "consent.on_suppressed",
+                format!("unknown `{other}`; expected receipt or refuse"),
+            );
+            None
+        }
+    };
+    Some(ConsentConfig {
+        enabled: raw.enabled,
+        scope: scope?,
+        applies_to: applies_to.filter(|a| !a.is_empty())?,
+        on_suppressed: on_suppressed?,
+    })
+}
+
+/// With consent on, every client must say what its messages are: a client sending marketing
+/// by default as transactional would bypass every opt-out.
+fn consent_needs_classes(consent: &ConsentConfig, clients: &[ClientConfig], p: &mut Problems) {
+    if !consent.enabled {
+        return;
+    }
+    for (i, client) in clients.iter().enumerate() {
+        if client.classes.default.is_none() {
+            p.add(
+                format!("clients[{i}].default_class"),
+                "required while [consent] is enabled: transactional or marketing",
+            );
+        }
+    }
+}
+
+fn numbering(raw: RawNumbering, p: &mut Problems) -> Option<NumberingConfig> {
+    let default_country = match raw.default_country {
+        None => None,
+        Some(code) => Some(
+            p.check(
+                "numbering.default_country",
+                code.parse::<phonenumber::country::Id>()
+                    .map_err(|_| format!("`{code}` is not an ISO 3166 country code (like \"FR\")")),
+            )?,
+        ),
+    };
+    Some(NumberingConfig { default_country })
 }
 
 fn log(raw: RawLog, p: &mut Problems) -> Option<LogConfig> {

@@ -6,8 +6,9 @@
 
 use super::validate::{validate, Submission};
 use super::{EsmeService, DEFAULT_ROUTE};
-use crate::config::ClientConfig;
-use crate::message::{Address, Class, Message, MessageId};
+use crate::config::{ClientConfig, Config, OnSuppressed};
+use crate::consent::{self, ConsentEvent};
+use crate::message::{Address, Class, Message, MessageId, State};
 use crate::session::SessionInfo;
 use crate::telemetry::{self, Bound, Scope};
 use smpp_proto::pdu::{
@@ -154,7 +155,48 @@ impl EsmeService {
             submission,
             crate::message::now_ms(),
         )?;
-        self.accept(client, vec![message]).await.and_then(first)
+        let opt_out = self.consent_at_accept(&config, &message)?;
+        let id = self.accept(client, vec![message]).await.and_then(first)?;
+        if let Some(opt_out) = opt_out {
+            self.end_opted_out(id, opt_out).await;
+        }
+        Ok(id)
+    }
+
+    /// Consent at accept. `Ok(None)`: the message goes. `Ok(Some(opt-out))`: it is accepted
+    /// only to end REJECTED at once, with its receipt (`on_suppressed = "receipt"`). `Err`:
+    /// it is refused with that status (`"refuse"`, or the list could not be read).
+    fn consent_at_accept(
+        &self,
+        config: &Config,
+        message: &Message,
+    ) -> Result<Option<ConsentEvent>, CommandStatus> {
+        let opt_out = match self.store.holding_back(config, message) {
+            Ok(None) => return Ok(None),
+            Ok(Some(opt_out)) => opt_out,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the suppression list; submit refused");
+                return Err(CommandStatus::ESME_RSYSERR);
+            }
+        };
+        telemetry::suppressed(&message.client);
+        match config.consent.on_suppressed {
+            OnSuppressed::Refuse(status) => Err(status),
+            OnSuppressed::Receipt => Ok(Some(opt_out)),
+        }
+    }
+
+    /// Ends an accepted message whose number opted out, with its receipt in the same commit.
+    /// Should this fail, or the gateway stop first, dispatch finds the opt-out again.
+    async fn end_opted_out(&self, id: MessageId, opt_out: ConsentEvent) {
+        let detail = move |m: &Message| consent::refusal_detail(m, &opt_out);
+        let ended = self
+            .outboxes
+            .end(id, State::Rejected, detail, consent::ERR_OPTED_OUT)
+            .await;
+        if let Err(e) = ended {
+            tracing::warn!(%id, error = %e, "cannot end an opted-out message; dispatch will");
+        }
     }
 
     pub(super) async fn submit_sm(&self, session: &SessionInfo, seq: u32, sm: &SubmitSm) -> Pdu {
@@ -211,6 +253,7 @@ impl EsmeService {
         }
         let now = crate::message::now_ms();
         let mut messages = Vec::new();
+        let mut opt_outs = Vec::new();
         let mut unsuccess = Vec::new();
         for dest in sm.dest_address.iter() {
             let destination = match dest {
@@ -225,8 +268,16 @@ impl EsmeService {
                 }
             };
             let submission = submission_of!(sm, Address::from(destination));
-            match validate(client, &config.sender_rules, &submission, now) {
-                Ok(message) => messages.push(message),
+            let checked =
+                validate(client, &config.sender_rules, &submission, now).and_then(|message| {
+                    let opt_out = self.consent_at_accept(&config, &message)?;
+                    Ok((message, opt_out))
+                });
+            match checked {
+                Ok((message, opt_out)) => {
+                    messages.push(message);
+                    opt_outs.push(opt_out);
+                }
                 Err(status) => unsuccess.push(UnsuccessSme {
                     destination: destination.clone(),
                     error_status_code: status,
@@ -242,15 +293,22 @@ impl EsmeService {
         match self.accept(client, messages).await {
             // One message per destination; the response names the first. Each destination's
             // receipt carries its own id.
-            Ok(ids) => Pdu::new(
-                seq,
-                Body::SubmitMultiResp(SubmitMultiResp {
-                    message_id: message_id_resp(ids.first().copied().unwrap_or_default())
-                        .message_id,
-                    unsuccess_sme: unsuccess.try_into().unwrap_or_default(),
-                    tlvs: Tlvs::new(),
-                }),
-            ),
+            Ok(ids) => {
+                for (id, opt_out) in ids.iter().zip(opt_outs) {
+                    if let Some(opt_out) = opt_out {
+                        self.end_opted_out(*id, opt_out).await;
+                    }
+                }
+                Pdu::new(
+                    seq,
+                    Body::SubmitMultiResp(SubmitMultiResp {
+                        message_id: message_id_resp(ids.first().copied().unwrap_or_default())
+                            .message_id,
+                        unsuccess_sme: unsuccess.try_into().unwrap_or_default(),
+                        tlvs: Tlvs::new(),
+                    }),
+                )
+            }
             Err(status) => refuse(status),
         }
     }

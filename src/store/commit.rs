@@ -42,11 +42,14 @@
 //! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
 //! and the next open replays nothing.
 
-use super::engine::{self, JournalSync, Segment, Tree, Wal, Write, Writer};
+use super::engine::{
+    self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
+};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
 use super::{Error, Shared};
 use crate::config::Durability;
+use crate::consent::ConsentEvent;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
@@ -99,6 +102,9 @@ pub(super) enum Op {
         /// Retention cutoff.
         before: i64,
     },
+    /// A consent change: the number's suppression entry and a consent log entry. Replies the
+    /// event with the choice it replaced.
+    Consent(ConsentEvent),
     /// Removes outbox entries (idempotent): every entry a delivery round got answered.
     AckOutbox {
         /// Receiving client.
@@ -135,6 +141,8 @@ pub(super) enum Reply {
     Count(usize),
     /// The record as written, and the seq of the outbox entry pushed with it, if any.
     Pushed(Arc<Record>, Option<u64>),
+    /// The consent change as written.
+    Consent(ConsentEvent),
 }
 
 /// How callers reach the commit thread.
@@ -552,6 +560,7 @@ impl Committer {
                 }
                 Reply::Count(purged)
             }
+            Op::Consent(event) => Reply::Consent(self.consent(batch, &mut changes, event)?),
             Op::AckOutbox { client, seqs } => {
                 let mut removed = 0;
                 for seq in seqs {
@@ -656,6 +665,35 @@ impl Committer {
         changes.write_new(Tree::Outbox, key, value);
         *changes.outbox_delta.entry(client.to_owned()).or_default() += 1;
         Ok(seq)
+    }
+
+    /// Writes a consent change over the number's entry, with the choice it replaces, and
+    /// appends it to the consent log.
+    fn consent(
+        &mut self,
+        batch: &Plan,
+        changes: &mut Changes,
+        mut event: ConsentEvent,
+    ) -> Result<ConsentEvent, Error> {
+        let key = layout::suppression_key(&event.scope, &event.number)?;
+        let in_batch = changes
+            .consents
+            .get(&key)
+            .or_else(|| batch.effects.consents.get(&key));
+        event.previous = match in_batch {
+            Some(earlier) => Some(earlier.choice),
+            None => match self.shared.engine.get(Tree::Suppressions, &key)? {
+                Some(value) => Some(layout::decode_consent(SUPPRESSIONS, &key, &value)?.choice),
+                None => None,
+            },
+        };
+        let value = layout::encode_consent(SUPPRESSIONS, &key, &event)?;
+        changes.write(Tree::Suppressions, key.clone(), Some(value));
+        let log_key = self.allocate_seq().to_be_bytes().to_vec();
+        let logged = layout::encode_consent(CONSENT_LOG, &log_key, &event)?;
+        changes.write_new(Tree::ConsentLog, log_key, logged);
+        changes.consents.insert(key, event.clone());
+        Ok(event)
     }
 
     /// Adds a queue entry for `id` at the back of `route`.
@@ -928,6 +966,8 @@ struct Changes {
     purged_carrier_keys: Vec<Vec<u8>>,
     carrier_ids: Vec<(CarrierKey, MessageId)>,
     outbox_present: HashMap<Vec<u8>, bool>,
+    /// Consent changes by suppression key, for later requests of the batch.
+    consents: HashMap<Vec<u8>, ConsentEvent>,
     writes: Vec<Write>,
     queue_delta: HashMap<String, i64>,
     outbox_delta: HashMap<String, i64>,
@@ -989,6 +1029,7 @@ impl Changes {
         self.records.extend(later.records);
         self.carrier_ids.extend(later.carrier_ids);
         self.outbox_present.extend(later.outbox_present);
+        self.consents.extend(later.consents);
         self.writes.extend(later.writes);
         for (route, delta) in later.queue_delta {
             *self.queue_delta.entry(route).or_default() += delta;

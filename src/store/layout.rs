@@ -15,6 +15,9 @@
 //! | `carrier_ids` | link (u8 len + bytes), carrier id       | v1, id (u64 BE)                   |
 //! | `outbox`      | client (u8 len + bytes), seq (u64 BE)   | v1, postcard `OutboxItem`         |
 //! | `meta`        | `next_id`, `next_seq`                   | v1, u64 BE                        |
+//! | `suppressions`| scope (0 gateway, 1 client, 2 sender;   | v1, postcard `ConsentEvent` (the  |
+//! |               | then name len + bytes), E.164 number    | latest change)                    |
+//! | `consent_log` | seq (u64 BE)                            | v1, postcard `ConsentEvent`       |
 //! | `meta`        | `format_version` (the engine's)         | the format number (one byte)      |
 //!
 //! The engine keeps `messages`, `queue` and `outbox` in packs of 16 numbers (ids, seqs) under one
@@ -33,6 +36,7 @@
 
 use super::engine::{self, MESSAGES, OUTBOX, VALUE_V1};
 use super::Error;
+use crate::consent::{ConsentEvent, Scope};
 use crate::message::{Class, ClassFrom, Labels, Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -75,6 +79,43 @@ pub(super) fn carrier_key(link: &str, carrier_id: &str) -> Result<Vec<u8>, Error
     let mut key = name_prefix(link)?;
     key.extend_from_slice(carrier_id.as_bytes());
     Ok(key)
+}
+
+/// Key of a suppression: the scope (a tag byte, then the client or sender's name prefix),
+/// then the number. The scope first, so that one list scans in number order.
+pub(super) fn suppression_key(scope: &Scope, number: &str) -> Result<Vec<u8>, Error> {
+    let mut key = scope_prefix(scope)?;
+    key.extend_from_slice(number.as_bytes());
+    Ok(key)
+}
+
+/// The prefix of one scope's suppressions.
+pub(super) fn scope_prefix(scope: &Scope) -> Result<Vec<u8>, Error> {
+    Ok(match scope {
+        Scope::Gateway => vec![0],
+        Scope::Client(client) => [&[1][..], &name_prefix(client)?].concat(),
+        Scope::Sender(sender) => [&[2][..], &name_prefix(sender)?].concat(),
+    })
+}
+
+/// Value of a `suppressions` or `consent_log` entry.
+pub(super) fn encode_consent(
+    tree: &'static str,
+    key: &[u8],
+    event: &ConsentEvent,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(96);
+    out.push(VALUE_V1);
+    encode_into(tree, key, event, out)
+}
+
+/// Reads a `suppressions` or `consent_log` entry.
+pub(super) fn decode_consent(
+    tree: &'static str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<ConsentEvent, Error> {
+    decode_all(tree, key, versioned(tree, key, value)?)
 }
 
 /// Splits a queue or outbox key into its name and sequence number.

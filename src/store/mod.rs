@@ -16,6 +16,7 @@
 //! [`Store::failed`] says why, and the gateway restarts: the journal has every answered write).
 
 mod commit;
+mod consent;
 mod engine;
 mod layout;
 mod recent;
@@ -838,7 +839,7 @@ impl Scan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::config::Durability;
     use crate::message::{Address, OutboxKind};
@@ -860,7 +861,7 @@ mod tests {
     /// Unit tests wait for a layer's age.
     const LAYER_AGE: Duration = Duration::from_millis(300);
 
-    fn open(dir: &tempfile::TempDir) -> Store {
+    pub(super) fn open(dir: &tempfile::TempDir) -> Store {
         retry_locked(|| Store::open(&config(dir, Durability::Durable)))
     }
 

@@ -64,8 +64,12 @@ impl Request {
                 }
                 request.call()
             }
-            "POST" => {
-                let mut request = agent.post(&url);
+            "POST" | "PUT" => {
+                let mut request = if method == "PUT" {
+                    agent.put(&url)
+                } else {
+                    agent.post(&url)
+                };
                 if let Some(auth) = &auth {
                     request = request.header("Authorization", auth);
                 }

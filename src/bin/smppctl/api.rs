@@ -80,6 +80,16 @@ impl Api {
         self.post_with(path, Some(body))
     }
 
+    /// A PUT with `body` as JSON.
+    pub(crate) fn put_json(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.agent.put(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        self.answer(url, request.send_json(body))
+    }
+
     fn post_with(&self, path: &str, body: Option<&impl Serialize>) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.base);
         let mut request = self.agent.post(&url);

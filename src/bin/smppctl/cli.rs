@@ -120,6 +120,12 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Suppression lists: who opted out of (or back into) which messages, and the consent
+    /// log that proves it.
+    Suppress {
+        #[command(subcommand)]
+        command: SuppressCommand,
+    },
     /// Offline PDU tools.
     Pdu {
         #[command(subcommand)]
@@ -180,4 +186,47 @@ pub(crate) enum PduCommand {
         /// The whole PDU, header included, in hex.
         hex: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SuppressCommand {
+    /// Opt a number out: its messages of the classes [consent] applies_to are held back.
+    Add(ConsentArgs),
+    /// Opt a number back in (the opt-out stays in the consent log).
+    Remove(ConsentArgs),
+    /// A number's latest choice in a scope.
+    Show {
+        /// The number: E.164 (+33612345678), or national with [numbering] default_country.
+        number: String,
+        #[command(flatten)]
+        scope: ScopeArg,
+    },
+    /// Every number of a scope's list, opted out or back in.
+    Export {
+        #[command(flatten)]
+        scope: ScopeArg,
+    },
+    /// The consent log: every change, oldest first.
+    Log,
+}
+
+/// A number, its scope and the proof of the choice.
+#[derive(Args)]
+pub(crate) struct ConsentArgs {
+    /// The number: E.164 (+33612345678), or national with [numbering] default_country.
+    pub(crate) number: String,
+    #[command(flatten)]
+    pub(crate) scope: ScopeArg,
+    /// What shows the person chose this: a form, a letter, a call. Kept in the consent log.
+    #[arg(long)]
+    pub(crate) evidence: String,
+}
+
+/// Whose list.
+#[derive(Args)]
+pub(crate) struct ScopeArg {
+    /// `client:SYSTEM_ID`, `sender:ADDRESS` or `gateway` (the default only when [consent]
+    /// scope is "gateway").
+    #[arg(long)]
+    pub(crate) scope: Option<String>,
 }

@@ -12,6 +12,7 @@ mod offline;
 mod output;
 mod render;
 mod send;
+mod suppress;
 
 use api::{segment, Api};
 use clap::Parser;
@@ -102,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Disconnect { session, force } => {
             actions::disconnect(&api()?, json, session, force)
         }
+        Command::Suppress { command } => suppress::run(&api()?, json, command),
     }
 }
 

@@ -14,6 +14,8 @@
 //! | `CarrierIds` | 2      | `carrier_id_packs` | last byte: all but the key's last byte       |
 //! | `Outbox`     | 3      | `outbox_packs`     | numbered: 16 seqs to a key                   |
 //! | `Meta`       | 4      | `meta`             | none                                         |
+//! | `Suppressions` | 5    | `suppressions`     | none (format 5)                              |
+//! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
 //!
 //! Formats. Format 2 added the journal: a group commit writes its batch there as one entry (a few
@@ -33,7 +35,8 @@
 //! before the journal is replayed, then stamps 4 and empties the old trees.
 //!
 //! Format 5 writes message records in their version 2, which adds the message's class and
-//! labels (`store/layout.rs`). Version 1 records still read, as transactional with no labels,
+//! labels (`store/layout.rs`), and adds the trees `suppressions` (5) and `consent_log` (6),
+//! unpacked. Version 1 records still read, as transactional with no labels,
 //! so the upgrade from 4 only stamps 5; the stamp is there so that an older smppd refuses the
 //! store at open rather than failing on the first new record.
 
@@ -78,6 +81,10 @@ pub(in crate::store) const OUTBOX: &str = "outbox";
 pub(super) const OUTBOX_PACKS: &str = "outbox_packs";
 /// Counters and the format version.
 pub(in crate::store) const META: &str = "meta";
+/// (format 5) Scope and number → whether the number opted out of (or back into) messages.
+pub(in crate::store) const SUPPRESSIONS: &str = "suppressions";
+/// (format 5) Every consent change, in order, kept as proof.
+pub(in crate::store) const CONSENT_LOG: &str = "consent_log";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -93,16 +100,20 @@ pub(in crate::store) enum Tree {
     CarrierIds = 2,
     Outbox = 3,
     Meta = 4,
+    Suppressions = 5,
+    ConsentLog = 6,
 }
 
 impl Tree {
     /// Every tree, in number order.
-    pub(super) const ALL: [Self; 5] = [
+    pub(super) const ALL: [Self; 7] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
         Self::Outbox,
         Self::Meta,
+        Self::Suppressions,
+        Self::ConsentLog,
     ];
 
     /// Its name in errors.
@@ -113,6 +124,8 @@ impl Tree {
             Self::CarrierIds => CARRIER_IDS,
             Self::Outbox => OUTBOX,
             Self::Meta => META,
+            Self::Suppressions => SUPPRESSIONS,
+            Self::ConsentLog => CONSENT_LOG,
         }
     }
 
@@ -124,6 +137,8 @@ impl Tree {
             Self::CarrierIds => CARRIER_ID_PACKS,
             Self::Outbox => OUTBOX_PACKS,
             Self::Meta => META,
+            Self::Suppressions => SUPPRESSIONS,
+            Self::ConsentLog => CONSENT_LOG,
         }
     }
 
@@ -132,7 +147,7 @@ impl Tree {
         match self {
             Self::Messages | Self::Queue | Self::Outbox => Some(Packing::Numbered),
             Self::CarrierIds => Some(Packing::LastByte),
-            Self::Meta => None,
+            Self::Meta | Self::Suppressions | Self::ConsentLog => None,
         }
     }
 

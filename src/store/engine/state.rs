@@ -28,6 +28,8 @@ pub(super) struct Trees {
     pub(super) carrier_ids: RawTree,
     pub(super) outbox: RawTree,
     pub(super) meta: RawTree,
+    pub(super) suppressions: RawTree,
+    pub(super) consent_log: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -47,6 +49,8 @@ impl Trees {
             carrier_ids: db.open_tree(Tree::CarrierIds.sled_name())?,
             outbox: db.open_tree(Tree::Outbox.sled_name())?,
             meta: db.open_tree(META)?,
+            suppressions: db.open_tree(Tree::Suppressions.sled_name())?,
+            consent_log: db.open_tree(Tree::ConsentLog.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -59,6 +63,8 @@ impl Trees {
             Tree::CarrierIds => &self.carrier_ids,
             Tree::Outbox => &self.outbox,
             Tree::Meta => &self.meta,
+            Tree::Suppressions => &self.suppressions,
+            Tree::ConsentLog => &self.consent_log,
         }
     }
 

@@ -1,0 +1,184 @@
+//! The store's consent calls: a change written with its log entry in one commit, the current
+//! choice of a number in a scope, a scope's list, and the log. The model is `consent.rs`; the
+//! keys and values are `layout.rs`; the commit is `commit.rs` (`Op::Consent`).
+
+use super::commit::{Op, Reply};
+use super::engine::{Tree, CONSENT_LOG, SUPPRESSIONS};
+use super::{layout, unexpected, Error, Store};
+use crate::config::Config;
+use crate::consent::{self, Choice, ConsentEvent, Scope};
+use crate::message::Message;
+use crate::numbering;
+
+impl Store {
+    /// Records a consent change: the number's entry in its scope and a consent log entry, in
+    /// one group commit. Answers, once durable, with the change and the choice it replaced.
+    pub async fn record_consent(&self, event: ConsentEvent) -> Result<ConsentEvent, Error> {
+        layout::suppression_key(&event.scope, &event.number)?;
+        match self.write(Op::Consent(event)).await? {
+            Reply::Consent(event) => Ok(event),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The latest consent change of `number` in `scope`, if it ever had one.
+    pub fn consent(&self, scope: &Scope, number: &str) -> Result<Option<ConsentEvent>, Error> {
+        let key = layout::suppression_key(scope, number)?;
+        match self.shared.engine.get(Tree::Suppressions, &key)? {
+            Some(value) => layout::decode_consent(SUPPRESSIONS, &key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The opt-out that holds `number` back in `scope`, if it is opted out.
+    pub fn suppression(&self, scope: &Scope, number: &str) -> Result<Option<ConsentEvent>, Error> {
+        Ok(self
+            .consent(scope, number)?
+            .filter(|event| event.choice == Choice::OptedOut))
+    }
+
+    /// The opt-out that holds `message` back under `config`: consent is on, applies to the
+    /// message's class, and its destination opted out in the message's scope. Checked at
+    /// accept and again at dispatch, so an opt-out received while a message waited wins.
+    pub fn holding_back(
+        &self,
+        config: &Config,
+        message: &Message,
+    ) -> Result<Option<ConsentEvent>, Error> {
+        if !consent::applies(&config.consent, message.class) {
+            return Ok(None);
+        }
+        let Some(number) = numbering::e164(&config.numbering, &message.destination) else {
+            return Ok(None);
+        };
+        let scope = Scope::of(&config.consent, &message.client, &message.source.addr);
+        self.suppression(&scope, &number)
+    }
+
+    /// `scope`'s entries (opted out and back in) in number order, after `after`, at most
+    /// `limit`: an export, page by page.
+    pub fn consents(
+        &self,
+        scope: &Scope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ConsentEvent>, Error> {
+        let prefix = layout::scope_prefix(scope)?;
+        let start = match after {
+            // The byte after the number: the next key up.
+            Some(number) => [&layout::suppression_key(scope, number)?[..], &[0]].concat(),
+            None => prefix.clone(),
+        };
+        // Numbers are `+` and digits: every key of the scope sorts below this one.
+        let end = [&prefix[..], &[0xFF]].concat();
+        self.shared
+            .engine
+            .scan(Tree::Suppressions, &start, &end, limit)?
+            .into_iter()
+            .map(|(key, value)| layout::decode_consent(SUPPRESSIONS, &key, &value))
+            .collect()
+    }
+
+    /// The consent log after entry `after`, oldest first, at most `limit`: (seq, change).
+    pub fn consent_log(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, ConsentEvent)>, Error> {
+        let first = match after {
+            None => 0,
+            Some(seq) => match seq.checked_add(1) {
+                Some(first) => first,
+                None => return Ok(Vec::new()),
+            },
+        };
+        self.shared
+            .engine
+            .scan(
+                Tree::ConsentLog,
+                &first.to_be_bytes(),
+                &u64::MAX.to_be_bytes(),
+                limit,
+            )?
+            .into_iter()
+            .map(|(key, value)| {
+                let seq = <[u8; 8]>::try_from(key.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| layout::corrupt(CONSENT_LOG, &key, "key is not 8 bytes"))?;
+                Ok((seq, layout::decode_consent(CONSENT_LOG, &key, &value)?))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::Origin;
+    use crate::store::tests::open;
+
+    fn change(scope: Scope, number: &str, choice: Choice, at: i64) -> ConsentEvent {
+        ConsentEvent {
+            at,
+            scope,
+            number: number.into(),
+            choice,
+            origin: Origin::Mo,
+            evidence: format!("mo {at}"),
+            keyword: Some("STOP".into()),
+            previous: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_read_back_with_the_choice_they_replaced_and_survive_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let shop = Scope::Client("shop".into());
+        let other = Scope::Client("other".into());
+        let number = "+33612345678";
+        {
+            let store = open(&dir);
+            let first = store
+                .record_consent(change(shop.clone(), number, Choice::OptedOut, 1))
+                .await
+                .unwrap();
+            assert_eq!(first.previous, None);
+            assert!(store.suppression(&shop, number).unwrap().is_some());
+            // Another client's list does not hold it.
+            assert_eq!(store.suppression(&other, number).unwrap(), None);
+            // Two changes in one batch: the second sees the first.
+            let (back_in, out_again) = tokio::join!(
+                store.record_consent(change(shop.clone(), number, Choice::OptedIn, 2)),
+                store.record_consent(change(shop.clone(), number, Choice::OptedOut, 3)),
+            );
+            let (back_in, out_again) = (back_in.unwrap(), out_again.unwrap());
+            let mut previous = [back_in.previous, out_again.previous];
+            previous.sort_by_key(|p| p.map(Choice::name));
+            assert_eq!(previous, [Some(Choice::OptedIn), Some(Choice::OptedOut)]);
+            store
+                .record_consent(change(shop.clone(), "+33699999999", Choice::OptedIn, 4))
+                .await
+                .unwrap();
+            store.close_as_crashed().await.unwrap();
+        }
+        let store = open(&dir);
+        let latest = store.consent(&shop, number).unwrap().unwrap();
+        let log = store.consent_log(None, 100).unwrap();
+        assert_eq!(log.len(), 4, "{log:?}");
+        assert_eq!(log.last().unwrap().1.number, "+33699999999");
+        // The entry is the change the log has last for the number.
+        let last_for_number = log.iter().rev().find(|(_, e)| e.number == number).unwrap();
+        assert_eq!(latest, last_for_number.1);
+        assert!(log.windows(2).all(|w| w[0].0 < w[1].0), "log in order");
+        // Paged: after the first entry, the other three.
+        assert_eq!(store.consent_log(Some(log[0].0), 100).unwrap().len(), 3);
+
+        let list = store.consents(&shop, None, 100).unwrap();
+        let numbers: Vec<&str> = list.iter().map(|e| e.number.as_str()).collect();
+        assert_eq!(numbers, [number, "+33699999999"]);
+        assert_eq!(store.consents(&shop, Some(number), 100).unwrap().len(), 1);
+        assert!(store.consents(&other, None, 100).unwrap().is_empty());
+        // An opted-in number is listed but not suppressed.
+        assert_eq!(store.suppression(&shop, "+33699999999").unwrap(), None);
+    }
+}

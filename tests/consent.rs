@@ -1,0 +1,216 @@
+//! Consent through the real gateway: an operator's opt-out (`smppctl suppress add`, the admin
+//! API) holds back that client's marketing to the number, in any form the number is written,
+//! while transactional messages and other clients' messages still go; a marketing message
+//! that waited (scheduled) is held back at dispatch by an opt-out that came meanwhile; the
+//! refused or rejected message never reaches the carrier (the real simulator's submit log);
+//! and an opt-out acknowledged is there after kill -9.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{
+    api, carrier, client, get_ok, message_id, preamble, route, submit_sm, temp_dir, wait_link_up,
+    Client, Gateway, Simulator,
+};
+use serde_json::json;
+use smpp_proto::pdu::{Address, SubmitSm};
+use smpp_proto::{Body, CommandId, CommandStatus};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const SHOP: &str =
+    "default_class = \"transactional\"\nclass_by_service_type = { MKT = \"marketing\" }";
+
+/// A submit_sm to `to` (TON `ton`) from "Shop"; marketing with service_type MKT.
+fn submit(ton: u8, to: &str, marketing: bool, schedule: &str) -> Body {
+    let mut sm = SubmitSm {
+        destination: Address::new(ton, 1, to.try_into().unwrap()),
+        schedule_delivery_time: schedule.try_into().unwrap(),
+        ..submit_sm("33600000000", "Les soldes commencent demain")
+    };
+    if marketing {
+        sm.service_type = "MKT".try_into().unwrap();
+    }
+    Body::SubmitSm(sm)
+}
+
+fn gateway(name: &str, consent_extra: &str) -> (Gateway, Simulator) {
+    let dir = temp_dir(name);
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let config = preamble(&dir, "", "", "")
+        + &client("shop", "secret1", SHOP)
+        + &client("other", "secret1", SHOP)
+        + &carrier("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "")
+        + &format!(
+            "\n[consent]\nenabled = true\n{consent_extra}\n[numbering]\ndefault_country = \"FR\"\n"
+        );
+    (Gateway::start(&dir, &config), sim)
+}
+
+async fn opt_out(admin: SocketAddr, number: &str, scope: &str) -> serde_json::Value {
+    let body = json!({"scope": scope, "choice": "opted_out", "evidence": "unsubscribe form"});
+    let path = format!("/api/suppressions/{}", number.replace('+', "%2B"));
+    let (status, answer) = api(admin, "PUT", &path, None, Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+async fn state_of(admin: SocketAddr, id: &str, want: &str) -> serde_json::Value {
+    let mut message = serde_json::Value::Null;
+    common::eventually(Duration::from_secs(10), "the message's final state", || {
+        message = common::get_ok_blocking(admin, &format!("/api/messages/{id}"));
+        message["state"] == want
+    })
+    .await;
+    message
+}
+
+#[tokio::test]
+async fn an_opt_out_holds_back_marketing_to_the_number_in_every_form() {
+    let (mut gw, sim) = gateway("consent-receipt", "");
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+
+    // An operator opts +33612345678 out of shop's messages, with smppctl.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smppctl"))
+        .args(["--admin", &gw.admin_url(), "suppress", "add", "0612345678"])
+        .args([
+            "--scope",
+            "client:shop",
+            "--evidence",
+            "letter of 2026-12-01",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("+33612345678") && shown.contains("opted_out"),
+        "{shown}"
+    );
+
+    let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let mut other = Client::bound(gw.addr, CommandId::BindTransceiver, "other", "secret1").await;
+    // Marketing to the number, written three ways: accepted, then REJECTED with a receipt.
+    let mut rejected = Vec::new();
+    for (ton, to) in [(1, "33612345678"), (2, "0612345678"), (0, "+33612345678")] {
+        let resp = shop.request(submit(ton, to, true, "")).await;
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{to}");
+        rejected.push(message_id(&resp));
+    }
+    for id in &rejected {
+        let message = state_of(admin, id, "rejected").await;
+        let detail = message["history"].as_array().unwrap().last().unwrap()["detail"].clone();
+        assert!(detail.as_str().unwrap().contains("opted out"), "{detail}");
+    }
+    for _ in &rejected {
+        let (id, stat) = shop.next_receipt().await;
+        assert!(rejected.contains(&id), "{id}");
+        assert_eq!(stat, "REJECTD");
+    }
+    // Transactional to the same number goes; so does the other client's marketing.
+    let order = message_id(&shop.request(submit(1, "33612345678", false, "")).await);
+    let promo = message_id(&other.request(submit(1, "33612345678", true, "")).await);
+    state_of(admin, &order, "delivered").await;
+    state_of(admin, &promo, "delivered").await;
+
+    // A marketing message waiting for its time is held back by an opt-out that came since.
+    let later = shop
+        .request(submit(1, "33698765432", true, "000000000002000R"))
+        .await;
+    let later = message_id(&later);
+    let answer = opt_out(admin, "+33698765432", "client:shop").await;
+    assert_eq!(answer["suppressed"], true);
+    assert_eq!(answer["previous"], serde_json::Value::Null);
+    state_of(admin, &later, "rejected").await;
+
+    // The carrier got the two that went, and nothing else.
+    let mut sent: Vec<String> = sim
+        .submits()
+        .iter()
+        .map(|s| s.submit_sm().destination.addr.to_string())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["33612345678", "33612345678"]);
+
+    // The log has both opt-outs, in order; the list has both numbers.
+    let log = get_ok(admin, "/api/consent-log").await;
+    let numbers: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["+33612345678", "+33698765432"]);
+    assert_eq!(log[0]["evidence"], "letter of 2026-12-01");
+    assert_eq!(log[0]["origin"], "operator");
+
+    // An opt-out answered is durable: kill -9 right after one, and it is there.
+    opt_out(admin, "+33611111111", "client:shop").await;
+    gw.kill();
+    gw.restart();
+    let admin = gw.admin.unwrap();
+    let list = get_ok(admin, "/api/suppressions?scope=client:shop").await;
+    let numbers: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["+33611111111", "+33612345678", "+33698765432"]);
+}
+
+#[tokio::test]
+async fn refuse_mode_answers_the_configured_status_and_opt_in_lifts_it() {
+    let (gw, sim) = gateway(
+        "consent-refuse",
+        "on_suppressed = \"refuse\"\nrefuse_status = \"0x401\"\n",
+    );
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+    opt_out(admin, "+33612345678", "client:shop").await;
+    let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let resp = shop.request(submit(1, "33612345678", true, "")).await;
+    assert_eq!(resp.command_status, CommandStatus(0x401));
+
+    // Opted back in (evidence required), the same submit goes.
+    let path = "/api/suppressions/%2B33612345678";
+    let no_evidence = json!({"scope": "client:shop", "choice": "opted_in", "evidence": " "});
+    let (status, _) = api(admin, "PUT", path, None, Some(no_evidence)).await;
+    assert_eq!(status, 400);
+    let body = json!({"scope": "client:shop", "choice": "opted_in", "evidence": "START by phone"});
+    let (status, answer) = api(admin, "PUT", path, None, Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["previous"], "opted_out");
+    assert_eq!(answer["suppressed"], false);
+    let resp = shop.request(submit(1, "33612345678", true, "")).await;
+    let id = message_id(&resp);
+    state_of(admin, &id, "delivered").await;
+    assert_eq!(sim.submits().len(), 1);
+
+    // Bad requests name what is wrong.
+    for (path, needle) in [
+        ("/api/suppressions/%2B33612345678", "scope is required"),
+        (
+            "/api/suppressions/abc?scope=client:shop",
+            "not a phone number",
+        ),
+        (
+            "/api/suppressions/%2B33612345678?scope=route:x",
+            "not a scope",
+        ),
+    ] {
+        let (status, answer) = api(admin, "GET", path, None, None).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+}
