@@ -40,6 +40,8 @@
 //! - `SMPPD_E2E_CARRIER_SESSIONS`, `SMPPD_E2E_CARRIER_WINDOW`: the carrier link's sessions and
 //!   window per session (2, 128; the simulator's window is twice the link's);
 //! - `SMPPD_E2E_DURABILITY`: the gateway's `[store] durability` (default "durable");
+//! - `SMPPD_E2E_CONSENT`: 1 to send marketing with `[consent]` on, so that every message is
+//!   looked up in the suppression list at accept and at dispatch (default 0);
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free);
@@ -111,6 +113,7 @@ fn main() {
         carrier_sessions: env_u64("SMPPD_E2E_CARRIER_SESSIONS", CARRIER_SESSIONS).max(1),
         carrier_window: env_u64("SMPPD_E2E_CARRIER_WINDOW", CARRIER_WINDOW).max(1),
         durability: std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
+        consent: env_u64("SMPPD_E2E_CONSENT", 0) != 0,
     };
     assert!(params.window < RING / 2, "window too large");
     let parent = load::store_parent();
@@ -154,6 +157,8 @@ struct Params {
     carrier_window: u64,
     /// `[store] durability`.
     durability: String,
+    /// Marketing with `[consent]` on.
+    consent: bool,
 }
 
 /// The kinds of message the load sends.
@@ -846,10 +851,15 @@ fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
     if let Some(retention) = &params.retention {
         store.push_str(&format!("\nretention = {retention:?}"));
     }
-    let client_keys = format!(
+    let mut client_keys = format!(
         "bind_types = [\"transceiver\"]\nmax_binds = {}\nwindow = {}",
         params.binds, params.window
     );
+    let mut consent = String::new();
+    if params.consent {
+        client_keys.push_str("\ndefault_class = \"marketing\"");
+        consent = "\n[consent]\nenabled = true\n\n[numbering]\ndefault_country = \"FR\"\n".into();
+    }
     let carrier_keys = format!(
         "sessions = {}\nwindow = {}",
         params.carrier_sessions, params.carrier_window
@@ -858,6 +868,7 @@ fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
         + &client("bench", "bench", &client_keys)
         + &carrier_table("sim", carrier.port(), &carrier_keys)
         + &route("all", &["sim"], "")
+        + &consent
 }
 
 /// Binding to the carrier happens after "ready"; a submit before would only wait in the
@@ -901,6 +912,15 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                 ),
             ),
             ("durability", params.durability.clone()),
+            (
+                "consent",
+                if params.consent {
+                    "on, marketing"
+                } else {
+                    "off"
+                }
+                .to_owned(),
+            ),
             (
                 "retention",
                 params
