@@ -25,9 +25,10 @@ pub const LABEL_MAX: usize = 64;
 /// Longest tag list, commas included, in octets (UTF-8).
 pub const TAGS_MAX: usize = 128;
 
-/// Whether `tag` is one of smppd's vendor TLVs, which stay in the gateway.
+/// Whether `tag` is in smppd's vendor range, 0x1500–0x15FF, whose TLVs stay in the gateway
+/// (the class and labels above, `smppd_consent_action` on MO to clients, those to come).
 pub fn is_ours(tag: u16) -> bool {
-    (TLV_CLASS..=TLV_TAGS).contains(&tag)
+    (0x1500..=0x15FF).contains(&tag)
 }
 
 /// A message's class, what decided it, and its labels.
@@ -257,7 +258,7 @@ mod tests {
 
     #[test]
     fn only_our_range_is_ours() {
-        assert!(is_ours(0x1500) && is_ours(0x1503));
-        assert!(!is_ours(0x14FF) && !is_ours(0x1504) && !is_ours(0x0424));
+        assert!(is_ours(0x1500) && is_ours(0x1503) && is_ours(0x1504) && is_ours(0x15FF));
+        assert!(!is_ours(0x14FF) && !is_ours(0x1600) && !is_ours(0x0424));
     }
 }

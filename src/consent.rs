@@ -142,6 +142,10 @@ pub struct ConsentEvent {
     pub previous: Option<Choice>,
 }
 
+/// `smppd_consent_action`: on an MO relayed to its client, what the reply did to consent
+/// (`opted_out`, `opted_in`; a C-Octet String).
+pub const TLV_CONSENT_ACTION: u16 = 0x1504;
+
 /// The receipt `err` of a message ended because its number opted out (`stat:REJECTD`).
 pub const ERR_OPTED_OUT: u32 = 901;
 

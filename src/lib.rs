@@ -10,6 +10,7 @@ pub mod config;
 pub mod consent;
 pub mod esme;
 pub mod esme_client;
+pub mod keywords;
 pub mod live;
 pub mod message;
 pub mod numbering;

@@ -214,3 +214,70 @@ async fn refuse_mode_answers_the_configured_status_and_opt_in_lifts_it() {
         );
     }
 }
+
+/// The next deliver_sm the client gets (answered), skipping other PDUs.
+async fn next_deliver_sm(client: &mut Client) -> SubmitSm {
+    loop {
+        let pdu = client.recv().await.expect("connection closed");
+        client.answer(&pdu).await;
+        if let Body::DeliverSm(sm) = pdu.body {
+            return sm;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
+    let sim = common::sim_in_process(|_| {}).await;
+    let dir = temp_dir("consent-mo");
+    let config = preamble(&dir, "", "", "")
+        + &client("shop", "secret1", SHOP)
+        + &carrier("sim", sim.addr().port(), "")
+        + &route("default", &["sim"], "")
+        + &common::mo_route("36123", "shop")
+        + "\n[consent]\nenabled = true\n\n[numbering]\ndefault_country = \"FR\"\n";
+    let mut gw = Gateway::start(&dir, &config);
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+
+    // "Stop 🛑" in UCS-2 from a French mobile to the shop's short code.
+    sim.send_mo("smppd", "33612345678", "36123", "Stop 🛑")
+        .await
+        .unwrap();
+    // The MO reaches the shop, saying what it did.
+    let mo = next_deliver_sm(&mut shop).await;
+    let action = mo.tlvs.iter().find(|t| t.tag().0 == 0x1504).unwrap();
+    assert_eq!(&action.value_bytes()[..], b"opted_out\0");
+    // Acknowledged to the carrier means stored: kill -9 now, and the opt-out is there.
+    gw.kill();
+    gw.restart();
+    let admin = gw.admin.unwrap();
+    let entry = get_ok(admin, "/api/suppressions/%2B33612345678?scope=client:shop").await;
+    assert_eq!(entry["suppressed"], true, "{entry}");
+    assert_eq!(entry["origin"], "mo");
+    assert_eq!(entry["keyword"], "STOP");
+
+    // Marketing to the number is held back; transactional goes.
+    let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let promo = message_id(&shop.request(submit(2, "0612345678", true, "")).await);
+    let order = message_id(&shop.request(submit(1, "33612345678", false, "")).await);
+    state_of(admin, &promo, "rejected").await;
+    state_of(admin, &order, "delivered").await;
+
+    // "Start" opts back in; then marketing goes again.
+    sim.send_mo("smppd", "33612345678", "36123", "start")
+        .await
+        .unwrap();
+    let entry = get_ok(admin, "/api/suppressions/%2B33612345678?scope=client:shop").await;
+    assert_eq!(entry["suppressed"], false, "{entry}");
+    assert_eq!(entry["previous"], "opted_out");
+    let promo = message_id(&shop.request(submit(1, "33612345678", true, "")).await);
+    state_of(admin, &promo, "delivered").await;
+
+    // Not a keyword: relayed as it is, consent untouched.
+    sim.send_mo("smppd", "33612345678", "36123", "Non stop, merci")
+        .await
+        .unwrap();
+    let log = get_ok(admin, "/api/consent-log").await;
+    assert_eq!(log.as_array().unwrap().len(), 2, "{log}");
+}

@@ -3,12 +3,15 @@
 //! carrier gets deliver_sm_resp only once the store has what it said.
 
 use crate::carrier::{Carriers, Link};
+use crate::config::Config;
+use crate::consent::{self, Choice, ConsentEvent, Origin, Scope};
 use crate::message::{now_ms, Address, MessageId, OutboxItem, OutboxKind, State};
 use crate::outbox::report;
 use crate::session::{Reply, Service, SessionInfo};
-use crate::telemetry;
+use crate::{keywords, numbering, telemetry};
+use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
-use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu};
+use smpp_proto::{coding, receipt, Body, CommandStatus, MessageState, Pdu};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,13 +285,82 @@ impl Intake {
                 .collect(),
             created_at: now_ms(),
         };
-        match self.carriers.outboxes.push(client, item).await {
-            Ok(_) => CommandStatus::ESME_ROK,
+        let stored = match self.consent_change(&live.config, client, sm, &item) {
+            Some((event, action)) => {
+                let mut item = item;
+                // The client sees what its customer's reply did.
+                let mut value = action.name().as_bytes().to_vec();
+                value.push(0);
+                item.tlvs.push((consent::TLV_CONSENT_ACTION, value));
+                let pushed = self
+                    .carriers
+                    .outboxes
+                    .push_with_consent(client, item, event);
+                pushed.await.map(|event| {
+                    tracing::info!(
+                        %client,
+                        number = %event.number,
+                        scope = %event.scope,
+                        choice = event.choice.name(),
+                        "consent changed by a reply"
+                    );
+                })
+            }
+            None => self.carriers.outboxes.push(client, item).await.map(|_| ()),
+        };
+        match stored {
+            Ok(()) => CommandStatus::ESME_ROK,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store an MO");
                 CommandStatus::ESME_RX_T_APPN
             }
         }
+    }
+
+    /// The consent change an MO asks for (STOP, START), with `[consent]` on: its sender's
+    /// choice in the scope of the client it is routed to, or of the short code it was sent to.
+    fn consent_change(
+        &self,
+        config: &Config,
+        client: &str,
+        sm: &SubmitSm,
+        item: &OutboxItem,
+    ) -> Option<(ConsentEvent, keywords::Action)> {
+        if !config.consent.enabled {
+            return None;
+        }
+        let matched = keywords::matched(&config.consent.keywords, &mo_text(sm)?)?;
+        let Some(number) = numbering::e164(&config.numbering, &item.source) else {
+            tracing::warn!(
+                source = %item.source.addr,
+                keyword = %matched.keyword,
+                "a consent keyword from a sender that is no phone number; ignored"
+            );
+            return None;
+        };
+        let choice = match matched.action {
+            keywords::Action::OptOut => Choice::OptedOut,
+            keywords::Action::OptIn => Choice::OptedIn,
+        };
+        let mut evidence = format!(
+            "reply to {} through {}",
+            item.destination.addr,
+            self.link.name()
+        );
+        if !matched.rest.is_empty() {
+            evidence.push_str(&format!(": {} {}", matched.keyword, matched.rest));
+        }
+        let event = ConsentEvent {
+            at: item.created_at,
+            scope: Scope::of(&config.consent, client, &item.destination.addr),
+            number,
+            choice,
+            origin: Origin::Mo,
+            evidence,
+            keyword: Some(matched.keyword),
+            previous: None,
+        };
+        Some((event, matched.action))
     }
 }
 
@@ -379,6 +451,21 @@ fn id_forms(id: &str, format: crate::config::IdFormat) -> Vec<String> {
     }
     forms.dedup();
     forms
+}
+
+/// An MO's text for the keyword engine: a whole message only (a part of a long one is
+/// not a reply keyword), decoded by its data_coding, without a user data header.
+fn mo_text(sm: &SubmitSm) -> Option<String> {
+    if !matches!(sm.part(), Ok(None)) {
+        return None;
+    }
+    let data = sm.user_data();
+    let text = if sm.esm_class & esm_class::UDHI != 0 {
+        parse_udh(&data).ok()?.1
+    } else {
+        &data[..]
+    };
+    Some(coding::decode_text(sm.data_coding, text))
 }
 
 #[cfg(test)]

@@ -63,6 +63,58 @@ pub struct ConsentConfig {
     pub applies_to: Vec<Class>,
     /// `on_suppressed` (and `refuse_status`): what a submit to a suppressed number gets.
     pub on_suppressed: OnSuppressed,
+    /// `match`, `opt_out_keywords`, `opt_in_keywords`: what in a reply changes consent.
+    pub keywords: Keywords,
+}
+
+/// The keywords of replies (`keywords.rs`), normalised as replies are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keywords {
+    /// `match`.
+    pub matching: KeywordMatch,
+    /// `opt_out_keywords`.
+    pub opt_out: Vec<String>,
+    /// `opt_in_keywords`.
+    pub opt_in: Vec<String>,
+}
+
+/// Opt-out words of the French operators' charters and the usual English ones.
+pub const OPT_OUT_KEYWORDS: [&str; 14] = [
+    "STOP",
+    "STOPALL",
+    "ARRET",
+    "ARRETER",
+    "DESABONNER",
+    "DESINSCRIRE",
+    "DESINSCRIPTION",
+    "UNSUBSCRIBE",
+    "END",
+    "QUIT",
+    "CANCEL",
+    "OPTOUT",
+    "REVOKE",
+    "STOPP",
+];
+/// Opt-in words.
+pub const OPT_IN_KEYWORDS: [&str; 2] = ["START", "UNSTOP"];
+
+impl Default for Keywords {
+    fn default() -> Self {
+        Self {
+            matching: KeywordMatch::FirstWord,
+            opt_out: OPT_OUT_KEYWORDS.map(str::to_owned).to_vec(),
+            opt_in: OPT_IN_KEYWORDS.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
+/// `[consent] match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeywordMatch {
+    /// `"first_word"`: the reply's first word (`STOP SMS`, `Stop merci`).
+    FirstWord,
+    /// `"exact"`: the whole reply.
+    Exact,
 }
 
 impl Default for ConsentConfig {
@@ -72,6 +124,7 @@ impl Default for ConsentConfig {
             scope: ConsentScope::Client,
             applies_to: vec![Class::Marketing],
             on_suppressed: OnSuppressed::Receipt,
+            keywords: Keywords::default(),
         }
     }
 }

@@ -35,6 +35,10 @@ pub(super) struct RawConsent {
     pub(super) applies_to: Vec<String>,
     pub(super) on_suppressed: String,
     pub(super) refuse_status: RawStatus,
+    #[serde(rename = "match")]
+    pub(super) matching: String,
+    pub(super) opt_out_keywords: Option<Vec<String>>,
+    pub(super) opt_in_keywords: Option<Vec<String>>,
 }
 
 impl Default for RawConsent {
@@ -45,6 +49,9 @@ impl Default for RawConsent {
             applies_to: vec!["marketing".to_owned()],
             on_suppressed: "receipt".to_owned(),
             refuse_status: RawStatus::Code(0x401),
+            matching: "first_word".to_owned(),
+            opt_out_keywords: None,
+            opt_in_keywords: None,
         }
     }
 }

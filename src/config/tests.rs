@@ -738,6 +738,7 @@ fn consent_and_numbering() {
             scope: ConsentScope::Sender,
             applies_to: vec![Class::Marketing, Class::Transactional],
             on_suppressed: OnSuppressed::Refuse(CommandStatus(0x402)),
+            keywords: Keywords::default(),
         }
     );
     assert_eq!(
@@ -779,6 +780,31 @@ fn consent_and_numbering() {
         "[consent]\non_suppressed = \"refuse\"\nrefuse_status = 0\n",
         "consent.refuse_status",
         "not an error status",
+    );
+    let text = "[consent]\nmatch = \"exact\"\nopt_out_keywords = [\"Arrêt\", \"stop\"]\n\
+                opt_in_keywords = [\"Go\"]\n";
+    let keywords = Config::parse(text).unwrap().consent.keywords;
+    assert_eq!(keywords.matching, KeywordMatch::Exact);
+    assert_eq!(
+        keywords.opt_out,
+        ["ARRET", "STOP"],
+        "normalised as replies are"
+    );
+    assert_eq!(keywords.opt_in, ["GO"]);
+    one_problem(
+        "[consent]\nmatch = \"fuzzy\"\n",
+        "consent.match",
+        "first_word or exact",
+    );
+    one_problem(
+        "[consent]\nopt_out_keywords = [\"stop now\"]\n",
+        "consent.opt_out_keywords[0]",
+        "not one word",
+    );
+    one_problem(
+        "[consent]\nopt_in_keywords = [\"Stop\"]\n",
+        "consent.opt_in_keywords",
+        "also an opt-out keyword",
     );
     one_problem(
         "[numbering]\ndefault_country = \"France\"\n",

@@ -18,9 +18,9 @@ use super::raw::{
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
-    IdFormat, LogConfig, LogFormat, MoRouteConfig, NumberingConfig, OnSuppressed, Pattern,
-    ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig, SessionConfig, SimulatorSection,
-    StoreConfig, TlsConfig,
+    IdFormat, KeywordMatch, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
+    OnSuppressed, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig,
+    SessionConfig, SimulatorSection, StoreConfig, TlsConfig,
 };
 use crate::message::Class;
 use std::collections::{HashMap, HashSet};
@@ -943,11 +943,57 @@ fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
             None
         }
     };
+    let keywords = keywords(&raw, p);
     Some(ConsentConfig {
         enabled: raw.enabled,
         scope: scope?,
         applies_to: applies_to.filter(|a| !a.is_empty())?,
         on_suppressed: on_suppressed?,
+        keywords: keywords?,
+    })
+}
+
+/// `match`, `opt_out_keywords`, `opt_in_keywords`: each keyword one word, normalised as
+/// replies are, in one list only.
+fn keywords(raw: &RawConsent, p: &mut Problems) -> Option<Keywords> {
+    let matching = p.check(
+        "consent.match",
+        match raw.matching.as_str() {
+            "first_word" => Ok(KeywordMatch::FirstWord),
+            "exact" => Ok(KeywordMatch::Exact),
+            other => Err(format!("unknown `{other}`; expected first_word or exact")),
+        },
+    );
+    let word = |text: &String| {
+        let normal = crate::keywords::normalise(text);
+        if normal.is_empty() || normal.contains(' ') {
+            Err(format!("`{text}` is not one word of letters or digits"))
+        } else {
+            Ok(normal)
+        }
+    };
+    let defaults = Keywords::default();
+    let opt_out = match &raw.opt_out_keywords {
+        None => Some(defaults.opt_out),
+        Some(words) => p.list("consent.opt_out_keywords", words, word),
+    };
+    let opt_in = match &raw.opt_in_keywords {
+        None => Some(defaults.opt_in),
+        Some(words) => p.list("consent.opt_in_keywords", words, word),
+    };
+    if let (Some(out), Some(r#in)) = (&opt_out, &opt_in) {
+        if let Some(both) = out.iter().find(|w| r#in.contains(w)) {
+            p.add(
+                "consent.opt_in_keywords",
+                format!("`{both}` is also an opt-out keyword: a reply must mean one thing"),
+            );
+            return None;
+        }
+    }
+    Some(Keywords {
+        matching: matching?,
+        opt_out: opt_out?,
+        opt_in: opt_in?,
     })
 }
 

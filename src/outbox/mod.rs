@@ -16,6 +16,7 @@ mod delivery;
 pub(crate) mod report;
 
 use crate::config::ClientConfig;
+use crate::consent::ConsentEvent;
 use crate::message::{now_ms, Message, MessageId, OutboxItem, State};
 use crate::session::SessionHandle;
 use crate::store::{Error, Store};
@@ -85,6 +86,22 @@ impl Outboxes {
         let seq = self.store.push_outbox(system_id, item).await?;
         self.client(system_id).notify.notify_one();
         Ok(seq)
+    }
+
+    /// Adds an MO that changed consent to `system_id`'s outbox, with the change, in one
+    /// commit (`Store::record_consent_with_mo`).
+    pub async fn push_with_consent(
+        &self,
+        system_id: &str,
+        item: OutboxItem,
+        event: ConsentEvent,
+    ) -> Result<ConsentEvent, Error> {
+        let (event, _) = self
+            .store
+            .record_consent_with_mo(event, system_id, item)
+            .await?;
+        self.client(system_id).notify.notify_one();
+        Ok(event)
     }
 
     /// Whether `client`'s outbox holds its `max_outbox` items or more: it then takes no new

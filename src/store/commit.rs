@@ -102,9 +102,10 @@ pub(super) enum Op {
         /// Retention cutoff.
         before: i64,
     },
-    /// A consent change: the number's suppression entry and a consent log entry. Replies the
-    /// event with the choice it replaced.
-    Consent(ConsentEvent),
+    /// A consent change: the number's suppression entry and a consent log entry, and the
+    /// outbox entry of the MO that asked for it, if any. Replies the event with the choice it
+    /// replaced, and the outbox entry's seq.
+    Consent(Box<ConsentWrite>),
     /// Removes outbox entries (idempotent): every entry a delivery round got answered.
     AckOutbox {
         /// Receiving client.
@@ -112,6 +113,14 @@ pub(super) enum Op {
         /// Their seqs.
         seqs: Vec<u64>,
     },
+}
+
+/// The parts of [`Op::Consent`] (boxed: every request is as large as the largest op).
+pub(super) struct ConsentWrite {
+    /// The change.
+    pub(super) event: ConsentEvent,
+    /// The receiving client of the MO that asked for it, and the MO's entry.
+    pub(super) push: Option<(String, OutboxItem)>,
 }
 
 impl Op {
@@ -122,6 +131,7 @@ impl Op {
             Self::AckOutbox { seqs, .. } => seqs.len().max(1),
             Self::Purge { ids, .. } => ids.len().max(1),
             Self::UpdateAndPush { .. } => 2,
+            Self::Consent(write) if write.push.is_some() => 2,
             _ => 1,
         }
     }
@@ -141,8 +151,8 @@ pub(super) enum Reply {
     Count(usize),
     /// The record as written, and the seq of the outbox entry pushed with it, if any.
     Pushed(Arc<Record>, Option<u64>),
-    /// The consent change as written.
-    Consent(ConsentEvent),
+    /// The consent change as written, and the seq of the outbox entry pushed with it.
+    Consent(ConsentEvent, Option<u64>),
 }
 
 /// How callers reach the commit thread.
@@ -560,7 +570,15 @@ impl Committer {
                 }
                 Reply::Count(purged)
             }
-            Op::Consent(event) => Reply::Consent(self.consent(batch, &mut changes, event)?),
+            Op::Consent(write) => {
+                let ConsentWrite { event, push } = *write;
+                let event = self.consent(batch, &mut changes, event)?;
+                let seq = match push {
+                    Some((client, item)) => Some(self.push_outbox(&mut changes, &client, &item)?),
+                    None => None,
+                };
+                Reply::Consent(event, seq)
+            }
             Op::AckOutbox { client, seqs } => {
                 let mut removed = 0;
                 for seq in seqs {

@@ -2,12 +2,12 @@
 //! choice of a number in a scope, a scope's list, and the log. The model is `consent.rs`; the
 //! keys and values are `layout.rs`; the commit is `commit.rs` (`Op::Consent`).
 
-use super::commit::{Op, Reply};
+use super::commit::{ConsentWrite, Op, Reply};
 use super::engine::{Tree, CONSENT_LOG, SUPPRESSIONS};
 use super::{layout, unexpected, Error, Store};
 use crate::config::Config;
 use crate::consent::{self, Choice, ConsentEvent, Scope};
-use crate::message::Message;
+use crate::message::{Message, OutboxItem};
 use crate::numbering;
 
 impl Store {
@@ -15,8 +15,30 @@ impl Store {
     /// one group commit. Answers, once durable, with the change and the choice it replaced.
     pub async fn record_consent(&self, event: ConsentEvent) -> Result<ConsentEvent, Error> {
         layout::suppression_key(&event.scope, &event.number)?;
-        match self.write(Op::Consent(event)).await? {
-            Reply::Consent(event) => Ok(event),
+        let write = ConsentWrite { event, push: None };
+        match self.write(Op::Consent(Box::new(write))).await? {
+            Reply::Consent(event, _) => Ok(event),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Records a consent change asked for by an MO together with the MO's entry in `client`'s
+    /// outbox: one group commit, so that an MO acknowledged to the carrier never lacks its
+    /// opt-out, nor an opt-out its MO. Answers the change and the entry's seq.
+    pub async fn record_consent_with_mo(
+        &self,
+        event: ConsentEvent,
+        client: &str,
+        item: OutboxItem,
+    ) -> Result<(ConsentEvent, u64), Error> {
+        layout::suppression_key(&event.scope, &event.number)?;
+        layout::name_prefix(client)?;
+        let push = Some((client.to_owned(), item));
+        match self
+            .write(Op::Consent(Box::new(ConsentWrite { event, push })))
+            .await?
+        {
+            Reply::Consent(event, Some(seq)) => Ok((event, seq)),
             other => Err(unexpected(other)),
         }
     }

@@ -1,0 +1,166 @@
+//! The MO keyword engine: what a person's reply asks for. A reply is normalised (Unicode NFKC,
+//! so full-width `ＳＴＯＰ` is `STOP`; accents and other combining marks dropped, so `Arrêt` is
+//! `ARRET`; upper case; punctuation and symbols at either end of each word dropped; spaces
+//! collapsed) and matched on its first word (`STOP SMS`, `Stop merci`, `STOP 36123` all opt
+//! out) or, with `match = "exact"`, as a whole.
+//!
+//! Called by the carrier intake on every MO while `[consent]` is on (`carrier/intake.rs`).
+//! Never fails: text that matches nothing is `None`.
+
+use crate::config::{KeywordMatch, Keywords};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// What a reply asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Stop the messages (STOP, ARRET, UNSUBSCRIBE…).
+    OptOut,
+    /// Send them again (START, UNSTOP).
+    OptIn,
+}
+
+impl Action {
+    /// As relayed to the client (`smppd_consent_action` TLV) and shown by the admin API.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::OptOut => "opted_out",
+            Self::OptIn => "opted_in",
+        }
+    }
+}
+
+/// A reply that matched a keyword.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Matched {
+    /// What it asks for.
+    pub action: Action,
+    /// The keyword, normalised (`ARRET`).
+    pub keyword: String,
+    /// What followed it, normalised (`SMS`, `36123`): kept as evidence.
+    pub rest: String,
+}
+
+/// The keyword in `text`, if it has one.
+pub fn matched(keywords: &Keywords, text: &str) -> Option<Matched> {
+    let normal = normalise(text);
+    let (first, rest) = match keywords.matching {
+        KeywordMatch::FirstWord => normal.split_once(' ').unwrap_or((normal.as_str(), "")),
+        KeywordMatch::Exact => (normal.as_str(), ""),
+    };
+    let action = if keywords.opt_out.iter().any(|k| k == first) {
+        Action::OptOut
+    } else if keywords.opt_in.iter().any(|k| k == first) {
+        Action::OptIn
+    } else {
+        return None;
+    };
+    Some(Matched {
+        action,
+        keyword: first.to_owned(),
+        rest: rest.to_owned(),
+    })
+}
+
+/// A reply as keywords are compared with it: NFKC, no combining marks, upper case, each word
+/// without punctuation or symbols around it, single spaces.
+pub fn normalise(text: &str) -> String {
+    let plain: String = text
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect::<String>()
+        .nfkc()
+        .flat_map(char::to_uppercase)
+        .collect();
+    plain
+        .split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keywords(matching: KeywordMatch) -> Keywords {
+        Keywords {
+            matching,
+            ..Keywords::default()
+        }
+    }
+
+    fn action(text: &str) -> Option<Action> {
+        matched(&keywords(KeywordMatch::FirstWord), text).map(|m| m.action)
+    }
+
+    #[test]
+    fn every_form_of_stop_opts_out() {
+        for text in [
+            "stop",
+            " Stop. ",
+            "STOP!!!",
+            "ＳＴＯＰ",
+            "Stop 🛑",
+            "🛑 stop",
+            "STOP SMS",
+            "STOP au 36123",
+            "Arrêt",
+            "arreter",
+            "ARRÊTER",
+            "Désabonner",
+            "désinscription",
+            "STOPP",
+            "Stop merci",
+            "Unsubscribe",
+            "stop\nplease",
+            "Stop sending me the wrong size",
+        ] {
+            assert_eq!(action(text), Some(Action::OptOut), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn start_opts_back_in_and_the_rest_matches_nothing() {
+        for text in ["START", "start!", "Unstop", "ＳＴＡＲＴ please"] {
+            assert_eq!(action(text), Some(Action::OptIn), "{text:?}");
+        }
+        for text in [
+            "Non stop",
+            "je ne veux plus",
+            "stopper",
+            "",
+            "   ",
+            "!!!",
+            "Merci, bonne journée",
+            "S T O P",
+        ] {
+            assert_eq!(action(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn exact_matching_takes_the_whole_reply() {
+        let exact = keywords(KeywordMatch::Exact);
+        assert_eq!(
+            matched(&exact, " stop! ").map(|m| m.action),
+            Some(Action::OptOut)
+        );
+        assert_eq!(matched(&exact, "stop merci"), None);
+    }
+
+    #[test]
+    fn the_keyword_and_what_follows_are_kept() {
+        let m = matched(&keywords(KeywordMatch::FirstWord), "Stop, au 36123 !").unwrap();
+        assert_eq!(m.keyword, "STOP");
+        assert_eq!(m.rest, "AU 36123");
+    }
+
+    #[test]
+    fn normal_forms() {
+        assert_eq!(normalise("  Ça  coûte   très cher !"), "CA COUTE TRES CHER");
+        assert_eq!(normalise("ＡＲＲÊＴ"), "ARRET");
+        assert_eq!(normalise("«stop»"), "STOP");
+    }
+}
