@@ -140,6 +140,9 @@ pub struct ConsentEvent {
     pub keyword: Option<String>,
     /// The choice before this one, if there was one; set by the store.
     pub previous: Option<Choice>,
+    /// When the number was last sent a confirmation of an opt-out in this scope, unix ms;
+    /// set by the store, which sends at most one per `confirmation_interval`.
+    pub confirmed_at: Option<i64>,
 }
 
 /// `smppd_consent_action`: on an MO relayed to its client, what the reply did to consent

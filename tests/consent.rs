@@ -228,10 +228,12 @@ async fn next_deliver_sm(client: &mut Client) -> SubmitSm {
 
 #[tokio::test]
 async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
-    let sim = common::sim_in_process(|_| {}).await;
     let dir = temp_dir("consent-mo");
+    let log = dir.join("carrier.log");
+    let sim = common::sim_in_process(|c| c.log_submits = Some(log.clone())).await;
+    let shop_keys = format!("{SHOP}\nconfirmation_text = \"{CONFIRMATION}\"");
     let config = preamble(&dir, "", "", "")
-        + &client("shop", "secret1", SHOP)
+        + &client("shop", "secret1", &shop_keys)
         + &carrier("sim", sim.addr().port(), "")
         + &route("default", &["sim"], "")
         + &common::mo_route("36123", "shop")
@@ -278,6 +280,47 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
     sim.send_mo("smppd", "33612345678", "36123", "Non stop, merci")
         .await
         .unwrap();
-    let log = get_ok(admin, "/api/consent-log").await;
-    assert_eq!(log.as_array().unwrap().len(), 2, "{log}");
+    let consent_log = get_ok(admin, "/api/consent-log").await;
+    assert_eq!(consent_log.as_array().unwrap().len(), 2, "{consent_log}");
+
+    // The confirmation of the first STOP went out: from the short code, to the number. (Once,
+    // or twice if the kill came between the carrier taking it and smppd recording that: a
+    // crash resends what it had not recorded as sent.)
+    let confirmations = || -> Vec<_> {
+        common::read_submit_log(&log)
+            .into_iter()
+            .filter(|s| s.submit_sm().source.addr.to_string() == "36123")
+            .collect()
+    };
+    common::eventually(
+        Duration::from_secs(10),
+        "the confirmation at the carrier",
+        || !confirmations().is_empty(),
+    )
+    .await;
+    let first = confirmations();
+    let sm = first[0].submit_sm();
+    assert_eq!(sm.destination.addr.to_string(), "33612345678");
+    assert_eq!(sm.short_message.as_bytes(), CONFIRMATION.as_bytes());
+    let entry = get_ok(admin, "/api/suppressions/%2B33612345678?scope=client:shop").await;
+    assert!(entry["confirmed_at"].is_string(), "{entry}");
+
+    // STOP again within 24 h: recorded, but no second confirmation.
+    sim.send_mo("smppd", "33612345678", "36123", "STOP")
+        .await
+        .unwrap();
+    let consent_log = get_ok(admin, "/api/consent-log").await;
+    let entries = consent_log.as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[2]["previous"], "opted_in");
+    // A marketing message sent after it is held back and reaches the carrier no sooner than
+    // a confirmation would have: once it has ended, nothing more is coming.
+    let promo = message_id(&shop.request(submit(1, "33612345678", true, "")).await);
+    state_of(admin, &promo, "rejected").await;
+    let order = message_id(&shop.request(submit(1, "33612345678", false, "")).await);
+    state_of(admin, &order, "delivered").await;
+    assert_eq!(confirmations().len(), first.len());
 }
+
+/// GSM 7-bit, one SMS.
+const CONFIRMATION: &str = "MaBoutique: vous ne recevrez plus nos offres par SMS.";

@@ -431,6 +431,9 @@ pub struct ConsentView {
     pub previous: Option<String>,
     /// Whether the number is held back in this scope (its latest choice is `opted_out`).
     pub suppressed: bool,
+    /// When the number was last sent a confirmation of an opt-out in this scope.
+    #[serde(default)]
+    pub confirmed_at: Option<String>,
 }
 
 /// The body of `PUT /api/suppressions/{number}`: an operator records a person's choice.

@@ -84,6 +84,7 @@ pub(crate) async fn change(
         evidence: evidence.to_owned(),
         keyword: None,
         previous: None,
+        confirmed_at: None,
     };
     let recorded = admin
         .store
@@ -159,5 +160,6 @@ fn view(seq: Option<u64>, event: &ConsentEvent) -> ConsentView {
         keyword: event.keyword.clone(),
         previous: event.previous.map(|p| p.name().to_owned()),
         suppressed: event.choice == Choice::OptedOut,
+        confirmed_at: event.confirmed_at.map(rfc3339),
     }
 }

@@ -5,9 +5,14 @@
 use crate::carrier::{Carriers, Link};
 use crate::config::Config;
 use crate::consent::{self, Choice, ConsentEvent, Origin, Scope};
-use crate::message::{now_ms, Address, MessageId, OutboxItem, OutboxKind, State};
+use crate::live::Snapshot;
+use crate::message::{
+    now_ms, Address, Class, ClassFrom, Event, Labels, Message, MessageId, OutboxItem, OutboxKind,
+    State,
+};
 use crate::outbox::report;
 use crate::session::{Reply, Service, SessionInfo};
+use crate::store::Confirmation;
 use crate::{keywords, numbering, telemetry};
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
@@ -292,18 +297,26 @@ impl Intake {
                 let mut value = action.name().as_bytes().to_vec();
                 value.push(0);
                 item.tlvs.push((consent::TLV_CONSENT_ACTION, value));
-                let pushed = self
-                    .carriers
-                    .outboxes
-                    .push_with_consent(client, item, event);
-                pushed.await.map(|event| {
+                let confirmation = match action {
+                    keywords::Action::OptOut => self.confirmation(&live, client, &item),
+                    keywords::Action::OptIn => None,
+                };
+                let pushed =
+                    self.carriers
+                        .outboxes
+                        .push_with_consent(client, item, event, confirmation);
+                pushed.await.map(|(event, confirmed)| {
                     tracing::info!(
                         %client,
                         number = %event.number,
                         scope = %event.scope,
                         choice = event.choice.name(),
+                        confirmation = ?confirmed,
                         "consent changed by a reply"
                     );
+                    if confirmed.is_some() {
+                        self.carriers.notify_queued();
+                    }
                 })
             }
             None => self.carriers.outboxes.push(client, item).await.map(|_| ()),
@@ -315,6 +328,63 @@ impl Intake {
                 CommandStatus::ESME_RX_T_APPN
             }
         }
+    }
+
+    /// The confirmation of an opt-out by reply: the client's `confirmation_text`, from the
+    /// number the person replied to, back to them, on the route such a message takes. The
+    /// store queues it only if the number got none within `confirmation_interval`.
+    fn confirmation(&self, live: &Snapshot, client: &str, mo: &OutboxItem) -> Option<Confirmation> {
+        let config = &live.config;
+        let text = config.client(client)?.confirmation_text.as_ref()?;
+        let (source, destination) = (mo.destination.clone(), mo.source.clone());
+        let Some(route) = live.routes.route(client, &source.addr, &destination.addr) else {
+            tracing::warn!(%client, to = %destination.addr, "no route for an opt-out confirmation");
+            return None;
+        };
+        let encoding = coding::choose_encoding(text);
+        // Config checked that the text fits one SMS in its encoding.
+        let short_message = encoding.encode(text).ok()?;
+        let now = now_ms();
+        let message = Message {
+            id: self.carriers.store.allocate_id(),
+            client: client.to_owned(),
+            route: route.name().to_owned(),
+            service_type: String::new(),
+            source,
+            destination,
+            esm_class: 0,
+            protocol_id: 0,
+            priority_flag: 0,
+            // smppd's own message: no receipt for the client, which did not send it.
+            registered_delivery: 0,
+            data_coding: encoding.data_coding(),
+            replace_if_present_flag: 0,
+            sm_default_msg_id: 0,
+            short_message,
+            tlvs: Vec::new(),
+            schedule_at: None,
+            expire_at: None,
+            received_at: now,
+            state: State::Queued,
+            attempts: 0,
+            carrier: None,
+            history: vec![Event {
+                at: now,
+                state: State::Queued,
+                detail: "confirmation of an opt-out by reply, sent by smppd".to_owned(),
+            }],
+            class: Class::Transactional,
+            class_from: ClassFrom::Default,
+            labels: Labels {
+                tags: vec!["smppd:opt-out-confirmation".to_owned()],
+                ..Labels::default()
+            },
+        };
+        Some(Confirmation {
+            message,
+            interval: i64::try_from(config.consent.confirmation_interval.as_millis())
+                .unwrap_or(i64::MAX),
+        })
     }
 
     /// The consent change an MO asks for (STOP, START), with `[consent]` on: its sender's
@@ -359,6 +429,7 @@ impl Intake {
             evidence,
             keyword: Some(matched.keyword),
             previous: None,
+            confirmed_at: None,
         };
         Some((event, matched.action))
     }

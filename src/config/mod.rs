@@ -65,6 +65,9 @@ pub struct ConsentConfig {
     pub on_suppressed: OnSuppressed,
     /// `match`, `opt_out_keywords`, `opt_in_keywords`: what in a reply changes consent.
     pub keywords: Keywords,
+    /// `confirmation_interval`: at most one opt-out confirmation per number and scope in this
+    /// time, so that an auto-responder and smppd do not answer each other forever.
+    pub confirmation_interval: Duration,
 }
 
 /// The keywords of replies (`keywords.rs`), normalised as replies are.
@@ -125,6 +128,7 @@ impl Default for ConsentConfig {
             applies_to: vec![Class::Marketing],
             on_suppressed: OnSuppressed::Receipt,
             keywords: Keywords::default(),
+            confirmation_interval: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -347,6 +351,9 @@ pub struct ClientConfig {
     pub max_outbox: NonZeroUsize,
     /// How its messages get their class when the vendor TLV does not say (`class.rs`).
     pub classes: ClassRules,
+    /// `confirmation_text`: sent to a number that opted out of this client's messages by
+    /// reply, from the number it replied to; none = no confirmation. One SMS at most.
+    pub confirmation_text: Option<String>,
 }
 
 /// A client's class rules: `class_by_service_type`, then `class_by_source`, then

@@ -39,6 +39,7 @@ pub(super) struct RawConsent {
     pub(super) matching: String,
     pub(super) opt_out_keywords: Option<Vec<String>>,
     pub(super) opt_in_keywords: Option<Vec<String>>,
+    pub(super) confirmation_interval: String,
 }
 
 impl Default for RawConsent {
@@ -52,6 +53,7 @@ impl Default for RawConsent {
             matching: "first_word".to_owned(),
             opt_out_keywords: None,
             opt_in_keywords: None,
+            confirmation_interval: "24h".to_owned(),
         }
     }
 }
@@ -262,6 +264,7 @@ pub(super) struct RawClient {
     pub(super) default_class: Option<String>,
     pub(super) class_by_service_type: BTreeMap<String, String>,
     pub(super) class_by_source: BTreeMap<String, String>,
+    pub(super) confirmation_text: Option<String>,
 }
 
 impl Default for RawClient {
@@ -281,6 +284,7 @@ impl Default for RawClient {
             default_class: None,
             class_by_service_type: BTreeMap::new(),
             class_by_source: BTreeMap::new(),
+            confirmation_text: None,
         }
     }
 }

@@ -329,6 +329,7 @@ fn fully_specified_config() {
                 ],
                 max_outbox: NonZeroUsize::new(500).unwrap(),
                 classes: ClassRules::default(),
+                confirmation_text: None,
             },
             ClientConfig {
                 system_id: "crm".into(),
@@ -345,6 +346,7 @@ fn fully_specified_config() {
                 allowed_ips: vec![],
                 max_outbox: NonZeroUsize::new(100_000).unwrap(),
                 classes: ClassRules::default(),
+                confirmation_text: None,
             },
         ],
         carriers: vec![],
@@ -739,6 +741,7 @@ fn consent_and_numbering() {
             applies_to: vec![Class::Marketing, Class::Transactional],
             on_suppressed: OnSuppressed::Refuse(CommandStatus(0x402)),
             keywords: Keywords::default(),
+            confirmation_interval: Duration::from_secs(24 * 3600),
         }
     );
     assert_eq!(
@@ -805,6 +808,20 @@ fn consent_and_numbering() {
         "[consent]\nopt_in_keywords = [\"Stop\"]\n",
         "consent.opt_in_keywords",
         "also an opt-out keyword",
+    );
+    let long = "ê".repeat(71);
+    one_problem(
+        &format!("{CLIENT}confirmation_text = \"{long}\"\n"),
+        "clients[0].confirmation_text",
+        "71 UCS-2 units; one SMS holds 70",
+    );
+    let fits = "a".repeat(160);
+    let config = Config::parse(&format!("{CLIENT}confirmation_text = \"{fits}\"\n")).unwrap();
+    assert_eq!(config.clients[0].confirmation_text, Some(fits));
+    one_problem(
+        "[consent]\nconfirmation_interval = \"0s\"\n",
+        "consent.confirmation_interval",
+        "zero",
     );
     one_problem(
         "[numbering]\ndefault_country = \"France\"\n",

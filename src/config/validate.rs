@@ -314,6 +314,12 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     });
     let allowed_ips = p.list(&key("allowed_ips"), &raw.allowed_ips, |s| ip_net(s));
     let max_outbox = p.check(&key("max_outbox"), non_zero_usize(raw.max_outbox, None));
+    let confirmation_text = match raw.confirmation_text {
+        None => Some(None),
+        Some(text) => p
+            .check(&key("confirmation_text"), one_sms(&text))
+            .map(|()| Some(text)),
+    };
     Some(ClientConfig {
         system_id: system_id?,
         password: password?,
@@ -325,6 +331,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         allowed_ips: allowed_ips?,
         max_outbox: max_outbox?,
         classes: classes?,
+        confirmation_text: confirmation_text?,
     })
 }
 
@@ -364,6 +371,25 @@ fn class_rules(
         by_source,
         default,
     })
+}
+
+/// A text that fits one SMS: 160 GSM 7-bit characters, or 70 UCS-2 ones.
+fn one_sms(text: &str) -> Result<(), String> {
+    let encoding = smpp_proto::coding::choose_encoding(text);
+    let units = encoding.units(text).unwrap_or(usize::MAX);
+    let (max, name) = match encoding {
+        smpp_proto::coding::Encoding::Ucs2 => (70, "UCS-2"),
+        _ => (160, "GSM 7-bit"),
+    };
+    if text.trim().is_empty() {
+        return Err("empty: write the text, or leave the key out".to_owned());
+    }
+    if units > max {
+        return Err(format!(
+            "{units} {name} units; one SMS holds {max} (no accents outside GSM 7-bit keeps 160)"
+        ));
+    }
+    Ok(())
 }
 
 fn bind_types(key: &str, words: &[String], p: &mut Problems) -> Option<BindTypes> {
@@ -944,12 +970,17 @@ fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
         }
     };
     let keywords = keywords(&raw, p);
+    let confirmation_interval = p.check(
+        "consent.confirmation_interval",
+        positive_duration(&raw.confirmation_interval),
+    );
     Some(ConsentConfig {
         enabled: raw.enabled,
         scope: scope?,
         applies_to: applies_to.filter(|a| !a.is_empty())?,
         on_suppressed: on_suppressed?,
         keywords: keywords?,
+        confirmation_interval: confirmation_interval?,
     })
 }
 

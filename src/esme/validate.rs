@@ -224,6 +224,7 @@ mod tests {
             allowed_ips: vec![],
             max_outbox: NonZeroUsize::MIN,
             classes: crate::config::ClassRules::default(),
+            confirmation_text: None,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::config::ClientConfig;
 use crate::consent::ConsentEvent;
 use crate::message::{now_ms, Message, MessageId, OutboxItem, State};
 use crate::session::SessionHandle;
-use crate::store::{Error, Store};
+use crate::store::{Confirmation, Error, Store};
 use crate::telemetry;
 use dashmap::DashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -88,20 +88,22 @@ impl Outboxes {
         Ok(seq)
     }
 
-    /// Adds an MO that changed consent to `system_id`'s outbox, with the change, in one
-    /// commit (`Store::record_consent_with_mo`).
+    /// Adds an MO that changed consent to `system_id`'s outbox, with the change and the
+    /// confirmation due, in one commit (`Store::record_consent_with_mo`). Returns the change
+    /// and the confirmation's id if it was queued.
     pub async fn push_with_consent(
         &self,
         system_id: &str,
         item: OutboxItem,
         event: ConsentEvent,
-    ) -> Result<ConsentEvent, Error> {
-        let (event, _) = self
+        confirmation: Option<Confirmation>,
+    ) -> Result<(ConsentEvent, Option<MessageId>), Error> {
+        let recorded = self
             .store
-            .record_consent_with_mo(event, system_id, item)
+            .record_consent_with_mo(event, system_id, item, confirmation)
             .await?;
         self.client(system_id).notify.notify_one();
-        Ok(event)
+        Ok(recorded)
     }
 
     /// Whether `client`'s outbox holds its `max_outbox` items or more: it then takes no new

@@ -49,7 +49,7 @@ use super::layout::{self, Record};
 use super::recent::CarrierKey;
 use super::{Error, Shared};
 use crate::config::Durability;
-use crate::consent::ConsentEvent;
+use crate::consent::{Choice, ConsentEvent};
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};
@@ -121,6 +121,16 @@ pub(super) struct ConsentWrite {
     pub(super) event: ConsentEvent,
     /// The receiving client of the MO that asked for it, and the MO's entry.
     pub(super) push: Option<(String, OutboxItem)>,
+    /// The message confirming an opt-out to the number, if one is due.
+    pub(super) confirmation: Option<Confirmation>,
+}
+
+/// A confirmation of an opt-out, sent unless the number got one in the last `interval` ms.
+pub struct Confirmation {
+    /// The message, queued on its route, with its id.
+    pub message: Message,
+    /// At most one per this many milliseconds, per number and scope.
+    pub interval: i64,
 }
 
 impl Op {
@@ -151,8 +161,9 @@ pub(super) enum Reply {
     Count(usize),
     /// The record as written, and the seq of the outbox entry pushed with it, if any.
     Pushed(Arc<Record>, Option<u64>),
-    /// The consent change as written, and the seq of the outbox entry pushed with it.
-    Consent(ConsentEvent, Option<u64>),
+    /// The consent change as written, the seq of the outbox entry pushed with it, and the id
+    /// of the confirmation accepted with it.
+    Consent(ConsentEvent, Option<u64>, Option<MessageId>),
 }
 
 /// How callers reach the commit thread.
@@ -509,17 +520,7 @@ impl Committer {
         let reply = match op {
             Op::Accept(messages) => {
                 for message in messages {
-                    let id = message.id;
-                    if self.exists(batch, &changes, id)? {
-                        return Err(Error::Duplicate(id));
-                    }
-                    let queue_seq = if message.state.is_queued() {
-                        Some(self.enqueue(&mut changes, &message.route, id)?)
-                    } else {
-                        None
-                    };
-                    changes.max_id = changes.max_id.max(Some(id.as_u64()));
-                    changes.put_record(Record { queue_seq, message }, true)?;
+                    self.accept(batch, &mut changes, message)?;
                 }
                 Reply::Done
             }
@@ -571,13 +572,17 @@ impl Committer {
                 Reply::Count(purged)
             }
             Op::Consent(write) => {
-                let ConsentWrite { event, push } = *write;
-                let event = self.consent(batch, &mut changes, event)?;
+                let ConsentWrite {
+                    event,
+                    push,
+                    confirmation,
+                } = *write;
+                let (event, confirmed) = self.consent(batch, &mut changes, event, confirmation)?;
                 let seq = match push {
                     Some((client, item)) => Some(self.push_outbox(&mut changes, &client, &item)?),
                     None => None,
                 };
-                Reply::Consent(event, seq)
+                Reply::Consent(event, seq, confirmed)
             }
             Op::AckOutbox { client, seqs } => {
                 let mut removed = 0;
@@ -685,33 +690,72 @@ impl Committer {
         Ok(seq)
     }
 
+    /// A new message: its record and, if queued, its queue entry.
+    fn accept(
+        &mut self,
+        batch: &Plan,
+        changes: &mut Changes,
+        message: Message,
+    ) -> Result<(), Error> {
+        let id = message.id;
+        if self.exists(batch, changes, id)? {
+            return Err(Error::Duplicate(id));
+        }
+        let queue_seq = if message.state.is_queued() {
+            Some(self.enqueue(changes, &message.route, id)?)
+        } else {
+            None
+        };
+        changes.max_id = changes.max_id.max(Some(id.as_u64()));
+        changes.put_record(Record { queue_seq, message }, true)?;
+        Ok(())
+    }
+
     /// Writes a consent change over the number's entry, with the choice it replaces, and
-    /// appends it to the consent log.
+    /// appends it to the consent log. An opt-out with a `confirmation` accepts that message
+    /// too, unless the number was sent one within its interval. Returns the change as written
+    /// and the confirmation's id if it was accepted.
     fn consent(
         &mut self,
         batch: &Plan,
         changes: &mut Changes,
         mut event: ConsentEvent,
-    ) -> Result<ConsentEvent, Error> {
+        confirmation: Option<Confirmation>,
+    ) -> Result<(ConsentEvent, Option<MessageId>), Error> {
         let key = layout::suppression_key(&event.scope, &event.number)?;
         let in_batch = changes
             .consents
             .get(&key)
-            .or_else(|| batch.effects.consents.get(&key));
-        event.previous = match in_batch {
-            Some(earlier) => Some(earlier.choice),
+            .or_else(|| batch.effects.consents.get(&key))
+            .cloned();
+        let previous = match in_batch {
+            Some(earlier) => Some(earlier),
             None => match self.shared.engine.get(Tree::Suppressions, &key)? {
-                Some(value) => Some(layout::decode_consent(SUPPRESSIONS, &key, &value)?.choice),
+                Some(value) => Some(layout::decode_consent(SUPPRESSIONS, &key, &value)?),
                 None => None,
             },
         };
+        event.previous = previous.as_ref().map(|p| p.choice);
+        event.confirmed_at = previous.and_then(|p| p.confirmed_at);
+        let mut confirmed = None;
+        if let Some(Confirmation { message, interval }) = confirmation {
+            let at = message.received_at;
+            let due = event
+                .confirmed_at
+                .is_none_or(|last| at.saturating_sub(last) >= interval);
+            if event.choice == Choice::OptedOut && due {
+                confirmed = Some(message.id);
+                self.accept(batch, changes, message)?;
+                event.confirmed_at = Some(at);
+            }
+        }
         let value = layout::encode_consent(SUPPRESSIONS, &key, &event)?;
         changes.write(Tree::Suppressions, key.clone(), Some(value));
         let log_key = self.allocate_seq().to_be_bytes().to_vec();
         let logged = layout::encode_consent(CONSENT_LOG, &log_key, &event)?;
         changes.write_new(Tree::ConsentLog, log_key, logged);
         changes.consents.insert(key, event.clone());
-        Ok(event)
+        Ok((event, confirmed))
     }
 
     /// Adds a queue entry for `id` at the back of `route`.

@@ -2,12 +2,12 @@
 //! choice of a number in a scope, a scope's list, and the log. The model is `consent.rs`; the
 //! keys and values are `layout.rs`; the commit is `commit.rs` (`Op::Consent`).
 
-use super::commit::{ConsentWrite, Op, Reply};
+use super::commit::{Confirmation, ConsentWrite, Op, Reply};
 use super::engine::{Tree, CONSENT_LOG, SUPPRESSIONS};
 use super::{layout, unexpected, Error, Store};
 use crate::config::Config;
 use crate::consent::{self, Choice, ConsentEvent, Scope};
-use crate::message::{Message, OutboxItem};
+use crate::message::{Message, MessageId, OutboxItem};
 use crate::numbering;
 
 impl Store {
@@ -15,30 +15,38 @@ impl Store {
     /// one group commit. Answers, once durable, with the change and the choice it replaced.
     pub async fn record_consent(&self, event: ConsentEvent) -> Result<ConsentEvent, Error> {
         layout::suppression_key(&event.scope, &event.number)?;
-        let write = ConsentWrite { event, push: None };
+        let write = ConsentWrite {
+            event,
+            push: None,
+            confirmation: None,
+        };
         match self.write(Op::Consent(Box::new(write))).await? {
-            Reply::Consent(event, _) => Ok(event),
+            Reply::Consent(event, _, _) => Ok(event),
             other => Err(unexpected(other)),
         }
     }
 
     /// Records a consent change asked for by an MO together with the MO's entry in `client`'s
-    /// outbox: one group commit, so that an MO acknowledged to the carrier never lacks its
-    /// opt-out, nor an opt-out its MO. Answers the change and the entry's seq.
+    /// outbox and, for an opt-out, its `confirmation` if the number got none within the
+    /// confirmation's interval: one group commit, so that an MO acknowledged to the carrier
+    /// never lacks its opt-out, nor an opt-out its MO or confirmation. Answers the change and
+    /// the confirmation's id if it was queued.
     pub async fn record_consent_with_mo(
         &self,
         event: ConsentEvent,
         client: &str,
         item: OutboxItem,
-    ) -> Result<(ConsentEvent, u64), Error> {
+        confirmation: Option<Confirmation>,
+    ) -> Result<(ConsentEvent, Option<MessageId>), Error> {
         layout::suppression_key(&event.scope, &event.number)?;
         layout::name_prefix(client)?;
-        let push = Some((client.to_owned(), item));
-        match self
-            .write(Op::Consent(Box::new(ConsentWrite { event, push })))
-            .await?
-        {
-            Reply::Consent(event, Some(seq)) => Ok((event, seq)),
+        let write = ConsentWrite {
+            event,
+            push: Some((client.to_owned(), item)),
+            confirmation,
+        };
+        match self.write(Op::Consent(Box::new(write))).await? {
+            Reply::Consent(event, Some(_), confirmed) => Ok((event, confirmed)),
             other => Err(unexpected(other)),
         }
     }
@@ -149,6 +157,7 @@ mod tests {
             evidence: format!("mo {at}"),
             keyword: Some("STOP".into()),
             previous: None,
+            confirmed_at: None,
         }
     }
 

@@ -23,6 +23,7 @@ mod recent;
 pub mod retention;
 mod space;
 
+pub use commit::Confirmation;
 pub use engine::DbError;
 pub use space::SpaceStatus;
 
