@@ -59,47 +59,25 @@ impl TryFrom<RawConfig> for Config {
         if let (Some(consent), Some(clients)) = (&consent, &clients) {
             consent_needs_classes(consent, clients, &mut problems);
         }
-        match (
-            server,
-            store,
-            clients,
-            carriers,
-            routes,
-            mo_routes,
-            sender_rules,
-            admin,
-            log,
-            simulator,
-            consent,
-            numbering,
-        ) {
-            (
-                Some(server),
-                Some(store),
-                Some(clients),
-                Some(carriers),
-                Some(routes),
-                Some(mo_routes),
-                Some(sender_rules),
-                Some(admin),
-                Some(log),
-                Some(simulator),
-                Some(consent),
-                Some(numbering),
-            ) if problems.0.is_empty() => Ok(Self {
-                server,
-                store,
-                clients,
-                carriers,
-                routes,
-                mo_routes,
-                sender_rules,
-                admin,
-                log,
-                simulator,
-                consent,
-                numbering,
-            }),
+        // Every section, or `None` if any is missing (each `None` came with its problem).
+        let config = (|| {
+            Some(Self {
+                server: server?,
+                store: store?,
+                clients: clients?,
+                carriers: carriers?,
+                routes: routes?,
+                mo_routes: mo_routes?,
+                sender_rules: sender_rules?,
+                admin: admin?,
+                log: log?,
+                simulator: simulator?,
+                consent: consent?,
+                numbering: numbering?,
+            })
+        })();
+        match config {
+            Some(config) if problems.0.is_empty() => Ok(config),
             _ if problems.0.is_empty() => {
                 // Every `None` above comes with its problem; should one not, still refuse.
                 Err(ConfigErrors::one(ConfigError::new(
