@@ -1,22 +1,14 @@
 //! What carriers send us: delivery receipts, matched to the gateway message whatever the
-//! carrier did to the id (hex vs decimal, zero padding, case), and MO, routed to a client. The
+//! carrier did to the id (hex vs decimal, zero padding, case), and MO, handed to `mo.rs`. The
 //! carrier gets deliver_sm_resp only once the store has what it said.
 
 use crate::carrier::{Carriers, Link};
-use crate::config::Config;
-use crate::consent::{self, Choice, ConsentEvent, Origin, Scope};
-use crate::live::Snapshot;
-use crate::message::{
-    now_ms, Address, Class, ClassFrom, Event, Labels, Message, MessageId, OutboxItem, OutboxKind,
-    State,
-};
+use crate::message::{now_ms, MessageId, State};
 use crate::outbox::report;
 use crate::session::{Reply, Service, SessionInfo};
-use crate::store::Confirmation;
-use crate::{keywords, numbering, telemetry};
-use smpp_proto::concat::parse_udh;
+use crate::telemetry;
 use smpp_proto::pdu::{esm_class, DataSm, MessageIdResp, SubmitSm};
-use smpp_proto::{coding, receipt, Body, CommandStatus, MessageState, Pdu};
+use smpp_proto::{receipt, Body, CommandStatus, MessageState, Pdu};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +19,8 @@ const EARLY_RECEIPT_WAIT: Duration = Duration::from_secs(10);
 
 /// The service of a carrier session: receipts and MO in.
 pub(crate) struct Intake {
-    carriers: Arc<Carriers>,
-    link: Arc<Link>,
+    pub(super) carriers: Arc<Carriers>,
+    pub(super) link: Arc<Link>,
     /// Carrier ids of receipts that matched nothing the first time: the carrier is asked to
     /// send each once more later, since the dispatch it belongs to may be a moment from being
     /// recorded (a busy gateway, a race with the submit_sm_resp). Bounded; cleared when full.
@@ -251,188 +243,6 @@ impl Intake {
                 .flatten()
         })
     }
-
-    /// Routes an MO to its client's outbox.
-    async fn mo(&self, sm: &SubmitSm) -> CommandStatus {
-        // A new message, like a submit: refused while the disk is nearly full, with a status
-        // the carrier retries later. Receipts are not: they update messages already accepted.
-        if self.carriers.store.refuses_new() {
-            tracing::debug!(carrier = %self.link.name(), "MO refused: low disk space");
-            return CommandStatus::ESME_RX_T_APPN;
-        }
-        let destination = sm.destination.addr.to_string_lossy();
-        let live = self.carriers.snapshot();
-        let Some(client) = live.routes.mo_client(&destination) else {
-            tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
-            return CommandStatus::ESME_RX_P_APPN;
-        };
-        let full = live
-            .config
-            .client(client)
-            .is_some_and(|c| self.carriers.outboxes.is_full(c));
-        if full {
-            // Transient: the carrier keeps it and resends once the client reads again.
-            tracing::warn!(carrier = %self.link.name(), %client, "MO refused: client's outbox full");
-            telemetry::refused_full(telemetry::Bound::ClientOutbox, client);
-            return CommandStatus::ESME_RX_T_APPN;
-        }
-        let item = OutboxItem {
-            kind: OutboxKind::Mo,
-            source: Address::from(&sm.source),
-            destination: Address::from(&sm.destination),
-            esm_class: sm.esm_class,
-            data_coding: sm.data_coding,
-            short_message: sm.short_message.as_bytes().to_vec(),
-            tlvs: sm
-                .tlvs
-                .iter()
-                .map(|t| (t.tag().0, t.value_bytes().to_vec()))
-                .collect(),
-            created_at: now_ms(),
-        };
-        let stored = match self.consent_change(&live.config, client, sm, &item) {
-            Some((event, action)) => {
-                let mut item = item;
-                // The client sees what its customer's reply did.
-                let mut value = action.name().as_bytes().to_vec();
-                value.push(0);
-                item.tlvs.push((consent::TLV_CONSENT_ACTION, value));
-                let confirmation = match action {
-                    keywords::Action::OptOut => self.confirmation(&live, client, &item),
-                    keywords::Action::OptIn => None,
-                };
-                let pushed =
-                    self.carriers
-                        .outboxes
-                        .push_with_consent(client, item, event, confirmation);
-                pushed.await.map(|(event, confirmed)| {
-                    tracing::info!(
-                        %client,
-                        number = %event.number,
-                        scope = %event.scope,
-                        choice = event.choice.name(),
-                        confirmation = ?confirmed,
-                        "consent changed by a reply"
-                    );
-                    if confirmed.is_some() {
-                        self.carriers.notify_queued();
-                    }
-                })
-            }
-            None => self.carriers.outboxes.push(client, item).await.map(|_| ()),
-        };
-        match stored {
-            Ok(()) => CommandStatus::ESME_ROK,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store an MO");
-                CommandStatus::ESME_RX_T_APPN
-            }
-        }
-    }
-
-    /// The confirmation of an opt-out by reply: the client's `confirmation_text`, from the
-    /// number the person replied to, back to them, on the route such a message takes. The
-    /// store queues it only if the number got none within `confirmation_interval`.
-    fn confirmation(&self, live: &Snapshot, client: &str, mo: &OutboxItem) -> Option<Confirmation> {
-        let config = &live.config;
-        let text = config.client(client)?.confirmation_text.as_ref()?;
-        let (source, destination) = (mo.destination.clone(), mo.source.clone());
-        let Some(route) = live.routes.route(client, &source.addr, &destination.addr) else {
-            tracing::warn!(%client, to = %destination.addr, "no route for an opt-out confirmation");
-            return None;
-        };
-        let encoding = coding::choose_encoding(text);
-        // Config checked that the text fits one SMS in its encoding.
-        let short_message = encoding.encode(text).ok()?;
-        let now = now_ms();
-        let message = Message {
-            id: self.carriers.store.allocate_id(),
-            client: client.to_owned(),
-            route: route.name().to_owned(),
-            service_type: String::new(),
-            source,
-            destination,
-            esm_class: 0,
-            protocol_id: 0,
-            priority_flag: 0,
-            // smppd's own message: no receipt for the client, which did not send it.
-            registered_delivery: 0,
-            data_coding: encoding.data_coding(),
-            replace_if_present_flag: 0,
-            sm_default_msg_id: 0,
-            short_message,
-            tlvs: Vec::new(),
-            schedule_at: None,
-            expire_at: None,
-            received_at: now,
-            state: State::Queued,
-            attempts: 0,
-            carrier: None,
-            history: vec![Event {
-                at: now,
-                state: State::Queued,
-                detail: "confirmation of an opt-out by reply, sent by smppd".to_owned(),
-            }],
-            class: Class::Transactional,
-            class_from: ClassFrom::Default,
-            labels: Labels {
-                tags: vec!["smppd:opt-out-confirmation".to_owned()],
-                ..Labels::default()
-            },
-        };
-        Some(Confirmation {
-            message,
-            interval: i64::try_from(config.consent.confirmation_interval.as_millis())
-                .unwrap_or(i64::MAX),
-        })
-    }
-
-    /// The consent change an MO asks for (STOP, START), with `[consent]` on: its sender's
-    /// choice in the scope of the client it is routed to, or of the short code it was sent to.
-    fn consent_change(
-        &self,
-        config: &Config,
-        client: &str,
-        sm: &SubmitSm,
-        item: &OutboxItem,
-    ) -> Option<(ConsentEvent, keywords::Action)> {
-        if !config.consent.enabled {
-            return None;
-        }
-        let matched = keywords::matched(&config.consent.keywords, &mo_text(sm)?)?;
-        let Some(number) = numbering::e164(&config.numbering, &item.source) else {
-            tracing::warn!(
-                source = %item.source.addr,
-                keyword = %matched.keyword,
-                "a consent keyword from a sender that is no phone number; ignored"
-            );
-            return None;
-        };
-        let choice = match matched.action {
-            keywords::Action::OptOut => Choice::OptedOut,
-            keywords::Action::OptIn => Choice::OptedIn,
-        };
-        let mut evidence = format!(
-            "reply to {} through {}",
-            item.destination.addr,
-            self.link.name()
-        );
-        if !matched.rest.is_empty() {
-            evidence.push_str(&format!(": {} {}", matched.keyword, matched.rest));
-        }
-        let event = ConsentEvent {
-            at: item.created_at,
-            scope: Scope::of(&config.consent, client, &item.destination.addr),
-            number,
-            choice,
-            origin: Origin::Mo,
-            evidence,
-            keyword: Some(matched.keyword),
-            previous: None,
-            confirmed_at: None,
-        };
-        Some((event, matched.action))
-    }
 }
 
 impl Service for Intake {
@@ -522,21 +332,6 @@ fn id_forms(id: &str, format: crate::config::IdFormat) -> Vec<String> {
     }
     forms.dedup();
     forms
-}
-
-/// An MO's text for the keyword engine: a whole message only (a part of a long one is
-/// not a reply keyword), decoded by its data_coding, without a user data header.
-fn mo_text(sm: &SubmitSm) -> Option<String> {
-    if !matches!(sm.part(), Ok(None)) {
-        return None;
-    }
-    let data = sm.user_data();
-    let text = if sm.esm_class & esm_class::UDHI != 0 {
-        parse_udh(&data).ok()?.1
-    } else {
-        &data[..]
-    };
-    Some(coding::decode_text(sm.data_coding, text))
 }
 
 #[cfg(test)]

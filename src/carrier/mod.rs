@@ -5,6 +5,7 @@ mod dispatch;
 mod early;
 mod intake;
 mod link;
+mod mo;
 
 pub use link::{Link, SlotState, SlotStatus};
 
