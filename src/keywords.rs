@@ -18,6 +18,10 @@ pub enum Action {
     OptOut,
     /// Send them again (START, UNSTOP).
     OptIn,
+    /// Who is writing to me? (HELP, AIDE, INFO): answered with the client's `help_text`.
+    Help,
+    /// How do I reach you? (CONTACT): answered with the client's `contact_text`.
+    Contact,
 }
 
 impl Action {
@@ -26,6 +30,8 @@ impl Action {
         match self {
             Self::OptOut => "opted_out",
             Self::OptIn => "opted_in",
+            Self::Help => "help",
+            Self::Contact => "contact",
         }
     }
 }
@@ -52,6 +58,10 @@ pub fn matched(keywords: &Keywords, text: &str) -> Option<Matched> {
         Action::OptOut
     } else if keywords.opt_in.iter().any(|k| k == first) {
         Action::OptIn
+    } else if keywords.help.iter().any(|k| k == first) {
+        Action::Help
+    } else if keywords.contact.iter().any(|k| k == first) {
+        Action::Contact
     } else {
         return None;
     };
@@ -138,6 +148,15 @@ mod tests {
         ] {
             assert_eq!(action(text), None, "{text:?}");
         }
+    }
+
+    #[test]
+    fn help_and_contact() {
+        for text in ["HELP", "aide", "Aide ?", "info", "ＩＮＦＯ"] {
+            assert_eq!(action(text), Some(Action::Help), "{text:?}");
+        }
+        assert_eq!(action("Contact svp"), Some(Action::Contact));
+        assert_eq!(action("contacter"), None);
     }
 
     #[test]

@@ -231,7 +231,8 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
     let dir = temp_dir("consent-mo");
     let log = dir.join("carrier.log");
     let sim = common::sim_in_process(|c| c.log_submits = Some(log.clone())).await;
-    let shop_keys = format!("{SHOP}\nconfirmation_text = \"{CONFIRMATION}\"");
+    let shop_keys =
+        format!("{SHOP}\nconfirmation_text = \"{CONFIRMATION}\"\nhelp_text = \"{HELP}\"");
     let config = preamble(&dir, "", "", "")
         + &client("shop", "secret1", &shop_keys)
         + &carrier("sim", sim.addr().port(), "")
@@ -320,7 +321,40 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
     let order = message_id(&shop.request(submit(1, "33612345678", false, "")).await);
     state_of(admin, &order, "delivered").await;
     assert_eq!(confirmations().len(), first.len());
+
+    // HELP ("Aide ?") is answered with the client's text, once per interval; the MO still
+    // reaches the client, and consent is untouched.
+    let answers = || -> Vec<_> {
+        common::read_submit_log(&log)
+            .into_iter()
+            .filter(|s| s.submit_sm().short_message.as_bytes() == HELP.as_bytes())
+            .collect()
+    };
+    sim.send_mo("smppd", "33677777777", "36123", "Aide ?")
+        .await
+        .unwrap();
+    common::eventually(
+        Duration::from_secs(10),
+        "the HELP answer at the carrier",
+        || answers().len() == 1,
+    )
+    .await;
+    assert_eq!(
+        answers()[0].submit_sm().destination.addr.to_string(),
+        "33677777777"
+    );
+    sim.send_mo("smppd", "33677777777", "36123", "HELP")
+        .await
+        .unwrap();
+    let order = message_id(&shop.request(submit(1, "33677777777", false, "")).await);
+    state_of(admin, &order, "delivered").await;
+    assert_eq!(answers().len(), 1, "one answer per interval");
+    let consent_log = get_ok(admin, "/api/consent-log").await;
+    assert_eq!(consent_log.as_array().unwrap().len(), 3);
 }
+
+/// The answer to HELP.
+const HELP: &str = "MaBoutique SAS, 1 rue X, Paris. Service client: 01 23 45 67 89";
 
 /// GSM 7-bit, one SMS.
 const CONFIRMATION: &str = "MaBoutique: vous ne recevrez plus nos offres par SMS.";

@@ -58,7 +58,10 @@ impl Intake {
                 .collect(),
             created_at: now_ms(),
         };
-        let stored = match self.consent_change(&live.config, client, sm, &item) {
+        let matched = keyword(&live.config, sm);
+        let action = matched.as_ref().map(|m| m.action);
+        let consent = matched.and_then(|m| self.consent_change(&live.config, client, &item, m));
+        let stored = match consent {
             Some((event, action)) => {
                 let mut item = item;
                 // The client sees what its customer's reply did.
@@ -67,7 +70,7 @@ impl Intake {
                 item.tlvs.push((consent::TLV_CONSENT_ACTION, value));
                 let confirmation = match action {
                     keywords::Action::OptOut => self.confirmation(&live, client, &item),
-                    keywords::Action::OptIn => None,
+                    _ => None,
                 };
                 let pushed =
                     self.carriers
@@ -87,7 +90,24 @@ impl Intake {
                     }
                 })
             }
-            None => self.carriers.outboxes.push(client, item).await.map(|_| ()),
+            None => {
+                let answer = match action {
+                    Some(action @ (keywords::Action::Help | keywords::Action::Contact)) => {
+                        self.answer(&live, client, &item, action)
+                    }
+                    _ => None,
+                };
+                let pushed = self.carriers.outboxes.push(client, item).await.map(|_| ());
+                if let (Ok(()), Some(answer)) = (&pushed, answer) {
+                    // After the MO is stored: a crash between the two loses the answer only,
+                    // and the person can ask again.
+                    match self.carriers.store.accept(vec![answer]).await {
+                        Ok(()) => self.carriers.notify_queued(),
+                        Err(e) => tracing::warn!(error = %e, "cannot queue a HELP/CONTACT answer"),
+                    }
+                }
+                pushed
+            }
         };
         match stored {
             Ok(()) => CommandStatus::ESME_ROK,
@@ -98,22 +118,82 @@ impl Intake {
         }
     }
 
-    /// The confirmation of an opt-out by reply: the client's `confirmation_text`, from the
-    /// number the person replied to, back to them, on the route such a message takes. The
-    /// store queues it only if the number got none within `confirmation_interval`.
+    /// The confirmation of an opt-out by reply: the client's `confirmation_text`. The store
+    /// queues it only if the number got none within `confirmation_interval`.
     fn confirmation(&self, live: &Snapshot, client: &str, mo: &OutboxItem) -> Option<Confirmation> {
+        let text = live.config.client(client)?.confirmation_text.as_ref()?;
+        let message = self.reply(
+            live,
+            client,
+            mo,
+            text,
+            "smppd:opt-out-confirmation",
+            "confirmation of an opt-out by reply, sent by smppd",
+        )?;
+        Some(Confirmation {
+            message,
+            interval: millis(live.config.consent.confirmation_interval),
+        })
+    }
+
+    /// The answer to HELP or CONTACT: the client's `help_text` or `contact_text`, at most once
+    /// per number, client and keyword per `confirmation_interval` (kept in memory: after a
+    /// restart one more may go).
+    fn answer(
+        &self,
+        live: &Snapshot,
+        client: &str,
+        mo: &OutboxItem,
+        action: keywords::Action,
+    ) -> Option<Message> {
         let config = &live.config;
-        let text = config.client(client)?.confirmation_text.as_ref()?;
+        let client_config = config.client(client)?;
+        let (text, what) = match action {
+            keywords::Action::Help => (client_config.help_text.as_ref()?, "help"),
+            keywords::Action::Contact => (client_config.contact_text.as_ref()?, "contact"),
+            _ => return None,
+        };
+        let number = numbering::e164(&config.numbering, &mo.source)?;
+        let interval = millis(config.consent.confirmation_interval);
+        if !self
+            .carriers
+            .answer_due(client, &number, what, mo.created_at, interval)
+        {
+            tracing::debug!(%client, %number, what, "answered within the interval; not again");
+            return None;
+        }
+        self.reply(
+            live,
+            client,
+            mo,
+            text,
+            &format!("smppd:{what}-answer"),
+            &format!("answer to {} by reply, sent by smppd", what.to_uppercase()),
+        )
+    }
+
+    /// smppd's own message answering an MO: `text` from the number the person wrote to, back
+    /// to them, on the route such a message of `client` takes; transactional, no receipt for
+    /// the client (it did not send it).
+    fn reply(
+        &self,
+        live: &Snapshot,
+        client: &str,
+        mo: &OutboxItem,
+        text: &str,
+        tag: &str,
+        detail: &str,
+    ) -> Option<Message> {
         let (source, destination) = (mo.destination.clone(), mo.source.clone());
         let Some(route) = live.routes.route(client, &source.addr, &destination.addr) else {
-            tracing::warn!(%client, to = %destination.addr, "no route for an opt-out confirmation");
+            tracing::warn!(%client, to = %destination.addr, tag, "no route for smppd's reply");
             return None;
         };
         let encoding = coding::choose_encoding(text);
         // Config checked that the text fits one SMS in its encoding.
         let short_message = encoding.encode(text).ok()?;
         let now = now_ms();
-        let message = Message {
+        Some(Message {
             id: self.carriers.store.allocate_id(),
             client: client.to_owned(),
             route: route.name().to_owned(),
@@ -123,7 +203,6 @@ impl Intake {
             esm_class: 0,
             protocol_id: 0,
             priority_flag: 0,
-            // smppd's own message: no receipt for the client, which did not send it.
             registered_delivery: 0,
             data_coding: encoding.data_coding(),
             replace_if_present_flag: 0,
@@ -139,35 +218,31 @@ impl Intake {
             history: vec![Event {
                 at: now,
                 state: State::Queued,
-                detail: "confirmation of an opt-out by reply, sent by smppd".to_owned(),
+                detail: detail.to_owned(),
             }],
             class: Class::Transactional,
             class_from: ClassFrom::Default,
             labels: Labels {
-                tags: vec!["smppd:opt-out-confirmation".to_owned()],
+                tags: vec![tag.to_owned()],
                 ..Labels::default()
             },
-        };
-        Some(Confirmation {
-            message,
-            interval: i64::try_from(config.consent.confirmation_interval.as_millis())
-                .unwrap_or(i64::MAX),
         })
     }
 
-    /// The consent change an MO asks for (STOP, START), with `[consent]` on: its sender's
-    /// choice in the scope of the client it is routed to, or of the short code it was sent to.
+    /// The consent change an MO's keyword asks for (STOP, START): its sender's choice in the
+    /// scope of the client it is routed to, or of the short code it was sent to.
     fn consent_change(
         &self,
         config: &Config,
         client: &str,
-        sm: &SubmitSm,
         item: &OutboxItem,
+        matched: keywords::Matched,
     ) -> Option<(ConsentEvent, keywords::Action)> {
-        if !config.consent.enabled {
-            return None;
-        }
-        let matched = keywords::matched(&config.consent.keywords, &mo_text(sm)?)?;
+        let choice = match matched.action {
+            keywords::Action::OptOut => Choice::OptedOut,
+            keywords::Action::OptIn => Choice::OptedIn,
+            keywords::Action::Help | keywords::Action::Contact => return None,
+        };
         let Some(number) = numbering::e164(&config.numbering, &item.source) else {
             tracing::warn!(
                 source = %item.source.addr,
@@ -175,10 +250,6 @@ impl Intake {
                 "a consent keyword from a sender that is no phone number; ignored"
             );
             return None;
-        };
-        let choice = match matched.action {
-            keywords::Action::OptOut => Choice::OptedOut,
-            keywords::Action::OptIn => Choice::OptedIn,
         };
         let mut evidence = format!(
             "reply to {} through {}",
@@ -201,6 +272,18 @@ impl Intake {
         };
         Some((event, matched.action))
     }
+}
+
+/// The keyword of an MO, with `[consent]` on.
+fn keyword(config: &Config, sm: &SubmitSm) -> Option<keywords::Matched> {
+    if !config.consent.enabled {
+        return None;
+    }
+    keywords::matched(&config.consent.keywords, &mo_text(sm)?)
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// An MO's text for the keyword engine: a whole message only (a part of a long one is

@@ -17,6 +17,7 @@ use crate::sync::lock;
 use crate::telemetry::Scope;
 use crate::throttle::Throttle;
 use arc_swap::ArcSwap;
+use dashmap::DashMap;
 use link::Retirement;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Most HELP / CONTACT answers remembered for their interval.
+const ANSWERS_REMEMBERED: usize = 100_000;
 
 /// Everything the carrier side shares.
 pub struct Carriers {
@@ -44,6 +48,8 @@ pub struct Carriers {
     outboxes: Arc<Outboxes>,
     /// Woken when messages are queued, so dispatch need not poll fast.
     queued: Arc<Notify>,
+    /// When each (client, number, keyword) last got smppd's answer to HELP or CONTACT, unix ms.
+    answered: DashMap<String, i64>,
 }
 
 /// What a reload builds before anything changes ([`Carriers::prepare`]): the links of carriers
@@ -121,6 +127,7 @@ impl Carriers {
             store,
             outboxes,
             queued,
+            answered: DashMap::new(),
         }))
     }
 
@@ -299,6 +306,29 @@ impl Carriers {
     }
 
     /// Tells the dispatchers that messages were queued.
+    /// Whether `client` may answer `what` (help, contact) to `number` at `now`: not within
+    /// `interval` ms of its last answer. Records the answer when it may.
+    pub(crate) fn answer_due(
+        &self,
+        client: &str,
+        number: &str,
+        what: &str,
+        now: i64,
+        interval: i64,
+    ) -> bool {
+        // Bounded: a flood of distinct numbers clears the memory rather than growing it.
+        if self.answered.len() >= ANSWERS_REMEMBERED {
+            self.answered.clear();
+        }
+        let key = format!("{client}\0{number}\0{what}");
+        let mut last = self.answered.entry(key).or_insert(i64::MIN);
+        if now.saturating_sub(*last) < interval {
+            return false;
+        }
+        *last = now;
+        true
+    }
+
     pub fn notify_queued(&self) {
         self.queued.notify_waiters();
     }

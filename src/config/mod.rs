@@ -79,6 +79,10 @@ pub struct Keywords {
     pub opt_out: Vec<String>,
     /// `opt_in_keywords`.
     pub opt_in: Vec<String>,
+    /// `help_keywords`.
+    pub help: Vec<String>,
+    /// `contact_keywords`.
+    pub contact: Vec<String>,
 }
 
 /// Opt-out words of the French operators' charters and the usual English ones.
@@ -100,6 +104,10 @@ pub const OPT_OUT_KEYWORDS: [&str; 14] = [
 ];
 /// Opt-in words.
 pub const OPT_IN_KEYWORDS: [&str; 2] = ["START", "UNSTOP"];
+/// Words asking who writes (the French charters' AIDE among them).
+pub const HELP_KEYWORDS: [&str; 3] = ["HELP", "AIDE", "INFO"];
+/// Words asking how to reach the sender.
+pub const CONTACT_KEYWORDS: [&str; 1] = ["CONTACT"];
 
 impl Default for Keywords {
     fn default() -> Self {
@@ -107,6 +115,8 @@ impl Default for Keywords {
             matching: KeywordMatch::FirstWord,
             opt_out: OPT_OUT_KEYWORDS.map(str::to_owned).to_vec(),
             opt_in: OPT_IN_KEYWORDS.map(str::to_owned).to_vec(),
+            help: HELP_KEYWORDS.map(str::to_owned).to_vec(),
+            contact: CONTACT_KEYWORDS.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -354,6 +364,10 @@ pub struct ClientConfig {
     /// `confirmation_text`: sent to a number that opted out of this client's messages by
     /// reply, from the number it replied to; none = no confirmation. One SMS at most.
     pub confirmation_text: Option<String>,
+    /// `help_text`: the answer to HELP (AIDE, INFO); none = no answer. One SMS at most.
+    pub help_text: Option<String>,
+    /// `contact_text`: the answer to CONTACT; none = no answer. One SMS at most.
+    pub contact_text: Option<String>,
 }
 
 /// A client's class rules: `class_by_service_type`, then `class_by_source`, then

@@ -39,6 +39,8 @@ pub(super) struct RawConsent {
     pub(super) matching: String,
     pub(super) opt_out_keywords: Option<Vec<String>>,
     pub(super) opt_in_keywords: Option<Vec<String>>,
+    pub(super) help_keywords: Option<Vec<String>>,
+    pub(super) contact_keywords: Option<Vec<String>>,
     pub(super) confirmation_interval: String,
 }
 
@@ -53,6 +55,8 @@ impl Default for RawConsent {
             matching: "first_word".to_owned(),
             opt_out_keywords: None,
             opt_in_keywords: None,
+            help_keywords: None,
+            contact_keywords: None,
             confirmation_interval: "24h".to_owned(),
         }
     }
@@ -265,6 +269,8 @@ pub(super) struct RawClient {
     pub(super) class_by_service_type: BTreeMap<String, String>,
     pub(super) class_by_source: BTreeMap<String, String>,
     pub(super) confirmation_text: Option<String>,
+    pub(super) help_text: Option<String>,
+    pub(super) contact_text: Option<String>,
 }
 
 impl Default for RawClient {
@@ -285,6 +291,8 @@ impl Default for RawClient {
             class_by_service_type: BTreeMap::new(),
             class_by_source: BTreeMap::new(),
             confirmation_text: None,
+            help_text: None,
+            contact_text: None,
         }
     }
 }

@@ -330,6 +330,8 @@ fn fully_specified_config() {
                 max_outbox: NonZeroUsize::new(500).unwrap(),
                 classes: ClassRules::default(),
                 confirmation_text: None,
+                help_text: None,
+                contact_text: None,
             },
             ClientConfig {
                 system_id: "crm".into(),
@@ -347,6 +349,8 @@ fn fully_specified_config() {
                 max_outbox: NonZeroUsize::new(100_000).unwrap(),
                 classes: ClassRules::default(),
                 confirmation_text: None,
+                help_text: None,
+                contact_text: None,
             },
         ],
         carriers: vec![],
@@ -807,7 +811,7 @@ fn consent_and_numbering() {
     one_problem(
         "[consent]\nopt_in_keywords = [\"Stop\"]\n",
         "consent.opt_in_keywords",
-        "also an opt-out keyword",
+        "in another keyword list too",
     );
     let long = "ê".repeat(71);
     one_problem(

@@ -292,12 +292,13 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     });
     let allowed_ips = p.list(&key("allowed_ips"), &raw.allowed_ips, |s| ip_net(s));
     let max_outbox = p.check(&key("max_outbox"), non_zero_usize(raw.max_outbox, None));
-    let confirmation_text = match raw.confirmation_text {
+    let mut text = |name: &str, text: Option<String>| match text {
         None => Some(None),
-        Some(text) => p
-            .check(&key("confirmation_text"), one_sms(&text))
-            .map(|()| Some(text)),
+        Some(text) => p.check(&key(name), one_sms(&text)).map(|()| Some(text)),
     };
+    let confirmation_text = text("confirmation_text", raw.confirmation_text);
+    let help_text = text("help_text", raw.help_text);
+    let contact_text = text("contact_text", raw.contact_text);
     Some(ClientConfig {
         system_id: system_id?,
         password: password?,
@@ -310,6 +311,8 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         max_outbox: max_outbox?,
         classes: classes?,
         confirmation_text: confirmation_text?,
+        help_text: help_text?,
+        contact_text: contact_text?,
     })
 }
 
@@ -982,27 +985,42 @@ fn keywords(raw: &RawConsent, p: &mut Problems) -> Option<Keywords> {
         }
     };
     let defaults = Keywords::default();
-    let opt_out = match &raw.opt_out_keywords {
-        None => Some(defaults.opt_out),
-        Some(words) => p.list("consent.opt_out_keywords", words, word),
+    let mut list = |name: &str, given: &Option<Vec<String>>, default: Vec<String>| match given {
+        None => Some(default),
+        Some(words) => p.list(&format!("consent.{name}"), words, word),
     };
-    let opt_in = match &raw.opt_in_keywords {
-        None => Some(defaults.opt_in),
-        Some(words) => p.list("consent.opt_in_keywords", words, word),
-    };
-    if let (Some(out), Some(r#in)) = (&opt_out, &opt_in) {
-        if let Some(both) = out.iter().find(|w| r#in.contains(w)) {
-            p.add(
-                "consent.opt_in_keywords",
-                format!("`{both}` is also an opt-out keyword: a reply must mean one thing"),
-            );
-            return None;
+    let opt_out = list("opt_out_keywords", &raw.opt_out_keywords, defaults.opt_out);
+    let opt_in = list("opt_in_keywords", &raw.opt_in_keywords, defaults.opt_in);
+    let help = list("help_keywords", &raw.help_keywords, defaults.help);
+    let contact = list("contact_keywords", &raw.contact_keywords, defaults.contact);
+    let lists = [
+        ("opt_out_keywords", &opt_out),
+        ("opt_in_keywords", &opt_in),
+        ("help_keywords", &help),
+        ("contact_keywords", &contact),
+    ];
+    // A reply must mean one thing: no word in two lists.
+    for (i, (_, earlier)) in lists.iter().enumerate() {
+        for (name, later) in &lists[i + 1..] {
+            let both = earlier
+                .iter()
+                .flatten()
+                .find(|w| later.iter().flatten().any(|l| l == *w));
+            if let Some(both) = both {
+                p.add(
+                    format!("consent.{name}"),
+                    format!("`{both}` is in another keyword list too: a reply must mean one thing"),
+                );
+                return None;
+            }
         }
     }
     Some(Keywords {
         matching: matching?,
         opt_out: opt_out?,
         opt_in: opt_in?,
+        help: help?,
+        contact: contact?,
     })
 }
 

@@ -225,6 +225,8 @@ mod tests {
             max_outbox: NonZeroUsize::MIN,
             classes: crate::config::ClassRules::default(),
             confirmation_text: None,
+            help_text: None,
+            contact_text: None,
         }
     }
 
