@@ -10,7 +10,7 @@
 //! The serde derives are the on-disk format (postcard): fields and variants may only be
 //! appended.
 
-use crate::config::{ConsentConfig, ConsentScope};
+use crate::config::{ConsentConfig, ConsentScope, StoredNumbers};
 use crate::message::{Class, Message};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -152,6 +152,20 @@ pub const TLV_CONSENT_ACTION: u16 = 0x1504;
 /// The receipt `err` of a message ended because its number opted out (`stat:REJECTD`).
 pub const ERR_OPTED_OUT: u32 = 901;
 
+/// An E.164 number as suppression lists and the consent log keep it: as it is, or its
+/// HMAC-SHA256 under the configured key (`store_numbers = "hmac"`), `hmac:` and 64 hex digits.
+pub fn stored_number(config: &ConsentConfig, e164: &str) -> String {
+    match &config.store_numbers {
+        StoredNumbers::Plain => e164.to_owned(),
+        StoredNumbers::Hmac(key) => {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose().as_bytes());
+            let tag = ring::hmac::sign(&key, e164.as_bytes());
+            let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            format!("hmac:{hex}")
+        }
+    }
+}
+
 /// Whether consent rules `config` apply to messages of `class`.
 pub fn applies(config: &ConsentConfig, class: Class) -> bool {
     config.enabled && config.applies_to.contains(&class)
@@ -171,6 +185,24 @@ pub fn refusal_detail(message: &Message, event: &ConsentEvent) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn numbers_are_kept_plain_or_as_keyed_hashes() {
+        let plain = ConsentConfig::default();
+        assert_eq!(stored_number(&plain, "+33612345678"), "+33612345678");
+        let keyed = |key: &str| ConsentConfig {
+            store_numbers: StoredNumbers::Hmac(Secret::new(key)),
+            ..ConsentConfig::default()
+        };
+        let a = stored_number(&keyed("k1"), "+33612345678");
+        assert!(a.starts_with("hmac:") && a.len() == 5 + 64, "{a}");
+        assert!(!a.contains("33612345678"));
+        // The same number, the same key: the same entry. Another key: another entry.
+        assert_eq!(a, stored_number(&keyed("k1"), "+33612345678"));
+        assert_ne!(a, stored_number(&keyed("k2"), "+33612345678"));
+        assert_ne!(a, stored_number(&keyed("k1"), "+33612345679"));
+    }
 
     #[test]
     fn scopes_read_back_as_written() {

@@ -168,13 +168,28 @@ async fn an_opt_out_holds_back_marketing_to_the_number_in_every_form() {
 
 #[tokio::test]
 async fn refuse_mode_answers_the_configured_status_and_opt_in_lifts_it() {
+    // Numbers kept as keyed hashes, too.
+    let key = temp_dir("consent-key").join("numbers.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
     let (gw, sim) = gateway(
         "consent-refuse",
-        "on_suppressed = \"refuse\"\nrefuse_status = \"0x401\"\n",
+        &format!(
+            "on_suppressed = \"refuse\"\nrefuse_status = \"0x401\"\nstore_numbers = \"hmac\"\n\
+             hmac_key_file = {:?}\n",
+            key.display().to_string()
+        ),
     );
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
-    opt_out(admin, "+33612345678", "client:shop").await;
+    let entry = opt_out(admin, "+33612345678", "client:shop").await;
+    let hashed = entry["number"].as_str().unwrap();
+    assert!(
+        hashed.starts_with("hmac:") && !hashed.contains("612345678"),
+        "{entry}"
+    );
+    // Any form of the number finds its entry; nothing lists it in clear.
+    let found = get_ok(admin, "/api/suppressions/0612345678?scope=client:shop").await;
+    assert_eq!(found["number"], hashed);
     let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
     let resp = shop.request(submit(1, "33612345678", true, "")).await;
     assert_eq!(resp.command_status, CommandStatus(0x401));

@@ -7,7 +7,7 @@ use crate::admin::error::{ApiError, ApiResult};
 use crate::admin::views::rfc3339;
 use crate::admin::Admin;
 use crate::config::{Config, ConsentScope};
-use crate::consent::{Choice, ConsentEvent, Origin, Scope};
+use crate::consent::{self, Choice, ConsentEvent, Origin, Scope};
 use crate::message::{now_ms, Address};
 use crate::numbering;
 use axum::extract::{Path, Query, State as Shared};
@@ -133,19 +133,21 @@ fn scope(config: &Config, asked: Option<&str>) -> Result<Scope, ApiError> {
     }
 }
 
-/// A number in E.164, from any form `[numbering]` reads.
+/// A number as the lists keep it (`consent::stored_number`), from any form `[numbering]`
+/// reads.
 fn e164(config: &Config, number: &str) -> Result<String, ApiError> {
     let address = Address {
         ton: 0,
         npi: 1,
         addr: number.to_owned(),
     };
-    numbering::e164(&config.numbering, &address).ok_or_else(|| {
+    let e164 = numbering::e164(&config.numbering, &address).ok_or_else(|| {
         ApiError::bad_request(format!(
             "`{number}` is not a phone number: give it in E.164 (+33612345678), or set \
              [numbering] default_country for national forms"
         ))
-    })
+    })?;
+    Ok(consent::stored_number(&config.consent, &e164))
 }
 
 fn view(seq: Option<u64>, event: &ConsentEvent) -> ConsentView {

@@ -262,7 +262,7 @@ impl Intake {
         let event = ConsentEvent {
             at: item.created_at,
             scope: Scope::of(&config.consent, client, &item.destination.addr),
-            number,
+            number: consent::stored_number(&config.consent, &number),
             choice,
             origin: Origin::Mo,
             evidence,

@@ -68,6 +68,19 @@ pub struct ConsentConfig {
     /// `confirmation_interval`: at most one opt-out confirmation per number and scope in this
     /// time, so that an auto-responder and smppd do not answer each other forever.
     pub confirmation_interval: Duration,
+    /// `store_numbers` (and `hmac_key_file`): how numbers are kept in the lists and the log.
+    pub store_numbers: StoredNumbers,
+}
+
+/// `[consent] store_numbers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredNumbers {
+    /// `"plain"`: E.164, so that lists can be read and exported.
+    Plain,
+    /// `"hmac"`: HMAC-SHA256 of the E.164 number under the key in `hmac_key_file` (the CNIL's
+    /// "empreinte"): a list can be checked and counted, not read. Changing the key forgets
+    /// every entry.
+    Hmac(Secret),
 }
 
 /// The keywords of replies (`keywords.rs`), normalised as replies are.
@@ -139,6 +152,7 @@ impl Default for ConsentConfig {
             on_suppressed: OnSuppressed::Receipt,
             keywords: Keywords::default(),
             confirmation_interval: Duration::from_secs(24 * 3600),
+            store_numbers: StoredNumbers::Plain,
         }
     }
 }

@@ -42,6 +42,8 @@ pub(super) struct RawConsent {
     pub(super) help_keywords: Option<Vec<String>>,
     pub(super) contact_keywords: Option<Vec<String>>,
     pub(super) confirmation_interval: String,
+    pub(super) store_numbers: String,
+    pub(super) hmac_key_file: Option<PathBuf>,
 }
 
 impl Default for RawConsent {
@@ -58,6 +60,8 @@ impl Default for RawConsent {
             help_keywords: None,
             contact_keywords: None,
             confirmation_interval: "24h".to_owned(),
+            store_numbers: "plain".to_owned(),
+            hmac_key_file: None,
         }
     }
 }

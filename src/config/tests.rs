@@ -746,6 +746,7 @@ fn consent_and_numbering() {
             on_suppressed: OnSuppressed::Refuse(CommandStatus(0x402)),
             keywords: Keywords::default(),
             confirmation_interval: Duration::from_secs(24 * 3600),
+            store_numbers: StoredNumbers::Plain,
         }
     );
     assert_eq!(
@@ -826,6 +827,39 @@ fn consent_and_numbering() {
         "[consent]\nconfirmation_interval = \"0s\"\n",
         "consent.confirmation_interval",
         "zero",
+    );
+    let dir = TempDir::new();
+    let short = dir.file("short.key", "0123456789");
+    let long = dir.file("long.key", &"k".repeat(32));
+    let hmac = |path: &std::path::Path| {
+        format!(
+            "[consent]\nstore_numbers = \"hmac\"\nhmac_key_file = {:?}\n",
+            path.display().to_string()
+        )
+    };
+    let config = Config::parse(&hmac(&long)).unwrap();
+    assert!(matches!(
+        config.consent.store_numbers,
+        StoredNumbers::Hmac(_)
+    ));
+    one_problem(&hmac(&short), "consent.hmac_key_file", "at least 32");
+    one_problem(
+        "[consent]\nstore_numbers = \"hmac\"\n",
+        "consent.hmac_key_file",
+        "required",
+    );
+    one_problem(
+        &format!(
+            "[consent]\nhmac_key_file = {:?}\n",
+            long.display().to_string()
+        ),
+        "consent.hmac_key_file",
+        "only with",
+    );
+    one_problem(
+        "[consent]\nstore_numbers = \"hashed\"\n",
+        "consent.store_numbers",
+        "plain or hmac",
     );
     one_problem(
         "[numbering]\ndefault_country = \"France\"\n",

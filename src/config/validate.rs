@@ -20,7 +20,7 @@ use super::{
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
     IdFormat, KeywordMatch, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
     OnSuppressed, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig,
-    SessionConfig, SimulatorSection, StoreConfig, TlsConfig,
+    SessionConfig, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
 };
 use crate::message::Class;
 use std::collections::{HashMap, HashSet};
@@ -955,6 +955,33 @@ fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
         "consent.confirmation_interval",
         positive_duration(&raw.confirmation_interval),
     );
+    let store_numbers = match (raw.store_numbers.as_str(), &raw.hmac_key_file) {
+        ("plain", None) => Some(StoredNumbers::Plain),
+        ("plain", Some(_)) => {
+            p.add(
+                "consent.hmac_key_file",
+                "only with store_numbers = \"hmac\"",
+            );
+            None
+        }
+        ("hmac", Some(path)) => p
+            .check("consent.hmac_key_file", hmac_key(path))
+            .map(StoredNumbers::Hmac),
+        ("hmac", None) => {
+            p.add(
+                "consent.hmac_key_file",
+                "required with store_numbers = \"hmac\": a file of at least 32 random bytes",
+            );
+            None
+        }
+        (other, _) => {
+            p.add(
+                "consent.store_numbers",
+                format!("unknown `{other}`; expected plain or hmac"),
+            );
+            None
+        }
+    };
     Some(ConsentConfig {
         enabled: raw.enabled,
         scope: scope?,
@@ -962,6 +989,7 @@ fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
         on_suppressed: on_suppressed?,
         keywords: keywords?,
         confirmation_interval: confirmation_interval?,
+        store_numbers: store_numbers?,
     })
 }
 
@@ -1022,6 +1050,28 @@ fn keywords(raw: &RawConsent, p: &mut Problems) -> Option<Keywords> {
         help: help?,
         contact: contact?,
     })
+}
+
+/// The key of `store_numbers = "hmac"`: the whole file, at least 32 bytes (as hex or base64
+/// text, or raw), kept as text.
+fn hmac_key(path: &std::path::Path) -> Result<Secret, String> {
+    let key = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if key.len() < HMAC_KEY_MIN {
+        return Err(format!(
+            "{} holds {} bytes; the key needs at least {HMAC_KEY_MIN} (e.g. `openssl rand -hex \
+             32`)",
+            path.display(),
+            key.len()
+        ));
+    }
+    Ok(Secret::new(hex_of(&key)))
+}
+
+/// Shortest key of `store_numbers = "hmac"`, in bytes.
+const HMAC_KEY_MIN: usize = 32;
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// With consent on, every client must say what its messages are: a client sending marketing

@@ -82,7 +82,7 @@ impl Store {
             return Ok(None);
         };
         let scope = Scope::of(&config.consent, &message.client, &message.source.addr);
-        self.suppression(&scope, &number)
+        self.suppression(&scope, &consent::stored_number(&config.consent, &number))
     }
 
     /// `scope`'s entries (opted out and back in) in number order, after `after`, at most
