@@ -831,7 +831,7 @@ fn consent_and_numbering() {
     let dir = TempDir::new();
     let short = dir.file("short.key", "0123456789");
     let long = dir.file("long.key", &"k".repeat(32));
-    let hmac = |path: &std::path::Path| {
+    let hmac = |path: &Path| {
         format!(
             "[consent]\nstore_numbers = \"hmac\"\nhmac_key_file = {:?}\n",
             path.display().to_string()
