@@ -373,3 +373,64 @@ const HELP: &str = "MaBoutique SAS, 1 rue X, Paris. Service client: 01 23 45 67 
 
 /// GSM 7-bit, one SMS.
 const CONFIRMATION: &str = "MaBoutique: vous ne recevrez plus nos offres par SMS.";
+
+#[tokio::test]
+async fn an_import_is_checked_whole_before_anything_is_written() {
+    let (gw, _sim) = gateway("consent-import", "");
+    let admin = gw.admin.unwrap();
+    let dir = temp_dir("consent-import-files");
+    let smppctl = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_smppctl"))
+            .args(["--admin", &gw.admin_url(), "suppress", "import"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let line = |number: &str, choice: &str| {
+        json!({"number": number, "scope": "client:shop", "choice": choice,
+               "evidence": "CRM export 2026-12-01"})
+        .to_string()
+    };
+    // Line 2 is no number: refused, naming the line; nothing of the file is written.
+    let bad = dir.join("bad.ndjson");
+    let text = [
+        line("+33611111111", "opted_out"),
+        line("not-a-number", "opted_out"),
+    ];
+    std::fs::write(&bad, text.join("\n")).unwrap();
+    let out = smppctl(&bad);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("not a phone number"),
+        "{err}"
+    );
+    let list = get_ok(admin, "/api/suppressions?scope=client:shop").await;
+    assert_eq!(list, json!([]));
+
+    // A good file, a national form and a blank line included.
+    let good = dir.join("good.ndjson");
+    let text = [
+        line("+33611111111", "opted_out"),
+        String::new(),
+        line("0622222222", "opted_out"),
+        line("+33633333333", "opted_out"),
+    ];
+    std::fs::write(&good, text.join("\n")).unwrap();
+    let out = smppctl(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3"));
+    let list = get_ok(admin, "/api/suppressions?scope=client:shop").await;
+    let numbers: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["+33611111111", "+33622222222", "+33633333333"]);
+    assert_eq!(list[0]["origin"], "import");
+}

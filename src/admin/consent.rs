@@ -100,6 +100,71 @@ pub(crate) async fn change(
     Ok(Json(view(None, &recorded)))
 }
 
+/// Most lines of one import request; `smppctl suppress import` sends larger files in parts.
+const IMPORT_MAX: usize = 10_000;
+
+/// `POST /api/suppressions/import`: one JSON object per line, as the body of `PUT` plus its
+/// `number`. Every line is checked first; one bad line refuses the whole request (naming the
+/// line), and nothing is written. Answers `{"imported": N}` once all are durable.
+pub(crate) async fn import(
+    Shared(admin): Shared<Arc<Admin>>,
+    body: String,
+) -> ApiResult<serde_json::Value> {
+    let config = admin.live_config();
+    let lines: Vec<(usize, &str)> = body
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| (i + 1, line))
+        .collect();
+    if lines.len() > IMPORT_MAX {
+        return Err(ApiError::bad_request(format!(
+            "{} lines; at most {IMPORT_MAX} per request",
+            lines.len()
+        )));
+    }
+    let at = now_ms();
+    let mut events = Vec::with_capacity(lines.len());
+    for (n, line) in lines {
+        let bad = |reason: String| ApiError::bad_request(format!("line {n}: {reason}"));
+        let entry: ImportLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let scope = scope(&config, entry.change.scope.as_deref()).map_err(|e| bad(e.message()))?;
+        let number = e164(&config, &entry.number).map_err(|e| bad(e.message()))?;
+        let choice: Choice = entry.change.choice.parse().map_err(bad)?;
+        let evidence = entry.change.evidence.trim();
+        if evidence.is_empty() {
+            return Err(bad("evidence is required".to_owned()));
+        }
+        events.push(ConsentEvent {
+            at,
+            scope,
+            number,
+            choice,
+            origin: Origin::Import,
+            evidence: evidence.to_owned(),
+            keyword: None,
+            previous: None,
+            confirmed_at: None,
+        });
+    }
+    let imported = events.len();
+    admin
+        .store
+        .record_consents(events)
+        .await
+        .map_err(|e| ApiError::store("cannot record the import", &e))?;
+    tracing::info!(imported, "consent changes imported by an operator");
+    Ok(Json(serde_json::json!({ "imported": imported })))
+}
+
+/// One line of an import.
+#[derive(Deserialize)]
+struct ImportLine {
+    number: String,
+    #[serde(flatten)]
+    change: ConsentChange,
+}
+
 /// `GET /api/consent-log?after=&limit=`: every change, oldest first.
 pub(crate) async fn log(
     Shared(admin): Shared<Arc<Admin>>,

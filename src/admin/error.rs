@@ -58,6 +58,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// What went wrong, for a caller that wraps it (an import names the line).
+    pub(crate) fn message(&self) -> String {
+        self.message.clone()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(ErrorBody {

@@ -163,6 +163,7 @@ fn router(admin: Arc<Admin>) -> Router {
         .route("/api/outboxes/{client}/purge", post(actions::purge_outbox))
         .route("/api/messages/{id}", get(views::message))
         .route("/api/suppressions", get(consent::list))
+        .route("/api/suppressions/import", post(consent::import))
         .route(
             "/api/suppressions/{number}",
             get(consent::show).put(consent::change),

@@ -26,6 +26,19 @@ impl Store {
         }
     }
 
+    /// Records many consent changes (an import), each with its log entry; they share group
+    /// commits. Answers once all are durable, with each change as written, in order.
+    pub async fn record_consents(
+        &self,
+        events: Vec<ConsentEvent>,
+    ) -> Result<Vec<ConsentEvent>, Error> {
+        let writes = events.into_iter().map(|event| self.record_consent(event));
+        futures_util::future::join_all(writes)
+            .await
+            .into_iter()
+            .collect()
+    }
+
     /// Records a consent change asked for by an MO together with the MO's entry in `client`'s
     /// outbox and, for an opt-out, its `confirmation` if the number got none within the
     /// confirmation's interval: one group commit, so that an MO acknowledged to the carrier

@@ -80,6 +80,19 @@ impl Api {
         self.post_with(path, Some(body))
     }
 
+    /// A POST with `body` as it is (newline-delimited JSON, say).
+    pub(crate) fn post_text(&self, path: &str, body: &str) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/x-ndjson");
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        self.answer(url, request.send(body))
+    }
+
     /// A PUT with `body` as JSON.
     pub(crate) fn put_json(&self, path: &str, body: &impl Serialize) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.base);

@@ -208,6 +208,13 @@ pub(crate) enum SuppressCommand {
     },
     /// The consent log: every change, oldest first.
     Log,
+    /// Import choices from a file (or - for stdin) of JSON lines: {"number", "scope",
+    /// "choice": "opted_out"|"opted_in", "evidence"}. Each part is checked whole before any
+    /// of it is written.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 /// A number, its scope and the proof of the choice.

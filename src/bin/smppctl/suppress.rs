@@ -17,6 +17,7 @@ pub(crate) fn run(api: &Api, json: bool, command: SuppressCommand) -> anyhow::Re
             show(json, &api.get(&path)?, |v: ConsentView| entries(&[v]))
         }
         SuppressCommand::Export { scope } => export(api, json, &scope),
+        SuppressCommand::Import { file } => import(api, json, &file),
         SuppressCommand::Log => show(
             json,
             &api.get("/api/consent-log")?,
@@ -67,6 +68,39 @@ fn export(api: &Api, json: bool, scope: &ScopeArg) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Sends the file in parts of [`IMPORT_PART`] lines; stops at the first part refused (the
+/// parts before it are recorded, and the message says which line failed).
+fn import(api: &Api, json: bool, file: &std::path::Path) -> anyhow::Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut imported = 0;
+    for (part, chunk) in lines.chunks(IMPORT_PART).enumerate() {
+        let reply = api
+            .post_text("/api/suppressions/import", &chunk.join("\n"))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{e} (in the part from line {} of the file; {imported} imported before it)",
+                    part * IMPORT_PART + 1
+                )
+            })?;
+        imported += reply.json["imported"].as_u64().unwrap_or(0);
+    }
+    if json {
+        println!("{}", serde_json::json!({ "imported": imported }));
+    } else {
+        println!("imported {imported} choices");
+    }
+    Ok(())
+}
+
+/// Lines per import request (the server takes up to 10,000).
+const IMPORT_PART: usize = 1000;
 
 fn query(scope: &ScopeArg) -> String {
     scope
