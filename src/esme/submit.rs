@@ -194,8 +194,13 @@ impl EsmeService {
             .outboxes
             .end(id, State::Rejected, detail, consent::ERR_OPTED_OUT)
             .await;
-        if let Err(e) = ended {
-            tracing::warn!(%id, error = %e, "cannot end an opted-out message; dispatch will");
+        match ended {
+            Ok(_) => {}
+            // Dispatch, woken by the accept, found the opt-out first and ended it.
+            Err(crate::store::Error::Final { .. }) => {}
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cannot end an opted-out message; dispatch will");
+            }
         }
     }
 
