@@ -434,3 +434,42 @@ async fn an_import_is_checked_whole_before_anything_is_written() {
     assert_eq!(numbers, ["+33611111111", "+33622222222", "+33633333333"]);
     assert_eq!(list[0]["origin"], "import");
 }
+
+#[tokio::test]
+async fn a_stop_split_over_two_parts_is_read_whole() {
+    let sim = common::sim_in_process(|_| {}).await;
+    let dir = temp_dir("consent-parts");
+    let config = preamble(&dir, "", "", "")
+        + &client("shop", "secret1", SHOP)
+        + &carrier("sim", sim.addr().port(), "")
+        + &route("default", &["sim"], "")
+        + &common::mo_route("36123", "shop")
+        + "\n[consent]\nenabled = true\n";
+    let gw = Gateway::start(&dir, &config);
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+    // "ST" + "OP merci" in UCS-2, each part with its concatenation UDH (ref 0x42, 2 parts).
+    for (seq, text) in [(1u8, "ST"), (2, "OP merci")] {
+        let mut short_message = vec![0x05, 0x00, 0x03, 0x42, 2, seq];
+        short_message.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+        let part = SubmitSm {
+            source: Address::new(1, 1, "33612345678".try_into().unwrap()),
+            destination: Address::new(0, 1, "36123".try_into().unwrap()),
+            esm_class: 0x40,
+            data_coding: 8,
+            short_message: smpp_proto::pdu::ShortMessage::new(short_message).unwrap(),
+            ..SubmitSm::default()
+        };
+        sim.send_mo_pdu("smppd", part).await.unwrap();
+        let entry = api(
+            admin,
+            "GET",
+            "/api/suppressions/%2B33612345678?scope=client:shop",
+            None,
+            None,
+        )
+        .await;
+        // Not after the first part: "ST" is no keyword. After the second: opted out.
+        assert_eq!(entry.0, if seq == 1 { 404 } else { 200 }, "{entry:?}");
+    }
+}

@@ -14,10 +14,14 @@ use crate::message::{
     now_ms, Address, Class, ClassFrom, Event, Labels, Message, OutboxItem, OutboxKind, State,
 };
 use crate::store::Confirmation;
+use crate::sync::lock;
 use crate::{keywords, numbering, telemetry};
-use smpp_proto::concat::parse_udh;
+use smpp_proto::concat::{parse_udh, ConcatInfo};
 use smpp_proto::pdu::{esm_class, SubmitSm};
 use smpp_proto::{coding, CommandStatus};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 impl Intake {
     /// Routes an MO to its client's outbox.
@@ -58,7 +62,7 @@ impl Intake {
                 .collect(),
             created_at: now_ms(),
         };
-        let matched = keyword(&live.config, sm);
+        let matched = keyword(&live.config, sm, &self.carriers.mo_parts);
         let action = matched.as_ref().map(|m| m.action);
         let consent = matched.and_then(|m| self.consent_change(&live.config, client, &item, m));
         let stored = match consent {
@@ -275,14 +279,82 @@ impl Intake {
 }
 
 /// The keyword of an MO, with `[consent]` on.
-fn keyword(config: &Config, sm: &SubmitSm) -> Option<keywords::Matched> {
+fn keyword(config: &Config, sm: &SubmitSm, parts: &Mutex<Reassembly>) -> Option<keywords::Matched> {
     if !config.consent.enabled {
         return None;
     }
-    keywords::matched(&config.consent.keywords, &mo_text(sm)?)
+    let text = match sm.part() {
+        // A keyword split over the parts of a long reply is read once the last one is in.
+        Ok(Some((info, payload))) => {
+            let text = coding::decode_text(sm.data_coding, &payload);
+            let source = sm.source.addr.to_string_lossy();
+            let destination = sm.destination.addr.to_string_lossy();
+            lock(parts).add(&source, &destination, info, text, Instant::now())?
+        }
+        // Per 3GPP 23.040 a bad concatenation IE is ignored: the text as it is.
+        Ok(None) | Err(_) => mo_text(sm)?,
+    };
+    keywords::matched(&config.consent.keywords, &text)
 }
 
-fn millis(d: std::time::Duration) -> i64 {
+/// How long the parts of a long reply wait for the rest.
+const PARTS_WAIT: Duration = Duration::from_secs(600);
+/// Most long replies waiting for parts; beyond it the oldest are forgotten.
+const PARTS_GROUPS_MAX: usize = 10_000;
+
+/// Parts of long replies waiting for the rest, by sender, recipient, reference and count.
+#[derive(Default)]
+pub(crate) struct Reassembly {
+    groups: HashMap<(String, String, u16, u8), Parts>,
+}
+
+struct Parts {
+    first_at: Instant,
+    texts: BTreeMap<u8, String>,
+}
+
+impl Reassembly {
+    /// Adds one part's text; the whole text once every part is in.
+    fn add(
+        &mut self,
+        source: &str,
+        destination: &str,
+        info: ConcatInfo,
+        text: String,
+        now: Instant,
+    ) -> Option<String> {
+        self.groups
+            .retain(|_, parts| now.duration_since(parts.first_at) < PARTS_WAIT);
+        if self.groups.len() >= PARTS_GROUPS_MAX {
+            let oldest = self
+                .groups
+                .iter()
+                .min_by_key(|(_, parts)| parts.first_at)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.groups.remove(&oldest);
+            }
+        }
+        let key = (
+            source.to_owned(),
+            destination.to_owned(),
+            info.reference(),
+            info.total(),
+        );
+        let parts = self.groups.entry(key.clone()).or_insert_with(|| Parts {
+            first_at: now,
+            texts: BTreeMap::new(),
+        });
+        parts.texts.insert(info.seqnum(), text);
+        if parts.texts.len() < usize::from(info.total()) {
+            return None;
+        }
+        let whole = self.groups.remove(&key)?.texts.into_values().collect();
+        Some(whole)
+    }
+}
+
+fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -299,4 +371,49 @@ fn mo_text(sm: &SubmitSm) -> Option<String> {
         &data[..]
     };
     Some(coding::decode_text(sm.data_coding, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(reference: u16, total: u8, seqnum: u8) -> ConcatInfo {
+        ConcatInfo::try_new(reference, total, seqnum).unwrap()
+    }
+
+    #[test]
+    fn parts_join_in_order_once_all_are_in() {
+        let mut parts = Reassembly::default();
+        let now = Instant::now();
+        let add = |r: &mut Reassembly, from: &str, info, text: &str| {
+            r.add(from, "36123", info, text.to_owned(), now)
+        };
+        assert_eq!(add(&mut parts, "336", part(7, 3, 3), " merci"), None);
+        // Another sender's part with the same reference is another message.
+        assert_eq!(add(&mut parts, "337", part(7, 2, 1), "x"), None);
+        assert_eq!(add(&mut parts, "336", part(7, 3, 1), "ST"), None);
+        assert_eq!(
+            add(&mut parts, "336", part(7, 3, 2), "OP"),
+            Some("STOP merci".to_owned())
+        );
+        // Done with: the same reference starts afresh.
+        assert_eq!(add(&mut parts, "336", part(7, 3, 2), "OP"), None);
+    }
+
+    #[test]
+    fn parts_that_never_complete_are_forgotten() {
+        let mut parts = Reassembly::default();
+        let start = Instant::now();
+        assert_eq!(
+            parts.add("336", "36123", part(1, 2, 1), "ST".into(), start),
+            None
+        );
+        let later = start + PARTS_WAIT + Duration::from_secs(1);
+        // The first part expired: the second alone completes nothing.
+        assert_eq!(
+            parts.add("336", "36123", part(1, 2, 2), "OP".into(), later),
+            None
+        );
+        assert_eq!(parts.groups.len(), 1);
+    }
 }

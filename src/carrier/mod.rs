@@ -50,6 +50,8 @@ pub struct Carriers {
     queued: Arc<Notify>,
     /// When each (client, number, keyword) last got smppd's answer to HELP or CONTACT, unix ms.
     answered: DashMap<String, i64>,
+    /// Parts of long replies waiting for the rest, for the keyword engine.
+    mo_parts: Mutex<mo::Reassembly>,
 }
 
 /// What a reload builds before anything changes ([`Carriers::prepare`]): the links of carriers
@@ -128,6 +130,7 @@ impl Carriers {
             outboxes,
             queued,
             answered: DashMap::new(),
+            mo_parts: Mutex::new(mo::Reassembly::default()),
         }))
     }
 

@@ -19,7 +19,12 @@ impl SimulatorHandle {
         to: &str,
         text: &str,
     ) -> Result<(), Error> {
-        let deliver_sm = mo_deliver_sm(from, to, text)?;
+        self.send_mo_pdu(system_id, mo_deliver_sm(from, to, text)?)
+            .await
+    }
+
+    /// Sends `deliver_sm` as it is (a part of a long MO, say) like [`Self::send_mo`].
+    pub async fn send_mo_pdu(&self, system_id: &str, deliver_sm: DeliverSm) -> Result<(), Error> {
         let target = self
             .simulator
             .receiver(system_id)
