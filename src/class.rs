@@ -8,6 +8,7 @@
 //! they are not relayed to carriers.
 
 use crate::config::ClassRules;
+use crate::keywords;
 use crate::message::{Class, ClassFrom, Labels};
 use smpp_proto::{CommandStatus, Tlv, Tlvs};
 
@@ -63,6 +64,25 @@ pub fn decide(
         from,
         labels,
     })
+}
+
+/// Whether `text` carries an opt-out mention, the mark of a marketing message in France
+/// ("STOP au 36123", "STOP SMS"): a transactional message that has one is suspect.
+pub fn mentions_opt_out(text: &str) -> bool {
+    // Most texts have no "stop" at all: no normalising for them.
+    if !text.to_ascii_uppercase().contains("STOP") {
+        return false;
+    }
+    let normal = keywords::normalise(text);
+    let words: Vec<&str> = normal.split(' ').collect();
+    words.windows(2).any(|w| w == ["STOP", "SMS"])
+        || words.windows(3).any(|w| {
+            w[0] == "STOP"
+                && w[1] == "AU"
+                && w[2].len() == 5
+                && w[2].bytes().all(|b| b.is_ascii_digit())
+                && (b'3'..=b'8').contains(&w[2].as_bytes()[0])
+        })
 }
 
 fn by_rules(rules: &ClassRules, service_type: &str, source: &str) -> (Class, ClassFrom) {
@@ -168,6 +188,7 @@ mod tests {
                 (AddressPattern::Exact("MABOUTIQUE".into()), Class::Marketing),
             ],
             default: Some(Class::Transactional),
+            reclassify_on_mention: false,
         }
     }
 
@@ -254,6 +275,27 @@ mod tests {
         // At the limits: accepted.
         let at_max = [b'a'; LABEL_MAX];
         assert!(decide(&rules(), &tlvs(&[(TLV_CAMPAIGN, &at_max)]), "", "Shop").is_ok());
+    }
+
+    #[test]
+    fn opt_out_mentions() {
+        for text in [
+            "-30% ce week-end ! STOP au 36123",
+            "Soldes. Stop SMS",
+            "Promo… stop au 38000.",
+            "Offre: STOP AU 36123",
+        ] {
+            assert!(mentions_opt_out(text), "{text:?}");
+        }
+        for text in [
+            "Votre colis est en route",
+            "Your code is 1234. Do not stop.",
+            "STOP au 12345",
+            "STOP au 3612",
+            "Bus stop au coin",
+        ] {
+            assert!(!mentions_opt_out(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -225,6 +225,8 @@ pub enum ClassFrom {
     /// Nothing: transactional. Also messages stored before classes existed.
     #[default]
     Default,
+    /// Its text's opt-out mention ("STOP au 36123"), by the client's `reclassify_on_mention`.
+    Mention,
 }
 
 impl ClassFrom {
@@ -236,6 +238,7 @@ impl ClassFrom {
             Self::Source => "source",
             Self::ClientDefault => "default_class",
             Self::Default => "default",
+            Self::Mention => "mention",
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod name {
     pub const SUBMIT_LATENCY: &str = "smppd_submit_latency_seconds";
     /// Counter: messages accepted (stored and answered with an id), by `client` and `class`.
     pub const MESSAGES_ACCEPTED: &str = "smppd_messages_accepted_total";
+    /// Counter: transactional submits whose text has an opt-out mention, by `client`.
+    pub const CLASS_SUSPECT: &str = "smppd_class_suspect_total";
     /// Counter: submits to a number that opted out, held back at accept, by `client`.
     pub const SUPPRESSED: &str = "smppd_suppressed_total";
     /// Counter: messages that reached a final state, by `route`, `state` and `class`.
@@ -93,6 +95,10 @@ pub fn describe() {
     describe_counter!(
         name::MESSAGES_ENDED,
         "Messages that reached a final state, by route, state and class."
+    );
+    describe_counter!(
+        name::CLASS_SUSPECT,
+        "Transactional submits whose text has an opt-out mention (STOP au 3xxxx), by client."
     );
     describe_counter!(
         name::SUPPRESSED,
@@ -266,6 +272,11 @@ pub fn submit(client: &str, status: CommandStatus, took: Duration) {
         None if recorder_set() => HANDLES.submit_latency.get_or_init(latency).record(seconds),
         None => latency().record(seconds),
     }
+}
+
+/// A transactional submit of `client` has an opt-out mention ("STOP au 36123").
+pub fn class_suspect(client: &str) {
+    metrics::counter!(name::CLASS_SUSPECT, "client" => client.to_owned()).increment(1);
 }
 
 /// A submit of `client` went to a number that opted out.

@@ -445,6 +445,7 @@ fn class_reason(message: &Message) -> String {
         ClassFrom::Source => format!("source `{}`", message.source.addr),
         ClassFrom::ClientDefault => format!("default_class of {}", message.client),
         ClassFrom::Default => "no class rule matched".to_owned(),
+        ClassFrom::Mention => "its text's opt-out mention (reclassify_on_mention)".to_owned(),
     }
 }
 

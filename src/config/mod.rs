@@ -395,6 +395,9 @@ pub struct ClassRules {
     pub by_source: Vec<(AddressPattern, Class)>,
     /// `default_class`; none means transactional.
     pub default: Option<Class>,
+    /// `reclassify_on_mention`: a transactional message whose text has an opt-out mention is
+    /// sent as marketing (it is counted as suspect either way).
+    pub reclassify_on_mention: bool,
 }
 
 /// `[[sender_rules]]`: the senders allowed toward destinations starting with `prefix` (a

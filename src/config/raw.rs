@@ -273,6 +273,7 @@ pub(super) struct RawClient {
     pub(super) class_by_service_type: BTreeMap<String, String>,
     pub(super) class_by_source: BTreeMap<String, String>,
     pub(super) confirmation_text: Option<String>,
+    pub(super) reclassify_on_mention: bool,
     pub(super) help_text: Option<String>,
     pub(super) contact_text: Option<String>,
 }
@@ -295,6 +296,7 @@ impl Default for RawClient {
             class_by_service_type: BTreeMap::new(),
             class_by_source: BTreeMap::new(),
             confirmation_text: None,
+            reclassify_on_mention: false,
             help_text: None,
             contact_text: None,
         }

@@ -351,6 +351,7 @@ fn class_rules(
         by_service_type,
         by_source,
         default,
+        reclassify_on_mention: raw.reclassify_on_mention,
     })
 }
 

@@ -2,8 +2,8 @@
 //! every refusal the precise SMPP status. What passes becomes a [`Message`] ready to store.
 
 use crate::config::{ClientConfig, SenderRule};
-use crate::message::{Address, Message, State};
-use crate::{class, sender};
+use crate::message::{Address, Class, ClassFrom, Message, State};
+use crate::{class, sender, telemetry};
 use smpp_proto::coding;
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::esm_class;
@@ -111,7 +111,16 @@ pub(crate) fn validate(
             return Err(CommandStatus::ESME_RINVEXPIRY);
         }
     }
-    let decided = class::decide(&client.classes, s.tlvs, &s.service_type, &s.source.addr)?;
+    let mut decided = class::decide(&client.classes, s.tlvs, &s.service_type, &s.source.addr)?;
+    if decided.class == Class::Transactional
+        && class::mentions_opt_out(&coding::decode_text(s.data_coding, text))
+    {
+        telemetry::class_suspect(&client.system_id);
+        if client.classes.reclassify_on_mention {
+            decided.class = Class::Marketing;
+            decided.from = ClassFrom::Mention;
+        }
+    }
     sender::check(sender_rules, decided.class, &s.source, &s.destination.addr)?;
     Ok(Message {
         id: crate::message::MessageId(0),
@@ -340,6 +349,29 @@ mod tests {
             status_of(|s| s.validity_period = b"000001000000000R"),
             Ok(())
         );
+    }
+
+    #[test]
+    fn an_opt_out_mention_makes_transactional_marketing_when_asked() {
+        let tlvs = Tlvs::new();
+        let mut s = submission(&tlvs);
+        s.short_message = b"-30% ce week-end ! STOP au 36123";
+        let plain = validate(&client(), &[], &s, 0).unwrap();
+        assert_eq!(
+            (plain.class, plain.class_from),
+            (Class::Transactional, ClassFrom::Default)
+        );
+        let mut strict = client();
+        strict.classes.reclassify_on_mention = true;
+        let moved = validate(&strict, &[], &s, 0).unwrap();
+        assert_eq!(
+            (moved.class, moved.class_from),
+            (Class::Marketing, ClassFrom::Mention)
+        );
+        // Without the mention nothing moves.
+        s.short_message = b"Votre colis est en route";
+        let order = validate(&strict, &[], &s, 0).unwrap();
+        assert_eq!(order.class, Class::Transactional);
     }
 
     #[test]
