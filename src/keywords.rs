@@ -72,6 +72,35 @@ pub fn matched(keywords: &Keywords, text: &str) -> Option<Matched> {
     })
 }
 
+/// Phrases of people who want no more messages but wrote no keyword first ("je ne veux plus
+/// de SMS", "désabonnez-moi"), normalised. Counted, never acted on: a person's intent from
+/// free text is a guess.
+const SUSPECT_PHRASES: [&str; 8] = [
+    "NE VEUX PLUS",
+    "NE PLUS RECEVOIR",
+    "PLUS DE SMS",
+    "DESABONNEZ",
+    "DESINSCRIVEZ",
+    "ARRETEZ",
+    "UNSUBSCRIBE",
+    "STOP",
+];
+
+/// Whether a reply that matched no keyword still reads like an opt-out (`SUSPECT_PHRASES`):
+/// a phrase starting a word (`DESABONNEZ-MOI`), or `STOP` as a word of its own (not
+/// `STOPPER`).
+pub fn suspect(text: &str) -> bool {
+    let normal = format!(" {} ", normalise(text));
+    SUSPECT_PHRASES.iter().any(|phrase| {
+        let at_word_start = format!(" {phrase}");
+        if phrase.len() > 4 {
+            normal.contains(&at_word_start)
+        } else {
+            normal.contains(&format!("{at_word_start} "))
+        }
+    })
+}
+
 /// A reply as keywords are compared with it: NFKC, no combining marks, upper case, each word
 /// without punctuation or symbols around it, single spaces.
 pub fn normalise(text: &str) -> String {
@@ -157,6 +186,22 @@ mod tests {
         }
         assert_eq!(action("Contact svp"), Some(Action::Contact));
         assert_eq!(action("contacter"), None);
+    }
+
+    #[test]
+    fn unmatched_opt_out_phrases_are_suspect() {
+        for text in [
+            "Je ne veux plus de vos messages",
+            "désabonnez-moi svp",
+            "Non stop",
+            "Merci d'arrêter, plus de SMS",
+            "please unsubscribe me",
+        ] {
+            assert!(suspect(text), "{text:?}");
+        }
+        for text in ["Merci, bonne journée", "Où est mon colis ?", "stopper"] {
+            assert!(!suspect(text), "{text:?}");
+        }
     }
 
     #[test]

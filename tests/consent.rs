@@ -298,6 +298,9 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
         .unwrap();
     let consent_log = get_ok(admin, "/api/consent-log").await;
     assert_eq!(consent_log.as_array().unwrap().len(), 2, "{consent_log}");
+    // But it reads like one: counted for the operator, no action taken.
+    let suspect = "smppd_mo_optout_suspect_total{client=\"shop\"}";
+    assert_eq!(common::metric_sample(admin, suspect).await, Some(1.0));
 
     // The confirmation of the first STOP went out: from the short code, to the number. (Once,
     // or twice if the kill came between the carrier taking it and smppd recording that: a

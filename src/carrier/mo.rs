@@ -62,7 +62,13 @@ impl Intake {
                 .collect(),
             created_at: now_ms(),
         };
-        let matched = keyword(&live.config, sm, &self.carriers.mo_parts);
+        let text = reply_text(&live.config, sm, &self.carriers.mo_parts);
+        let matched = text
+            .as_deref()
+            .and_then(|text| keywords::matched(&live.config.consent.keywords, text));
+        if matched.is_none() && text.as_deref().is_some_and(keywords::suspect) {
+            telemetry::mo_optout_suspect(client);
+        }
         let action = matched.as_ref().map(|m| m.action);
         let consent = matched.and_then(|m| self.consent_change(&live.config, client, &item, m));
         let stored = match consent {
@@ -279,7 +285,9 @@ impl Intake {
 }
 
 /// The keyword of an MO, with `[consent]` on.
-fn keyword(config: &Config, sm: &SubmitSm, parts: &Mutex<Reassembly>) -> Option<keywords::Matched> {
+/// The text of a reply for the keyword engine, with `[consent]` on: a whole message, or a
+/// long one once its last part is in.
+fn reply_text(config: &Config, sm: &SubmitSm, parts: &Mutex<Reassembly>) -> Option<String> {
     if !config.consent.enabled {
         return None;
     }
@@ -294,7 +302,7 @@ fn keyword(config: &Config, sm: &SubmitSm, parts: &Mutex<Reassembly>) -> Option<
         // Per 3GPP 23.040 a bad concatenation IE is ignored: the text as it is.
         Ok(None) | Err(_) => mo_text(sm)?,
     };
-    keywords::matched(&config.consent.keywords, &text)
+    Some(text)
 }
 
 /// How long the parts of a long reply wait for the rest.
