@@ -24,3 +24,4 @@ pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod throttle;
+pub mod windows;
