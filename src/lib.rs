@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod reload;
 pub mod route;
 pub mod sender;
+pub mod sending_hours;
 pub mod session;
 pub mod simulator;
 pub mod store;

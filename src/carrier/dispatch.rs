@@ -7,6 +7,7 @@ use crate::carrier::link::SubmitTicket;
 use crate::carrier::{Carriers, Link};
 use crate::consent;
 use crate::message::{now_ms, Event, Message, MessageId, State};
+use crate::sending_hours;
 use crate::sync::lock;
 use crate::telemetry;
 use smpp_proto::pdu::{Address, ShortMessage, SubmitSm};
@@ -173,6 +174,27 @@ async fn pass(
         }
         if let Some(at) = message.schedule_at.filter(|at| *at > now) {
             cursor.due_at(at);
+            continue;
+        }
+        // A window that closed while the message waited holds it again (never sent outside).
+        if let Some(hold) = sending_hours::hold(&live.config, &message, now) {
+            let until = hold.until;
+            let held = carriers
+                .store
+                .update(id, move |m| {
+                    m.schedule_at = Some(until);
+                    m.history.push(Event {
+                        at: now_ms(),
+                        state: m.state,
+                        detail: hold.detail(),
+                    });
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = held {
+                tracing::warn!(%id, error = %e, "cannot hold a message for its sending window");
+            }
+            cursor.due_at(until);
             continue;
         }
         // Again at dispatch: an opt-out received while the message waited holds it back.

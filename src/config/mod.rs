@@ -12,6 +12,7 @@ pub use diff::{diff, same_but_cap, Changes};
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::message::Class;
+use crate::windows::Window;
 use smpp_proto::CommandStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -38,6 +39,10 @@ pub struct Config {
     pub mo_routes: Vec<MoRouteConfig>,
     /// `[[sender_rules]]`: what a sender may be toward a destination prefix, longest first.
     pub sender_rules: Vec<SenderRule>,
+    /// `[[sending_windows]]`: named windows, for `[[window_policies]]`.
+    pub sending_windows: Vec<SendingWindow>,
+    /// `[[window_policies]]`: which window holds which messages; the first that matches.
+    pub window_policies: Vec<WindowPolicy>,
     /// `[admin]`: the HTTP admin API and `/metrics`.
     pub admin: AdminConfig,
     /// `[log]`: how and what the gateway logs.
@@ -415,6 +420,28 @@ pub struct SenderRule {
     pub marketing_sources: Vec<AddressPattern>,
     /// `transactional_sources`: the only senders of transactional messages; empty = any.
     pub transactional_sources: Vec<AddressPattern>,
+}
+
+/// `[[sending_windows]]`: when messages held to it may leave (`windows.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendingWindow {
+    /// `name`, for policies.
+    pub name: String,
+    /// `preset`, or `days`, `from`, `until`, `holidays`; and `spread`.
+    pub window: Window,
+    /// `zone`: an IANA zone name, or none for the destination's zone (by its number).
+    pub zone: Option<String>,
+}
+
+/// `[[window_policies]]`: messages of `class` to `destinations` wait for `window`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowPolicy {
+    /// `class`.
+    pub class: Class,
+    /// `destinations`: number prefixes, digits without `+`; empty = any.
+    pub destinations: Vec<String>,
+    /// `window`: the index of its window in [`Config::sending_windows`].
+    pub window: usize,
 }
 
 /// A regular expression from the config, compared by its text.

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     pub(super) routes: Vec<RawRoute>,
     pub(super) mo_routes: Vec<RawMoRoute>,
     pub(super) sender_rules: Vec<RawSenderRule>,
+    pub(super) sending_windows: Vec<RawSendingWindow>,
+    pub(super) window_policies: Vec<RawWindowPolicy>,
     pub(super) admin: RawAdmin,
     pub(super) log: RawLog,
     pub(super) simulator: RawSimulator,
@@ -415,6 +417,44 @@ pub(super) struct RawCarrierTls {
     pub(super) client_cert: Option<PathBuf>,
     pub(super) client_key: Option<PathBuf>,
     pub(super) server_name: Option<String>,
+}
+
+/// `[[sending_windows]]`: `name` and either `preset` or `days`, `from` and `until`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSendingWindow {
+    pub(super) name: Option<String>,
+    pub(super) preset: Option<String>,
+    pub(super) days: Option<Vec<String>>,
+    pub(super) from: Option<String>,
+    pub(super) until: Option<String>,
+    pub(super) holidays: Option<String>,
+    pub(super) spread: String,
+    pub(super) zone: String,
+}
+
+impl Default for RawSendingWindow {
+    fn default() -> Self {
+        Self {
+            name: None,
+            preset: None,
+            days: None,
+            from: None,
+            until: None,
+            holidays: None,
+            spread: "20m".to_owned(),
+            zone: "destination".to_owned(),
+        }
+    }
+}
+
+/// `[[window_policies]]`: `window` is required.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawWindowPolicy {
+    pub(super) class: Option<String>,
+    pub(super) destinations: Vec<String>,
+    pub(super) window: Option<String>,
 }
 
 /// `[[sender_rules]]`: `prefix` is required.

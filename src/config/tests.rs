@@ -357,6 +357,8 @@ fn fully_specified_config() {
         routes: vec![],
         mo_routes: vec![],
         sender_rules: vec![],
+        sending_windows: vec![],
+        window_policies: vec![],
         consent: ConsentConfig::default(),
         numbering: NumberingConfig::default(),
         admin: AdminConfig {
@@ -865,6 +867,72 @@ fn consent_and_numbering() {
         "[numbering]\ndefault_country = \"France\"\n",
         "numbering.default_country",
         "ISO 3166",
+    );
+}
+
+#[test]
+fn sending_windows_and_policies() {
+    let text = "[[sending_windows]]\nname = \"fr\"\npreset = \"fr-af2m-2024\"\n\
+                [[sending_windows]]\nname = \"weekdays\"\ndays = [\"mon\", \"fri\"]\n\
+                from = \"09:30\"\nuntil = \"18:00\"\nholidays = \"FR-AM\"\nspread = \"5m\"\n\
+                zone = \"Europe/Paris\"\n\
+                [[window_policies]]\nclass = \"marketing\"\ndestinations = [\"+33\"]\n\
+                window = \"weekdays\"\n";
+    let config = Config::parse(text).unwrap();
+    let custom = &config.sending_windows[1];
+    assert_eq!(
+        custom.window.days,
+        [true, false, false, false, true, false, false]
+    );
+    assert_eq!(custom.window.from, jiff::civil::time(9, 30, 0, 0));
+    assert_eq!(
+        custom.window.holidays,
+        crate::windows::Holidays::AlsaceMoselle
+    );
+    assert_eq!(custom.window.spread, Duration::from_secs(300));
+    assert_eq!(custom.zone.as_deref(), Some("Europe/Paris"));
+    assert_eq!(
+        config.sending_windows[0].zone, None,
+        "the destination's zone"
+    );
+    assert_eq!(config.window_policies[0].window, 1);
+    assert_eq!(config.window_policies[0].destinations, ["33"]);
+
+    let window = |keys: &str| format!("[[sending_windows]]\nname = \"w\"\n{keys}");
+    one_problem(
+        &window("preset = \"fr-legacy\"\nfrom = \"08:00\"\n"),
+        "sending_windows[0].preset",
+        "one or the others",
+    );
+    one_problem(
+        &window("preset = \"fr-2030\"\n"),
+        "sending_windows[0].preset",
+        "not a preset",
+    );
+    one_problem(
+        &window("days = [\"lun\"]\nfrom = \"08:00\"\nuntil = \"20:00\"\n"),
+        "sending_windows[0].days[0]",
+        "not a day",
+    );
+    one_problem(
+        &window("days = [\"mon\"]\nfrom = \"20:00\"\nuntil = \"08:00\"\n"),
+        "sending_windows[0].until",
+        "after from",
+    );
+    one_problem(
+        &window("days = [\"mon\"]\nfrom = \"8h\"\nuntil = \"20:00\"\n"),
+        "sending_windows[0].from",
+        "not a time of day",
+    );
+    one_problem(
+        &window("preset = \"fr-legacy\"\nzone = \"Paris\"\n"),
+        "sending_windows[0].zone",
+        "not an IANA time zone",
+    );
+    one_problem(
+        "[[window_policies]]\nclass = \"marketing\"\nwindow = \"nowhere\"\n",
+        "window_policies[0].window",
+        "no [[sending_windows]] named",
     );
 }
 

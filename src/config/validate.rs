@@ -12,17 +12,19 @@ use super::checks::{
 };
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawLog, RawMoRoute,
-    RawNumbering, RawRoute, RawSenderRule, RawServer, RawSession, RawSimulator, RawSize, RawStore,
-    RawTls,
+    RawNumbering, RawRoute, RawSenderRule, RawSendingWindow, RawServer, RawSession, RawSimulator,
+    RawSize, RawStore, RawTls, RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
     IdFormat, KeywordMatch, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
-    OnSuppressed, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, ServerConfig,
-    SessionConfig, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
+    OnSuppressed, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, SendingWindow,
+    ServerConfig, SessionConfig, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
+    WindowPolicy,
 };
 use crate::message::Class;
+use crate::windows::{self, Window};
 use std::collections::{HashMap, HashSet};
 
 /// Most session slots of one carrier link.
@@ -51,6 +53,12 @@ impl TryFrom<RawConfig> for Config {
         let routes = routes(raw.routes, &known, &mut problems);
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
         let sender_rules = sender_rules(raw.sender_rules, &mut problems);
+        let sending_windows = sending_windows(raw.sending_windows, &mut problems);
+        let window_policies = window_policies(
+            raw.window_policies,
+            sending_windows.as_deref().unwrap_or_default(),
+            &mut problems,
+        );
         let admin = admin(raw.admin, &mut problems);
         let log = log(raw.log, &mut problems);
         let simulator = simulator(raw.simulator, &mut problems);
@@ -69,6 +77,8 @@ impl TryFrom<RawConfig> for Config {
                 routes: routes?,
                 mo_routes: mo_routes?,
                 sender_rules: sender_rules?,
+                sending_windows: sending_windows?,
+                window_policies: window_policies?,
                 admin: admin?,
                 log: log?,
                 simulator: simulator?,
@@ -806,6 +816,170 @@ fn sender_rules(raw: Vec<RawSenderRule>, p: &mut Problems) -> Option<Vec<SenderR
     // The longest prefix first: the first rule a destination starts with is the one.
     rules.sort_by_key(|rule| std::cmp::Reverse(rule.prefix.len()));
     ok.then_some(rules)
+}
+
+fn sending_windows(raw: Vec<RawSendingWindow>, p: &mut Problems) -> Option<Vec<SendingWindow>> {
+    let mut seen = HashSet::new();
+    let checked: Vec<Option<SendingWindow>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let key = |name: &str| format!("sending_windows[{i}].{name}");
+            let window_name = p.check(&key("name"), required(raw.name.clone()).and_then(|n| name(&n)));
+            if let Some(n) = &window_name {
+                if !seen.insert(n.clone()) {
+                    p.add(key("name"), format!("`{n}` names another window too"));
+                }
+            }
+            let spread = p.check(
+                &key("spread"),
+                humantime::parse_duration(&raw.spread)
+                    .map_err(|e| format!("`{}` is not a duration like \"20m\": {e}", raw.spread)),
+            );
+            let zone = match raw.zone.as_str() {
+                "destination" => Some(None),
+                zone => p
+                    .check(
+                        &key("zone"),
+                        jiff::tz::TimeZone::get(zone)
+                            .map(|_| Some(zone.to_owned()))
+                            .map_err(|_| {
+                                format!("`{zone}` is not an IANA time zone (like \"Europe/Paris\"), nor \"destination\"")
+                            }),
+                    ),
+            };
+            let window = window_of(&key, &raw, spread?, p);
+            Some(SendingWindow {
+                name: window_name?,
+                window: window?,
+                zone: zone?,
+            })
+        })
+        .collect();
+    checked.into_iter().collect()
+}
+
+/// The window of a `[[sending_windows]]` table: its preset, or its own days and hours.
+fn window_of(
+    key: &dyn Fn(&str) -> String,
+    raw: &RawSendingWindow,
+    spread: std::time::Duration,
+    p: &mut Problems,
+) -> Option<Window> {
+    if let Some(preset) = &raw.preset {
+        if raw.days.is_some() || raw.from.is_some() || raw.until.is_some() || raw.holidays.is_some()
+        {
+            p.add(
+                key("preset"),
+                "a preset sets days, from, until and holidays: give one or the others",
+            );
+            return None;
+        }
+        let preset: windows::Preset = p.check(&key("preset"), preset.parse())?;
+        return Some(preset.window(spread));
+    }
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let days = match &raw.days {
+        None => {
+            p.add(
+                key("days"),
+                "required without a preset, e.g. [\"mon\", \"tue\"]",
+            );
+            None
+        }
+        Some(words) => {
+            let mut days = [false; 7];
+            let ok = p.list(&key("days"), words, |w| {
+                DAYS.iter()
+                    .position(|d| d == w)
+                    .ok_or_else(|| format!("`{w}` is not a day: mon, tue, wed, thu, fri, sat, sun"))
+            });
+            ok.map(|indexes| {
+                for i in indexes {
+                    days[i] = true;
+                }
+                days
+            })
+        }
+    };
+    let time = |p: &mut Problems, name: &str, text: &Option<String>| match text {
+        None => {
+            p.add(key(name), "required without a preset, like \"08:00\"");
+            None
+        }
+        Some(text) => p.check(
+            &key(name),
+            jiff::civil::Time::strptime("%H:%M", text)
+                .map_err(|_| format!("`{text}` is not a time of day like \"08:00\"")),
+        ),
+    };
+    let from = time(p, "from", &raw.from);
+    let until = time(p, "until", &raw.until);
+    if let (Some(from), Some(until)) = (from, until) {
+        if until <= from {
+            p.add(key("until"), "must be after from, the same day");
+            return None;
+        }
+    }
+    let holidays = p.check(
+        &key("holidays"),
+        match raw.holidays.as_deref().unwrap_or("none") {
+            "none" => Ok(windows::Holidays::None),
+            "FR" => Ok(windows::Holidays::France),
+            "FR-AM" => Ok(windows::Holidays::AlsaceMoselle),
+            "FR-GP" => Ok(windows::Holidays::Guadeloupe),
+            "FR-MQ" => Ok(windows::Holidays::Martinique),
+            "FR-GF" => Ok(windows::Holidays::Guyane),
+            "FR-RE" => Ok(windows::Holidays::Reunion),
+            "FR-YT" => Ok(windows::Holidays::Mayotte),
+            other => Err(format!(
+                "`{other}` is not a calendar: none, FR, FR-AM, FR-GP, FR-MQ, FR-GF, FR-RE, FR-YT"
+            )),
+        },
+    );
+    Some(Window {
+        days: days?,
+        from: from?,
+        until: until?,
+        holidays: holidays?,
+        spread,
+    })
+}
+
+fn window_policies(
+    raw: Vec<RawWindowPolicy>,
+    windows: &[SendingWindow],
+    p: &mut Problems,
+) -> Option<Vec<WindowPolicy>> {
+    let checked: Vec<Option<WindowPolicy>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let key = |name: &str| format!("window_policies[{i}].{name}");
+            let class = p.check(
+                &key("class"),
+                required(raw.class).and_then(|c| c.parse::<Class>()),
+            );
+            let destinations = p.list(&key("destinations"), &raw.destinations, |d| {
+                destination_prefix(d)
+            });
+            let window = p.check(
+                &key("window"),
+                required(raw.window).and_then(|w| {
+                    windows
+                        .iter()
+                        .position(|sw| sw.name == w)
+                        .ok_or_else(|| format!("no [[sending_windows]] named `{w}`"))
+                }),
+            );
+            Some(WindowPolicy {
+                class: class?,
+                destinations: destinations?,
+                window: window?,
+            })
+        })
+        .collect();
+    checked.into_iter().collect()
 }
 
 fn mo_routes(raw: Vec<RawMoRoute>, known: &Known, p: &mut Problems) -> Option<Vec<MoRouteConfig>> {

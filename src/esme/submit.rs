@@ -8,7 +8,8 @@ use super::validate::{validate, Submission};
 use super::{EsmeService, DEFAULT_ROUTE};
 use crate::config::{ClientConfig, Config, OnSuppressed};
 use crate::consent::{self, ConsentEvent};
-use crate::message::{Address, Class, Message, MessageId, State};
+use crate::message::{Address, Class, Event, Message, MessageId, State};
+use crate::sending_hours;
 use crate::session::SessionInfo;
 use crate::telemetry::{self, Bound, Scope};
 use smpp_proto::pdu::{
@@ -81,10 +82,26 @@ impl EsmeService {
             return Err(CommandStatus::ESME_RMSGQFUL);
         }
         let mut ids = Vec::with_capacity(messages.len());
+        let config = self.config();
+        let now = crate::message::now_ms();
+        // Messages whose validity ends before their sending window opens: ended at once.
+        let mut too_late = Vec::new();
         for message in &mut messages {
             message.route = self.route_of(message)?;
             message.id = self.store.allocate_id();
             ids.push(message.id);
+            if let Some(hold) = sending_hours::hold(&config, message, now) {
+                if message.expire_at.is_some_and(|end| hold.until >= end) {
+                    too_late.push((message.id, hold));
+                } else {
+                    message.schedule_at = Some(hold.until);
+                    message.history.push(Event {
+                        at: now,
+                        state: State::Queued,
+                        detail: hold.detail(),
+                    });
+                }
+            }
         }
         let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
         match self.store.accept(messages).await {
@@ -92,6 +109,9 @@ impl EsmeService {
                 tracing::debug!(ids = ?ids, "accepted");
                 for class in classes {
                     telemetry::accepted(&client.system_id, class);
+                }
+                for (id, hold) in too_late {
+                    self.end_too_late(id, hold).await;
                 }
                 self.queued.notify_waiters();
                 Ok(ids)
@@ -183,6 +203,21 @@ impl EsmeService {
         match config.consent.on_suppressed {
             OnSuppressed::Refuse(status) => Err(status),
             OnSuppressed::Receipt => Ok(Some(opt_out)),
+        }
+    }
+
+    /// Ends an accepted message whose validity ends before its sending window opens: EXPIRED
+    /// now rather than sent after the client's deadline. Should this fail, dispatch expires
+    /// it when its validity passes.
+    async fn end_too_late(&self, id: MessageId, hold: sending_hours::Hold) {
+        let detail =
+            move |_: &Message| format!("validity ends before sending window {} opens", hold.window);
+        let ended = self
+            .outboxes
+            .end(id, State::Expired, detail, sending_hours::ERR_TOO_LATE)
+            .await;
+        if let Err(e) = ended {
+            tracing::warn!(%id, error = %e, "cannot expire a message held past its validity");
         }
     }
 

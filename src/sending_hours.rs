@@ -1,0 +1,228 @@
+//! Sending hours: `[[window_policies]]` applied to messages. A message whose class and
+//! destination a policy names waits for its window, in the destination's time zone (by its
+//! number) or the window's own: at accept its `schedule_at` moves to the next opening plus its
+//! spread, and at dispatch it is held again if the window closed while it waited. It is never
+//! dropped; one whose validity ends before the opening ends EXPIRED instead.
+//!
+//! Called by `esme/submit.rs` (accept) and `carrier/dispatch.rs`. The clock is the caller's
+//! (`now_ms`), so that tests choose the hour.
+
+use crate::config::{Config, SendingWindow};
+use crate::message::Message;
+use crate::numbering;
+use crate::windows;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use smpp_proto::concat::parse_udh;
+use smpp_proto::pdu::esm_class;
+use smpp_proto::Tag;
+
+/// The receipt `err` of a message ended EXPIRED because its validity ends before its window
+/// opens.
+pub const ERR_TOO_LATE: u32 = 902;
+
+/// A message held by a window: until when, and by which window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// When it may leave, unix ms (the opening plus its spread).
+    pub until: i64,
+    /// The window's name, for its history.
+    pub window: String,
+}
+
+impl Hold {
+    /// The history line of a message held.
+    pub fn detail(&self) -> String {
+        format!(
+            "held by sending window {} until {}",
+            self.window,
+            Timestamp::from_millisecond(self.until)
+                .map_or_else(|_| self.until.to_string(), |t| t.to_string())
+        )
+    }
+}
+
+/// Whether `message` must wait at `now_ms` (or at its own `schedule_at`, if later), and until
+/// when. `None`: it may leave then, as far as sending hours go.
+pub fn hold(config: &Config, message: &Message, now_ms: i64) -> Option<Hold> {
+    let (window, zone) = window_for(config, message)?;
+    let start = message.schedule_at.map_or(now_ms, |at| at.max(now_ms));
+    let start = Timestamp::from_millisecond(start).ok()?;
+    let opening = window.window.next_open(start, &zone)?;
+    if opening <= start {
+        return None;
+    }
+    let release = window.window.release_at(opening, spread_key(message));
+    Some(Hold {
+        until: release.as_millisecond(),
+        window: window.name.clone(),
+    })
+}
+
+/// The window of the first policy naming the message's class and destination, with the zone
+/// it is read in. `None` without one, or when the destination's zone is not known.
+fn window_for<'c>(config: &'c Config, message: &Message) -> Option<(&'c SendingWindow, TimeZone)> {
+    // Policies name international prefixes: a national form is read into E.164 first.
+    let e164 = numbering::e164(&config.numbering, &message.destination);
+    let destination = e164
+        .as_deref()
+        .unwrap_or(&message.destination.addr)
+        .trim_start_matches('+');
+    let policy = config.window_policies.iter().find(|p| {
+        p.class == message.class
+            && (p.destinations.is_empty()
+                || p.destinations
+                    .iter()
+                    .any(|d| destination.starts_with(d.as_str())))
+    })?;
+    let window = config.sending_windows.get(policy.window)?;
+    let zone = match &window.zone {
+        Some(zone) => zone.clone(),
+        None => windows::zone_of(e164.as_deref()?)?.to_owned(),
+    };
+    Some((window, TimeZone::get(&zone).ok()?))
+}
+
+/// What fixes a message's spread: its id, or for a part of a long message the whole message
+/// (destination and reference), so that its parts leave together.
+fn spread_key(message: &Message) -> u64 {
+    let reference = if message.esm_class & esm_class::UDHI != 0 {
+        parse_udh(&message.short_message)
+            .ok()
+            .and_then(|(udh, _)| udh.concat())
+            .map(|c| c.reference())
+    } else {
+        message
+            .tlvs
+            .iter()
+            .find(|(tag, _)| *tag == Tag::SAR_MSG_REF_NUM.0)
+            .and_then(|(_, value)| <[u8; 2]>::try_from(value.as_slice()).ok())
+            .map(u16::from_be_bytes)
+    };
+    match reference {
+        Some(reference) => {
+            let mut key = u64::from(reference);
+            for b in message.destination.addr.bytes() {
+                key = key.wrapping_mul(31).wrapping_add(u64::from(b));
+            }
+            key
+        }
+        None => message.id.as_u64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Address, Class, MessageId};
+    use jiff::civil::date;
+
+    fn config() -> Config {
+        let text = "[numbering]\ndefault_country = \"FR\"\n\
+                    [[sending_windows]]\nname = \"fr\"\npreset = \"fr-af2m-2026\"\nspread = \"0s\"\n\
+                    [[window_policies]]\nclass = \"marketing\"\ndestinations = [\"+33\", \"262\"]\n\
+                    window = \"fr\"\n";
+        Config::parse(text).unwrap()
+    }
+
+    /// Unix ms of `y-m-d h:mi` in `zone`.
+    fn ms(zone: &str, y: i16, m: i8, d: i8, h: i8, mi: i8) -> i64 {
+        date(y, m, d)
+            .at(h, mi, 0, 0)
+            .in_tz(zone)
+            .unwrap()
+            .timestamp()
+            .as_millisecond()
+    }
+
+    fn promo(to: &str, ton: u8) -> Message {
+        Message {
+            class: Class::Marketing,
+            destination: Address {
+                ton,
+                npi: 1,
+                addr: to.into(),
+            },
+            ..Message::example(MessageId::new(7))
+        }
+    }
+
+    #[test]
+    fn marketing_at_21_31_in_paris_waits_for_08_00() {
+        let config = config();
+        let monday_2131 = ms("Europe/Paris", 2026, 12, 7, 21, 31);
+        let held = hold(&config, &promo("33612345678", 1), monday_2131).unwrap();
+        assert_eq!(held.until, ms("Europe/Paris", 2026, 12, 8, 8, 0));
+        assert_eq!(held.window, "fr");
+        assert!(
+            held.detail().contains("2026-12-08T07:00:00Z"),
+            "{}",
+            held.detail()
+        );
+        // A national form of the same number is the same person, in the same zone.
+        assert_eq!(
+            hold(&config, &promo("0612345678", 2), monday_2131).map(|h| h.until),
+            Some(held.until)
+        );
+        // Transactional is never held; open hours do not hold.
+        let order = Message {
+            class: Class::Transactional,
+            ..promo("33612345678", 1)
+        };
+        assert_eq!(hold(&config, &order, monday_2131), None);
+        let noon = ms("Europe/Paris", 2026, 12, 8, 12, 0);
+        assert_eq!(hold(&config, &promo("33612345678", 1), noon), None);
+        // No policy names the UK.
+        assert_eq!(hold(&config, &promo("447700900123", 1), monday_2131), None);
+    }
+
+    #[test]
+    fn the_window_is_read_in_the_persons_zone_and_after_the_clients_schedule() {
+        let config = config();
+        // 06:00 in Paris is 09:00 in Réunion: open there, not in Paris.
+        let six_in_paris = ms("Europe/Paris", 2026, 12, 8, 6, 0);
+        assert_eq!(hold(&config, &promo("262692123456", 1), six_in_paris), None);
+        assert!(hold(&config, &promo("33612345678", 1), six_in_paris).is_some());
+        // A client's schedule_at inside the window, later than now: not held.
+        let scheduled = Message {
+            schedule_at: Some(ms("Europe/Paris", 2026, 12, 8, 10, 0)),
+            ..promo("33612345678", 1)
+        };
+        assert_eq!(hold(&config, &scheduled, six_in_paris), None);
+        // One scheduled at 23:00: held to the next morning.
+        let late = Message {
+            schedule_at: Some(ms("Europe/Paris", 2026, 12, 8, 23, 0)),
+            ..promo("33612345678", 1)
+        };
+        let held = hold(&config, &late, six_in_paris).unwrap();
+        assert_eq!(held.until, ms("Europe/Paris", 2026, 12, 9, 8, 0));
+    }
+
+    #[test]
+    fn the_parts_of_a_long_message_share_their_spread() {
+        let text = "[[sending_windows]]\nname = \"w\"\npreset = \"fr-legacy\"\nspread = \"20m\"\n\
+                    [[window_policies]]\nclass = \"marketing\"\nwindow = \"w\"\n";
+        let config = Config::parse(text).unwrap();
+        let night = ms("Europe/Paris", 2026, 12, 7, 23, 0);
+        let part = |id, seq: u8| Message {
+            id: MessageId::new(id),
+            esm_class: 0x40,
+            short_message: [&[5, 0, 3, 0x42, 2, seq][..], b"text"].concat(),
+            ..promo("33612345678", 1)
+        };
+        let first = hold(&config, &part(10, 1), night).unwrap();
+        let second = hold(&config, &part(11, 2), night).unwrap();
+        assert_eq!(first.until, second.until);
+        // Whole messages spread by id.
+        let spreads: std::collections::HashSet<i64> = (1..50)
+            .map(|id| {
+                let m = Message {
+                    id: MessageId::new(id),
+                    ..promo("33612345678", 1)
+                };
+                hold(&config, &m, night).unwrap().until
+            })
+            .collect();
+        assert!(spreads.len() > 40);
+    }
+}

@@ -1,0 +1,112 @@
+//! Sending hours through the real gateway and the real simulator: marketing to France outside
+//! its window is accepted, held until the window's next opening (its `schedule_at` and
+//! history say so) and does not reach the carrier; transactional goes at once; marketing whose
+//! validity ends before the opening ends EXPIRED with its receipt. The window is chosen around
+//! the real clock: closed today and the next two days (Paris time), open on the four others.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{
+    carrier, client, get_ok, message_id, preamble, route, submit_sm, temp_dir, wait_link_up,
+    Client, Gateway, Simulator,
+};
+use jiff::ToSpan;
+use smpp_proto::{Body, CommandId, CommandStatus};
+use std::time::Duration;
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+#[tokio::test]
+async fn marketing_outside_its_window_waits_and_transactional_goes() {
+    let today = jiff::Timestamp::now().in_tz("Europe/Paris").unwrap().date();
+    let closed: Vec<usize> = (0..3)
+        .map(|i| {
+            let day = today.checked_add(i.days()).unwrap();
+            usize::try_from(day.weekday().to_monday_zero_offset()).unwrap()
+        })
+        .collect();
+    let open: Vec<String> = (0..7)
+        .filter(|d| !closed.contains(d))
+        .map(|d| format!("\"{}\"", DAYS[d]))
+        .collect();
+    let first_open = today.checked_add(3.days()).unwrap();
+    let dir = temp_dir("sending-hours");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let config = preamble(&dir, "", "", "")
+        + &client(
+            "shop",
+            "secret1",
+            "default_class = \"transactional\"\nclass_by_service_type = { MKT = \"marketing\" }",
+        )
+        + &carrier("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "")
+        + &format!(
+            "\n[[sending_windows]]\nname = \"shop-hours\"\ndays = [{}]\nfrom = \"09:00\"\n\
+             until = \"18:00\"\nholidays = \"none\"\nspread = \"10m\"\n\n\
+             [[window_policies]]\nclass = \"marketing\"\ndestinations = [\"+33\"]\n\
+             window = \"shop-hours\"\n",
+            open.join(", ")
+        );
+    let gw = Gateway::start(&dir, &config);
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+    let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+
+    let mut promo = submit_sm("33612345678", "Soldes : -30 % ce week-end");
+    promo.service_type = "MKT".try_into().unwrap();
+    let held = message_id(&shop.request(Body::SubmitSm(promo.clone())).await);
+    // The same, valid one hour only: it could never leave in time.
+    let mut brief = promo.clone();
+    brief.validity_period = "000000010000000R".try_into().unwrap();
+    let expired = message_id(&shop.request(Body::SubmitSm(brief)).await);
+    let order = shop
+        .request(Body::SubmitSm(submit_sm(
+            "33612345678",
+            "Votre colis est en route",
+        )))
+        .await;
+    assert_eq!(order.command_status, CommandStatus::ESME_ROK);
+    let order = message_id(&order);
+
+    // Held until 09:00 Paris on the first open day, plus at most 10 minutes.
+    let message = get_ok(admin, &format!("/api/messages/{held}")).await;
+    assert_eq!(message["state"], "queued", "{message}");
+    let schedule: jiff::Timestamp = message["schedule_at"].as_str().unwrap().parse().unwrap();
+    let opening = first_open
+        .at(9, 0, 0, 0)
+        .in_tz("Europe/Paris")
+        .unwrap()
+        .timestamp();
+    assert!(
+        schedule >= opening && schedule < opening + jiff::SignedDuration::from_mins(10),
+        "{schedule} against {opening}"
+    );
+    let history = message["history"].to_string();
+    assert!(
+        history.contains("held by sending window shop-hours"),
+        "{history}"
+    );
+
+    // The transactional message went, and got its receipt; the carrier saw nothing else.
+    let (id, stat) = shop.next_receipt().await;
+    let receipts = [(id, stat), shop.next_receipt().await];
+    assert!(
+        receipts.contains(&(order.clone(), "DELIVRD".to_owned())),
+        "{receipts:?}"
+    );
+    assert!(
+        receipts.contains(&(expired.clone(), "EXPIRED".to_owned())),
+        "{receipts:?}"
+    );
+    let message = get_ok(admin, &format!("/api/messages/{expired}")).await;
+    assert_eq!(message["state"], "expired", "{message}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent: Vec<String> = sim
+        .submits()
+        .iter()
+        .map(|s| String::from_utf8_lossy(s.submit_sm().short_message.as_bytes()).into_owned())
+        .collect();
+    assert_eq!(sent, ["Votre colis est en route"]);
+}
