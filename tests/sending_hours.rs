@@ -110,3 +110,81 @@ async fn marketing_outside_its_window_waits_and_transactional_goes() {
         .collect();
     assert_eq!(sent, ["Votre colis est en route"]);
 }
+
+/// smppd under libfaketime, its wall clock starting at `utc` and running on from there (its
+/// monotonic clock left alone, for the timers).
+fn at_time(lib: &std::path::Path, utc: &str) -> Vec<String> {
+    vec![
+        "env".to_owned(),
+        format!("LD_PRELOAD={}", lib.display()),
+        format!("FAKETIME=@{utc}"),
+        "FAKETIME_DONT_FAKE_MONOTONIC=1".to_owned(),
+        "TZ=UTC".to_owned(),
+    ]
+}
+
+#[tokio::test]
+async fn marketing_at_21_31_in_paris_reaches_the_carrier_at_08_00_and_never_before() {
+    let faketime = common::peers::libfaketime();
+    let dir = temp_dir("sending-hours-clock");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let config = preamble(&dir, "", "", "")
+        + &client(
+            "shop",
+            "secret1",
+            "default_class = \"transactional\"\nclass_by_service_type = { MKT = \"marketing\" }",
+        )
+        + &carrier("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "")
+        + "\n[[sending_windows]]\nname = \"fr\"\npreset = \"fr-af2m-2026\"\nspread = \"10m\"\n\n\
+           [[window_policies]]\nclass = \"marketing\"\ndestinations = [\"+33\"]\nwindow = \"fr\"\n";
+    // Monday 7 December 2026, 21:31 in Paris (20:31 UTC).
+    let wrapper = at_time(&faketime, "2026-12-07 20:31:00");
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut gw = Gateway::start_wrapped(&dir, &config, &wrapper);
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let mut promo = submit_sm("33612345678", "Soldes : -30 % ce week-end");
+    promo.service_type = "MKT".try_into().unwrap();
+    promo.registered_delivery = 0;
+    let held = message_id(&shop.request(Body::SubmitSm(promo)).await);
+    let order = message_id(
+        &shop
+            .request(Body::SubmitSm(submit_sm(
+                "33612345678",
+                "Votre colis arrive",
+            )))
+            .await,
+    );
+    let message = get_ok(gw.admin.unwrap(), &format!("/api/messages/{held}")).await;
+    let schedule = message["schedule_at"].as_str().unwrap().to_owned();
+    assert!(schedule.starts_with("2026-12-08T07:"), "{message}");
+    assert_eq!(shop.next_receipt().await, (order, "DELIVRD".to_owned()));
+    drop(shop);
+
+    let texts = |sim: &Simulator| -> Vec<String> {
+        sim.submits()
+            .iter()
+            .map(|s| String::from_utf8_lossy(s.submit_sm().short_message.as_bytes()).into_owned())
+            .collect()
+    };
+    // Tuesday 07:50 in Paris: still closed. Then 08:15, after the opening and its spread.
+    for (utc, sent) in [("2026-12-08 06:50:00", 1), ("2026-12-08 07:15:00", 2)] {
+        let wrapper = at_time(&faketime, utc);
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        gw.restart_wrapped(&wrapper);
+        wait_link_up(gw.admin.unwrap(), "sim").await;
+        if sent == 1 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            assert_eq!(texts(&sim), ["Votre colis arrive"], "nothing before 08:00");
+        } else {
+            common::eventually(
+                Duration::from_secs(10),
+                "the promotion at the carrier",
+                || texts(&sim).len() == sent,
+            )
+            .await;
+            assert_eq!(texts(&sim)[1], "Soldes : -30 % ce week-end");
+        }
+    }
+}

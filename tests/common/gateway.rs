@@ -235,6 +235,12 @@ impl Gateway {
 
     /// Starts again on the same config and store (the port may change); SIGKILL first if it
     /// still runs.
+    /// Kills it and starts it again under `wrapper` (e.g. `faketime` with another time).
+    pub fn restart_wrapped(&mut self, wrapper: &[&str]) {
+        self.wrapper = wrapper.iter().map(|w| (*w).to_owned()).collect();
+        self.restart();
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();

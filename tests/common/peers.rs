@@ -152,6 +152,23 @@ fn stamp(dir: &Path, pins: &str) {
     std::fs::write(dir.join(".interop-pins"), pins).unwrap();
 }
 
+/// libfaketime's library, to run smppd with `LD_PRELOAD` at a chosen wall-clock time (the
+/// `faketime` program forks, so its pid would not be smppd's); installed with apt-get when
+/// missing and running as root.
+pub fn libfaketime() -> PathBuf {
+    require_tool(
+        "faketime",
+        &["faketime"],
+        "libfaketime (Debian/Ubuntu: apt-get install faketime)",
+    );
+    std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path().join("faketime/libfaketime.so.1"))
+        .find(|lib| lib.exists())
+        .expect("libfaketime.so.1 under /usr/lib/*/faketime")
+}
+
 /// `tool`, found on PATH; installed from `packages` with apt-get when missing and running as
 /// root; otherwise the test fails saying `what` to install.
 fn require_tool(tool: &str, packages: &[&str], what: &str) -> String {
