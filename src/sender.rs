@@ -6,23 +6,53 @@
 //! Called at accept (`esme/validate.rs`) once the message's class is known. A sender that
 //! breaks the rule gets ESME_RINVSRCADR: the client's source address is what is wrong.
 
-use crate::config::SenderRule;
+use crate::config::{Config, NumberingConfig, SenderRule};
 use crate::message::{Address, Class};
+use crate::numbering;
 use smpp_proto::CommandStatus;
+
+/// The sender rules in force and how numbers are read, for [`check`].
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    /// `[[sender_rules]]`, longest prefix first.
+    pub rules: &'a [SenderRule],
+    /// `[numbering]`.
+    pub numbering: &'a NumberingConfig,
+}
+
+impl<'a> Rules<'a> {
+    /// The rules of `config`.
+    pub fn of(config: &'a Config) -> Self {
+        Self {
+            rules: &config.sender_rules,
+            numbering: &config.numbering,
+        }
+    }
+}
 
 /// TON of an alphanumeric address (SMPP 3.4 §5.2.5).
 const TON_ALPHANUMERIC: u8 = 5;
 
 /// Checks the sender of a message of `class` from `source` to `destination`.
 pub fn check(
-    rules: &[SenderRule],
+    rules: Rules<'_>,
     class: Class,
     source: &Address,
-    destination: &str,
+    destination: &Address,
 ) -> Result<(), CommandStatus> {
-    let destination = destination.strip_prefix('+').unwrap_or(destination);
+    // Rules name international prefixes: a national form is read into E.164 first, so that
+    // "0612345678" meets the rule for +33.
+    let e164 = numbering::e164(rules.numbering, destination);
+    let destination = e164
+        .as_deref()
+        .unwrap_or(&destination.addr)
+        .trim_start_matches('+');
     // Config sorts the rules longest prefix first.
-    let Some(rule) = rules.iter().find(|r| destination.starts_with(&r.prefix)) else {
+    let Some(rule) = rules
+        .rules
+        .iter()
+        .find(|r| destination.starts_with(&r.prefix))
+    else {
         return Ok(());
     };
     let bad = CommandStatus::ESME_RINVSRCADR;
@@ -82,7 +112,15 @@ mod tests {
     }
 
     fn verdict(class: Class, ton: u8, sender: &str, to: &str) -> Result<(), CommandStatus> {
-        check(&rules(), class, &address(ton, sender), to)
+        let numbering = NumberingConfig {
+            default_country: Some(phonenumber::country::Id::FR),
+        };
+        let rules = rules();
+        let rules = Rules {
+            rules: &rules,
+            numbering: &numbering,
+        };
+        check(rules, class, &address(ton, sender), &address(1, to))
     }
 
     #[test]
@@ -94,6 +132,19 @@ mod tests {
         assert_eq!(verdict(M, 5, "MABOUTIQUE", "+33612345678"), Ok(()));
         assert_eq!(verdict(M, 3, "38123", "33612345678"), bad);
         assert_eq!(verdict(M, 1, "33612345678", "33699999999"), bad);
+        // A national form of a French number meets the French rule too.
+        let numbering = NumberingConfig {
+            default_country: Some(phonenumber::country::Id::FR),
+        };
+        let french = rules();
+        let rules = Rules {
+            rules: &french,
+            numbering: &numbering,
+        };
+        assert_eq!(
+            check(rules, M, &address(3, "38123"), &address(2, "0612345678")),
+            bad
+        );
         // Transactional the other way round.
         assert_eq!(verdict(T, 3, "38123", "33612345678"), Ok(()));
         assert_eq!(verdict(T, 5, "MABOUTIQTX", "33612345678"), Ok(()));
@@ -105,12 +156,17 @@ mod tests {
         let text = "[[sender_rules]]\nprefix = \"33\"\n\
                     alnum_pattern = \"[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*\"\n";
         let rules = Config::parse(text).unwrap().sender_rules;
+        let numbering = NumberingConfig::default();
+        let rules = Rules {
+            rules: &rules,
+            numbering: &numbering,
+        };
         let sender = |ton, addr: &str| {
             check(
-                &rules,
+                rules,
                 Class::Transactional,
                 &address(ton, addr),
-                "33612345678",
+                &address(1, "33612345678"),
             )
         };
         let bad = Err(CommandStatus::ESME_RINVSRCADR);

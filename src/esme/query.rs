@@ -7,6 +7,7 @@
 use super::validate::{validate, Submission};
 use super::EsmeService;
 use crate::message::{Address, Message, MessageId, State};
+use crate::sender;
 use crate::session::SessionInfo;
 use smpp_proto::pdu::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
@@ -113,7 +114,11 @@ impl EsmeService {
         }
         // The sender is the original's, which passed the sender rules with the class the
         // message keeps (a replace changes neither): no sender rules here.
-        let replacement = match validate(client, &[], &submission, crate::message::now_ms()) {
+        let no_rules = sender::Rules {
+            rules: &[],
+            numbering: &config.numbering,
+        };
+        let replacement = match validate(client, no_rules, &submission, crate::message::now_ms()) {
             Ok(replacement) => replacement,
             Err(status) => return fail(status),
         };

@@ -9,9 +9,9 @@ use super::{EsmeService, DEFAULT_ROUTE};
 use crate::config::{ClientConfig, Config, OnSuppressed};
 use crate::consent::{self, ConsentEvent};
 use crate::message::{Address, Class, Event, Message, MessageId, State};
-use crate::sending_hours;
 use crate::session::SessionInfo;
 use crate::telemetry::{self, Bound, Scope};
+use crate::{sender, sending_hours};
 use smpp_proto::pdu::{
     DataSm, DestAddress, MessageIdResp, SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
 };
@@ -171,7 +171,7 @@ impl EsmeService {
         self.check_outbox(client)?;
         let message = validate(
             client,
-            &config.sender_rules,
+            sender::Rules::of(&config),
             submission,
             crate::message::now_ms(),
         )?;
@@ -308,11 +308,12 @@ impl EsmeService {
                 }
             };
             let submission = submission_of!(sm, Address::from(destination));
-            let checked =
-                validate(client, &config.sender_rules, &submission, now).and_then(|message| {
+            let checked = validate(client, sender::Rules::of(&config), &submission, now).and_then(
+                |message| {
                     let opt_out = self.consent_at_accept(&config, &message)?;
                     Ok((message, opt_out))
-                });
+                },
+            );
             match checked {
                 Ok((message, opt_out)) => {
                     messages.push(message);

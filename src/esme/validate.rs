@@ -1,7 +1,7 @@
 //! Validation of submitted messages (submit_sm, data_sm, submit_multi): every field checked,
 //! every refusal the precise SMPP status. What passes becomes a [`Message`] ready to store.
 
-use crate::config::{ClientConfig, SenderRule};
+use crate::config::ClientConfig;
 use crate::message::{Address, Class, ClassFrom, Message, State};
 use crate::{class, sender, telemetry};
 use smpp_proto::coding;
@@ -38,7 +38,7 @@ const NPIS: [u8; 10] = [0, 1, 3, 4, 6, 8, 9, 10, 14, 18];
 /// filled in by the caller).
 pub(crate) fn validate(
     client: &ClientConfig,
-    sender_rules: &[SenderRule],
+    senders: sender::Rules<'_>,
     s: &Submission<'_>,
     now_ms: i64,
 ) -> Result<Message, CommandStatus> {
@@ -121,7 +121,7 @@ pub(crate) fn validate(
             decided.from = ClassFrom::Mention;
         }
     }
-    sender::check(sender_rules, decided.class, &s.source, &s.destination.addr)?;
+    sender::check(senders, decided.class, &s.source, &s.destination)?;
     Ok(Message {
         id: crate::message::MessageId(0),
         client: client.system_id.clone(),
@@ -239,6 +239,16 @@ mod tests {
         }
     }
 
+    fn no_rules() -> sender::Rules<'static> {
+        static NUMBERING: crate::config::NumberingConfig = crate::config::NumberingConfig {
+            default_country: None,
+        };
+        sender::Rules {
+            rules: &[],
+            numbering: &NUMBERING,
+        }
+    }
+
     fn submission<'a>(tlvs: &'a Tlvs) -> Submission<'a> {
         Submission {
             service_type: String::new(),
@@ -270,7 +280,7 @@ mod tests {
         let tlvs = Tlvs::new();
         let mut s = submission(&tlvs);
         f(&mut s);
-        validate(&client(), &[], &s, 1_700_000_000_000).map(|_| ())
+        validate(&client(), no_rules(), &s, 1_700_000_000_000).map(|_| ())
     }
 
     #[test]
@@ -356,21 +366,21 @@ mod tests {
         let tlvs = Tlvs::new();
         let mut s = submission(&tlvs);
         s.short_message = b"-30% ce week-end ! STOP au 36123";
-        let plain = validate(&client(), &[], &s, 0).unwrap();
+        let plain = validate(&client(), no_rules(), &s, 0).unwrap();
         assert_eq!(
             (plain.class, plain.class_from),
             (Class::Transactional, ClassFrom::Default)
         );
         let mut strict = client();
         strict.classes.reclassify_on_mention = true;
-        let moved = validate(&strict, &[], &s, 0).unwrap();
+        let moved = validate(&strict, no_rules(), &s, 0).unwrap();
         assert_eq!(
             (moved.class, moved.class_from),
             (Class::Marketing, ClassFrom::Mention)
         );
         // Without the mention nothing moves.
         s.short_message = b"Votre colis est en route";
-        let order = validate(&strict, &[], &s, 0).unwrap();
+        let order = validate(&strict, no_rules(), &s, 0).unwrap();
         assert_eq!(order.class, Class::Transactional);
     }
 
@@ -382,11 +392,11 @@ mod tests {
         );
         let mut s = submission(&tlvs);
         assert_eq!(
-            validate(&client(), &[], &s, 0).map(|_| ()),
+            validate(&client(), no_rules(), &s, 0).map(|_| ()),
             Err(CommandStatus::ESME_RINVMSGLEN)
         );
         s.short_message = b"";
-        let message = validate(&client(), &[], &s, 0).unwrap();
+        let message = validate(&client(), no_rules(), &s, 0).unwrap();
         assert_eq!(message.tlvs, vec![(0x0424, b"long text".to_vec())]);
     }
 }
