@@ -7,9 +7,69 @@
 //! Called by the carrier intake on every MO while `[consent]` is on (`carrier/intake.rs`).
 //! Never fails: text that matches nothing is `None`.
 
-use crate::config::{KeywordMatch, Keywords};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
+
+/// The keywords of replies (`[consent] match`, `opt_out_keywords`, …), normalised as replies
+/// are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keywords {
+    /// `match`.
+    pub matching: KeywordMatch,
+    /// `opt_out_keywords`.
+    pub opt_out: Vec<String>,
+    /// `opt_in_keywords`.
+    pub opt_in: Vec<String>,
+    /// `help_keywords`.
+    pub help: Vec<String>,
+    /// `contact_keywords`.
+    pub contact: Vec<String>,
+}
+
+/// Opt-out words of the French operators' charters and the usual English ones.
+pub const OPT_OUT_KEYWORDS: [&str; 14] = [
+    "STOP",
+    "STOPALL",
+    "ARRET",
+    "ARRETER",
+    "DESABONNER",
+    "DESINSCRIRE",
+    "DESINSCRIPTION",
+    "UNSUBSCRIBE",
+    "END",
+    "QUIT",
+    "CANCEL",
+    "OPTOUT",
+    "REVOKE",
+    "STOPP",
+];
+/// Opt-in words.
+pub const OPT_IN_KEYWORDS: [&str; 2] = ["START", "UNSTOP"];
+/// Words asking who writes (the French charters' AIDE among them).
+pub const HELP_KEYWORDS: [&str; 3] = ["HELP", "AIDE", "INFO"];
+/// Words asking how to reach the sender.
+pub const CONTACT_KEYWORDS: [&str; 1] = ["CONTACT"];
+
+impl Default for Keywords {
+    fn default() -> Self {
+        Self {
+            matching: KeywordMatch::FirstWord,
+            opt_out: OPT_OUT_KEYWORDS.map(str::to_owned).to_vec(),
+            opt_in: OPT_IN_KEYWORDS.map(str::to_owned).to_vec(),
+            help: HELP_KEYWORDS.map(str::to_owned).to_vec(),
+            contact: CONTACT_KEYWORDS.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
+/// `[consent] match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeywordMatch {
+    /// `"first_word"`: the reply's first word (`STOP SMS`, `Stop merci`).
+    FirstWord,
+    /// `"exact"`: the whole reply.
+    Exact,
+}
 
 /// What a reply asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! tests are in `checks.rs`.
 
 use super::*;
+use crate::keywords::KeywordMatch;
 use crate::message::Class;
 use std::net::{Ipv4Addr, Ipv6Addr};
 

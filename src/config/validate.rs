@@ -18,11 +18,11 @@ use super::raw::{
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
-    IdFormat, KeywordMatch, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
-    OnSuppressed, Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, SendingWindow,
-    ServerConfig, SessionConfig, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
-    WindowPolicy,
+    IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig, OnSuppressed,
+    Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, SendingWindow, ServerConfig,
+    SessionConfig, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig, WindowPolicy,
 };
+use crate::keywords::KeywordMatch;
 use crate::message::Class;
 use crate::windows::{self, Window};
 use std::collections::{HashMap, HashSet};
