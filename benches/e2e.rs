@@ -42,6 +42,8 @@
 //! - `SMPPD_E2E_DURABILITY`: the gateway's `[store] durability` (default "durable");
 //! - `SMPPD_E2E_CONSENT`: 1 to send marketing with `[consent]` on, so that every message is
 //!   looked up in the suppression list at accept and at dispatch (default 0);
+//! - `SMPPD_E2E_WINDOW`: 1 to send marketing under a sending-window policy that is open all
+//!   day, so that every message is checked against it at accept and at dispatch (default 0);
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free);
@@ -114,6 +116,7 @@ fn main() {
         carrier_window: env_u64("SMPPD_E2E_CARRIER_WINDOW", CARRIER_WINDOW).max(1),
         durability: std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
         consent: env_u64("SMPPD_E2E_CONSENT", 0) != 0,
+        sending_window: env_u64("SMPPD_E2E_WINDOW", 0) != 0,
     };
     assert!(params.window < RING / 2, "window too large");
     let parent = load::store_parent();
@@ -159,6 +162,8 @@ struct Params {
     durability: String,
     /// Marketing with `[consent]` on.
     consent: bool,
+    /// Marketing under a window policy, open all day.
+    sending_window: bool,
 }
 
 /// The kinds of message the load sends.
@@ -855,10 +860,20 @@ fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
         "bind_types = [\"transceiver\"]\nmax_binds = {}\nwindow = {}",
         params.binds, params.window
     );
-    let mut consent = String::new();
-    if params.consent {
+    let mut shop = String::new();
+    if params.consent || params.sending_window {
         client_keys.push_str("\ndefault_class = \"marketing\"");
-        consent = "\n[consent]\nenabled = true\n\n[numbering]\ndefault_country = \"FR\"\n".into();
+    }
+    if params.consent {
+        shop.push_str("\n[consent]\nenabled = true\n\n[numbering]\ndefault_country = \"FR\"\n");
+    }
+    if params.sending_window {
+        shop.push_str(
+            "\n[[sending_windows]]\nname = \"all-day\"\n\
+             days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n\
+             from = \"00:00\"\nuntil = \"23:59\"\n\n\
+             [[window_policies]]\nclass = \"marketing\"\nwindow = \"all-day\"\n",
+        );
     }
     let carrier_keys = format!(
         "sessions = {}\nwindow = {}",
@@ -868,7 +883,7 @@ fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
         + &client("bench", "bench", &client_keys)
         + &carrier_table("sim", carrier.port(), &carrier_keys)
         + &route("all", &["sim"], "")
-        + &consent
+        + &shop
 }
 
 /// Binding to the carrier happens after "ready"; a submit before would only wait in the
