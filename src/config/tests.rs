@@ -931,6 +931,11 @@ fn sending_windows_and_policies() {
         "not an IANA time zone",
     );
     one_problem(
+        &window("days = [\"mon\"]\nfrom = \"08:00\"\nuntil = \"08:15\"\nspread = \"20m\"\n"),
+        "sending_windows[0].spread",
+        "shorter than the hours the window is open",
+    );
+    one_problem(
         "[[window_policies]]\nclass = \"marketing\"\nwindow = \"nowhere\"\n",
         "window_policies[0].window",
         "no [[sending_windows]] named",

@@ -876,6 +876,13 @@ fn window_of(
             return None;
         }
         let preset: windows::Preset = p.check(&key("preset"), preset.parse())?;
+        if spread.as_secs() >= 12 * 3600 {
+            p.add(
+                key("spread"),
+                "must be shorter than the hours the window is open",
+            );
+            return None;
+        }
         return Some(preset.window(spread));
     }
     const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -937,10 +944,21 @@ fn window_of(
             )),
         },
     );
+    let (from, until) = (from?, until?);
+    // A message released after the close would be held again, to the next opening, forever.
+    let open = until.duration_since(from).as_secs();
+    if u64::try_from(open).unwrap_or(0) <= spread.as_secs() {
+        p.add(
+            key("spread"),
+            "must be shorter than the hours the window is open: a message released after \
+             the close would wait again",
+        );
+        return None;
+    }
     Some(Window {
         days: days?,
-        from: from?,
-        until: until?,
+        from,
+        until,
         holidays: holidays?,
         spread,
     })
