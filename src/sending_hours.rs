@@ -10,12 +10,15 @@
 use crate::config::{Config, SendingWindow};
 use crate::message::Message;
 use crate::numbering;
+use crate::sync::lock;
 use crate::windows;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use smpp_proto::concat::parse_udh;
 use smpp_proto::pdu::esm_class;
 use smpp_proto::Tag;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 /// The receipt `err` of a message ended EXPIRED because its validity ends before its window
 /// opens.
@@ -86,7 +89,21 @@ fn window_for<'c>(config: &'c Config, message: &Message) -> Option<(&'c SendingW
 /// What fixes a message's spread: its id, or for a part of a long message the whole message
 /// (destination and reference), so that its parts leave together.
 fn spread_key(message: &Message) -> u64 {
-    let reference = if message.esm_class & esm_class::UDHI != 0 {
+    match concat_reference(message) {
+        Some(reference) => {
+            let mut key = u64::from(reference);
+            for b in message.destination.addr.bytes() {
+                key = key.wrapping_mul(31).wrapping_add(u64::from(b));
+            }
+            key
+        }
+        None => message.id.as_u64(),
+    }
+}
+
+/// The reference of a long message's part: its UDH concatenation IE, or its `sar_msg_ref_num`.
+fn concat_reference(message: &Message) -> Option<u16> {
+    if message.esm_class & esm_class::UDHI != 0 {
         parse_udh(&message.short_message)
             .ok()
             .and_then(|(udh, _)| udh.concat())
@@ -98,17 +115,61 @@ fn spread_key(message: &Message) -> u64 {
             .find(|(tag, _)| *tag == Tag::SAR_MSG_REF_NUM.0)
             .and_then(|(_, value)| <[u8; 2]>::try_from(value.as_slice()).ok())
             .map(u16::from_be_bytes)
-    };
-    match reference {
-        Some(reference) => {
-            let mut key = u64::from(reference);
-            for b in message.destination.addr.bytes() {
-                key = key.wrapping_mul(31).wrapping_add(u64::from(b));
-            }
-            key
-        }
-        None => message.id.as_u64(),
     }
+}
+
+/// How long the decision on one part of a long message holds for its other parts: they come
+/// (and are dispatched) within moments of each other.
+const GROUP_DECISION_MS: i64 = 10 * 60 * 1000;
+/// Most long messages remembered; beyond it the memory starts afresh.
+const GROUPS_MAX: usize = 100_000;
+
+/// The decisions on the long messages seen lately, so that all parts of one are decided
+/// together (never part 1 at 21:29 and part 2 the next morning). Process-wide: accept and
+/// dispatch share it. In memory only: after a restart, parts are decided afresh (and, since
+/// they share their spread, still leave together unless the window closes between them).
+static GROUPS: LazyLock<Mutex<HashMap<GroupKey, Decision>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A long message: client, source, destination, concatenation reference.
+type GroupKey = (String, String, String, u16);
+
+#[derive(Clone)]
+struct Decision {
+    at: i64,
+    hold: Option<Hold>,
+}
+
+/// [`hold`], with the parts of a long message decided together: the first part's decision
+/// (made within [`GROUP_DECISION_MS`]) stands for the others.
+pub fn hold_together(config: &Config, message: &Message, now_ms: i64) -> Option<Hold> {
+    let Some(reference) = concat_reference(message) else {
+        return hold(config, message, now_ms);
+    };
+    let key = (
+        message.client.clone(),
+        message.source.addr.clone(),
+        message.destination.addr.clone(),
+        reference,
+    );
+    let mut groups = lock(&GROUPS);
+    if let Some(decision) = groups.get(&key) {
+        if now_ms.saturating_sub(decision.at) < GROUP_DECISION_MS {
+            return decision.hold.clone();
+        }
+    }
+    if groups.len() >= GROUPS_MAX {
+        groups.clear();
+    }
+    let decided = hold(config, message, now_ms);
+    groups.insert(
+        key,
+        Decision {
+            at: now_ms,
+            hold: decided.clone(),
+        },
+    );
+    decided
 }
 
 #[cfg(test)]
@@ -196,6 +257,35 @@ mod tests {
         };
         let held = hold(&config, &late, six_in_paris).unwrap();
         assert_eq!(held.until, ms("Europe/Paris", 2026, 12, 9, 8, 0));
+    }
+
+    #[test]
+    fn the_parts_of_a_long_message_are_decided_together() {
+        let config = config();
+        let part = |id, seq: u8| Message {
+            id: MessageId::new(id),
+            client: "together".into(),
+            esm_class: 0x40,
+            short_message: [&[5, 0, 3, 0x77, 2, seq][..], b"text"].concat(),
+            ..promo("33612345678", 1)
+        };
+        // Part 1 a second before 21:30 goes; part 2 a second after goes too.
+        let before = ms("Europe/Paris", 2026, 12, 8, 21, 29) + 59_000;
+        assert_eq!(hold_together(&config, &part(20, 1), before), None);
+        assert_eq!(hold_together(&config, &part(21, 2), before + 2_000), None);
+        // Alone, the second part would have been held to the morning.
+        assert!(hold(&config, &part(21, 2), before + 2_000).is_some());
+        // Another long message after the close is held, all of it.
+        let after = ms("Europe/Paris", 2026, 12, 8, 21, 45);
+        let other = |id, seq: u8| Message {
+            short_message: [&[5, 0, 3, 0x78, 2, seq][..], b"text"].concat(),
+            ..part(id, seq)
+        };
+        let first = hold_together(&config, &other(30, 1), after).unwrap();
+        assert_eq!(
+            hold_together(&config, &other(31, 2), after + 1_000),
+            Some(first)
+        );
     }
 
     #[test]

@@ -177,7 +177,7 @@ async fn pass(
             continue;
         }
         // A window that closed while the message waited holds it again (never sent outside).
-        if let Some(hold) = sending_hours::hold(&live.config, &message, now) {
+        if let Some(hold) = sending_hours::hold_together(&live.config, &message, now) {
             let until = hold.until;
             let held = carriers
                 .store

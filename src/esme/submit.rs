@@ -90,7 +90,7 @@ impl EsmeService {
             message.route = self.route_of(message)?;
             message.id = self.store.allocate_id();
             ids.push(message.id);
-            if let Some(hold) = sending_hours::hold(&config, message, now) {
+            if let Some(hold) = sending_hours::hold_together(&config, message, now) {
                 if message.expire_at.is_some_and(|end| hold.until >= end) {
                     too_late.push((message.id, hold));
                 } else {
