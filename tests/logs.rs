@@ -33,9 +33,12 @@ async fn json_logs_have_one_object_per_line_with_the_events_fields() {
             })
             .find(|event| event["message"] == message)
     };
-    common::eventually(Duration::from_secs(5), "an `unbound` event", || {
-        find("unbound").is_some()
-    })
+    // The carrier's connection failure is logged by its own task, in its own time.
+    common::eventually(
+        Duration::from_secs(5),
+        "`unbound` and `link down` events",
+        || find("unbound").is_some() && find("link down").is_some(),
+    )
     .await;
     let bound = find("bound").unwrap();
     assert_eq!(bound["level"], "INFO");
