@@ -160,8 +160,7 @@ pub fn stored_number(config: &ConsentConfig, e164: &str) -> String {
         StoredNumbers::Hmac(key) => {
             let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose().as_bytes());
             let tag = ring::hmac::sign(&key, e164.as_bytes());
-            let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-            format!("hmac:{hex}")
+            format!("hmac:{}", smpp_proto::types::hex(tag.as_ref()))
         }
     }
 }

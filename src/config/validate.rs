@@ -1257,15 +1257,11 @@ fn hmac_key(path: &std::path::Path) -> Result<Secret, String> {
             key.len()
         ));
     }
-    Ok(Secret::new(hex_of(&key)))
+    Ok(Secret::new(smpp_proto::types::hex(&key)))
 }
 
 /// Shortest key of `store_numbers = "hmac"`, in bytes.
 const HMAC_KEY_MIN: usize = 32;
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// With consent on, every client must say what its messages are: a client sending marketing
 /// by default as transactional would bypass every opt-out.

@@ -39,7 +39,7 @@ impl From<DbError> for Error {
 pub(in crate::store) fn corrupt(tree: &'static str, key: &[u8], reason: &str) -> Error {
     Error::Corrupt {
         tree,
-        key: key.iter().map(|b| format!("{b:02x}")).collect(),
+        key: smpp_proto::types::hex(key),
         reason: reason.to_owned(),
     }
 }
