@@ -70,7 +70,7 @@ pub fn decide(
 /// ("STOP au 36123", "STOP SMS"): a transactional message that has one is suspect.
 pub fn mentions_opt_out(text: &str) -> bool {
     // Most texts have no "stop" at all: no normalising for them.
-    if !text.to_ascii_uppercase().contains("STOP") {
+    if !has_stop(text.as_bytes()) {
         return false;
     }
     let normal = keywords::normalise(text);
@@ -83,6 +83,24 @@ pub fn mentions_opt_out(text: &str) -> bool {
                 && w[2].bytes().all(|b| b.is_ascii_digit())
                 && (b'3'..=b'8').contains(&w[2].as_bytes()[0])
         })
+}
+
+/// Whether `user_data` in `data_coding` could hold an opt-out mention, read without decoding
+/// it (no allocation for the many messages that have none): "stop" in any case, in the GSM
+/// default alphabet, ASCII or Latin-1, or in UCS-2. Full-width letters are not seen here.
+pub fn may_mention_opt_out(data_coding: u8, user_data: &[u8]) -> bool {
+    match data_coding {
+        0 | 1 | 3 => has_stop(user_data),
+        // UCS-2, big-endian: each ASCII letter is 0x00 then the letter.
+        8 => user_data.windows(8).step_by(2).any(|w| {
+            w[0] == 0 && w[2] == 0 && w[4] == 0 && w[6] == 0 && has_stop(&[w[1], w[3], w[5], w[7]])
+        }),
+        _ => false,
+    }
+}
+
+fn has_stop(bytes: &[u8]) -> bool {
+    bytes.windows(4).any(|w| w.eq_ignore_ascii_case(b"STOP"))
 }
 
 fn by_rules(rules: &ClassRules, service_type: &str, source: &str) -> (Class, ClassFrom) {
@@ -296,6 +314,20 @@ mod tests {
         ] {
             assert!(!mentions_opt_out(text), "{text:?}");
         }
+    }
+
+    #[test]
+    fn the_undecoded_scan_finds_stop_in_each_coding() {
+        assert!(may_mention_opt_out(0, b"Promo! Stop au 36123"));
+        assert!(!may_mention_opt_out(0, b"Votre colis est en route"));
+        let ucs2: Vec<u8> = "Soldes ! stop au 36123"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert!(may_mention_opt_out(8, &ucs2));
+        // Odd-aligned bytes that happen to spell it are no UCS-2 letters.
+        assert!(!may_mention_opt_out(8, b"\x00\x00STOP\x00\x00"));
+        assert!(!may_mention_opt_out(4, b"STOP"), "binary");
     }
 
     #[test]

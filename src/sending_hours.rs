@@ -143,6 +143,14 @@ struct Decision {
 /// [`hold`], with the parts of a long message decided together: the first part's decision
 /// (made within [`GROUP_DECISION_MS`]) stands for the others.
 pub fn hold_together(config: &Config, message: &Message, now_ms: i64) -> Option<Hold> {
+    // Every message passes here at accept and at dispatch: most are named by no policy.
+    if !config
+        .window_policies
+        .iter()
+        .any(|p| p.class == message.class)
+    {
+        return None;
+    }
     let Some(reference) = concat_reference(message) else {
         return hold(config, message, now_ms);
     };

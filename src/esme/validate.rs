@@ -113,6 +113,7 @@ pub(crate) fn validate(
     }
     let mut decided = class::decide(&client.classes, s.tlvs, &s.service_type, &s.source.addr)?;
     if decided.class == Class::Transactional
+        && class::may_mention_opt_out(s.data_coding, text)
         && class::mentions_opt_out(&coding::decode_text(s.data_coding, text))
     {
         telemetry::class_suspect(&client.system_id);
