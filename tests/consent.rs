@@ -57,6 +57,16 @@ async fn opt_out(admin: SocketAddr, number: &str, scope: &str) -> serde_json::Va
     answer
 }
 
+/// The numbers of a list or log answer, in order.
+fn numbers_of(entries: &serde_json::Value) -> Vec<&str> {
+    entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["number"].as_str().unwrap())
+        .collect()
+}
+
 async fn state_of(admin: SocketAddr, id: &str, want: &str) -> serde_json::Value {
     let mut message = serde_json::Value::Null;
     common::eventually(Duration::from_secs(10), "the message's final state", || {
@@ -141,12 +151,7 @@ async fn an_opt_out_holds_back_marketing_to_the_number_in_every_form() {
 
     // The log has both opt-outs, in order; the list has both numbers.
     let log = get_ok(admin, "/api/consent-log").await;
-    let numbers: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["number"].as_str().unwrap())
-        .collect();
+    let numbers = numbers_of(&log);
     assert_eq!(numbers, ["+33612345678", "+33698765432"]);
     assert_eq!(log[0]["evidence"], "letter of 2026-12-01");
     assert_eq!(log[0]["origin"], "operator");
@@ -157,12 +162,7 @@ async fn an_opt_out_holds_back_marketing_to_the_number_in_every_form() {
     gw.restart();
     let admin = gw.admin.unwrap();
     let list = get_ok(admin, "/api/suppressions?scope=client:shop").await;
-    let numbers: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["number"].as_str().unwrap())
-        .collect();
+    let numbers = numbers_of(&list);
     assert_eq!(numbers, ["+33611111111", "+33612345678", "+33698765432"]);
 }
 
@@ -428,12 +428,7 @@ async fn an_import_is_checked_whole_before_anything_is_written() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("imported 3"));
     let list = get_ok(admin, "/api/suppressions?scope=client:shop").await;
-    let numbers: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["number"].as_str().unwrap())
-        .collect();
+    let numbers = numbers_of(&list);
     assert_eq!(numbers, ["+33611111111", "+33622222222", "+33633333333"]);
     assert_eq!(list[0]["origin"], "import");
 }

@@ -16,6 +16,18 @@ use jiff::ToSpan;
 use smpp_proto::{Body, CommandId, CommandStatus};
 use std::time::Duration;
 
+/// Client shop (MKT is marketing) and a route to the simulator; windows follow.
+fn gateway_config(dir: &std::path::Path, sim: &Simulator) -> String {
+    preamble(dir, "", "", "")
+        + &client(
+            "shop",
+            "secret1",
+            "default_class = \"transactional\"\nclass_by_service_type = { MKT = \"marketing\" }",
+        )
+        + &carrier("sim", sim.addr.port(), "")
+        + &route("default", &["sim"], "")
+}
+
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 #[tokio::test]
@@ -34,14 +46,7 @@ async fn marketing_outside_its_window_waits_and_transactional_goes() {
     let first_open = today.checked_add(3.days()).unwrap();
     let dir = temp_dir("sending-hours");
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
-    let config = preamble(&dir, "", "", "")
-        + &client(
-            "shop",
-            "secret1",
-            "default_class = \"transactional\"\nclass_by_service_type = { MKT = \"marketing\" }",
-        )
-        + &carrier("sim", sim.addr.port(), "")
-        + &route("default", &["sim"], "")
+    let config = gateway_config(&dir, &sim)
         + &format!(
             "\n[[sending_windows]]\nname = \"shop-hours\"\ndays = [{}]\nfrom = \"09:00\"\n\
              until = \"18:00\"\nholidays = \"none\"\nspread = \"10m\"\n\n\
@@ -128,14 +133,7 @@ async fn marketing_at_21_31_in_paris_reaches_the_carrier_at_08_00_and_never_befo
     let faketime = common::peers::libfaketime();
     let dir = temp_dir("sending-hours-clock");
     let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
-    let config = preamble(&dir, "", "", "")
-        + &client(
-            "shop",
-            "secret1",
-            "default_class = \"transactional\"\nclass_by_service_type = { MKT = \"marketing\" }",
-        )
-        + &carrier("sim", sim.addr.port(), "")
-        + &route("default", &["sim"], "")
+    let config = gateway_config(&dir, &sim)
         + "\n[[sending_windows]]\nname = \"fr\"\npreset = \"fr-af2m-2026\"\nspread = \"10m\"\n\n\
            [[window_policies]]\nclass = \"marketing\"\ndestinations = [\"+33\"]\nwindow = \"fr\"\n";
     // Monday 7 December 2026, 21:31 in Paris (20:31 UTC).

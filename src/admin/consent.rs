@@ -34,7 +34,7 @@ pub(crate) async fn show(
 ) -> ApiResult<ConsentView> {
     let config = admin.live_config();
     let scope = scope(&config, paging.scope.as_deref())?;
-    let number = e164(&config, &number)?;
+    let number = number_key(&config, &number)?;
     let found = admin
         .store
         .consent(&scope, &number)
@@ -67,7 +67,7 @@ pub(crate) async fn change(
 ) -> ApiResult<ConsentView> {
     let config = admin.live_config();
     let scope = scope(&config, change.scope.as_deref())?;
-    let number = e164(&config, &number)?;
+    let number = number_key(&config, &number)?;
     let choice: Choice = change.choice.parse().map_err(ApiError::bad_request)?;
     let evidence = change.evidence.trim();
     if evidence.is_empty() {
@@ -129,7 +129,7 @@ pub(crate) async fn import(
         let bad = |reason: String| ApiError::bad_request(format!("line {n}: {reason}"));
         let entry: ImportLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         let scope = scope(&config, entry.change.scope.as_deref()).map_err(|e| bad(e.message()))?;
-        let number = e164(&config, &entry.number).map_err(|e| bad(e.message()))?;
+        let number = number_key(&config, &entry.number).map_err(|e| bad(e.message()))?;
         let choice: Choice = entry.change.choice.parse().map_err(bad)?;
         let evidence = entry.change.evidence.trim();
         if evidence.is_empty() {
@@ -200,7 +200,7 @@ fn scope(config: &Config, asked: Option<&str>) -> Result<Scope, ApiError> {
 
 /// A number as the lists keep it (`consent::stored_number`), from any form `[numbering]`
 /// reads.
-fn e164(config: &Config, number: &str) -> Result<String, ApiError> {
+fn number_key(config: &Config, number: &str) -> Result<String, ApiError> {
     let address = Address {
         ton: 0,
         npi: 1,
