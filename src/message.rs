@@ -313,6 +313,29 @@ impl Message {
         smpp_proto::concat::parse_udh(data).map_or(&[][..], |(_, text)| text)
     }
 
+    /// The SMS it costs on the air: one for a `short_message` (a part of a long message is one
+    /// message here), more for a `message_payload` longer than one SMS, which the carrier splits
+    /// (GSM 7-bit payloads are unpacked: an octet a septet).
+    pub fn segments(&self) -> u32 {
+        let Some(len) = self
+            .tlvs
+            .iter()
+            .find(|(tag, _)| *tag == smpp_proto::Tag::MESSAGE_PAYLOAD.0)
+            .map(|(_, value)| value.len())
+        else {
+            return 1;
+        };
+        let (single, part) = match self.data_coding {
+            0x00 | 0x01 => (160, 153),
+            _ => (140, 134),
+        };
+        if len <= single {
+            1
+        } else {
+            u32::try_from(len.div_ceil(part)).unwrap_or(u32::MAX)
+        }
+    }
+
     /// Moves to `next` and records why, or refuses if the current state is final.
     pub fn transition(
         &mut self,
@@ -494,6 +517,24 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_count_what_the_carrier_sends() {
+        let with_payload = |data_coding, len| Message {
+            data_coding,
+            short_message: vec![],
+            tlvs: vec![(smpp_proto::Tag::MESSAGE_PAYLOAD.0, vec![b'a'; len])],
+            ..Message::example(MessageId::new(1))
+        };
+        assert_eq!(Message::example(MessageId::new(1)).segments(), 1);
+        assert_eq!(with_payload(0x00, 160).segments(), 1);
+        assert_eq!(with_payload(0x00, 161).segments(), 2);
+        assert_eq!(with_payload(0x00, 306).segments(), 2);
+        assert_eq!(with_payload(0x00, 307).segments(), 3);
+        assert_eq!(with_payload(0x08, 140).segments(), 1);
+        assert_eq!(with_payload(0x08, 141).segments(), 2);
+        assert_eq!(with_payload(0x08, 0).segments(), 1);
+    }
 
     #[test]
     fn id_text_round_trips() {

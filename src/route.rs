@@ -25,6 +25,8 @@ pub struct Route {
     /// One per carrier when the route spreads by weight.
     weights: Option<Vec<u64>>,
     throughput: Option<NonZeroU32>,
+    marketing_throughput: Option<NonZeroU32>,
+    marketing_min_share: u8,
     max_queue: usize,
 }
 
@@ -83,6 +85,8 @@ impl Route {
                 .as_ref()
                 .map(|weights| weights.iter().map(|w| u64::from(w.get())).collect()),
             throughput: config.throughput,
+            marketing_throughput: config.marketing_throughput,
+            marketing_min_share: config.marketing_min_share,
             max_queue: config.max_queue.get(),
         }
     }
@@ -95,6 +99,16 @@ impl Route {
     /// Most messages per second through the route; `None` = unlimited.
     pub fn throughput(&self) -> Option<NonZeroU32> {
         self.throughput
+    }
+
+    /// Most segments per second of marketing through the route; `None` = unlimited.
+    pub fn marketing_throughput(&self) -> Option<NonZeroU32> {
+        self.marketing_throughput
+    }
+
+    /// Marketing's share of the sends while transactional messages wait too, in percent.
+    pub fn marketing_min_share(&self) -> u8 {
+        self.marketing_min_share
     }
 
     /// Most messages its queue takes; more submits are refused.

@@ -38,6 +38,8 @@ pub mod name {
     pub const REFUSED_FULL: &str = "smppd_refused_full_total";
     /// Gauge: entries in a route's queue, by `route`.
     pub const QUEUE_DEPTH: &str = "smppd_queue_depth";
+    /// Gauge: messages waiting in one lane of a route's queue, by `route` and `class`.
+    pub const LANE_DEPTH: &str = "smppd_lane_depth";
     /// Gauge: age of the oldest entry in a route's queue, seconds, by `route`.
     pub const QUEUE_OLDEST: &str = "smppd_queue_oldest_seconds";
     /// Gauge: receipts and MO waiting for a client, by `client`.
@@ -133,6 +135,10 @@ pub fn describe() {
          client_outbox) and name."
     );
     describe_gauge!(name::QUEUE_DEPTH, "Messages waiting in a route's queue.");
+    describe_gauge!(
+        name::LANE_DEPTH,
+        "Messages waiting in one lane (class) of a route's queue."
+    );
     describe_gauge!(
         name::QUEUE_OLDEST,
         Unit::Seconds,

@@ -139,7 +139,7 @@ async fn reads_show_status_links_binds_queues_routes_and_messages() {
     let queues = get_ok(s.admin, "/api/queues").await;
     assert_eq!(
         queues["routes"],
-        json!([{"route": "default", "depth": 0, "oldest_age_seconds": null, "paused": false, "routed": true}])
+        json!([{"route": "default", "depth": 0, "marketing": 0, "oldest_age_seconds": null, "paused": false, "routed": true}])
     );
     assert_eq!(queues["outboxes"][0]["client"], "shop");
     assert_eq!(queues["outboxes"][0]["binds"], 1);

@@ -180,6 +180,9 @@ pub struct QueuesView {
 pub struct QueueView {
     pub route: String,
     pub depth: usize,
+    /// Of `depth`, the messages in the marketing lane (the rest are transactional).
+    #[serde(default)]
+    pub marketing: usize,
     /// Seconds since the oldest queued message was accepted; `null` when empty.
     pub oldest_age_seconds: Option<f64>,
     pub paused: bool,

@@ -4,6 +4,7 @@
 //! scrapes.
 
 use crate::admin::Admin;
+use crate::message::Class;
 use crate::telemetry::name;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -122,6 +123,10 @@ impl Admin {
         for route in self.route_names() {
             gauge!(name::QUEUE_DEPTH, "route" => route.clone())
                 .set(self.store.queue_depth(&route) as f64);
+            for class in Class::ALL {
+                gauge!(name::LANE_DEPTH, "route" => route.clone(), "class" => class.name())
+                    .set(self.store.lane_depth(&route, class) as f64);
+            }
             let oldest = self.oldest_queued(&route).ok().flatten();
             let age_ms = oldest.map_or(0, |at| crate::message::now_ms().saturating_sub(at));
             gauge!(name::QUEUE_OLDEST, "route" => route.clone())

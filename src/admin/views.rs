@@ -11,7 +11,7 @@ use crate::admin::Admin;
 use crate::carrier::{Link, SlotState, SlotStatus};
 use crate::config::{AddressPattern, CarrierBind};
 use crate::esme::{LiveBind, DEFAULT_ROUTE};
-use crate::message::{now_ms, ClassFrom, Message, MessageId, State};
+use crate::message::{now_ms, Class, ClassFrom, Message, MessageId, State};
 use crate::session::BindKind;
 use crate::telemetry;
 use axum::extract::{Path, State as Shared};
@@ -297,6 +297,7 @@ impl Admin {
         Ok(QueueView {
             route: route.to_owned(),
             depth: self.store.queue_depth(route),
+            marketing: self.store.lane_depth(route, Class::Marketing),
             oldest_age_seconds: self.oldest_queued(route)?.map(age_seconds),
             paused: self
                 .carriers

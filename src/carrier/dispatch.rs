@@ -3,16 +3,19 @@
 //! accepted it (submit_sm_resp OK) or it ended; a crash in between sends it again.
 
 use crate::backoff::Backoff;
+use crate::carrier::lanes;
 use crate::carrier::link::SubmitTicket;
 use crate::carrier::{Carriers, Link};
 use crate::consent;
-use crate::message::{now_ms, Event, Message, MessageId, State};
+use crate::live::Snapshot;
+use crate::message::{now_ms, Class, Event, Message, MessageId, State};
+use crate::route::Route;
 use crate::sending_hours;
 use crate::sync::lock;
 use crate::telemetry;
 use smpp_proto::pdu::{Address, ShortMessage, SubmitSm};
 use smpp_proto::{Body, CommandStatus, Tag, Tlv, Tlvs};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,14 +92,14 @@ impl LeftBehind {
 /// Runs the dispatcher of one route until shutdown.
 pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: CancellationToken) {
     let in_flight: Arc<Mutex<HashSet<MessageId>>> = Arc::default();
-    let mut cursor = Cursor::new();
+    let mut lanes = Lanes::new();
     loop {
         if carriers.snapshot().routes.named(&route).is_none() {
             tracing::info!(%route, "route gone after a reload; its dispatcher stops");
             return;
         }
         let woken = carriers.queued.notified();
-        let sent = pass(&carriers, &route, &in_flight, &mut cursor, &shutdown).await;
+        let sent = pass(&carriers, &route, &in_flight, &mut lanes, &shutdown).await;
         if shutdown.is_cancelled() {
             return;
         }
@@ -110,14 +113,89 @@ pub(crate) async fn run_route(carriers: Arc<Carriers>, route: String, shutdown: 
     }
 }
 
-/// One pass over the queue from `cursor` on; returns how many messages were sent. The cursor
-/// moves past what the pass looked at, so a long queue is read once per round rather than from
-/// its head on every pass.
+/// A route dispatcher's place in each lane of its queue (`store/lanes.rs`), and how the lanes
+/// share the sends (`lanes.rs`).
+struct Lanes {
+    transactional: Cursor,
+    marketing: Cursor,
+    share: lanes::Share,
+    marketing_cap: lanes::MarketingCap,
+}
+
+impl Lanes {
+    fn new() -> Self {
+        Self {
+            transactional: Cursor::new(),
+            marketing: Cursor::new(),
+            share: lanes::Share::new(),
+            marketing_cap: lanes::MarketingCap::new(),
+        }
+    }
+}
+
+/// Entries of one lane read for a pass.
+#[derive(Default)]
+struct Batch {
+    entries: VecDeque<(u64, MessageId)>,
+    /// The read reached the lane's end.
+    complete: bool,
+    /// The lane's tail just before the read: entries queued since are further back.
+    tail: u64,
+}
+
+impl Batch {
+    fn read(carriers: &Carriers, route: &str, lane: Class, from: u64) -> Self {
+        let tail = carriers.store.lane_tail(route, lane);
+        match carriers.store.queued_from(route, lane, from, PASS) {
+            Ok(entries) => Self {
+                complete: entries.len() < PASS,
+                entries: entries.into(),
+                tail,
+            },
+            Err(e) => {
+                tracing::error!(%route, %lane, error = %e, "cannot read the route queue");
+                Self {
+                    tail,
+                    ..Self::default()
+                }
+            }
+        }
+    }
+
+    /// Whether entries were queued in `lane` since this batch was read.
+    fn outdated(&self, carriers: &Carriers, route: &str, lane: Class) -> bool {
+        carriers.store.lane_tail(route, lane) > self.tail
+    }
+}
+
+/// What became of one queue entry in a pass.
+enum Step {
+    /// Handed to a carrier session.
+    Sent,
+    /// Not sent now: in flight already, ended, held for later, or left for the next pass.
+    Passed,
+    /// A marketing message over the route's marketing cap, for this long: the lane waits.
+    RouteCapped(Duration),
+    /// A marketing message over its campaign's cap, for this long: others may go.
+    CampaignCapped(Duration),
+    /// The pass ends: no carrier up, or shutting down.
+    Stop,
+}
+
+/// Marketing entries in a row whose campaigns were capped before the lane waits for the first
+/// of those caps: a large capped campaign is not read through again and again.
+const CAPPED_IN_A_ROW: usize = 256;
+
+/// One pass over the route's queue: the transactional lane from its cursor, and the marketing
+/// lane from its cursor in between as its share and caps allow; returns how many messages were
+/// sent. Transactional messages queued while the pass goes are read before any more
+/// marketing. The cursors move past what the pass looked at, so a long queue is read once per
+/// round rather than from its head on every pass.
 async fn pass(
     carriers: &Arc<Carriers>,
     route: &str,
     in_flight: &Arc<Mutex<HashSet<MessageId>>>,
-    cursor: &mut Cursor,
+    lanes: &mut Lanes,
     shutdown: &CancellationToken,
 ) -> usize {
     let live = carriers.snapshot();
@@ -129,214 +207,344 @@ async fn pass(
     if control.is_paused() {
         return 0;
     }
-    let entries = match carriers.store.queued_from(route, cursor.at, PASS) {
-        Ok(entries) => entries,
-        Err(e) => {
-            tracing::error!(%route, error = %e, "cannot read the route queue");
-            return 0;
-        }
-    };
-    let reached_end = entries.len() < PASS;
-    let now = now_ms();
+    lanes.marketing_cap.set(route_config.marketing_throughput());
+    let share = route_config.marketing_min_share();
+    let mut transactional = Batch::read(
+        carriers,
+        route,
+        Class::Transactional,
+        lanes.transactional.at,
+    );
+    let mut marketing = Batch::read(carriers, route, Class::Marketing, lanes.marketing.at);
+    // Until when the marketing lane waits for its caps.
+    let mut marketing_waits: Option<Instant> = None;
+    let mut capped_in_a_row = 0;
+    let mut capped_wait = Duration::MAX;
     let mut sent = 0;
     let mut stopped = false;
-    for (seq, id) in entries {
+    loop {
         // An operator's pause also stops a pass under way.
         if shutdown.is_cancelled() || control.is_paused() {
             stopped = true;
             break;
         }
-        cursor.at = seq;
-        if lock(in_flight).contains(&id) {
-            continue;
+        // A pass ends now and then, to take a reloaded config; the next one goes on from the
+        // cursors.
+        if sent >= PASS {
+            stopped = true;
+            break;
         }
-        let message = match carriers.store.stored(id) {
-            // A message whose dispatch completed since the queue was read is no longer queued:
-            // sending it again would make a duplicate.
-            Ok(Some(message)) if message.state.is_queued() => message,
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::error!(%id, error = %e, "cannot read a queued message");
-                cursor.left_behind.mark();
-                continue;
+        let woken = carriers.queued.notified();
+        if transactional.entries.is_empty()
+            && transactional.outdated(carriers, route, Class::Transactional)
+        {
+            transactional = Batch::read(
+                carriers,
+                route,
+                Class::Transactional,
+                lanes.transactional.at,
+            );
+        }
+        let marketing_open = marketing_waits.is_none_or(|until| Instant::now() >= until);
+        let ready = (
+            !transactional.entries.is_empty(),
+            !marketing.entries.is_empty() && marketing_open,
+        );
+        let Some(lane) = lanes.share.pick(share, ready.0, ready.1) else {
+            match marketing_waits.filter(|_| !marketing.entries.is_empty()) {
+                // Marketing waits for a cap; a transactional message may come meanwhile.
+                Some(until) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = woken => {}
+                        () = shutdown.cancelled() => {
+                            stopped = true;
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                None => break,
             }
         };
-        if message.expire_at.is_some_and(|at| at <= now) {
+        let batch = match lane {
+            Class::Transactional => &mut transactional,
+            Class::Marketing => &mut marketing,
+        };
+        let Some((seq, id)) = batch.entries.pop_front() else {
+            break;
+        };
+        let cursor = match lane {
+            Class::Transactional => &mut lanes.transactional,
+            Class::Marketing => &mut lanes.marketing,
+        };
+        cursor.at = seq;
+        let this = One {
+            carriers,
+            live: &live,
+            route_config,
+            in_flight,
+            marketing_cap: &lanes.marketing_cap,
+            shutdown,
+        };
+        let step = one(&this, cursor, lane, id).await;
+        match step {
+            Step::Sent => {
+                sent += 1;
+                lanes.share.sent(share, lane, ready.0 && ready.1);
+                capped_in_a_row = 0;
+            }
+            Step::Passed => {}
+            Step::RouteCapped(wait) => {
+                marketing.entries.push_front((seq, id));
+                marketing_waits = Some(Instant::now() + wait);
+            }
+            Step::CampaignCapped(wait) => {
+                capped_in_a_row += 1;
+                capped_wait = capped_wait.min(wait);
+                if capped_in_a_row >= CAPPED_IN_A_ROW {
+                    marketing_waits = Some(Instant::now() + capped_wait);
+                    (capped_in_a_row, capped_wait) = (0, Duration::MAX);
+                }
+            }
+            Step::Stop => {
+                stopped = true;
+                break;
+            }
+        }
+    }
+    if !stopped {
+        let now = now_ms();
+        for (batch, cursor) in [
+            (&transactional, &mut lanes.transactional),
+            (&marketing, &mut lanes.marketing),
+        ] {
+            if batch.complete && batch.entries.is_empty() {
+                cursor.reached_end(now);
+            }
+        }
+    }
+    sent
+}
+
+/// What the handling of one entry needs of its pass.
+struct One<'p> {
+    carriers: &'p Arc<Carriers>,
+    live: &'p Snapshot,
+    route_config: &'p Route,
+    in_flight: &'p Arc<Mutex<HashSet<MessageId>>>,
+    marketing_cap: &'p lanes::MarketingCap,
+    shutdown: &'p CancellationToken,
+}
+
+/// Sends the message `id` from `lane` if it may go now, or says why not.
+async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) -> Step {
+    let One {
+        carriers,
+        live,
+        route_config,
+        in_flight,
+        shutdown,
+        ..
+    } = *pass;
+    let Some(control) = carriers.route_control(route_config.name()) else {
+        return Step::Stop;
+    };
+    let now = now_ms();
+    if lock(in_flight).contains(&id) {
+        return Step::Passed;
+    }
+    let message = match carriers.store.stored(id) {
+        // A message whose dispatch completed since the queue was read is no longer queued:
+        // sending it again would make a duplicate.
+        Ok(Some(message)) if message.state.is_queued() => message,
+        Ok(_) => return Step::Passed,
+        Err(e) => {
+            tracing::error!(%id, error = %e, "cannot read a queued message");
+            cursor.left_behind.mark();
+            return Step::Passed;
+        }
+    };
+    if message.expire_at.is_some_and(|at| at <= now) {
+        end(
+            carriers,
+            id,
+            State::Expired,
+            "validity period passed before dispatch",
+            0,
+        )
+        .await;
+        return Step::Passed;
+    }
+    if let Some(at) = message.schedule_at.filter(|at| *at > now) {
+        cursor.due_at(at);
+        return Step::Passed;
+    }
+    // A window that closed while the message waited holds it again (never sent outside).
+    if let Some(hold) = sending_hours::hold_together(&live.config, &message, now) {
+        let until = hold.until;
+        let held = carriers
+            .store
+            .update(id, move |m| {
+                m.schedule_at = Some(until);
+                m.history.push(Event {
+                    at: now_ms(),
+                    state: m.state,
+                    detail: hold.detail(),
+                });
+                Ok(())
+            })
+            .await;
+        if let Err(e) = held {
+            tracing::warn!(%id, error = %e, "cannot hold a message for its sending window");
+        }
+        cursor.due_at(until);
+        return Step::Passed;
+    }
+    // Again at dispatch: an opt-out received while the message waited holds it back.
+    match carriers.store.holding_back(&live.config, &message) {
+        Ok(None) => {}
+        Ok(Some(opt_out)) => {
+            let detail = consent::refusal_detail(&message, &opt_out);
             end(
                 carriers,
                 id,
-                State::Expired,
-                "validity period passed before dispatch",
-                0,
+                State::Rejected,
+                &detail,
+                consent::ERR_OPTED_OUT,
             )
             .await;
-            continue;
+            return Step::Passed;
         }
-        if let Some(at) = message.schedule_at.filter(|at| *at > now) {
-            cursor.due_at(at);
-            continue;
+        Err(e) => {
+            // Not knowing is not consent: the message waits for the next pass.
+            tracing::error!(%id, error = %e, "cannot read the suppression list");
+            cursor.left_behind.mark();
+            return Step::Passed;
         }
-        // A window that closed while the message waited holds it again (never sent outside).
-        if let Some(hold) = sending_hours::hold_together(&live.config, &message, now) {
-            let until = hold.until;
-            let held = carriers
-                .store
-                .update(id, move |m| {
-                    m.schedule_at = Some(until);
-                    m.history.push(Event {
-                        at: now_ms(),
-                        state: m.state,
-                        detail: hold.detail(),
-                    });
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = held {
-                tracing::warn!(%id, error = %e, "cannot hold a message for its sending window");
+    }
+    if lane == Class::Marketing {
+        // The route's cap holds the whole lane; a campaign's only that campaign.
+        if let Err(wait) = pass.marketing_cap.take(message.segments()) {
+            return Step::RouteCapped(wait);
+        }
+        let rate = live
+            .config
+            .client(&message.client)
+            .and_then(|c| c.campaign_throughput);
+        if let Err(wait) = carriers.campaigns.take(&message, rate) {
+            cursor.left_behind.mark();
+            return Step::CampaignCapped(wait);
+        }
+    }
+    let order = route_config.carriers(|name| carriers.is_up(name), id.as_u64());
+    let Some(link) = order
+        .first()
+        .filter(|name| carriers.is_up(name))
+        .and_then(|name| carriers.link(name))
+    else {
+        // No carrier of this route is up: the message waits in its queue.
+        return Step::Stop;
+    };
+    if let Some(until) = link.paused_until() {
+        // The carrier asked us to slow down; everything on this route waits with it.
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => {}
+            () = shutdown.cancelled() => return Step::Stop,
+        }
+    }
+    control.throttle().until_ready().await;
+    link.throttle.until_ready().await;
+    // A reload may have retired the link during the waits: the message waits for the next
+    // pass, which finds the links in force.
+    let Some(session) = link.pick().filter(|_| !link.is_retired()) else {
+        cursor.left_behind.mark();
+        return Step::Passed;
+    };
+    let pdu = submit_sm(&message, &link);
+    // The task below needs only these: the record stays the store's, to update in place.
+    let attempts = message.attempts;
+    let awaits_receipt = pdu.registered_delivery & 0x03 != 0;
+    drop(message);
+    // Counted before it goes out: its receipt may come before this task runs again, and
+    // must then wait for the carrier id rather than be taken for unknown.
+    let mut ticket = link.submit_started();
+    // A working session takes a submit within a response timeout: by then its own timers
+    // have freed a slot of a full window. One that does not is wedged, and would hold this
+    // route's dispatch with it; closed, its link reconnects and the message goes again.
+    let bound = link.config.response_timeout.saturating_mul(2);
+    let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
+    let Some(queued) = taken(queued.await, id, &link, &session, bound) else {
+        drop(ticket);
+        cursor.left_behind.mark();
+        return Step::Passed;
+    };
+    // While the window has room, the next message goes without waiting for this one's
+    // write (the session then writes several at once); once it is full, each waits its turn
+    // here, so that the throughput caps above meter what goes out, not what piles up.
+    let queued = if session.has_room() {
+        Submit::Queued(queued)
+    } else {
+        let written = tokio::time::timeout(bound, queued.written()).await;
+        match taken(written, id, &link, &session, bound) {
+            Some(pending) => {
+                ticket.written();
+                Submit::Written(pending)
             }
-            cursor.due_at(until);
-            continue;
-        }
-        // Again at dispatch: an opt-out received while the message waited holds it back.
-        match carriers.store.holding_back(&live.config, &message) {
-            Ok(None) => {}
-            Ok(Some(opt_out)) => {
-                let detail = consent::refusal_detail(&message, &opt_out);
-                end(
-                    carriers,
-                    id,
-                    State::Rejected,
-                    &detail,
-                    consent::ERR_OPTED_OUT,
-                )
-                .await;
-                continue;
-            }
-            Err(e) => {
-                // Not knowing is not consent: the message waits for the next pass.
-                tracing::error!(%id, error = %e, "cannot read the suppression list");
+            None => {
+                drop(ticket);
                 cursor.left_behind.mark();
-                continue;
+                return Step::Passed;
             }
         }
-        let order = route_config.carriers(|name| carriers.is_up(name), id.as_u64());
-        let Some(link) = order
-            .first()
-            .filter(|name| carriers.is_up(name))
-            .and_then(|name| carriers.link(name))
-        else {
-            // No carrier of this route is up: the message waits in its queue.
-            stopped = true;
-            break;
-        };
-        if let Some(until) = link.paused_until() {
-            // The carrier asked us to slow down; everything on this route waits with it.
-            tokio::select! {
-                () = tokio::time::sleep_until(until) => {}
-                () = shutdown.cancelled() => {
-                    stopped = true;
-                    break;
-                }
-            }
-        }
-        control.throttle().until_ready().await;
-        link.throttle.until_ready().await;
-        // A reload may have retired the link during the waits: the message waits for the next
-        // pass, which finds the links in force.
-        let Some(session) = link.pick().filter(|_| !link.is_retired()) else {
-            cursor.left_behind.mark();
-            continue;
-        };
-        let pdu = submit_sm(&message, &link);
-        // The task below needs only these: the record stays the store's, to update in place.
-        let attempts = message.attempts;
-        let awaits_receipt = pdu.registered_delivery & 0x03 != 0;
-        drop(message);
-        // Counted before it goes out: its receipt may come before this task runs again, and
-        // must then wait for the carrier id rather than be taken for unknown.
-        let mut ticket = link.submit_started();
-        // A working session takes a submit within a response timeout: by then its own timers
-        // have freed a slot of a full window. One that does not is wedged, and would hold this
-        // route's dispatch with it; closed, its link reconnects and the message goes again.
-        let bound = link.config.response_timeout.saturating_mul(2);
-        let queued = tokio::time::timeout(bound, session.queue_request(Body::SubmitSm(pdu)));
-        let Some(queued) = taken(queued.await, id, &link, &session, bound) else {
-            drop(ticket);
-            cursor.left_behind.mark();
-            continue;
-        };
-        // While the window has room, the next message goes without waiting for this one's
-        // write (the session then writes several at once); once it is full, each waits its turn
-        // here, so that the throughput caps above meter what goes out, not what piles up.
-        let queued = if session.has_room() {
-            Submit::Queued(queued)
-        } else {
-            let written = tokio::time::timeout(bound, queued.written()).await;
-            match taken(written, id, &link, &session, bound) {
-                Some(pending) => {
+    };
+    lock(in_flight).insert(id);
+    let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
+    let left_behind = cursor.left_behind.clone();
+    tokio::spawn(async move {
+        let pending = match queued {
+            Submit::Written(pending) => Some(pending),
+            Submit::Queued(queued) => match tokio::time::timeout(bound, queued.written()).await {
+                Ok(Ok(pending)) => {
                     ticket.written();
-                    Submit::Written(pending)
+                    Some(pending)
                 }
-                None => {
-                    drop(ticket);
-                    cursor.left_behind.mark();
-                    continue;
+                // Never written: still queued, it goes again without using up an attempt.
+                Ok(Err(_)) => None,
+                Err(_) => {
+                    wedged(&link, &session, bound);
+                    None
                 }
-            }
+            },
         };
-        lock(in_flight).insert(id);
-        sent += 1;
-        let (carriers, in_flight) = (carriers.clone(), in_flight.clone());
-        let left_behind = cursor.left_behind.clone();
-        tokio::spawn(async move {
-            let pending = match queued {
-                Submit::Written(pending) => Some(pending),
-                Submit::Queued(queued) => match tokio::time::timeout(bound, queued.written()).await
-                {
-                    Ok(Ok(pending)) => {
-                        ticket.written();
-                        Some(pending)
-                    }
-                    // Never written: still queued, it goes again without using up an attempt.
-                    Ok(Err(_)) => None,
-                    Err(_) => {
-                        wedged(&link, &session, bound);
-                        None
-                    }
-                },
-            };
-            let still_queued = match pending {
-                Some(pending) => {
-                    // The session's window times the answer out; this bound only keeps a wedged
-                    // session from holding the message forever (it then goes again: at least
-                    // once).
-                    let answer = tokio::time::timeout(bound, pending.answer())
-                        .await
-                        .unwrap_or(Err(crate::session::RequestError::Timeout));
-                    let sent = Sent {
-                        id,
-                        attempts,
-                        awaits_receipt,
-                    };
-                    settle(&carriers, &link, &mut ticket, sent, answer).await
-                }
-                None => true,
-            };
-            // Only now: a receipt that came early waits while this is unanswered, and the
-            // carrier id it needs is recorded by `settle`. Receipts that waited for this and
-            // older submits look again.
-            drop(ticket);
-            lock(&in_flight).remove(&id);
-            // After it is out of `in_flight`: the pass this calls back must not skip it.
-            if still_queued {
-                left_behind.mark();
+        let still_queued = match pending {
+            Some(pending) => {
+                // The session's window times the answer out; this bound only keeps a wedged
+                // session from holding the message forever (it then goes again: at least
+                // once).
+                let answer = tokio::time::timeout(bound, pending.answer())
+                    .await
+                    .unwrap_or(Err(crate::session::RequestError::Timeout));
+                let sent = Sent {
+                    id,
+                    attempts,
+                    awaits_receipt,
+                };
+                settle(&carriers, &link, &mut ticket, sent, answer).await
             }
-        });
-    }
-    if reached_end && !stopped {
-        cursor.reached_end(now_ms());
-    }
-    sent
+            None => true,
+        };
+        // Only now: a receipt that came early waits while this is unanswered, and the
+        // carrier id it needs is recorded by `settle`. Receipts that waited for this and
+        // older submits look again.
+        drop(ticket);
+        lock(&in_flight).remove(&id);
+        // After it is out of `in_flight`: the pass this calls back must not skip it.
+        if still_queued {
+            left_behind.mark();
+        }
+    });
+    Step::Sent
 }
 
 /// A submit handed to a session: written already, or still queued there.

@@ -4,6 +4,7 @@
 mod dispatch;
 mod early;
 mod intake;
+mod lanes;
 mod link;
 mod mo;
 
@@ -52,6 +53,8 @@ pub struct Carriers {
     answered: DashMap<String, i64>,
     /// Parts of long replies waiting for the rest, for the keyword engine.
     mo_parts: Mutex<mo::Reassembly>,
+    /// The campaigns' caps, shared by every route's dispatcher.
+    campaigns: lanes::CampaignCaps,
 }
 
 /// What a reload builds before anything changes ([`Carriers::prepare`]): the links of carriers
@@ -131,6 +134,7 @@ impl Carriers {
             queued,
             answered: DashMap::new(),
             mo_parts: Mutex::new(mo::Reassembly::default()),
+            campaigns: lanes::CampaignCaps::default(),
         }))
     }
 

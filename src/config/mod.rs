@@ -310,6 +310,9 @@ pub struct ClientConfig {
     /// Most messages per second over all its binds; excess gets ESME_RTHROTTLED
     /// (`throughput`; none = unlimited).
     pub throughput: Option<NonZeroU32>,
+    /// Most segments per second of each of its campaigns' marketing messages, all routes
+    /// together (`campaign_throughput`; none = unlimited).
+    pub campaign_throughput: Option<NonZeroU32>,
     /// Source addresses / sender ids it may use (`allowed_sources`); empty = any.
     pub allowed_sources: Vec<AddressPattern>,
     /// Networks it may connect from (`allowed_ips`); empty = any.
@@ -700,6 +703,13 @@ pub struct RouteConfig {
     pub weights: Option<Vec<NonZeroU32>>,
     /// Most messages per second through this route (`throughput`; none = unlimited).
     pub throughput: Option<NonZeroU32>,
+    /// Most segments per second of marketing messages through this route
+    /// (`marketing_throughput`; none = as many as `throughput` leaves).
+    pub marketing_throughput: Option<NonZeroU32>,
+    /// The share of the route's sends, in percent, that marketing gets while transactional
+    /// messages wait too (`marketing_min_share`, default 10): transactional goes first, but
+    /// cannot starve marketing.
+    pub marketing_min_share: u8,
     /// Most messages waiting in its queue (`max_queue`); beyond it submits get ESME_RMSGQFUL.
     pub max_queue: NonZeroUsize,
 }

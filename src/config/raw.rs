@@ -268,6 +268,7 @@ pub(super) struct RawClient {
     pub(super) max_binds: i64,
     pub(super) window: i64,
     pub(super) throughput: Option<i64>,
+    pub(super) campaign_throughput: Option<i64>,
     pub(super) allowed_sources: Vec<String>,
     pub(super) allowed_ips: Vec<String>,
     pub(super) max_outbox: i64,
@@ -291,6 +292,7 @@ impl Default for RawClient {
             max_binds: 4,
             window: 64,
             throughput: None,
+            campaign_throughput: None,
             allowed_sources: Vec::new(),
             allowed_ips: Vec::new(),
             max_outbox: 100_000,
@@ -491,6 +493,8 @@ pub(super) struct RawRoute {
     pub(super) carriers: Option<Vec<String>>,
     pub(super) weights: Option<Vec<i64>>,
     pub(super) throughput: Option<i64>,
+    pub(super) marketing_throughput: Option<i64>,
+    pub(super) marketing_min_share: i64,
     pub(super) max_queue: i64,
 }
 
@@ -504,6 +508,8 @@ impl Default for RawRoute {
             carriers: None,
             weights: None,
             throughput: None,
+            marketing_throughput: None,
+            marketing_min_share: 10,
             max_queue: 1_000_000,
         }
     }

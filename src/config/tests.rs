@@ -310,6 +310,7 @@ fn fully_specified_config() {
                 max_binds: NonZeroU32::new(1).unwrap(),
                 window: NonZeroUsize::new(1024).unwrap(),
                 throughput: NonZeroU32::new(100),
+                campaign_throughput: None,
                 allowed_sources: vec![
                     AddressPattern::Exact("Shop".into()),
                     AddressPattern::Prefix("4477".into()),
@@ -345,6 +346,7 @@ fn fully_specified_config() {
                 max_binds: NonZeroU32::new(4).unwrap(),
                 window: NonZeroUsize::new(64).unwrap(),
                 throughput: None,
+                campaign_throughput: None,
                 allowed_sources: vec![],
                 allowed_ips: vec![],
                 max_outbox: NonZeroUsize::new(100_000).unwrap(),
@@ -1033,6 +1035,8 @@ fn fully_specified_carriers_and_routes() {
             carriers = ["acme-1", "backup"]
             weights = [3, 1]
             throughput = 50
+            marketing_throughput = 20
+            marketing_min_share = 25
             max_queue = 2000
 
             [[routes]]
@@ -1132,6 +1136,8 @@ fn fully_specified_carriers_and_routes() {
         carriers: vec!["acme-1".into(), "backup".into()],
         weights: Some(vec![nz(3), nz(1)]),
         throughput: Some(nz(50)),
+        marketing_throughput: Some(nz(20)),
+        marketing_min_share: 25,
         max_queue: NonZeroUsize::new(2000).unwrap(),
     };
     let rest = RouteConfig {
@@ -1142,6 +1148,8 @@ fn fully_specified_carriers_and_routes() {
         carriers: vec!["backup".into()],
         weights: None,
         throughput: None,
+        marketing_throughput: None,
+        marketing_min_share: 10,
         max_queue: NonZeroUsize::new(1_000_000).unwrap(),
     };
     assert_eq!(config.routes, [uk, rest]);

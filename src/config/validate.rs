@@ -297,6 +297,8 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     let max_binds = p.check(&key("max_binds"), non_zero_u32(raw.max_binds, None));
     let window = p.check(&key("window"), non_zero_usize(raw.window, Some(WINDOW_MAX)));
     let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let campaign_throughput =
+        optional_rate(&key("campaign_throughput"), raw.campaign_throughput, p);
     let allowed_sources = p.list(&key("allowed_sources"), &raw.allowed_sources, |s| {
         address_pattern(s)
     });
@@ -316,6 +318,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         max_binds: max_binds?,
         window: window?,
         throughput: throughput?,
+        campaign_throughput: campaign_throughput?,
         allowed_sources: allowed_sources?,
         allowed_ips: allowed_ips?,
         max_outbox: max_outbox?,
@@ -737,6 +740,15 @@ fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<Rou
         }
     };
     let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let marketing_throughput =
+        optional_rate(&key("marketing_throughput"), raw.marketing_throughput, p);
+    let marketing_min_share = p.check(
+        &key("marketing_min_share"),
+        u8::try_from(raw.marketing_min_share)
+            .ok()
+            .filter(|share| *share <= 100)
+            .ok_or_else(|| format!("{} is not a percentage (0–100)", raw.marketing_min_share)),
+    );
     let max_queue = p.check(&key("max_queue"), non_zero_usize(raw.max_queue, None));
     Some(RouteConfig {
         name: name?,
@@ -746,6 +758,8 @@ fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<Rou
         carriers: carriers?,
         weights: weights?,
         throughput: throughput?,
+        marketing_throughput: marketing_throughput?,
+        marketing_min_share: marketing_min_share?,
         max_queue: max_queue?,
     })
 }

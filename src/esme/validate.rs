@@ -230,6 +230,7 @@ mod tests {
             max_binds: NonZeroU32::MIN,
             window: NonZeroUsize::MIN,
             throughput: None,
+            campaign_throughput: None,
             allowed_sources: vec![crate::config::AddressPattern::Exact("Shop".into())],
             allowed_ips: vec![],
             max_outbox: NonZeroUsize::MIN,

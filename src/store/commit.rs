@@ -45,6 +45,7 @@
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
+use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
 use super::{Error, Shared};
@@ -280,7 +281,7 @@ struct Applied {
     answers: Vec<Answer>,
     /// The journal segment the batch went to, if it wrote anything: synced before answering.
     segment: Option<Segment>,
-    queue_delta: HashMap<String, i64>,
+    queue_delta: HashMap<String, LaneChange>,
     outbox_delta: HashMap<String, i64>,
     requests: usize,
     ops: u64,
@@ -656,12 +657,16 @@ impl Committer {
         if let Some(seq) = old_queue_seq {
             if !message.state.is_queued() || message.route != old_route {
                 changes.write(Tree::Queue, layout::seq_key(&old_route, seq)?, None);
-                *changes.queue_delta.entry(old_route).or_default() -= 1;
+                changes
+                    .queue_delta
+                    .entry(old_route)
+                    .or_default()
+                    .removed(seq);
                 queue_seq = None;
             }
         }
         if queue_seq.is_none() && message.state.is_queued() {
-            queue_seq = Some(self.enqueue(changes, &message.route, id)?);
+            queue_seq = Some(self.enqueue(changes, &message, id)?);
         }
 
         if message.carrier != old_carrier {
@@ -702,7 +707,7 @@ impl Committer {
             return Err(Error::Duplicate(id));
         }
         let queue_seq = if message.state.is_queued() {
-            Some(self.enqueue(changes, &message.route, id)?)
+            Some(self.enqueue(changes, &message, id)?)
         } else {
             None
         };
@@ -758,16 +763,26 @@ impl Committer {
         Ok((event, confirmed))
     }
 
-    /// Adds a queue entry for `id` at the back of `route`.
-    fn enqueue(&mut self, changes: &mut Changes, route: &str, id: MessageId) -> Result<u64, Error> {
-        let seq = self.allocate_seq();
+    /// Adds a queue entry for `id` at the back of its route's lane for its class; returns
+    /// the entry's position.
+    fn enqueue(
+        &mut self,
+        changes: &mut Changes,
+        message: &Message,
+        id: MessageId,
+    ) -> Result<u64, Error> {
+        let position = lanes::position(message.class, self.allocate_seq());
         changes.write_new(
             Tree::Queue,
-            layout::seq_key(route, seq)?,
+            layout::seq_key(&message.route, position)?,
             layout::encode_id(id),
         );
-        *changes.queue_delta.entry(route.to_owned()).or_default() += 1;
-        Ok(seq)
+        let route = changes
+            .queue_delta
+            .entry(message.route.clone())
+            .or_default();
+        route.added(position);
+        Ok(position)
     }
 
     fn allocate_seq(&mut self) -> u64 {
@@ -1031,7 +1046,7 @@ struct Changes {
     /// Consent changes by suppression key, for later requests of the batch.
     consents: HashMap<Vec<u8>, ConsentEvent>,
     writes: Vec<Write>,
-    queue_delta: HashMap<String, i64>,
+    queue_delta: HashMap<String, LaneChange>,
     outbox_delta: HashMap<String, i64>,
     max_id: Option<u64>,
 }
@@ -1093,8 +1108,8 @@ impl Changes {
         self.outbox_present.extend(later.outbox_present);
         self.consents.extend(later.consents);
         self.writes.extend(later.writes);
-        for (route, delta) in later.queue_delta {
-            *self.queue_delta.entry(route).or_default() += delta;
+        for (route, change) in later.queue_delta {
+            self.queue_delta.entry(route).or_default().absorb(&change);
         }
         for (client, delta) in later.outbox_delta {
             *self.outbox_delta.entry(client).or_default() += delta;

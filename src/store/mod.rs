@@ -18,6 +18,7 @@
 mod commit;
 mod consent;
 mod engine;
+mod lanes;
 mod layout;
 mod recent;
 pub mod retention;
@@ -25,12 +26,13 @@ mod space;
 
 pub use commit::Confirmation;
 pub use engine::DbError;
+pub use lanes::lane_of;
 pub use space::SpaceStatus;
 
 pub use crate::message::UpdateRefused;
 
 use crate::config::StoreConfig;
-use crate::message::{CarrierRef, Message, MessageId, OutboxItem, State};
+use crate::message::{CarrierRef, Class, Message, MessageId, OutboxItem, State};
 use commit::{Committer, Op, Reply, Request, Urgency};
 use engine::{Engine, Tree, CARRIER_IDS, META, OUTBOX, QUEUE};
 use space::SpaceGuard;
@@ -204,7 +206,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Depths {
-    queue: HashMap<String, usize>,
+    queue: HashMap<String, lanes::Lanes>,
     outbox: HashMap<String, usize>,
 }
 
@@ -221,17 +223,18 @@ impl Shared {
     }
 
     /// Applies a committed batch's entry counts.
-    fn adjust_depths(&self, queue: &HashMap<String, i64>, outbox: &HashMap<String, i64>) {
+    fn adjust_depths(
+        &self,
+        queue: &HashMap<String, lanes::LaneChange>,
+        outbox: &HashMap<String, i64>,
+    ) {
         let mut depths = crate::sync::lock(&self.depths);
-        let Depths {
-            queue: queues,
-            outbox: outboxes,
-        } = &mut *depths;
-        for (map, deltas) in [(queues, queue), (outboxes, outbox)] {
-            for (name, &delta) in deltas {
-                let n = map.entry(name.clone()).or_default();
-                *n = n.saturating_add_signed(isize::try_from(delta).unwrap_or(isize::MAX));
-            }
+        for (route, change) in queue {
+            depths.queue.entry(route.clone()).or_default().apply(change);
+        }
+        for (client, &delta) in outbox {
+            let n = depths.outbox.entry(client.clone()).or_default();
+            *n = n.saturating_add_signed(isize::try_from(delta).unwrap_or(isize::MAX));
         }
     }
 }
@@ -295,7 +298,12 @@ impl Store {
         let scan = Scan::run(&engine)?;
         tracing::info!(
             messages = scan.next_id.saturating_sub(1),
-            queued = scan.depths.queue.values().sum::<usize>(),
+            queued = scan
+                .depths
+                .queue
+                .values()
+                .map(lanes::Lanes::depth)
+                .sum::<usize>(),
             outbox = scan.depths.outbox.values().sum::<usize>(),
             replayed,
             "store: opened"
@@ -509,10 +517,25 @@ impl Store {
         })
     }
 
-    /// Entries in a route's queue.
+    /// Entries in a route's queue, both lanes.
     pub fn queue_depth(&self, route: &str) -> usize {
+        self.lanes(route).depth()
+    }
+
+    /// Entries in one lane of a route's queue.
+    pub fn lane_depth(&self, route: &str, lane: Class) -> usize {
+        self.lanes(route).lane_depth(lane)
+    }
+
+    /// The last position given in a lane of a route's queue since the store opened (or the
+    /// last found then): a dispatcher whose cursor is behind it has entries to read there.
+    pub fn lane_tail(&self, route: &str, lane: Class) -> u64 {
+        self.lanes(route).tail(lane)
+    }
+
+    fn lanes(&self, route: &str) -> lanes::Lanes {
         let depths = crate::sync::lock(&self.shared.depths);
-        depths.queue.get(route).copied().unwrap_or(0)
+        depths.queue.get(route).copied().unwrap_or_default()
     }
 
     /// The routes whose queue holds messages, sorted: those of the config, and any a reload
@@ -522,35 +545,39 @@ impl Store {
         let mut names: Vec<String> = depths
             .queue
             .iter()
-            .filter(|(_, depth)| **depth > 0)
+            .filter(|(_, lanes)| lanes.depth() > 0)
             .map(|(name, _)| name.clone())
             .collect();
         names.sort();
         names
     }
 
-    /// Up to `limit` ids from the front of a route's queue, oldest first. Dispatched messages
-    /// stay in the queue until a carrier accepts them, so they are listed too.
+    /// Up to `limit` ids from the front of a route's queue, both lanes, oldest accepted
+    /// first. Dispatched messages stay in the queue until a carrier accepts them, so they are
+    /// listed too.
     pub fn queued(&self, route: &str, limit: usize) -> Result<Vec<MessageId>, Error> {
-        Ok(self
-            .queued_from(route, 0, limit)?
-            .into_iter()
-            .map(|(_, id)| id)
-            .collect())
+        let mut entries = self.queued_from(route, Class::Transactional, 0, limit)?;
+        entries.extend(self.queued_from(route, Class::Marketing, 0, limit)?);
+        entries.sort_unstable_by_key(|(position, _)| lanes::seq_of(*position));
+        entries.truncate(limit);
+        Ok(entries.into_iter().map(|(_, id)| id).collect())
     }
 
-    /// [`Store::queued`] from queue position `from` on, with each entry's position: a
-    /// dispatcher walks a long queue with it instead of reading the head again each time.
+    /// Up to `limit` entries of one lane of a route's queue from position `from` on (a
+    /// position before the lane means its head), with each entry's position: a dispatcher
+    /// walks a long queue with it instead of reading the head again each time.
     pub fn queued_from(
         &self,
         route: &str,
+        lane: Class,
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, MessageId)>, Error> {
         let prefix_len = layout::name_prefix(route)?.len();
+        let (first, last) = lanes::bounds(lane);
         let (start, end) = (
-            layout::seq_key(route, from)?,
-            layout::seq_key(route, u64::MAX)?,
+            layout::seq_key(route, from.clamp(first, last))?,
+            layout::seq_key(route, last)?,
         );
         self.shared
             .engine
@@ -814,18 +841,18 @@ impl Scan {
 
         let mut depths = Depths::default();
         let mut max_seq = 0;
-        for (tree, name, counts) in [
-            (Tree::Queue, QUEUE, &mut depths.queue),
-            (Tree::Outbox, OUTBOX, &mut depths.outbox),
-        ] {
+        for (tree, name) in [(Tree::Queue, QUEUE), (Tree::Outbox, OUTBOX)] {
             for entry in engine.entries_on_disk(tree) {
                 let (key, value) = entry?;
-                let (owner, seq) = layout::split_seq_key(name, &key)?;
+                let (owner, position) = layout::split_seq_key(name, &key)?;
+                max_seq = max_seq.max(lanes::seq_of(position));
                 if name == QUEUE {
                     layout::decode_id(QUEUE, &key, &value)?;
+                    let route = depths.queue.entry(owner.to_owned()).or_default();
+                    route.found(position);
+                } else {
+                    *depths.outbox.entry(owner.to_owned()).or_default() += 1;
                 }
-                max_seq = max_seq.max(seq);
-                *counts.entry(owner.to_owned()).or_default() += 1;
             }
         }
         let next_seq = stored_next_seq.max(max_seq.saturating_add(1)).max(1);
@@ -1023,6 +1050,70 @@ pub(super) mod tests {
         assert_eq!(store.queued("a", 2).unwrap(), ids(&a[..2]));
         assert_eq!(store.queued("b", 10).unwrap(), ids(&b));
         assert_eq!(store.queued("", 10).unwrap(), vec![]);
+    }
+
+    #[tokio::test]
+    async fn each_class_has_its_lane_and_the_lanes_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let marketing = |store: &Store| Message {
+            class: Class::Marketing,
+            ..message(store, "r")
+        };
+        let (t, m) = {
+            let store = open(&dir);
+            let t1 = message(&store, "r");
+            let m1 = marketing(&store);
+            let m2 = marketing(&store);
+            let t2 = message(&store, "r");
+            store
+                .accept(vec![t1.clone(), m1.clone(), m2.clone(), t2.clone()])
+                .await
+                .unwrap();
+            (vec![t1, t2], vec![m1, m2])
+        };
+        let ids = |v: &[Message]| v.iter().map(|m| m.id).collect::<Vec<_>>();
+        let lane = |store: &Store, class| -> Vec<MessageId> {
+            let entries = store.queued_from("r", class, 0, 10).unwrap();
+            assert!(entries.iter().all(|(p, _)| lane_of(*p) == class));
+            entries.into_iter().map(|(_, id)| id).collect()
+        };
+        // Reopened: the lanes are found again on disk.
+        let store = open(&dir);
+        assert_eq!(lane(&store, Class::Transactional), ids(&t));
+        assert_eq!(lane(&store, Class::Marketing), ids(&m));
+        assert_eq!(store.queue_depth("r"), 4);
+        assert_eq!(store.lane_depth("r", Class::Marketing), 2);
+        // Both lanes, in the order of acceptance.
+        assert_eq!(
+            store.queued("r", 10).unwrap(),
+            ids(&[&t[..1], &m[..], &t[1..]].concat())
+        );
+        assert_eq!(store.queued("r", 2).unwrap(), vec![t[0].id, m[0].id]);
+        // The tails are found again at open; a new entry moves its lane's only.
+        let tail = store.lane_tail("r", Class::Transactional);
+        let marketing_tail = store.lane_tail("r", Class::Marketing);
+        assert_eq!(lane_of(marketing_tail), Class::Marketing);
+        let next = marketing(&store);
+        store.accept(vec![next.clone()]).await.unwrap();
+        assert_eq!(store.lane_tail("r", Class::Transactional), tail);
+        assert!(store.lane_tail("r", Class::Marketing) > marketing_tail);
+        // A cursor past a lane's head reads on from there.
+        let from = store.lane_tail("r", Class::Marketing);
+        assert_eq!(
+            store.queued_from("r", Class::Marketing, from, 10).unwrap(),
+            vec![(from, next.id)]
+        );
+        // Leaving the queue takes the entry out of its own lane.
+        store.cancel(m[0].id).await.unwrap();
+        assert_eq!(store.lane_depth("r", Class::Marketing), 2);
+        assert_eq!(store.lane_depth("r", Class::Transactional), 2);
+        drop(store);
+        // Seqs go on from the highest, not from the marketing bit.
+        let store = open(&dir);
+        let later = message(&store, "r");
+        store.accept(vec![later.clone()]).await.unwrap();
+        let last = store.queued_from("r", Class::Transactional, 0, 10).unwrap();
+        assert!(last.last().unwrap().0 < 1 << 32);
     }
 
     #[tokio::test]

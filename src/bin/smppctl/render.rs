@@ -136,6 +136,7 @@ pub(crate) fn queues(v: QueuesView) -> String {
         vec![
             route,
             q.depth.to_string(),
+            q.marketing.to_string(),
             seconds(q.oldest_age_seconds),
             yes_no(q.paused),
         ]
@@ -150,7 +151,10 @@ pub(crate) fn queues(v: QueuesView) -> String {
     });
     format!(
         "{}\n\n{}",
-        table(&["ROUTE", "QUEUED", "OLDEST", "PAUSED"], routes),
+        table(
+            &["ROUTE", "QUEUED", "MARKETING", "OLDEST", "PAUSED"],
+            routes
+        ),
         table(&["CLIENT", "OUTBOX", "OLDEST", "BINDS"], outboxes)
     )
 }
