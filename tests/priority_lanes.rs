@@ -216,7 +216,7 @@ async fn marketing_caps_count_segments_per_route_and_per_campaign() {
     let name = |s: &LoggedSubmit| -> String {
         let sm = s.submit_sm();
         let text = match sm.tlvs.message_payload() {
-            Some(payload) => String::from_utf8_lossy(&payload).into_owned(),
+            Some(payload) => String::from_utf8_lossy(payload).into_owned(),
             None => String::from_utf8_lossy(sm.short_message.as_bytes()).into_owned(),
         };
         text.chars()
