@@ -11,7 +11,8 @@
 //! |---------------|-----------------------------------------|-----------------------------------|
 //! | `messages`    | id (u64 BE)                             | v2, queue seq (u64 BE, 0 = none), |
 //! |               |                                         | postcard `Message`                |
-//! | `queue`       | route (u8 len + bytes), seq (u64 BE)    | v1, id (u64 BE)                   |
+//! | `queue`       | route (u8 len + bytes), position: seq   | v1, id (u64 BE)                   |
+//! |               | (u64 BE), top bit set for marketing     |                                   |
 //! | `carrier_ids` | link (u8 len + bytes), carrier id       | v1, id (u64 BE)                   |
 //! | `outbox`      | client (u8 len + bytes), seq (u64 BE)   | v1, postcard `OutboxItem`         |
 //! | `meta`        | `next_id`, `next_seq`                   | v1, u64 BE                        |
