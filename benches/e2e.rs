@@ -42,8 +42,11 @@
 //! - `SMPPD_E2E_DURABILITY`: the gateway's `[store] durability` (default "durable");
 //! - `SMPPD_E2E_CONSENT`: 1 to send marketing with `[consent]` on, so that every message is
 //!   looked up in the suppression list at accept and at dispatch (default 0);
-//! - `SMPPD_E2E_WINDOW`: 1 to send marketing under a sending-window policy that is open all
-//!   day, so that every message is checked against it at accept and at dispatch (default 0);
+//! - `SMPPD_E2E_SENDING_WINDOW`: 1 to send marketing under a sending-window policy that is
+//!   open all day, so that every message is checked against it at accept and at dispatch
+//!   (default 0);
+//! - `SMPPD_E2E_MARKETING`: 1 to send every message as marketing (the client's
+//!   `default_class`), through the marketing lane of the route queue (default 0);
 //! - `SMPPD_E2E_PROGRESS`: 0 to leave out the per-second progress lines (default 1);
 //! - `SMPPD_BENCH_DIR`: parent directory of the temp store (default: the system temp dir;
 //!   point it at the disk you mean to measure, as a tmpfs fsync is free);
@@ -116,7 +119,8 @@ fn main() {
         carrier_window: env_u64("SMPPD_E2E_CARRIER_WINDOW", CARRIER_WINDOW).max(1),
         durability: std::env::var("SMPPD_E2E_DURABILITY").unwrap_or_else(|_| "durable".into()),
         consent: env_u64("SMPPD_E2E_CONSENT", 0) != 0,
-        sending_window: env_u64("SMPPD_E2E_WINDOW", 0) != 0,
+        sending_window: env_u64("SMPPD_E2E_SENDING_WINDOW", 0) != 0,
+        marketing: env_u64("SMPPD_E2E_MARKETING", 0) != 0,
     };
     assert!(params.window < RING / 2, "window too large");
     let parent = load::store_parent();
@@ -164,6 +168,8 @@ struct Params {
     consent: bool,
     /// Marketing under a window policy, open all day.
     sending_window: bool,
+    /// Every message marketing.
+    marketing: bool,
 }
 
 /// The kinds of message the load sends.
@@ -861,7 +867,7 @@ fn config(dir: &Path, carrier: SocketAddr, params: &Params) -> String {
         params.binds, params.window
     );
     let mut shop = String::new();
-    if params.consent || params.sending_window {
+    if params.consent || params.sending_window || params.marketing {
         client_keys.push_str("\ndefault_class = \"marketing\"");
     }
     if params.consent {
@@ -927,6 +933,15 @@ fn report(params: &Params, parent: &Path, o: &Outcome) -> Report {
                 ),
             ),
             ("durability", params.durability.clone()),
+            (
+                "class",
+                if params.consent || params.sending_window || params.marketing {
+                    "marketing"
+                } else {
+                    "transactional"
+                }
+                .to_owned(),
+            ),
             (
                 "consent",
                 if params.consent {
