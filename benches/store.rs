@@ -58,7 +58,7 @@ async fn live_one(store: &Store, n: u64) {
     store.accept(vec![message]).await.unwrap();
     let carrier_id = format!("{n:x}");
     store
-        .record_dispatch(id, "sim", &carrier_id, true)
+        .record_dispatch(id, "sim", &carrier_id, true, None)
         .await
         .unwrap();
     let found = store.by_carrier_id("sim", &carrier_id).unwrap();

@@ -7,14 +7,22 @@
 //! The store keeps both (`store/consent.rs`), written in one group commit with the event that
 //! caused them. Submits are checked at accept and again at dispatch (`esme/`, `carrier/`).
 //!
+//! A reply to a short code several clients share (`[[consent.short_codes]]`) is attributed to
+//! the client that last sent the number marketing from it within `attribution_window`: the
+//! store keeps that in its `last_marketing` index, written when a carrier accepts such a
+//! message ([`marketed`]). With no such client, every client sharing the code
+//! ([`attribute`]).
+//!
 //! The serde derives are the on-disk format (postcard): fields and variants may only be
 //! appended.
 
-use crate::config::{ConsentConfig, ConsentScope, StoredNumbers};
+use crate::config::{Config, ConsentConfig, ConsentScope, ShortCode, StoredNumbers};
 use crate::message::{Class, Message};
+use crate::numbering;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// What a suppression list is for: one client, one sender address, or every message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -181,6 +189,87 @@ pub fn refusal_detail(message: &Message, event: &ConsentEvent) -> String {
     )
 }
 
+/// Who last sent marketing to a number from a shared short code, and when: the value of the
+/// store's `last_marketing` index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastMarketing {
+    /// The client (`system_id`).
+    pub client: String,
+    /// When a carrier accepted the message, unix ms.
+    pub at: i64,
+}
+
+/// A marketing message from a shared short code, as the `last_marketing` index records it
+/// once a carrier accepts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marketed {
+    /// The short code (digits).
+    pub code: String,
+    /// The destination, as suppression lists keep it ([`stored_number`]).
+    pub number: String,
+    /// The message's client.
+    pub client: String,
+}
+
+/// What the index records for `message` when a carrier accepts it: `Some` for marketing from
+/// a short code its client shares with others, while consent is on.
+pub fn marketed(config: &Config, message: &Message) -> Option<Marketed> {
+    let consent = &config.consent;
+    // Every dispatch passes here: most messages are not marketing from a shared code.
+    if message.class != Class::Marketing || !consent.enabled || consent.short_codes.is_empty() {
+        return None;
+    }
+    let code = consent
+        .short_code(&message.source.addr)
+        .filter(|code| code.is_shared() && code.clients.contains(&message.client))?;
+    let number = numbering::e164(&config.numbering, &message.destination)?;
+    Some(Marketed {
+        code: code.number.clone(),
+        number: stored_number(consent, &number),
+        client: message.client.clone(),
+    })
+}
+
+/// Whose lists a reply to a short code changes, with scope `client`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attribution<'c> {
+    /// The code's only client, or the sharing client that sent the number marketing last.
+    Client(&'c String),
+    /// Nobody sent the number marketing from the shared code within the window: every
+    /// client sharing it.
+    Unattributed(&'c [String]),
+}
+
+impl<'c> Attribution<'c> {
+    /// The clients whose lists change.
+    pub fn clients(self) -> &'c [String] {
+        match self {
+            Self::Client(client) => std::slice::from_ref(client),
+            Self::Unattributed(clients) => clients,
+        }
+    }
+}
+
+/// The attribution of a reply at `now` (unix ms) to `code`, given the number's `last` entry in
+/// the index: a client no longer sharing the code, or an entry older than `window`, counts
+/// for nothing.
+pub fn attribute<'c>(
+    code: &'c ShortCode,
+    last: Option<&LastMarketing>,
+    now: i64,
+    window: Duration,
+) -> Attribution<'c> {
+    if let [only] = code.clients.as_slice() {
+        return Attribution::Client(only);
+    }
+    let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let last = last.filter(|last| now.saturating_sub(last.at) <= window);
+    match last.and_then(|last| code.clients.iter().find(|c| **c == last.client)) {
+        Some(client) => Attribution::Client(client),
+        None => Attribution::Unattributed(&code.clients),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +307,97 @@ mod tests {
         }
         assert_eq!("opted_in".parse::<Choice>(), Ok(Choice::OptedIn));
         assert!("out".parse::<Choice>().is_err());
+    }
+
+    fn code(clients: &[&str]) -> ShortCode {
+        ShortCode {
+            number: "36123".into(),
+            clients: clients.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_reply_goes_to_who_sent_marketing_last_within_the_window_else_to_every_sharer() {
+        const DAY: i64 = 86_400_000;
+        let window = Duration::from_secs(30 * 86_400);
+        let now = 100 * DAY;
+        let last = |client: &str, at: i64| LastMarketing {
+            client: client.into(),
+            at,
+        };
+        let shared = code(&["shop-a", "shop-b"]);
+        let sharers = Attribution::Unattributed(&shared.clients);
+        let attribute = |entry: Option<&LastMarketing>| attribute(&shared, entry, now, window);
+        let b = last("shop-b", now - DAY);
+        assert_eq!(attribute(Some(&b)), Attribution::Client(&shared.clients[1]));
+        assert_eq!(attribute(Some(&b)).clients(), ["shop-b"]);
+        // On the last day of the window still; a moment past it, nobody.
+        let edge = last("shop-a", now - 30 * DAY);
+        assert_eq!(attribute(Some(&edge)).clients(), ["shop-a"]);
+        let old = last("shop-a", now - 30 * DAY - 1);
+        assert_eq!(attribute(Some(&old)), sharers);
+        assert_eq!(attribute(None), sharers);
+        assert_eq!(attribute(None).clients(), ["shop-a", "shop-b"]);
+        // A client that no longer shares the code (the config changed) counts for nothing.
+        assert_eq!(attribute(Some(&last("gone", now))), sharers);
+        // A dedicated code is its client's, whatever the index says.
+        let dedicated = code(&["shop-a"]);
+        let other = last("shop-b", now);
+        let attributed = super::attribute(&dedicated, Some(&other), now, window);
+        assert_eq!(attributed.clients(), ["shop-a"]);
+    }
+
+    #[test]
+    fn only_marketing_from_a_shared_code_of_its_client_is_indexed() {
+        let mut config = Config::parse("").unwrap();
+        config.consent.enabled = true;
+        config.consent.store_numbers = StoredNumbers::Hmac(Secret::new("k1"));
+        config.consent.short_codes = vec![
+            code(&["shop-a", "shop-b"]),
+            ShortCode {
+                number: "38100".into(),
+                ..code(&["shop-a"])
+            },
+        ];
+        let message = |client: &str, from: &str, class: Class| Message {
+            client: client.into(),
+            source: crate::message::Address {
+                ton: 3,
+                npi: 0,
+                addr: from.into(),
+            },
+            destination: crate::message::Address {
+                ton: 1,
+                npi: 1,
+                addr: "33612345678".into(),
+            },
+            class,
+            ..Message::example(crate::message::MessageId::new(7))
+        };
+        let indexed = marketed(&config, &message("shop-a", "36123", Class::Marketing)).unwrap();
+        assert_eq!(indexed.code, "36123");
+        assert_eq!(indexed.client, "shop-a");
+        // Kept as the lists keep it: hashed here.
+        assert_eq!(
+            indexed.number,
+            stored_number(&config.consent, "+33612345678")
+        );
+        for (client, from, class) in [
+            ("shop-a", "36123", Class::Transactional),
+            ("shop-a", "38100", Class::Marketing),
+            ("shop-a", "36124", Class::Marketing),
+            ("shop-c", "36123", Class::Marketing),
+        ] {
+            assert_eq!(
+                marketed(&config, &message(client, from, class)),
+                None,
+                "{client} {from}"
+            );
+        }
+        config.consent.enabled = false;
+        assert_eq!(
+            marketed(&config, &message("shop-a", "36123", Class::Marketing)),
+            None
+        );
     }
 }

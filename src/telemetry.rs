@@ -25,6 +25,9 @@ pub mod name {
     pub const MO_OPTOUT_SUSPECT: &str = "smppd_mo_optout_suspect_total";
     /// Counter: submits to a number that opted out, held back at accept, by `client`.
     pub const SUPPRESSED: &str = "smppd_suppressed_total";
+    /// Counter: opt-outs and opt-ins by reply to a shared short code that no client could be
+    /// found for (every sharing client's list changed), by `code`.
+    pub const CONSENT_UNATTRIBUTED: &str = "smppd_consent_unattributed_total";
     /// Counter: messages that reached a final state, by `route`, `state` and `class`.
     pub const MESSAGES_ENDED: &str = "smppd_messages_ended_total";
     /// Counter: carrier receipts recorded, by `link` and `stat` (DELIVRD, UNDELIV, …).
@@ -111,6 +114,11 @@ pub fn describe() {
     describe_counter!(
         name::SUPPRESSED,
         "Submits to a number that opted out, held back at accept, by client."
+    );
+    describe_counter!(
+        name::CONSENT_UNATTRIBUTED,
+        "Consent replies to a shared short code with no client found, by code: every sharing \
+         client's list changed."
     );
     describe_counter!(
         name::MESSAGES_ACCEPTED,
@@ -294,6 +302,12 @@ pub fn class_suspect(client: &str) {
 /// A reply routed to `client` reads like an opt-out but has no keyword ("je ne veux plus").
 pub fn mo_optout_suspect(client: &str) {
     metrics::counter!(name::MO_OPTOUT_SUSPECT, "client" => client.to_owned()).increment(1);
+}
+
+/// A consent reply to shared short `code` went on every sharing client's list: none sent the
+/// number marketing from it within the attribution window.
+pub fn consent_unattributed(code: &str) {
+    metrics::counter!(name::CONSENT_UNATTRIBUTED, "code" => code.to_owned()).increment(1);
 }
 
 /// A submit of `client` went to a number that opted out.

@@ -3,7 +3,9 @@
 //! while transactional messages and other clients' messages still go; a marketing message
 //! that waited (scheduled) is held back at dispatch by an opt-out that came meanwhile; the
 //! refused or rejected message never reaches the carrier (the real simulator's submit log);
-//! and an opt-out acknowledged is there after kill -9.
+//! an opt-out acknowledged is there after kill -9; and a STOP to a short code two clients
+//! share goes on the list of the client that sent the number marketing from it, or on both
+//! lists when neither did.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +18,9 @@ use common::{
 use serde_json::json;
 use smpp_proto::pdu::{Address, SubmitSm};
 use smpp_proto::{Body, CommandId, CommandStatus};
+use smppd::simulator::SimulatorHandle;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 const SHOP: &str =
@@ -248,24 +252,15 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
     let sim = common::sim_in_process(|c| c.log_submits = Some(log.clone())).await;
     let shop_keys =
         format!("{SHOP}\nconfirmation_text = \"{CONFIRMATION}\"\nhelp_text = \"{HELP}\"");
-    let config = preamble(&dir, "", "", "")
-        + &client("shop", "secret1", &shop_keys)
-        + &carrier("sim", sim.addr().port(), "")
-        + &route("default", &["sim"], "")
-        + &common::mo_route("36123", "shop")
-        + "\n[consent]\nenabled = true\n\n[numbering]\ndefault_country = \"FR\"\n";
-    let mut gw = Gateway::start(&dir, &config);
+    let clients = client("shop", "secret1", &shop_keys);
+    let mut gw = Gateway::start(&dir, &mo_config(&dir, &sim, &clients, ""));
     wait_link_up(gw.admin.unwrap(), "sim").await;
     let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
 
-    // "Stop 🛑" in UCS-2 from a French mobile to the shop's short code.
-    sim.send_mo("smppd", "33612345678", "36123", "Stop 🛑")
-        .await
-        .unwrap();
-    // The MO reaches the shop, saying what it did.
-    let mo = next_deliver_sm(&mut shop).await;
-    let action = mo.tlvs.iter().find(|t| t.tag().0 == 0x1504).unwrap();
-    assert_eq!(&action.value_bytes()[..], b"opted_out\0");
+    // "Stop 🛑" in UCS-2 from a French mobile to the shop's short code. The MO reaches the
+    // shop, saying what it did.
+    let action = stop_relayed(&sim, "33612345678", "Stop 🛑", &mut shop).await;
+    assert_eq!(action, b"opted_out\0");
     // Acknowledged to the carrier means stored: kill -9 now, and the opt-out is there.
     gw.kill();
     gw.restart();
@@ -305,12 +300,7 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
     // The confirmation of the first STOP went out: from the short code, to the number. (Once,
     // or twice if the kill came between the carrier taking it and smppd recording that: a
     // crash resends what it had not recorded as sent.)
-    let confirmations = || -> Vec<_> {
-        common::read_submit_log(&log)
-            .into_iter()
-            .filter(|s| s.submit_sm().source.addr.to_string() == "36123")
-            .collect()
-    };
+    let confirmations = || sent_texts(&log, CONFIRMATION);
     common::eventually(
         Duration::from_secs(10),
         "the confirmation at the carrier",
@@ -342,12 +332,7 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
 
     // HELP ("Aide ?") is answered with the client's text, once per interval; the MO still
     // reaches the client, and consent is untouched.
-    let answers = || -> Vec<_> {
-        common::read_submit_log(&log)
-            .into_iter()
-            .filter(|s| s.submit_sm().short_message.as_bytes() == HELP.as_bytes())
-            .collect()
-    };
+    let answers = || sent_texts(&log, HELP);
     sim.send_mo("smppd", "33677777777", "36123", "Aide ?")
         .await
         .unwrap();
@@ -371,6 +356,42 @@ async fn a_stop_reply_opts_the_number_out_in_the_mos_own_commit() {
     assert_eq!(consent_log.as_array().unwrap().len(), 3);
 }
 
+/// Sends `text` from `from` to 36123 through the carrier; returns what the MO, relayed to
+/// `client`, says it did to consent (TLV 0x1504).
+async fn stop_relayed(
+    sim: &SimulatorHandle,
+    from: &str,
+    text: &str,
+    client: &mut Client,
+) -> Vec<u8> {
+    sim.send_mo("smppd", from, "36123", text).await.unwrap();
+    let mo = next_deliver_sm(client).await;
+    let action = mo.tlvs.iter().find(|t| t.tag().0 == 0x1504).unwrap();
+    action.value_bytes().to_vec()
+}
+
+/// A gateway config with `clients` (tables), carrier `sim` (the simulator in process) on one
+/// route, MO to 36123 routed to shop, and consent on with `consent_extra` (`[consent]` keys and
+/// tables).
+fn mo_config(dir: &Path, sim: &SimulatorHandle, clients: &str, consent_extra: &str) -> String {
+    preamble(dir, "", "", "")
+        + clients
+        + &carrier("sim", sim.addr().port(), "")
+        + &route("default", &["sim"], "")
+        + &common::mo_route("36123", "shop")
+        + &format!(
+            "\n[consent]\nenabled = true\n{consent_extra}\n[numbering]\ndefault_country = \"FR\"\n"
+        )
+}
+
+/// The submits in the carrier's log whose text is `text`.
+fn sent_texts(log: &Path, text: &str) -> Vec<common::LoggedSubmit> {
+    common::read_submit_log(log)
+        .into_iter()
+        .filter(|s| s.submit_sm().short_message.as_bytes() == text.as_bytes())
+        .collect()
+}
+
 /// The answer to HELP.
 const HELP: &str = "MaBoutique SAS, 1 rue X, Paris. Service client: 01 23 45 67 89";
 
@@ -382,7 +403,7 @@ async fn an_import_is_checked_whole_before_anything_is_written() {
     let (gw, _sim) = gateway("consent-import", "");
     let admin = gw.admin.unwrap();
     let dir = temp_dir("consent-import-files");
-    let smppctl = |file: &std::path::Path| {
+    let smppctl = |file: &Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_smppctl"))
             .args(["--admin", &gw.admin_url(), "suppress", "import"])
             .arg(file)
@@ -437,12 +458,7 @@ async fn an_import_is_checked_whole_before_anything_is_written() {
 async fn a_stop_split_over_two_parts_is_read_whole() {
     let sim = common::sim_in_process(|_| {}).await;
     let dir = temp_dir("consent-parts");
-    let config = preamble(&dir, "", "", "")
-        + &client("shop", "secret1", SHOP)
-        + &carrier("sim", sim.addr().port(), "")
-        + &route("default", &["sim"], "")
-        + &common::mo_route("36123", "shop")
-        + "\n[consent]\nenabled = true\n";
+    let config = mo_config(&dir, &sim, &client("shop", "secret1", SHOP), "");
     let gw = Gateway::start(&dir, &config);
     let admin = gw.admin.unwrap();
     wait_link_up(admin, "sim").await;
@@ -470,4 +486,115 @@ async fn a_stop_split_over_two_parts_is_read_whole() {
         // Not after the first part: "ST" is no keyword. After the second: opted out.
         assert_eq!(entry.0, if seq == 1 { 404 } else { 200 }, "{entry:?}");
     }
+}
+
+/// Marketing from the short code 36123 to `to` (international).
+fn promo_from_code(to: &str) -> Body {
+    let Body::SubmitSm(mut sm) = submit(1, to, true, "") else {
+        unreachable!("submit makes a submit_sm")
+    };
+    sm.source = Address::new(3, 0, "36123".try_into().unwrap());
+    Body::SubmitSm(sm)
+}
+
+/// Sent by `other` to confirm an opt-out (GSM 7-bit, one SMS).
+const OTHER_CONFIRMATION: &str = "AutreBoutique: plus de SMS promotionnels.";
+
+#[tokio::test]
+async fn a_stop_to_a_shared_short_code_goes_to_the_client_that_sent_marketing_last() {
+    let dir = temp_dir("consent-shared-code");
+    let log = dir.join("carrier.log");
+    let sim = common::sim_in_process(|c| c.log_submits = Some(log.clone())).await;
+    let confirming = |text: &str| format!("{SHOP}\nconfirmation_text = \"{text}\"");
+    let clients = client("shop", "secret1", &confirming(CONFIRMATION))
+        + &client("other", "secret1", &confirming(OTHER_CONFIRMATION));
+    let codes = "[[consent.short_codes]]\nnumber = \"36123\"\nclients = [\"shop\", \"other\"]\n";
+    let mut gw = Gateway::start(&dir, &mo_config(&dir, &sim, &clients, codes));
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let bound = |gw: &Gateway, system_id: &'static str| {
+        Client::bound(gw.addr, CommandId::BindTransceiver, system_id, "secret1")
+    };
+
+    // other sends +33612345678 marketing from the shared code; the carrier takes it. Recorded
+    // with the carrier's acceptance: kill -9 after it, and it is still known.
+    let mut other = bound(&gw, "other").await;
+    let promo = message_id(&other.request(promo_from_code("33612345678")).await);
+    state_of(gw.admin.unwrap(), &promo, "delivered").await;
+    drop(other);
+    gw.kill();
+    gw.restart();
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+    let (mut shop, mut other) = (bound(&gw, "shop").await, bound(&gw, "other").await);
+
+    // The number replies STOP to the code: other's list, not shop's. The MO still reaches shop,
+    // the code's [[mo_routes]] client, saying what it did.
+    let action = stop_relayed(&sim, "33612345678", "Stop", &mut shop).await;
+    assert_eq!(action, b"opted_out\0");
+    let suppressed = |number: &str, client: &str| {
+        let path = format!("/api/suppressions/%2B{number}?scope=client:{client}");
+        async move { api(admin, "GET", &path, None, None).await }
+    };
+    let (status, entry) = suppressed("33612345678", "other").await;
+    assert_eq!(
+        (status, &entry["suppressed"]),
+        (200, &json!(true)),
+        "{entry}"
+    );
+    assert_eq!(suppressed("33612345678", "shop").await.0, 404);
+    // other's next marketing to the number is held back; shop's still goes.
+    let held = message_id(&other.request(promo_from_code("33612345678")).await);
+    let goes = message_id(&shop.request(promo_from_code("33612345678")).await);
+    state_of(admin, &held, "rejected").await;
+    state_of(admin, &goes, "delivered").await;
+
+    // A STOP from a number neither sent marketing to: on both lists, logged and counted.
+    sim.send_mo("smppd", "33698765432", "36123", "STOP")
+        .await
+        .unwrap();
+    for client in ["shop", "other"] {
+        let (status, entry) = suppressed("33698765432", client).await;
+        assert_eq!(
+            (status, &entry["suppressed"]),
+            (200, &json!(true)),
+            "{entry}"
+        );
+    }
+    let counted = "smppd_consent_unattributed_total{code=\"36123\"}";
+    assert_eq!(common::metric_sample(admin, counted).await, Some(1.0));
+    common::eventually(
+        Duration::from_secs(10),
+        "consent.unattributed logged",
+        || {
+            gw.logs()
+                .lines()
+                .any(|l| l.contains("consent.unattributed") && l.contains("+33698765432"))
+        },
+    )
+    .await;
+    let held = [
+        message_id(&shop.request(promo_from_code("33698765432")).await),
+        message_id(&other.request(promo_from_code("33698765432")).await),
+    ];
+    for id in &held {
+        state_of(admin, id, "rejected").await;
+    }
+    let log_entries = get_ok(admin, "/api/consent-log").await;
+    assert_eq!(log_entries.as_array().unwrap().len(), 3, "{log_entries}");
+
+    // One confirmation each: the attributed client's text, and for the unattributed STOP the
+    // text of the client the MO is routed to.
+    common::eventually(Duration::from_secs(10), "both confirmations", || {
+        sent_texts(&log, OTHER_CONFIRMATION).len() == 1 && sent_texts(&log, CONFIRMATION).len() == 1
+    })
+    .await;
+    let to = |text: &str| {
+        sent_texts(&log, text)[0]
+            .submit_sm()
+            .destination
+            .addr
+            .to_string()
+    };
+    assert_eq!(to(OTHER_CONFIRMATION), "33612345678");
+    assert_eq!(to(CONFIRMATION), "33698765432");
 }

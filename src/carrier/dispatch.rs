@@ -465,6 +465,7 @@ async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) ->
     // The task below needs only these: the record stays the store's, to update in place.
     let attempts = message.attempts;
     let awaits_receipt = pdu.registered_delivery & 0x03 != 0;
+    let marketed = consent::marketed(&live.config, &message);
     drop(message);
     // Counted before it goes out: its receipt may come before this task runs again, and
     // must then wait for the carrier id rather than be taken for unknown.
@@ -529,6 +530,7 @@ async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) ->
                     id,
                     attempts,
                     awaits_receipt,
+                    marketed,
                 };
                 settle(&carriers, &link, &mut ticket, sent, answer).await
             }
@@ -592,6 +594,8 @@ struct Sent {
     /// Whether the carrier was asked for a receipt: if not, the message ends SENT once it is
     /// accepted.
     awaits_receipt: bool,
+    /// Marketing from a shared short code: indexed with the acceptance.
+    marketed: Option<consent::Marketed>,
 }
 
 /// Records what the carrier said about one submit (`ticket` moves to recording while the
@@ -608,6 +612,7 @@ async fn settle(
         id,
         attempts,
         awaits_receipt,
+        marketed,
     } = sent;
     let status = match &answer {
         Ok(resp) => resp.command_status,
@@ -621,7 +626,7 @@ async fn settle(
             ticket.recording();
             return match carriers
                 .store
-                .record_dispatch(id, link.name(), &carrier_id, awaits_receipt)
+                .record_dispatch(id, link.name(), &carrier_id, awaits_receipt, marketed)
                 .await
             {
                 Ok(message) => {

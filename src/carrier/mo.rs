@@ -1,14 +1,16 @@
 //! Mobile-originated messages from a carrier: routed to their client's outbox (`[[mo_routes]]`)
 //! and, with `[consent]` on, read by the keyword engine (`keywords.rs`): an opt-out or opt-in
 //! is recorded with the MO in one commit, an opt-out confirmed to the person once per interval,
-//! and HELP / CONTACT answered with the client's texts.
+//! and HELP / CONTACT answered with the client's texts. With scope `client`, a reply to a
+//! `[[consent.short_codes]]` code is attributed to its client, or on a shared code to the
+//! client that last sent the number marketing from it, else to every client sharing it.
 //!
 //! Called by the intake (`intake.rs`) for every deliver_sm or data_sm that is no receipt.
 //! Answers the carrier's deliver_sm_resp status: ESME_ROK once the MO is stored.
 
 use super::intake::Intake;
-use crate::config::Config;
-use crate::consent::{self, Choice, ConsentEvent, Origin, Scope};
+use crate::config::{Config, ConsentScope};
+use crate::consent::{self, Attribution, Choice, ConsentEvent, Origin, Scope};
 use crate::live::Snapshot;
 use crate::message::{
     now_ms, Address, Class, ClassFrom, Event, Labels, Message, OutboxItem, OutboxKind, State,
@@ -72,29 +74,35 @@ impl Intake {
         let action = matched.as_ref().map(|m| m.action);
         let consent = matched.and_then(|m| self.consent_change(&live.config, client, &item, m));
         let stored = match consent {
-            Some((event, action)) => {
+            Some(Change {
+                events,
+                action,
+                confirming,
+            }) => {
                 let mut item = item;
                 // The client sees what its customer's reply did.
                 let mut value = action.name().as_bytes().to_vec();
                 value.push(0);
                 item.tlvs.push((consent::TLV_CONSENT_ACTION, value));
                 let confirmation = match action {
-                    keywords::Action::OptOut => self.confirmation(&live, client, &item),
+                    keywords::Action::OptOut => self.confirmation(&live, &confirming, &item),
                     _ => None,
                 };
                 let pushed =
                     self.carriers
                         .outboxes
-                        .push_with_consent(client, item, event, confirmation);
-                pushed.await.map(|(event, confirmed)| {
-                    tracing::info!(
-                        %client,
-                        number = %event.number,
-                        scope = %event.scope,
-                        choice = event.choice.name(),
-                        confirmation = ?confirmed,
-                        "consent changed by a reply"
-                    );
+                        .push_with_consent(client, item, events, confirmation);
+                pushed.await.map(|(events, confirmed)| {
+                    for event in &events {
+                        tracing::info!(
+                            %client,
+                            number = %event.number,
+                            scope = %event.scope,
+                            choice = event.choice.name(),
+                            confirmation = ?confirmed,
+                            "consent changed by a reply"
+                        );
+                    }
                     if confirmed.is_some() {
                         self.carriers.notify_queued();
                     }
@@ -240,14 +248,14 @@ impl Intake {
     }
 
     /// The consent change an MO's keyword asks for (STOP, START): its sender's choice in the
-    /// scope of the client it is routed to, or of the short code it was sent to.
+    /// lists [`Intake::lists`] names.
     fn consent_change(
         &self,
         config: &Config,
         client: &str,
         item: &OutboxItem,
         matched: keywords::Matched,
-    ) -> Option<(ConsentEvent, keywords::Action)> {
+    ) -> Option<Change> {
         let choice = match matched.action {
             keywords::Action::OptOut => Choice::OptedOut,
             keywords::Action::OptIn => Choice::OptedIn,
@@ -261,6 +269,7 @@ impl Intake {
             );
             return None;
         };
+        let number = consent::stored_number(&config.consent, &number);
         let mut evidence = format!(
             "reply to {} through {}",
             item.destination.addr,
@@ -269,22 +278,92 @@ impl Intake {
         if !matched.rest.is_empty() {
             evidence.push_str(&format!(": {} {}", matched.keyword, matched.rest));
         }
-        let event = ConsentEvent {
-            at: item.created_at,
-            scope: Scope::of(&config.consent, client, &item.destination.addr),
-            number: consent::stored_number(&config.consent, &number),
-            choice,
-            origin: Origin::Mo,
-            evidence,
-            keyword: Some(matched.keyword),
-            previous: None,
-            confirmed_at: None,
+        let (scopes, confirming) = self.lists(config, client, item, &number);
+        let events = scopes
+            .into_iter()
+            .map(|scope| ConsentEvent {
+                at: item.created_at,
+                scope,
+                number: number.clone(),
+                choice,
+                origin: Origin::Mo,
+                evidence: evidence.clone(),
+                keyword: Some(matched.keyword.clone()),
+                previous: None,
+                confirmed_at: None,
+            })
+            .collect();
+        Some(Change {
+            events,
+            action: matched.action,
+            confirming: confirming.to_owned(),
+        })
+    }
+
+    /// The lists a reply from `number` (as the lists keep it) changes, and the client whose
+    /// `confirmation_text` confirms it: the scope of the client the MO is routed to, or of the
+    /// short code it was sent to; with scope `client` and a `[[consent.short_codes]]` code, the
+    /// attributed client's list, or every sharing client's when nobody is found.
+    fn lists<'c>(
+        &self,
+        config: &'c Config,
+        client: &'c str,
+        item: &OutboxItem,
+        number: &str,
+    ) -> (Vec<Scope>, &'c str) {
+        let sent_to = &item.destination.addr;
+        let code = match config.consent.scope {
+            ConsentScope::Client => config.consent.short_code(sent_to),
+            // The list is the sender's or the gateway's whoever sent the marketing.
+            ConsentScope::Sender | ConsentScope::Gateway => None,
         };
-        Some((event, matched.action))
+        let Some(code) = code else {
+            return (vec![Scope::of(&config.consent, client, sent_to)], client);
+        };
+        let last = if code.is_shared() {
+            // Not knowing who sent it is no reason to lose the opt-out: every sharer then.
+            self.carriers
+                .store
+                .last_marketing(&code.number, number)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(code = %code.number, error = %e, "cannot read who last sent marketing");
+                    None
+                })
+        } else {
+            None
+        };
+        let window = config.consent.attribution_window;
+        match consent::attribute(code, last.as_ref(), item.created_at, window) {
+            Attribution::Client(attributed) => {
+                (vec![Scope::Client(attributed.clone())], attributed)
+            }
+            Attribution::Unattributed(clients) => {
+                tracing::info!(
+                    code = %code.number,
+                    %number,
+                    clients = %clients.join(","),
+                    "consent.unattributed: nobody sent the number marketing from this shared \
+                     code within attribution_window; every client sharing it"
+                );
+                telemetry::consent_unattributed(&code.number);
+                let scopes = clients.iter().cloned().map(Scope::Client).collect();
+                (scopes, client)
+            }
+        }
     }
 }
 
-/// The keyword of an MO, with `[consent]` on.
+/// What an MO's keyword changes.
+struct Change {
+    /// One per list.
+    events: Vec<ConsentEvent>,
+    /// What it asked for.
+    action: keywords::Action,
+    /// The client whose `confirmation_text` confirms an opt-out: the attributed one, else the
+    /// one the MO is routed to.
+    confirming: String,
+}
+
 /// The text of a reply for the keyword engine, with `[consent]` on: a whole message, or a
 /// long one once its last part is in.
 fn reply_text(config: &Config, sm: &SubmitSm, parts: &Mutex<Reassembly>) -> Option<String> {

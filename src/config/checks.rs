@@ -47,6 +47,33 @@ impl Problems {
         result.map_err(|reason| self.add(key, reason)).ok()
     }
 
+    /// A list the file must give, with an item at least: each checked under `key[i]`, none
+    /// twice. `what` says what it lists (`the carriers to send through`), `one` what an
+    /// item is (`carrier`).
+    pub(super) fn required_list<U>(
+        &mut self,
+        key: &str,
+        items: Option<Vec<String>>,
+        (what, one): (&str, &str),
+        check: impl Fn(&String) -> Result<U, String>,
+    ) -> Option<Vec<U>> {
+        match items {
+            None => {
+                self.add(key, format!("required: {what}"));
+                None
+            }
+            Some(items) if items.is_empty() => {
+                self.add(key, format!("empty: name at least one {one}"));
+                None
+            }
+            Some(items) => {
+                let checked = self.list(key, &items, check);
+                repeats(key, &items, self);
+                checked
+            }
+        }
+    }
+
     /// Every item of a list, each checked under `key[i]`; `None` if any is bad.
     pub(super) fn list<T, U>(
         &mut self,
@@ -81,6 +108,18 @@ pub(super) fn unique_names<'a>(
             None => {
                 seen.insert(name, i);
             }
+        }
+    }
+}
+
+/// Reports the second and later uses of each item of the list at `key` (`key[j]`).
+fn repeats(key: &str, items: &[String], p: &mut Problems) {
+    for (j, item) in items.iter().enumerate() {
+        if let Some(first) = items.iter().position(|i| i == item).filter(|&f| f < j) {
+            p.add(
+                format!("{key}[{j}]"),
+                format!("`{item}` is also {key}[{first}]"),
+            );
         }
     }
 }
@@ -283,14 +322,29 @@ pub(super) fn status(raw: &RawStatus) -> Result<CommandStatus, String> {
 /// A destination prefix: 1–20 digits, a leading `+` ignored.
 pub(super) fn destination_prefix(text: &str) -> Result<String, String> {
     let digits = text.strip_prefix('+').unwrap_or(text);
+    let what = "a number prefix (digits, like \"44\" or \"+4477\")";
+    digits_only(text, digits, what, "destination_addr")
+}
+
+/// A short code: 1–20 digits, no `+` (a short code is no international number).
+pub(super) fn short_code(text: &str) -> Result<String, String> {
+    digits_only(
+        text,
+        text,
+        "a short code (digits, like \"36123\")",
+        "source_addr",
+    )
+}
+
+/// `digits` (`text` as written, for the problem) if it is 1–20 digits, the most an address
+/// field (`field`) holds; otherwise `text` is not `what`.
+fn digits_only(text: &str, digits: &str, what: &str, field: &str) -> Result<String, String> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "`{text}` is not a number prefix (digits, like \"44\" or \"+4477\")"
-        ));
+        return Err(format!("`{text}` is not {what}"));
     }
     if digits.len() > ADDR_MAX {
         return Err(format!(
-            "`{text}` is longer than {ADDR_MAX} digits (the destination_addr limit)"
+            "`{text}` is longer than {ADDR_MAX} digits (the {field} limit)"
         ));
     }
     Ok(digits.to_owned())

@@ -76,6 +76,38 @@ pub struct ConsentConfig {
     pub confirmation_interval: Duration,
     /// `store_numbers` (and `hmac_key_file`): how numbers are kept in the lists and the log.
     pub store_numbers: StoredNumbers,
+    /// `attribution_window`: how long a marketing message sent from a shared short code makes
+    /// its client the one a reply to that code is attributed to.
+    pub attribution_window: Duration,
+    /// `[[consent.short_codes]]`: the short codes people reply to, with the clients sending
+    /// from each.
+    pub short_codes: Vec<ShortCode>,
+}
+
+impl ConsentConfig {
+    /// The `[[consent.short_codes]]` entry of `address` (written with or without `+`).
+    pub fn short_code(&self, address: &str) -> Option<&ShortCode> {
+        let digits = address.strip_prefix('+').unwrap_or(address);
+        self.short_codes.iter().find(|code| code.number == digits)
+    }
+}
+
+/// `[[consent.short_codes]]`: a short code and the clients that send from it, one (dedicated)
+/// or several (shared).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShortCode {
+    /// `number`: digits.
+    pub number: String,
+    /// `clients`: `[[clients]]` system_ids, never empty, no repeats.
+    pub clients: Vec<String>,
+}
+
+impl ShortCode {
+    /// Whether several clients send from it: a reply to it is then attributed by who sent
+    /// marketing last.
+    pub fn is_shared(&self) -> bool {
+        self.clients.len() > 1
+    }
 }
 
 /// `[consent] store_numbers`.
@@ -99,6 +131,8 @@ impl Default for ConsentConfig {
             keywords: Keywords::default(),
             confirmation_interval: Duration::from_secs(24 * 3600),
             store_numbers: StoredNumbers::Plain,
+            attribution_window: Duration::from_secs(30 * 86400),
+            short_codes: Vec::new(),
         }
     }
 }

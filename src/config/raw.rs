@@ -46,6 +46,16 @@ pub(super) struct RawConsent {
     pub(super) confirmation_interval: String,
     pub(super) store_numbers: String,
     pub(super) hmac_key_file: Option<PathBuf>,
+    pub(super) attribution_window: String,
+    pub(super) short_codes: Vec<RawShortCode>,
+}
+
+/// `[[consent.short_codes]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShortCode {
+    pub(super) number: Option<String>,
+    pub(super) clients: Option<Vec<String>>,
 }
 
 impl Default for RawConsent {
@@ -64,6 +74,8 @@ impl Default for RawConsent {
             confirmation_interval: "24h".to_owned(),
             store_numbers: "plain".to_owned(),
             hmac_key_file: None,
+            attribution_window: "30d".to_owned(),
+            short_codes: Vec::new(),
         }
     }
 }

@@ -752,6 +752,8 @@ fn consent_and_numbering() {
             keywords: Keywords::default(),
             confirmation_interval: Duration::from_secs(24 * 3600),
             store_numbers: StoredNumbers::Plain,
+            attribution_window: Duration::from_secs(30 * 86400),
+            short_codes: Vec::new(),
         }
     );
     assert_eq!(
@@ -871,6 +873,78 @@ fn consent_and_numbering() {
         "numbering.default_country",
         "ISO 3166",
     );
+}
+
+#[test]
+fn consent_short_codes() {
+    let clients = format!("{CLIENT}[[clients]]\nsystem_id = \"other\"\npassword = \"secret12\"\n");
+    let codes = |tables: &str| format!("{clients}[consent]\n{tables}");
+    let text = codes(
+        "attribution_window = \"7d\"\n\
+         [[consent.short_codes]]\nnumber = \"36123\"\nclients = [\"shop\", \"other\"]\n\
+         [[consent.short_codes]]\nnumber = \"38100\"\nclients = [\"shop\"]\n",
+    );
+    let consent = Config::parse(&text).unwrap().consent;
+    assert_eq!(consent.attribution_window, Duration::from_secs(7 * 86400));
+    let shared = consent.short_code("36123").unwrap();
+    assert_eq!(shared.clients, ["shop", "other"]);
+    assert!(shared.is_shared());
+    assert!(!consent.short_code("+38100").unwrap().is_shared());
+    assert_eq!(consent.short_code("36124"), None);
+
+    let code = |number: &str, clients: &str| {
+        format!("[[consent.short_codes]]\nnumber = \"{number}\"\nclients = {clients}\n")
+    };
+    let two = code("36123", "[\"shop\"]") + &code("36123", "[\"other\"]");
+    for (tables, key, needle) in [
+        (
+            "attribution_window = \"0s\"\n".to_owned(),
+            "consent.attribution_window",
+            "zero",
+        ),
+        (
+            code("+36123", "[\"shop\"]"),
+            "consent.short_codes[0].number",
+            "not a short code",
+        ),
+        (
+            code("36123", "[]"),
+            "consent.short_codes[0].clients",
+            "empty",
+        ),
+        (
+            "[[consent.short_codes]]\nnumber = \"36123\"\n".to_owned(),
+            "consent.short_codes[0].clients",
+            "required",
+        ),
+        (
+            "[[consent.short_codes]]\nclients = [\"shop\"]\n".to_owned(),
+            "consent.short_codes[0].number",
+            "required",
+        ),
+        (
+            code("36123", "[\"shop\", \"nobody\"]"),
+            "consent.short_codes[0].clients[1]",
+            "no client with system_id `nobody`",
+        ),
+        (
+            code("36123", "[\"shop\", \"other\", \"shop\"]"),
+            "consent.short_codes[0].clients[2]",
+            "`shop` is also consent.short_codes[0].clients[0]",
+        ),
+        (
+            two,
+            "consent.short_codes[1].number",
+            "`36123` is also consent.short_codes[0].number",
+        ),
+        (
+            "[[consent.short_codes]]\nnumber = \"36123\"\nclient = \"shop\"\n".to_owned(),
+            "consent.short_codes[0].client",
+            "unknown key",
+        ),
+    ] {
+        one_problem(&codes(&tables), key, needle);
+    }
 }
 
 #[test]

@@ -6,21 +6,22 @@
 use super::checks::{
     self, address_code, address_pattern, admin_token, at_most, bind_field, byte_size,
     destination_prefix, host, in_range, ip_net, log_filter, name, non_zero_u32, non_zero_usize,
-    optional_rate, password, positive_duration, printable, readable_file, required, socket_addr,
-    status, system_id, tls_name, token_from_file, unique_names, usize_in, Problems,
+    optional_rate, password, positive_duration, printable, readable_file, required, short_code,
+    socket_addr, status, system_id, tls_name, token_from_file, unique_names, usize_in, Problems,
     ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawLog, RawMoRoute,
-    RawNumbering, RawRoute, RawSenderRule, RawSendingWindow, RawServer, RawSession, RawSimulator,
-    RawSize, RawStore, RawTls, RawWindowPolicy,
+    RawNumbering, RawRoute, RawSenderRule, RawSendingWindow, RawServer, RawSession, RawShortCode,
+    RawSimulator, RawSize, RawStore, RawTls, RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
     IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig, OnSuppressed,
     Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, SendingWindow, ServerConfig,
-    SessionConfig, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig, WindowPolicy,
+    SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
+    WindowPolicy,
 };
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
@@ -62,7 +63,7 @@ impl TryFrom<RawConfig> for Config {
         let admin = admin(raw.admin, &mut problems);
         let log = log(raw.log, &mut problems);
         let simulator = simulator(raw.simulator, &mut problems);
-        let consent = consent(raw.consent, &mut problems);
+        let consent = consent(raw.consent, &known, &mut problems);
         let numbering = numbering(raw.numbering, &mut problems);
         if let (Some(consent), Some(clients)) = (&consent, &clients) {
             consent_needs_classes(consent, clients, &mut problems);
@@ -442,6 +443,17 @@ impl Known {
         let carriers = carriers.iter().filter_map(|c| c.name.clone()).collect();
         Self { clients, carriers }
     }
+
+    /// `system_id` if a client has it.
+    fn client(&self, system_id: &str) -> Result<String, String> {
+        if self.clients.contains_key(system_id) {
+            Ok(system_id.to_owned())
+        } else {
+            Err(format!(
+                "no client with system_id `{system_id}` in [[clients]]"
+            ))
+        }
+    }
 }
 
 fn carriers(raw: Vec<RawCarrier>, p: &mut Problems) -> Option<Vec<CarrierConfig>> {
@@ -680,46 +692,20 @@ fn route(i: usize, raw: RawRoute, known: &Known, p: &mut Problems) -> Option<Rou
         &raw.destination_prefixes,
         |d| destination_prefix(d),
     );
-    let clients = p.list(&key("clients"), &raw.clients, |c| {
-        if known.clients.contains_key(c) {
-            Ok(c.clone())
-        } else {
-            Err(format!("no client with system_id `{c}` in [[clients]]"))
-        }
-    });
+    let clients = p.list(&key("clients"), &raw.clients, |c| known.client(c));
     let source_addresses = p.list(&key("source_addresses"), &raw.source_addresses, |s| {
         address_pattern(s)
     });
     // Compared with the weights even when a carrier name in the list is bad.
     let carrier_count = raw.carriers.as_ref().map(Vec::len).filter(|&n| n > 0);
-    let carriers = match raw.carriers {
-        None => {
-            p.add(key("carriers"), "required: the carriers to send through");
-            None
+    let what = ("the carriers to send through", "carrier");
+    let carriers = p.required_list(&key("carriers"), raw.carriers, what, |c| {
+        if known.carriers.contains(c) {
+            Ok(c.clone())
+        } else {
+            Err(format!("no carrier named `{c}` in [[carriers]]"))
         }
-        Some(names) if names.is_empty() => {
-            p.add(key("carriers"), "empty: name at least one carrier");
-            None
-        }
-        Some(names) => {
-            let checked = p.list(&key("carriers"), &names, |c| {
-                if known.carriers.contains(c) {
-                    Ok(c.clone())
-                } else {
-                    Err(format!("no carrier named `{c}` in [[carriers]]"))
-                }
-            });
-            for (j, name) in names.iter().enumerate() {
-                if let Some(first) = names.iter().position(|n| n == name).filter(|&f| f < j) {
-                    p.add(
-                        format!("{}[{j}]", key("carriers")),
-                        format!("`{name}` is also {}[{first}]", key("carriers")),
-                    );
-                }
-            }
-            checked
-        }
-    };
+    });
     let weights = match raw.weights {
         None => Some(None),
         Some(weights) => {
@@ -1124,7 +1110,7 @@ fn simulator(raw: RawSimulator, p: &mut Problems) -> Option<Option<SimulatorSect
     }))
 }
 
-fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
+fn consent(raw: RawConsent, known: &Known, p: &mut Problems) -> Option<ConsentConfig> {
     let scope = p.check(
         "consent.scope",
         match raw.scope.as_str() {
@@ -1189,6 +1175,11 @@ fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
             None
         }
     };
+    let attribution_window = p.check(
+        "consent.attribution_window",
+        positive_duration(&raw.attribution_window),
+    );
+    let short_codes = short_codes(raw.short_codes, known, p);
     Some(ConsentConfig {
         enabled: raw.enabled,
         scope: scope?,
@@ -1197,7 +1188,33 @@ fn consent(raw: RawConsent, p: &mut Problems) -> Option<ConsentConfig> {
         keywords: keywords?,
         confirmation_interval: confirmation_interval?,
         store_numbers: store_numbers?,
+        attribution_window: attribution_window?,
+        short_codes: short_codes?,
     })
+}
+
+/// `[[consent.short_codes]]`: each number once, each with known clients, none twice.
+fn short_codes(raw: Vec<RawShortCode>, known: &Known, p: &mut Problems) -> Option<Vec<ShortCode>> {
+    let numbers = raw.iter().map(|c| c.number.as_deref());
+    unique_names("consent.short_codes", "number", numbers, p);
+    let checked: Vec<Option<ShortCode>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let key = |name: &str| format!("consent.short_codes[{i}].{name}");
+            let number = p.check(
+                &key("number"),
+                required(raw.number).and_then(|n| short_code(&n)),
+            );
+            let what = ("the clients sending from it", "client");
+            let clients = p.required_list(&key("clients"), raw.clients, what, |c| known.client(c));
+            Some(ShortCode {
+                number: number?,
+                clients: clients?,
+            })
+        })
+        .collect();
+    checked.into_iter().collect()
 }
 
 /// `match`, `opt_out_keywords`, `opt_in_keywords`: each keyword one word, normalised as

@@ -88,19 +88,19 @@ impl Outboxes {
         Ok(seq)
     }
 
-    /// Adds an MO that changed consent to `system_id`'s outbox, with the change and the
-    /// confirmation due, in one commit (`Store::record_consent_with_mo`). Returns the change
-    /// and the confirmation's id if it was queued.
+    /// Adds an MO that changed consent to `system_id`'s outbox, with the changes (one per list)
+    /// and the confirmation due, in one commit (`Store::record_consent_with_mo`). Returns the
+    /// changes and the confirmation's id if it was queued.
     pub async fn push_with_consent(
         &self,
         system_id: &str,
         item: OutboxItem,
-        event: ConsentEvent,
+        events: Vec<ConsentEvent>,
         confirmation: Option<Confirmation>,
-    ) -> Result<(ConsentEvent, Option<MessageId>), Error> {
+    ) -> Result<(Vec<ConsentEvent>, Option<MessageId>), Error> {
         let recorded = self
             .store
-            .record_consent_with_mo(event, system_id, item, confirmation)
+            .record_consent_with_mo(events, system_id, item, confirmation)
             .await?;
         self.client(system_id).notify.notify_one();
         Ok(recorded)

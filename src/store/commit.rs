@@ -88,6 +88,18 @@ pub(super) enum Op {
         /// The entry for `message.client`, if any, from the updated message.
         push: PushFn,
     },
+    /// An update and, in the same commit, an index entry written only with it: a carrier's
+    /// acceptance of a marketing message from a shared short code, and the code's
+    /// `last_marketing` entry for the number (no request, no commit of its own).
+    UpdateAndMark {
+        /// The message.
+        id: MessageId,
+        /// The change.
+        f: UpdateFn,
+        /// The `last_marketing` key and value.
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// A new outbox entry; the reply carries its seq.
     PushOutbox {
         /// Receiving client.
@@ -103,9 +115,9 @@ pub(super) enum Op {
         /// Retention cutoff.
         before: i64,
     },
-    /// A consent change: the number's suppression entry and a consent log entry, and the
-    /// outbox entry of the MO that asked for it, if any. Replies the event with the choice it
-    /// replaced, and the outbox entry's seq.
+    /// Consent changes: each number's suppression entry and a consent log entry, and the
+    /// outbox entry of the MO that asked for them, if any. Replies the events with the choices
+    /// they replaced, and the outbox entry's seq.
     Consent(Box<ConsentWrite>),
     /// Removes outbox entries (idempotent): every entry a delivery round got answered.
     AckOutbox {
@@ -118,9 +130,10 @@ pub(super) enum Op {
 
 /// The parts of [`Op::Consent`] (boxed: every request is as large as the largest op).
 pub(super) struct ConsentWrite {
-    /// The change.
-    pub(super) event: ConsentEvent,
-    /// The receiving client of the MO that asked for it, and the MO's entry.
+    /// The changes, one per list (a reply to a shared short code may change several), each
+    /// list once.
+    pub(super) events: Vec<ConsentEvent>,
+    /// The receiving client of the MO that asked for them, and the MO's entry.
     pub(super) push: Option<(String, OutboxItem)>,
     /// The message confirming an opt-out to the number, if one is due.
     pub(super) confirmation: Option<Confirmation>,
@@ -141,8 +154,8 @@ impl Op {
             Self::Accept(messages) => messages.len().max(1),
             Self::AckOutbox { seqs, .. } => seqs.len().max(1),
             Self::Purge { ids, .. } => ids.len().max(1),
-            Self::UpdateAndPush { .. } => 2,
-            Self::Consent(write) if write.push.is_some() => 2,
+            Self::UpdateAndPush { .. } | Self::UpdateAndMark { .. } => 2,
+            Self::Consent(write) => (write.events.len() + usize::from(write.push.is_some())).max(1),
             _ => 1,
         }
     }
@@ -162,9 +175,9 @@ pub(super) enum Reply {
     Count(usize),
     /// The record as written, and the seq of the outbox entry pushed with it, if any.
     Pushed(Arc<Record>, Option<u64>),
-    /// The consent change as written, the seq of the outbox entry pushed with it, and the id
-    /// of the confirmation accepted with it.
-    Consent(ConsentEvent, Option<u64>, Option<MessageId>),
+    /// The consent changes as written, the seq of the outbox entry pushed with them, and the
+    /// id of the confirmation accepted with them.
+    Consent(Vec<ConsentEvent>, Option<u64>, Option<MessageId>),
 }
 
 /// How callers reach the commit thread.
@@ -546,6 +559,14 @@ impl Committer {
                 };
                 Reply::Pushed(record, seq)
             }
+            Op::UpdateAndMark { id, f, key, value } => {
+                let old = self
+                    .record(batch, &changes, id, Purpose::Update)?
+                    .ok_or(Error::NotFound(id))?;
+                let record = self.plan_update(&mut changes, old, f)?;
+                changes.write(Tree::LastMarketing, key, Some(value));
+                Reply::Message(record)
+            }
             Op::PushOutbox { client, item } => {
                 Reply::Seq(self.push_outbox(&mut changes, &client, &item)?)
             }
@@ -574,16 +595,17 @@ impl Committer {
             }
             Op::Consent(write) => {
                 let ConsentWrite {
-                    event,
+                    events,
                     push,
                     confirmation,
                 } = *write;
-                let (event, confirmed) = self.consent(batch, &mut changes, event, confirmation)?;
+                let (events, confirmed) =
+                    self.consent(batch, &mut changes, events, confirmation)?;
                 let seq = match push {
                     Some((client, item)) => Some(self.push_outbox(&mut changes, &client, &item)?),
                     None => None,
                 };
-                Reply::Consent(event, seq, confirmed)
+                Reply::Consent(events, seq, confirmed)
             }
             Op::AckOutbox { client, seqs } => {
                 let mut removed = 0;
@@ -716,51 +738,63 @@ impl Committer {
         Ok(())
     }
 
-    /// Writes a consent change over the number's entry, with the choice it replaces, and
+    /// Writes each consent change over its number's entry, with the choice it replaces, and
     /// appends it to the consent log. An opt-out with a `confirmation` accepts that message
-    /// too, unless the number was sent one within its interval. Returns the change as written
-    /// and the confirmation's id if it was accepted.
+    /// too, unless the number was sent one within its interval in any of the lists changed
+    /// (one confirmation at most per number and list). Returns the changes as written and the
+    /// confirmation's id if it was accepted.
     fn consent(
         &mut self,
         batch: &Plan,
         changes: &mut Changes,
-        mut event: ConsentEvent,
+        mut events: Vec<ConsentEvent>,
         confirmation: Option<Confirmation>,
-    ) -> Result<(ConsentEvent, Option<MessageId>), Error> {
-        let key = layout::suppression_key(&event.scope, &event.number)?;
-        let in_batch = changes
-            .consents
-            .get(&key)
-            .or_else(|| batch.effects.consents.get(&key))
-            .cloned();
-        let previous = match in_batch {
-            Some(earlier) => Some(earlier),
-            None => match self.shared.engine.get(Tree::Suppressions, &key)? {
-                Some(value) => Some(layout::decode_consent(SUPPRESSIONS, &key, &value)?),
-                None => None,
-            },
-        };
-        event.previous = previous.as_ref().map(|p| p.choice);
-        event.confirmed_at = previous.and_then(|p| p.confirmed_at);
+    ) -> Result<(Vec<ConsentEvent>, Option<MessageId>), Error> {
+        let mut keys = Vec::with_capacity(events.len());
+        for event in &mut events {
+            let key = layout::suppression_key(&event.scope, &event.number)?;
+            let in_batch = changes
+                .consents
+                .get(&key)
+                .or_else(|| batch.effects.consents.get(&key))
+                .cloned();
+            let previous = match in_batch {
+                Some(earlier) => Some(earlier),
+                None => match self.shared.engine.get(Tree::Suppressions, &key)? {
+                    Some(value) => Some(layout::decode_consent(SUPPRESSIONS, &key, &value)?),
+                    None => None,
+                },
+            };
+            event.previous = previous.as_ref().map(|p| p.choice);
+            event.confirmed_at = previous.and_then(|p| p.confirmed_at);
+            keys.push(key);
+        }
         let mut confirmed = None;
         if let Some(Confirmation { message, interval }) = confirmation {
             let at = message.received_at;
-            let due = event
-                .confirmed_at
-                .is_none_or(|last| at.saturating_sub(last) >= interval);
-            if event.choice == Choice::OptedOut && due {
+            let due = |event: &ConsentEvent| {
+                event.choice == Choice::OptedOut
+                    && event
+                        .confirmed_at
+                        .is_none_or(|last| at.saturating_sub(last) >= interval)
+            };
+            if !events.is_empty() && events.iter().all(due) {
                 confirmed = Some(message.id);
                 self.accept(batch, changes, message)?;
-                event.confirmed_at = Some(at);
+                for event in &mut events {
+                    event.confirmed_at = Some(at);
+                }
             }
         }
-        let value = layout::encode_consent(SUPPRESSIONS, &key, &event)?;
-        changes.write(Tree::Suppressions, key.clone(), Some(value));
-        let log_key = self.allocate_seq().to_be_bytes().to_vec();
-        let logged = layout::encode_consent(CONSENT_LOG, &log_key, &event)?;
-        changes.write_new(Tree::ConsentLog, log_key, logged);
-        changes.consents.insert(key, event.clone());
-        Ok((event, confirmed))
+        for (key, event) in keys.into_iter().zip(&events) {
+            let value = layout::encode_consent(SUPPRESSIONS, &key, event)?;
+            changes.write(Tree::Suppressions, key.clone(), Some(value));
+            let log_key = self.allocate_seq().to_be_bytes().to_vec();
+            let logged = layout::encode_consent(CONSENT_LOG, &log_key, event)?;
+            changes.write_new(Tree::ConsentLog, log_key, logged);
+            changes.consents.insert(key, event.clone());
+        }
+        Ok((events, confirmed))
     }
 
     /// Adds a queue entry for `id` at the back of its route's lane for its class; returns

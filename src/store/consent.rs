@@ -1,12 +1,13 @@
 //! The store's consent calls: a change written with its log entry in one commit, the current
-//! choice of a number in a scope, a scope's list, and the log. The model is `consent.rs`; the
-//! keys and values are `layout.rs`; the commit is `commit.rs` (`Op::Consent`).
+//! choice of a number in a scope, a scope's list, the log, and who last sent a number marketing
+//! from a shared short code. The model is `consent.rs`; the keys and values are `layout.rs`;
+//! the commits are `commit.rs` (`Op::Consent`, `Op::UpdateAndMark`).
 
 use super::commit::{Confirmation, ConsentWrite, Op, Reply};
 use super::engine::{Tree, CONSENT_LOG, SUPPRESSIONS};
 use super::{layout, unexpected, Error, Store};
 use crate::config::Config;
-use crate::consent::{self, Choice, ConsentEvent, Scope};
+use crate::consent::{self, Choice, ConsentEvent, LastMarketing, Scope};
 use crate::message::{Message, MessageId, OutboxItem};
 use crate::numbering;
 
@@ -16,12 +17,16 @@ impl Store {
     pub async fn record_consent(&self, event: ConsentEvent) -> Result<ConsentEvent, Error> {
         layout::suppression_key(&event.scope, &event.number)?;
         let write = ConsentWrite {
-            event,
+            events: vec![event],
             push: None,
             confirmation: None,
         };
         match self.write(Op::Consent(Box::new(write))).await? {
-            Reply::Consent(event, _, _) => Ok(event),
+            // One event in, one out.
+            Reply::Consent(events, seq, confirmed) => match <[ConsentEvent; 1]>::try_from(events) {
+                Ok([event]) => Ok(event),
+                Err(events) => Err(unexpected(Reply::Consent(events, seq, confirmed))),
+            },
             other => Err(unexpected(other)),
         }
     }
@@ -39,28 +44,41 @@ impl Store {
             .collect()
     }
 
-    /// Records a consent change asked for by an MO together with the MO's entry in `client`'s
-    /// outbox and, for an opt-out, its `confirmation` if the number got none within the
-    /// confirmation's interval: one group commit, so that an MO acknowledged to the carrier
-    /// never lacks its opt-out, nor an opt-out its MO or confirmation. Answers the change and
-    /// the confirmation's id if it was queued.
+    /// Records the consent changes asked for by an MO (one per list: a reply to a shared short
+    /// code nobody can be found for changes every sharing client's) together with the MO's
+    /// entry in `client`'s outbox and, for an opt-out, its `confirmation` if the number got
+    /// none within the confirmation's interval in any of those lists: one group commit, so
+    /// that an MO acknowledged to the carrier never lacks its opt-out, nor an opt-out its MO
+    /// or confirmation. Answers the changes and the confirmation's id if it was queued.
     pub async fn record_consent_with_mo(
         &self,
-        event: ConsentEvent,
+        events: Vec<ConsentEvent>,
         client: &str,
         item: OutboxItem,
         confirmation: Option<Confirmation>,
-    ) -> Result<(ConsentEvent, Option<MessageId>), Error> {
-        layout::suppression_key(&event.scope, &event.number)?;
+    ) -> Result<(Vec<ConsentEvent>, Option<MessageId>), Error> {
+        for event in &events {
+            layout::suppression_key(&event.scope, &event.number)?;
+        }
         layout::name_prefix(client)?;
         let write = ConsentWrite {
-            event,
+            events,
             push: Some((client.to_owned(), item)),
             confirmation,
         };
         match self.write(Op::Consent(Box::new(write))).await? {
-            Reply::Consent(event, Some(_), confirmed) => Ok((event, confirmed)),
+            Reply::Consent(events, Some(_), confirmed) => Ok((events, confirmed)),
             other => Err(unexpected(other)),
+        }
+    }
+
+    /// Who last sent `number` (as the lists keep it) marketing from short code `code`, if
+    /// anybody did since the index began; the caller judges how old is too old.
+    pub fn last_marketing(&self, code: &str, number: &str) -> Result<Option<LastMarketing>, Error> {
+        let key = layout::last_marketing_key(code, number)?;
+        match self.shared.engine.get(Tree::LastMarketing, &key)? {
+            Some(value) => layout::decode_last_marketing(&key, &value).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -157,7 +175,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consent::Origin;
+    use crate::consent::{Marketed, Origin};
+    use crate::message::{Message, OutboxKind};
     use crate::store::tests::open;
 
     fn change(scope: Scope, number: &str, choice: Choice, at: i64) -> ConsentEvent {
@@ -224,5 +243,124 @@ mod tests {
         assert!(store.consents(&other, None, 100).unwrap().is_empty());
         // An opted-in number is listed but not suppressed.
         assert_eq!(store.suppression(&shop, "+33699999999").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_marketing_dispatch_from_a_shared_code_is_indexed_in_its_own_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let number = "+33612345678";
+        let marketed = |client: &str| Marketed {
+            code: "36123".into(),
+            number: number.into(),
+            client: client.into(),
+        };
+        let queued = |store: &Store| Message {
+            route: "r".into(),
+            ..Message::example(store.allocate_id())
+        };
+        {
+            let store = open(&dir);
+            let (a, b, cancelled) = (queued(&store), queued(&store), queued(&store));
+            let ids = [a.id, b.id, cancelled.id];
+            store.accept(vec![a, b, cancelled]).await.unwrap();
+            let before = crate::message::now_ms();
+            store
+                .record_dispatch(ids[0], "c", "x0", true, Some(marketed("shop-a")))
+                .await
+                .unwrap();
+            let last = store.last_marketing("36123", number).unwrap().unwrap();
+            assert_eq!(last.client, "shop-a");
+            assert!(last.at >= before, "{last:?}");
+            // The latest wins.
+            store
+                .record_dispatch(ids[1], "c", "x1", true, Some(marketed("shop-b")))
+                .await
+                .unwrap();
+            // A dispatch that is refused (the message ended) writes no entry either.
+            store
+                .update(ids[2], |m| {
+                    m.transition(crate::message::State::Deleted, 1, "x")
+                })
+                .await
+                .unwrap();
+            let refused = store.record_dispatch(ids[2], "c", "x2", true, Some(marketed("shop-c")));
+            assert!(matches!(refused.await, Err(Error::Final { .. })));
+            store.close_as_crashed().await.unwrap();
+        }
+        let store = open(&dir);
+        let last = store.last_marketing("36123", number).unwrap().unwrap();
+        assert_eq!(last.client, "shop-b");
+        // Another code, another number: nothing.
+        assert_eq!(store.last_marketing("36124", number).unwrap(), None);
+        assert_eq!(store.last_marketing("36123", "+33699999999").unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_mo_changes_several_lists_in_one_commit_with_one_confirmation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let number = "+33612345678";
+        let (a, b) = (
+            Scope::Client("shop-a".into()),
+            Scope::Client("shop-b".into()),
+        );
+        let mo = OutboxItem {
+            kind: OutboxKind::Mo,
+            source: Default::default(),
+            destination: Default::default(),
+            esm_class: 0,
+            data_coding: 0,
+            short_message: b"STOP".to_vec(),
+            tlvs: Vec::new(),
+            created_at: 1,
+        };
+        let confirmation = |at: i64| Confirmation {
+            message: Message {
+                route: "r".into(),
+                received_at: at,
+                ..Message::example(store.allocate_id())
+            },
+            interval: 1000,
+        };
+        // shop-a's list confirmed the number at 10.
+        store
+            .record_consent_with_mo(
+                vec![change(a.clone(), number, Choice::OptedOut, 10)],
+                "shop-a",
+                mo.clone(),
+                Some(confirmation(10)),
+            )
+            .await
+            .unwrap();
+        // Both lists at 20: shop-a's within the interval, so no second confirmation.
+        let both = vec![
+            change(a.clone(), number, Choice::OptedOut, 20),
+            change(b.clone(), number, Choice::OptedOut, 20),
+        ];
+        let (events, confirmed) = store
+            .record_consent_with_mo(both.clone(), "shop-a", mo.clone(), Some(confirmation(20)))
+            .await
+            .unwrap();
+        assert_eq!(confirmed, None);
+        assert_eq!(events[0].previous, Some(Choice::OptedOut));
+        assert_eq!(events[1].previous, None);
+        assert_eq!(events[1].confirmed_at, None);
+        assert!(store.suppression(&b, number).unwrap().is_some());
+        // Past the interval for both: one confirmation, marked in both lists.
+        let later = both
+            .into_iter()
+            .map(|e| ConsentEvent { at: 2000, ..e })
+            .collect();
+        let (events, confirmed) = store
+            .record_consent_with_mo(later, "shop-a", mo, Some(confirmation(2000)))
+            .await
+            .unwrap();
+        assert!(confirmed.is_some());
+        assert!(
+            events.iter().all(|e| e.confirmed_at == Some(2000)),
+            "{events:?}"
+        );
+        assert_eq!(store.consent_log(None, 10).unwrap().len(), 5);
+        assert_eq!(store.outbox("shop-a", None, 10).unwrap().len(), 3);
     }
 }

@@ -19,6 +19,8 @@
 //! | `suppressions`| scope (0 gateway, 1 client, 2 sender;   | v1, postcard `ConsentEvent` (the  |
 //! |               | then name len + bytes), E.164 number    | latest change)                    |
 //! | `consent_log` | seq (u64 BE)                            | v1, postcard `ConsentEvent`       |
+//! | `last_marketing` | short code (u8 len + digits), number | v1, postcard `LastMarketing`      |
+//! |               | (E.164, or `hmac:` hex as the lists)    | (client, when; the latest only)   |
 //! | `meta`        | `format_version` (the engine's)         | the format number (one byte)      |
 //!
 //! The engine keeps `messages`, `queue` and `outbox` in packs of 16 numbers (ids, seqs) under one
@@ -28,6 +30,11 @@
 //! Message records are version 2 since store format 5: the `Message` ends with its class, what
 //! decided it, and its labels. A version 1 record is the same without them and reads as transactional, unlabelled.
 //!
+//! `last_marketing` (store format 6) is the index of shared short codes: written with a
+//! carrier's acceptance of a marketing message from such a code, read when a reply to the code
+//! is attributed. Each number has one entry per code, overwritten; an entry older than
+//! `attribution_window` is ignored when read.
+//!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
 //!
@@ -35,9 +42,9 @@
 //! only. A value that does not decode is an [`Error::Corrupt`] naming the tree and key, for that
 //! read alone; nothing here panics on disk data.
 
-use super::engine::{self, MESSAGES, OUTBOX, VALUE_V1};
+use super::engine::{self, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1};
 use super::Error;
-use crate::consent::{ConsentEvent, Scope};
+use crate::consent::{ConsentEvent, LastMarketing, Scope};
 use crate::message::{Class, ClassFrom, Labels, Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -97,6 +104,26 @@ pub(super) fn scope_prefix(scope: &Scope) -> Result<Vec<u8>, Error> {
         Scope::Client(client) => [&[1][..], &name_prefix(client)?].concat(),
         Scope::Sender(sender) => [&[2][..], &name_prefix(sender)?].concat(),
     })
+}
+
+/// Key of a `last_marketing` entry: the code's name prefix, then the number as the lists keep
+/// it.
+pub(super) fn last_marketing_key(code: &str, number: &str) -> Result<Vec<u8>, Error> {
+    let mut key = name_prefix(code)?;
+    key.extend_from_slice(number.as_bytes());
+    Ok(key)
+}
+
+/// Value of a `last_marketing` entry.
+pub(super) fn encode_last_marketing(key: &[u8], last: &LastMarketing) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(32);
+    out.push(VALUE_V1);
+    encode_into(LAST_MARKETING, key, last, out)
+}
+
+/// Reads a `last_marketing` entry.
+pub(super) fn decode_last_marketing(key: &[u8], value: &[u8]) -> Result<LastMarketing, Error> {
+    decode_all(LAST_MARKETING, key, versioned(LAST_MARKETING, key, value)?)
 }
 
 /// Value of a `suppressions` or `consent_log` entry.

@@ -32,6 +32,7 @@ pub use space::SpaceStatus;
 pub use crate::message::UpdateRefused;
 
 use crate::config::StoreConfig;
+use crate::consent::{LastMarketing, Marketed};
 use crate::message::{CarrierRef, Class, Message, MessageId, OutboxItem, State};
 use commit::{Committer, Op, Reply, Request, Urgency};
 use engine::{Engine, Tree, CARRIER_IDS, META, OUTBOX, QUEUE};
@@ -593,21 +594,24 @@ impl Store {
     /// Records a carrier's acceptance: the carrier and its id on the message, the (link, carrier
     /// id) mapping, state Enroute (or Sent, final, when the carrier was asked for no receipt:
     /// `awaits_receipt` false) and out of the queue, in one commit; returns the message as
-    /// written. [`Error::Final`] if the message ended meanwhile (e.g. cancelled while in
-    /// flight); then nothing is written. May wait a moment ([`commit::DEFER_LIMIT`]) to share a
-    /// commit.
+    /// written. With `marketed` (marketing from a shared short code), the code's
+    /// `last_marketing` entry for the number in the same commit. [`Error::Final`] if the
+    /// message ended meanwhile (e.g. cancelled while in flight); then nothing is written. May
+    /// wait a moment ([`commit::DEFER_LIMIT`]) to share a commit.
     pub async fn record_dispatch(
         &self,
         id: MessageId,
         link: &str,
         carrier_id: &str,
         awaits_receipt: bool,
+        marketed: Option<Marketed>,
     ) -> Result<Stored, Error> {
         layout::carrier_key(link, carrier_id)?;
         let carrier = CarrierRef {
             link: link.to_owned(),
             carrier_id: carrier_id.to_owned(),
         };
+        let at = crate::message::now_ms();
         let f = move |m: &mut Message| {
             let (state, detail) = if awaits_receipt {
                 let detail = format!("accepted by {} as {}", carrier.link, carrier.carrier_id);
@@ -620,11 +624,23 @@ impl Store {
                 (State::Sent, detail)
             };
             m.carrier = Some(carrier);
-            m.transition(state, crate::message::now_ms(), detail)
+            m.transition(state, at, detail)
+        };
+        let f = Box::new(f);
+        let op = match marketed {
+            None => Op::Update { id, f },
+            Some(Marketed {
+                code,
+                number,
+                client,
+            }) => {
+                let key = layout::last_marketing_key(&code, &number)?;
+                let value = layout::encode_last_marketing(&key, &LastMarketing { client, at })?;
+                Op::UpdateAndMark { id, f, key, value }
+            }
         };
         // Nobody waits on it but the receipt, which waits for it anyway: it shares the next
         // urgent commit (a crash before that sends the message again, at least once).
-        let op = Op::Update { id, f: Box::new(f) };
         match self.write_when(op, Urgency::Deferrable).await? {
             Reply::Message(record) => Ok(Stored(record)),
             other => Err(unexpected(other)),
@@ -1237,9 +1253,9 @@ pub(super) mod tests {
         let before = store.commit_stats().commits;
         // Dispatch records and an ack (deferrable), then a receipt (urgent): one commit.
         let (a, b, c, ack, urgent) = tokio::join!(
-            store.record_dispatch(messages[0].id, "c", "x0", true),
-            store.record_dispatch(messages[1].id, "c", "x1", true),
-            store.record_dispatch(messages[2].id, "c", "x2", true),
+            store.record_dispatch(messages[0].id, "c", "x0", true, None),
+            store.record_dispatch(messages[1].id, "c", "x1", true, None),
+            store.record_dispatch(messages[2].id, "c", "x2", true, None),
             store.ack_outbox("shop", seq),
             store.push_outbox("shop", receipt(messages[1].id)),
         );
@@ -1250,7 +1266,7 @@ pub(super) mod tests {
         urgent.unwrap();
         assert_eq!(store.commit_stats().commits, before + 1);
         // With nothing urgent to wait for, a deferrable write goes on its own.
-        let alone = store.record_dispatch(messages[3].id, "c", "x3", true);
+        let alone = store.record_dispatch(messages[3].id, "c", "x3", true, None);
         tokio::time::timeout(Duration::from_secs(5), alone)
             .await
             .unwrap()
@@ -1269,7 +1285,7 @@ pub(super) mod tests {
         let m = message(&store, "r");
         store.accept(vec![m.clone()]).await.unwrap();
         store
-            .record_dispatch(m.id, "carrier-a", "0A1B2C", true)
+            .record_dispatch(m.id, "carrier-a", "0A1B2C", true, None)
             .await
             .unwrap();
 
@@ -1294,7 +1310,9 @@ pub(super) mod tests {
 
         store.cancel(m.id).await.unwrap();
         assert!(matches!(
-            store.record_dispatch(m.id, "carrier-b", "77", true).await,
+            store
+                .record_dispatch(m.id, "carrier-b", "77", true, None)
+                .await,
             Err(Error::Final { .. })
         ));
         assert_eq!(store.by_carrier_id("carrier-b", "77").unwrap(), None);
@@ -1452,7 +1470,10 @@ pub(super) mod tests {
             Err(Error::LowDiskSpace)
         ));
         // What the messages already accepted need goes on: dispatch, receipt, outbox.
-        store.record_dispatch(m.id, "c", "x1", true).await.unwrap();
+        store
+            .record_dispatch(m.id, "c", "x1", true, None)
+            .await
+            .unwrap();
         let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
         store.ack_outbox("shop", seq).await.unwrap();
         assert_eq!(store.message(m.id).unwrap().unwrap().state, State::Enroute);
@@ -1581,28 +1602,36 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
-    async fn format_4_is_only_stamped_5_and_its_messages_stay() {
-        let dir = tempfile::tempdir().unwrap();
-        let messages: Vec<Message> = {
+    async fn formats_4_and_5_are_only_stamped_and_their_messages_stay() {
+        for old in [4, 5] {
+            let dir = tempfile::tempdir().unwrap();
+            let messages: Vec<Message> = {
+                let store = open(&dir);
+                let messages: Vec<Message> = (0..20).map(|_| message(&store, "r")).collect();
+                store.accept(messages.clone()).await.unwrap();
+                store.close().await.unwrap();
+                messages
+            };
+            {
+                let db = raw_db(&dir);
+                db.insert(META, engine::META_FORMAT_VERSION, [old]).unwrap();
+                db.flush().unwrap();
+            }
             let store = open(&dir);
-            let messages: Vec<Message> = (0..20).map(|_| message(&store, "r")).collect();
-            store.accept(messages.clone()).await.unwrap();
-            store.close().await.unwrap();
-            messages
-        };
-        {
-            let db = raw_db(&dir);
-            db.insert(META, engine::META_FORMAT_VERSION, [4]).unwrap();
-            db.flush().unwrap();
+            let engine = &store.shared.engine;
+            let stamp = engine.get(Tree::Meta, engine::META_FORMAT_VERSION);
+            assert_eq!(stamp.unwrap().unwrap(), [engine::FORMAT_VERSION]);
+            for m in &messages {
+                assert_eq!(
+                    store.message(m.id).unwrap().as_ref(),
+                    Some(m),
+                    "format {old}"
+                );
+            }
+            assert_eq!(store.queue_depth("r"), 20);
+            // The index a format 5 store lacks starts empty.
+            assert_eq!(tree_len(&store, Tree::LastMarketing), 0);
         }
-        let store = open(&dir);
-        let engine = &store.shared.engine;
-        let stamp = engine.get(Tree::Meta, engine::META_FORMAT_VERSION);
-        assert_eq!(stamp.unwrap().unwrap(), [5]);
-        for m in &messages {
-            assert_eq!(store.message(m.id).unwrap().as_ref(), Some(m));
-        }
-        assert_eq!(store.queue_depth("r"), 20);
     }
 
     #[test]
@@ -1667,7 +1696,7 @@ pub(super) mod tests {
             .await
             .unwrap();
         store
-            .record_dispatch(sent.id, "c", "x1", true)
+            .record_dispatch(sent.id, "c", "x1", true, None)
             .await
             .unwrap();
         let seq = store.push_outbox("shop", receipt(sent.id)).await.unwrap();
@@ -1710,7 +1739,10 @@ pub(super) mod tests {
             let store = open(&dir);
             let m = message(&store, "r");
             store.accept(vec![m.clone()]).await.unwrap();
-            store.record_dispatch(m.id, "c", "x1", true).await.unwrap();
+            store
+                .record_dispatch(m.id, "c", "x1", true, None)
+                .await
+                .unwrap();
             let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
             assert_eq!(segment_files(&dir), 1);
             store.close().await.unwrap();
@@ -1734,7 +1766,10 @@ pub(super) mod tests {
             let store = open(&dir);
             let m = message(&store, "r");
             store.accept(vec![m.clone()]).await.unwrap();
-            store.record_dispatch(m.id, "c", "x1", true).await.unwrap();
+            store
+                .record_dispatch(m.id, "c", "x1", true, None)
+                .await
+                .unwrap();
             let seq = store.push_outbox("shop", receipt(m.id)).await.unwrap();
             store.close_as_crashed().await.unwrap();
             assert_eq!(tree_len(&store, Tree::Messages), 0, "still only journaled");
@@ -1836,7 +1871,7 @@ pub(super) mod tests {
 
     async fn finish(store: &Store, id: MessageId, carrier_id: &str) {
         store
-            .record_dispatch(id, "c", carrier_id, true)
+            .record_dispatch(id, "c", carrier_id, true, None)
             .await
             .unwrap();
         store
@@ -1862,7 +1897,7 @@ pub(super) mod tests {
             .unwrap();
         finish(&store, done.id, "x1").await;
         store
-            .record_dispatch(pending.id, "c", "x2", true)
+            .record_dispatch(pending.id, "c", "x2", true, None)
             .await
             .unwrap();
         let cutoff = crate::message::now_ms() + 1;

@@ -16,6 +16,7 @@
 //! | `Meta`       | 4      | `meta`             | none                                         |
 //! | `Suppressions` | 5    | `suppressions`     | none (format 5)                              |
 //! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
+//! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
 //!
 //! Formats. Format 2 added the journal: a group commit writes its batch there as one entry (a few
@@ -39,6 +40,10 @@
 //! unpacked. Version 1 records still read, as transactional with no labels,
 //! so the upgrade from 4 only stamps 5; the stamp is there so that an older smppd refuses the
 //! store at open rather than failing on the first new record.
+//!
+//! Format 6 adds the tree `last_marketing` (7), unpacked: who last sent marketing to a number
+//! from a shared short code. The upgrade from 5 only stamps 6, for the same reason: a format 5
+//! smppd would fail on a journal entry naming tree 7.
 
 use super::error::{corrupt, Error};
 
@@ -52,10 +57,11 @@ pub(super) enum Packing {
 }
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(in crate::store) const FORMAT_VERSION: u8 = 5;
+pub(in crate::store) const FORMAT_VERSION: u8 = 6;
 /// Older layouts this build upgrades in place: without a journal (1), with the journal in a
-/// tree (2), with message records one to a key (1 to 3), without message classes (1 to 4).
-pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 4] = [1, 2, 3, 4];
+/// tree (2), with message records one to a key (1 to 3), without message classes (1 to 4),
+/// without the `last_marketing` index (1 to 5).
+pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 5] = [1, 2, 3, 4, 5];
 /// First octet of every value written by this build: packs, journal entries, and the gateway's
 /// values in them.
 pub(in crate::store) const VALUE_V1: u8 = 1;
@@ -85,6 +91,8 @@ pub(in crate::store) const META: &str = "meta";
 pub(in crate::store) const SUPPRESSIONS: &str = "suppressions";
 /// (format 5) Every consent change, in order, kept as proof.
 pub(in crate::store) const CONSENT_LOG: &str = "consent_log";
+/// (format 6) Short code and number → the client that last sent the number marketing from it.
+pub(in crate::store) const LAST_MARKETING: &str = "last_marketing";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -102,11 +110,12 @@ pub(in crate::store) enum Tree {
     Meta = 4,
     Suppressions = 5,
     ConsentLog = 6,
+    LastMarketing = 7,
 }
 
 impl Tree {
     /// Every tree, in number order.
-    pub(super) const ALL: [Self; 7] = [
+    pub(super) const ALL: [Self; 8] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -114,6 +123,7 @@ impl Tree {
         Self::Meta,
         Self::Suppressions,
         Self::ConsentLog,
+        Self::LastMarketing,
     ];
 
     /// Its name in errors.
@@ -126,6 +136,7 @@ impl Tree {
             Self::Meta => META,
             Self::Suppressions => SUPPRESSIONS,
             Self::ConsentLog => CONSENT_LOG,
+            Self::LastMarketing => LAST_MARKETING,
         }
     }
 
@@ -139,6 +150,7 @@ impl Tree {
             Self::Meta => META,
             Self::Suppressions => SUPPRESSIONS,
             Self::ConsentLog => CONSENT_LOG,
+            Self::LastMarketing => LAST_MARKETING,
         }
     }
 
@@ -147,7 +159,7 @@ impl Tree {
         match self {
             Self::Messages | Self::Queue | Self::Outbox => Some(Packing::Numbered),
             Self::CarrierIds => Some(Packing::LastByte),
-            Self::Meta | Self::Suppressions | Self::ConsentLog => None,
+            Self::Meta | Self::Suppressions | Self::ConsentLog | Self::LastMarketing => None,
         }
     }
 

@@ -30,6 +30,7 @@ pub(super) struct Trees {
     pub(super) meta: RawTree,
     pub(super) suppressions: RawTree,
     pub(super) consent_log: RawTree,
+    pub(super) last_marketing: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -51,6 +52,7 @@ impl Trees {
             meta: db.open_tree(META)?,
             suppressions: db.open_tree(Tree::Suppressions.sled_name())?,
             consent_log: db.open_tree(Tree::ConsentLog.sled_name())?,
+            last_marketing: db.open_tree(Tree::LastMarketing.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -65,6 +67,7 @@ impl Trees {
             Tree::Meta => &self.meta,
             Tree::Suppressions => &self.suppressions,
             Tree::ConsentLog => &self.consent_log,
+            Tree::LastMarketing => &self.last_marketing,
         }
     }
 
