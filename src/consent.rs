@@ -16,10 +16,13 @@
 //! The serde derives are the on-disk format (postcard): fields and variants may only be
 //! appended.
 
-use crate::config::{Config, ConsentConfig, ConsentScope, ShortCode, StoredNumbers};
+use crate::config::{
+    Config, ConsentConfig, ConsentScope, RequireMention, ShortCode, StoredNumbers,
+};
 use crate::message::{Class, Message};
-use crate::numbering;
+use crate::{class, numbering, telemetry};
 use serde::{Deserialize, Serialize};
+use smpp_proto::{coding, CommandStatus};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -189,6 +192,37 @@ pub fn refusal_detail(message: &Message, event: &ConsentEvent) -> String {
     )
 }
 
+/// Whether `message` is marketing without the opt-out mention French rules want in every
+/// marketing SMS ("STOP au 36123", "STOP SMS"; `class::mentions_opt_out`). Of a long message
+/// only the last part is read, where the mention goes; binary messages are not read.
+pub fn lacks_mention(message: &Message) -> bool {
+    if message.class != Class::Marketing || !matches!(message.data_coding, 0 | 1 | 3 | 8) {
+        return false;
+    }
+    if message
+        .part()
+        .is_some_and(|part| part.seqnum() != part.total())
+    {
+        return false;
+    }
+    let text = message.user_data();
+    !(class::may_mention_opt_out(message.data_coding, text)
+        && class::mentions_opt_out(&coding::decode_text(message.data_coding, text)))
+}
+
+/// `require_mention`, with consent on: marketing without an opt-out mention is counted in
+/// `smppd_mention_missing_total{client}`, and refused with `mention_status` if so configured.
+pub fn check_mention(config: &ConsentConfig, message: &Message) -> Result<(), CommandStatus> {
+    if !config.enabled || config.require_mention == RequireMention::Off || !lacks_mention(message) {
+        return Ok(());
+    }
+    telemetry::mention_missing(&message.client);
+    match config.require_mention {
+        RequireMention::Refuse(status) => Err(status),
+        RequireMention::Off | RequireMention::Warn => Ok(()),
+    }
+}
+
 /// Who last sent marketing to a number from a shared short code, and when: the value of the
 /// store's `last_marketing` index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,6 +341,89 @@ mod tests {
         }
         assert_eq!("opted_in".parse::<Choice>(), Ok(Choice::OptedIn));
         assert!("out".parse::<Choice>().is_err());
+    }
+
+    #[test]
+    fn the_opt_out_mention_is_looked_for_in_marketing_and_the_last_part_only() {
+        use crate::message::MessageId;
+        use smpp_proto::pdu::esm_class::UDHI;
+        use smpp_proto::Tag;
+        let message = |class, data_coding, esm_class, short_message: Vec<u8>| Message {
+            class,
+            data_coding,
+            esm_class,
+            short_message,
+            ..Message::example(MessageId::new(1))
+        };
+        let text = |t: &str| t.as_bytes().to_vec();
+        let ucs2 = |t: &str| {
+            t.encode_utf16()
+                .flat_map(u16::to_be_bytes)
+                .collect::<Vec<u8>>()
+        };
+        let udh = |seq: u8, t: &str| [&[5, 0, 3, 9, 2, seq][..], t.as_bytes()].concat();
+        let marketing = Class::Marketing;
+        let cases = [
+            (
+                message(marketing, 0, 0, text("Soldes! STOP au 36123")),
+                false,
+            ),
+            (message(marketing, 0, 0, text("Soldes ! stop sms")), false),
+            (
+                message(marketing, 8, 0, ucs2("Soldes été ! STOP SMS")),
+                false,
+            ),
+            (message(marketing, 0, 0, text("Soldes -50%")), true),
+            (message(marketing, 8, 0, ucs2("Soldes été")), true),
+            (message(marketing, 0, 0, text("STOP")), true),
+            (
+                message(Class::Transactional, 0, 0, text("Colis en route")),
+                false,
+            ),
+            // Binary content is not read.
+            (message(marketing, 4, 0, vec![1, 2, 3]), false),
+            // The mention goes in the last part.
+            (message(marketing, 0, UDHI, udh(1, "Soldes d'hiver")), false),
+            (
+                message(marketing, 0, UDHI, udh(2, "jusqu'a dimanche")),
+                true,
+            ),
+            (message(marketing, 0, UDHI, udh(2, "STOP au 36123")), false),
+        ];
+        for (i, (m, lacks)) in cases.iter().enumerate() {
+            assert_eq!(lacks_mention(m), *lacks, "case {i}");
+        }
+        // Parts by sar_* TLVs.
+        let mut part = message(marketing, 0, 0, text("Soldes d'hiver"));
+        part.tlvs = vec![
+            (Tag::SAR_MSG_REF_NUM.0, vec![0, 7]),
+            (Tag::SAR_TOTAL_SEGMENTS.0, vec![2]),
+            (Tag::SAR_SEGMENT_SEQNUM.0, vec![1]),
+        ];
+        assert!(!lacks_mention(&part));
+        part.tlvs[2].1 = vec![2];
+        assert!(lacks_mention(&part));
+
+        let bare = message(marketing, 0, 0, text("Soldes -50%"));
+        let config = |enabled, require_mention| ConsentConfig {
+            enabled,
+            require_mention,
+            ..ConsentConfig::default()
+        };
+        let refuse = RequireMention::Refuse(CommandStatus(0x402));
+        assert_eq!(
+            check_mention(&config(true, RequireMention::Warn), &bare),
+            Ok(())
+        );
+        assert_eq!(
+            check_mention(&config(true, RequireMention::Off), &bare),
+            Ok(())
+        );
+        assert_eq!(check_mention(&config(false, refuse), &bare), Ok(()));
+        assert_eq!(
+            check_mention(&config(true, refuse), &bare),
+            Err(CommandStatus(0x402))
+        );
     }
 
     fn code(clients: &[&str]) -> ShortCode {

@@ -313,6 +313,38 @@ impl Message {
         smpp_proto::concat::parse_udh(data).map_or(&[][..], |(_, text)| text)
     }
 
+    /// Where it stands in a long message: its UDH concatenation element, else its `sar_*`
+    /// TLVs; `None` for a whole message (or a part that says nothing readable).
+    pub fn part(&self) -> Option<smpp_proto::concat::ConcatInfo> {
+        use smpp_proto::concat::{parse_udh, ConcatInfo, Sar};
+        use smpp_proto::Tag;
+        let data = self
+            .tlvs
+            .iter()
+            .find(|(tag, _)| *tag == Tag::MESSAGE_PAYLOAD.0)
+            .map_or(self.short_message.as_slice(), |(_, value)| value.as_slice());
+        if self.esm_class & smpp_proto::pdu::esm_class::UDHI != 0 {
+            if let Some(info) = parse_udh(data).ok().and_then(|(udh, _)| udh.concat()) {
+                return Some(info);
+            }
+        }
+        // Big-endian integers of 1 or 2 octets, as the spec sizes these TLVs.
+        let int = |tag: Tag| -> Option<u16> {
+            let (_, value) = self.tlvs.iter().find(|(t, _)| *t == tag.0)?;
+            match value.as_slice() {
+                [b] => Some(u16::from(*b)),
+                [hi, lo] => Some(u16::from_be_bytes([*hi, *lo])),
+                _ => None,
+            }
+        };
+        let sar = Sar {
+            msg_ref_num: int(Tag::SAR_MSG_REF_NUM)?,
+            total_segments: u8::try_from(int(Tag::SAR_TOTAL_SEGMENTS)?).ok()?,
+            segment_seqnum: u8::try_from(int(Tag::SAR_SEGMENT_SEQNUM)?).ok()?,
+        };
+        ConcatInfo::try_from(sar).ok()
+    }
+
     /// The SMS it costs on the air: one for a `short_message` (a part of a long message is one
     /// message here), more for a `message_payload` longer than one SMS, which the carrier splits
     /// (GSM 7-bit payloads are unpacked: an octet a septet).

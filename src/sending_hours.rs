@@ -14,9 +14,6 @@ use crate::sync::lock;
 use crate::windows;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use smpp_proto::concat::parse_udh;
-use smpp_proto::pdu::esm_class;
-use smpp_proto::Tag;
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
@@ -103,19 +100,7 @@ fn spread_key(message: &Message) -> u64 {
 
 /// The reference of a long message's part: its UDH concatenation IE, or its `sar_msg_ref_num`.
 fn concat_reference(message: &Message) -> Option<u16> {
-    if message.esm_class & esm_class::UDHI != 0 {
-        parse_udh(&message.short_message)
-            .ok()
-            .and_then(|(udh, _)| udh.concat())
-            .map(|c| c.reference())
-    } else {
-        message
-            .tlvs
-            .iter()
-            .find(|(tag, _)| *tag == Tag::SAR_MSG_REF_NUM.0)
-            .and_then(|(_, value)| <[u8; 2]>::try_from(value.as_slice()).ok())
-            .map(u16::from_be_bytes)
-    }
+    message.part().map(|part| part.reference())
 }
 
 /// How long the decision on one part of a long message holds for its other parts: they come

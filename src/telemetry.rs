@@ -21,6 +21,8 @@ pub mod name {
     pub const MESSAGES_ACCEPTED: &str = "smppd_messages_accepted_total";
     /// Counter: transactional submits whose text has an opt-out mention, by `client`.
     pub const CLASS_SUSPECT: &str = "smppd_class_suspect_total";
+    /// Counter: marketing submits without an opt-out mention, by `client`.
+    pub const MENTION_MISSING: &str = "smppd_mention_missing_total";
     /// Counter: replies that read like an opt-out but matched no keyword, by `client`.
     pub const MO_OPTOUT_SUSPECT: &str = "smppd_mo_optout_suspect_total";
     /// Counter: submits to a number that opted out, held back at accept, by `client`.
@@ -106,6 +108,10 @@ pub fn describe() {
     describe_counter!(
         name::CLASS_SUSPECT,
         "Transactional submits whose text has an opt-out mention (STOP au 3xxxx), by client."
+    );
+    describe_counter!(
+        name::MENTION_MISSING,
+        "Marketing submits without an opt-out mention (STOP au 3xxxx, STOP SMS), by client."
     );
     describe_counter!(
         name::MO_OPTOUT_SUSPECT,
@@ -297,6 +303,11 @@ pub fn submit(client: &str, status: CommandStatus, took: Duration) {
 /// A transactional submit of `client` has an opt-out mention ("STOP au 36123").
 pub fn class_suspect(client: &str) {
     metrics::counter!(name::CLASS_SUSPECT, "client" => client.to_owned()).increment(1);
+}
+
+/// A marketing submit of `client` has no opt-out mention.
+pub fn mention_missing(client: &str) {
+    metrics::counter!(name::MENTION_MISSING, "client" => client.to_owned()).increment(1);
 }
 
 /// A reply routed to `client` reads like an opt-out but has no keyword ("je ne veux plus").

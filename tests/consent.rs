@@ -234,6 +234,46 @@ async fn refuse_mode_answers_the_configured_status_and_opt_in_lifts_it() {
     }
 }
 
+#[tokio::test]
+async fn marketing_without_an_opt_out_mention_is_counted_or_refused() {
+    let with_text = |text: &str, marketing: bool| {
+        let Body::SubmitSm(mut sm) = submit(1, "33612345678", marketing, "") else {
+            unreachable!()
+        };
+        sm.short_message = smpp_proto::pdu::ShortMessage::new(text.as_bytes().to_vec()).unwrap();
+        Body::SubmitSm(sm)
+    };
+    for (mode, refused) in [("warn", false), ("refuse", true)] {
+        let (gw, _sim) = gateway(
+            &format!("consent-mention-{mode}"),
+            &format!("require_mention = \"{mode}\"\nmention_status = \"0x00000402\"\n"),
+        );
+        let admin = gw.admin.unwrap();
+        wait_link_up(admin, "sim").await;
+        let mut shop = Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+        let without = shop
+            .request(with_text("Soldes -50% ce week-end", true))
+            .await;
+        if refused {
+            assert_eq!(without.command_status, CommandStatus(0x402), "{mode}");
+        } else {
+            message_id(&without);
+        }
+        // With the mention, in any case; transactional needs none.
+        for (text, marketing) in [
+            ("Soldes -50% ce week-end. Stop au 36123", true),
+            ("Soldes -50% ce week-end. STOP SMS", true),
+            ("Votre commande 1234 est en route", false),
+        ] {
+            let resp = shop.request(with_text(text, marketing)).await;
+            message_id(&resp);
+        }
+        let missing =
+            common::metric_sample(admin, "smppd_mention_missing_total{client=\"shop\"}").await;
+        assert_eq!(missing, Some(1.0), "{mode}");
+    }
+}
+
 /// The next deliver_sm the client gets (answered), skipping other PDUs.
 async fn next_deliver_sm(client: &mut Client) -> SubmitSm {
     loop {

@@ -82,6 +82,9 @@ pub struct ConsentConfig {
     /// `[[consent.short_codes]]`: the short codes people reply to, with the clients sending
     /// from each.
     pub short_codes: Vec<ShortCode>,
+    /// `require_mention` (and `mention_status`): what marketing without an opt-out mention
+    /// ("STOP au 36123", "STOP SMS") gets.
+    pub require_mention: RequireMention,
 }
 
 impl ConsentConfig {
@@ -133,6 +136,7 @@ impl Default for ConsentConfig {
             store_numbers: StoredNumbers::Plain,
             attribution_window: Duration::from_secs(30 * 86400),
             short_codes: Vec::new(),
+            require_mention: RequireMention::Warn,
         }
     }
 }
@@ -155,6 +159,17 @@ pub enum OnSuppressed {
     /// for. Clients that retry errors do not retry it.
     Receipt,
     /// `"refuse"`: answered with `refuse_status`, no id.
+    Refuse(CommandStatus),
+}
+
+/// `[consent] require_mention`: French rules want every marketing SMS to say how to opt out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequireMention {
+    /// `"off"`: not looked at.
+    Off,
+    /// `"warn"` (the default): sent, and counted in `smppd_mention_missing_total{client}`.
+    Warn,
+    /// `"refuse"`: answered with `mention_status` (default 0x00000402), no id.
     Refuse(CommandStatus),
 }
 

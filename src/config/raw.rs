@@ -48,6 +48,8 @@ pub(super) struct RawConsent {
     pub(super) hmac_key_file: Option<PathBuf>,
     pub(super) attribution_window: String,
     pub(super) short_codes: Vec<RawShortCode>,
+    pub(super) require_mention: String,
+    pub(super) mention_status: RawStatus,
 }
 
 /// `[[consent.short_codes]]`.
@@ -73,6 +75,8 @@ impl Default for RawConsent {
             contact_keywords: None,
             confirmation_interval: "24h".to_owned(),
             store_numbers: "plain".to_owned(),
+            require_mention: "warn".to_owned(),
+            mention_status: RawStatus::Code(0x402),
             hmac_key_file: None,
             attribution_window: "30d".to_owned(),
             short_codes: Vec::new(),

@@ -739,6 +739,7 @@ fn consent_and_numbering() {
          [consent]\nenabled = true\nscope = \"sender\"\n\
          applies_to = [\"marketing\", \"transactional\"]\n\
          on_suppressed = \"refuse\"\nrefuse_status = \"0x402\"\n\
+         require_mention = \"refuse\"\nmention_status = \"0x403\"\n\
          [numbering]\ndefault_country = \"FR\"\n"
     );
     let config = Config::parse(&text).unwrap();
@@ -754,6 +755,7 @@ fn consent_and_numbering() {
             store_numbers: StoredNumbers::Plain,
             attribution_window: Duration::from_secs(30 * 86400),
             short_codes: Vec::new(),
+            require_mention: RequireMention::Refuse(CommandStatus(0x403)),
         }
     );
     assert_eq!(
@@ -765,6 +767,11 @@ fn consent_and_numbering() {
     assert_eq!(config.consent, ConsentConfig::default());
     assert!(!config.consent.enabled);
 
+    one_problem(
+        &format!("{CLIENT}[consent]\nrequire_mention = \"append\"\n"),
+        "consent.require_mention",
+        "expected off, warn or refuse",
+    );
     // On, every client must say what its messages are.
     one_problem(
         &format!("{CLIENT}[consent]\nenabled = true\n"),

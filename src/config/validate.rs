@@ -19,9 +19,9 @@ use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
     IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig, OnSuppressed,
-    Pattern, ReceiptRequest, RouteConfig, Secret, SenderRule, SendingWindow, ServerConfig,
-    SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
-    WindowPolicy,
+    Pattern, ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule, SendingWindow,
+    ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers,
+    TlsConfig, WindowPolicy,
 };
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
@@ -1180,6 +1180,19 @@ fn consent(raw: RawConsent, known: &Known, p: &mut Problems) -> Option<ConsentCo
         positive_duration(&raw.attribution_window),
     );
     let short_codes = short_codes(raw.short_codes, known, p);
+    let mention_status = p.check("consent.mention_status", status(&raw.mention_status));
+    let require_mention = match raw.require_mention.as_str() {
+        "off" => Some(RequireMention::Off),
+        "warn" => Some(RequireMention::Warn),
+        "refuse" => mention_status.map(RequireMention::Refuse),
+        other => {
+            p.add(
+                "consent.require_mention",
+                format!("unknown `{other}`; expected off, warn or refuse"),
+            );
+            None
+        }
+    };
     Some(ConsentConfig {
         enabled: raw.enabled,
         scope: scope?,
@@ -1190,6 +1203,7 @@ fn consent(raw: RawConsent, known: &Known, p: &mut Problems) -> Option<ConsentCo
         store_numbers: store_numbers?,
         attribution_window: attribution_window?,
         short_codes: short_codes?,
+        require_mention: require_mention?,
     })
 }
 

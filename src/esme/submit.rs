@@ -191,6 +191,7 @@ impl EsmeService {
         config: &Config,
         message: &Message,
     ) -> Result<Option<ConsentEvent>, CommandStatus> {
+        consent::check_mention(&config.consent, message)?;
         let opt_out = match self.store.holding_back(config, message) {
             Ok(None) => return Ok(None),
             Ok(Some(opt_out)) => opt_out,
