@@ -4,6 +4,7 @@ use crate::admin::{self, Admin};
 use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::Config;
 use crate::esme::{self, EsmeService, Listeners};
+use crate::http_api;
 use crate::live::Live;
 use crate::outbox::Outboxes;
 use crate::store::Store;
@@ -37,6 +38,9 @@ pub enum StartError {
     /// The built-in carrier simulator (`[simulator]`) could not start.
     #[error("simulator: {0} (simulator.listen)")]
     Simulator(String),
+    /// The HTTP API could not listen (or its TLS files could not be read).
+    #[error("{0}")]
+    HttpApi(String),
     /// The admin API could not listen.
     #[error("admin API: cannot listen on {addr} (admin.listen): {source}")]
     Admin {
@@ -61,6 +65,9 @@ pub struct App {
     pub tls_addrs: Vec<SocketAddr>,
     /// The admin API's address (port 0 resolved), unless `[admin] enabled = false`.
     pub admin_addr: Option<SocketAddr>,
+    /// The HTTP API's plain and TLS addresses, when `[http_api]` listens.
+    pub http_addrs: Vec<SocketAddr>,
+    pub https_addrs: Vec<SocketAddr>,
     /// The store.
     pub store: Store,
     /// The client-facing service (outbox pushes go through it).
@@ -76,6 +83,7 @@ pub struct App {
     simulator: Option<crate::simulator::SimulatorHandle>,
     listeners: Option<Listeners>,
     admin_listener: Option<TcpListener>,
+    http_listeners: Option<http_api::Listeners>,
     config: Arc<Config>,
     /// Ends every session and task at once: the last step of a stop.
     shutdown: CancellationToken,
@@ -114,6 +122,9 @@ impl App {
         } else {
             None
         };
+        let http_listeners = http_api::Listeners::bind(&config)
+            .await
+            .map_err(StartError::HttpApi)?;
         let queued = Arc::new(Notify::new());
         let live = Live::new(config.clone());
         let outboxes = Outboxes::new(store.clone(), shutdown.clone());
@@ -137,6 +148,15 @@ impl App {
             plain_addrs: listeners.plain_addrs(),
             tls_addrs: listeners.tls_addrs(),
             admin_addr: admin_listener.as_ref().and_then(|l| l.local_addr().ok()),
+            http_addrs: http_listeners
+                .as_ref()
+                .map(http_api::Listeners::plain_addrs)
+                .unwrap_or_default(),
+            https_addrs: http_listeners
+                .as_ref()
+                .map(http_api::Listeners::tls_addrs)
+                .unwrap_or_default(),
+            http_listeners,
             store,
             esme,
             carriers,
@@ -193,6 +213,12 @@ impl App {
                 admin::metrics::install(),
             );
             tracker.spawn(admin::serve(listener, Arc::new(admin), shutdown.clone()));
+        }
+        if let Some(listeners) = self.http_listeners.take() {
+            let api =
+                http_api::HttpApi::new(self.live.clone(), self.store.clone(), self.esme.clone());
+            // Like SMPP clients: no new submits once the stop begins.
+            tracker.spawn(http_api::serve(listeners, Arc::new(api), stop.clone()));
         }
         if let Some(keep) = self.config.store.retention {
             tracker.spawn(crate::store::retention::run(

@@ -10,6 +10,8 @@ pub mod config;
 pub mod consent;
 pub mod esme;
 pub mod esme_client;
+pub mod http_api;
+pub mod idempotency;
 pub mod keywords;
 pub mod live;
 pub mod message;

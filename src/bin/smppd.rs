@@ -240,6 +240,12 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
         if let Some(addr) = app.admin_addr {
             say!("smppd: admin on http://{addr}");
         }
+        for addr in &app.http_addrs {
+            say!("smppd: HTTP API on http://{addr}");
+        }
+        for addr in &app.https_addrs {
+            say!("smppd: HTTP API on https://{addr}");
+        }
         if let Some(addr) = app.simulator_addr {
             say!("smppd: built-in carrier simulator on smpp://{addr}");
         }

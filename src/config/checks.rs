@@ -391,6 +391,21 @@ pub(super) fn password(password: String) -> Result<Password, String> {
     Ok(Password::Plain(password))
 }
 
+/// An HTTP API key as the config keeps it: its argon2 PHC string (`smppctl hash-password`),
+/// never the key itself.
+pub(super) fn api_key_hash(phc: &str) -> Result<String, String> {
+    if !phc.starts_with("$argon2") {
+        return Err(
+            "must be an argon2 PHC string (\"$argon2id$…\", from `smppctl hash-password`), \
+             not the key itself"
+                .to_owned(),
+        );
+    }
+    argon2_phc(phc)
+        .map(|()| phc.to_owned())
+        .map_err(|e| format!("not a valid argon2 PHC string: {e}"))
+}
+
 /// A PHC string that a bind can be verified against: an argon2 variant, valid parameters,
 /// a salt and a hash.
 fn argon2_phc(phc: &str) -> Result<(), String> {

@@ -46,6 +46,8 @@ pub struct Config {
     pub window_policies: Vec<WindowPolicy>,
     /// `[admin]`: the HTTP admin API and `/metrics`.
     pub admin: AdminConfig,
+    /// `[http_api]`: the shops' HTTP submission API; off without listeners.
+    pub http_api: HttpApiConfig,
     /// `[log]`: how and what the gateway logs.
     pub log: LogConfig,
     /// `[simulator]`: a carrier simulator run inside the gateway (the quickstart's carrier);
@@ -314,6 +316,27 @@ pub struct AdminConfig {
     pub metrics_open: bool,
 }
 
+/// `[http_api]`: message submission over HTTP (JSON), for clients that hold API keys.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpApiConfig {
+    /// Plain HTTP listeners (`listen`); none and no `tls` = the API is off.
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS listeners (`[http_api.tls]`).
+    pub tls: Option<TlsConfig>,
+    /// How long an answer is replayed to a retry with the same `Idempotency-Key`
+    /// (`idempotency_window`, default 24 h, at most 7 d).
+    pub idempotency_window: Duration,
+    /// Largest request body (`max_body_bytes`, default 1 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl HttpApiConfig {
+    /// Whether it listens anywhere.
+    pub fn enabled(&self) -> bool {
+        !self.listen.is_empty() || self.tls.is_some()
+    }
+}
+
 /// `[log]`: the gateway's log on stderr.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
@@ -362,6 +385,8 @@ pub struct ClientConfig {
     /// Most segments per second of each of its campaigns' marketing messages, all routes
     /// together (`campaign_throughput`; none = unlimited).
     pub campaign_throughput: Option<NonZeroU32>,
+    /// Argon2 hashes of its HTTP API keys (`api_keys`); empty = no HTTP access.
+    pub api_keys: Vec<String>,
     /// Source addresses / sender ids it may use (`allowed_sources`); empty = any.
     pub allowed_sources: Vec<AddressPattern>,
     /// Networks it may connect from (`allowed_ips`); empty = any.

@@ -22,6 +22,7 @@ pub(super) struct RawConfig {
     pub(super) sending_windows: Vec<RawSendingWindow>,
     pub(super) window_policies: Vec<RawWindowPolicy>,
     pub(super) admin: RawAdmin,
+    pub(super) http_api: RawHttpApi,
     pub(super) log: RawLog,
     pub(super) simulator: RawSimulator,
     pub(super) consent: RawConsent,
@@ -257,6 +258,27 @@ impl Default for RawAdmin {
     }
 }
 
+/// `[http_api]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawHttpApi {
+    pub(super) listen: Vec<String>,
+    pub(super) tls: Option<RawTls>,
+    pub(super) idempotency_window: String,
+    pub(super) max_body_bytes: i64,
+}
+
+impl Default for RawHttpApi {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            tls: None,
+            idempotency_window: "24h".to_owned(),
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -285,6 +307,7 @@ pub(super) struct RawClient {
     pub(super) window: i64,
     pub(super) throughput: Option<i64>,
     pub(super) campaign_throughput: Option<i64>,
+    pub(super) api_keys: Vec<String>,
     pub(super) allowed_sources: Vec<String>,
     pub(super) allowed_ips: Vec<String>,
     pub(super) max_outbox: i64,
@@ -309,6 +332,7 @@ impl Default for RawClient {
             window: 64,
             throughput: None,
             campaign_throughput: None,
+            api_keys: Vec::new(),
             allowed_sources: Vec::new(),
             allowed_ips: Vec::new(),
             max_outbox: 100_000,

@@ -311,6 +311,7 @@ fn fully_specified_config() {
                 window: NonZeroUsize::new(1024).unwrap(),
                 throughput: NonZeroU32::new(100),
                 campaign_throughput: None,
+                api_keys: vec![],
                 allowed_sources: vec![
                     AddressPattern::Exact("Shop".into()),
                     AddressPattern::Prefix("4477".into()),
@@ -347,6 +348,7 @@ fn fully_specified_config() {
                 window: NonZeroUsize::new(64).unwrap(),
                 throughput: None,
                 campaign_throughput: None,
+                api_keys: vec![],
                 allowed_sources: vec![],
                 allowed_ips: vec![],
                 max_outbox: NonZeroUsize::new(100_000).unwrap(),
@@ -369,6 +371,12 @@ fn fully_specified_config() {
             listen: "0.0.0.0:9775".parse().unwrap(),
             token: Some(Secret::new("0123456789abcdef0123")),
             metrics_open: true,
+        },
+        http_api: HttpApiConfig {
+            listen: vec![],
+            tls: None,
+            idempotency_window: Duration::from_secs(24 * 3600),
+            max_body_bytes: 1 << 20,
         },
         log: LogConfig {
             format: LogFormat::Json,

@@ -4,29 +4,30 @@
 //! with its key path. `Config::parse` calls it through `Config::try_from`.
 
 use super::checks::{
-    self, address_code, address_pattern, admin_token, at_most, bind_field, byte_size,
+    self, address_code, address_pattern, admin_token, api_key_hash, at_most, bind_field, byte_size,
     destination_prefix, host, in_range, ip_net, log_filter, name, non_zero_u32, non_zero_usize,
     optional_rate, password, positive_duration, printable, readable_file, required, short_code,
     socket_addr, status, system_id, tls_name, token_from_file, unique_names, usize_in, Problems,
     ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
-    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawLog, RawMoRoute,
-    RawNumbering, RawRoute, RawSenderRule, RawSendingWindow, RawServer, RawSession, RawShortCode,
-    RawSimulator, RawSize, RawStore, RawTls, RawWindowPolicy,
+    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawHttpApi, RawLog,
+    RawMoRoute, RawNumbering, RawRoute, RawSenderRule, RawSendingWindow, RawServer, RawSession,
+    RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
     ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
-    IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig, OnSuppressed,
-    Pattern, ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule, SendingWindow,
-    ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers,
-    TlsConfig, WindowPolicy,
+    HttpApiConfig, IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
+    OnSuppressed, Pattern, ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule,
+    SendingWindow, ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig,
+    StoredNumbers, TlsConfig, WindowPolicy,
 };
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
 use crate::windows::{self, Window};
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 /// Most session slots of one carrier link.
 const SESSIONS_MAX: i64 = 64;
@@ -61,6 +62,7 @@ impl TryFrom<RawConfig> for Config {
             &mut problems,
         );
         let admin = admin(raw.admin, &mut problems);
+        let http_api = http_api(raw.http_api, &mut problems);
         let log = log(raw.log, &mut problems);
         let simulator = simulator(raw.simulator, &mut problems);
         let consent = consent(raw.consent, &known, &mut problems);
@@ -81,6 +83,7 @@ impl TryFrom<RawConfig> for Config {
                 sending_windows: sending_windows?,
                 window_policies: window_policies?,
                 admin: admin?,
+                http_api: http_api?,
                 log: log?,
                 simulator: simulator?,
                 consent: consent?,
@@ -104,7 +107,7 @@ impl TryFrom<RawConfig> for Config {
 fn server(raw: RawServer, p: &mut Problems) -> Option<ServerConfig> {
     let system_id = p.check("server.system_id", system_id(&raw.system_id));
     let listen = p.list("server.listen", &raw.listen, |a| socket_addr(a));
-    let tls = raw.tls.map(|raw_tls| tls(raw_tls, p));
+    let tls = raw.tls.map(|raw_tls| tls("server.tls", raw_tls, p));
     let max_pdu_bytes = p.check(
         "server.max_pdu_bytes",
         usize_in(
@@ -152,16 +155,18 @@ fn server(raw: RawServer, p: &mut Problems) -> Option<ServerConfig> {
     })
 }
 
-fn tls(raw: RawTls, p: &mut Problems) -> Option<TlsConfig> {
-    let listen = p.list("server.tls.listen", &raw.listen, |a| socket_addr(a));
+/// A TLS listener section (`section`: `server.tls`, `http_api.tls`).
+fn tls(section: &str, raw: RawTls, p: &mut Problems) -> Option<TlsConfig> {
+    let name = |name: &str| format!("{section}.{name}");
+    let listen = p.list(&name("listen"), &raw.listen, |a| socket_addr(a));
     if raw.listen.is_empty() {
         p.add(
-            "server.tls.listen",
-            "empty: a [server.tls] section needs at least one address",
+            name("listen"),
+            format!("empty: a [{section}] section needs at least one address"),
         );
     }
-    let cert = p.check("server.tls.cert", readable_file(raw.cert));
-    let key = p.check("server.tls.key", readable_file(raw.key));
+    let cert = p.check(&name("cert"), readable_file(raw.cert));
+    let key = p.check(&name("key"), readable_file(raw.key));
     Some(TlsConfig {
         listen: listen?,
         cert: cert?,
@@ -298,6 +303,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     let max_binds = p.check(&key("max_binds"), non_zero_u32(raw.max_binds, None));
     let window = p.check(&key("window"), non_zero_usize(raw.window, Some(WINDOW_MAX)));
     let throughput = optional_rate(&key("throughput"), raw.throughput, p);
+    let api_keys = p.list(&key("api_keys"), &raw.api_keys, |k| api_key_hash(k));
     let campaign_throughput =
         optional_rate(&key("campaign_throughput"), raw.campaign_throughput, p);
     let allowed_sources = p.list(&key("allowed_sources"), &raw.allowed_sources, |s| {
@@ -320,6 +326,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         window: window?,
         throughput: throughput?,
         campaign_throughput: campaign_throughput?,
+        api_keys: api_keys?,
         allowed_sources: allowed_sources?,
         allowed_ips: allowed_ips?,
         max_outbox: max_outbox?,
@@ -863,7 +870,7 @@ fn sending_windows(raw: Vec<RawSendingWindow>, p: &mut Problems) -> Option<Vec<S
 fn window_of(
     key: &dyn Fn(&str) -> String,
     raw: &RawSendingWindow,
-    spread: std::time::Duration,
+    spread: Duration,
     p: &mut Problems,
 ) -> Option<Window> {
     if let Some(preset) = &raw.preset {
@@ -1039,6 +1046,38 @@ fn mo_route(i: usize, raw: RawMoRoute, known: &Known, p: &mut Problems) -> Optio
     Some(MoRouteConfig {
         destinations: destinations?,
         client: client?,
+    })
+}
+
+fn http_api(raw: RawHttpApi, p: &mut Problems) -> Option<HttpApiConfig> {
+    let listen = p.list("http_api.listen", &raw.listen, |a| socket_addr(a));
+    let tls = match raw.tls {
+        None => Some(None),
+        Some(raw_tls) => tls("http_api.tls", raw_tls, p).map(Some),
+    };
+    let idempotency_window = p
+        .check(
+            "http_api.idempotency_window",
+            positive_duration(&raw.idempotency_window),
+        )
+        .and_then(|window| {
+            // Telnyx keeps answers 24 h; a week is plenty for any retry policy.
+            if window > Duration::from_secs(7 * 86_400) {
+                p.add("http_api.idempotency_window", "at most 7d");
+                None
+            } else {
+                Some(window)
+            }
+        });
+    let max_body_bytes = p.check(
+        "http_api.max_body_bytes",
+        usize_in(raw.max_body_bytes, 1024, Some(64 << 20)),
+    );
+    Some(HttpApiConfig {
+        listen: listen?,
+        tls: tls?,
+        idempotency_window: idempotency_window?,
+        max_body_bytes: max_body_bytes?,
     })
 }
 

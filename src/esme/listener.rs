@@ -28,14 +28,14 @@ pub struct TlsIdentity(Arc<arc_swap::ArcSwap<TlsAcceptor>>);
 
 impl TlsIdentity {
     fn load(config: &TlsConfig) -> Result<Self, ListenError> {
-        let acceptor = tls_acceptor(config)?;
+        let acceptor = tls_acceptor("server.tls", config)?;
         Ok(Self(Arc::new(arc_swap::ArcSwap::from_pointee(acceptor))))
     }
 
     /// Reads `config`'s certificate and key again; the returned step makes new handshakes use
     /// them. On an error the running ones stay.
     pub fn reload_later(self, config: &TlsConfig) -> Result<impl FnOnce(), ListenError> {
-        let acceptor = Arc::new(tls_acceptor(config)?);
+        let acceptor = Arc::new(tls_acceptor("server.tls", config)?);
         Ok(move || self.0.store(acceptor))
     }
 
@@ -110,14 +110,15 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ListenError> {
         .map_err(|source| ListenError::Bind { addr, source })
 }
 
-fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, ListenError> {
+/// The acceptor of a TLS listener section (`section`: `server.tls`, `http_api.tls`).
+pub(crate) fn tls_acceptor(section: &str, config: &TlsConfig) -> Result<TlsAcceptor, ListenError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&config.cert)
         .and_then(|certs| certs.collect())
-        .map_err(|e| ListenError::Tls(format!("server.tls.cert {}: {e}", config.cert.display())))?;
+        .map_err(|e| ListenError::Tls(format!("{section}.cert {}: {e}", config.cert.display())))?;
     let key = PrivateKeyDer::from_pem_file(&config.key)
-        .map_err(|e| ListenError::Tls(format!("server.tls.key {}: {e}", config.key.display())))?;
+        .map_err(|e| ListenError::Tls(format!("{section}.key {}: {e}", config.key.display())))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider)
         // TLS 1.2 and 1.3 only.
@@ -125,7 +126,7 @@ fn tls_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, ListenError> {
         .map_err(|e| ListenError::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| ListenError::Tls(format!("server.tls: {e}")))?;
+        .map_err(|e| ListenError::Tls(format!("{section}: {e}")))?;
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 

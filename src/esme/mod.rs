@@ -10,6 +10,7 @@ mod query;
 mod submit;
 
 mod validate;
+pub(crate) use validate::Submission;
 
 pub mod listener;
 pub use bind::LiveBind;

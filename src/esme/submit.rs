@@ -8,6 +8,7 @@ use super::validate::{validate, Submission};
 use super::{EsmeService, DEFAULT_ROUTE};
 use crate::config::{ClientConfig, Config, OnSuppressed};
 use crate::consent::{self, ConsentEvent};
+use crate::idempotency::Recorded;
 use crate::message::{Address, Class, Event, Message, MessageId, State};
 use crate::session::SessionInfo;
 use crate::telemetry::{self, Bound, Scope};
@@ -16,6 +17,13 @@ use smpp_proto::pdu::{
     DataSm, DestAddress, MessageIdResp, SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
 };
 use smpp_proto::{Body, CommandStatus, Pdu, Tlvs};
+
+/// Messages given their ids, routes and holds, to be stored in one commit.
+struct Prepared {
+    messages: Vec<Message>,
+    /// Those whose validity ends before their sending window opens, with the hold.
+    too_late: Vec<(MessageId, sending_hours::Hold)>,
+}
 
 /// The [`Submission`] of a submit_sm or submit_multi (same fields from `esm_class` on) for one
 /// destination.
@@ -76,20 +84,28 @@ impl EsmeService {
     async fn accept(
         &self,
         client: &ClientConfig,
-        mut messages: Vec<Message>,
+        messages: Vec<Message>,
     ) -> Result<Vec<MessageId>, CommandStatus> {
+        let prepared = self.prepare(messages)?;
+        let ids = prepared.messages.iter().map(|m| m.id).collect();
+        self.commit(client, prepared, None).await?;
+        Ok(ids)
+    }
+
+    /// Gives `messages` consecutive ids (the parts of one message: the first id names them
+    /// all), their route, and their hold for a sending window.
+    fn prepare(&self, mut messages: Vec<Message>) -> Result<Prepared, CommandStatus> {
         if self.store.refuses_new() {
             return Err(CommandStatus::ESME_RMSGQFUL);
         }
-        let mut ids = Vec::with_capacity(messages.len());
         let config = self.config();
         let now = crate::message::now_ms();
+        let first = self.store.allocate_ids(messages.len()).as_u64();
         // Messages whose validity ends before their sending window opens: ended at once.
         let mut too_late = Vec::new();
-        for message in &mut messages {
+        for (n, message) in (0..).zip(&mut messages) {
             message.route = self.route_of(message)?;
-            message.id = self.store.allocate_id();
-            ids.push(message.id);
+            message.id = MessageId::new(first + n);
             if let Some(hold) = sending_hours::hold_together(&config, message, now) {
                 if message.expire_at.is_some_and(|end| hold.until >= end) {
                     too_late.push((message.id, hold));
@@ -103,8 +119,30 @@ impl EsmeService {
                 }
             }
         }
+        Ok(Prepared { messages, too_late })
+    }
+
+    /// Stores prepared messages in one commit, with the answer kept for an idempotency key
+    /// (`idempotent`: the key and the answer) if there is one.
+    async fn commit(
+        &self,
+        client: &ClientConfig,
+        prepared: Prepared,
+        idempotent: Option<(&str, &Recorded)>,
+    ) -> Result<(), CommandStatus> {
+        let Prepared { messages, too_late } = prepared;
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
         let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
-        match self.store.accept(messages).await {
+        let stored = match idempotent {
+            None => self.store.accept(messages).await,
+            Some((key, answer)) => {
+                let accepted =
+                    self.store
+                        .accept_idempotent(messages, &client.system_id, key, answer);
+                accepted.await
+            }
+        };
+        match stored {
             Ok(()) => {
                 tracing::debug!(ids = ?ids, "accepted");
                 for class in classes {
@@ -114,7 +152,7 @@ impl EsmeService {
                     self.end_too_late(id, hold).await;
                 }
                 self.queued.notify_waiters();
-                Ok(ids)
+                Ok(())
             }
             // The guard turned on between the check above and the store's own.
             Err(crate::store::Error::LowDiskSpace) => Err(CommandStatus::ESME_RMSGQFUL),
@@ -123,6 +161,49 @@ impl EsmeService {
                 Err(CommandStatus::ESME_RSYSERR)
             }
         }
+    }
+
+    /// The parts of one message from the HTTP API, checked exactly as a bound client's
+    /// submit_sm (caps, outbox, validation, class, sender rules, consent, routes, windows) and
+    /// stored in one commit. `answer` builds the reply from the messages as they will be
+    /// stored; with an idempotency `key` it is kept in the same commit. Returns the messages as
+    /// stored and the reply; a message held back by an opt-out is ended REJECTED afterwards,
+    /// as for SMPP.
+    pub(crate) async fn submit_parts<A>(
+        &self,
+        client: &ClientConfig,
+        submissions: &[Submission<'_>],
+        key: Option<&str>,
+        answer: A,
+    ) -> Result<(Vec<Message>, Recorded), CommandStatus>
+    where
+        A: FnOnce(&[Message], &[Option<ConsentEvent>]) -> Recorded,
+    {
+        let config = self.config();
+        let parts = u32::try_from(submissions.len()).unwrap_or(u32::MAX);
+        if self.throttled(client, parts) {
+            return Err(CommandStatus::ESME_RTHROTTLED);
+        }
+        self.check_outbox(client)?;
+        let now = crate::message::now_ms();
+        let mut messages = Vec::with_capacity(submissions.len());
+        let mut opt_outs = Vec::with_capacity(submissions.len());
+        for submission in submissions {
+            let message = validate(client, sender::Rules::of(&config), submission, now)?;
+            opt_outs.push(self.consent_at_accept(&config, &message)?);
+            messages.push(message);
+        }
+        let prepared = self.prepare(messages)?;
+        let stored = prepared.messages.clone();
+        let reply = answer(&stored, &opt_outs);
+        self.commit(client, prepared, key.map(|key| (key, &reply)))
+            .await?;
+        for (message, opt_out) in stored.iter().zip(opt_outs) {
+            if let Some(opt_out) = opt_out {
+                self.end_opted_out(message.id, opt_out).await;
+            }
+        }
+        Ok((stored, reply))
     }
 
     /// The route that carries `message`. With no `[[routes]]` configured, every message waits in

@@ -231,6 +231,7 @@ mod tests {
             window: NonZeroUsize::MIN,
             throughput: None,
             campaign_throughput: None,
+            api_keys: vec![],
             allowed_sources: vec![crate::config::AddressPattern::Exact("Shop".into())],
             allowed_ips: vec![],
             max_outbox: NonZeroUsize::MIN,

@@ -69,8 +69,9 @@ pub(super) type PushFn = Box<dyn FnOnce(&Message) -> Option<OutboxItem> + Send>;
 
 /// One write, as callers hand it to the commit thread.
 pub(super) enum Op {
-    /// New messages, each with its queue entry if its state is queued.
-    Accept(Vec<Message>),
+    /// New messages, each with its queue entry if its state is queued, and the `idempotency`
+    /// entry (key, value) of the HTTP answer that announces them, if any.
+    Accept(Vec<Message>, Option<(Vec<u8>, Vec<u8>)>),
     /// Read-modify-write of one message; the store keeps queue and carrier ids in step.
     Update {
         /// The message.
@@ -151,7 +152,7 @@ impl Op {
     /// Weight against `max_batch`: messages for an accept, one for the rest.
     fn weight(&self) -> usize {
         match self {
-            Self::Accept(messages) => messages.len().max(1),
+            Self::Accept(messages, _) => messages.len().max(1),
             Self::AckOutbox { seqs, .. } => seqs.len().max(1),
             Self::Purge { ids, .. } => ids.len().max(1),
             Self::UpdateAndPush { .. } | Self::UpdateAndMark { .. } => 2,
@@ -532,9 +533,12 @@ impl Committer {
     fn plan(&mut self, batch: &Plan, op: Op) -> Result<(Changes, Reply), Error> {
         let mut changes = Changes::default();
         let reply = match op {
-            Op::Accept(messages) => {
+            Op::Accept(messages, idempotency) => {
                 for message in messages {
                     self.accept(batch, &mut changes, message)?;
+                }
+                if let Some((key, value)) = idempotency {
+                    changes.write(Tree::Idempotency, key, Some(value));
                 }
                 Reply::Done
             }

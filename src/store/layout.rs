@@ -20,6 +20,7 @@
 //! |               | then name len + bytes), E.164 number    | latest change)                    |
 //! | `consent_log` | seq (u64 BE)                            | v1, postcard `ConsentEvent`       |
 //! | `last_marketing` | short code (u8 len + digits), number | v1, postcard `LastMarketing`      |
+//! | `idempotency` | client (u8 len + bytes), the key        | v1, postcard `idempotency::Recorded` |
 //! |               | (E.164, or `hmac:` hex as the lists)    | (client, when; the latest only)   |
 //! | `meta`        | `format_version` (the engine's)         | the format number (one byte)      |
 //!
@@ -42,9 +43,10 @@
 //! only. A value that does not decode is an [`Error::Corrupt`] naming the tree and key, for that
 //! read alone; nothing here panics on disk data.
 
-use super::engine::{self, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1};
+use super::engine::{self, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1};
 use super::Error;
 use crate::consent::{ConsentEvent, LastMarketing, Scope};
+use crate::idempotency::Recorded;
 use crate::message::{Class, ClassFrom, Labels, Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -112,6 +114,25 @@ pub(super) fn last_marketing_key(code: &str, number: &str) -> Result<Vec<u8>, Er
     let mut key = name_prefix(code)?;
     key.extend_from_slice(number.as_bytes());
     Ok(key)
+}
+
+/// Key of an `idempotency` entry: the client's name prefix, then the key.
+pub(super) fn idempotency_key(client: &str, key: &str) -> Result<Vec<u8>, Error> {
+    let mut out = name_prefix(client)?;
+    out.extend_from_slice(key.as_bytes());
+    Ok(out)
+}
+
+/// Value of an `idempotency` entry.
+pub(super) fn encode_idempotency(key: &[u8], answer: &Recorded) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(64 + answer.body.len());
+    out.push(VALUE_V1);
+    encode_into(IDEMPOTENCY, key, answer, out)
+}
+
+/// Reads an `idempotency` entry.
+pub(super) fn decode_idempotency(key: &[u8], value: &[u8]) -> Result<Recorded, Error> {
+    decode_all(IDEMPOTENCY, key, versioned(IDEMPOTENCY, key, value)?)
 }
 
 /// Value of a `last_marketing` entry.

@@ -33,6 +33,7 @@ pub use crate::message::UpdateRefused;
 
 use crate::config::StoreConfig;
 use crate::consent::{LastMarketing, Marketed};
+use crate::idempotency::Recorded;
 use crate::message::{CarrierRef, Class, Message, MessageId, OutboxItem, State};
 use commit::{Committer, Op, Reply, Request, Urgency};
 use engine::{Engine, Tree, CARRIER_IDS, META, OUTBOX, QUEUE};
@@ -358,6 +359,13 @@ impl Store {
         MessageId::new(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// The first of `n` consecutive new ids: the parts of one long message get consecutive
+    /// ids, so that the first one names them all.
+    pub fn allocate_ids(&self, n: usize) -> MessageId {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        MessageId::new(self.shared.next_id.fetch_add(n, Ordering::Relaxed))
+    }
+
     /// Writes each message and, for a queued one, its entry in `msg.route`'s queue, all in one
     /// commit; returns once durable per `[store] durability`.
     ///
@@ -376,7 +384,40 @@ impl Store {
         for m in &messages {
             layout::name_prefix(&m.route)?; // Refused here, before it costs a commit slot.
         }
-        self.write(Op::Accept(messages)).await.map(drop)
+        self.write(Op::Accept(messages, None)).await.map(drop)
+    }
+
+    /// [`Store::accept`], with the answer that announces the messages kept under `client`'s
+    /// idempotency `key` in the same commit: once durable, a retry finds the answer, and the
+    /// answer is never kept without its messages.
+    pub async fn accept_idempotent(
+        &self,
+        messages: Vec<Message>,
+        client: &str,
+        key: &str,
+        answer: &Recorded,
+    ) -> Result<(), Error> {
+        if self.refuses_new() {
+            return Err(Error::LowDiskSpace);
+        }
+        for m in &messages {
+            layout::name_prefix(&m.route)?;
+        }
+        let key = layout::idempotency_key(client, key)?;
+        let value = layout::encode_idempotency(&key, answer)?;
+        self.write(Op::Accept(messages, Some((key, value))))
+            .await
+            .map(drop)
+    }
+
+    /// The answer kept under `client`'s idempotency `key`, if any; the caller judges how old
+    /// is too old.
+    pub fn idempotent(&self, client: &str, key: &str) -> Result<Option<Recorded>, Error> {
+        let key = layout::idempotency_key(client, key)?;
+        match self.shared.engine.get(Tree::Idempotency, &key)? {
+            Some(value) => layout::decode_idempotency(&key, &value).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The message with this id.

@@ -26,6 +26,8 @@ pub struct Gateway {
     pub tls_addr: Option<SocketAddr>,
     /// The admin API, unless `[admin] enabled = false`.
     pub admin: Option<SocketAddr>,
+    /// The HTTP API (plain), when `[http_api]` listens.
+    pub http: Option<SocketAddr>,
     /// When the process (the last one, after a restart) was spawned, and how long after that
     /// it printed "ready".
     pub spawned: Instant,
@@ -123,6 +125,7 @@ impl Gateway {
             addr: "127.0.0.1:0".parse().unwrap(),
             tls_addr: None,
             admin: None,
+            http: None,
             spawned: Instant::now(),
             ready_after: Duration::ZERO,
             config_path,
@@ -189,6 +192,9 @@ impl Gateway {
         }
         if let Some(addr) = printed_addr(&lines, "smppd: admin on http://") {
             self.admin = Some(addr);
+        }
+        if let Some(addr) = printed_addr(&lines, "smppd: HTTP API on http://") {
+            self.http = Some(addr);
         }
     }
 

@@ -17,6 +17,7 @@
 //! | `Suppressions` | 5    | `suppressions`     | none (format 5)                              |
 //! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
 //! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
+//! | `Idempotency` | 8     | `idempotency`      | none (format 7)                              |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
 //!
 //! Formats. Format 2 added the journal: a group commit writes its batch there as one entry (a few
@@ -44,6 +45,9 @@
 //! Format 6 adds the tree `last_marketing` (7), unpacked: who last sent marketing to a number
 //! from a shared short code. The upgrade from 5 only stamps 6, for the same reason: a format 5
 //! smppd would fail on a journal entry naming tree 7.
+//!
+//! Format 7 adds the tree `idempotency` (8), unpacked: the HTTP API's answers by client and
+//! `Idempotency-Key`, replayed to a retry. The upgrade from 6 only stamps 7.
 
 use super::error::{corrupt, Error};
 
@@ -57,11 +61,11 @@ pub(super) enum Packing {
 }
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(in crate::store) const FORMAT_VERSION: u8 = 6;
+pub(in crate::store) const FORMAT_VERSION: u8 = 7;
 /// Older layouts this build upgrades in place: without a journal (1), with the journal in a
 /// tree (2), with message records one to a key (1 to 3), without message classes (1 to 4),
-/// without the `last_marketing` index (1 to 5).
-pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 5] = [1, 2, 3, 4, 5];
+/// without the `last_marketing` index (1 to 5), without the `idempotency` tree (1 to 6).
+pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 6] = [1, 2, 3, 4, 5, 6];
 /// First octet of every value written by this build: packs, journal entries, and the gateway's
 /// values in them.
 pub(in crate::store) const VALUE_V1: u8 = 1;
@@ -93,6 +97,8 @@ pub(in crate::store) const SUPPRESSIONS: &str = "suppressions";
 pub(in crate::store) const CONSENT_LOG: &str = "consent_log";
 /// (format 6) Short code and number → the client that last sent the number marketing from it.
 pub(in crate::store) const LAST_MARKETING: &str = "last_marketing";
+/// (format 7) Client and `Idempotency-Key` → the HTTP answer given, for a retry.
+pub(in crate::store) const IDEMPOTENCY: &str = "idempotency";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -111,11 +117,12 @@ pub(in crate::store) enum Tree {
     Suppressions = 5,
     ConsentLog = 6,
     LastMarketing = 7,
+    Idempotency = 8,
 }
 
 impl Tree {
     /// Every tree, in number order.
-    pub(super) const ALL: [Self; 8] = [
+    pub(super) const ALL: [Self; 9] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -124,6 +131,7 @@ impl Tree {
         Self::Suppressions,
         Self::ConsentLog,
         Self::LastMarketing,
+        Self::Idempotency,
     ];
 
     /// Its name in errors.
@@ -137,6 +145,7 @@ impl Tree {
             Self::Suppressions => SUPPRESSIONS,
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
+            Self::Idempotency => IDEMPOTENCY,
         }
     }
 
@@ -151,6 +160,7 @@ impl Tree {
             Self::Suppressions => SUPPRESSIONS,
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
+            Self::Idempotency => IDEMPOTENCY,
         }
     }
 
@@ -159,7 +169,11 @@ impl Tree {
         match self {
             Self::Messages | Self::Queue | Self::Outbox => Some(Packing::Numbered),
             Self::CarrierIds => Some(Packing::LastByte),
-            Self::Meta | Self::Suppressions | Self::ConsentLog | Self::LastMarketing => None,
+            Self::Meta
+            | Self::Suppressions
+            | Self::ConsentLog
+            | Self::LastMarketing
+            | Self::Idempotency => None,
         }
     }
 

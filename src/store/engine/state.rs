@@ -31,6 +31,7 @@ pub(super) struct Trees {
     pub(super) suppressions: RawTree,
     pub(super) consent_log: RawTree,
     pub(super) last_marketing: RawTree,
+    pub(super) idempotency: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -53,6 +54,7 @@ impl Trees {
             suppressions: db.open_tree(Tree::Suppressions.sled_name())?,
             consent_log: db.open_tree(Tree::ConsentLog.sled_name())?,
             last_marketing: db.open_tree(Tree::LastMarketing.sled_name())?,
+            idempotency: db.open_tree(Tree::Idempotency.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -68,6 +70,7 @@ impl Trees {
             Tree::Suppressions => &self.suppressions,
             Tree::ConsentLog => &self.consent_log,
             Tree::LastMarketing => &self.last_marketing,
+            Tree::Idempotency => &self.idempotency,
         }
     }
 

@@ -1,0 +1,522 @@
+//! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does) and
+//! `GET /api/v1/messages/{id}` (the message with one overall status, and each part's).
+
+use super::error::ApiError;
+use super::HttpApi;
+use crate::esme::Submission;
+use crate::idempotency::{self, Recorded};
+use crate::message::{now_ms, Address, Class, Message, MessageId, State};
+use axum::body::Bytes;
+use axum::extract::{Path, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use smpp_proto::coding::{self, Encoding};
+use smpp_proto::concat::{self, ConcatMethod};
+use smpp_proto::pdu::esm_class;
+use smpp_proto::time::SmppTime;
+use smpp_proto::{Tag, Tlv, Tlvs};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
+
+/// A message to send.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    /// The destination: `+33612345678` (international) or a national number (`0612345678`,
+    /// read with `[numbering] default_country`).
+    to: String,
+    /// The sender: a number, a short code or an alphanumeric name.
+    from: String,
+    text: String,
+    /// `transactional` or `marketing`; default: the client's rules, as for SMPP.
+    class: Option<String>,
+    campaign: Option<String>,
+    client_ref: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    /// RFC 3339 with an offset (`2026-12-07T08:00:00+01:00`); a naive time is refused.
+    schedule_at: Option<String>,
+    /// How long the message may wait before it expires ("4h", "2d").
+    validity: Option<String>,
+    /// Most parts the text may take (default 6).
+    max_segments: Option<usize>,
+}
+
+/// Most parts by default: a runaway text costs at most this many SMS.
+const MAX_SEGMENTS: usize = 6;
+
+/// The answer to a send.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    /// The message's id: its first part's.
+    id: String,
+    parts: Vec<String>,
+    segments: usize,
+    encoding: &'static str,
+    class: &'static str,
+    /// `queued`, `scheduled` (at the client's time), `deferred` (held for a sending window) or
+    /// `suppressed` (the number opted out: accepted only to be ended REJECTED).
+    state: &'static str,
+    /// When it may leave (RFC 3339, UTC), if not at once.
+    send_at: Option<String>,
+}
+
+pub(super) async fn submit(
+    Shared(api): Shared<Arc<HttpApi>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let system_id = api.authenticate(&headers).await?;
+    let key = idempotency_key(&headers)?;
+    let config = api.config();
+    let client = config
+        .client(&system_id)
+        .ok_or_else(|| ApiError::internal("client gone"))?;
+    let request = idempotency::fingerprint("POST", "/api/v1/messages", &body);
+    // Held until the answer is out: a concurrent retry gets 409, not a second message.
+    let _held = match &key {
+        Some(key) => Some(api.in_flight.take(&system_id, key).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "in_progress",
+                "a request with this Idempotency-Key is still being handled",
+            )
+        })?),
+        None => None,
+    };
+    if let Some(key) = &key {
+        if let Some(replay) = api.replay(&system_id, key, &request)? {
+            return Ok(replay);
+        }
+    }
+    let new: NewMessage = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
+    let parts = Parts::of(&new)?;
+    let submissions = parts.submissions();
+    let requested_at = parts.schedule_at;
+    let (stored, answer) = api
+        .esme
+        .submit_parts(
+            client,
+            &submissions,
+            key.as_deref(),
+            |messages, opt_outs| {
+                let accepted = accepted(messages, opt_outs, parts.encoding, requested_at);
+                Recorded {
+                    request,
+                    status: StatusCode::ACCEPTED.as_u16(),
+                    body: serde_json::to_vec(&accepted).unwrap_or_default(),
+                    at: now_ms(),
+                }
+            },
+        )
+        .await
+        .map_err(|status| ApiError::refused(&config, status))?;
+    if api.abort_after_commit {
+        tracing::error!("SMPPD_FAULT: aborting after an HTTP submit's commit, before its answer");
+        std::process::abort();
+    }
+    tracing::debug!(client = %system_id, id = %stored[0].id, "accepted over HTTP");
+    Ok(json_answer(StatusCode::ACCEPTED, answer.body, false))
+}
+
+impl HttpApi {
+    /// The answer kept for `key`, if within the window: replayed for the same request, 422
+    /// for another.
+    fn replay(
+        &self,
+        client: &str,
+        key: &str,
+        request: &[u8],
+    ) -> Result<Option<Response>, ApiError> {
+        let kept = self
+            .store
+            .idempotent(client, key)
+            .map_err(|e| ApiError::internal(format!("cannot read the idempotency keys: {e}")))?;
+        let window = i64::try_from(self.config().http_api.idempotency_window.as_millis())
+            .unwrap_or(i64::MAX);
+        let Some(kept) = kept.filter(|kept| now_ms().saturating_sub(kept.at) < window) else {
+            return Ok(None);
+        };
+        if kept.request != request {
+            return Err(
+                ApiError::invalid("this Idempotency-Key was used for another request")
+                    .coded("idempotency_key_reused"),
+            );
+        }
+        let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::ACCEPTED);
+        Ok(Some(json_answer(status, kept.body, true)))
+    }
+}
+
+fn json_answer(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// The `Idempotency-Key` header, if any: 1–255 of `[A-Za-z0-9_:-]`.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if idempotency::valid_key(key) => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::bad_request(
+            "Idempotency-Key must be 1–255 of A-Z a-z 0-9 _ : -",
+        )),
+    }
+}
+
+/// A message as SMPP parts, with what the answer reports.
+struct Parts {
+    source: Address,
+    destination: Address,
+    encoding: Encoding,
+    short_messages: Vec<(bool, Vec<u8>)>,
+    tlvs: Tlvs,
+    schedule: Vec<u8>,
+    validity: Vec<u8>,
+    /// The client's `schedule_at`, unix ms.
+    schedule_at: Option<i64>,
+}
+
+/// References of long messages: any value will do as long as two at once differ.
+static REFERENCE: AtomicU16 = AtomicU16::new(0);
+
+impl Parts {
+    fn of(new: &NewMessage) -> Result<Self, ApiError> {
+        let destination = destination(&new.to)?;
+        let source = source(&new.from)?;
+        if new.text.is_empty() {
+            return Err(ApiError::invalid("`text` is empty"));
+        }
+        let encoding = if coding::gsm7_fits(&new.text) {
+            Encoding::Gsm7
+        } else {
+            Encoding::Ucs2
+        };
+        let reference = REFERENCE.fetch_add(1, Ordering::Relaxed) % 256;
+        let segments = concat::split(&new.text, encoding, ConcatMethod::Udh8, reference)
+            .map_err(|e| ApiError::invalid(format!("`text`: {e}")))?;
+        let most = new.max_segments.unwrap_or(MAX_SEGMENTS);
+        if segments.len() > most {
+            return Err(ApiError::invalid(format!(
+                "`text` takes {} SMS, more than max_segments ({most})",
+                segments.len()
+            ))
+            .coded("too_many_segments"));
+        }
+        let short_messages = segments
+            .iter()
+            .map(|s| (s.needs_udhi(), s.short_message.to_vec()))
+            .collect();
+        let schedule_at = new.schedule_at.as_deref().map(schedule).transpose()?;
+        let validity = new
+            .validity
+            .as_deref()
+            .map(|v| {
+                humantime::parse_duration(v)
+                    .map_err(|e| ApiError::invalid(format!("`validity` {v:?}: {e}")))
+            })
+            .transpose()?;
+        let expire_at = validity.map(|v| {
+            let from = schedule_at.unwrap_or_else(now_ms);
+            from.saturating_add(i64::try_from(v.as_millis()).unwrap_or(i64::MAX))
+        });
+        Ok(Self {
+            source,
+            destination,
+            encoding,
+            short_messages,
+            tlvs: labels(new)?,
+            schedule: smpp_time(schedule_at)?,
+            validity: smpp_time(expire_at)?,
+            schedule_at,
+        })
+    }
+
+    /// Each part as a bound client would have submitted it; no receipt to an SMPP outbox.
+    fn submissions(&self) -> Vec<Submission<'_>> {
+        self.short_messages
+            .iter()
+            .map(|(udhi, short_message)| Submission {
+                service_type: String::new(),
+                source: self.source.clone(),
+                destination: self.destination.clone(),
+                esm_class: if *udhi { esm_class::UDHI } else { 0 },
+                protocol_id: 0,
+                priority_flag: 0,
+                schedule_delivery_time: &self.schedule,
+                validity_period: &self.validity,
+                registered_delivery: 0,
+                replace_if_present_flag: 0,
+                data_coding: self.encoding.data_coding(),
+                sm_default_msg_id: 0,
+                short_message,
+                tlvs: &self.tlvs,
+            })
+            .collect()
+    }
+}
+
+/// smppd's vendor TLVs for what the body says of the message (`class.rs` reads them).
+fn labels(new: &NewMessage) -> Result<Tlvs, ApiError> {
+    let mut tlvs = Tlvs::new();
+    let mut push = |tag: u16, value: Vec<u8>, field: &str| {
+        let tlv = Tlv::from_raw(Tag(tag), Bytes::from(value))
+            .map_err(|e| ApiError::invalid(format!("`{field}`: {e}")))?;
+        tlvs.push(tlv);
+        Ok::<(), ApiError>(())
+    };
+    if let Some(class) = &new.class {
+        let class: Class = class
+            .parse()
+            .map_err(|e: String| ApiError::invalid(format!("`class`: {e}")))?;
+        push(0x1500, vec![u8::from(class == Class::Marketing)], "class")?;
+    }
+    if let Some(campaign) = &new.campaign {
+        push(0x1501, campaign.as_bytes().to_vec(), "campaign")?;
+    }
+    if let Some(client_ref) = &new.client_ref {
+        push(0x1502, client_ref.as_bytes().to_vec(), "client_ref")?;
+    }
+    if !new.tags.is_empty() {
+        if new.tags.iter().any(|t| t.contains(',')) {
+            return Err(ApiError::invalid("`tags`: a tag may not hold a comma"));
+        }
+        push(0x1503, new.tags.join(",").into_bytes(), "tags")?;
+    }
+    Ok(tlvs)
+}
+
+fn numeric(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `+` and digits: international (TON 1); a leading 0: national (TON 2).
+fn destination(to: &str) -> Result<Address, ApiError> {
+    let to = to.trim();
+    let bad = || {
+        ApiError::invalid(format!("`to` {to:?} is not a phone number")).coded("invalid_destination")
+    };
+    let (ton, digits) = match to.strip_prefix('+') {
+        Some(digits) => (1, digits),
+        None if to.starts_with('0') => (2, to),
+        None => (1, to),
+    };
+    if !numeric(digits) || digits.len() > 20 {
+        return Err(bad());
+    }
+    Ok(Address {
+        ton,
+        npi: 1,
+        addr: digits.to_owned(),
+    })
+}
+
+/// A number (TON 1), a short code of up to 8 digits (TON 3) or a name (TON 5).
+fn source(from: &str) -> Result<Address, ApiError> {
+    let from = from.trim();
+    let (ton, npi, addr) = match from.strip_prefix('+') {
+        Some(digits) if numeric(digits) => (1, 1, digits),
+        _ if numeric(from) && from.len() <= 8 => (3, 0, from),
+        _ if numeric(from) => (1, 1, from),
+        _ => (5, 0, from),
+    };
+    if addr.is_empty()
+        || addr.len() > 20
+        || !addr.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(
+            ApiError::invalid(format!("`from` {from:?} is not a sender")).coded("invalid_source"),
+        );
+    }
+    Ok(Address {
+        ton,
+        npi,
+        addr: addr.to_owned(),
+    })
+}
+
+/// RFC 3339 with an offset, to unix ms.
+fn schedule(text: &str) -> Result<i64, ApiError> {
+    let at: jiff::Timestamp = text.parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "`schedule_at` {text:?} is not an RFC 3339 time with an offset \
+             (2026-12-07T08:00:00+01:00); a time without one is ambiguous"
+        ))
+        .coded("invalid_schedule")
+    })?;
+    Ok(at.as_millisecond())
+}
+
+/// An SMPP absolute time in UTC, or empty.
+fn smpp_time(at: Option<i64>) -> Result<Vec<u8>, ApiError> {
+    let Some(at) = at else {
+        return Ok(Vec::new());
+    };
+    // Schedules in the past send now: SMPP has no earlier than now either.
+    let time = SmppTime::from_utc_epoch(at.div_euclid(1000).max(0))
+        .ok_or_else(|| ApiError::invalid("a time out of range"))?;
+    Ok(time.to_bytes().to_vec())
+}
+
+/// The answer for the messages as stored.
+fn accepted(
+    messages: &[Message],
+    opt_outs: &[Option<crate::consent::ConsentEvent>],
+    encoding: Encoding,
+    requested_at: Option<i64>,
+) -> Accepted {
+    let first = &messages[0];
+    let now = now_ms();
+    let send_at = first.schedule_at.filter(|at| *at > now);
+    let state = if opt_outs.iter().any(Option::is_some) {
+        "suppressed"
+    } else {
+        match (send_at, requested_at) {
+            (None, _) => "queued",
+            (Some(at), Some(requested)) if at <= requested => "scheduled",
+            (Some(_), _) => "deferred",
+        }
+    };
+    Accepted {
+        id: first.id.to_string(),
+        parts: messages.iter().map(|m| m.id.to_string()).collect(),
+        segments: messages.iter().map(|m| m.segments() as usize).sum(),
+        encoding: match encoding {
+            Encoding::Gsm7 => "gsm7",
+            Encoding::Latin1 => "latin1",
+            Encoding::Ucs2 => "ucs2",
+        },
+        class: first.class.name(),
+        state,
+        send_at: send_at.and_then(rfc3339),
+    }
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|t| t.to_string())
+}
+
+/// A message as the API shows it.
+#[derive(Debug, Serialize)]
+struct Shown {
+    id: String,
+    /// One for the whole message: `delivered` only when every part is; `failed`, `expired`,
+    /// `rejected` or `cancelled` when a part ended so; else `scheduled` or `pending`.
+    status: &'static str,
+    to: String,
+    from: String,
+    class: &'static str,
+    campaign: Option<String>,
+    client_ref: Option<String>,
+    tags: Vec<String>,
+    submitted_at: Option<String>,
+    parts: Vec<ShownPart>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShownPart {
+    id: String,
+    state: &'static str,
+    updated_at: Option<String>,
+    /// Why it ended so, when it ended.
+    detail: Option<String>,
+}
+
+pub(super) async fn show(
+    Shared(api): Shared<Arc<HttpApi>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let system_id = api.authenticate(&headers).await?;
+    let id: MessageId = id.parse().map_err(|_| ApiError::not_found())?;
+    let read = |id| {
+        api.store
+            .message(id)
+            .map_err(|e| ApiError::internal(format!("cannot read the message: {e}")))
+    };
+    // Another client's message is as good as none.
+    let message = read(id)?
+        .filter(|m| m.client == system_id)
+        .ok_or_else(ApiError::not_found)?;
+    let (first, total) = match message.part() {
+        Some(part) => (
+            id.as_u64()
+                .saturating_sub(u64::from(part.seqnum()).saturating_sub(1)),
+            u64::from(part.total()),
+        ),
+        None => (id.as_u64(), 1),
+    };
+    let mut parts = Vec::new();
+    for n in 0..total {
+        let part = read(MessageId::new(first + n))?.filter(|m| m.client == system_id);
+        parts.extend(part);
+    }
+    let head = parts.first().cloned().unwrap_or(message);
+    Ok((StatusCode::OK, axum::Json(shown(&head, &parts))).into_response())
+}
+
+fn shown(head: &Message, parts: &[Message]) -> Shown {
+    let now = now_ms();
+    let all = |f: fn(State) -> bool| parts.iter().all(|p| f(p.state));
+    let any = |s: State| parts.iter().any(|p| p.state == s);
+    let status = if all(|s| s == State::Delivered) {
+        "delivered"
+    } else if all(State::is_final) {
+        if any(State::Expired) {
+            "expired"
+        } else if any(State::Rejected) {
+            "rejected"
+        } else if any(State::Deleted) {
+            "cancelled"
+        } else {
+            "failed"
+        }
+    } else if parts
+        .iter()
+        .any(|p| p.state == State::Queued && p.schedule_at.is_some_and(|at| at > now))
+    {
+        "scheduled"
+    } else {
+        "pending"
+    };
+    Shown {
+        id: head.id.to_string(),
+        status,
+        to: head.destination.addr.clone(),
+        from: head.source.addr.clone(),
+        class: head.class.name(),
+        campaign: head.labels.campaign.clone(),
+        client_ref: head.labels.client_ref.clone(),
+        tags: head.labels.tags.clone(),
+        submitted_at: rfc3339(head.received_at),
+        parts: parts
+            .iter()
+            .map(|p| {
+                let last = p.history.last();
+                ShownPart {
+                    id: p.id.to_string(),
+                    state: p.state.name(),
+                    updated_at: last.and_then(|e| rfc3339(e.at)),
+                    detail: last
+                        .filter(|_| p.state.is_final())
+                        .map(|e| e.detail.clone())
+                        .filter(|d| !d.is_empty()),
+                }
+            })
+            .collect(),
+    }
+}
