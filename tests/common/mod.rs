@@ -13,13 +13,16 @@ mod client;
 mod config;
 mod fixtures;
 mod gateway;
+mod http;
 pub mod peers;
 mod process;
 mod simulator;
 
 // One namespace for the users (`common::Gateway`); each uses only part of it.
 #[allow(unused_imports)]
-pub use {admin::*, client::*, config::*, fixtures::*, gateway::*, process::*, simulator::*};
+pub use {
+    admin::*, client::*, config::*, fixtures::*, gateway::*, http::*, process::*, simulator::*,
+};
 
 use std::time::Duration;
 
