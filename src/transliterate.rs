@@ -34,6 +34,7 @@ pub struct Transliterated {
     /// The text to send: the transliteration, or the original unchanged.
     pub text: String,
     /// What was replaced, in order of first occurrence; empty when `text` is the original.
+    /// Accents written decomposed (e + U+0301) and joined into one character are not listed.
     pub replaced: Vec<Replacement>,
     /// Why `text` is what it is.
     pub outcome: Outcome,
