@@ -27,4 +27,5 @@ pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod throttle;
+pub mod transliterate;
 pub mod windows;
