@@ -25,4 +25,5 @@ pub mod store;
 mod sync;
 pub mod telemetry;
 pub mod throttle;
+pub mod webhooks;
 pub mod windows;
