@@ -164,7 +164,10 @@ pub enum SecretError {
         bytes: usize,
     },
     /// An ed25519 key of Standard Webhooks' asymmetric scheme.
-    #[error("{prefix}… is an ed25519 key (the asymmetric v1a scheme); smppd signs with HMAC secrets, whsec_ followed by base64")]
+    #[error(
+        "{prefix}… is an ed25519 key (the asymmetric v1a scheme); smppd signs with HMAC \
+         secrets, whsec_ followed by base64"
+    )]
     Asymmetric {
         /// `whsk_` or `whpk_`.
         prefix: &'static str,
