@@ -611,11 +611,11 @@ mod tests {
         let (new, old) = (secret(OTHER), secret(SECRET));
         let both = sign(&[new.clone(), old.clone()], ID, TIMESTAMP, BODY);
         let (first, second) = both.split_once(' ').unwrap();
-        assert_eq!(first, sign(&[new.clone()], ID, TIMESTAMP, BODY));
+        assert_eq!(first, sign(std::slice::from_ref(&new), ID, TIMESTAMP, BODY));
         assert_eq!(second, SIGNATURE);
         // A receiver with either secret accepts the request; one with neither does not.
-        check(&[new.clone()], &both, ID, TIMESTAMP, BODY).unwrap();
-        check(&[old.clone()], &both, ID, TIMESTAMP, BODY).unwrap();
+        check(std::slice::from_ref(&new), &both, ID, TIMESTAMP, BODY).unwrap();
+        check(std::slice::from_ref(&old), &both, ID, TIMESTAMP, BODY).unwrap();
         check(&[old, new], &both, ID, TIMESTAMP, BODY).unwrap();
         let stranger = Secret::from_bytes(&[9u8; 32]).unwrap();
         assert_eq!(
@@ -763,11 +763,16 @@ mod tests {
             sign(&[secret(OTHER), secret(SECRET)], ID, TIMESTAMP, BODY)
         );
         assert_eq!(
-            sign(&[two.current().clone()], ID, TIMESTAMP, BODY),
+            sign(std::slice::from_ref(two.current()), ID, TIMESTAMP, BODY),
             sign(&[secret(OTHER)], ID, TIMESTAMP, BODY)
         );
         assert_eq!(
-            sign(&[two.previous().unwrap().clone()], ID, TIMESTAMP, BODY),
+            sign(
+                std::slice::from_ref(two.previous().unwrap()),
+                ID,
+                TIMESTAMP,
+                BODY
+            ),
             SIGNATURE
         );
 
