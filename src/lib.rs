@@ -28,4 +28,5 @@ mod sync;
 pub mod telemetry;
 pub mod throttle;
 pub mod transliterate;
+pub mod webhooks;
 pub mod windows;

@@ -1,7 +1,7 @@
-//! Third-party SMPP implementations as test peers: python `smpplib` in a venv under
-//! `target/interop-venv` and the node `smpp` package under `target/interop-node`, installed
-//! from pinned versions on first use, and their scripts in `tests/interop/` run as child
-//! processes that print JSON lines.
+//! Third-party implementations as test peers: python `smpplib` (and `standardwebhooks`, for
+//! webhook signatures) in a venv under `target/interop-venv` and the node `smpp` package under
+//! `target/interop-node`, installed from pinned versions on first use, and their scripts in
+//! `tests/interop/` run as child processes that print JSON lines.
 //!
 //! Installing is done once per test process and under a lock directory shared by all
 //! processes (test binaries, nextest's one process per test, `.ci/run`), so that two never
@@ -34,7 +34,7 @@ pub fn interop_dir() -> PathBuf {
     root().join("tests").join("interop")
 }
 
-/// The venv's python with the pinned smpplib, installed on first use.
+/// The venv's python with the pins of `tests/interop/requirements.txt`, installed on first use.
 pub fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(install_python).clone()
