@@ -17,6 +17,7 @@ pub mod live;
 pub mod message;
 pub mod numbering;
 pub mod outbox;
+pub mod price;
 pub mod reload;
 pub mod route;
 pub mod sender;

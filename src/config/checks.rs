@@ -3,7 +3,7 @@
 //! every problem is reported, not just the first. `validate.rs` calls them section by section;
 //! the SMPP 3.4 field limits they enforce are here too.
 
-use super::raw::{RawSize, RawStatus};
+use super::raw::{RawAmount, RawSize, RawStatus};
 use super::{AddressPattern, ConfigError, IpNet, Password, Secret};
 use smpp_proto::CommandStatus;
 use std::collections::HashMap;
@@ -448,6 +448,21 @@ pub(super) fn byte_size(size: &RawSize) -> Result<u64, String> {
             .parse::<bytesize::ByteSize>()
             .map(|s| s.0)
             .map_err(|_| format!("`{text}` is not a size like \"256MiB\", \"1GiB\" or \"500MB\"")),
+    }
+}
+
+/// An amount of money: a decimal string (`"0.045"`), at most 6 decimals, not negative. A TOML
+/// number is refused even when it is exact: one with a fraction is a binary float (0.045 is
+/// not 0.045 there), and the same key should not take both forms.
+pub(super) fn amount(raw: &RawAmount) -> Result<crate::price::Amount, String> {
+    match raw {
+        RawAmount::Text(text) => text
+            .parse()
+            .map_err(|e: crate::price::PriceError| e.to_string()),
+        RawAmount::Number(number) => Err(format!(
+            "{number} is a TOML number; write the amount as a string, \"{number}\": prices are \
+             exact decimals, and a number with a fraction goes through binary floating point"
+        )),
     }
 }
 

@@ -13,6 +13,7 @@ pub use error::{ConfigError, ConfigErrors};
 
 use crate::keywords::Keywords;
 use crate::message::Class;
+use crate::price::PriceTable;
 use crate::windows::Window;
 use smpp_proto::CommandStatus;
 use std::net::{IpAddr, SocketAddr};
@@ -40,6 +41,9 @@ pub struct Config {
     pub mo_routes: Vec<MoRouteConfig>,
     /// `[[sender_rules]]`: what a sender may be toward a destination prefix, longest first.
     pub sender_rules: Vec<SenderRule>,
+    /// `[[prices]]`: the price per segment by destination prefix, longest first, all in one
+    /// currency; empty = no message has a cost.
+    pub prices: PriceTable,
     /// `[[sending_windows]]`: named windows, for `[[window_policies]]`.
     pub sending_windows: Vec<SendingWindow>,
     /// `[[window_policies]]`: which window holds which messages; the first that matches.

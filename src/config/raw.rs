@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub(super) routes: Vec<RawRoute>,
     pub(super) mo_routes: Vec<RawMoRoute>,
     pub(super) sender_rules: Vec<RawSenderRule>,
+    pub(super) prices: Vec<RawPrice>,
     pub(super) sending_windows: Vec<RawSendingWindow>,
     pub(super) window_policies: Vec<RawWindowPolicy>,
     pub(super) admin: RawAdmin,
@@ -519,6 +520,47 @@ impl Default for RawSenderRule {
             marketing_sources: Vec::new(),
             transactional_sources: Vec::new(),
         }
+    }
+}
+
+/// `[[prices]]`: every key is required.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawPrice {
+    pub(super) prefix: Option<String>,
+    pub(super) per_segment: Option<RawAmount>,
+    pub(super) currency: Option<String>,
+}
+
+/// An amount as written: a string (`"0.045"`, the only form accepted) or a TOML number, kept
+/// as its text so that the check can name the key and show the string to write instead.
+pub(super) enum RawAmount {
+    Text(String),
+    Number(String),
+}
+
+impl<'de> Deserialize<'de> for RawAmount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawAmount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a decimal amount as a string, like \"0.045\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawAmount, E> {
+                Ok(RawAmount::Number(n.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawAmount, E> {
+                Ok(RawAmount::Number(n.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<RawAmount, E> {
+                Ok(RawAmount::Number(n.to_string()))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawAmount, E> {
+                Ok(RawAmount::Text(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 

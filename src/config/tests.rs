@@ -362,6 +362,7 @@ fn fully_specified_config() {
         routes: vec![],
         mo_routes: vec![],
         sender_rules: vec![],
+        prices: PriceTable::default(),
         sending_windows: vec![],
         window_policies: vec![],
         consent: ConsentConfig::default(),
@@ -737,6 +738,161 @@ fn sender_rules_longest_prefix_first_and_bad_keys_named() {
         "[[sender_rules]]\nprefix = \"33\"\ntransactional_sources = [\"3*8\"]\n",
         "sender_rules[0].transactional_sources[0]",
         "`*` may only end",
+    );
+}
+
+/// A `[[prices]]` entry.
+fn price(prefix: &str, per_segment: &str, currency: &str) -> String {
+    format!(
+        "[[prices]]\nprefix = \"{prefix}\"\nper_segment = {per_segment}\ncurrency = \"{currency}\"\n"
+    )
+}
+
+#[test]
+fn prices_longest_prefix_first() {
+    assert!(Config::parse("").unwrap().prices.is_empty());
+    let text = [
+        price("+33", "\"0.045\"", "EUR"),
+        price("336", "\"0.05\"", "EUR"),
+        price("44", "\"0\"", "EUR"),
+    ]
+    .concat();
+    let prices = Config::parse(&text).unwrap().prices;
+    let table: Vec<(&str, String)> = prices
+        .prices()
+        .iter()
+        .map(|p| (p.prefix.as_str(), p.per_segment.to_string()))
+        .collect();
+    assert_eq!(
+        table,
+        [
+            ("336", "0.050 EUR".to_owned()),
+            ("33", "0.045 EUR".to_owned()),
+            ("44", "0.000 EUR".to_owned()),
+        ]
+    );
+    assert_eq!(
+        prices.currency().map(|c| c.to_string()).as_deref(),
+        Some("EUR")
+    );
+    let cost =
+        |destination: &str, segments| prices.cost(destination, segments).map(|m| m.to_string());
+    assert_eq!(cost("+33123456789", 2).as_deref(), Some("0.090 EUR"));
+    assert_eq!(cost("33612345678", 2).as_deref(), Some("0.100 EUR"));
+    assert_eq!(cost("+4915112345678", 2), None);
+}
+
+#[test]
+fn the_example_prices_parse_once_uncommented() {
+    // config.example.toml's commented [[prices]] tables, "# " taken off each line.
+    let block: String = EMBEDDED_DEFAULT
+        .lines()
+        .skip_while(|line| *line != "# [[prices]]")
+        .take_while(|line| !line.is_empty())
+        .map(|line| format!("{}\n", line.strip_prefix("# ").unwrap_or("")))
+        .collect();
+    assert!(block.contains("per_segment"), "{block}");
+    let config = Config::parse(&format!("{EMBEDDED_DEFAULT}\n{block}")).unwrap();
+    let cost = config.prices.cost("+33612345678", 2).unwrap();
+    assert_eq!(cost.to_string(), "0.100 EUR");
+}
+
+#[test]
+fn bad_prices_name_their_keys() {
+    one_problem(
+        "[[prices]]\nper_segment = \"1\"\ncurrency = \"EUR\"\n",
+        "prices[0].prefix",
+        "required",
+    );
+    one_problem(
+        &price("FR", "\"0.045\"", "EUR"),
+        "prices[0].prefix",
+        "not a number prefix",
+    );
+    one_problem(
+        &price("", "\"0.045\"", "EUR"),
+        "prices[0].prefix",
+        "not a number prefix",
+    );
+    one_problem(
+        "[[prices]]\nprefix = \"33\"\ncurrency = \"EUR\"\n",
+        "prices[0].per_segment",
+        "required",
+    );
+    one_problem(
+        "[[prices]]\nprefix = \"33\"\nper_segment = \"1\"\n",
+        "prices[0].currency",
+        "required",
+    );
+    for (amount, needle) in [
+        ("\"0.0000001\"", "more than 6 decimals"),
+        ("\"-1\"", "negative"),
+        ("\"1e3\"", "not a decimal amount"),
+        ("\"abc\"", "not a decimal amount"),
+        ("\"\"", "not a decimal amount"),
+    ] {
+        one_problem(&price("33", amount, "EUR"), "prices[0].per_segment", needle);
+    }
+    // A TOML number is refused, float or integer, with the string to write instead.
+    one_problem(
+        &price("33", "0.045", "EUR"),
+        "prices[0].per_segment",
+        "write the amount as a string, \"0.045\"",
+    );
+    one_problem(&price("33", "1", "EUR"), "prices[0].per_segment", "\"1\"");
+    one_problem(
+        &price("33", "-1", "EUR"),
+        "prices[0].per_segment",
+        "TOML number",
+    );
+    one_problem(
+        &price("33", "true", "EUR"),
+        "prices[0].per_segment",
+        "as a string",
+    );
+    for code in ["eur", "EU", "EURO", "€"] {
+        one_problem(
+            &price("33", "\"0.045\"", code),
+            "prices[0].currency",
+            "ISO 4217",
+        );
+    }
+    // Each prefix once, "+" or not.
+    let text = [
+        price("33", "\"0.045\"", "EUR"),
+        price("44", "\"0.03\"", "EUR"),
+        price("+33", "\"0.05\"", "EUR"),
+    ]
+    .concat();
+    one_problem(&text, "prices[2].prefix", "`33` is also prices[0].prefix");
+    // One currency: the first entry's.
+    let text = [
+        price("33", "\"0.045\"", "EUR"),
+        price("1", "\"0.01\"", "USD"),
+    ]
+    .concat();
+    one_problem(
+        &text,
+        "prices[1].currency",
+        "every price is in one currency",
+    );
+    // Every problem, each at its key.
+    let text = [
+        price("33", "0.045", "EUR"),
+        price("33", "\"0.05\"", "USD"),
+        price("44", "\"x\"", "GBP"),
+    ]
+    .concat();
+    let keys: Vec<String> = problems(&text).into_iter().map(|e| e.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "prices[0].per_segment",
+            "prices[1].prefix",
+            "prices[1].currency",
+            "prices[2].per_segment",
+            "prices[2].currency",
+        ]
     );
 }
 

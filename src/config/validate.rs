@@ -4,16 +4,16 @@
 //! with its key path. `Config::parse` calls it through `Config::try_from`.
 
 use super::checks::{
-    self, address_code, address_pattern, admin_token, api_key_hash, at_most, bind_field, byte_size,
-    destination_prefix, host, in_range, ip_net, log_filter, name, non_zero_u32, non_zero_usize,
-    optional_rate, password, positive_duration, printable, readable_file, required, short_code,
-    socket_addr, status, system_id, tls_name, token_from_file, unique_names, usize_in, Problems,
-    ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
+    self, address_code, address_pattern, admin_token, amount, api_key_hash, at_most, bind_field,
+    byte_size, destination_prefix, host, in_range, ip_net, log_filter, name, non_zero_u32,
+    non_zero_usize, optional_rate, password, positive_duration, printable, readable_file, required,
+    short_code, socket_addr, status, system_id, tls_name, token_from_file, unique_names, usize_in,
+    Problems, ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawHttpApi, RawLog,
-    RawMoRoute, RawNumbering, RawRoute, RawSenderRule, RawSendingWindow, RawServer, RawSession,
-    RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWindowPolicy,
+    RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule, RawSendingWindow, RawServer,
+    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
@@ -25,6 +25,7 @@ use super::{
 };
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
+use crate::price::{Currency, Money, Price, PriceTable};
 use crate::windows::{self, Window};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -55,6 +56,7 @@ impl TryFrom<RawConfig> for Config {
         let routes = routes(raw.routes, &known, &mut problems);
         let mo_routes = mo_routes(raw.mo_routes, &known, &mut problems);
         let sender_rules = sender_rules(raw.sender_rules, &mut problems);
+        let prices = prices(raw.prices, &mut problems);
         let sending_windows = sending_windows(raw.sending_windows, &mut problems);
         let window_policies = window_policies(
             raw.window_policies,
@@ -80,6 +82,7 @@ impl TryFrom<RawConfig> for Config {
                 routes: routes?,
                 mo_routes: mo_routes?,
                 sender_rules: sender_rules?,
+                prices: prices?,
                 sending_windows: sending_windows?,
                 window_policies: window_policies?,
                 admin: admin?,
@@ -823,6 +826,74 @@ fn sender_rules(raw: Vec<RawSenderRule>, p: &mut Problems) -> Option<Vec<SenderR
     // The longest prefix first: the first rule a destination starts with is the one.
     rules.sort_by_key(|rule| std::cmp::Reverse(rule.prefix.len()));
     ok.then_some(rules)
+}
+
+/// `[[prices]]`: each prefix once, every price in the currency of the first. One currency,
+/// so that a client's or a campaign's costs add up to one total.
+fn prices(raw: Vec<RawPrice>, p: &mut Problems) -> Option<PriceTable> {
+    // Prefix → index of its first entry; the first currency and its entry.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut first_currency: Option<(usize, Currency)> = None;
+    let checked: Vec<Option<Price>> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let key = |name: &str| format!("prices[{i}].{name}");
+            let prefix = p.check(
+                &key("prefix"),
+                required(raw.prefix).and_then(|prefix| destination_prefix(&prefix)),
+            );
+            // A problem that leaves this entry out of the table after its keys are checked.
+            let mut clash = false;
+            if let Some(prefix) = &prefix {
+                if let Some(first) = seen.get(prefix) {
+                    p.add(
+                        key("prefix"),
+                        format!("`{prefix}` is also prices[{first}].prefix; each must be unique"),
+                    );
+                    clash = true;
+                } else {
+                    seen.insert(prefix.clone(), i);
+                }
+            }
+            let per_segment = p.check(
+                &key("per_segment"),
+                required(raw.per_segment).and_then(|raw| amount(&raw)),
+            );
+            let currency = p.check(
+                &key("currency"),
+                required(raw.currency).and_then(|code| {
+                    code.parse::<Currency>().map_err(|e| e.to_string())
+                }),
+            );
+            if let Some(currency) = currency {
+                match first_currency {
+                    None => first_currency = Some((i, currency)),
+                    Some((first, expected)) if expected != currency => {
+                        p.add(
+                            key("currency"),
+                            format!(
+                                "`{currency}` differs from prices[{first}].currency (`{expected}`): \
+                                 every price is in one currency, so that costs add up to one total"
+                            ),
+                        );
+                        clash = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+            if clash {
+                return None;
+            }
+            Some(Price {
+                prefix: prefix?,
+                per_segment: Money::new(per_segment?, currency?),
+            })
+        })
+        .collect();
+    let prices = checked.into_iter().collect::<Option<Vec<Price>>>()?;
+    // The checks above are the table's own: this refuses nothing they let through.
+    p.check("prices", PriceTable::new(prices).map_err(|e| e.to_string()))
 }
 
 fn sending_windows(raw: Vec<RawSendingWindow>, p: &mut Problems) -> Option<Vec<SendingWindow>> {
