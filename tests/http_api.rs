@@ -33,6 +33,8 @@ fn config(dir: &Path, sim: &Simulator) -> String {
         + &client(OTHER.0, "secret1", &keys(OTHER.1))
         + &carrier("sim", sim.addr.port(), "")
         + &route("default", &["sim"], "")
+        + "\n[[prices]]\nprefix = \"33\"\nper_segment = \"0.045\"\ncurrency = \"EUR\"\n"
+        + "\n[numbering]\ndefault_country = \"FR\"\n"
 }
 
 async fn post(addr: SocketAddr, key: Option<&str>, body: Value) -> HttpAnswer {
@@ -96,6 +98,11 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
     assert_eq!(accepted["encoding"], "gsm7");
     assert_eq!(accepted["class"], "transactional");
     assert_eq!(accepted["state"], "queued");
+    assert_eq!(
+        accepted["cost"],
+        json!({"amount": "0.045", "currency": "EUR"})
+    );
+    assert_eq!(accepted["replaced"], json!([]));
     let id = accepted["id"].as_str().unwrap();
     let shown = status_of(addr, id, "delivered").await;
     assert_eq!(shown["client_ref"], "order-8812");
@@ -125,6 +132,13 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
         .collect();
     assert_eq!(parts.len(), 3);
     assert_eq!(answer.json["segments"], 3);
+    // A national number is priced by the default country.
+    assert_eq!(
+        answer.json["cost"],
+        json!({"amount": "0.135", "currency": "EUR"})
+    );
+    // An emoji keeps UCS-2: nothing half transliterated.
+    assert_eq!(answer.json["replaced"], json!([]));
     let shown = status_of(addr, parts[0], "delivered").await;
     assert_eq!(shown["campaign"], "soldes-hiver");
     assert_eq!(shown["parts"].as_array().unwrap().len(), 3);
@@ -134,6 +148,38 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
     let carrier_texts = texts_at_carrier(&sim);
     assert_eq!(carrier_texts.len(), 4);
     assert_eq!(carrier_texts[1..].concat(), long);
+
+    // French typography that GSM 7-bit lacks goes as its GSM look-alikes, in fewer SMS.
+    let typographic = "« L’e-commerce … aujourd’hui »\u{202f}!";
+    let answer = post(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": typographic}),
+    )
+    .await;
+    assert_eq!(answer.status, 202, "{}", answer.json);
+    assert_eq!(answer.json["encoding"], "gsm7");
+    let replaced: Vec<&str> = answer.json["replaced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["from"].as_str().unwrap())
+        .collect();
+    assert!(
+        replaced.contains(&"’") && replaced.contains(&"«"),
+        "{replaced:?}"
+    );
+    status_of(addr, answer.json["id"].as_str().unwrap(), "delivered").await;
+    let sent = texts_at_carrier(&sim).pop().unwrap();
+    assert_eq!(sent, "\" L'e-commerce ... aujourd'hui \" !");
+    // Sent as written when asked.
+    let answer = post(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": typographic, "transliterate": "off"}),
+    )
+    .await;
+    assert_eq!(answer.json["encoding"], "ucs2");
 
     // Keys and clients: a wrong key is refused; another client's message does not exist.
     let wrong = http(
@@ -199,7 +245,7 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
-    assert_eq!(sim.submits().len(), 4);
+    assert_eq!(sim.submits().len(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

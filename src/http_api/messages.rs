@@ -3,9 +3,12 @@
 
 use super::error::ApiError;
 use super::HttpApi;
+use crate::config::Config;
 use crate::esme::Submission;
 use crate::idempotency::{self, Recorded};
 use crate::message::{now_ms, Address, Class, Message, MessageId, State};
+use crate::numbering;
+use crate::transliterate::{transliterate, Mode};
 use axum::body::Bytes;
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -41,6 +44,9 @@ struct NewMessage {
     validity: Option<String>,
     /// Most parts the text may take (default 6).
     max_segments: Option<usize>,
+    /// `auto` (default): characters GSM 7-bit lacks (’ « » … œ) replaced when the whole text
+    /// then fits GSM 7-bit in no more SMS; `off`: sent as written.
+    transliterate: Option<String>,
 }
 
 /// Most parts by default: a runaway text costs at most this many SMS.
@@ -54,6 +60,10 @@ struct Accepted {
     parts: Vec<String>,
     segments: usize,
     encoding: &'static str,
+    /// The characters transliteration replaced, and how often.
+    replaced: Vec<Replaced>,
+    /// The estimated cost (`[[prices]]`: segments × the destination's price), if priced.
+    cost: Option<crate::price::Money>,
     class: &'static str,
     /// `queued`, `scheduled` (at the client's time), `deferred` (held for a sending window) or
     /// `suppressed` (the number opted out: accepted only to be ended REJECTED).
@@ -94,7 +104,6 @@ pub(super) async fn submit(
         .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
     let parts = Parts::of(&new)?;
     let submissions = parts.submissions();
-    let requested_at = parts.schedule_at;
     let (stored, answer) = api
         .esme
         .submit_parts(
@@ -102,7 +111,7 @@ pub(super) async fn submit(
             &submissions,
             key.as_deref(),
             |messages, opt_outs| {
-                let accepted = accepted(messages, opt_outs, parts.encoding, requested_at);
+                let accepted = accepted(&config, messages, opt_outs, &parts);
                 Recorded {
                     request,
                     status: StatusCode::ACCEPTED.as_u16(),
@@ -176,11 +185,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+#[derive(Clone, Debug, Serialize)]
+struct Replaced {
+    from: String,
+    to: &'static str,
+    count: usize,
+}
+
 /// A message as SMPP parts, with what the answer reports.
 struct Parts {
     source: Address,
     destination: Address,
     encoding: Encoding,
+    replaced: Vec<Replaced>,
     short_messages: Vec<(bool, Vec<u8>)>,
     tlvs: Tlvs,
     schedule: Vec<u8>,
@@ -199,13 +216,24 @@ impl Parts {
         if new.text.is_empty() {
             return Err(ApiError::invalid("`text` is empty"));
         }
-        let encoding = if coding::gsm7_fits(&new.text) {
+        let mode = match new.transliterate.as_deref() {
+            None | Some("auto") => Mode::Auto,
+            Some("off") => Mode::Off,
+            Some(other) => {
+                return Err(ApiError::invalid(format!(
+                    "`transliterate` {other:?}: expected auto or off"
+                )))
+            }
+        };
+        let transliterated = transliterate(&new.text, mode);
+        let text = &transliterated.text;
+        let encoding = if coding::gsm7_fits(text) {
             Encoding::Gsm7
         } else {
             Encoding::Ucs2
         };
         let reference = REFERENCE.fetch_add(1, Ordering::Relaxed) % 256;
-        let segments = concat::split(&new.text, encoding, ConcatMethod::Udh8, reference)
+        let segments = concat::split(text, encoding, ConcatMethod::Udh8, reference)
             .map_err(|e| ApiError::invalid(format!("`text`: {e}")))?;
         let most = new.max_segments.unwrap_or(MAX_SEGMENTS);
         if segments.len() > most {
@@ -236,6 +264,15 @@ impl Parts {
             source,
             destination,
             encoding,
+            replaced: transliterated
+                .replaced
+                .iter()
+                .map(|r| Replaced {
+                    from: r.from.to_string(),
+                    to: r.to,
+                    count: r.count,
+                })
+                .collect(),
             short_messages,
             tlvs: labels(new)?,
             schedule: smpp_time(schedule_at)?,
@@ -372,13 +409,19 @@ fn smpp_time(at: Option<i64>) -> Result<Vec<u8>, ApiError> {
 
 /// The answer for the messages as stored.
 fn accepted(
+    config: &Config,
     messages: &[Message],
     opt_outs: &[Option<crate::consent::ConsentEvent>],
-    encoding: Encoding,
-    requested_at: Option<i64>,
+    parts: &Parts,
 ) -> Accepted {
+    let (encoding, requested_at) = (parts.encoding, parts.schedule_at);
     let first = &messages[0];
     let now = now_ms();
+    let segments: u32 = messages.iter().map(Message::segments).sum();
+    // Priced by the number in E.164: a national form takes the default country's prices.
+    let number = numbering::e164(&config.numbering, &first.destination)
+        .unwrap_or_else(|| first.destination.addr.clone());
+    let cost = config.prices.cost(&number, segments);
     let send_at = first.schedule_at.filter(|at| *at > now);
     let state = if opt_outs.iter().any(Option::is_some) {
         "suppressed"
@@ -392,7 +435,9 @@ fn accepted(
     Accepted {
         id: first.id.to_string(),
         parts: messages.iter().map(|m| m.id.to_string()).collect(),
-        segments: messages.iter().map(|m| m.segments() as usize).sum(),
+        segments: usize::try_from(segments).unwrap_or(usize::MAX),
+        replaced: parts.replaced.clone(),
+        cost,
         encoding: match encoding {
             Encoding::Gsm7 => "gsm7",
             Encoding::Latin1 => "latin1",
