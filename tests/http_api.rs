@@ -181,6 +181,37 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
     .await;
     assert_eq!(answer.json["encoding"], "ucs2");
 
+    // The abandoned-cart reminder, scheduled for tomorrow, is cancelled once the order is
+    // placed: every part ends, a second cancel is harmless, and nothing reaches the carrier.
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let reminder = post(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": "Votre panier vous attend",
+               "schedule_at": tomorrow.to_string()}),
+    )
+    .await;
+    assert_eq!(reminder.json["state"], "scheduled", "{}", reminder.json);
+    let path = format!("/api/v1/messages/{}", reminder.json["id"].as_str().unwrap());
+    for _ in 0..2 {
+        let cancelled = http(addr, "DELETE", &path, SHOP, None, None).await.unwrap();
+        assert_eq!(cancelled.status, 200, "{}", cancelled.json);
+        assert_eq!(cancelled.json["status"], "cancelled");
+    }
+    // A message that has left cannot be.
+    let sent = http(
+        addr,
+        "DELETE",
+        &format!("/api/v1/messages/{id}"),
+        SHOP,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.status, 409, "{}", sent.json);
+    assert_eq!(sent.json["error"], "already_sent");
+
     // Keys and clients: a wrong key is refused; another client's message does not exist.
     let wrong = http(
         addr,

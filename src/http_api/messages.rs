@@ -1,5 +1,6 @@
-//! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does) and
-//! `GET /api/v1/messages/{id}` (the message with one overall status, and each part's).
+//! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does),
+//! `GET /api/v1/messages/{id}` (the message with one overall status, and each part's) and
+//! `DELETE /api/v1/messages/{id}` (cancel it while no part has left).
 
 use super::error::ApiError;
 use super::HttpApi;
@@ -487,34 +488,96 @@ pub(super) async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
-    let id: MessageId = id.parse().map_err(|_| ApiError::not_found())?;
-    let read = |id| {
-        api.store
-            .message(id)
-            .map_err(|e| ApiError::internal(format!("cannot read the message: {e}")))
-    };
-    // Another client's message is as good as none.
-    let message = read(id)?
-        .filter(|m| m.client == system_id)
-        .ok_or_else(ApiError::not_found)?;
-    let (first, total) = match message.part() {
-        Some(part) => (
-            id.as_u64()
-                .saturating_sub(u64::from(part.seqnum()).saturating_sub(1)),
-            u64::from(part.total()),
-        ),
-        None => (id.as_u64(), 1),
-    };
-    let mut parts = Vec::new();
-    for n in 0..total {
-        let part = read(MessageId::new(first + n))?.filter(|m| m.client == system_id);
-        parts.extend(part);
-    }
-    let head = parts.first().cloned().unwrap_or(message);
-    Ok((StatusCode::OK, axum::Json(shown(&head, &parts))).into_response())
+    let parts = api.parts(&system_id, &id)?;
+    Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response())
 }
 
-fn shown(head: &Message, parts: &[Message]) -> Shown {
+/// Cancels the message while every part still waits (an abandoned-cart reminder once the
+/// order is placed): each part ends DELETED. 409 once a part has left or ended; a message
+/// already cancelled answers as it is, so a retry is harmless. A part whose submit is on
+/// its way to the carrier at that very moment may still reach it, as with cancel_sm.
+pub(super) async fn cancel(
+    Shared(api): Shared<Arc<HttpApi>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let system_id = api.authenticate(&headers).await?;
+    let parts = api.parts(&system_id, &id)?;
+    if parts.iter().all(|p| p.state == State::Deleted) {
+        return Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response());
+    }
+    if let Some(gone) = parts.iter().find(|p| p.state != State::Queued) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_sent",
+            format!(
+                "part {} is {}: the message can no longer be cancelled",
+                gone.id,
+                gone.state.name()
+            ),
+        ));
+    }
+    let mut cancelled = Vec::with_capacity(parts.len());
+    for part in parts {
+        let ended = api
+            .store
+            .update(part.id, |m| {
+                if m.state != State::Queued {
+                    return Err(crate::message::UpdateRefused::new("it has left"));
+                }
+                m.transition(
+                    State::Deleted,
+                    now_ms(),
+                    "cancelled by its client (HTTP API)",
+                )
+            })
+            .await;
+        match ended {
+            Ok(message) => cancelled.push(message),
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_sent",
+                    format!("part {} could not be cancelled: {e}", part.id),
+                ))
+            }
+        }
+    }
+    tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
+    Ok((StatusCode::OK, axum::Json(shown(&cancelled))).into_response())
+}
+
+impl HttpApi {
+    /// Every part of the message one of whose ids is `id`, if it is `client`'s (another
+    /// client's message is as good as none).
+    fn parts(&self, client: &str, id: &str) -> Result<Vec<Message>, ApiError> {
+        let id: MessageId = id.parse().map_err(|_| ApiError::not_found())?;
+        let read = |id| {
+            self.store
+                .message(id)
+                .map_err(|e| ApiError::internal(format!("cannot read the message: {e}")))
+        };
+        let message = read(id)?
+            .filter(|m| m.client == client)
+            .ok_or_else(ApiError::not_found)?;
+        let Some(part) = message.part() else {
+            return Ok(vec![message]);
+        };
+        // Parts of one message have consecutive ids (`EsmeService::prepare`).
+        let first = id
+            .as_u64()
+            .saturating_sub(u64::from(part.seqnum()).saturating_sub(1));
+        let mut parts = Vec::new();
+        for n in 0..u64::from(part.total()) {
+            let part = read(MessageId::new(first + n))?.filter(|m| m.client == client);
+            parts.extend(part);
+        }
+        Ok(parts)
+    }
+}
+
+fn shown(parts: &[Message]) -> Shown {
+    let head = &parts[0];
     let now = now_ms();
     let all = |f: fn(State) -> bool| parts.iter().all(|p| f(p.state));
     let any = |s: State| parts.iter().any(|p| p.state == s);

@@ -37,6 +37,7 @@ pub async fn http(
             .into();
         let sent = match method.as_str() {
             "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
             "POST" => {
                 let mut request = agent.post(&url).header("Authorization", &auth);
                 if let Some(key) = &key {
