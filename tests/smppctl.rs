@@ -212,7 +212,7 @@ async fn reads_print_tables_for_people_and_json_for_scripts() {
         .unwrap()
         .split_whitespace()
         .collect();
-    assert_eq!(default, ["default", "0", "-", "no"], "{queues}");
+    assert_eq!(default, ["default", "0", "0", "-", "no"], "{queues}");
 
     let routes = ctl_ok(&admin, &["routes"]).await;
     let default: Vec<&str> = routes.lines().nth(1).unwrap().split_whitespace().collect();
