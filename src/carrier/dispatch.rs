@@ -5,7 +5,7 @@
 use crate::backoff::Backoff;
 use crate::carrier::lanes;
 use crate::carrier::link::SubmitTicket;
-use crate::carrier::{Carriers, Link};
+use crate::carrier::{Carriers, Link, RouteControl};
 use crate::consent;
 use crate::live::Snapshot;
 use crate::message::{now_ms, Class, Event, Message, MessageId, State};
@@ -283,6 +283,7 @@ async fn pass(
             carriers,
             live: &live,
             route_config,
+            control: &control,
             in_flight,
             marketing_cap: &lanes.marketing_cap,
             shutdown,
@@ -332,6 +333,7 @@ struct One<'p> {
     carriers: &'p Arc<Carriers>,
     live: &'p Snapshot,
     route_config: &'p Route,
+    control: &'p RouteControl,
     in_flight: &'p Arc<Mutex<HashSet<MessageId>>>,
     marketing_cap: &'p lanes::MarketingCap,
     shutdown: &'p CancellationToken,
@@ -343,13 +345,11 @@ async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) ->
         carriers,
         live,
         route_config,
+        control,
         in_flight,
         shutdown,
         ..
     } = *pass;
-    let Some(control) = carriers.route_control(route_config.name()) else {
-        return Step::Stop;
-    };
     let now = now_ms();
     if lock(in_flight).contains(&id) {
         return Step::Passed;
