@@ -43,7 +43,7 @@ struct NewMessage {
     schedule_at: Option<String>,
     /// How long the message may wait before it expires ("4h", "2d").
     validity: Option<String>,
-    /// Most parts the text may take (default 6).
+    /// Most parts the text may take (default 6, at most 255).
     max_segments: Option<usize>,
     /// `auto` (default): characters GSM 7-bit lacks (’ « » … œ) replaced when the whole text
     /// then fits GSM 7-bit in no more SMS; `off`: sent as written.
@@ -52,6 +52,9 @@ struct NewMessage {
 
 /// Most parts by default: a runaway text costs at most this many SMS.
 const MAX_SEGMENTS: usize = 6;
+
+/// Most parts `max_segments` may allow: a long message's parts are numbered in one byte.
+const MOST_SEGMENTS: usize = 255;
 
 /// The answer to a send.
 #[derive(Debug, Serialize)]
@@ -237,6 +240,11 @@ impl Parts {
         let segments = concat::split(text, encoding, ConcatMethod::Udh8, reference)
             .map_err(|e| ApiError::invalid(format!("`text`: {e}")))?;
         let most = new.max_segments.unwrap_or(MAX_SEGMENTS);
+        if !(1..=MOST_SEGMENTS).contains(&most) {
+            return Err(ApiError::invalid(format!(
+                "`max_segments` {most}: expected 1 to {MOST_SEGMENTS}"
+            )));
+        }
         if segments.len() > most {
             return Err(ApiError::invalid(format!(
                 "`text` takes {} SMS, more than max_segments ({most})",
