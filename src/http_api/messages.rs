@@ -11,6 +11,7 @@ use crate::message::{now_ms, Address, Class, Message, MessageId, State};
 use crate::numbering;
 use crate::transliterate::{transliterate, Mode};
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -79,9 +80,17 @@ struct Accepted {
 pub(super) async fn submit(
     Shared(api): Shared<Arc<HttpApi>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the body is over [http_api] max_body_bytes",
+        ),
+        _ => ApiError::bad_request(e.body_text()),
+    })?;
     let key = idempotency_key(&headers)?;
     let config = api.config();
     let client = config
@@ -492,10 +501,12 @@ struct ShownPart {
 
 pub(super) async fn show(
     Shared(api): Shared<Arc<HttpApi>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
+    // An id that does not even decode (not UTF-8) names no message.
+    let Path(id) = id.map_err(|_| ApiError::not_found())?;
     let parts = api.parts(&system_id, &id)?;
     Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response())
 }
@@ -506,10 +517,12 @@ pub(super) async fn show(
 /// its way to the carrier at that very moment may still reach it, as with cancel_sm.
 pub(super) async fn cancel(
     Shared(api): Shared<Arc<HttpApi>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
+    // An id that does not even decode (not UTF-8) names no message.
+    let Path(id) = id.map_err(|_| ApiError::not_found())?;
     let parts = api.parts(&system_id, &id)?;
     if parts.iter().all(|p| p.state == State::Deleted) {
         return Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response());
