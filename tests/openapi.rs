@@ -75,6 +75,10 @@ async fn the_running_server_conforms_to_its_openapi_description() {
         .args(["--url", &format!("http://{addr}")])
         .args(["--auth", &format!("{}:{}", SHOP.0, SHOP.1)])
         .args(["--checks", "all"])
+        // DELETE cancels a message, it does not erase it: GET still shows it `cancelled`,
+        // with each part's history (docs/http-api.md). "Deleted resource still available"
+        // would be that, not a bug.
+        .args(["--exclude-checks", "use_after_free"])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", SEED])
         .args(["--generation-database", "none"])
