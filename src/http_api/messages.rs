@@ -11,6 +11,7 @@ use crate::message::{now_ms, Address, Class, Message, MessageId, State};
 use crate::numbering;
 use crate::transliterate::{transliterate, Mode};
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -43,7 +44,7 @@ struct NewMessage {
     schedule_at: Option<String>,
     /// How long the message may wait before it expires ("4h", "2d").
     validity: Option<String>,
-    /// Most parts the text may take (default 6).
+    /// Most parts the text may take (default 6, at most 255).
     max_segments: Option<usize>,
     /// `auto` (default): characters GSM 7-bit lacks (’ « » … œ) replaced when the whole text
     /// then fits GSM 7-bit in no more SMS; `off`: sent as written.
@@ -52,6 +53,9 @@ struct NewMessage {
 
 /// Most parts by default: a runaway text costs at most this many SMS.
 const MAX_SEGMENTS: usize = 6;
+
+/// Most parts `max_segments` may allow: a long message's parts are numbered in one byte.
+const MOST_SEGMENTS: usize = 255;
 
 /// The answer to a send.
 #[derive(Debug, Serialize)]
@@ -76,9 +80,17 @@ struct Accepted {
 pub(super) async fn submit(
     Shared(api): Shared<Arc<HttpApi>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the body is over [http_api] max_body_bytes",
+        ),
+        _ => ApiError::bad_request(e.body_text()),
+    })?;
     let key = idempotency_key(&headers)?;
     let config = api.config();
     let client = config
@@ -237,6 +249,11 @@ impl Parts {
         let segments = concat::split(text, encoding, ConcatMethod::Udh8, reference)
             .map_err(|e| ApiError::invalid(format!("`text`: {e}")))?;
         let most = new.max_segments.unwrap_or(MAX_SEGMENTS);
+        if !(1..=MOST_SEGMENTS).contains(&most) {
+            return Err(ApiError::invalid(format!(
+                "`max_segments` {most}: expected 1 to {MOST_SEGMENTS}"
+            )));
+        }
         if segments.len() > most {
             return Err(ApiError::invalid(format!(
                 "`text` takes {} SMS, more than max_segments ({most})",
@@ -484,10 +501,12 @@ struct ShownPart {
 
 pub(super) async fn show(
     Shared(api): Shared<Arc<HttpApi>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
+    // An id that does not even decode (not UTF-8) names no message.
+    let Path(id) = id.map_err(|_| ApiError::not_found())?;
     let parts = api.parts(&system_id, &id)?;
     Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response())
 }
@@ -498,10 +517,12 @@ pub(super) async fn show(
 /// its way to the carrier at that very moment may still reach it, as with cancel_sm.
 pub(super) async fn cancel(
     Shared(api): Shared<Arc<HttpApi>>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
+    // An id that does not even decode (not UTF-8) names no message.
+    let Path(id) = id.map_err(|_| ApiError::not_found())?;
     let parts = api.parts(&system_id, &id)?;
     if parts.iter().all(|p| p.state == State::Deleted) {
         return Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response());
