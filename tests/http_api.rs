@@ -346,6 +346,82 @@ async fn an_idempotency_key_replays_the_first_answer_even_to_a_hundred_at_once()
 }
 
 #[tokio::test]
+async fn a_batch_answers_each_message_and_a_retried_batch_sends_nothing_twice() {
+    let dir = temp_dir("http-batch");
+    let sim = Simulator::start(&dir, "sim", &[]);
+    let gw = Gateway::start(&dir, &config(&dir, &sim));
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let addr = gw.http.unwrap();
+    let batch = json!({
+        "campaign": "soldes-hiver",
+        "class": "marketing",
+        "messages": [
+            {"to": "+33612345601", "from": "36123", "text": "Soldes : -50% STOP au 36123"},
+            {"to": "not a number", "from": "36123", "text": "Soldes : -50% STOP au 36123"},
+            {"to": "+33612345603", "from": "36123", "text": "Soldes : -30% STOP au 36123", "campaign": "vip"},
+        ]
+    });
+    let send = || {
+        http(
+            addr,
+            "POST",
+            "/api/v1/messages:batch",
+            SHOP,
+            Some("campaign-1"),
+            Some(batch.clone()),
+        )
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(
+        (
+            first.json["accepted"].clone(),
+            first.json["refused"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    let results = first.json["results"].as_array().unwrap();
+    assert_eq!(results[0]["status"], 202);
+    assert_eq!(results[1]["status"], 422);
+    assert_eq!(results[1]["error"], "invalid_destination");
+    assert_eq!(results[2]["accepted"]["class"], "marketing");
+    // Batch defaults fill in what a message does not say.
+    let shown = |result: &Value| {
+        format!(
+            "/api/v1/messages/{}",
+            result["accepted"]["id"].as_str().unwrap()
+        )
+    };
+    for (result, campaign) in [(&results[0], "soldes-hiver"), (&results[2], "vip")] {
+        let message = http(addr, "GET", &shown(result), SHOP, None, None)
+            .await
+            .unwrap();
+        assert_eq!(message.json["campaign"], campaign, "{}", message.json);
+    }
+    // The same batch again with its key: the same answers, nothing sent twice.
+    let again = send().await.unwrap();
+    assert_eq!(again.json["results"][0], first.json["results"][0]);
+    assert_eq!(again.json["results"][2], first.json["results"][2]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.submits().len(), 2);
+    // An empty batch, or one over max_batch, is refused whole.
+    let empty = http(
+        addr,
+        "POST",
+        "/api/v1/messages:batch",
+        SHOP,
+        None,
+        Some(json!({"messages": []})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (empty.status, empty.json["error"].clone()),
+        (422, json!("batch_size"))
+    );
+}
+
+#[tokio::test]
 async fn a_crash_between_the_commit_and_the_answer_is_answered_on_retry_with_the_same_message() {
     let dir = temp_dir("http-crash");
     let sim = Simulator::start(&dir, "sim", &[]);

@@ -332,6 +332,8 @@ pub struct HttpApiConfig {
     pub idempotency_window: Duration,
     /// Largest request body (`max_body_bytes`, default 1 MiB).
     pub max_body_bytes: usize,
+    /// Most messages in one batch (`max_batch`, default 1000).
+    pub max_batch: usize,
 }
 
 impl HttpApiConfig {

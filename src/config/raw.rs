@@ -267,6 +267,7 @@ pub(super) struct RawHttpApi {
     pub(super) tls: Option<RawTls>,
     pub(super) idempotency_window: String,
     pub(super) max_body_bytes: i64,
+    pub(super) max_batch: i64,
 }
 
 impl Default for RawHttpApi {
@@ -276,6 +277,7 @@ impl Default for RawHttpApi {
             tls: None,
             idempotency_window: "24h".to_owned(),
             max_body_bytes: 1 << 20,
+            max_batch: 1000,
         }
     }
 }

@@ -378,6 +378,7 @@ fn fully_specified_config() {
             tls: None,
             idempotency_window: Duration::from_secs(24 * 3600),
             max_body_bytes: 1 << 20,
+            max_batch: 1000,
         },
         log: LogConfig {
             format: LogFormat::Json,

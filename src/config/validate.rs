@@ -1144,11 +1144,16 @@ fn http_api(raw: RawHttpApi, p: &mut Problems) -> Option<HttpApiConfig> {
         "http_api.max_body_bytes",
         usize_in(raw.max_body_bytes, 1024, Some(64 << 20)),
     );
+    let max_batch = p.check(
+        "http_api.max_batch",
+        usize_in(raw.max_batch, 1, Some(100_000)),
+    );
     Some(HttpApiConfig {
         listen: listen?,
         tls: tls?,
         idempotency_window: idempotency_window?,
         max_body_bytes: max_body_bytes?,
+        max_batch: max_batch?,
     })
 }
 

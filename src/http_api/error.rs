@@ -107,10 +107,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body it answers with.
+    pub(super) fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": self.code, "message": self.message})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.code, "message": self.message});
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {

@@ -83,31 +83,11 @@ pub(super) async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let system_id = api.authenticate(&headers).await?;
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the body is over [http_api] max_body_bytes",
-        ),
-        _ => ApiError::bad_request(e.body_text()),
-    })?;
+    let body = body.map_err(too_large)?;
     let key = idempotency_key(&headers)?;
-    let config = api.config();
-    let client = config
-        .client(&system_id)
-        .ok_or_else(|| ApiError::internal("client gone"))?;
     let request = idempotency::fingerprint("POST", "/api/v1/messages", &body);
     // Held until the answer is out: a concurrent retry gets 409, not a second message.
-    let _held = match &key {
-        Some(key) => Some(api.in_flight.take(&system_id, key).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "in_progress",
-                "a request with this Idempotency-Key is still being handled",
-            )
-        })?),
-        None => None,
-    };
+    let _held = api.hold(&system_id, key.as_deref())?;
     if let Some(key) = &key {
         if let Some(replay) = api.replay(&system_id, key, &request)? {
             return Ok(replay);
@@ -115,15 +95,149 @@ pub(super) async fn submit(
     }
     let new: NewMessage = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
-    let parts = Parts::of(&new)?;
-    let submissions = parts.submissions();
-    let (stored, answer) = api
-        .esme
-        .submit_parts(
-            client,
-            &submissions,
-            key.as_deref(),
-            |messages, opt_outs| {
+    let answer = api.send(&system_id, &new, key.as_deref(), request).await?;
+    Ok(json_answer(StatusCode::ACCEPTED, answer, false))
+}
+
+/// Several messages in one request (a campaign): each checked and stored on its own, each
+/// with its own result, so that one refused number does not hold back the rest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewBatch {
+    /// The messages, each as for `POST /api/v1/messages` (a JSON object; its fields are
+    /// checked with the message, so that a bad one fails alone).
+    messages: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Defaults for the messages that do not say.
+    campaign: Option<String>,
+    class: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/messages:batch`: up to `max_batch` messages; 200 with one result per message
+/// (the answer a single send would give, or its error). With an `Idempotency-Key`, each
+/// message's answer is kept in its own commit under the key and its index: a retry after a
+/// crash half-way replays the messages already stored and sends only the rest.
+pub(super) async fn submit_batch(
+    Shared(api): Shared<Arc<HttpApi>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let system_id = api.authenticate(&headers).await?;
+    let body = body.map_err(too_large)?;
+    let key = idempotency_key(&headers)?;
+    let _held = api.hold(&system_id, key.as_deref())?;
+    let batch: NewBatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not a batch: {e}")))?;
+    if let Some(class) = &batch.class {
+        class
+            .parse::<Class>()
+            .map_err(|e| ApiError::invalid(format!("`class`: {e}")))?;
+    }
+    let most = api.config().http_api.max_batch;
+    if batch.messages.is_empty() || batch.messages.len() > most {
+        return Err(ApiError::invalid(format!(
+            "a batch holds 1 to {most} messages ([http_api] max_batch), this one {}",
+            batch.messages.len()
+        ))
+        .coded("batch_size"));
+    }
+    let mut results = Vec::with_capacity(batch.messages.len());
+    let (mut accepted, mut refused) = (0, 0);
+    for (index, mut fields) in batch.messages.into_iter().enumerate() {
+        let defaults = [
+            (
+                "campaign",
+                batch.campaign.clone().map(serde_json::Value::from),
+            ),
+            ("class", batch.class.clone().map(serde_json::Value::from)),
+            ("tags", batch.tags.clone().map(serde_json::Value::from)),
+        ];
+        for (name, value) in defaults {
+            if let Some(value) = value {
+                fields.entry(name).or_insert(value);
+            }
+        }
+        let item = serde_json::Value::Object(fields);
+        let item_body = serde_json::to_vec(&item).unwrap_or_default();
+        let request = idempotency::fingerprint("POST", "/api/v1/messages", &item_body);
+        let item_key = key.as_ref().map(|key| format!("{key}#{index}"));
+        let outcome = async {
+            if let Some(item_key) = &item_key {
+                if let Some(kept) = api.kept(&system_id, item_key, &request)? {
+                    return Ok(kept);
+                }
+            }
+            let new: NewMessage = serde_json::from_value(item)
+                .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
+            api.send(&system_id, &new, item_key.as_deref(), request)
+                .await
+        }
+        .await;
+        results.push(match outcome {
+            Ok(answer) => {
+                accepted += 1;
+                let message: serde_json::Value =
+                    serde_json::from_slice(&answer).unwrap_or_default();
+                serde_json::json!({"index": index, "status": 202, "accepted": message})
+            }
+            Err(e) => {
+                refused += 1;
+                let mut result = e.body();
+                result["index"] = index.into();
+                result["status"] = e.status().as_u16().into();
+                result
+            }
+        });
+    }
+    let answer = serde_json::json!({"accepted": accepted, "refused": refused, "results": results});
+    Ok((StatusCode::OK, axum::Json(answer)).into_response())
+}
+
+/// axum's refusal of a body, as an API error.
+fn too_large(e: BytesRejection) -> ApiError {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the body is over [http_api] max_body_bytes",
+        ),
+        _ => ApiError::bad_request(e.body_text()),
+    }
+}
+
+impl HttpApi {
+    /// Takes `key` for this request; 409 if another request holds it.
+    fn hold(&self, client: &str, key: Option<&str>) -> Result<Option<idempotency::Held>, ApiError> {
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        self.in_flight.take(client, key).map(Some).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "in_progress",
+                "a request with this Idempotency-Key is still being handled",
+            )
+        })
+    }
+
+    /// Checks and stores one message, with its answer under `key` in the same commit; the
+    /// answer's JSON.
+    async fn send(
+        &self,
+        system_id: &str,
+        new: &NewMessage,
+        key: Option<&str>,
+        request: Vec<u8>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let config = self.config();
+        let client = config
+            .client(system_id)
+            .ok_or_else(|| ApiError::internal("client gone"))?;
+        let parts = Parts::of(new)?;
+        let submissions = parts.submissions();
+        let (stored, answer) = self
+            .esme
+            .submit_parts(client, &submissions, key, |messages, opt_outs| {
                 let accepted = accepted(&config, messages, opt_outs, &parts);
                 Recorded {
                     request,
@@ -131,27 +245,22 @@ pub(super) async fn submit(
                     body: serde_json::to_vec(&accepted).unwrap_or_default(),
                     at: now_ms(),
                 }
-            },
-        )
-        .await
-        .map_err(|status| ApiError::refused(&config, status))?;
-    if api.abort_after_commit {
-        tracing::error!("SMPPD_FAULT: aborting after an HTTP submit's commit, before its answer");
-        std::process::abort();
+            })
+            .await
+            .map_err(|status| ApiError::refused(&config, status))?;
+        if self.abort_after_commit {
+            tracing::error!(
+                "SMPPD_FAULT: aborting after an HTTP submit's commit, before its answer"
+            );
+            std::process::abort();
+        }
+        tracing::debug!(client = %system_id, id = %stored[0].id, "accepted over HTTP");
+        Ok(answer.body)
     }
-    tracing::debug!(client = %system_id, id = %stored[0].id, "accepted over HTTP");
-    Ok(json_answer(StatusCode::ACCEPTED, answer.body, false))
-}
 
-impl HttpApi {
-    /// The answer kept for `key`, if within the window: replayed for the same request, 422
-    /// for another.
-    fn replay(
-        &self,
-        client: &str,
-        key: &str,
-        request: &[u8],
-    ) -> Result<Option<Response>, ApiError> {
+    /// The answer body kept for `key` within the window, for the same request; 422 for
+    /// another.
+    fn kept(&self, client: &str, key: &str, request: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
         let kept = self
             .store
             .idempotent(client, key)
@@ -167,8 +276,21 @@ impl HttpApi {
                     .coded("idempotency_key_reused"),
             );
         }
-        let status = StatusCode::from_u16(kept.status).unwrap_or(StatusCode::ACCEPTED);
-        Ok(Some(json_answer(status, kept.body, true)))
+        Ok(Some(kept.body))
+    }
+}
+
+impl HttpApi {
+    /// The answer kept for `key`, if within the window: replayed for the same request, 422
+    /// for another.
+    fn replay(
+        &self,
+        client: &str,
+        key: &str,
+        request: &[u8],
+    ) -> Result<Option<Response>, ApiError> {
+        let kept = self.kept(client, key, request)?;
+        Ok(kept.map(|body| json_answer(StatusCode::ACCEPTED, body, true)))
     }
 }
 

@@ -141,6 +141,7 @@ pub async fn serve(listeners: Listeners, api: Arc<HttpApi>, shutdown: Cancellati
 fn router(api: Arc<HttpApi>) -> Router {
     Router::new()
         .route("/api/v1/messages", post(messages::submit))
+        .route("/api/v1/messages:batch", post(messages::submit_batch))
         .route(
             "/api/v1/messages/{id}",
             get(messages::show).delete(messages::cancel),
