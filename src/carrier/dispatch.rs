@@ -222,6 +222,7 @@ async fn pass(
     let mut capped_wait = Duration::MAX;
     let mut sent = 0;
     let mut stopped = false;
+    let mut newer_transactional = false;
     loop {
         // An operator's pause also stops a pass under way.
         if shutdown.is_cancelled() || control.is_paused() {
@@ -235,15 +236,14 @@ async fn pass(
             break;
         }
         let woken = carriers.queued.notified();
+        // Transactional messages queued while marketing goes: the pass ends so that the next
+        // one reads them first (and the transactional lane keeps the plain pass of one read).
         if transactional.entries.is_empty()
+            && !marketing.entries.is_empty()
             && transactional.outdated(carriers, route, Class::Transactional)
         {
-            transactional = Batch::read(
-                carriers,
-                route,
-                Class::Transactional,
-                lanes.transactional.at,
-            );
+            newer_transactional = true;
+            break;
         }
         let marketing_open = marketing_waits.is_none_or(|until| Instant::now() >= until);
         let ready = (
@@ -316,16 +316,19 @@ async fn pass(
     }
     if !stopped {
         let now = now_ms();
-        for (batch, cursor) in [
-            (&transactional, &mut lanes.transactional),
-            (&marketing, &mut lanes.marketing),
-        ] {
-            if batch.complete && batch.entries.is_empty() {
+        // Cut short for newer transactional messages, the marketing lane did not reach its end.
+        let lanes_done = [
+            (&transactional, &mut lanes.transactional, true),
+            (&marketing, &mut lanes.marketing, !newer_transactional),
+        ];
+        for (batch, cursor, done) in lanes_done {
+            if done && batch.complete && batch.entries.is_empty() {
                 cursor.reached_end(now);
             }
         }
     }
-    sent
+    // Never zero when newer transactional messages wait: the next pass starts at once.
+    sent.max(usize::from(newer_transactional))
 }
 
 /// What the handling of one entry needs of its pass.
