@@ -103,16 +103,19 @@ impl CampaignCaps {
         let (Some(rate), Some(campaign)) = (rate, &message.labels.campaign) else {
             return Ok(());
         };
-        let limiter = {
-            let mut entry = self
-                .clients
-                .entry(message.client.clone())
-                .or_insert_with(|| (rate, Arc::new(RateLimiter::keyed(Quota::per_second(rate)))));
-            if entry.0 != rate {
-                *entry = (rate, Arc::new(RateLimiter::keyed(Quota::per_second(rate))));
-            }
-            Arc::clone(&entry.1)
-        };
+        // The client's limiter as it is, without a key copy per message; built anew when its
+        // rate changed.
+        let current = self
+            .clients
+            .get(&message.client)
+            .filter(|entry| entry.0 == rate)
+            .map(|entry| Arc::clone(&entry.1));
+        let limiter = current.unwrap_or_else(|| {
+            let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate)));
+            self.clients
+                .insert(message.client.clone(), (rate, Arc::clone(&limiter)));
+            limiter
+        });
         let segments = message.segments();
         let outcome = limiter.check_key_n(campaign, cells(segments, Some(rate)));
         // Campaign names are the clients' and unbounded: the ones whose caps are full again

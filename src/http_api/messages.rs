@@ -626,10 +626,7 @@ pub(super) async fn show(
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let system_id = api.authenticate(&headers).await?;
-    // An id that does not even decode (not UTF-8) names no message.
-    let Path(id) = id.map_err(|_| ApiError::not_found())?;
-    let parts = api.parts(&system_id, &id)?;
+    let (_, parts) = api.parts_for(&headers, id).await?;
     Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response())
 }
 
@@ -642,10 +639,7 @@ pub(super) async fn cancel(
     id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let system_id = api.authenticate(&headers).await?;
-    // An id that does not even decode (not UTF-8) names no message.
-    let Path(id) = id.map_err(|_| ApiError::not_found())?;
-    let parts = api.parts(&system_id, &id)?;
+    let (system_id, parts) = api.parts_for(&headers, id).await?;
     if parts.iter().all(|p| p.state == State::Deleted) {
         return Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response());
     }
@@ -691,6 +685,19 @@ pub(super) async fn cancel(
 }
 
 impl HttpApi {
+    /// The authenticated client and the parts of the message its request names.
+    async fn parts_for(
+        &self,
+        headers: &HeaderMap,
+        id: Result<Path<String>, PathRejection>,
+    ) -> Result<(String, Vec<Message>), ApiError> {
+        let system_id = self.authenticate(headers).await?;
+        // An id that does not even decode (not UTF-8) names no message.
+        let Path(id) = id.map_err(|_| ApiError::not_found())?;
+        let parts = self.parts(&system_id, &id)?;
+        Ok((system_id, parts))
+    }
+
     /// Every part of the message one of whose ids is `id`, if it is `client`'s (another
     /// client's message is as good as none).
     fn parts(&self, client: &str, id: &str) -> Result<Vec<Message>, ApiError> {
