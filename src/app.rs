@@ -7,6 +7,7 @@ use crate::esme::{self, EsmeService, Listeners};
 use crate::http_api;
 use crate::live::Live;
 use crate::outbox::Outboxes;
+use crate::webhooks::Webhooks;
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub enum StartError {
     /// The HTTP API could not listen (or its TLS files could not be read).
     #[error("{0}")]
     HttpApi(String),
+    /// The webhook senders could not be set up.
+    #[error("{0}")]
+    Webhooks(String),
     /// The admin API could not listen.
     #[error("admin API: cannot listen on {addr} (admin.listen): {source}")]
     Admin {
@@ -78,6 +82,8 @@ pub struct App {
     pub outboxes: Arc<Outboxes>,
     /// The running configuration, which a reload replaces.
     pub live: Live,
+    /// The webhook senders.
+    pub webhooks: Arc<Webhooks>,
     /// The built-in carrier simulator's address, with `[simulator] enabled = true`.
     pub simulator_addr: Option<SocketAddr>,
     simulator: Option<crate::simulator::SimulatorHandle>,
@@ -127,6 +133,8 @@ impl App {
             .map_err(StartError::HttpApi)?;
         let queued = Arc::new(Notify::new());
         let live = Live::new(config.clone());
+        // Its tap is in the store before anything can change there.
+        let webhooks = Webhooks::new(store.clone(), live.clone()).map_err(StartError::Webhooks)?;
         let outboxes = Outboxes::new(store.clone(), shutdown.clone());
         let esme = Arc::new(EsmeService::new(
             live.clone(),
@@ -162,6 +170,7 @@ impl App {
             carriers,
             outboxes,
             live,
+            webhooks,
             listeners: Some(listeners),
             admin_listener,
             simulator_addr: simulator
@@ -210,6 +219,7 @@ impl App {
                 self.esme.clone(),
                 self.carriers.clone(),
                 self.outboxes.clone(),
+                self.webhooks.clone(),
                 admin::metrics::install(),
             );
             tracker.spawn(admin::serve(listener, Arc::new(admin), shutdown.clone()));
@@ -220,6 +230,8 @@ impl App {
             // Like SMPP clients: no new submits once the stop begins.
             tracker.spawn(http_api::serve(listeners, Arc::new(api), stop.clone()));
         }
+        // Events go on being sent while the gateway drains; they stop with the rest.
+        tracker.spawn(self.webhooks.clone().run(shutdown.clone()));
         if let Some(keep) = self.config.store.retention {
             tracker.spawn(crate::store::retention::run(
                 self.store.clone(),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod consent;
 pub mod esme;
 pub mod esme_client;
+pub mod hook_event;
 pub mod http_api;
 pub mod idempotency;
 pub mod keywords;

@@ -546,6 +546,13 @@ pub fn now_ms() -> i64 {
     }
 }
 
+/// Unix ms as RFC 3339 UTC with milliseconds, as the admin API and webhooks show times;
+/// times before 1970 show as 1970.
+pub fn rfc3339(unix_ms: i64) -> String {
+    let ms = u64::try_from(unix_ms).unwrap_or(0);
+    humantime::format_rfc3339_millis(UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,15 @@ use std::sync::{LazyLock, Mutex};
 /// opens.
 pub const ERR_TOO_LATE: u32 = 902;
 
+/// How the history line of a hold starts.
+const HOLD_DETAIL: &str = "held by sending window ";
+
+/// When `message` leaves, if the last line of its history is a hold by a window.
+pub fn held_until(message: &Message) -> Option<i64> {
+    let last = message.history.last()?;
+    last.detail.starts_with(HOLD_DETAIL).then_some(message.schedule_at)?
+}
+
 /// A message held by a window: until when, and by which window.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
@@ -34,7 +43,7 @@ impl Hold {
     /// The history line of a message held.
     pub fn detail(&self) -> String {
         format!(
-            "held by sending window {} until {}",
+            "{HOLD_DETAIL}{} until {}",
             self.window,
             Timestamp::from_millisecond(self.until)
                 .map_or_else(|_| self.until.to_string(), |t| t.to_string())

@@ -49,6 +49,16 @@ pub mod name {
     pub const QUEUE_OLDEST: &str = "smppd_queue_oldest_seconds";
     /// Gauge: receipts and MO waiting for a client, by `client`.
     pub const OUTBOX_DEPTH: &str = "smppd_outbox_depth";
+    /// Gauge: webhook events waiting for an endpoint, by `client` and `endpoint`.
+    pub const WEBHOOK_PENDING: &str = "smppd_webhook_pending";
+    /// Gauge: 1 while a webhook endpoint takes events (not down, not gone), same labels.
+    pub const WEBHOOK_UP: &str = "smppd_webhook_up";
+    /// Counter: webhook events an endpoint took (2xx), same labels.
+    pub const WEBHOOK_DELIVERED: &str = "smppd_webhook_delivered_total";
+    /// Counter: webhook attempts that failed (an error status, a timeout, no connection).
+    pub const WEBHOOK_FAILED_ATTEMPTS: &str = "smppd_webhook_failed_attempts_total";
+    /// Counter: webhook events moved to the dead letters after `give_up_after`.
+    pub const WEBHOOK_DEAD: &str = "smppd_webhook_dead_total";
     /// Gauge: our requests in flight on a session, by `link` and `slot` or `client` and
     /// `session`.
     pub const WINDOW_USED: &str = "smppd_session_window_used";
@@ -201,6 +211,26 @@ pub fn describe() {
     describe_gauge!(
         name::STORE_SPACE_LOW,
         "1 while new messages are refused because free disk space is below min_free_space."
+    );
+    describe_gauge!(
+        name::WEBHOOK_PENDING,
+        "Webhook events waiting for an endpoint."
+    );
+    describe_gauge!(
+        name::WEBHOOK_UP,
+        "1 while a webhook endpoint takes events (0: down and probed, or answered 410)."
+    );
+    describe_counter!(
+        name::WEBHOOK_DELIVERED,
+        "Webhook events an endpoint took with a 2xx."
+    );
+    describe_counter!(
+        name::WEBHOOK_FAILED_ATTEMPTS,
+        "Webhook attempts that failed: an error status, a timeout, no connection."
+    );
+    describe_counter!(
+        name::WEBHOOK_DEAD,
+        "Webhook events moved to the dead letters after give_up_after."
     );
     describe_gauge!(
         name::UPTIME,

@@ -450,3 +450,59 @@ pub struct ConsentChange {
     /// What proves it (a form, a letter, a call), required: the log is the proof.
     pub evidence: String,
 }
+
+/// One webhook endpoint: an entry of `GET /api/hooks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookEndpointView {
+    pub client: String,
+    pub endpoint: String,
+    /// Its URL; empty for a queue whose endpoint is no longer configured.
+    pub url: String,
+    /// `up`, `down` (probed once per `probe_interval`), `gone` (answered 410) or
+    /// `unconfigured` (events wait for an endpoint of that name).
+    pub state: String,
+    /// Events waiting.
+    pub pending: usize,
+    /// Events in its dead letters.
+    pub dead: usize,
+    /// Since the gateway started.
+    pub delivered: u64,
+    pub failed_attempts: u64,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<String>,
+}
+
+/// One event of an endpoint's queue or dead letters (`GET /api/hooks/{client}/{endpoint}/…`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookEventView {
+    /// Its place in the queue, to page on and to replay by.
+    pub seq: u64,
+    /// `webhook-id`.
+    pub event_id: String,
+    /// `message.delivered`, `mo.received`, ….
+    pub kind: String,
+    /// The message it is about, if any.
+    pub message_id: Option<String>,
+    pub created_at: String,
+    /// Dead letters only: when it was given up, attempts since start, what the last got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub died_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The body of `POST /api/hooks/{client}/{endpoint}/replay`: the dead letters to send again
+/// (by seq); none = all of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookReplay {
+    #[serde(default)]
+    pub seqs: Option<Vec<u64>>,
+}
+
+/// What a replay did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookReplayed {
+    pub replayed: usize,
+}

@@ -142,6 +142,15 @@ impl Admin {
                 .set(self.store.outbox_len(id) as f64);
             gauge!(name::BINDS, "client" => id.clone()).set(self.esme.bind_count(id) as f64);
         }
+        let statuses = self.webhooks.statuses();
+        let depths = self.store.hook_depths();
+        for ((client, endpoint), status) in &statuses {
+            let labels = [("client", client.clone()), ("endpoint", endpoint.clone())];
+            let pending = depths.get(&(client.clone(), endpoint.clone())).copied();
+            gauge!(name::WEBHOOK_PENDING, &labels).set(pending.unwrap_or(0) as f64);
+            let up = !status.down && !status.disabled;
+            gauge!(name::WEBHOOK_UP, &labels).set(f64::from(u8::from(up)));
+        }
         for link in self.carriers.links() {
             let label = || link.name().to_owned();
             let sessions = link.bound_sessions();

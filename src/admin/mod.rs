@@ -11,6 +11,7 @@ mod actions;
 pub mod api;
 mod consent;
 mod error;
+mod hooks;
 pub mod metrics;
 mod rates;
 mod views;
@@ -21,6 +22,7 @@ use crate::esme::bind::constant_time_eq;
 use crate::esme::EsmeService;
 use crate::live::Live;
 use crate::outbox::Outboxes;
+use crate::webhooks::Webhooks;
 use crate::store::Store;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -47,6 +49,7 @@ pub struct Admin {
     esme: Arc<EsmeService>,
     carriers: Arc<Carriers>,
     outboxes: Arc<Outboxes>,
+    webhooks: Arc<Webhooks>,
     /// When the gateway started: unix ms, and the monotonic clock for the uptime.
     started_at: i64,
     started: Instant,
@@ -69,6 +72,7 @@ impl Admin {
         esme: Arc<EsmeService>,
         carriers: Arc<Carriers>,
         outboxes: Arc<Outboxes>,
+        webhooks: Arc<Webhooks>,
         prometheus: Option<PrometheusHandle>,
     ) -> Self {
         Self {
@@ -78,6 +82,7 @@ impl Admin {
             esme,
             carriers,
             outboxes,
+            webhooks,
             started_at: crate::message::now_ms(),
             started: Instant::now(),
             rates: Rates::default(),
@@ -169,6 +174,10 @@ fn router(admin: Arc<Admin>) -> Router {
             get(consent::show).put(consent::change),
         )
         .route("/api/consent-log", get(consent::log))
+        .route("/api/hooks", get(hooks::list))
+        .route("/api/hooks/{client}/{endpoint}/pending", get(hooks::pending))
+        .route("/api/hooks/{client}/{endpoint}/dead", get(hooks::dead))
+        .route("/api/hooks/{client}/{endpoint}/replay", post(hooks::replay))
         .route("/api/messages/{id}/retry", post(actions::retry))
         .route("/api/messages/{id}/cancel", post(actions::cancel))
         .route(

@@ -18,7 +18,7 @@ use axum::extract::{Path, State as Shared};
 use axum::Json;
 use smpp_proto::coding;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 /// `GET /api/status`.
 pub(crate) async fn status(Shared(admin): Shared<Arc<Admin>>) -> Json<StatusView> {
@@ -471,11 +471,7 @@ pub(crate) fn list(names: &[&str]) -> String {
     }
 }
 
-/// Unix ms as RFC 3339 UTC with milliseconds; times before 1970 show as 1970.
-pub(crate) fn rfc3339(unix_ms: i64) -> String {
-    let ms = u64::try_from(unix_ms).unwrap_or(0);
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
+pub(crate) use crate::message::rfc3339;
 
 /// Seconds from `unix_ms` until now, to the millisecond.
 fn age_seconds(unix_ms: i64) -> f64 {

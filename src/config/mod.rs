@@ -11,14 +11,17 @@ mod validate;
 pub use diff::{diff, same_but_cap, Changes};
 pub use error::{ConfigError, ConfigErrors};
 
+use crate::hook_event::HookKind;
 use crate::keywords::Keywords;
 use crate::message::Class;
 use crate::price::PriceTable;
+use crate::webhooks::sign::Secrets;
 use crate::windows::Window;
 use smpp_proto::CommandStatus;
 use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `config.example.toml`, compiled in: the embedded default.
@@ -411,6 +414,64 @@ pub struct ClientConfig {
     pub help_text: Option<String>,
     /// `contact_text`: the answer to CONTACT; none = no answer. One SMS at most.
     pub contact_text: Option<String>,
+    /// `[[clients.webhooks]]`: where its events are POSTed (`webhooks/`).
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// `[[clients.webhooks]]`: one HTTP endpoint of a client and the events it takes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebhookConfig {
+    /// `name`: names its queue in the store (default `default`); keep it when the URL changes,
+    /// or the backlog stays behind under the old name.
+    pub name: String,
+    /// `url`: `http://` or `https://`.
+    pub url: String,
+    /// `events`: the kinds it takes (default: all).
+    pub events: Vec<HookKind>,
+    /// `secret_file`: `whsec_…` secrets, the current first; two lines during a rotation.
+    pub secrets: WebhookSecrets,
+    /// `timeout`: of one attempt, connection included (default 10s).
+    pub timeout: Duration,
+    /// `concurrency`: requests in flight at once (default 4).
+    pub concurrency: NonZeroUsize,
+    /// `retry`: the waits after each failed attempt of an event; the last repeats (default
+    /// 10s, 30s, 1m, 5m, 15m, then hourly), each ±20 %.
+    pub retry: Vec<Duration>,
+    /// `give_up_after`: an event still not taken this long after it was queued goes to the
+    /// dead letters (default 72h).
+    pub give_up_after: Duration,
+    /// `probe_interval`: while the endpoint is down, one request per this (default 1m).
+    pub probe_interval: Duration,
+}
+
+/// An endpoint's secrets as read from `secret_file` at load: equal when the file's text was.
+#[derive(Clone, Debug)]
+pub struct WebhookSecrets {
+    /// The file, for messages.
+    pub file: PathBuf,
+    /// The secrets.
+    pub secrets: Arc<Secrets>,
+    digest: [u8; 32],
+}
+
+impl WebhookSecrets {
+    /// Secrets read from `file`, whose text was `text`.
+    pub fn new(file: PathBuf, secrets: Secrets, text: &str) -> Self {
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let mut bytes = [0; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        Self {
+            file,
+            secrets: Arc::new(secrets),
+            digest: bytes,
+        }
+    }
+}
+
+impl PartialEq for WebhookSecrets {
+    fn eq(&self, other: &Self) -> bool {
+        self.file == other.file && self.digest == other.digest
+    }
 }
 
 /// A client's class rules: `class_by_service_type`, then `class_by_source`, then

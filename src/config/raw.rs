@@ -321,6 +321,40 @@ pub(super) struct RawClient {
     pub(super) reclassify_on_mention: bool,
     pub(super) help_text: Option<String>,
     pub(super) contact_text: Option<String>,
+    pub(super) webhooks: Vec<RawWebhook>,
+}
+
+/// `[[clients.webhooks]]`: `url` and `secret_file` are required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawWebhook {
+    pub(super) name: Option<String>,
+    pub(super) url: Option<String>,
+    pub(super) events: Option<Vec<String>>,
+    pub(super) secret_file: Option<String>,
+    pub(super) timeout: String,
+    pub(super) concurrency: i64,
+    pub(super) retry: Vec<String>,
+    pub(super) give_up_after: String,
+    pub(super) probe_interval: String,
+}
+
+impl Default for RawWebhook {
+    fn default() -> Self {
+        Self {
+            name: None,
+            url: None,
+            events: None,
+            secret_file: None,
+            timeout: "10s".to_owned(),
+            concurrency: 4,
+            retry: ["10s", "30s", "1m", "5m", "15m", "1h"]
+                .map(str::to_owned)
+                .to_vec(),
+            give_up_after: "72h".to_owned(),
+            probe_interval: "1m".to_owned(),
+        }
+    }
 }
 
 impl Default for RawClient {
@@ -346,6 +380,7 @@ impl Default for RawClient {
             reclassify_on_mention: false,
             help_text: None,
             contact_text: None,
+            webhooks: Vec::new(),
         }
     }
 }

@@ -13,7 +13,8 @@ use super::checks::{
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawHttpApi, RawLog,
     RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule, RawSendingWindow, RawServer,
-    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWindowPolicy,
+    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWebhook,
+    RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
@@ -21,12 +22,15 @@ use super::{
     HttpApiConfig, IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
     OnSuppressed, Pattern, ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule,
     SendingWindow, ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig,
-    StoredNumbers, TlsConfig, WindowPolicy,
+    StoredNumbers, TlsConfig, WebhookConfig, WebhookSecrets, WindowPolicy,
 };
+use crate::hook_event::HookKind;
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
 use crate::price::{Currency, Money, Price, PriceTable};
+use crate::webhooks::sign::Secrets;
 use crate::windows::{self, Window};
+use std::path::PathBuf;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -321,6 +325,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
     let confirmation_text = text("confirmation_text", raw.confirmation_text);
     let help_text = text("help_text", raw.help_text);
     let contact_text = text("contact_text", raw.contact_text);
+    let webhooks = webhooks(&key, raw.webhooks, p);
     Some(ClientConfig {
         system_id: system_id?,
         password: password?,
@@ -337,7 +342,96 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         confirmation_text: confirmation_text?,
         help_text: help_text?,
         contact_text: contact_text?,
+        webhooks: webhooks?,
     })
+}
+
+/// A client's `[[clients.webhooks]]`; `key` names the client's fields.
+fn webhooks(
+    key: &dyn Fn(&str) -> String,
+    raw: Vec<RawWebhook>,
+    p: &mut Problems,
+) -> Option<Vec<WebhookConfig>> {
+    let mut names = HashSet::new();
+    let mut ok = true;
+    let mut hooks = Vec::with_capacity(raw.len());
+    for (i, raw) in raw.into_iter().enumerate() {
+        let key = |name: &str| key(&format!("webhooks[{i}].{name}"));
+        let name = raw.name.unwrap_or_else(|| "default".to_owned());
+        let name = p.check(&key("name"), checks::name(&name)).and_then(|name| {
+            if names.insert(name.clone()) {
+                Some(name)
+            } else {
+                p.add(
+                    &key("name"),
+                    &format!("`{name}` is used twice: each endpoint of a client needs its own name"),
+                );
+                None
+            }
+        });
+        let url = p.check(&key("url"), required(raw.url).and_then(|u| webhook_url(&u)));
+        let events = match raw.events {
+            None => Some(HookKind::ALL.to_vec()),
+            Some(events) => p.list(&key("events"), &events, |e| e.parse::<HookKind>()),
+        };
+        let secrets = p.check(
+            &key("secret_file"),
+            required(raw.secret_file).and_then(|file| webhook_secrets(&file)),
+        );
+        let timeout = p.check(&key("timeout"), positive_duration(&raw.timeout));
+        let concurrency = p.check(
+            &key("concurrency"),
+            non_zero_usize(raw.concurrency, Some(64)),
+        );
+        let retry = if raw.retry.is_empty() {
+            p.add(&key("retry"), "needs at least one wait");
+            None
+        } else {
+            p.list(&key("retry"), &raw.retry, |d| positive_duration(d))
+        };
+        let give_up_after = p.check(&key("give_up_after"), positive_duration(&raw.give_up_after));
+        let probe_interval =
+            p.check(&key("probe_interval"), positive_duration(&raw.probe_interval));
+        let hook = (|| {
+            Some(WebhookConfig {
+                name: name?,
+                url: url?,
+                events: events?,
+                secrets: secrets?,
+                timeout: timeout?,
+                concurrency: concurrency?,
+                retry: retry?,
+                give_up_after: give_up_after?,
+                probe_interval: probe_interval?,
+            })
+        })();
+        match hook {
+            Some(hook) => hooks.push(hook),
+            None => ok = false,
+        }
+    }
+    ok.then_some(hooks)
+}
+
+/// An endpoint URL: `http://` or `https://` and a host.
+fn webhook_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{url}` is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || url.chars().any(char::is_whitespace) {
+        return Err(format!("`{url}` has no host, or has spaces"));
+    }
+    Ok(url.to_owned())
+}
+
+/// The secrets in `file` (read now: a reload reads it again, which is how a rotation starts).
+fn webhook_secrets(file: &str) -> Result<WebhookSecrets, String> {
+    let path = PathBuf::from(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+    let secrets = Secrets::parse(&text).map_err(|e| format!("`{file}`: {e}"))?;
+    Ok(WebhookSecrets::new(path, secrets, &text))
 }
 
 /// `default_class`, `class_by_service_type` and `class_by_source` of a client.

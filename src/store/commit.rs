@@ -42,9 +42,13 @@
 //! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
 //! and the next open replays nothing.
 
+mod taps;
+
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
+use super::hooks::Endpoint;
+use crate::hook_event::DeadHook;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
@@ -120,6 +124,8 @@ pub(super) enum Op {
     /// outbox entry of the MO that asked for them, if any. Replies the events with the choices
     /// they replaced, and the outbox entry's seq.
     Consent(Box<ConsentWrite>),
+    /// Webhook queue changes (`hooks.rs`).
+    Hooks(HookWrite),
     /// Removes outbox entries (idempotent): every entry a delivery round got answered.
     AckOutbox {
         /// Receiving client.
@@ -127,6 +133,19 @@ pub(super) enum Op {
         /// Their seqs.
         seqs: Vec<u64>,
     },
+}
+
+/// What the webhook delivery and the operator change in the webhook queues.
+pub(super) enum HookWrite {
+    /// Removes entries their endpoint took (idempotent).
+    Ack { endpoint: Endpoint, seqs: Vec<u64> },
+    /// Moves entries to the dead letters; replies how many were still queued.
+    Bury {
+        endpoint: Endpoint,
+        dead: Vec<(u64, DeadHook)>,
+    },
+    /// Moves dead letters back to the end of the queue; replies how many were dead.
+    Replay { endpoint: Endpoint, seqs: Vec<u64> },
 }
 
 /// The parts of [`Op::Consent`] (boxed: every request is as large as the largest op).
@@ -154,6 +173,10 @@ impl Op {
         match self {
             Self::Accept(messages, _) => messages.len().max(1),
             Self::AckOutbox { seqs, .. } => seqs.len().max(1),
+            Self::Hooks(HookWrite::Ack { seqs, .. } | HookWrite::Replay { seqs, .. }) => {
+                seqs.len().max(1)
+            }
+            Self::Hooks(HookWrite::Bury { dead, .. }) => dead.len().max(1),
             Self::Purge { ids, .. } => ids.len().max(1),
             Self::UpdateAndPush { .. } | Self::UpdateAndMark { .. } => 2,
             Self::Consent(write) => (write.events.len() + usize::from(write.push.is_some())).max(1),
@@ -297,6 +320,7 @@ struct Applied {
     segment: Option<Segment>,
     queue_delta: HashMap<String, LaneChange>,
     outbox_delta: HashMap<String, i64>,
+    hook_delta: HashMap<Endpoint, i64>,
     requests: usize,
     ops: u64,
     started: Instant,
@@ -514,6 +538,7 @@ impl Committer {
             segment,
             queue_delta: plan.effects.queue_delta,
             outbox_delta: plan.effects.outbox_delta,
+            hook_delta: plan.effects.hook_delta,
             requests,
             ops,
             started,
@@ -546,13 +571,13 @@ impl Committer {
                 let old = self
                     .record(batch, &changes, id, Purpose::Update)?
                     .ok_or(Error::NotFound(id))?;
-                Reply::Message(self.plan_update(&mut changes, old, f)?)
+                Reply::Message(self.plan_update(batch, &mut changes, old, f)?)
             }
             Op::UpdateAndPush { id, f, push } => {
                 let old = self
                     .record(batch, &changes, id, Purpose::Update)?
                     .ok_or(Error::NotFound(id))?;
-                let record = self.plan_update(&mut changes, old, f)?;
+                let record = self.plan_update(batch, &mut changes, old, f)?;
                 // Caller's code on the commit thread, like the update closure.
                 let item = panic::catch_unwind(AssertUnwindSafe(|| push(&record.message)))
                     .map_err(|_| Error::UpdatePanicked(id))?;
@@ -567,7 +592,7 @@ impl Committer {
                 let old = self
                     .record(batch, &changes, id, Purpose::Update)?
                     .ok_or(Error::NotFound(id))?;
-                let record = self.plan_update(&mut changes, old, f)?;
+                let record = self.plan_update(batch, &mut changes, old, f)?;
                 changes.write(Tree::LastMarketing, key, Some(value));
                 Reply::Message(record)
             }
@@ -605,12 +630,14 @@ impl Committer {
                 } = *write;
                 let (events, confirmed) =
                     self.consent(batch, &mut changes, events, confirmation)?;
+                self.tap_consent(&mut changes, &events)?;
                 let seq = match push {
                     Some((client, item)) => Some(self.push_outbox(&mut changes, &client, &item)?),
                     None => None,
                 };
                 Reply::Consent(events, seq, confirmed)
             }
+            Op::Hooks(write) => self.plan_hooks(batch, &mut changes, write)?,
             Op::AckOutbox { client, seqs } => {
                 let mut removed = 0;
                 for seq in seqs {
@@ -642,6 +669,7 @@ impl Committer {
     /// history event, the queue entry follows the state and route, a new carrier id is mapped.
     fn plan_update(
         &mut self,
+        batch: &Plan,
         changes: &mut Changes,
         old: Record,
         f: UpdateFn,
@@ -702,7 +730,12 @@ impl Committer {
                 changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
             }
         }
-        changes.put_record(Record { queue_seq, message }, false)
+        let changed = message.state != before;
+        let record = changes.put_record(Record { queue_seq, message }, false)?;
+        if changed {
+            self.tap_message(batch, changes, Some(before), &record.message)?;
+        }
+        Ok(record)
     }
 
     /// Adds an entry at the back of `client`'s outbox; returns its seq.
@@ -718,6 +751,7 @@ impl Committer {
         changes.outbox_present.insert(key.clone(), true);
         changes.write_new(Tree::Outbox, key, value);
         *changes.outbox_delta.entry(client.to_owned()).or_default() += 1;
+        self.tap_pushed(changes, client, item)?;
         Ok(seq)
     }
 
@@ -738,7 +772,8 @@ impl Committer {
             None
         };
         changes.max_id = changes.max_id.max(Some(id.as_u64()));
-        changes.put_record(Record { queue_seq, message }, true)?;
+        let record = changes.put_record(Record { queue_seq, message }, true)?;
+        self.tap_message(batch, changes, None, &record.message)?;
         Ok(())
     }
 
@@ -1036,6 +1071,7 @@ impl Syncer {
             self.shared
                 .adjust_depths(&applied.queue_delta, &applied.outbox_delta);
             self.shared.signal_outboxes(&applied.outbox_delta);
+            self.shared.hooks.committed(&applied.hook_delta);
             stats.commits.fetch_add(1, Ordering::Relaxed);
             stats.operations.fetch_add(applied.ops, Ordering::Relaxed);
             tracing::debug!(
@@ -1086,6 +1122,10 @@ struct Changes {
     writes: Vec<Write>,
     queue_delta: HashMap<String, LaneChange>,
     outbox_delta: HashMap<String, i64>,
+    /// Webhook queue entries added or removed in the batch, by key; dead letters replayed.
+    hook_present: HashMap<Vec<u8>, bool>,
+    dead_taken: HashSet<Vec<u8>>,
+    hook_delta: HashMap<Endpoint, i64>,
     max_id: Option<u64>,
 }
 
@@ -1151,6 +1191,11 @@ impl Changes {
         }
         for (client, delta) in later.outbox_delta {
             *self.outbox_delta.entry(client).or_default() += delta;
+        }
+        self.hook_present.extend(later.hook_present);
+        self.dead_taken.extend(later.dead_taken);
+        for (endpoint, delta) in later.hook_delta {
+            *self.hook_delta.entry(endpoint).or_default() += delta;
         }
         self.max_id = self.max_id.max(later.max_id);
     }

@@ -22,6 +22,9 @@
 //! | `last_marketing` | short code (u8 len + digits), number | v1, postcard `LastMarketing`      |
 //! | `idempotency` | client (u8 len + bytes), the key        | v1, postcard `idempotency::Recorded` |
 //! |               | (E.164, or `hmac:` hex as the lists)    | (client, when; the latest only)   |
+//! | `webhooks`    | client, endpoint (u8 len + bytes each), | v1, postcard `HookEntry`          |
+//! |               | seq (u64 BE)                            |                                   |
+//! | `webhooks_dead` | the same                              | v1, postcard `DeadHook`           |
 //! | `meta`        | `format_version` (the engine's)         | the format number (one byte)      |
 //!
 //! The engine keeps `messages`, `queue` and `outbox` in packs of 16 numbers (ids, seqs) under one
@@ -43,9 +46,12 @@
 //! only. A value that does not decode is an [`Error::Corrupt`] naming the tree and key, for that
 //! read alone; nothing here panics on disk data.
 
-use super::engine::{self, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1};
+use super::engine::{
+    self, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1, WEBHOOKS, WEBHOOKS_DEAD,
+};
 use super::Error;
 use crate::consent::{ConsentEvent, LastMarketing, Scope};
+use crate::hook_event::{DeadHook, HookEntry};
 use crate::idempotency::Recorded;
 use crate::message::{Class, ClassFrom, Labels, Message, MessageId, OutboxItem};
 use serde::de::DeserializeOwned;
@@ -133,6 +139,73 @@ pub(super) fn encode_idempotency(key: &[u8], answer: &Recorded) -> Result<Vec<u8
 /// Reads an `idempotency` entry.
 pub(super) fn decode_idempotency(key: &[u8], value: &[u8]) -> Result<Recorded, Error> {
     decode_all(IDEMPOTENCY, key, versioned(IDEMPOTENCY, key, value)?)
+}
+
+/// The prefix of one webhook endpoint's entries (`webhooks`, `webhooks_dead`): the client's
+/// name prefix, then the endpoint's.
+pub(super) fn hook_prefix(client: &str, endpoint: &str) -> Result<Vec<u8>, Error> {
+    let mut key = name_prefix(client)?;
+    key.extend_from_slice(&name_prefix(endpoint)?);
+    Ok(key)
+}
+
+/// Key of a webhook entry: the endpoint's prefix, then the seq (u64 BE), so an endpoint's
+/// entries are one range, in queue order.
+pub(super) fn hook_key(client: &str, endpoint: &str, seq: u64) -> Result<Vec<u8>, Error> {
+    let mut key = hook_prefix(client, endpoint)?;
+    key.extend_from_slice(&seq.to_be_bytes());
+    Ok(key)
+}
+
+/// The client, endpoint and seq of a webhook entry's key.
+pub(super) fn split_hook_key<'k>(
+    tree: &'static str,
+    key: &'k [u8],
+) -> Result<(&'k str, &'k str, u64), Error> {
+    let (client, rest) = split_seq_key_name(tree, key, key)?;
+    let (endpoint, seq) = split_seq_key_name(tree, key, rest)?;
+    let seq = <[u8; 8]>::try_from(seq).map_err(|_| corrupt(tree, key, "seq is not 8 bytes"))?;
+    Ok((client, endpoint, u64::from_be_bytes(seq)))
+}
+
+/// A length-prefixed name at the start of `part` of `key`, and what follows it.
+fn split_seq_key_name<'k>(
+    tree: &'static str,
+    key: &[u8],
+    part: &'k [u8],
+) -> Result<(&'k str, &'k [u8]), Error> {
+    let (&len, rest) = part
+        .split_first()
+        .ok_or_else(|| corrupt(tree, key, "key ends before a name"))?;
+    let (name, rest) = rest
+        .split_at_checked(usize::from(len))
+        .ok_or_else(|| corrupt(tree, key, "name runs past the key"))?;
+    let name = std::str::from_utf8(name).map_err(|_| corrupt(tree, key, "name is not UTF-8"))?;
+    Ok((name, rest))
+}
+
+/// Value of a `webhooks` entry.
+pub(super) fn encode_hook(key: &[u8], entry: &HookEntry) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(160);
+    out.push(VALUE_V1);
+    encode_into(WEBHOOKS, key, entry, out)
+}
+
+/// Reads a `webhooks` entry.
+pub(super) fn decode_hook(key: &[u8], value: &[u8]) -> Result<HookEntry, Error> {
+    decode_all(WEBHOOKS, key, versioned(WEBHOOKS, key, value)?)
+}
+
+/// Value of a `webhooks_dead` entry.
+pub(super) fn encode_dead_hook(key: &[u8], dead: &DeadHook) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(200);
+    out.push(VALUE_V1);
+    encode_into(WEBHOOKS_DEAD, key, dead, out)
+}
+
+/// Reads a `webhooks_dead` entry.
+pub(super) fn decode_dead_hook(key: &[u8], value: &[u8]) -> Result<DeadHook, Error> {
+    decode_all(WEBHOOKS_DEAD, key, versioned(WEBHOOKS_DEAD, key, value)?)
 }
 
 /// Value of a `last_marketing` entry.

@@ -18,6 +18,7 @@
 mod commit;
 mod consent;
 mod engine;
+mod hooks;
 mod lanes;
 mod layout;
 mod recent;
@@ -26,6 +27,7 @@ mod space;
 
 pub use commit::Confirmation;
 pub use engine::DbError;
+pub use hooks::{Endpoint, Tap, Tapped};
 pub use lanes::lane_of;
 pub use space::SpaceStatus;
 
@@ -198,6 +200,10 @@ struct Shared {
     outbox_signals: Mutex<HashMap<String, Arc<Notify>>>,
     /// What the commit thread wrote last, for the reads that soon follow.
     recent: Mutex<recent::Recent>,
+    /// Webhook queue depths and wake-ups.
+    hooks: hooks::HookQueues,
+    /// Names the webhook events of each change (`hooks.rs`).
+    tap: std::sync::OnceLock<Arc<dyn Tap>>,
     stats: Stats,
     /// Refuses new messages while the disk is nearly full.
     space: Arc<SpaceGuard>,
@@ -298,6 +304,7 @@ impl Store {
             replayed,
         } = Engine::open(&config.path, config.cache_bytes, config.layer_age)?;
         let scan = Scan::run(&engine)?;
+        let hooks = hooks::HookQueues::scan(&engine)?;
         tracing::info!(
             messages = scan.next_id.saturating_sub(1),
             queued = scan
@@ -319,6 +326,8 @@ impl Store {
             depths: Mutex::new(scan.depths),
             outbox_signals: Mutex::default(),
             recent: Mutex::default(),
+            hooks,
+            tap: std::sync::OnceLock::new(),
             stats: Stats::default(),
             space,
             fatal: CancellationToken::new(),
@@ -845,6 +854,14 @@ impl Store {
 
     async fn write(&self, op: Op) -> Result<Reply, Error> {
         self.write_when(op, Urgency::Now).await
+    }
+
+    /// A write that answers a count.
+    async fn count(&self, op: Op) -> Result<usize, Error> {
+        match self.write(op).await? {
+            Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn write_when(&self, op: Op, urgency: Urgency) -> Result<Reply, Error> {

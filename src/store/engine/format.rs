@@ -18,6 +18,8 @@
 //! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
 //! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
 //! | `Idempotency` | 8     | `idempotency`      | none (format 7)                              |
+//! | `Webhooks`   | 11     | `webhooks`         | none (format 8)                              |
+//! | `WebhooksDead` | 12   | `webhooks_dead`    | none (format 8)                              |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
 //!
 //! Formats. Format 2 added the journal: a group commit writes its batch there as one entry (a few
@@ -99,6 +101,10 @@ pub(in crate::store) const CONSENT_LOG: &str = "consent_log";
 pub(in crate::store) const LAST_MARKETING: &str = "last_marketing";
 /// (format 7) Client and `Idempotency-Key` → the HTTP answer given, for a retry.
 pub(in crate::store) const IDEMPOTENCY: &str = "idempotency";
+/// (format 8) Client, endpoint and seq → a webhook event waiting for its endpoint's 2xx.
+pub(in crate::store) const WEBHOOKS: &str = "webhooks";
+/// (format 8) The same for events their endpoint never took before `give_up_after`.
+pub(in crate::store) const WEBHOOKS_DEAD: &str = "webhooks_dead";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -118,11 +124,13 @@ pub(in crate::store) enum Tree {
     ConsentLog = 6,
     LastMarketing = 7,
     Idempotency = 8,
+    Webhooks = 11,
+    WebhooksDead = 12,
 }
 
 impl Tree {
     /// Every tree, in number order.
-    pub(super) const ALL: [Self; 9] = [
+    pub(super) const ALL: [Self; 11] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -132,6 +140,8 @@ impl Tree {
         Self::ConsentLog,
         Self::LastMarketing,
         Self::Idempotency,
+        Self::Webhooks,
+        Self::WebhooksDead,
     ];
 
     /// Its name in errors.
@@ -146,6 +156,8 @@ impl Tree {
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
             Self::Idempotency => IDEMPOTENCY,
+            Self::Webhooks => WEBHOOKS,
+            Self::WebhooksDead => WEBHOOKS_DEAD,
         }
     }
 
@@ -161,6 +173,8 @@ impl Tree {
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
             Self::Idempotency => IDEMPOTENCY,
+            Self::Webhooks => WEBHOOKS,
+            Self::WebhooksDead => WEBHOOKS_DEAD,
         }
     }
 
@@ -173,12 +187,15 @@ impl Tree {
             | Self::Suppressions
             | Self::ConsentLog
             | Self::LastMarketing
-            | Self::Idempotency => None,
+            | Self::Idempotency
+            | Self::Webhooks
+            | Self::WebhooksDead => None,
         }
     }
 
     fn from_number(n: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(n)).copied()
+        // Numbers are never reused, so the list may have gaps.
+        Self::ALL.into_iter().find(|tree| *tree as u8 == n)
     }
 }
 

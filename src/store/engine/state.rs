@@ -32,6 +32,8 @@ pub(super) struct Trees {
     pub(super) consent_log: RawTree,
     pub(super) last_marketing: RawTree,
     pub(super) idempotency: RawTree,
+    pub(super) webhooks: RawTree,
+    pub(super) webhooks_dead: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -55,6 +57,8 @@ impl Trees {
             consent_log: db.open_tree(Tree::ConsentLog.sled_name())?,
             last_marketing: db.open_tree(Tree::LastMarketing.sled_name())?,
             idempotency: db.open_tree(Tree::Idempotency.sled_name())?,
+            webhooks: db.open_tree(Tree::Webhooks.sled_name())?,
+            webhooks_dead: db.open_tree(Tree::WebhooksDead.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -71,6 +75,8 @@ impl Trees {
             Tree::ConsentLog => &self.consent_log,
             Tree::LastMarketing => &self.last_marketing,
             Tree::Idempotency => &self.idempotency,
+            Tree::Webhooks => &self.webhooks,
+            Tree::WebhooksDead => &self.webhooks_dead,
         }
     }
 
