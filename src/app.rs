@@ -7,8 +7,8 @@ use crate::esme::{self, EsmeService, Listeners};
 use crate::http_api;
 use crate::live::Live;
 use crate::outbox::Outboxes;
-use crate::webhooks::Webhooks;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,14 +212,17 @@ impl App {
         let tracker = TaskTracker::new();
         self.carriers.start(&tracker, &stop, &shutdown);
         if let Some(listener) = self.admin_listener.take() {
+            let services = admin::Services {
+                store: self.store.clone(),
+                esme: self.esme.clone(),
+                carriers: self.carriers.clone(),
+                outboxes: self.outboxes.clone(),
+                webhooks: self.webhooks.clone(),
+            };
             let admin = Admin::new(
                 self.config.clone(),
                 self.live.clone(),
-                self.store.clone(),
-                self.esme.clone(),
-                self.carriers.clone(),
-                self.outboxes.clone(),
-                self.webhooks.clone(),
+                services,
                 admin::metrics::install(),
             );
             tracker.spawn(admin::serve(listener, Arc::new(admin), shutdown.clone()));

@@ -82,7 +82,7 @@ pub struct HookEntry {
     /// Events with the same key go out in queue order, one at a time (a message's events);
     /// `None` = no order to keep.
     pub order: Option<u64>,
-    /// When it was queued, unix ms: the give-up time counts from it.
+    /// When it was queued (or replayed), unix ms: the give-up time counts from it.
     pub created_at: i64,
     /// What happened.
     pub event: HookEvent,
@@ -123,7 +123,8 @@ pub struct MessageOutcome {
     /// Parts delivered and parts that failed, so far.
     pub delivered: u32,
     pub failed: u32,
-    /// The state of the part that ended it (or `Queued` for a deferral).
+    /// The state of the part that decided it: a failed part's for a failed message, else the
+    /// last part's to end (`Queued` for a deferral). Its link and err likewise.
     pub state: State,
     /// The client's labels.
     pub client_ref: Option<String>,

@@ -27,7 +27,9 @@ const HOLD_DETAIL: &str = "held by sending window ";
 /// When `message` leaves, if the last line of its history is a hold by a window.
 pub fn held_until(message: &Message) -> Option<i64> {
     let last = message.history.last()?;
-    last.detail.starts_with(HOLD_DETAIL).then_some(message.schedule_at)?
+    last.detail
+        .starts_with(HOLD_DETAIL)
+        .then_some(message.schedule_at)?
 }
 
 /// A message held by a window: until when, and by which window.

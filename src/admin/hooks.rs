@@ -150,9 +150,12 @@ pub(crate) async fn replay(
             }
         }
     }
-    if replayed == 0 && !admin.live_config().client(&client).is_some_and(|c| {
-        c.webhooks.iter().any(|hook| hook.name == endpoint)
-    }) {
+    if replayed == 0
+        && !admin
+            .live_config()
+            .client(&client)
+            .is_some_and(|c| c.webhooks.iter().any(|hook| hook.name == endpoint))
+    {
         return Err(ApiError::not_found(format!(
             "no webhook endpoint `{endpoint}` of client `{client}`, and no dead letters there"
         )));

@@ -22,8 +22,8 @@ use crate::esme::bind::constant_time_eq;
 use crate::esme::EsmeService;
 use crate::live::Live;
 use crate::outbox::Outboxes;
-use crate::webhooks::Webhooks;
 use crate::store::Store;
+use crate::webhooks::Webhooks;
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
@@ -37,6 +37,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The gateway's parts the admin API reads and steers.
+pub struct Services {
+    pub store: Store,
+    pub esme: Arc<EsmeService>,
+    pub carriers: Arc<Carriers>,
+    pub outboxes: Arc<Outboxes>,
+    pub webhooks: Arc<Webhooks>,
+}
 
 /// What the admin API reads and steers.
 pub struct Admin {
@@ -68,13 +77,16 @@ impl Admin {
     pub fn new(
         config: Arc<Config>,
         live: Live,
-        store: Store,
-        esme: Arc<EsmeService>,
-        carriers: Arc<Carriers>,
-        outboxes: Arc<Outboxes>,
-        webhooks: Arc<Webhooks>,
+        services: Services,
         prometheus: Option<PrometheusHandle>,
     ) -> Self {
+        let Services {
+            store,
+            esme,
+            carriers,
+            outboxes,
+            webhooks,
+        } = services;
         Self {
             config,
             live,
@@ -175,7 +187,10 @@ fn router(admin: Arc<Admin>) -> Router {
         )
         .route("/api/consent-log", get(consent::log))
         .route("/api/hooks", get(hooks::list))
-        .route("/api/hooks/{client}/{endpoint}/pending", get(hooks::pending))
+        .route(
+            "/api/hooks/{client}/{endpoint}/pending",
+            get(hooks::pending),
+        )
         .route("/api/hooks/{client}/{endpoint}/dead", get(hooks::dead))
         .route("/api/hooks/{client}/{endpoint}/replay", post(hooks::replay))
         .route("/api/messages/{id}/retry", post(actions::retry))

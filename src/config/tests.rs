@@ -335,6 +335,7 @@ fn fully_specified_config() {
                 confirmation_text: None,
                 help_text: None,
                 contact_text: None,
+                webhooks: Vec::new(),
             },
             ClientConfig {
                 system_id: "crm".into(),
@@ -356,6 +357,7 @@ fn fully_specified_config() {
                 confirmation_text: None,
                 help_text: None,
                 contact_text: None,
+                webhooks: Vec::new(),
             },
         ],
         carriers: vec![],

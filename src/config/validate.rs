@@ -13,8 +13,7 @@ use super::checks::{
 use super::raw::{
     RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawHttpApi, RawLog,
     RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule, RawSendingWindow, RawServer,
-    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWebhook,
-    RawWindowPolicy,
+    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWebhook, RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
@@ -30,8 +29,8 @@ use crate::message::Class;
 use crate::price::{Currency, Money, Price, PriceTable};
 use crate::webhooks::sign::Secrets;
 use crate::windows::{self, Window};
-use std::path::PathBuf;
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Most session slots of one carrier link.
@@ -363,8 +362,8 @@ fn webhooks(
                 Some(name)
             } else {
                 p.add(
-                    &key("name"),
-                    &format!("`{name}` is used twice: each endpoint of a client needs its own name"),
+                    key("name"),
+                    format!("`{name}` is used twice: each endpoint of a client needs its own name"),
                 );
                 None
             }
@@ -384,14 +383,16 @@ fn webhooks(
             non_zero_usize(raw.concurrency, Some(64)),
         );
         let retry = if raw.retry.is_empty() {
-            p.add(&key("retry"), "needs at least one wait");
+            p.add(key("retry"), "needs at least one wait");
             None
         } else {
             p.list(&key("retry"), &raw.retry, |d| positive_duration(d))
         };
         let give_up_after = p.check(&key("give_up_after"), positive_duration(&raw.give_up_after));
-        let probe_interval =
-            p.check(&key("probe_interval"), positive_duration(&raw.probe_interval));
+        let probe_interval = p.check(
+            &key("probe_interval"),
+            positive_duration(&raw.probe_interval),
+        );
         let hook = (|| {
             Some(WebhookConfig {
                 name: name?,

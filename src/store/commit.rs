@@ -48,13 +48,13 @@ use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
 use super::hooks::Endpoint;
-use crate::hook_event::DeadHook;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::consent::{Choice, ConsentEvent};
+use crate::hook_event::DeadHook;
 use crate::message::{Event, Message, MessageId, OutboxItem, UpdateRefused};
 use std::collections::{HashMap, HashSet};
 use std::panic::{self, AssertUnwindSafe};

@@ -114,9 +114,14 @@ impl Store {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, HookEntry)>, Error> {
-        self.hook_range(Tree::Webhooks, client, endpoint, after, limit, |key, value| {
-            layout::decode_hook(key, value)
-        })
+        self.hook_range(
+            Tree::Webhooks,
+            client,
+            endpoint,
+            after,
+            limit,
+            layout::decode_hook,
+        )
     }
 
     /// Up to `limit` of an endpoint's dead letters after seq `after`, oldest first.
@@ -185,7 +190,12 @@ impl Store {
 
     /// Removes entries their endpoint took (idempotent). May wait a moment to share a commit:
     /// a crash before it sends them again, which at-least-once allows.
-    pub async fn ack_hooks(&self, client: &str, endpoint: &str, seqs: Vec<u64>) -> Result<(), Error> {
+    pub async fn ack_hooks(
+        &self,
+        client: &str,
+        endpoint: &str,
+        seqs: Vec<u64>,
+    ) -> Result<(), Error> {
         if seqs.is_empty() {
             return Ok(());
         }

@@ -391,7 +391,10 @@ mod tests {
         let rung = Duration::from_secs(100);
         for seq in 0..1000 {
             let d = jitter(rung, seq);
-            assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(120), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(80) && d <= Duration::from_secs(120),
+                "{d:?}"
+            );
         }
     }
 }

@@ -75,7 +75,9 @@ fn mo(item: &OutboxItem, config: &Config) -> Value {
         .tlvs
         .iter()
         .find(|(tag, _)| *tag == consent::TLV_CONSENT_ACTION)
-        .map(|(_, value)| String::from_utf8_lossy(value.strip_suffix(&[0]).unwrap_or(value)).into_owned());
+        .map(|(_, value)| {
+            String::from_utf8_lossy(value.strip_suffix(&[0]).unwrap_or(value)).into_owned()
+        });
     json!({
         "from": number(&item.source, config),
         "to": item.destination.addr,

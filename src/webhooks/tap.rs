@@ -222,14 +222,20 @@ fn describe(ended: &Message, parts: &[Message], kind: HookKind) -> MessageOutcom
         u32::try_from(parts.iter().filter(|p| f(p.state)).count()).unwrap_or(u32::MAX)
     };
     let charged = |p: &&Message| kind == HookKind::MessageDeferred || p.carrier.is_some();
+    // What the message's state, link and err say: a failed part's, for a failed message.
+    let decider = match kind {
+        HookKind::MessageFailed => parts.iter().find(|p| failed(p.state)).unwrap_or(ended),
+        _ => ended,
+    };
     let done = ended.history.last();
+    let decided = decider.history.last();
     MessageOutcome {
         kind,
         id: first.id,
         parts: parts.iter().map(|p| p.id).collect(),
         delivered: count(&|s| s == State::Delivered),
         failed: count(&failed),
-        state: ended.state,
+        state: decider.state,
         client_ref: first.labels.client_ref.clone(),
         campaign: first.labels.campaign.clone(),
         tags: first.labels.tags.clone(),
@@ -238,8 +244,8 @@ fn describe(ended: &Message, parts: &[Message], kind: HookKind) -> MessageOutcom
         from: first.source.clone(),
         segments: parts.iter().map(Message::segments).sum(),
         data_coding: first.data_coding,
-        link: ended.carrier.as_ref().map(|c| c.link.clone()),
-        err: done.and_then(|event| carrier_err(&event.detail)),
+        link: decider.carrier.as_ref().map(|c| c.link.clone()),
+        err: decided.and_then(|event| carrier_err(&event.detail)),
         submitted_at: first.received_at,
         done_at: done.map_or(first.received_at, |event| event.at),
         send_at: (kind == HookKind::MessageDeferred)
@@ -250,11 +256,11 @@ fn describe(ended: &Message, parts: &[Message], kind: HookKind) -> MessageOutcom
 }
 
 /// The carrier's `err` from a receipt's history detail (`carrier/intake.rs` writes
-/// "receipt from LINK: STATE err:ERR").
+/// "receipt from LINK: STATE err:ERR", ERR a number), three digits as receipts show it.
 fn carrier_err(detail: &str) -> Option<String> {
     let (_, err) = detail.rsplit_once(" err:")?;
-    let err = err.trim();
-    (!err.is_empty()).then(|| err.to_owned())
+    let err: u32 = err.trim().parse().ok()?;
+    Some(format!("{err:03}"))
 }
 
 #[cfg(test)]
@@ -276,7 +282,7 @@ mod tests {
             history: vec![Event {
                 at: 1_700_000_001_000,
                 state,
-                detail: "receipt from orange: DELIVRD err:000".into(),
+                detail: "receipt from orange: DELIVRD err:0".into(),
             }],
             ..Message::example(MessageId::new(id))
         }
@@ -353,7 +359,7 @@ mod tests {
     #[test]
     fn err_is_read_from_the_receipt_detail() {
         assert_eq!(
-            carrier_err("receipt from orange: UNDELIV err:034").as_deref(),
+            carrier_err("receipt from orange: UNDELIV err:34").as_deref(),
             Some("034")
         );
         assert_eq!(carrier_err("cancelled by client"), None);

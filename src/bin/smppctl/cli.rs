@@ -126,6 +126,12 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SuppressCommand,
     },
+    /// Webhook endpoints: their state and backlog, their queues and dead letters, and the
+    /// replay of dead letters.
+    Hooks {
+        #[command(subcommand)]
+        command: Option<HooksCommand>,
+    },
     /// Offline PDU tools.
     Pdu {
         #[command(subcommand)]
@@ -186,6 +192,37 @@ pub(crate) enum PduCommand {
         /// The whole PDU, header included, in hex.
         hex: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum HooksCommand {
+    /// Every endpoint: state (up, down, gone, unconfigured), events waiting, dead letters.
+    List,
+    /// The events waiting for an endpoint, oldest first.
+    Pending(HookEndpointArgs),
+    /// The events an endpoint never took before give_up_after.
+    Dead(HookEndpointArgs),
+    /// Send dead letters again (at the end of the queue, with their event ids).
+    Replay {
+        #[command(flatten)]
+        endpoint: HookEndpointArgs,
+        /// The letters to replay, by seq (`smppctl hooks dead`).
+        #[arg(long = "seq", conflicts_with = "all")]
+        seqs: Vec<u64>,
+        /// Replay every dead letter of the endpoint.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// One webhook endpoint.
+#[derive(Args)]
+pub(crate) struct HookEndpointArgs {
+    /// The client's system_id.
+    pub(crate) client: String,
+    /// The endpoint's name (`[[clients.webhooks]] name`, "default" if none).
+    #[arg(default_value = "default")]
+    pub(crate) endpoint: String,
 }
 
 #[derive(Subcommand)]

@@ -8,6 +8,7 @@
 mod actions;
 mod api;
 mod cli;
+mod hooks;
 mod offline;
 mod output;
 mod render;
@@ -104,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             actions::disconnect(&api()?, json, session, force)
         }
         Command::Suppress { command } => suppress::run(&api()?, json, command),
+        Command::Hooks { command } => hooks::run(&api()?, json, command),
     }
 }
 

@@ -177,11 +177,13 @@ impl Committer {
                     let Some(value) = self.shared.engine.get(Tree::WebhooksDead, &key)? else {
                         continue;
                     };
-                    let letter = layout::decode_dead_hook(&key, &value)?;
+                    let mut entry = layout::decode_dead_hook(&key, &value)?.entry;
+                    // Its give-up time starts again, or it would be buried at once.
+                    entry.created_at = now_ms();
                     changes.dead_taken.insert(key.clone());
                     changes.write(Tree::WebhooksDead, key, None);
                     let new_seq = self.allocate_seq();
-                    self.queue_hook(changes, endpoint.clone(), new_seq, &letter.entry)?;
+                    self.queue_hook(changes, endpoint.clone(), new_seq, &entry)?;
                     moved += 1;
                 }
                 Ok(Reply::Count(moved))

@@ -193,6 +193,14 @@ impl Tree {
         }
     }
 
+    /// Its place in [`Tree::ALL`], for per-tree arrays (numbers may have gaps).
+    pub(super) fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|tree| *tree == self)
+            .unwrap_or_default()
+    }
+
     fn from_number(n: u8) -> Option<Self> {
         // Numbers are never reused, so the list may have gaps.
         Self::ALL.into_iter().find(|tree| *tree as u8 == n)
@@ -309,6 +317,14 @@ pub(in crate::store) fn versioned<'v>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_tree_has_its_own_number_and_index() {
+        for (i, tree) in Tree::ALL.into_iter().enumerate() {
+            assert_eq!(tree.index(), i);
+            assert_eq!(Tree::from_number(tree as u8), Some(tree));
+        }
+    }
 
     #[test]
     fn journal_entries_round_trip_and_split() {
