@@ -50,6 +50,11 @@
 //!
 //! Format 7 adds the tree `idempotency` (8), unpacked: the HTTP API's answers by client and
 //! `Idempotency-Key`, replayed to a retry. The upgrade from 6 only stamps 7.
+//!
+//! Format 8 adds the trees `webhooks` (11) and `webhooks_dead` (12), unpacked: each webhook
+//! endpoint's queue of events and its dead letters. Numbers 9 and 10 are kept for the trees
+//! of the same format that come with the HTTP API's campaigns. The upgrade from 7 only stamps
+//! 8.
 
 use super::error::{corrupt, Error};
 
@@ -63,11 +68,12 @@ pub(super) enum Packing {
 }
 
 /// The layout this build reads and writes; `meta/format_version`.
-pub(in crate::store) const FORMAT_VERSION: u8 = 7;
+pub(in crate::store) const FORMAT_VERSION: u8 = 8;
 /// Older layouts this build upgrades in place: without a journal (1), with the journal in a
 /// tree (2), with message records one to a key (1 to 3), without message classes (1 to 4),
-/// without the `last_marketing` index (1 to 5), without the `idempotency` tree (1 to 6).
-pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 6] = [1, 2, 3, 4, 5, 6];
+/// without the `last_marketing` index (1 to 5), without the `idempotency` tree (1 to 6),
+/// without the webhook trees (1 to 7).
+pub(in crate::store) const FORMAT_VERSIONS_OLDER: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 /// First octet of every value written by this build: packs, journal entries, and the gateway's
 /// values in them.
 pub(in crate::store) const VALUE_V1: u8 = 1;
