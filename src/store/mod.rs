@@ -15,6 +15,7 @@
 //! write, sync or checkpoint stops the store for good (every later write gets [`Error::Closed`],
 //! [`Store::failed`] says why, and the gateway restarts: the journal has every answered write).
 
+mod client_refs;
 mod commit;
 mod consent;
 mod engine;
@@ -24,6 +25,7 @@ mod recent;
 pub mod retention;
 mod space;
 
+pub use client_refs::ClientRef;
 pub use commit::Confirmation;
 pub use engine::DbError;
 pub use lanes::lane_of;

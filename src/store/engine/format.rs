@@ -18,6 +18,7 @@
 //! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
 //! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
 //! | `Idempotency` | 8     | `idempotency`      | none (format 7)                              |
+//! | `ClientRefs` | 9      | `client_refs`      | none (the next format)                       |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
 //!
 //! Formats. Format 2 added the journal: a group commit writes its batch there as one entry (a few
@@ -48,6 +49,11 @@
 //!
 //! Format 7 adds the tree `idempotency` (8), unpacked: the HTTP API's answers by client and
 //! `Idempotency-Key`, replayed to a retry. The upgrade from 6 only stamps 7.
+//!
+//! The next format adds the tree `client_refs` (9), unpacked: a client's reference
+//! (`client_ref`) → the message it names, written in the messages' own commit. It is not
+//! stamped yet: [`FORMAT_VERSION`] moves once, with the other trees of that format; until then
+//! a format 7 smppd of an older build would fail on a journal entry naming tree 9.
 
 use super::error::{corrupt, Error};
 
@@ -99,6 +105,8 @@ pub(in crate::store) const CONSENT_LOG: &str = "consent_log";
 pub(in crate::store) const LAST_MARKETING: &str = "last_marketing";
 /// (format 7) Client and `Idempotency-Key` → the HTTP answer given, for a retry.
 pub(in crate::store) const IDEMPOTENCY: &str = "idempotency";
+/// (next format) Client and its `client_ref` → the message it names and when it was accepted.
+pub(in crate::store) const CLIENT_REFS: &str = "client_refs";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -118,11 +126,12 @@ pub(in crate::store) enum Tree {
     ConsentLog = 6,
     LastMarketing = 7,
     Idempotency = 8,
+    ClientRefs = 9,
 }
 
 impl Tree {
     /// Every tree, in number order.
-    pub(super) const ALL: [Self; 9] = [
+    pub(super) const ALL: [Self; 10] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -132,6 +141,7 @@ impl Tree {
         Self::ConsentLog,
         Self::LastMarketing,
         Self::Idempotency,
+        Self::ClientRefs,
     ];
 
     /// Its name in errors.
@@ -146,6 +156,7 @@ impl Tree {
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
             Self::Idempotency => IDEMPOTENCY,
+            Self::ClientRefs => CLIENT_REFS,
         }
     }
 
@@ -161,6 +172,7 @@ impl Tree {
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
             Self::Idempotency => IDEMPOTENCY,
+            Self::ClientRefs => CLIENT_REFS,
         }
     }
 
@@ -173,7 +185,8 @@ impl Tree {
             | Self::Suppressions
             | Self::ConsentLog
             | Self::LastMarketing
-            | Self::Idempotency => None,
+            | Self::Idempotency
+            | Self::ClientRefs => None,
         }
     }
 
@@ -342,7 +355,7 @@ mod tests {
             }
         }
         let mut bad_tree = entry.clone();
-        bad_tree[1] = 9;
+        bad_tree[1] = 10;
         assert!(decode_journal(b"k", &bad_tree).is_err());
     }
 }
