@@ -17,7 +17,7 @@ pub(crate) mod report;
 
 use crate::config::ClientConfig;
 use crate::consent::ConsentEvent;
-use crate::message::{now_ms, Message, MessageId, OutboxItem, State};
+use crate::message::{now_ms, Message, MessageId, OutboxItem, State, UpdateRefused};
 use crate::session::SessionHandle;
 use crate::store::{Confirmation, Error, Store};
 use crate::telemetry;
@@ -135,6 +135,31 @@ impl Outboxes {
                     m.transition(state, at, detail)
                 },
                 move |m| report::receipt_item(m, err),
+            )
+            .await?;
+        let message = message.into_message();
+        telemetry::ended(&message);
+        Ok(message)
+    }
+
+    /// Ends message `id` DELETED, with `detail` in its history, while it still waits in its
+    /// route queue (Queued: scheduled, deferred or not yet handed to a carrier), and queues the
+    /// receipt its client asked for, as [`Outboxes::end`] does: a cancel by its client. One
+    /// that has left meanwhile is refused ([`Error::Refused`]), one that has ended too
+    /// ([`Error::Final`]); a check of the state before would leave a moment for dispatch.
+    pub async fn cancel(&self, id: MessageId, detail: String) -> Result<Message, Error> {
+        let at = now_ms();
+        let (message, _) = self
+            .store
+            .update_and_push_outbox(
+                id,
+                move |m| {
+                    if m.state != State::Queued {
+                        return Err(UpdateRefused::new("it has left its queue"));
+                    }
+                    m.transition(State::Deleted, at, detail)
+                },
+                |m| report::receipt_item(m, 0),
             )
             .await?;
         let message = message.into_message();

@@ -35,9 +35,12 @@ impl Store {
     }
 }
 
-/// The index entries (key, value) that new `messages` write: one for each message's first
-/// part whose labels carry a reference.
-pub(super) fn entries(messages: &[Message]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+/// An index entry: key and value.
+pub(super) type Entry = (Vec<u8>, Vec<u8>);
+
+/// The index entries that new `messages` write: one for each message's first part whose
+/// labels carry a reference.
+pub(super) fn entries(messages: &[Message]) -> Result<Vec<Entry>, Error> {
     let mut entries = Vec::new();
     for message in messages {
         let Some(client_ref) = &message.labels.client_ref else {
@@ -48,7 +51,10 @@ pub(super) fn entries(messages: &[Message]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, E
             continue;
         }
         let key = layout::client_ref_key(&message.client, client_ref)?;
-        entries.push((key, layout::encode_client_ref(message.id, message.received_at)));
+        entries.push((
+            key,
+            layout::encode_client_ref(message.id, message.received_at),
+        ));
     }
     Ok(entries)
 }
@@ -133,7 +139,10 @@ mod tests {
         let tail = MessageId::new(head.as_u64() + 1);
         let parts = vec![part(&store, head, 1), part(&store, tail, 2)];
         store.accept(parts).await.unwrap();
-        assert_eq!(store.client_ref("shop", "long").unwrap().map(|r| r.id), Some(head));
+        assert_eq!(
+            store.client_ref("shop", "long").unwrap().map(|r| r.id),
+            Some(head)
+        );
 
         // A newer message with the same reference takes it over; purging the older one
         // leaves it, purging the newer one removes it.
@@ -144,7 +153,10 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(5)).await;
         store.purge_finished(None, cutoff, 10).await.unwrap();
         assert_eq!(store.message(first.id).unwrap(), None);
-        assert_eq!(store.client_ref("shop", "cart-1").unwrap().map(|r| r.id), Some(second.id));
+        assert_eq!(
+            store.client_ref("shop", "cart-1").unwrap().map(|r| r.id),
+            Some(second.id)
+        );
         store.cancel(second.id).await.unwrap();
         let cutoff = now_ms() + 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -155,7 +167,10 @@ mod tests {
         store.close().await.unwrap();
         drop(store);
         let store = open(&dir);
-        assert_eq!(store.client_ref("shop", "long").unwrap().map(|r| r.id), Some(head));
+        assert_eq!(
+            store.client_ref("shop", "long").unwrap().map(|r| r.id),
+            Some(head)
+        );
         assert_eq!(store.client_ref("shop", "cart-1").unwrap(), None);
     }
 

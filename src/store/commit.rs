@@ -42,10 +42,10 @@
 //! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
 //! and the next open replays nothing.
 
+use super::client_refs;
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
-use super::client_refs;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;

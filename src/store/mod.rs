@@ -634,6 +634,40 @@ impl Store {
             .collect()
     }
 
+    /// The ids of the waiting messages `keep` says yes to, read from both lanes of every route
+    /// queue a page at a time: a scan of everything queued, for the rare caller that looks
+    /// for messages by their fields (a campaign being cancelled). Messages dispatched but not
+    /// yet accepted by a carrier are in the queues too; `keep` sees their state. Blocking:
+    /// call it off the async workers.
+    pub fn queued_where(
+        &self,
+        mut keep: impl FnMut(&Message) -> bool,
+    ) -> Result<Vec<MessageId>, Error> {
+        const PAGE: usize = 1024;
+        let mut found = Vec::new();
+        for route in self.queue_names() {
+            for lane in Class::ALL {
+                let mut from = 0;
+                loop {
+                    let page = self.queued_from(&route, lane, from, PAGE)?;
+                    for (_, id) in &page {
+                        // Gone meanwhile (dispatched, ended, purged): nothing to keep.
+                        if self.stored(*id)?.is_some_and(|m| keep(&m)) {
+                            found.push(*id);
+                        }
+                    }
+                    match page.last() {
+                        Some((position, _)) if page.len() == PAGE && *position < u64::MAX => {
+                            from = position + 1;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Records a carrier's acceptance: the carrier and its id on the message, the (link, carrier
     /// id) mapping, state Enroute (or Sent, final, when the carrier was asked for no receipt:
     /// `awaits_receipt` false) and out of the queue, in one commit; returns the message as
