@@ -148,7 +148,8 @@ impl EsmeService {
     /// route), else the messages with their route and their hold for a sending window (the
     /// hold of one whose validity ends before its window opens, returned: a send would end
     /// it EXPIRED at once). Nothing is taken from the client's caps, outbox or route queues,
-    /// and consent is left to the caller, which reports rather than refuses it.
+    /// nothing is counted, and what consent would do is returned, not refused: a preview
+    /// reports it.
     pub(crate) fn preview_parts(
         &self,
         client: &ClientConfig,

@@ -372,7 +372,7 @@ impl HttpApi {
 impl HttpApi {
     /// The answer kept for `key`, if within the window: replayed for the same request, 422
     /// for another.
-    pub(super) fn replay(
+    fn replay(
         &self,
         client: &str,
         key: &str,
