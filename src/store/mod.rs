@@ -2026,6 +2026,44 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
+    async fn queued_where_reads_every_route_and_lane_page_by_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let labelled = |route: &str, class: Class, campaign: &str| Message {
+            class,
+            labels: crate::message::Labels {
+                campaign: Some(campaign.into()),
+                ..crate::message::Labels::default()
+            },
+            ..message(&store, route)
+        };
+        // More than a page in one lane, and the campaign on two routes and in both lanes.
+        let mut messages: Vec<_> = (0..1100)
+            .map(|_| labelled("a", Class::Marketing, "other"))
+            .collect();
+        let wanted = vec![
+            labelled("a", Class::Marketing, "x"),
+            labelled("a", Class::Transactional, "x"),
+            labelled("b", Class::Marketing, "x"),
+        ];
+        messages.extend(wanted.iter().cloned());
+        store.accept(messages).await.unwrap();
+        let campaign = |m: &Message| m.labels.campaign.as_deref() == Some("x");
+        let mut found = store.queued_where(campaign).unwrap();
+        found.sort_unstable();
+        let mut ids: Vec<_> = wanted.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        assert_eq!(found, ids);
+        assert_eq!(store.queued_where(|_| true).unwrap().len(), 1103);
+        // A message that left its queue is not read any more.
+        store
+            .record_dispatch(wanted[0].id, "c", "x1", true, None)
+            .await
+            .unwrap();
+        assert_eq!(store.queued_where(campaign).unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn retention_keeps_the_store_bounded_under_steady_load() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&config(&dir, Durability::Relaxed)).unwrap();
