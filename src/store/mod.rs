@@ -2041,7 +2041,7 @@ pub(super) mod tests {
         let mut messages: Vec<_> = (0..1100)
             .map(|_| labelled("a", Class::Marketing, "other"))
             .collect();
-        let wanted = vec![
+        let wanted = [
             labelled("a", Class::Marketing, "x"),
             labelled("a", Class::Transactional, "x"),
             labelled("b", Class::Marketing, "x"),
