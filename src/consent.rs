@@ -196,7 +196,7 @@ pub fn refusal_detail(message: &Message, event: &ConsentEvent) -> String {
 /// marketing SMS ("STOP au 36123", "STOP SMS"; `class::mentions_opt_out`). Of a long message
 /// only the last part is read, where the mention goes; binary messages are not read.
 pub fn lacks_mention(message: &Message) -> bool {
-    if message.class != Class::Marketing || !matches!(message.data_coding, 0 | 1 | 3 | 8) {
+    if message.class != Class::Marketing || !readable(message) {
         return false;
     }
     if message
@@ -205,15 +205,36 @@ pub fn lacks_mention(message: &Message) -> bool {
     {
         return false;
     }
+    !mentions(message)
+}
+
+/// Whether `message`'s text carries an opt-out mention, whatever its class (the HTTP API's
+/// preview says so). Binary messages are not read.
+pub fn has_mention(message: &Message) -> bool {
+    readable(message) && mentions(message)
+}
+
+/// Text codings whose text is read for a mention.
+fn readable(message: &Message) -> bool {
+    matches!(message.data_coding, 0 | 1 | 3 | 8)
+}
+
+fn mentions(message: &Message) -> bool {
     let text = message.user_data();
-    !(class::may_mention_opt_out(message.data_coding, text)
-        && class::mentions_opt_out(&coding::decode_text(message.data_coding, text)))
+    class::may_mention_opt_out(message.data_coding, text)
+        && class::mentions_opt_out(&coding::decode_text(message.data_coding, text))
+}
+
+/// Whether `require_mention`, with consent on, has a word to say about `message`: marketing
+/// without an opt-out mention (counted and refused, or counted only, by [`check_mention`]).
+pub fn misses_mention(config: &ConsentConfig, message: &Message) -> bool {
+    config.enabled && config.require_mention != RequireMention::Off && lacks_mention(message)
 }
 
 /// `require_mention`, with consent on: marketing without an opt-out mention is counted in
 /// `smppd_mention_missing_total{client}`, and refused with `mention_status` if so configured.
 pub fn check_mention(config: &ConsentConfig, message: &Message) -> Result<(), CommandStatus> {
-    if !config.enabled || config.require_mention == RequireMention::Off || !lacks_mention(message) {
+    if !misses_mention(config, message) {
         return Ok(());
     }
     telemetry::mention_missing(&message.client);

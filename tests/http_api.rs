@@ -470,3 +470,494 @@ async fn a_crash_between_the_commit_and_the_answer_is_answered_on_retry_with_the
         "one SMS, not two: {texts:?}"
     );
 }
+
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Consent on, and a sending window for marketing to France that is closed today and the
+/// next two days (Paris time) and open the four others; the first day it opens.
+fn consent_and_window() -> (String, jiff::civil::Date) {
+    use jiff::ToSpan;
+    let today = jiff::Timestamp::now().in_tz("Europe/Paris").unwrap().date();
+    let closed: Vec<usize> = (0..3)
+        .map(|i| {
+            let day = today.checked_add(i.days()).unwrap();
+            usize::try_from(day.weekday().to_monday_zero_offset()).unwrap()
+        })
+        .collect();
+    let open: Vec<String> = (0..7)
+        .filter(|d| !closed.contains(d))
+        .map(|d| format!("\"{}\"", DAYS[d]))
+        .collect();
+    let extra = format!(
+        "\n[consent]\nenabled = true\nrequire_mention = \"warn\"\n\n\
+         [[sending_windows]]\nname = \"shop-hours\"\ndays = [{}]\nfrom = \"09:00\"\n\
+         until = \"18:00\"\nholidays = \"none\"\nspread = \"10m\"\n\n\
+         [[window_policies]]\nclass = \"marketing\"\ndestinations = [\"+33\"]\n\
+         window = \"shop-hours\"\n",
+        open.join(", ")
+    );
+    (extra, today.checked_add(3.days()).unwrap())
+}
+
+async fn preview(addr: SocketAddr, key: Option<&str>, body: Value) -> HttpAnswer {
+    http(addr, "POST", "/api/v1/preview", SHOP, key, Some(body))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_preview_says_what_a_send_would_do_and_stores_nothing() {
+    let dir = temp_dir("http-preview");
+    let sim = Simulator::start(&dir, "sim", &[]);
+    let (extra, first_open) = consent_and_window();
+    let gw = Gateway::start(&dir, &(config(&dir, &sim) + &extra));
+    let admin = gw.admin.unwrap();
+    wait_link_up(admin, "sim").await;
+    let addr = gw.http.unwrap();
+
+    // French typography: UCS-2 in two SMS as written, one in GSM 7-bit once transliterated.
+    let text = "L’e-commerce progresse : aujourd’hui, 8 Français sur 10 achètent en ligne… \
+                Livraison offerte dès 49 €";
+    let answer = preview(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": text,
+               "client_ref": "preview-1"}),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let p = &answer.json;
+    assert_eq!(
+        (p["encoding_before"].clone(), p["segments_before"].clone()),
+        (json!("ucs2"), json!(2)),
+        "{p}"
+    );
+    assert_eq!(
+        (p["encoding"].clone(), p["segments"].clone()),
+        (json!("gsm7"), json!(1))
+    );
+    let replaced: Vec<&str> = p["replaced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(replaced, ["’", "ç", "…"], "{p}");
+    assert_eq!(p["cost"], json!({"amount": "0.045", "currency": "EUR"}));
+    assert_eq!(
+        (p["class"].clone(), p["class_from"].clone()),
+        (json!("transactional"), json!("default_class"))
+    );
+    assert_eq!(p["state"], "queued");
+    assert_eq!(p["send_at"], Value::Null);
+    assert_eq!(p["opt_out_mention"], false);
+    assert_eq!(p["suppressed"], false);
+    assert_eq!(p["refusal"], Value::Null);
+    assert_eq!(p["warnings"], json!([]));
+
+    // Marketing outside its window waits for it; without "STOP au …" it is said so.
+    let answer = preview(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "36123", "text": "Soldes -50% ce week-end",
+               "class": "marketing"}),
+    )
+    .await;
+    let p = &answer.json;
+    assert_eq!(
+        (answer.status, p["state"].clone()),
+        (200, json!("deferred")),
+        "{p}"
+    );
+    assert_eq!(p["class_from"], "tlv");
+    let send_at: jiff::Timestamp = p["send_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        send_at.in_tz("Europe/Paris").unwrap().date(),
+        first_open,
+        "{p}"
+    );
+    assert_eq!(p["opt_out_mention"], false);
+    assert!(
+        p["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("opt-out mention"),
+        "{p}"
+    );
+    // With the mention: nothing to warn of.
+    let with_mention = json!({"to": "+33612345678", "from": "36123",
+                              "text": "Soldes -50% STOP au 36123", "class": "marketing"});
+    let answer = preview(addr, None, with_mention.clone()).await;
+    assert_eq!(answer.json["opt_out_mention"], true, "{}", answer.json);
+    assert_eq!(answer.json["warnings"], json!([]));
+    // A validity that ends before the window opens: it would end expired.
+    let mut short = with_mention.clone();
+    short["validity"] = json!("1h");
+    let answer = preview(addr, None, short).await;
+    assert_eq!(answer.json["state"], "expired", "{}", answer.json);
+    assert_eq!(answer.json["send_at"], Value::Null);
+    assert!(answer.json["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("shop-hours"));
+
+    // A number on the client's opt-out list: marketing to it would be suppressed (accepted
+    // only to end REJECTED, on_suppressed = "receipt"), transactional still goes.
+    let body = json!({"scope": "client:shop", "choice": "opted_out", "evidence": "form"});
+    let (status, answer) = common::api(
+        admin,
+        "PUT",
+        "/api/suppressions/%2B33612345699",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let mut to_opted_out = with_mention.clone();
+    to_opted_out["to"] = json!("0612345699");
+    let answer = preview(addr, None, to_opted_out.clone()).await;
+    assert_eq!(
+        (
+            answer.json["suppressed"].clone(),
+            answer.json["state"].clone()
+        ),
+        (json!(true), json!("suppressed")),
+        "{}",
+        answer.json
+    );
+    to_opted_out["class"] = json!("transactional");
+    let answer = preview(addr, None, to_opted_out).await;
+    assert_eq!(
+        (
+            answer.json["suppressed"].clone(),
+            answer.json["state"].clone()
+        ),
+        (json!(true), json!("queued")),
+        "{}",
+        answer.json
+    );
+    // Another client's list is not this one's.
+    let theirs = http(addr, "POST", "/api/v1/preview", OTHER, None, Some(json!(
+        {"to": "+33612345699", "from": "36123", "text": "Soldes STOP au 36123", "class": "marketing"}
+    ))).await.unwrap();
+    assert_eq!(theirs.json["suppressed"], false, "{}", theirs.json);
+
+    // Bad input is refused exactly as a send refuses it.
+    for body in [
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x", "schedule_at": "2026-12-07T08:00:00"}),
+        json!({"to": "not a number", "from": "SHOP", "text": "x"}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": ""}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x".repeat(1000)}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x", "class": "promo"}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x", "colour": "red"}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x", "client_ref": ""}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x", "validity": "soon"}),
+        json!({"to": "+33612345678", "from": "SHOP", "text": "x", "max_segments": 0}),
+        json!(["not", "an", "object"]),
+    ] {
+        let previewed = preview(addr, None, body.clone()).await;
+        let sent = post(addr, None, body.clone()).await;
+        assert!((400..500).contains(&sent.status), "{body}: {}", sent.json);
+        assert_eq!(
+            (previewed.status, &previewed.json),
+            (sent.status, &sent.json),
+            "{body}"
+        );
+    }
+
+    // Nothing was stored or sent, and no Idempotency-Key was kept: the key is free for a send
+    // of another body.
+    let answer = preview(addr, Some("order-5"), with_mention).await;
+    assert_eq!(answer.status, 200);
+    let sent = post(
+        addr,
+        Some("order-5"),
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": "Commande 5 expédiée"}),
+    )
+    .await;
+    assert_eq!((sent.status, sent.replayed), (202, false), "{}", sent.json);
+    let by_ref = http(
+        addr,
+        "GET",
+        "/api/v1/messages?client_ref=preview-1",
+        SHOP,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_ref.status, 404, "{}", by_ref.json);
+    status_of(addr, sent.json["id"].as_str().unwrap(), "delivered").await;
+    assert_eq!(texts_at_carrier(&sim), ["Commande 5 expédiée"]);
+}
+
+#[tokio::test]
+async fn a_client_ref_finds_and_cancels_its_message_and_a_batch_does_not_send_it_twice() {
+    let dir = temp_dir("http-client-ref");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "20ms"]);
+    let gw = Gateway::start(&dir, &config(&dir, &sim));
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let addr = gw.http.unwrap();
+    let get = |credentials, path: String| async move {
+        http(addr, "GET", &path, credentials, None, None).await
+    };
+    let delete = |credentials, path: String| async move {
+        http(addr, "DELETE", &path, credentials, None, None).await
+    };
+    let by_ref = |r: &str| format!("/api/v1/messages?client_ref={r}");
+
+    // The abandoned-cart reminder, for tomorrow, found by the cart's reference.
+    let tomorrow = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let reminder = post(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": "Votre panier vous attend",
+               "client_ref": "cart-8812", "schedule_at": tomorrow.to_string()}),
+    )
+    .await;
+    assert_eq!(reminder.status, 202, "{}", reminder.json);
+    let found = get(SHOP, by_ref("cart-8812")).await.unwrap();
+    assert_eq!(found.status, 200, "{}", found.json);
+    assert_eq!(found.json["id"], reminder.json["id"]);
+    assert_eq!(found.json["status"], "scheduled");
+    assert_eq!(found.json["client_ref"], "cart-8812");
+    // The same body as GET by id.
+    let by_id = get(
+        SHOP,
+        format!("/api/v1/messages/{}", reminder.json["id"].as_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.json, by_id.json);
+
+    // Unknown references, another client's, and no reference at all.
+    for (credentials, path, status, field) in [
+        (SHOP, by_ref("cart-0000"), 404, None),
+        (OTHER, by_ref("cart-8812"), 404, None),
+        (SHOP, by_ref(""), 400, Some("client_ref")),
+        (SHOP, "/api/v1/messages".to_owned(), 400, Some("client_ref")),
+        (
+            SHOP,
+            "/api/v1/messages?ref=cart-8812".to_owned(),
+            400,
+            Some("ref"),
+        ),
+    ] {
+        for method in ["GET", "DELETE"] {
+            let answer = http(addr, method, &path, credentials, None, None)
+                .await
+                .unwrap();
+            assert_eq!(answer.status, status, "{method} {path}: {}", answer.json);
+            let code = if status == 404 {
+                "not_found"
+            } else {
+                "bad_request"
+            };
+            assert_eq!(answer.json["error"], code, "{method} {path}");
+            if let Some(field) = field {
+                assert!(
+                    answer.json["message"].as_str().unwrap().contains(field),
+                    "{method} {path}: {}",
+                    answer.json
+                );
+            }
+        }
+    }
+
+    // The order is placed: the reminder is cancelled by its reference, twice harmlessly.
+    for _ in 0..2 {
+        let cancelled = delete(SHOP, by_ref("cart-8812")).await.unwrap();
+        assert_eq!(cancelled.status, 200, "{}", cancelled.json);
+        assert_eq!(cancelled.json["status"], "cancelled");
+        assert_eq!(cancelled.json["parts"][0]["state"], "deleted");
+    }
+    // One that has left cannot be.
+    let order = post(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": "Commande 8812 expédiée",
+               "client_ref": "order-8812"}),
+    )
+    .await;
+    status_of(addr, order.json["id"].as_str().unwrap(), "delivered").await;
+    let late = delete(SHOP, by_ref("order-8812")).await.unwrap();
+    assert_eq!(
+        (late.status, late.json["error"].clone()),
+        (409, json!("already_sent"))
+    );
+
+    // A batch retried without its key (or with a new one) does not send a message whose
+    // reference names one sent within the window, nor one named twice in the batch.
+    let batch = json!({"messages": [
+        {"to": "+33612345601", "from": "MABOUTIQUE", "text": "Relance 1", "client_ref": "r-1"},
+        {"to": "+33612345602", "from": "MABOUTIQUE", "text": "Relance 2", "client_ref": "r-2"},
+        {"to": "+33612345601", "from": "MABOUTIQUE", "text": "Relance 1", "client_ref": "r-1"},
+        {"to": "+33612345603", "from": "MABOUTIQUE", "text": "Sans référence"},
+    ]});
+    let send = || {
+        http(
+            addr,
+            "POST",
+            "/api/v1/messages:batch",
+            SHOP,
+            None,
+            Some(batch.clone()),
+        )
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.json);
+    assert_eq!(
+        (
+            first.json["accepted"].clone(),
+            first.json["duplicates"].clone()
+        ),
+        (json!(3), json!(1)),
+        "{}",
+        first.json
+    );
+    let results = first.json["results"].as_array().unwrap();
+    assert_eq!(
+        (
+            results[2]["status"].clone(),
+            results[2]["duplicate"].clone()
+        ),
+        (json!(200), json!(true))
+    );
+    assert_eq!(results[2]["existing"]["id"], results[0]["accepted"]["id"]);
+    let again = send().await.unwrap();
+    assert_eq!(
+        (
+            again.json["accepted"].clone(),
+            again.json["duplicates"].clone()
+        ),
+        (json!(1), json!(3)),
+        "{}",
+        again.json
+    );
+    assert_eq!(
+        again.json["results"][1]["existing"]["id"],
+        results[1]["accepted"]["id"]
+    );
+    assert_eq!(again.json["results"][1]["existing"]["client_ref"], "r-2");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let texts = texts_at_carrier(&sim);
+    for (text, times) in [("Relance 1", 1), ("Relance 2", 1), ("Sans référence", 2)] {
+        assert_eq!(
+            texts.iter().filter(|t| *t == text).count(),
+            times,
+            "{text}: {texts:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_campaign_ends_its_waiting_messages_and_only_those() {
+    use smpp_proto::{Body, CommandId, Tag, Tlv, TlvValue};
+    let dir = temp_dir("http-campaign-cancel");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "20ms"]);
+    let gw = Gateway::start(&dir, &config(&dir, &sim));
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let addr = gw.http.unwrap();
+    let tomorrow = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    let message = |text: &str, campaign: &str, at: Option<&str>| {
+        let mut body = json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": text,
+                              "campaign": campaign});
+        if let Some(at) = at {
+            body["schedule_at"] = json!(at);
+        }
+        body
+    };
+    let mut waiting = Vec::new();
+    for text in [
+        "Relance panier 1".to_owned(),
+        // A long one: three parts, each in the queue; one message.
+        format!(
+            "Relance panier ✨ {}",
+            "n'oubliez pas vos articles. ".repeat(5)
+        ),
+    ] {
+        let answer = post(addr, None, message(&text, "relance", Some(&tomorrow))).await;
+        assert_eq!(answer.status, 202, "{}", answer.json);
+        waiting.push(answer.json["id"].as_str().unwrap().to_owned());
+    }
+    // Kept: another campaign, another client's campaign of the same name, and one sent.
+    let other_campaign = post(addr, None, message("Autre", "autre", Some(&tomorrow))).await;
+    let theirs = http(
+        addr,
+        "POST",
+        "/api/v1/messages",
+        OTHER,
+        None,
+        Some(message("Leur relance", "relance", Some(&tomorrow))),
+    )
+    .await
+    .unwrap();
+    let sent = post(addr, None, message("Relance envoyée", "relance", None)).await;
+    status_of(addr, sent.json["id"].as_str().unwrap(), "delivered").await;
+    // And one over SMPP, asking for a receipt: it gets it, DELETED, as cancel_sm gives.
+    let mut shop =
+        common::Client::bound(gw.addr, CommandId::BindTransceiver, "shop", "secret1").await;
+    let mut sm = common::submit_sm("33612345678", "Relance SMPP");
+    sm.schedule_delivery_time = "000001000000000R".try_into().unwrap();
+    let campaign = TlvValue::Octets(bytes::Bytes::from_static(b"relance"));
+    sm.tlvs.push(Tlv::new(Tag(0x1501), campaign).unwrap());
+    let over_smpp = shop.submit_ok(Body::SubmitSm(sm)).await;
+    waiting.push(over_smpp.clone());
+
+    let cancel = || {
+        http(
+            addr,
+            "POST",
+            "/api/v1/campaigns/relance/cancel",
+            SHOP,
+            Some("cancel-relance"),
+            None,
+        )
+    };
+    let answer = cancel().await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(answer.json, json!({"campaign": "relance", "cancelled": 3}));
+    for id in &waiting {
+        let shown = status_of(addr, id, "cancelled").await;
+        assert!(shown["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "deleted"));
+    }
+    assert_eq!(
+        status_of(addr, waiting[1].as_str(), "cancelled").await["parts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(shop.next_receipt().await, (over_smpp, "DELETED".to_owned()));
+    status_of(
+        addr,
+        other_campaign.json["id"].as_str().unwrap(),
+        "scheduled",
+    )
+    .await;
+    let path = format!("/api/v1/messages/{}", theirs.json["id"].as_str().unwrap());
+    let theirs = http(addr, "GET", &path, OTHER, None, None).await.unwrap();
+    assert_eq!(theirs.json["status"], "scheduled", "{}", theirs.json);
+    status_of(addr, sent.json["id"].as_str().unwrap(), "delivered").await;
+
+    // A retry with the key gets the first answer; without one, there is nothing left.
+    let retry = cancel().await.unwrap();
+    assert_eq!((retry.status, retry.replayed), (200, true));
+    assert_eq!(retry.json, answer.json);
+    let again = http(
+        addr,
+        "POST",
+        "/api/v1/campaigns/relance/cancel",
+        SHOP,
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.json, json!({"campaign": "relance", "cancelled": 0}));
+    assert_eq!(texts_at_carrier(&sim), ["Relance envoyée"]);
+}

@@ -8,6 +8,7 @@
 pub(crate) mod bind;
 mod query;
 mod submit;
+pub(crate) use submit::Preview;
 
 mod validate;
 pub(crate) use validate::Submission;

@@ -80,6 +80,17 @@ impl EsmeService {
         }
     }
 
+    /// Cancels message `id` while it still waits in its queue: DELETED, with the receipt its
+    /// client asked for (`Outboxes::cancel`). The HTTP API cancels through it, one message
+    /// (`DELETE`) or a campaign's.
+    pub(crate) async fn cancel_queued(
+        &self,
+        id: MessageId,
+        detail: &str,
+    ) -> Result<Message, crate::store::Error> {
+        self.outboxes.cancel(id, detail.to_owned()).await
+    }
+
     pub(super) async fn replace_sm(&self, session: &SessionInfo, seq: u32, r: &ReplaceSm) -> Pdu {
         let fail = |status| Pdu::with_status(seq, status, Body::ReplaceSmResp);
         let Ok(message) = self.owned(session, &r.message_id.to_string_lossy()) else {

@@ -6,7 +6,7 @@
 
 use super::validate::{validate, Submission};
 use super::{EsmeService, DEFAULT_ROUTE};
-use crate::config::{ClientConfig, Config, OnSuppressed};
+use crate::config::{ClientConfig, Config, OnSuppressed, RequireMention};
 use crate::consent::{self, ConsentEvent};
 use crate::idempotency::Recorded;
 use crate::message::{Address, Class, Event, Message, MessageId, State};
@@ -17,6 +17,22 @@ use smpp_proto::pdu::{
     DataSm, DestAddress, MessageIdResp, SubmitMulti, SubmitMultiResp, SubmitSm, UnsuccessSme,
 };
 use smpp_proto::{Body, CommandStatus, Pdu, Tlvs};
+
+/// What a send of one message's parts would do, from [`EsmeService::preview_parts`].
+pub(crate) struct Preview {
+    /// The messages a send would store (without ids), routed and held for their sending
+    /// window.
+    pub(crate) messages: Vec<Message>,
+    /// The hold of a message whose validity ends before its window opens: a send would
+    /// accept it only to end it EXPIRED.
+    pub(crate) too_late: Option<sending_hours::Hold>,
+    /// The destination's opt-out in the messages' scope (by default the client's list),
+    /// whether or not it holds them back.
+    pub(crate) opt_out: Option<ConsentEvent>,
+    /// What consent makes of them at accept: refused with this status (`require_mention`,
+    /// `on_suppressed` "refuse"), accepted only to end REJECTED (`true`), or sent (`false`).
+    pub(crate) consent: Result<bool, CommandStatus>,
+}
 
 /// Messages given their ids, routes and holds, to be stored in one commit.
 struct Prepared {
@@ -106,20 +122,75 @@ impl EsmeService {
         for (n, message) in (0..).zip(&mut messages) {
             message.route = self.route_of(message)?;
             message.id = MessageId::new(first + n);
-            if let Some(hold) = sending_hours::hold_together(&config, message, now) {
-                if message.expire_at.is_some_and(|end| hold.until >= end) {
-                    too_late.push((message.id, hold));
-                } else {
-                    message.schedule_at = Some(hold.until);
-                    message.history.push(Event {
-                        at: now,
-                        state: State::Queued,
-                        detail: hold.detail(),
-                    });
-                }
+            if let Some(hold) = hold_for_window(&config, message, now) {
+                too_late.push((message.id, hold));
             }
         }
         Ok(Prepared { messages, too_late })
+    }
+
+    /// The messages `submissions` make for `client`, each checked as a bound client's
+    /// submit_sm is (`validate`: fields, class and labels, sender rules).
+    fn check_parts(
+        client: &ClientConfig,
+        config: &Config,
+        submissions: &[Submission<'_>],
+        now: i64,
+    ) -> Result<Vec<Message>, CommandStatus> {
+        submissions
+            .iter()
+            .map(|submission| validate(client, sender::Rules::of(config), submission, now))
+            .collect()
+    }
+
+    /// What [`Self::submit_parts`] would make of the parts of one message, with nothing
+    /// stored or sent: refused as a send would be for what the messages are (validation, no
+    /// route), else the messages with their route and their hold for a sending window (the
+    /// hold of one whose validity ends before its window opens, returned: a send would end
+    /// it EXPIRED at once). Nothing is taken from the client's caps, outbox or route queues,
+    /// nothing is counted, and what consent would do is returned, not refused: a preview
+    /// reports it.
+    pub(crate) fn preview_parts(
+        &self,
+        client: &ClientConfig,
+        submissions: &[Submission<'_>],
+    ) -> Result<Preview, CommandStatus> {
+        let config = self.config();
+        let now = crate::message::now_ms();
+        let mut messages = Self::check_parts(client, &config, submissions, now)?;
+        let mut too_late = None;
+        for message in &mut messages {
+            message.route = self.route_for(message)?.0;
+            if let Some(hold) = hold_for_window(&config, message, now) {
+                too_late.get_or_insert(hold);
+            }
+        }
+        // The parts share destination, sender and class: one list to read.
+        let first = messages.first().ok_or(CommandStatus::ESME_RSYSERR)?;
+        let opt_out = self.store.opted_out(&config, first).map_err(|e| {
+            tracing::error!(error = %e, "cannot read the suppression list");
+            CommandStatus::ESME_RSYSERR
+        })?;
+        // As `consent_at_accept` decides, counting nothing: the mention first, then the list.
+        let mention = messages
+            .iter()
+            .any(|m| consent::misses_mention(&config.consent, m));
+        let consent = match (mention, config.consent.require_mention) {
+            (true, RequireMention::Refuse(status)) => Err(status),
+            _ if opt_out.is_some() && consent::applies(&config.consent, first.class) => {
+                match config.consent.on_suppressed {
+                    OnSuppressed::Refuse(status) => Err(status),
+                    OnSuppressed::Receipt => Ok(true),
+                }
+            }
+            _ => Ok(false),
+        };
+        Ok(Preview {
+            messages,
+            too_late,
+            opt_out,
+            consent,
+        })
     }
 
     /// Stores prepared messages in one commit, with the answer kept for an idempotency key
@@ -186,13 +257,11 @@ impl EsmeService {
         }
         self.check_outbox(client)?;
         let now = crate::message::now_ms();
-        let mut messages = Vec::with_capacity(submissions.len());
-        let mut opt_outs = Vec::with_capacity(submissions.len());
-        for submission in submissions {
-            let message = validate(client, sender::Rules::of(&config), submission, now)?;
-            opt_outs.push(self.consent_at_accept(&config, &message)?);
-            messages.push(message);
-        }
+        let messages = Self::check_parts(client, &config, submissions, now)?;
+        let opt_outs = messages
+            .iter()
+            .map(|message| self.consent_at_accept(&config, message))
+            .collect::<Result<Vec<_>, _>>()?;
         let prepared = self.prepare(messages)?;
         let stored = prepared.messages.clone();
         let reply = answer(&stored, &opt_outs);
@@ -210,23 +279,30 @@ impl EsmeService {
     /// the default queue; with routes, a message none matches is refused: its destination is
     /// one this gateway cannot reach.
     fn route_of(&self, message: &Message) -> Result<String, CommandStatus> {
+        let (route, most) = self.route_for(message)?;
+        // Counted, not reserved: concurrent submits may pass the bound by a window or so.
+        if most.is_some_and(|most| self.store.queue_depth(&route) >= most) {
+            tracing::debug!(route = %route, "route queue full; submit refused");
+            telemetry::refused_full(Bound::RouteQueue, &route);
+            return Err(CommandStatus::ESME_RMSGQFUL);
+        }
+        Ok(route)
+    }
+
+    /// [`Self::route_of`] without the queue's bound: the route's name and the most its queue
+    /// may hold (`None` for the default queue).
+    fn route_for(&self, message: &Message) -> Result<(String, Option<usize>), CommandStatus> {
         let live = self.live.load();
         let routes = &live.routes;
         if routes.routes().is_empty() {
-            return Ok(DEFAULT_ROUTE.to_owned());
+            return Ok((DEFAULT_ROUTE.to_owned(), None));
         }
         match routes.route(
             &message.client,
             &message.source.addr,
             &message.destination.addr,
         ) {
-            // Counted, not reserved: concurrent submits may pass the bound by a window or so.
-            Some(route) if self.store.queue_depth(route.name()) >= route.max_queue() => {
-                tracing::debug!(route = %route.name(), "route queue full; submit refused");
-                telemetry::refused_full(Bound::RouteQueue, route.name());
-                Err(CommandStatus::ESME_RMSGQFUL)
-            }
-            Some(route) => Ok(route.name().to_owned()),
+            Some(route) => Ok((route.name().to_owned(), Some(route.max_queue()))),
             None => {
                 tracing::debug!(
                     client = %message.client,
@@ -435,6 +511,27 @@ impl EsmeService {
             Err(status) => refuse(status),
         }
     }
+}
+
+/// Holds `message` for its sending window, if one is closed (`sending_hours::hold_together`):
+/// its `schedule_at` moves to the opening, with a history line. Returns the hold instead when
+/// the message's validity ends before the window opens (it is to end EXPIRED).
+fn hold_for_window(
+    config: &Config,
+    message: &mut Message,
+    now: i64,
+) -> Option<sending_hours::Hold> {
+    let hold = sending_hours::hold_together(config, message, now)?;
+    if message.expire_at.is_some_and(|end| hold.until >= end) {
+        return Some(hold);
+    }
+    message.schedule_at = Some(hold.until);
+    message.history.push(Event {
+        at: now,
+        state: State::Queued,
+        detail: hold.detail(),
+    });
+    None
 }
 
 fn first(ids: Vec<MessageId>) -> Result<MessageId, CommandStatus> {

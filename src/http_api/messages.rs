@@ -1,6 +1,9 @@
 //! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does),
-//! `GET /api/v1/messages/{id}` (the message with one overall status, and each part's) and
-//! `DELETE /api/v1/messages/{id}` (cancel it while no part has left).
+//! `POST /api/v1/messages:batch` (many, each on its own; a message whose `client_ref` names
+//! one sent within the idempotency window is not sent again), `GET /api/v1/messages/{id}` or
+//! `?client_ref=` (the message with one overall status, and each part's) and
+//! `DELETE /api/v1/messages/{id}` or `?client_ref=` (cancel it while no part has left).
+//! `preview.rs` and `campaigns.rs` reuse the checks and the cancel here.
 
 use super::error::ApiError;
 use super::HttpApi;
@@ -9,10 +12,10 @@ use crate::esme::Submission;
 use crate::idempotency::{self, Recorded};
 use crate::message::{now_ms, Address, Class, Message, MessageId, State};
 use crate::numbering;
-use crate::transliterate::{transliterate, Mode};
+use crate::transliterate::{transliterate, Mode, Plan};
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State as Shared};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -27,7 +30,7 @@ use std::sync::Arc;
 /// A message to send.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewMessage {
+pub(super) struct NewMessage {
     /// The destination: `+33612345678` (international) or a national number (`0612345678`,
     /// read with `[numbering] default_country`).
     to: String,
@@ -93,10 +96,17 @@ pub(super) async fn submit(
             return Ok(replay);
         }
     }
-    let new: NewMessage = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
+    let new = NewMessage::parse(&body)?;
     let answer = api.send(&system_id, &new, key.as_deref(), request).await?;
     Ok(json_answer(StatusCode::ACCEPTED, answer, false))
+}
+
+impl NewMessage {
+    /// The body of a send or a preview.
+    pub(super) fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))
+    }
 }
 
 /// Several messages in one request (a campaign): each checked and stored on its own, each
@@ -116,7 +126,10 @@ struct NewBatch {
 /// `POST /api/v1/messages:batch`: up to `max_batch` messages; 200 with one result per message
 /// (the answer a single send would give, or its error). With an `Idempotency-Key`, each
 /// message's answer is kept in its own commit under the key and its index: a retry after a
-/// crash half-way replays the messages already stored and sends only the rest.
+/// crash half-way replays the messages already stored and sends only the rest. Without one (or
+/// with a new one), a message whose `client_ref` names a message of the client accepted
+/// within `idempotency_window` is not sent again: its result is that message, as GET shows
+/// it, marked `duplicate`.
 pub(super) async fn submit_batch(
     Shared(api): Shared<Arc<HttpApi>>,
     headers: HeaderMap,
@@ -142,7 +155,7 @@ pub(super) async fn submit_batch(
         .coded("batch_size"));
     }
     let mut results = Vec::with_capacity(batch.messages.len());
-    let (mut accepted, mut refused) = (0, 0);
+    let (mut accepted, mut refused, mut duplicates) = (0, 0, 0);
     for (index, mut fields) in batch.messages.into_iter().enumerate() {
         let defaults = [
             (
@@ -164,21 +177,34 @@ pub(super) async fn submit_batch(
         let outcome = async {
             if let Some(item_key) = &item_key {
                 if let Some(kept) = api.kept(&system_id, item_key, &request)? {
-                    return Ok(kept);
+                    return Ok(Item::Sent(kept));
                 }
             }
             let new: NewMessage = serde_json::from_value(item)
                 .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
-            api.send(&system_id, &new, item_key.as_deref(), request)
-                .await
+            // Held until sent: the same reference in a concurrent batch waits its turn.
+            let _held = match new.client_ref.as_deref() {
+                Some(client_ref) => Some(api.hold_ref(&system_id, client_ref)?),
+                None => None,
+            };
+            if let Some(existing) = api.sent_with_ref(&system_id, new.client_ref.as_deref())? {
+                return Ok(Item::Duplicate(existing));
+            }
+            let sent = api.send(&system_id, &new, item_key.as_deref(), request);
+            sent.await.map(Item::Sent)
         }
         .await;
         results.push(match outcome {
-            Ok(answer) => {
+            Ok(Item::Sent(answer)) => {
                 accepted += 1;
                 let message: serde_json::Value =
                     serde_json::from_slice(&answer).unwrap_or_default();
                 serde_json::json!({"index": index, "status": 202, "accepted": message})
+            }
+            Ok(Item::Duplicate(parts)) => {
+                duplicates += 1;
+                serde_json::json!({"index": index, "status": 200, "duplicate": true,
+                                   "existing": shown(&parts)})
             }
             Err(e) => {
                 refused += 1;
@@ -189,12 +215,21 @@ pub(super) async fn submit_batch(
             }
         });
     }
-    let answer = serde_json::json!({"accepted": accepted, "refused": refused, "results": results});
+    let answer = serde_json::json!({"accepted": accepted, "refused": refused,
+                                    "duplicates": duplicates, "results": results});
     Ok((StatusCode::OK, axum::Json(answer)).into_response())
 }
 
+/// What became of one message of a batch that was not refused.
+enum Item {
+    /// Sent (or sent before, under the batch's key): the send's answer.
+    Sent(Vec<u8>),
+    /// Not sent: its `client_ref` names this message, sent within the window.
+    Duplicate(Vec<Message>),
+}
+
 /// axum's refusal of a body, as an API error.
-fn too_large(e: BytesRejection) -> ApiError {
+pub(super) fn too_large(e: BytesRejection) -> ApiError {
     match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -207,7 +242,11 @@ fn too_large(e: BytesRejection) -> ApiError {
 
 impl HttpApi {
     /// Takes `key` for this request; 409 if another request holds it.
-    fn hold(&self, client: &str, key: Option<&str>) -> Result<Option<idempotency::Held>, ApiError> {
+    pub(super) fn hold(
+        &self,
+        client: &str,
+        key: Option<&str>,
+    ) -> Result<Option<idempotency::Held>, ApiError> {
         let Some(key) = key else {
             return Ok(None);
         };
@@ -218,6 +257,52 @@ impl HttpApi {
                 "a request with this Idempotency-Key is still being handled",
             )
         })
+    }
+
+    /// Takes `client_ref` for one message of a batch, until it is sent; 409 if another
+    /// request is sending one with the same reference.
+    fn hold_ref(&self, client: &str, client_ref: &str) -> Result<idempotency::Held, ApiError> {
+        // A space is never in an Idempotency-Key: the two never meet in `in_flight`.
+        let key = format!("client_ref {client_ref}");
+        self.in_flight.take(client, &key).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "in_progress",
+                "a message with this client_ref is being sent",
+            )
+        })
+    }
+
+    /// The parts of the message `client` sent with `client_ref` within `idempotency_window`,
+    /// if any: a batch does not send it again.
+    fn sent_with_ref(
+        &self,
+        client: &str,
+        client_ref: Option<&str>,
+    ) -> Result<Option<Vec<Message>>, ApiError> {
+        let Some(client_ref) = client_ref else {
+            return Ok(None);
+        };
+        let found = self
+            .store
+            .client_ref(client, client_ref)
+            .map_err(|e| ApiError::internal(format!("cannot read the client refs: {e}")))?;
+        let Some(found) =
+            found.filter(|found| now_ms().saturating_sub(found.accepted_at) < self.window())
+        else {
+            return Ok(None);
+        };
+        match self.message_parts(client, found.id) {
+            Ok(parts) => Ok(Some(parts)),
+            // Purged meanwhile: nothing to send twice.
+            Err(e) if e.status() == StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `[http_api] idempotency_window`, in ms.
+    fn window(&self) -> i64 {
+        i64::try_from(self.config().http_api.idempotency_window.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Checks and stores one message, with its answer under `key` in the same commit; the
@@ -260,13 +345,17 @@ impl HttpApi {
 
     /// The answer body kept for `key` within the window, for the same request; 422 for
     /// another.
-    fn kept(&self, client: &str, key: &str, request: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+    pub(super) fn kept(
+        &self,
+        client: &str,
+        key: &str,
+        request: &[u8],
+    ) -> Result<Option<Vec<u8>>, ApiError> {
         let kept = self
             .store
             .idempotent(client, key)
             .map_err(|e| ApiError::internal(format!("cannot read the idempotency keys: {e}")))?;
-        let window = i64::try_from(self.config().http_api.idempotency_window.as_millis())
-            .unwrap_or(i64::MAX);
+        let window = self.window();
         let Some(kept) = kept.filter(|kept| now_ms().saturating_sub(kept.at) < window) else {
             return Ok(None);
         };
@@ -294,7 +383,7 @@ impl HttpApi {
     }
 }
 
-fn json_answer(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
+pub(super) fn json_answer(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -308,7 +397,7 @@ fn json_answer(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
 }
 
 /// The `Idempotency-Key` header, if any: 1–255 of `[A-Za-z0-9_:-]`.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -321,31 +410,34 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 #[derive(Clone, Debug, Serialize)]
-struct Replaced {
+pub(super) struct Replaced {
     from: String,
     to: &'static str,
     count: usize,
 }
 
 /// A message as SMPP parts, with what the answer reports.
-struct Parts {
+pub(super) struct Parts {
     source: Address,
     destination: Address,
-    encoding: Encoding,
-    replaced: Vec<Replaced>,
+    pub(super) encoding: Encoding,
+    /// The text as written, as smppd would send it untransliterated.
+    pub(super) before: Plan,
+    pub(super) replaced: Vec<Replaced>,
     short_messages: Vec<(bool, Vec<u8>)>,
     tlvs: Tlvs,
     schedule: Vec<u8>,
     validity: Vec<u8>,
     /// The client's `schedule_at`, unix ms.
-    schedule_at: Option<i64>,
+    pub(super) schedule_at: Option<i64>,
 }
 
 /// References of long messages: any value will do as long as two at once differ.
 static REFERENCE: AtomicU16 = AtomicU16::new(0);
 
 impl Parts {
-    fn of(new: &NewMessage) -> Result<Self, ApiError> {
+    /// The message a body asks for, checked: what every send and preview does first.
+    pub(super) fn of(new: &NewMessage) -> Result<Self, ApiError> {
         let destination = destination(&new.to)?;
         let source = source(&new.from)?;
         if new.text.is_empty() {
@@ -404,6 +496,7 @@ impl Parts {
             source,
             destination,
             encoding,
+            before: transliterated.before,
             replaced: transliterated
                 .replaced
                 .iter()
@@ -422,7 +515,7 @@ impl Parts {
     }
 
     /// Each part as a bound client would have submitted it; no receipt to an SMPP outbox.
-    fn submissions(&self) -> Vec<Submission<'_>> {
+    pub(super) fn submissions(&self) -> Vec<Submission<'_>> {
         self.short_messages
             .iter()
             .map(|(udhi, short_message)| Submission {
@@ -554,42 +647,59 @@ fn accepted(
     opt_outs: &[Option<crate::consent::ConsentEvent>],
     parts: &Parts,
 ) -> Accepted {
-    let (encoding, requested_at) = (parts.encoding, parts.schedule_at);
     let first = &messages[0];
-    let now = now_ms();
     let segments: u32 = messages.iter().map(Message::segments).sum();
-    // Priced by the number in E.164: a national form takes the default country's prices.
-    let number = numbering::e164(&config.numbering, &first.destination)
-        .unwrap_or_else(|| first.destination.addr.clone());
-    let cost = config.prices.cost(&number, segments);
-    let send_at = first.schedule_at.filter(|at| *at > now);
+    let send_at = send_at(first);
     let state = if opt_outs.iter().any(Option::is_some) {
         "suppressed"
     } else {
-        match (send_at, requested_at) {
-            (None, _) => "queued",
-            (Some(at), Some(requested)) if at <= requested => "scheduled",
-            (Some(_), _) => "deferred",
-        }
+        waiting(send_at, parts.schedule_at)
     };
     Accepted {
         id: first.id.to_string(),
         parts: messages.iter().map(|m| m.id.to_string()).collect(),
         segments: usize::try_from(segments).unwrap_or(usize::MAX),
         replaced: parts.replaced.clone(),
-        cost,
-        encoding: match encoding {
-            Encoding::Gsm7 => "gsm7",
-            Encoding::Latin1 => "latin1",
-            Encoding::Ucs2 => "ucs2",
-        },
+        cost: cost(config, first, segments),
+        encoding: encoding_name(parts.encoding),
         class: first.class.name(),
         state,
         send_at: send_at.and_then(rfc3339),
     }
 }
 
-fn rfc3339(ms: i64) -> Option<String> {
+/// The estimated cost of `segments` SMS to `first`'s destination (`[[prices]]`), if priced.
+pub(super) fn cost(config: &Config, first: &Message, segments: u32) -> Option<crate::price::Money> {
+    // Priced by the number in E.164: a national form takes the default country's prices.
+    let number = numbering::e164(&config.numbering, &first.destination)
+        .unwrap_or_else(|| first.destination.addr.clone());
+    config.prices.cost(&number, segments)
+}
+
+/// When a message stored so may leave, if not at once (unix ms).
+pub(super) fn send_at(first: &Message) -> Option<i64> {
+    first.schedule_at.filter(|at| *at > now_ms())
+}
+
+/// How a message that goes waits: `queued` (it leaves now), `scheduled` (at the client's
+/// `schedule_at`) or `deferred` (later, held for a sending window).
+pub(super) fn waiting(send_at: Option<i64>, requested_at: Option<i64>) -> &'static str {
+    match (send_at, requested_at) {
+        (None, _) => "queued",
+        (Some(at), Some(requested)) if at <= requested => "scheduled",
+        (Some(_), _) => "deferred",
+    }
+}
+
+pub(super) fn encoding_name(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Gsm7 => "gsm7",
+        Encoding::Latin1 => "latin1",
+        Encoding::Ucs2 => "ucs2",
+    }
+}
+
+pub(super) fn rfc3339(ms: i64) -> Option<String> {
     jiff::Timestamp::from_millisecond(ms)
         .ok()
         .map(|t| t.to_string())
@@ -597,7 +707,7 @@ fn rfc3339(ms: i64) -> Option<String> {
 
 /// A message as the API shows it.
 #[derive(Debug, Serialize)]
-struct Shown {
+pub(super) struct Shown {
     id: String,
     /// One for the whole message: `delivered` only when every part is; `failed`, `expired`,
     /// `rejected` or `cancelled` when a part ended so; else `scheduled` or `pending`.
@@ -630,6 +740,24 @@ pub(super) async fn show(
     Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response())
 }
 
+/// `GET /api/v1/messages?client_ref=…`: the message the client last sent with that
+/// reference, as `GET /api/v1/messages/{id}` shows it.
+pub(super) async fn show_by_ref(
+    Shared(api): Shared<Arc<HttpApi>>,
+    query: Result<Query<ByRef>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (_, parts) = api.parts_by_ref(&headers, query).await?;
+    Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response())
+}
+
+/// The query of `GET` and `DELETE /api/v1/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ByRef {
+    client_ref: Option<String>,
+}
+
 /// Cancels the message while every part still waits (an abandoned-cart reminder once the
 /// order is placed): each part ends DELETED. 409 once a part has left or ended; a message
 /// already cancelled answers as it is, so a retry is harmless. A part whose submit is on
@@ -640,48 +768,67 @@ pub(super) async fn cancel(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (system_id, parts) = api.parts_for(&headers, id).await?;
-    if parts.iter().all(|p| p.state == State::Deleted) {
-        return Ok((StatusCode::OK, axum::Json(shown(&parts))).into_response());
-    }
-    if let Some(gone) = parts.iter().find(|p| p.state != State::Queued) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_sent",
-            format!(
-                "part {} is {}: the message can no longer be cancelled",
-                gone.id,
-                gone.state.name()
-            ),
-        ));
-    }
-    let mut cancelled = Vec::with_capacity(parts.len());
-    for part in parts {
-        let ended = api
-            .store
-            .update(part.id, |m| {
-                if m.state != State::Queued {
-                    return Err(crate::message::UpdateRefused::new("it has left"));
-                }
-                m.transition(
-                    State::Deleted,
-                    now_ms(),
-                    "cancelled by its client (HTTP API)",
-                )
-            })
-            .await;
-        match ended {
-            Ok(message) => cancelled.push(message),
-            Err(e) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "already_sent",
-                    format!("part {} could not be cancelled: {e}", part.id),
-                ))
-            }
-        }
-    }
+    let cancelled = api.cancel_parts(parts, CANCELLED).await?;
     tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
     Ok((StatusCode::OK, axum::Json(shown(&cancelled))).into_response())
+}
+
+/// The history line of a message cancelled with DELETE.
+const CANCELLED: &str = "cancelled by its client (HTTP API)";
+
+/// `DELETE /api/v1/messages?client_ref=…`: [`cancel`] of the message the client last sent
+/// with that reference.
+pub(super) async fn cancel_by_ref(
+    Shared(api): Shared<Arc<HttpApi>>,
+    query: Result<Query<ByRef>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (system_id, parts) = api.parts_by_ref(&headers, query).await?;
+    let cancelled = api.cancel_parts(parts, CANCELLED).await?;
+    tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
+    Ok((StatusCode::OK, axum::Json(shown(&cancelled))).into_response())
+}
+
+impl HttpApi {
+    /// Ends every part of a message DELETED while all still wait in their queue, each with
+    /// `detail` in its history and the receipt asked for (`EsmeService::cancel_queued`); the
+    /// parts as they end. A message already cancelled is answered as it is; 409
+    /// `already_sent` once a part has left or ended.
+    pub(super) async fn cancel_parts(
+        &self,
+        parts: Vec<Message>,
+        detail: &str,
+    ) -> Result<Vec<Message>, ApiError> {
+        if parts.iter().all(|p| p.state == State::Deleted) {
+            return Ok(parts);
+        }
+        if let Some(gone) = parts.iter().find(|p| p.state != State::Queued) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_sent",
+                format!(
+                    "part {} is {}: the message can no longer be cancelled",
+                    gone.id,
+                    gone.state.name()
+                ),
+            ));
+        }
+        let mut cancelled = Vec::with_capacity(parts.len());
+        for part in parts {
+            let ended = self.esme.cancel_queued(part.id, detail).await;
+            match ended {
+                Ok(message) => cancelled.push(message),
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "already_sent",
+                        format!("part {} could not be cancelled: {e}", part.id),
+                    ))
+                }
+            }
+        }
+        Ok(cancelled)
+    }
 }
 
 impl HttpApi {
@@ -698,10 +845,49 @@ impl HttpApi {
         Ok((system_id, parts))
     }
 
+    /// The authenticated client and the parts of the message its `?client_ref=` names: the
+    /// one it last sent with it. 400 for no reference or an empty one.
+    async fn parts_by_ref(
+        &self,
+        headers: &HeaderMap,
+        query: Result<Query<ByRef>, QueryRejection>,
+    ) -> Result<(String, Vec<Message>), ApiError> {
+        let system_id = self.authenticate(headers).await?;
+        let Query(query) =
+            query.map_err(|e| ApiError::bad_request(format!("bad query: {}", e.body_text())))?;
+        let client_ref = match query.client_ref {
+            None => {
+                return Err(ApiError::bad_request(
+                    "`client_ref` is required: ?client_ref=…",
+                ))
+            }
+            Some(client_ref) if client_ref.is_empty() => {
+                return Err(ApiError::bad_request("`client_ref` is empty"))
+            }
+            Some(client_ref) => client_ref,
+        };
+        let found = self
+            .store
+            .client_ref(&system_id, &client_ref)
+            .map_err(|e| ApiError::internal(format!("cannot read the client refs: {e}")))?
+            .ok_or_else(ApiError::not_found)?;
+        let parts = self.message_parts(&system_id, found.id)?;
+        Ok((system_id, parts))
+    }
+
     /// Every part of the message one of whose ids is `id`, if it is `client`'s (another
     /// client's message is as good as none).
     fn parts(&self, client: &str, id: &str) -> Result<Vec<Message>, ApiError> {
         let id: MessageId = id.parse().map_err(|_| ApiError::not_found())?;
+        self.message_parts(client, id)
+    }
+
+    /// [`Self::parts`] by a parsed id.
+    pub(super) fn message_parts(
+        &self,
+        client: &str,
+        id: MessageId,
+    ) -> Result<Vec<Message>, ApiError> {
         let read = |id| {
             self.store
                 .message(id)
@@ -726,7 +912,7 @@ impl HttpApi {
     }
 }
 
-fn shown(parts: &[Message]) -> Shown {
+pub(super) fn shown(parts: &[Message]) -> Shown {
     let head = &parts[0];
     let now = now_ms();
     let all = |f: fn(State) -> bool| parts.iter().all(|p| f(p.state));

@@ -5,11 +5,15 @@
 //! submit_sm_resp with an id is. `Idempotency-Key` makes a retried POST safe
 //! (`idempotency.rs`).
 //!
-//! Files: `auth.rs` (API keys), `messages.rs` (the endpoints), `error.rs` (error bodies).
+//! Files: `auth.rs` (API keys), `messages.rs` (sending, reading and cancelling messages),
+//! `preview.rs` (a send's outcome, with nothing sent), `campaigns.rs` (cancelling a
+//! campaign), `error.rs` (error bodies).
 
 mod auth;
+mod campaigns;
 mod error;
 mod messages;
+mod preview;
 
 use crate::config::Config;
 use crate::esme::EsmeService;
@@ -140,12 +144,19 @@ pub async fn serve(listeners: Listeners, api: Arc<HttpApi>, shutdown: Cancellati
 
 fn router(api: Arc<HttpApi>) -> Router {
     Router::new()
-        .route("/api/v1/messages", post(messages::submit))
+        .route(
+            "/api/v1/messages",
+            post(messages::submit)
+                .get(messages::show_by_ref)
+                .delete(messages::cancel_by_ref),
+        )
         .route("/api/v1/messages:batch", post(messages::submit_batch))
         .route(
             "/api/v1/messages/{id}",
             get(messages::show).delete(messages::cancel),
         )
+        .route("/api/v1/preview", post(preview::preview))
+        .route("/api/v1/campaigns/{id}/cancel", post(campaigns::cancel))
         .with_state(api)
 }
 

@@ -5,8 +5,9 @@
 //! (`carrier`) both go through it, never through each other.
 //!
 //! Every way a message ends inside the gateway (rejected, undeliverable, expired, cancelled,
-//! purged) goes through [`Outboxes::end`]: its final state and the receipt its client asked
-//! for are one store request, one commit, so a crash keeps both or neither. Carrier receipts
+//! purged) goes through [`Outboxes::end`] (a client's cancel of a queued message through
+//! [`Outboxes::cancel`]): its final state and the receipt its client asked for are one store
+//! request, one commit, so a crash keeps both or neither. Carrier receipts
 //! do the same through [`Store::update_and_push_outbox`] with an item from [`report`].
 //!
 //! Items stay in the store until their deliver_sm_resp (at least once): a crash before the
@@ -17,7 +18,7 @@ pub(crate) mod report;
 
 use crate::config::ClientConfig;
 use crate::consent::ConsentEvent;
-use crate::message::{now_ms, Message, MessageId, OutboxItem, State};
+use crate::message::{now_ms, Message, MessageId, OutboxItem, State, UpdateRefused};
 use crate::session::SessionHandle;
 use crate::store::{Confirmation, Error, Store};
 use crate::telemetry;
@@ -125,17 +126,40 @@ impl Outboxes {
     ) -> Result<Message, Error> {
         debug_assert!(state.is_final(), "{state:?} does not end a message");
         let at = now_ms();
+        let end = move |m: &mut Message| {
+            let detail = detail(m);
+            m.transition(state, at, detail)
+        };
+        self.end_with(id, end, err).await
+    }
+
+    /// [`Outboxes::end`] in DELETED (receipt `err` 0) of a message that still waits in its
+    /// route queue (Queued: scheduled, deferred or not yet handed to a carrier): a cancel by
+    /// its client. One that has left meanwhile is refused ([`Error::Refused`]), checked in
+    /// the commit itself: a check before it would leave dispatch a moment.
+    pub async fn cancel(&self, id: MessageId, detail: String) -> Result<Message, Error> {
+        let at = now_ms();
+        let cancel = move |m: &mut Message| {
+            if m.state != State::Queued {
+                return Err(UpdateRefused::new("it has left its queue"));
+            }
+            m.transition(State::Deleted, at, detail)
+        };
+        self.end_with(id, cancel, 0).await
+    }
+
+    /// Applies `end` (a final state) and pushes the receipt the message asked for, in one
+    /// commit.
+    async fn end_with(
+        &self,
+        id: MessageId,
+        end: impl FnOnce(&mut Message) -> Result<(), UpdateRefused> + Send + 'static,
+        err: u32,
+    ) -> Result<Message, Error> {
         // The store wakes the client's delivery once the commit is durable.
         let (message, _) = self
             .store
-            .update_and_push_outbox(
-                id,
-                move |m| {
-                    let detail = detail(m);
-                    m.transition(state, at, detail)
-                },
-                move |m| report::receipt_item(m, err),
-            )
+            .update_and_push_outbox(id, end, move |m| report::receipt_item(m, err))
             .await?;
         let message = message.into_message();
         telemetry::ended(&message);

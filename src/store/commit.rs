@@ -44,6 +44,7 @@
 
 mod taps;
 
+use super::client_refs;
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
@@ -559,8 +560,12 @@ impl Committer {
         let mut changes = Changes::default();
         let reply = match op {
             Op::Accept(messages, idempotency) => {
+                let client_refs = client_refs::entries(&messages)?;
                 for message in messages {
                     self.accept(batch, &mut changes, message)?;
+                }
+                for (key, value) in client_refs {
+                    changes.write(Tree::ClientRefs, key, Some(value));
                 }
                 if let Some((key, value)) = idempotency {
                     changes.write(Tree::Idempotency, key, Some(value));
@@ -614,6 +619,10 @@ impl Committer {
                         let key = layout::carrier_key(&carrier.link, &carrier.carrier_id)?;
                         changes.write(Tree::CarrierIds, key.clone(), None);
                         changes.purged_carrier_keys.push(key);
+                    }
+                    let pending = batch.effects.writes.iter().chain(&changes.writes);
+                    if let Some(key) = client_refs::purged(&self.shared.engine, pending, message)? {
+                        changes.write(Tree::ClientRefs, key, None);
                     }
                     changes.write(Tree::Messages, layout::id_key(id).to_vec(), None);
                     changes.records.remove(&id);

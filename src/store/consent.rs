@@ -109,6 +109,16 @@ impl Store {
         if !consent::applies(&config.consent, message.class) {
             return Ok(None);
         }
+        self.opted_out(config, message)
+    }
+
+    /// The opt-out of `message`'s destination in the message's scope (by default its client's
+    /// list), whether or not it holds this message back (consent off, or not for its class).
+    pub fn opted_out(
+        &self,
+        config: &Config,
+        message: &Message,
+    ) -> Result<Option<ConsentEvent>, Error> {
         let Some(number) = numbering::e164(&config.numbering, &message.destination) else {
             return Ok(None);
         };

@@ -20,8 +20,9 @@
 //! |               | then name len + bytes), E.164 number    | latest change)                    |
 //! | `consent_log` | seq (u64 BE)                            | v1, postcard `ConsentEvent`       |
 //! | `last_marketing` | short code (u8 len + digits), number | v1, postcard `LastMarketing`      |
-//! | `idempotency` | client (u8 len + bytes), the key        | v1, postcard `idempotency::Recorded` |
 //! |               | (E.164, or `hmac:` hex as the lists)    | (client, when; the latest only)   |
+//! | `idempotency` | client (u8 len + bytes), the key        | v1, postcard `idempotency::Recorded` |
+//! | `client_refs` | client (u8 len + bytes), its client_ref | v1, id (u64 BE), accepted (i64 BE) |
 //! | `webhooks`    | client, endpoint (u8 len + bytes each), | v1, postcard `HookEntry`          |
 //! |               | seq (u64 BE)                            |                                   |
 //! | `webhooks_dead` | the same                              | v1, postcard `DeadHook`           |
@@ -39,6 +40,11 @@
 //! is attributed. Each number has one entry per code, overwritten; an entry older than
 //! `attribution_window` is ignored when read.
 //!
+//! `client_refs` (the next store format) finds a message by its client's reference: written
+//! with the messages in their accept's commit, for the first part of a message whose labels
+//! carry a `client_ref` (the latest message with that reference wins), and removed with that
+//! message when retention purges it.
+//!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
 //!
@@ -47,7 +53,8 @@
 //! read alone; nothing here panics on disk data.
 
 use super::engine::{
-    self, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1, WEBHOOKS, WEBHOOKS_DEAD,
+    self, CLIENT_REFS, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1, WEBHOOKS,
+    WEBHOOKS_DEAD,
 };
 use super::Error;
 use crate::consent::{ConsentEvent, LastMarketing, Scope};
@@ -206,6 +213,35 @@ pub(super) fn encode_dead_hook(key: &[u8], dead: &DeadHook) -> Result<Vec<u8>, E
 /// Reads a `webhooks_dead` entry.
 pub(super) fn decode_dead_hook(key: &[u8], value: &[u8]) -> Result<DeadHook, Error> {
     decode_all(WEBHOOKS_DEAD, key, versioned(WEBHOOKS_DEAD, key, value)?)
+}
+
+/// Key of a `client_refs` entry: the client's name prefix, then its reference.
+pub(super) fn client_ref_key(client: &str, client_ref: &str) -> Result<Vec<u8>, Error> {
+    let mut out = name_prefix(client)?;
+    out.extend_from_slice(client_ref.as_bytes());
+    Ok(out)
+}
+
+/// Value of a `client_refs` entry: the message's id and when it was accepted (unix ms).
+pub(super) fn encode_client_ref(id: MessageId, accepted_at: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17);
+    out.push(VALUE_V1);
+    out.extend_from_slice(&id.as_u64().to_be_bytes());
+    out.extend_from_slice(&accepted_at.to_be_bytes());
+    out
+}
+
+/// Reads a `client_refs` entry: the id and the accept time.
+pub(super) fn decode_client_ref(key: &[u8], value: &[u8]) -> Result<(MessageId, i64), Error> {
+    let body = versioned(CLIENT_REFS, key, value)?;
+    let (id, at) = body
+        .split_first_chunk::<8>()
+        .and_then(|(id, rest)| Some((id, <&[u8; 8]>::try_from(rest).ok()?)))
+        .ok_or_else(|| corrupt(CLIENT_REFS, key, "value is not an id and a time"))?;
+    Ok((
+        MessageId::new(u64::from_be_bytes(*id)),
+        i64::from_be_bytes(*at),
+    ))
 }
 
 /// Value of a `last_marketing` entry.

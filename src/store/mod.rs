@@ -15,6 +15,7 @@
 //! write, sync or checkpoint stops the store for good (every later write gets [`Error::Closed`],
 //! [`Store::failed`] says why, and the gateway restarts: the journal has every answered write).
 
+mod client_refs;
 mod commit;
 mod consent;
 mod engine;
@@ -25,6 +26,7 @@ mod recent;
 pub mod retention;
 mod space;
 
+pub use client_refs::ClientRef;
 pub use commit::Confirmation;
 pub use engine::DbError;
 pub use hooks::{Endpoint, Tap, Tapped};
@@ -639,6 +641,40 @@ impl Store {
                 Ok((seq, layout::decode_id(QUEUE, &key, &value)?))
             })
             .collect()
+    }
+
+    /// The ids of the waiting messages `keep` says yes to, read from both lanes of every route
+    /// queue a page at a time: a scan of everything queued, for the rare caller that looks
+    /// for messages by their fields (a campaign being cancelled). Messages dispatched but not
+    /// yet accepted by a carrier are in the queues too; `keep` sees their state. Blocking:
+    /// call it off the async workers.
+    pub fn queued_where(
+        &self,
+        mut keep: impl FnMut(&Message) -> bool,
+    ) -> Result<Vec<MessageId>, Error> {
+        const PAGE: usize = 1024;
+        let mut found = Vec::new();
+        for route in self.queue_names() {
+            for lane in Class::ALL {
+                let mut from = 0;
+                loop {
+                    let page = self.queued_from(&route, lane, from, PAGE)?;
+                    for (_, id) in &page {
+                        // Gone meanwhile (dispatched, ended, purged): nothing to keep.
+                        if self.stored(*id)?.is_some_and(|m| keep(&m)) {
+                            found.push(*id);
+                        }
+                    }
+                    match page.last() {
+                        Some((position, _)) if page.len() == PAGE && *position < u64::MAX => {
+                            from = position + 1;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Records a carrier's acceptance: the carrier and its id on the message, the (link, carrier
@@ -2004,6 +2040,44 @@ pub(super) mod tests {
         assert_eq!(store.message(done.id).unwrap(), None);
         assert_eq!(store.by_carrier_id("c", "x1").unwrap(), None);
         assert!(store.message(pending.id).unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn queued_where_reads_every_route_and_lane_page_by_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let labelled = |route: &str, class: Class, campaign: &str| Message {
+            class,
+            labels: crate::message::Labels {
+                campaign: Some(campaign.into()),
+                ..crate::message::Labels::default()
+            },
+            ..message(&store, route)
+        };
+        // More than a page in one lane, and the campaign on two routes and in both lanes.
+        let mut messages: Vec<_> = (0..1100)
+            .map(|_| labelled("a", Class::Marketing, "other"))
+            .collect();
+        let wanted = [
+            labelled("a", Class::Marketing, "x"),
+            labelled("a", Class::Transactional, "x"),
+            labelled("b", Class::Marketing, "x"),
+        ];
+        messages.extend(wanted.iter().cloned());
+        store.accept(messages).await.unwrap();
+        let campaign = |m: &Message| m.labels.campaign.as_deref() == Some("x");
+        let mut found = store.queued_where(campaign).unwrap();
+        found.sort_unstable();
+        let mut ids: Vec<_> = wanted.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        assert_eq!(found, ids);
+        assert_eq!(store.queued_where(|_| true).unwrap().len(), 1103);
+        // A message that left its queue is not read any more.
+        store
+            .record_dispatch(wanted[0].id, "c", "x1", true, None)
+            .await
+            .unwrap();
+        assert_eq!(store.queued_where(campaign).unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@
 //! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
 //! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
 //! | `Idempotency` | 8     | `idempotency`      | none (format 7)                              |
+//! | `ClientRefs` | 9      | `client_refs`      | none (format 8)                              |
 //! | `Webhooks`   | 11     | `webhooks`         | none (format 8)                              |
 //! | `WebhooksDead` | 12   | `webhooks_dead`    | none (format 8)                              |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
@@ -51,9 +52,10 @@
 //! Format 7 adds the tree `idempotency` (8), unpacked: the HTTP API's answers by client and
 //! `Idempotency-Key`, replayed to a retry. The upgrade from 6 only stamps 7.
 //!
-//! Format 8 adds the trees `webhooks` (11) and `webhooks_dead` (12), unpacked: each webhook
-//! endpoint's queue of events and its dead letters. Numbers 9 and 10 are kept for the trees
-//! of the same format that come with the HTTP API's campaigns. The upgrade from 7 only stamps
+//! Format 8 adds, unpacked, the trees `client_refs` (9): a client's reference (`client_ref`)
+//! → the message it names, written in the messages' own commit; and `webhooks` (11) and
+//! `webhooks_dead` (12): each webhook endpoint's queue of events and its dead letters. Number
+//! 10 is kept for the campaign statistics of the same format. The upgrade from 7 only stamps
 //! 8.
 
 use super::error::{corrupt, Error};
@@ -111,6 +113,8 @@ pub(in crate::store) const IDEMPOTENCY: &str = "idempotency";
 pub(in crate::store) const WEBHOOKS: &str = "webhooks";
 /// (format 8) The same for events their endpoint never took before `give_up_after`.
 pub(in crate::store) const WEBHOOKS_DEAD: &str = "webhooks_dead";
+/// (format 8) Client and its `client_ref` → the message it names and when it was accepted.
+pub(in crate::store) const CLIENT_REFS: &str = "client_refs";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -130,13 +134,14 @@ pub(in crate::store) enum Tree {
     ConsentLog = 6,
     LastMarketing = 7,
     Idempotency = 8,
+    ClientRefs = 9,
     Webhooks = 11,
     WebhooksDead = 12,
 }
 
 impl Tree {
     /// Every tree, in number order.
-    pub(super) const ALL: [Self; 11] = [
+    pub(super) const ALL: [Self; 12] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -146,6 +151,7 @@ impl Tree {
         Self::ConsentLog,
         Self::LastMarketing,
         Self::Idempotency,
+        Self::ClientRefs,
         Self::Webhooks,
         Self::WebhooksDead,
     ];
@@ -164,6 +170,7 @@ impl Tree {
             Self::Idempotency => IDEMPOTENCY,
             Self::Webhooks => WEBHOOKS,
             Self::WebhooksDead => WEBHOOKS_DEAD,
+            Self::ClientRefs => CLIENT_REFS,
         }
     }
 
@@ -181,6 +188,7 @@ impl Tree {
             Self::Idempotency => IDEMPOTENCY,
             Self::Webhooks => WEBHOOKS,
             Self::WebhooksDead => WEBHOOKS_DEAD,
+            Self::ClientRefs => CLIENT_REFS,
         }
     }
 
@@ -194,6 +202,7 @@ impl Tree {
             | Self::ConsentLog
             | Self::LastMarketing
             | Self::Idempotency
+            | Self::ClientRefs
             | Self::Webhooks
             | Self::WebhooksDead => None,
         }
@@ -381,7 +390,8 @@ mod tests {
             }
         }
         let mut bad_tree = entry.clone();
-        bad_tree[1] = 9;
+        // A number no tree has, nor is likely to soon (numbers are handed out in order).
+        bad_tree[1] = 200;
         assert!(decode_journal(b"k", &bad_tree).is_err());
     }
 }

@@ -34,6 +34,7 @@ pub(super) struct Trees {
     pub(super) idempotency: RawTree,
     pub(super) webhooks: RawTree,
     pub(super) webhooks_dead: RawTree,
+    pub(super) client_refs: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -59,6 +60,7 @@ impl Trees {
             idempotency: db.open_tree(Tree::Idempotency.sled_name())?,
             webhooks: db.open_tree(Tree::Webhooks.sled_name())?,
             webhooks_dead: db.open_tree(Tree::WebhooksDead.sled_name())?,
+            client_refs: db.open_tree(Tree::ClientRefs.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -77,6 +79,7 @@ impl Trees {
             Tree::Idempotency => &self.idempotency,
             Tree::Webhooks => &self.webhooks,
             Tree::WebhooksDead => &self.webhooks_dead,
+            Tree::ClientRefs => &self.client_refs,
         }
     }
 
