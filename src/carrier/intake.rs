@@ -21,12 +21,25 @@ const EARLY_RECEIPT_WAIT: Duration = Duration::from_secs(10);
 pub(crate) struct Intake {
     pub(super) carriers: Arc<Carriers>,
     pub(super) link: Arc<Link>,
-    /// Carrier ids of receipts that matched nothing the first time: the carrier is asked to
-    /// send each once more later, since the dispatch it belongs to may be a moment from being
-    /// recorded (a busy gateway, a race with the submit_sm_resp). Bounded; cleared when full.
+    /// Carrier ids of receipts that matched none of the link's dispatches ([`Match::Unknown`])
+    /// the first time they came: refused once, answered OK the next ([`Intake::unknown`]).
+    /// Bounded; cleared when full.
     unknown: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Receipts waiting in [`Intake::find`] now.
     waiting: AtomicUsize,
+}
+
+/// What a receipt's carrier id led to ([`Intake::find`]).
+enum Match {
+    /// The message it is about.
+    Found(MessageId),
+    /// None of the link's dispatches: every submit written before the receipt came is
+    /// settled, and none of them recorded the id.
+    Unknown,
+    /// Not recorded, while a submit written before the receipt came is still unanswered: the
+    /// receipt could not wait for it (no room left, or not that long). Its id may still be
+    /// recorded, so this says nothing about whether it is known.
+    NotYet,
 }
 
 /// A receipt counted in [`Intake::waiting`] while it lives.
@@ -97,30 +110,15 @@ impl Intake {
             .as_ref()
             .and_then(receipt::Receipt::err_code)
             .unwrap_or(0);
-        let Some(id) = self.find(&carrier_id).await else {
-            let first_time = {
-                let mut unknown = crate::sync::lock(&self.unknown);
-                if unknown.len() >= UNKNOWN_IDS {
-                    unknown.clear();
-                }
-                let first_time = unknown.insert(carrier_id.clone());
-                if !first_time {
-                    unknown.remove(&carrier_id);
-                }
-                first_time
-            };
-            if first_time {
-                // A temporary error: carriers send a refused receipt again later.
-                tracing::debug!(carrier = %self.link.name(), %carrier_id, "receipt for an id not known yet; the carrier is asked to resend it");
+        let id = match self.find(&carrier_id).await {
+            Match::Found(id) => id,
+            // Its dispatch may still be recorded: refused as often as it comes until then, it
+            // is never taken for unknown.
+            Match::NotYet => {
+                tracing::debug!(carrier = %self.link.name(), %carrier_id, "receipt for an id not recorded yet; the carrier is asked to resend it");
                 return CommandStatus::ESME_RX_T_APPN;
             }
-            tracing::warn!(
-                carrier = %self.link.name(), carrier_id = %carrier_id,
-                "receipt for an unknown message id"
-            );
-            // Answered OK the second time: refusing again would make the carrier resend it
-            // forever.
-            return CommandStatus::ESME_ROK;
+            Match::Unknown => return self.unknown(&carrier_id),
         };
         // An intermediate notification, or a receipt whose state is not final (ENROUTE), tells
         // how the message fares without ending it.
@@ -185,9 +183,35 @@ impl Intake {
         }
     }
 
+    /// A receipt for an id none of this link's dispatches recorded: refused the first time
+    /// (carriers send a refused receipt again later), answered OK the second, since refusing
+    /// again would make the carrier resend it forever.
+    fn unknown(&self, carrier_id: &str) -> CommandStatus {
+        let first_time = {
+            let mut unknown = crate::sync::lock(&self.unknown);
+            if unknown.len() >= UNKNOWN_IDS {
+                unknown.clear();
+            }
+            let first_time = unknown.insert(carrier_id.to_owned());
+            if !first_time {
+                unknown.remove(carrier_id);
+            }
+            first_time
+        };
+        if first_time {
+            tracing::debug!(carrier = %self.link.name(), %carrier_id, "receipt for an unknown id; the carrier is asked to resend it once");
+            return CommandStatus::ESME_RX_T_APPN;
+        }
+        tracing::warn!(
+            carrier = %self.link.name(), carrier_id = %carrier_id,
+            "receipt for an unknown message id"
+        );
+        CommandStatus::ESME_ROK
+    }
+
     /// The gateway id for a carrier id, trying the forms carriers turn ids into; waits a while
     /// for a submit_sm_resp still on its way.
-    async fn find(&self, carrier_id: &str) -> Option<MessageId> {
+    async fn find(&self, carrier_id: &str) -> Match {
         // Only a submit written before this receipt came can be the one it belongs to: once
         // all of those are settled, an id still unknown stays so (its submit_sm_resp was lost
         // with a connection, or came after our timeout). Waiting for newer submits too, as
@@ -196,40 +220,48 @@ impl Intake {
         // The exact form first: what nearly every receipt carries.
         let exact = carrier_id.trim();
         if let Some(id) = self.lookup([exact]) {
-            return Some(id);
+            return Match::Found(id);
         }
         let forms = id_forms(exact, self.link.config.receipt_id_format);
-        let others = forms
-            .iter()
-            .map(String::as_str)
-            .filter(|form| *form != exact);
-        if let Some(id) = self.lookup(others) {
-            return Some(id);
-        }
-        if !self.link.unanswered_before(horizon) {
-            return None;
+        if let Some(found) = self.look(&forms, horizon) {
+            return found;
         }
         // A waiting receipt holds a slot of the session's window, and a session whose window
         // is full stops reading, submit_sm_resps included: the very answers the receipts may
         // wait for. One slot is always left to requests that do not wait, so that reading goes
-        // on; a receipt beyond is unknown now (asked for again, see `receipt`).
+        // on; a receipt beyond is asked for again.
         let max = self.link.config.window.get() - 1;
-        let _waiting = Waiting::enter(&self.waiting, max)?;
+        let Some(_waiting) = Waiting::enter(&self.waiting, max) else {
+            return Match::NotYet;
+        };
         let registration = self.link.early.register(&forms, horizon);
         let deadline = tokio::time::Instant::now() + EARLY_RECEIPT_WAIT;
         loop {
-            if let Some(id) = self.lookup(forms.iter().map(String::as_str)) {
-                return Some(id);
-            }
-            if !self.link.unanswered_before(horizon) {
-                return None;
+            if let Some(found) = self.look(&forms, horizon) {
+                return found;
             }
             if tokio::time::timeout_at(deadline, registration.woken())
                 .await
                 .is_err()
             {
-                return None;
+                return Match::NotYet;
             }
+        }
+    }
+
+    /// What a receipt in any of `forms`, read when `horizon` was the next submit's ticket,
+    /// matches now; `None` while a submit older than the receipt is unanswered and none of
+    /// the forms is recorded (that submit's may be the one).
+    fn look(&self, forms: &[String], horizon: u64) -> Option<Match> {
+        // Asked before the lookup, not after: a submit's carrier id is recorded before its
+        // ticket is settled (`dispatch::settle`), so when none older than the receipt is
+        // unanswered here, the lookup below finds every id those submits recorded. Asked
+        // after, a dispatch recorded between the lookup and the question was taken for unknown.
+        let older_unanswered = self.link.unanswered_before(horizon);
+        match self.lookup(forms.iter().map(String::as_str)) {
+            Some(id) => Some(Match::Found(id)),
+            None if older_unanswered => None,
+            None => Some(Match::Unknown),
         }
     }
 
@@ -338,6 +370,91 @@ fn id_forms(id: &str, format: crate::config::IdFormat) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::IdFormat;
+    use crate::live::Live;
+    use crate::message::Message;
+    use crate::outbox::Outboxes;
+    use crate::store::Store;
+    use smpp_proto::Tlv;
+    use tokio_util::sync::CancellationToken;
+
+    /// A gateway's carrier side without its tasks: a store in `dir`, link "c" with a window
+    /// of 2 (one receipt may wait for its carrier id), and its intake.
+    fn intake(dir: &tempfile::TempDir) -> (Store, Arc<Link>, Arc<Intake>) {
+        let mut config = crate::config::Config::parse(
+            "[[carriers]]\nname = \"c\"\nhost = \"127.0.0.1\"\nport = 2776\n\
+             system_id = \"s\"\npassword = \"p\"\nwindow = 2\n",
+        )
+        .unwrap();
+        config.store.path = dir.path().join("store");
+        config.store.min_free_space = 0;
+        let store = Store::open(&config.store).unwrap();
+        let outboxes = Outboxes::new(store.clone(), CancellationToken::new());
+        let live = Live::new(Arc::new(config));
+        let carriers = Carriers::new(live, store.clone(), outboxes, Arc::default()).unwrap();
+        let link = carriers.link("c").unwrap();
+        let intake = Arc::new(Intake::new(carriers, Arc::clone(&link)));
+        (store, link, intake)
+    }
+
+    /// The carrier's receipt for `carrier_id`: delivered.
+    fn receipt_for(carrier_id: &str) -> SubmitSm {
+        let mut sm = SubmitSm {
+            esm_class: esm_class::DELIVERY_RECEIPT,
+            ..SubmitSm::default()
+        };
+        sm.tlvs.push(Tlv::receipted_message_id(carrier_id).unwrap());
+        sm.tlvs.push(Tlv::message_state(MessageState::DELIVERED));
+        sm
+    }
+
+    /// Lets the intake's other tasks run until `n` receipts wait for their carrier id.
+    async fn until_waiting(intake: &Intake, n: usize) {
+        while intake.waiting.load(Ordering::Acquire) != n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_receipt_that_found_no_room_to_wait_is_asked_for_until_its_id_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, link, intake) = intake(&dir);
+        let message = Message::example(store.allocate_id());
+        let id = message.id;
+        store.accept(vec![message]).await.unwrap();
+        // Its submit is out: the carrier accepted it as "a1", and its receipt comes before
+        // the gateway has recorded that.
+        let mut ticket = link.submit_started();
+        ticket.written();
+        // Another receipt, whose submit's answer was lost, holds the one place to wait.
+        let orphan = tokio::spawn({
+            let intake = Arc::clone(&intake);
+            async move { intake.receipt(&receipt_for("b2")).await }
+        });
+        until_waiting(&intake, 1).await;
+        // The receipt finds no room to wait, and is refused; the carrier sends it again a
+        // moment later, and the dispatch is still not recorded (a slow commit, say).
+        let early = receipt_for("a1");
+        assert_eq!(intake.receipt(&early).await, CommandStatus::ESME_RX_T_APPN);
+        assert_eq!(
+            intake.receipt(&early).await,
+            CommandStatus::ESME_RX_T_APPN,
+            "a receipt whose submit is still unanswered was acknowledged: the carrier drops it"
+        );
+        // The dispatch is recorded, as `dispatch::settle` does it, and its ticket settled.
+        ticket.recording();
+        store
+            .record_dispatch(id, "c", "a1", true, None)
+            .await
+            .unwrap();
+        link.early.recorded("a1");
+        drop(ticket);
+        // Every submit before it settled: the other one is unknown now.
+        assert_eq!(orphan.await.unwrap(), CommandStatus::ESME_RX_T_APPN);
+        // The carrier's next try is matched.
+        assert_eq!(intake.receipt(&early).await, CommandStatus::ESME_ROK);
+        let stored = store.stored(id).unwrap().unwrap();
+        assert_eq!(stored.state, State::Delivered);
+    }
 
     #[test]
     fn at_most_max_receipts_wait() {
