@@ -30,16 +30,25 @@ pub struct Hold {
     pub window: String,
 }
 
+/// How the history line of a hold starts ([`Hold::detail`], [`is_hold`]).
+const HOLD_DETAIL: &str = "held by sending window ";
+
 impl Hold {
     /// The history line of a message held.
     pub fn detail(&self) -> String {
         format!(
-            "held by sending window {} until {}",
+            "{HOLD_DETAIL}{} until {}",
             self.window,
             Timestamp::from_millisecond(self.until)
                 .map_or_else(|_| self.until.to_string(), |t| t.to_string())
         )
     }
+}
+
+/// Whether a history line says a window held the message ([`Hold::detail`]): the campaign
+/// counters count a message deferred by it.
+pub fn is_hold(detail: &str) -> bool {
+    detail.starts_with(HOLD_DETAIL)
 }
 
 /// Whether `message` must wait at `now_ms` (or at its own `schedule_at`, if later), and until

@@ -48,6 +48,7 @@ use super::engine::{
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
+use super::stats::{self, PriceSource, Tally};
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::consent::{Choice, ConsentEvent};
@@ -285,6 +286,8 @@ pub(super) struct Committer {
     writer: Writer,
     /// Times the wait for more requests while deferrable writes are held.
     timer: tokio::runtime::Runtime,
+    /// The prices the campaign counters cost messages at; none: nothing costs.
+    prices: Option<PriceSource>,
 }
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
@@ -319,6 +322,7 @@ impl Committer {
         next_seq: u64,
         stored: (u64, u64),
         journal: Wal,
+        prices: Option<PriceSource>,
     ) -> Result<Self, Error> {
         let failed = Arc::new(AtomicBool::new(false));
         // Durable first (the store may have just been created), then the checkpoint thread.
@@ -357,6 +361,7 @@ impl Committer {
             failed,
             writer,
             timer,
+            prices,
         })
     }
 
@@ -486,6 +491,7 @@ impl Committer {
             });
             answers.push((reply, result));
         }
+        self.plan_stats(&mut plan);
         self.plan_meta(&mut plan);
 
         let applied = self.apply(&mut plan);
@@ -655,6 +661,7 @@ impl Committer {
             queue_seq: old_queue_seq,
             mut message,
         } = old;
+        let counted = stats::Before::of(&message);
         let (old_route, old_carrier, old_history_len) = (
             message.route.clone(),
             message.carrier.clone(),
@@ -702,6 +709,9 @@ impl Committer {
                 changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
             }
         }
+        changes
+            .stats
+            .updated(&counted, &message, |m| self.cost(m))?;
         changes.put_record(Record { queue_seq, message }, false)
     }
 
@@ -738,6 +748,7 @@ impl Committer {
             None
         };
         changes.max_id = changes.max_id.max(Some(id.as_u64()));
+        changes.stats.accepted(&message, |m| self.cost(m))?;
         changes.put_record(Record { queue_seq, message }, true)?;
         Ok(())
     }
@@ -869,6 +880,23 @@ impl Committer {
         match self.shared.engine.get(Tree::Messages, &key)? {
             Some(value) => layout::decode_record(&key, &value).map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// What `message` costs at the prices in force (micro-units), for the campaign counters.
+    fn cost(&self, message: &Message) -> u64 {
+        self.prices
+            .as_ref()
+            .map_or(0, |prices| stats::cost_micro(&prices(), message))
+    }
+
+    /// Writes each campaign stats row the batch counted in, read-modify-write: one read and
+    /// one write per row touched, whatever the number of requests that counted in it.
+    fn plan_stats(&self, plan: &mut Plan) {
+        for (key, delta) in std::mem::take(&mut plan.effects.stats).into_rows() {
+            let row = delta.applied_to(stats::row_for_update(&self.shared.engine, &key));
+            let value = layout::encode_stats(&row);
+            plan.effects.write(Tree::CampaignStats, key, Some(value));
         }
     }
 
@@ -1083,6 +1111,8 @@ struct Changes {
     outbox_present: HashMap<Vec<u8>, bool>,
     /// Consent changes by suppression key, for later requests of the batch.
     consents: HashMap<Vec<u8>, ConsentEvent>,
+    /// What the campaign counters gain; written once per batch (`plan_stats`).
+    stats: Tally,
     writes: Vec<Write>,
     queue_delta: HashMap<String, LaneChange>,
     outbox_delta: HashMap<String, i64>,
@@ -1145,6 +1175,7 @@ impl Changes {
         self.carrier_ids.extend(later.carrier_ids);
         self.outbox_present.extend(later.outbox_present);
         self.consents.extend(later.consents);
+        self.stats.absorb(later.stats);
         self.writes.extend(later.writes);
         for (route, change) in later.queue_delta {
             self.queue_delta.entry(route).or_default().absorb(&change);

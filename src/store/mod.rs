@@ -23,11 +23,13 @@ mod layout;
 mod recent;
 pub mod retention;
 mod space;
+mod stats;
 
 pub use commit::Confirmation;
 pub use engine::DbError;
 pub use lanes::lane_of;
 pub use space::SpaceStatus;
+pub use stats::{Counters, Day, PriceSource, Row as StatsRow};
 
 pub use crate::message::UpdateRefused;
 
@@ -291,7 +293,18 @@ impl Drop for ThreadGuard {
 impl Store {
     /// Opens (or creates) the store, checks its format, rebuilds the in-memory counters, makes
     /// the directory durable and starts the commit thread. Blocking: call it at startup.
+    /// The campaign counters count no cost: see [`Store::open_priced`].
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
+        Self::open_with(config, None)
+    }
+
+    /// [`Store::open`], the campaign counters costing messages at the prices `prices` gives
+    /// when asked (the config in force: a reload's prices count from then on).
+    pub fn open_priced(config: &StoreConfig, prices: PriceSource) -> Result<Self, Error> {
+        Self::open_with(config, Some(prices))
+    }
+
+    fn open_with(config: &StoreConfig, prices: Option<PriceSource>) -> Result<Self, Error> {
         let engine::Opened {
             engine,
             journal,
@@ -334,6 +347,7 @@ impl Store {
             scan.next_seq,
             (scan.stored_next_id, scan.stored_next_seq),
             journal,
+            prices,
         )?;
         let watched = Arc::clone(&shared);
         let handle = std::thread::Builder::new()

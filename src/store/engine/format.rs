@@ -18,6 +18,7 @@
 //! | `ConsentLog` | 6      | `consent_log`      | none (format 5)                              |
 //! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
 //! | `Idempotency` | 8     | `idempotency`      | none (format 7)                              |
+//! | `CampaignStats` | 10  | `campaign_stats`   | none (next format)                           |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
 //!
 //! Formats. Format 2 added the journal: a group commit writes its batch there as one entry (a few
@@ -48,6 +49,12 @@
 //!
 //! Format 7 adds the tree `idempotency` (8), unpacked: the HTTP API's answers by client and
 //! `Idempotency-Key`, replayed to a retry. The upgrade from 6 only stamps 7.
+//!
+//! The next format adds the tree `campaign_stats` (10), unpacked: counters per client,
+//! campaign, class and day, written in the same commit as the messages they count
+//! (`store/stats.rs`). An older store only needs the new stamp, for the same reason as 6 and 7;
+//! the stamp comes with the format bump that takes this tree in. Tree numbers need not be
+//! contiguous: [`Tree::ALL`] lists those there are, and the layers size by [`Tree::SLOTS`].
 
 use super::error::{corrupt, Error};
 
@@ -99,6 +106,8 @@ pub(in crate::store) const CONSENT_LOG: &str = "consent_log";
 pub(in crate::store) const LAST_MARKETING: &str = "last_marketing";
 /// (format 7) Client and `Idempotency-Key` → the HTTP answer given, for a retry.
 pub(in crate::store) const IDEMPOTENCY: &str = "idempotency";
+/// (next format) Client, campaign, class and day → that day's message counters and cost.
+pub(in crate::store) const CAMPAIGN_STATS: &str = "campaign_stats";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
 /// open only, to upgrade).
 pub(in crate::store) const JOURNAL: &str = "journal";
@@ -118,11 +127,12 @@ pub(in crate::store) enum Tree {
     ConsentLog = 6,
     LastMarketing = 7,
     Idempotency = 8,
+    CampaignStats = 10,
 }
 
 impl Tree {
-    /// Every tree, in number order.
-    pub(super) const ALL: [Self; 9] = [
+    /// Every tree, in number order (numbers may skip).
+    pub(super) const ALL: [Self; 10] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -132,7 +142,11 @@ impl Tree {
         Self::ConsentLog,
         Self::LastMarketing,
         Self::Idempotency,
+        Self::CampaignStats,
     ];
+
+    /// One more than the highest tree number: a table indexed by number has this many slots.
+    pub(super) const SLOTS: usize = Self::ALL[Self::ALL.len() - 1] as usize + 1;
 
     /// Its name in errors.
     pub(in crate::store) fn name(self) -> &'static str {
@@ -146,6 +160,7 @@ impl Tree {
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
             Self::Idempotency => IDEMPOTENCY,
+            Self::CampaignStats => CAMPAIGN_STATS,
         }
     }
 
@@ -161,6 +176,7 @@ impl Tree {
             Self::ConsentLog => CONSENT_LOG,
             Self::LastMarketing => LAST_MARKETING,
             Self::Idempotency => IDEMPOTENCY,
+            Self::CampaignStats => CAMPAIGN_STATS,
         }
     }
 
@@ -173,12 +189,13 @@ impl Tree {
             | Self::Suppressions
             | Self::ConsentLog
             | Self::LastMarketing
-            | Self::Idempotency => None,
+            | Self::Idempotency
+            | Self::CampaignStats => None,
         }
     }
 
     fn from_number(n: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(n)).copied()
+        Self::ALL.into_iter().find(|tree| *tree as u8 == n)
     }
 }
 
@@ -342,7 +359,16 @@ mod tests {
             }
         }
         let mut bad_tree = entry.clone();
-        bad_tree[1] = 9;
+        bad_tree[1] = 11;
         assert!(decode_journal(b"k", &bad_tree).is_err());
+    }
+
+    #[test]
+    fn tree_numbers_may_skip() {
+        for tree in Tree::ALL {
+            assert_eq!(Tree::from_number(tree as u8), Some(tree));
+            assert!((tree as usize) < Tree::SLOTS);
+        }
+        assert_eq!(Tree::from_number(Tree::SLOTS as u8), None);
     }
 }

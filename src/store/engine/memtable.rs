@@ -37,7 +37,7 @@ pub(super) enum Slot {
 /// The writes of a stretch of batches, merged per key.
 #[derive(Default)]
 pub(super) struct Layer {
-    trees: [BTreeMap<Vec<u8>, Slot>; Tree::ALL.len()],
+    trees: [BTreeMap<Vec<u8>, Slot>; Tree::SLOTS],
     /// The journal entries whose writes this layer holds, first and last.
     journal: Option<(u64, u64)>,
     /// When the first write came in.

@@ -32,6 +32,7 @@ pub(super) struct Trees {
     pub(super) consent_log: RawTree,
     pub(super) last_marketing: RawTree,
     pub(super) idempotency: RawTree,
+    pub(super) campaign_stats: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -55,6 +56,7 @@ impl Trees {
             consent_log: db.open_tree(Tree::ConsentLog.sled_name())?,
             last_marketing: db.open_tree(Tree::LastMarketing.sled_name())?,
             idempotency: db.open_tree(Tree::Idempotency.sled_name())?,
+            campaign_stats: db.open_tree(Tree::CampaignStats.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -71,6 +73,7 @@ impl Trees {
             Tree::ConsentLog => &self.consent_log,
             Tree::LastMarketing => &self.last_marketing,
             Tree::Idempotency => &self.idempotency,
+            Tree::CampaignStats => &self.campaign_stats,
         }
     }
 
