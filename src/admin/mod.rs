@@ -13,6 +13,7 @@ mod consent;
 mod error;
 pub mod metrics;
 mod rates;
+mod stats;
 mod views;
 
 use crate::carrier::Carriers;
@@ -169,6 +170,8 @@ fn router(admin: Arc<Admin>) -> Router {
             get(consent::show).put(consent::change),
         )
         .route("/api/consent-log", get(consent::log))
+        .route("/api/campaigns/{client}/{id}", get(stats::campaign))
+        .route("/api/stats", get(stats::stats))
         .route("/api/messages/{id}/retry", post(actions::retry))
         .route("/api/messages/{id}/cancel", post(actions::cancel))
         .route(

@@ -23,6 +23,8 @@ struct Prepared {
     messages: Vec<Message>,
     /// Those whose validity ends before their sending window opens, with the hold.
     too_late: Vec<(MessageId, sending_hours::Hold)>,
+    /// The windows that hold the others, one per message held (for the metrics).
+    held: Vec<String>,
 }
 
 /// The [`Submission`] of a submit_sm or submit_multi (same fields from `esm_class` on) for one
@@ -103,6 +105,7 @@ impl EsmeService {
         let first = self.store.allocate_ids(messages.len()).as_u64();
         // Messages whose validity ends before their sending window opens: ended at once.
         let mut too_late = Vec::new();
+        let mut held = Vec::new();
         for (n, message) in (0..).zip(&mut messages) {
             message.route = self.route_of(message)?;
             message.id = MessageId::new(first + n);
@@ -116,10 +119,15 @@ impl EsmeService {
                         state: State::Queued,
                         detail: hold.detail(),
                     });
+                    held.push(hold.window);
                 }
             }
         }
-        Ok(Prepared { messages, too_late })
+        Ok(Prepared {
+            messages,
+            too_late,
+            held,
+        })
     }
 
     /// Stores prepared messages in one commit, with the answer kept for an idempotency key
@@ -130,7 +138,11 @@ impl EsmeService {
         prepared: Prepared,
         idempotent: Option<(&str, &Recorded)>,
     ) -> Result<(), CommandStatus> {
-        let Prepared { messages, too_late } = prepared;
+        let Prepared {
+            messages,
+            too_late,
+            held,
+        } = prepared;
         let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
         let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
         let stored = match idempotent {
@@ -147,6 +159,9 @@ impl EsmeService {
                 tracing::debug!(ids = ?ids, "accepted");
                 for class in classes {
                     telemetry::accepted(&client.system_id, class);
+                }
+                for window in held {
+                    telemetry::deferred(&window);
                 }
                 for (id, hold) in too_late {
                     self.end_too_late(id, hold).await;

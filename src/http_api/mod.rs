@@ -5,9 +5,11 @@
 //! submit_sm_resp with an id is. `Idempotency-Key` makes a retried POST safe
 //! (`idempotency.rs`).
 //!
-//! Files: `auth.rs` (API keys), `messages.rs` (the endpoints), `error.rs` (error bodies).
+//! Files: `auth.rs` (API keys), `messages.rs` (the message endpoints), `campaigns.rs` (a
+//! campaign's figures), `error.rs` (error bodies).
 
 mod auth;
+mod campaigns;
 mod error;
 mod messages;
 
@@ -146,6 +148,7 @@ fn router(api: Arc<HttpApi>) -> Router {
             "/api/v1/messages/{id}",
             get(messages::show).delete(messages::cancel),
         )
+        .route("/api/v1/campaigns/{id}", get(campaigns::show))
         .with_state(api)
 }
 

@@ -48,7 +48,7 @@ use super::engine::{
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
-use super::stats::{self, PriceSource, Tally};
+use super::stats::{self, Tally};
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::consent::{Choice, ConsentEvent};
@@ -286,8 +286,6 @@ pub(super) struct Committer {
     writer: Writer,
     /// Times the wait for more requests while deferrable writes are held.
     timer: tokio::runtime::Runtime,
-    /// The prices the campaign counters cost messages at; none: nothing costs.
-    prices: Option<PriceSource>,
 }
 
 /// Where a request's result goes, and the result it will get once its batch is synced.
@@ -322,7 +320,6 @@ impl Committer {
         next_seq: u64,
         stored: (u64, u64),
         journal: Wal,
-        prices: Option<PriceSource>,
     ) -> Result<Self, Error> {
         let failed = Arc::new(AtomicBool::new(false));
         // Durable first (the store may have just been created), then the checkpoint thread.
@@ -361,7 +358,6 @@ impl Committer {
             failed,
             writer,
             timer,
-            prices,
         })
     }
 
@@ -885,7 +881,8 @@ impl Committer {
 
     /// What `message` costs at the prices in force (micro-units), for the campaign counters.
     fn cost(&self, message: &Message) -> u64 {
-        self.prices
+        self.shared
+            .prices
             .as_ref()
             .map_or(0, |prices| stats::cost_micro(&prices(), message))
     }

@@ -206,6 +206,8 @@ struct Shared {
     /// Cancelled when a write failed and the store stopped taking writes; why, in `fatal_reason`.
     fatal: CancellationToken,
     fatal_reason: Mutex<Option<String>>,
+    /// The prices the campaign counters cost messages at; none: nothing costs.
+    prices: Option<PriceSource>,
 }
 
 #[derive(Default)]
@@ -336,6 +338,7 @@ impl Store {
             space,
             fatal: CancellationToken::new(),
             fatal_reason: Mutex::default(),
+            prices,
         });
         // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
         let (tx, rx) = mpsc::channel(config.max_batch.get());
@@ -347,7 +350,6 @@ impl Store {
             scan.next_seq,
             (scan.stored_next_id, scan.stored_next_seq),
             journal,
-            prices,
         )?;
         let watched = Arc::clone(&shared);
         let handle = std::thread::Builder::new()

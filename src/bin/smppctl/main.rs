@@ -12,6 +12,7 @@ mod offline;
 mod output;
 mod render;
 mod send;
+mod stats;
 mod suppress;
 
 use api::{segment, Api};
@@ -104,6 +105,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             actions::disconnect(&api()?, json, session, force)
         }
         Command::Suppress { command } => suppress::run(&api()?, json, command),
+        Command::Campaign { client, id } => stats::campaign(&api()?, json, &client, &id),
+        Command::Stats {
+            client,
+            since,
+            until,
+        } => stats::stats(&api()?, json, client.as_deref(), &since, until.as_deref()),
     }
 }
 
