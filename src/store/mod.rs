@@ -966,6 +966,11 @@ pub(super) mod tests {
         retry_locked(|| Store::open(&config(dir, Durability::Durable)))
     }
 
+    /// [`open`], the campaign counters costing at `prices`.
+    pub(super) fn open_priced(dir: &tempfile::TempDir, prices: PriceSource) -> Store {
+        retry_locked(|| Store::open_priced(&config(dir, Durability::Durable), prices.clone()))
+    }
+
     /// sled releases its file lock once its background writes are done, a moment after the
     /// last handle went: a reopen in the same process may find it still held.
     fn retry_locked<T, E: std::fmt::Display>(mut open: impl FnMut() -> Result<T, E>) -> T {

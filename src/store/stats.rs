@@ -18,7 +18,7 @@
 //! |----------------------------------------------------------|---------------------------------|
 //! | accepted (stored, its id given)                          | `accepted` +1, `segments` + its SMS, `cost_micro` + its estimate |
 //! | first held by a sending window (at accept or dispatch)   | `deferred` +1                   |
-//! | accepted by a carrier (it gets a carrier id)             | `sent` +1                       |
+//! | accepted by a carrier (its first carrier id)             | `sent` +1                       |
 //! | ends DELIVERED                                           | `delivered` +1                  |
 //! | ends UNDELIVERABLE                                       | `undelivered` +1                |
 //! | ends EXPIRED (at the gateway or the carrier)             | `expired` +1                    |
@@ -59,8 +59,9 @@ pub struct Day(u32);
 const DAY_MS: i64 = 86_400_000;
 
 impl Day {
-    /// The first day a key can name, and the last.
+    /// The first day a key can name: 1970-01-01.
     pub const MIN: Self = Self(0);
+    /// The last day a key can name.
     pub const MAX: Self = Self(u32::MAX);
 
     /// The day of `ms` (unix ms); before 1970 is day 0.
@@ -421,10 +422,15 @@ pub(super) fn row_for_update(engine: &Engine, key: &[u8]) -> Counters {
 /// One row: a client's campaign (`""`: none), class and day.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
+    /// The client's `system_id`.
     pub client: String,
+    /// The campaign; `""` for messages of none (and in the sums of `Store::client_stats`).
     pub campaign: String,
+    /// The messages' class.
     pub class: Class,
+    /// The UTC day the counted changes happened on (for the cost, the day accepted).
     pub day: Day,
+    /// What was counted.
     pub counters: Counters,
 }
 
@@ -837,6 +843,43 @@ mod tests {
         drop(store);
         let store = crate::store::tests::open(&dir);
         check(&store);
+    }
+
+    /// The commit thread costs at the prices in force: a new table counts from then on, and a
+    /// message that ends unsent takes back what it costs then.
+    #[tokio::test]
+    async fn costs_follow_the_prices_in_force() {
+        let table = |price: &str| {
+            let text = format!(
+                "[[prices]]\nprefix = \"44\"\nper_segment = \"{price}\"\ncurrency = \"EUR\"\n"
+            );
+            Arc::new(Config::parse(&text).unwrap())
+        };
+        let live = Arc::new(arc_swap::ArcSwap::from(table("0.03")));
+        let prices: PriceSource = {
+            let live = Arc::clone(&live);
+            Arc::new(move || live.load_full())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::tests::open_priced(&dir, prices);
+        let new = |store: &Store| Message {
+            received_at: now_ms(),
+            ..Message::example(store.allocate_id())
+        };
+        let (first, second) = (new(&store), new(&store));
+        store.accept(vec![first.clone()]).await.unwrap();
+        live.store(table("0.05"));
+        store.accept(vec![second]).await.unwrap();
+        let cost = |store: &Store| {
+            let today = Day::today();
+            let rows = store.campaign_stats("shop", "", today, today).unwrap();
+            rows.iter().map(|r| r.counters.cost_micro).sum::<u64>()
+        };
+        assert_eq!(cost(&store), 30_000 + 50_000);
+        // Cancelled before it left, the first takes back its cost at the price now: the
+        // documented shift when prices change between a message's accept and its end.
+        store.cancel(first.id).await.unwrap();
+        assert_eq!(cost(&store), 30_000 + 50_000 - 50_000);
     }
 
     #[test]
