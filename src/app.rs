@@ -7,7 +7,7 @@ use crate::esme::{self, EsmeService, Listeners};
 use crate::http_api;
 use crate::live::Live;
 use crate::outbox::Outboxes;
-use crate::store::Store;
+use crate::store::{PriceSource, Store};
 use crate::webhooks::Webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -99,10 +99,17 @@ impl App {
     /// Opens the store and binds every listener; serves nothing yet.
     pub async fn start(config: Config, shutdown: &CancellationToken) -> Result<Self, StartError> {
         let config = Arc::new(config);
-        let store = Store::open(&config.store).map_err(|source| StartError::Store {
-            path: config.store.path.display().to_string(),
-            source,
-        })?;
+        let live = Live::new(config.clone());
+        // The campaign counters cost messages at the prices in force, reloads included.
+        let prices: PriceSource = {
+            let live = live.clone();
+            Arc::new(move || live.config())
+        };
+        let store =
+            Store::open_priced(&config.store, prices).map_err(|source| StartError::Store {
+                path: config.store.path.display().to_string(),
+                source,
+            })?;
         // Before the carrier links, which connect to it at once.
         let simulator = match &config.simulator {
             Some(section) => Some(
@@ -132,7 +139,6 @@ impl App {
             .await
             .map_err(StartError::HttpApi)?;
         let queued = Arc::new(Notify::new());
-        let live = Live::new(config.clone());
         // Its tap is in the store before anything can change there.
         let webhooks = Webhooks::new(store.clone(), live.clone()).map_err(StartError::Webhooks)?;
         let outboxes = Outboxes::new(store.clone(), shutdown.clone());

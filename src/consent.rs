@@ -181,15 +181,24 @@ pub fn applies(config: &ConsentConfig, class: Class) -> bool {
     config.enabled && config.applies_to.contains(&class)
 }
 
+/// What every [`refusal_detail`] has between the number and the class.
+const REFUSAL_DETAIL: &str = " opted out of ";
+
 /// The reason a message to a suppressed number ends, for its history and receipt.
 pub fn refusal_detail(message: &Message, event: &ConsentEvent) -> String {
     format!(
-        "{} opted out of {} messages ({}, {})",
+        "{}{REFUSAL_DETAIL}{} messages ({}, {})",
         event.number,
         message.class,
         event.scope,
         event.origin.name()
     )
+}
+
+/// Whether a history line is a [`refusal_detail`]: the campaign counters count the message
+/// suppressed rather than rejected.
+pub fn is_refusal(detail: &str) -> bool {
+    detail.contains(REFUSAL_DETAIL)
 }
 
 /// Whether `message` is marketing without the opt-out mention French rules want in every

@@ -21,15 +21,10 @@ use std::sync::{LazyLock, Mutex};
 /// opens.
 pub const ERR_TOO_LATE: u32 = 902;
 
-/// How the history line of a hold starts.
-const HOLD_DETAIL: &str = "held by sending window ";
-
 /// When `message` leaves, if the last line of its history is a hold by a window.
 pub fn held_until(message: &Message) -> Option<i64> {
     let last = message.history.last()?;
-    last.detail
-        .starts_with(HOLD_DETAIL)
-        .then_some(message.schedule_at)?
+    is_hold(&last.detail).then_some(message.schedule_at)?
 }
 
 /// A message held by a window: until when, and by which window.
@@ -41,6 +36,9 @@ pub struct Hold {
     pub window: String,
 }
 
+/// How the history line of a hold starts ([`Hold::detail`], [`is_hold`]).
+const HOLD_DETAIL: &str = "held by sending window ";
+
 impl Hold {
     /// The history line of a message held.
     pub fn detail(&self) -> String {
@@ -51,6 +49,12 @@ impl Hold {
                 .map_or_else(|_| self.until.to_string(), |t| t.to_string())
         )
     }
+}
+
+/// Whether a history line says a window held the message ([`Hold::detail`]): the campaign
+/// counters count a message deferred by it.
+pub fn is_hold(detail: &str) -> bool {
+    detail.starts_with(HOLD_DETAIL)
 }
 
 /// Whether `message` must wait at `now_ms` (or at its own `schedule_at`, if later), and until

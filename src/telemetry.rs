@@ -4,7 +4,7 @@
 //! functions below. Labels are names from the config (clients, routes, links) and status words,
 //! never numbers or message ids, so that their number stays bounded.
 
-use crate::message::{now_ms, Class, Message};
+use crate::message::{now_ms, Class, Message, State};
 use dashmap::DashMap;
 use smpp_proto::{receipt, CommandStatus, MessageState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,6 +27,11 @@ pub mod name {
     pub const MO_OPTOUT_SUSPECT: &str = "smppd_mo_optout_suspect_total";
     /// Counter: submits to a number that opted out, held back at accept, by `client`.
     pub const SUPPRESSED: &str = "smppd_suppressed_total";
+    /// Counter: messages held by a sending window (at accept, or again at dispatch), by
+    /// `window`.
+    pub const DEFERRED: &str = "smppd_deferred_total";
+    /// Counter: SMS (segments) of the messages carriers accepted, by `route` and `class`.
+    pub const SEGMENTS_SENT: &str = "smppd_segments_sent_total";
     /// Counter: opt-outs and opt-ins by reply to a shared short code that no client could be
     /// found for (every sharing client's list changed), by `code`.
     pub const CONSENT_UNATTRIBUTED: &str = "smppd_consent_unattributed_total";
@@ -130,6 +135,14 @@ pub fn describe() {
     describe_counter!(
         name::SUPPRESSED,
         "Submits to a number that opted out, held back at accept, by client."
+    );
+    describe_counter!(
+        name::DEFERRED,
+        "Messages held by a sending window (at accept, or again at dispatch), by window."
+    );
+    describe_counter!(
+        name::SEGMENTS_SENT,
+        "SMS (segments) of the messages carriers accepted, by route and class: what they bill."
     );
     describe_counter!(
         name::CONSENT_UNATTRIBUTED,
@@ -356,6 +369,34 @@ pub fn suppressed(client: &str) {
     metrics::counter!(name::SUPPRESSED, "client" => client.to_owned()).increment(1);
 }
 
+/// A message was held by sending `window` until it opens.
+pub fn deferred(window: &str) {
+    metrics::counter!(name::DEFERRED, "window" => window.to_owned()).increment(1);
+}
+
+/// A carrier accepted `message` (as updated with its carrier id).
+pub fn sent(message: &Message) {
+    let segments = u64::from(message.segments());
+    let class = message.class;
+    let sent = || {
+        metrics::counter!(
+            name::SEGMENTS_SENT,
+            "route" => message.route.clone(),
+            "class" => class.name()
+        )
+    };
+    // The slots past the states' and classes' of `ended`: one table of handles per route.
+    let slot = SENT_SLOTS + class as usize;
+    if !with_handles(&HANDLES.routes, &message.route, |h| {
+        h.add_by(slot, segments, sent)
+    }) {
+        sent().increment(segments);
+    }
+}
+
+/// Where [`sent`]'s handles start in a route's slots, after [`ended`]'s (state × class).
+const SENT_SLOTS: usize = (State::Sent as usize + 1) * Class::ALL.len();
+
 /// A message from `client` was accepted: stored, and its id given.
 pub fn accepted(client: &str, class: Class) {
     let accepted = || {
@@ -461,10 +502,15 @@ impl NameHandles {
 
     /// Counts in slot `state`; false for a state beyond the slots (the caller counts it).
     fn count_by(&self, state: usize, make: impl FnOnce() -> metrics::Counter) -> bool {
+        self.add_by(state, 1, make)
+    }
+
+    /// Adds `n` in slot `state`; false for a state beyond the slots (the caller counts it).
+    fn add_by(&self, state: usize, n: u64, make: impl FnOnce() -> metrics::Counter) -> bool {
         let Some(slot) = self.by_state.get(state) else {
             return false;
         };
-        slot.get_or_init(make).increment(1);
+        slot.get_or_init(make).increment(n);
         true
     }
 }

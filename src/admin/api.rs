@@ -506,3 +506,69 @@ pub struct HookReplay {
 pub struct HookReplayed {
     pub replayed: usize,
 }
+
+/// Campaign statistics figures (`GET /api/campaigns/{client}/{id}`, `GET /api/stats`): the
+/// counters of one row or of a sum of rows, the delivery rate, and the cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsFigures {
+    /// Messages accepted (each part of a long message is one).
+    pub accepted: u64,
+    /// The SMS they take on the air.
+    pub segments: u64,
+    /// Ended because their number opted out.
+    pub suppressed: u64,
+    /// Held by a sending window.
+    pub deferred: u64,
+    /// Accepted by a carrier.
+    pub sent: u64,
+    pub delivered: u64,
+    pub undelivered: u64,
+    pub expired: u64,
+    /// Refused by a carrier or the gateway (not for an opt-out).
+    pub rejected: u64,
+    /// delivered / (delivered + undelivered + expired + rejected); `null` before any ended.
+    pub delivery_rate: Option<f64>,
+    /// In the currency of `[[prices]]`; `null` without prices.
+    pub cost: Option<crate::price::Money>,
+}
+
+/// One UTC day of one class of a campaign, or of a client's traffic in [`StatsView`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatsDay {
+    /// Whose; only in [`StatsView`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    /// `transactional` or `marketing`.
+    pub class: String,
+    #[serde(flatten)]
+    pub figures: StatsFigures,
+}
+
+/// `GET /api/campaigns/{client}/{id}`: a client's campaign per UTC day and class (messages
+/// without a campaign are in [`StatsView`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignView {
+    pub client: String,
+    pub campaign: String,
+    /// Every day and class together.
+    pub totals: StatsFigures,
+    /// Oldest day first, each day's classes apart.
+    pub days: Vec<StatsDay>,
+}
+
+/// `GET /api/stats?client=&since=&until=`: all traffic (every campaign and none) per client,
+/// class and UTC day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatsView {
+    /// The first and last day counted, `YYYY-MM-DD`.
+    pub since: String,
+    pub until: String,
+    /// The client asked for; `null`: every client.
+    pub client: Option<String>,
+    /// Every row together.
+    pub totals: StatsFigures,
+    /// By client, then day, then class.
+    pub days: Vec<StatsDay>,
+}

@@ -14,6 +14,7 @@ mod error;
 mod hooks;
 pub mod metrics;
 mod rates;
+mod stats;
 mod views;
 
 use crate::carrier::Carriers;
@@ -193,6 +194,8 @@ fn router(admin: Arc<Admin>) -> Router {
         )
         .route("/api/hooks/{client}/{endpoint}/dead", get(hooks::dead))
         .route("/api/hooks/{client}/{endpoint}/replay", post(hooks::replay))
+        .route("/api/campaigns/{client}/{id}", get(stats::campaign))
+        .route("/api/stats", get(stats::stats))
         .route("/api/messages/{id}/retry", post(actions::retry))
         .route("/api/messages/{id}/cancel", post(actions::cancel))
         .route(

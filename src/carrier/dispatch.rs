@@ -385,7 +385,7 @@ async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) ->
     }
     // A window that closed while the message waited holds it again (never sent outside).
     if let Some(hold) = sending_hours::hold_together(&live.config, &message, now) {
-        let until = hold.until;
+        let (until, window) = (hold.until, hold.window.clone());
         let held = carriers
             .store
             .update(id, move |m| {
@@ -398,8 +398,11 @@ async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) ->
                 Ok(())
             })
             .await;
-        if let Err(e) = held {
-            tracing::warn!(%id, error = %e, "cannot hold a message for its sending window");
+        match held {
+            Ok(_) => telemetry::deferred(&window),
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cannot hold a message for its sending window")
+            }
         }
         cursor.due_at(until);
         return Step::Passed;
@@ -634,6 +637,7 @@ async fn settle(
             {
                 Ok(message) => {
                     link.early.recorded(&carrier_id);
+                    telemetry::sent(&message);
                     // Ended SENT: nothing more comes of it.
                     telemetry::ended(&message);
                     false

@@ -39,6 +39,8 @@ struct Prepared {
     messages: Vec<Message>,
     /// Those whose validity ends before their sending window opens, with the hold.
     too_late: Vec<(MessageId, sending_hours::Hold)>,
+    /// The windows that hold the others, one per message held (for the metrics).
+    held: Vec<String>,
 }
 
 /// The [`Submission`] of a submit_sm or submit_multi (same fields from `esm_class` on) for one
@@ -119,14 +121,21 @@ impl EsmeService {
         let first = self.store.allocate_ids(messages.len()).as_u64();
         // Messages whose validity ends before their sending window opens: ended at once.
         let mut too_late = Vec::new();
+        let mut held = Vec::new();
         for (n, message) in (0..).zip(&mut messages) {
             message.route = self.route_of(message)?;
             message.id = MessageId::new(first + n);
-            if let Some(hold) = hold_for_window(&config, message, now) {
-                too_late.push((message.id, hold));
+            match hold_for_window(&config, message, now) {
+                Some(WindowHold::TooLate(hold)) => too_late.push((message.id, hold)),
+                Some(WindowHold::Held(window)) => held.push(window),
+                None => {}
             }
         }
-        Ok(Prepared { messages, too_late })
+        Ok(Prepared {
+            messages,
+            too_late,
+            held,
+        })
     }
 
     /// The messages `submissions` make for `client`, each checked as a bound client's
@@ -161,7 +170,7 @@ impl EsmeService {
         let mut too_late = None;
         for message in &mut messages {
             message.route = self.route_for(message)?.0;
-            if let Some(hold) = hold_for_window(&config, message, now) {
+            if let Some(WindowHold::TooLate(hold)) = hold_for_window(&config, message, now) {
                 too_late.get_or_insert(hold);
             }
         }
@@ -201,7 +210,11 @@ impl EsmeService {
         prepared: Prepared,
         idempotent: Option<(&str, &Recorded)>,
     ) -> Result<(), CommandStatus> {
-        let Prepared { messages, too_late } = prepared;
+        let Prepared {
+            messages,
+            too_late,
+            held,
+        } = prepared;
         let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
         let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
         let stored = match idempotent {
@@ -218,6 +231,9 @@ impl EsmeService {
                 tracing::debug!(ids = ?ids, "accepted");
                 for class in classes {
                     telemetry::accepted(&client.system_id, class);
+                }
+                for window in held {
+                    telemetry::deferred(&window);
                 }
                 for (id, hold) in too_late {
                     self.end_too_late(id, hold).await;
@@ -514,16 +530,12 @@ impl EsmeService {
 }
 
 /// Holds `message` for its sending window, if one is closed (`sending_hours::hold_together`):
-/// its `schedule_at` moves to the opening, with a history line. Returns the hold instead when
-/// the message's validity ends before the window opens (it is to end EXPIRED).
-fn hold_for_window(
-    config: &Config,
-    message: &mut Message,
-    now: i64,
-) -> Option<sending_hours::Hold> {
+/// its `schedule_at` moves to the opening, with a history line. Or it is too late: its validity
+/// ends before the window opens (it is to end EXPIRED), and it is left as it is.
+fn hold_for_window(config: &Config, message: &mut Message, now: i64) -> Option<WindowHold> {
     let hold = sending_hours::hold_together(config, message, now)?;
     if message.expire_at.is_some_and(|end| hold.until >= end) {
-        return Some(hold);
+        return Some(WindowHold::TooLate(hold));
     }
     message.schedule_at = Some(hold.until);
     message.history.push(Event {
@@ -531,7 +543,15 @@ fn hold_for_window(
         state: State::Queued,
         detail: hold.detail(),
     });
-    None
+    Some(WindowHold::Held(hold.window))
+}
+
+/// What a sending window did to a message at accept.
+enum WindowHold {
+    /// Held until it opens, by this window.
+    Held(String),
+    /// Its validity ends before the window opens.
+    TooLate(sending_hours::Hold),
 }
 
 fn first(ids: Vec<MessageId>) -> Result<MessageId, CommandStatus> {

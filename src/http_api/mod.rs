@@ -7,9 +7,10 @@
 //!
 //! Files: `auth.rs` (API keys), `messages.rs` (sending, reading and cancelling messages),
 //! `preview.rs` (a send's outcome, with nothing sent), `campaigns.rs` (cancelling a
-//! campaign), `error.rs` (error bodies).
+//! campaign), `campaign_stats.rs` (a campaign's figures), `error.rs` (error bodies).
 
 mod auth;
+mod campaign_stats;
 mod campaigns;
 mod error;
 mod messages;
@@ -157,6 +158,7 @@ fn router(api: Arc<HttpApi>) -> Router {
         )
         .route("/api/v1/preview", post(preview::preview))
         .route("/api/v1/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/api/v1/campaigns/{id}", get(campaign_stats::show))
         .with_state(api)
 }
 

@@ -52,6 +52,7 @@ use super::hooks::Endpoint;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
+use super::stats::{self, Tally};
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::consent::{Choice, ConsentEvent};
@@ -511,6 +512,7 @@ impl Committer {
             });
             answers.push((reply, result));
         }
+        self.plan_stats(&mut plan);
         self.plan_meta(&mut plan);
 
         let applied = self.apply(&mut plan);
@@ -692,6 +694,7 @@ impl Committer {
             queue_seq: old_queue_seq,
             mut message,
         } = old;
+        let counted = stats::Before::of(&message);
         let (old_route, old_carrier, old_history_len) = (
             message.route.clone(),
             message.carrier.clone(),
@@ -739,6 +742,9 @@ impl Committer {
                 changes.write(Tree::CarrierIds, key, Some(layout::encode_id(id)));
             }
         }
+        changes
+            .stats
+            .updated(&counted, &message, |m| self.cost(m))?;
         let changed = message.state != before;
         let record = changes.put_record(Record { queue_seq, message }, false)?;
         if changed {
@@ -781,6 +787,7 @@ impl Committer {
             None
         };
         changes.max_id = changes.max_id.max(Some(id.as_u64()));
+        changes.stats.accepted(&message, |m| self.cost(m))?;
         let record = changes.put_record(Record { queue_seq, message }, true)?;
         self.tap_message(batch, changes, None, &record.message)?;
         Ok(())
@@ -913,6 +920,24 @@ impl Committer {
         match self.shared.engine.get(Tree::Messages, &key)? {
             Some(value) => layout::decode_record(&key, &value).map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// What `message` costs at the prices in force (micro-units), for the campaign counters.
+    fn cost(&self, message: &Message) -> u64 {
+        self.shared
+            .prices
+            .as_ref()
+            .map_or(0, |prices| stats::cost_micro(&prices(), message))
+    }
+
+    /// Writes each campaign stats row the batch counted in, read-modify-write: one read and
+    /// one write per row touched, whatever the number of requests that counted in it.
+    fn plan_stats(&self, plan: &mut Plan) {
+        for (key, delta) in std::mem::take(&mut plan.effects.stats).into_rows() {
+            let row = delta.applied_to(stats::row_for_update(&self.shared.engine, &key));
+            let value = layout::encode_stats(&row);
+            plan.effects.write(Tree::CampaignStats, key, Some(value));
         }
     }
 
@@ -1128,6 +1153,8 @@ struct Changes {
     outbox_present: HashMap<Vec<u8>, bool>,
     /// Consent changes by suppression key, for later requests of the batch.
     consents: HashMap<Vec<u8>, ConsentEvent>,
+    /// What the campaign counters gain; written once per batch (`plan_stats`).
+    stats: Tally,
     writes: Vec<Write>,
     queue_delta: HashMap<String, LaneChange>,
     outbox_delta: HashMap<String, i64>,
@@ -1194,6 +1221,7 @@ impl Changes {
         self.carrier_ids.extend(later.carrier_ids);
         self.outbox_present.extend(later.outbox_present);
         self.consents.extend(later.consents);
+        self.stats.absorb(later.stats);
         self.writes.extend(later.writes);
         for (route, change) in later.queue_delta {
             self.queue_delta.entry(route).or_default().absorb(&change);

@@ -23,6 +23,10 @@
 //! |               | (E.164, or `hmac:` hex as the lists)    | (client, when; the latest only)   |
 //! | `idempotency` | client (u8 len + bytes), the key        | v1, postcard `idempotency::Recorded` |
 //! | `client_refs` | client (u8 len + bytes), its client_ref | v1, id (u64 BE), accepted (i64 BE) |
+//! | `campaign_stats` | client (u8 len + bytes), campaign (u8 | v1, counters (u64 BE each, in the |
+//! |               | len + bytes; empty: none), class (u8:   | order of `stats::Counters`; a     |
+//! |               | 0 transactional, 1 marketing), UTC day  | shorter value reads the missing   |
+//! |               | (u32 BE, days since 1970-01-01)         | ones as 0)                        |
 //! | `webhooks`    | client, endpoint (u8 len + bytes each), | v1, postcard `HookEntry`          |
 //! |               | seq (u64 BE)                            |                                   |
 //! | `webhooks_dead` | the same                              | v1, postcard `DeadHook`           |
@@ -40,10 +44,14 @@
 //! is attributed. Each number has one entry per code, overwritten; an entry older than
 //! `attribution_window` is ignored when read.
 //!
-//! `client_refs` (the next store format) finds a message by its client's reference: written
+//! `client_refs` (store format 8) finds a message by its client's reference: written
 //! with the messages in their accept's commit, for the first part of a message whose labels
 //! carry a `client_ref` (the latest message with that reference wins), and removed with that
 //! message when retention purges it.
+//!
+//! `campaign_stats` (store format 8) holds one row per client, campaign, class and day, its
+//! counters changed in the commit of the message change they count (`stats.rs`). Rows are
+//! never removed: they are small, and outlive the messages' retention.
 //!
 //! The queue seq in a message record points at its queue entry, so cancel and dispatch remove the
 //! entry without scanning the route queue.
@@ -53,9 +61,10 @@
 //! read alone; nothing here panics on disk data.
 
 use super::engine::{
-    self, CLIENT_REFS, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1, WEBHOOKS,
-    WEBHOOKS_DEAD,
+    self, CAMPAIGN_STATS, CLIENT_REFS, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1,
+    WEBHOOKS, WEBHOOKS_DEAD,
 };
+use super::stats::{Counters, Day, Row};
 use super::Error;
 use crate::consent::{ConsentEvent, LastMarketing, Scope};
 use crate::hook_event::{DeadHook, HookEntry};
@@ -134,6 +143,84 @@ pub(super) fn idempotency_key(client: &str, key: &str) -> Result<Vec<u8>, Error>
     let mut out = name_prefix(client)?;
     out.extend_from_slice(key.as_bytes());
     Ok(out)
+}
+
+/// Key of a `campaign_stats` row.
+pub(super) fn stats_key(
+    client: &str,
+    campaign: &str,
+    class: Class,
+    day: Day,
+) -> Result<Vec<u8>, Error> {
+    let mut key = name_prefix(client)?;
+    key.extend_from_slice(&name_prefix(campaign)?);
+    key.push(class as u8);
+    key.extend_from_slice(&day.number().to_be_bytes());
+    Ok(key)
+}
+
+/// The prefix of a client's rows (`Some((client, None))`), of one of its campaigns
+/// (`Some((client, Some(campaign)))`), or of every row (`None`).
+pub(super) fn stats_prefix(of: Option<(&str, Option<&str>)>) -> Result<Vec<u8>, Error> {
+    let Some((client, campaign)) = of else {
+        return Ok(Vec::new());
+    };
+    let mut prefix = name_prefix(client)?;
+    if let Some(campaign) = campaign {
+        prefix.extend_from_slice(&name_prefix(campaign)?);
+    }
+    Ok(prefix)
+}
+
+/// Value of a `campaign_stats` row.
+pub(super) fn encode_stats(counters: &Counters) -> Vec<u8> {
+    let values = counters.to_array();
+    let mut out = Vec::with_capacity(1 + 8 * values.len());
+    out.push(VALUE_V1);
+    for n in values {
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+    out
+}
+
+/// Reads a `campaign_stats` row, its key included.
+pub(super) fn decode_stats(key: &[u8], value: &[u8]) -> Result<Row, Error> {
+    let bad = |reason: &str| corrupt(CAMPAIGN_STATS, key, reason);
+    let (client, rest) = stats_name(key, key)?;
+    let (campaign, rest) = stats_name(key, rest)?;
+    let (class, day) = match rest {
+        [0, day @ ..] => (Class::Transactional, day),
+        [1, day @ ..] => (Class::Marketing, day),
+        _ => return Err(bad("unknown class")),
+    };
+    let day = <[u8; 4]>::try_from(day).map_err(|_| bad("day is not 4 bytes"))?;
+    let body = versioned(CAMPAIGN_STATS, key, value)?;
+    let max = Counters::default().to_array().len();
+    if body.len() % 8 != 0 || body.len() / 8 > max {
+        return Err(bad("not whole u64 counters, or more than this build knows"));
+    }
+    let values: Vec<u64> = body
+        .chunks_exact(8)
+        .map(|chunk| <[u8; 8]>::try_from(chunk).map_or(0, u64::from_be_bytes))
+        .collect();
+    Ok(Row {
+        client,
+        campaign,
+        class,
+        day: Day::from_number(u32::from_be_bytes(day)),
+        counters: Counters::from_slice(&values),
+    })
+}
+
+/// The length-prefixed name at the start of `bytes`, a part of `key`, and what follows it.
+fn stats_name<'k>(key: &[u8], bytes: &'k [u8]) -> Result<(String, &'k [u8]), Error> {
+    let bad = |reason: &str| corrupt(CAMPAIGN_STATS, key, reason);
+    let (&len, rest) = bytes.split_first().ok_or_else(|| bad("key cut short"))?;
+    let (name, rest) = rest
+        .split_at_checked(usize::from(len))
+        .ok_or_else(|| bad("name runs past the key"))?;
+    let name = std::str::from_utf8(name).map_err(|_| bad("name is not UTF-8"))?;
+    Ok((name.to_owned(), rest))
 }
 
 /// Value of an `idempotency` entry.
@@ -527,6 +614,46 @@ pub(super) mod tests {
         assert_eq!(read.message.class, Class::Transactional);
         // Cut short, a version 1 record is still refused, not padded into a message.
         assert!(decode_record(&key, &v1[..v1.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn stats_rows_round_trip_and_sort_by_client_campaign_class_day() {
+        let day = Day::from_number(20_000);
+        let key = stats_key("shop", "promo", Class::Marketing, day).unwrap();
+        let counters = Counters {
+            accepted: 3,
+            segments: 5,
+            delivered: 2,
+            cost_micro: 135_000,
+            ..Counters::default()
+        };
+        let value = encode_stats(&counters);
+        let row = decode_stats(&key, &value).unwrap();
+        assert_eq!(
+            (
+                row.client.as_str(),
+                row.campaign.as_str(),
+                row.class,
+                row.day
+            ),
+            ("shop", "promo", Class::Marketing, day)
+        );
+        assert_eq!(row.counters, counters);
+        // Under its prefixes, in day order; "" (no campaign) is a campaign of its own.
+        let prefix = stats_prefix(Some(("shop", Some("promo")))).unwrap();
+        assert!(key.starts_with(&prefix));
+        assert!(key.starts_with(&stats_prefix(Some(("shop", None))).unwrap()));
+        let next = stats_key("shop", "promo", Class::Marketing, Day::from_number(20_001));
+        assert!(key < next.unwrap());
+        let none = stats_key("shop", "", Class::Transactional, day).unwrap();
+        assert!(!none.starts_with(&prefix));
+        // An older, shorter row reads its missing counters as 0; damage is refused.
+        let short = decode_stats(&key, &value[..9]).unwrap();
+        assert_eq!(short.counters.accepted, 3);
+        assert_eq!(short.counters.cost_micro, 0);
+        assert!(decode_stats(&key, &value[..10]).is_err());
+        assert!(decode_stats(&key[..key.len() - 1], &value).is_err());
+        assert!(decode_stats(&[9, b'a'], &value).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod layout;
 mod recent;
 pub mod retention;
 mod space;
+mod stats;
 
 pub use client_refs::ClientRef;
 pub use commit::Confirmation;
@@ -32,6 +33,7 @@ pub use engine::DbError;
 pub use hooks::{Endpoint, Tap, Tapped};
 pub use lanes::lane_of;
 pub use space::SpaceStatus;
+pub use stats::{Counters, Day, PriceSource, Row as StatsRow};
 
 pub use crate::message::UpdateRefused;
 
@@ -212,6 +214,8 @@ struct Shared {
     /// Cancelled when a write failed and the store stopped taking writes; why, in `fatal_reason`.
     fatal: CancellationToken,
     fatal_reason: Mutex<Option<String>>,
+    /// The prices the campaign counters cost messages at; none: nothing costs.
+    prices: Option<PriceSource>,
 }
 
 #[derive(Default)]
@@ -299,7 +303,18 @@ impl Drop for ThreadGuard {
 impl Store {
     /// Opens (or creates) the store, checks its format, rebuilds the in-memory counters, makes
     /// the directory durable and starts the commit thread. Blocking: call it at startup.
+    /// The campaign counters count no cost: see [`Store::open_priced`].
     pub fn open(config: &StoreConfig) -> Result<Self, Error> {
+        Self::open_with(config, None)
+    }
+
+    /// [`Store::open`], the campaign counters costing messages at the prices `prices` gives
+    /// when asked (the config in force: a reload's prices count from then on).
+    pub fn open_priced(config: &StoreConfig, prices: PriceSource) -> Result<Self, Error> {
+        Self::open_with(config, Some(prices))
+    }
+
+    fn open_with(config: &StoreConfig, prices: Option<PriceSource>) -> Result<Self, Error> {
         let engine::Opened {
             engine,
             journal,
@@ -334,6 +349,7 @@ impl Store {
             space,
             fatal: CancellationToken::new(),
             fatal_reason: Mutex::default(),
+            prices,
         });
         // Bounded to one batch's worth of requests: beyond that, callers wait (backpressure).
         let (tx, rx) = mpsc::channel(config.max_batch.get());
@@ -1001,6 +1017,11 @@ pub(super) mod tests {
 
     pub(super) fn open(dir: &tempfile::TempDir) -> Store {
         retry_locked(|| Store::open(&config(dir, Durability::Durable)))
+    }
+
+    /// [`open`], the campaign counters costing at `prices`.
+    pub(super) fn open_priced(dir: &tempfile::TempDir, prices: PriceSource) -> Store {
+        retry_locked(|| Store::open_priced(&config(dir, Durability::Durable), prices.clone()))
     }
 
     /// sled releases its file lock once its background writes are done, a moment after the

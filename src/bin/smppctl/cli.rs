@@ -120,6 +120,26 @@ pub(crate) enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// A client's campaign: per UTC day and class, what became of its messages (accepted,
+    /// held, suppressed, sent, delivered or not), the SMS they took, the delivery rate, the cost.
+    Campaign {
+        /// The client's system_id.
+        client: String,
+        /// The campaign, as its messages were sent with.
+        id: String,
+    },
+    /// All traffic (every campaign and none) per client, UTC day and class, with totals.
+    Stats {
+        /// One client only.
+        #[arg(long)]
+        client: Option<String>,
+        /// From this date (2026-12-01) or this long ago (7d, 24h).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// To this date (default: today).
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// Suppression lists: who opted out of (or back into) which messages, and the consent
     /// log that proves it.
     Suppress {

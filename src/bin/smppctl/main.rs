@@ -13,6 +13,7 @@ mod offline;
 mod output;
 mod render;
 mod send;
+mod stats;
 mod suppress;
 
 use api::{segment, Api};
@@ -106,6 +107,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Suppress { command } => suppress::run(&api()?, json, command),
         Command::Hooks { command } => hooks::run(&api()?, json, command),
+        Command::Campaign { client, id } => stats::campaign(&api()?, json, &client, &id),
+        Command::Stats {
+            client,
+            since,
+            until,
+        } => stats::stats(&api()?, json, client.as_deref(), &since, until.as_deref()),
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `LastMarketing` | 7   | `last_marketing`   | none (format 6)                              |
 //! | `Idempotency` | 8     | `idempotency`      | none (format 7)                              |
 //! | `ClientRefs` | 9      | `client_refs`      | none (format 8)                              |
+//! | `CampaignStats` | 10  | `campaign_stats`   | none (format 8)                              |
 //! | `Webhooks`   | 11     | `webhooks`         | none (format 8)                              |
 //! | `WebhooksDead` | 12   | `webhooks_dead`    | none (format 8)                              |
 //! |              |        | `journal`          | (format 2) batch number (u64 BE) → v1, entry |
@@ -53,10 +54,12 @@
 //! `Idempotency-Key`, replayed to a retry. The upgrade from 6 only stamps 7.
 //!
 //! Format 8 adds, unpacked, the trees `client_refs` (9): a client's reference (`client_ref`)
-//! → the message it names, written in the messages' own commit; and `webhooks` (11) and
-//! `webhooks_dead` (12): each webhook endpoint's queue of events and its dead letters. Number
-//! 10 is kept for the campaign statistics of the same format. The upgrade from 7 only stamps
-//! 8.
+//! → the message it names, written in the messages' own commit; `campaign_stats` (10):
+//! counters per client, campaign, class and day, written in the same commit as the messages
+//! they count (`store/stats.rs`); and `webhooks` (11) and `webhooks_dead` (12): each webhook
+//! endpoint's queue of events and its dead letters. The upgrade from 7 only stamps 8. Tree
+//! numbers need not be contiguous: [`Tree::ALL`] lists those there are, and the layers size
+//! by [`Tree::SLOTS`].
 
 use super::error::{corrupt, Error};
 
@@ -113,6 +116,8 @@ pub(in crate::store) const IDEMPOTENCY: &str = "idempotency";
 pub(in crate::store) const WEBHOOKS: &str = "webhooks";
 /// (format 8) The same for events their endpoint never took before `give_up_after`.
 pub(in crate::store) const WEBHOOKS_DEAD: &str = "webhooks_dead";
+/// (format 8) Client, campaign, class and day → that day's message counters and cost.
+pub(in crate::store) const CAMPAIGN_STATS: &str = "campaign_stats";
 /// (format 8) Client and its `client_ref` → the message it names and when it was accepted.
 pub(in crate::store) const CLIENT_REFS: &str = "client_refs";
 /// Batch number → the batch's writes, until they are in the other trees (format 2; now read at
@@ -135,13 +140,14 @@ pub(in crate::store) enum Tree {
     LastMarketing = 7,
     Idempotency = 8,
     ClientRefs = 9,
+    CampaignStats = 10,
     Webhooks = 11,
     WebhooksDead = 12,
 }
 
 impl Tree {
-    /// Every tree, in number order.
-    pub(super) const ALL: [Self; 12] = [
+    /// Every tree, in number order (numbers may skip).
+    pub(super) const ALL: [Self; 13] = [
         Self::Messages,
         Self::Queue,
         Self::CarrierIds,
@@ -152,9 +158,13 @@ impl Tree {
         Self::LastMarketing,
         Self::Idempotency,
         Self::ClientRefs,
+        Self::CampaignStats,
         Self::Webhooks,
         Self::WebhooksDead,
     ];
+
+    /// One more than the highest tree number: a table indexed by number has this many slots.
+    pub(super) const SLOTS: usize = Self::ALL[Self::ALL.len() - 1] as usize + 1;
 
     /// Its name in errors.
     pub(in crate::store) fn name(self) -> &'static str {
@@ -171,6 +181,7 @@ impl Tree {
             Self::Webhooks => WEBHOOKS,
             Self::WebhooksDead => WEBHOOKS_DEAD,
             Self::ClientRefs => CLIENT_REFS,
+            Self::CampaignStats => CAMPAIGN_STATS,
         }
     }
 
@@ -189,6 +200,7 @@ impl Tree {
             Self::Webhooks => WEBHOOKS,
             Self::WebhooksDead => WEBHOOKS_DEAD,
             Self::ClientRefs => CLIENT_REFS,
+            Self::CampaignStats => CAMPAIGN_STATS,
         }
     }
 
@@ -203,21 +215,13 @@ impl Tree {
             | Self::LastMarketing
             | Self::Idempotency
             | Self::ClientRefs
+            | Self::CampaignStats
             | Self::Webhooks
             | Self::WebhooksDead => None,
         }
     }
 
-    /// Its place in [`Tree::ALL`], for per-tree arrays (numbers may have gaps).
-    pub(super) fn index(self) -> usize {
-        Self::ALL
-            .iter()
-            .position(|tree| *tree == self)
-            .unwrap_or_default()
-    }
-
     fn from_number(n: u8) -> Option<Self> {
-        // Numbers are never reused, so the list may have gaps.
         Self::ALL.into_iter().find(|tree| *tree as u8 == n)
     }
 }
@@ -334,46 +338,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_tree_has_its_own_number_and_index() {
-        for (i, tree) in Tree::ALL.into_iter().enumerate() {
-            assert_eq!(tree.index(), i);
-            assert_eq!(Tree::from_number(tree as u8), Some(tree));
-        }
-    }
-
-    #[test]
-    fn journal_entries_round_trip_and_split() {
-        let write = |tree, n: u8, value: Option<Vec<u8>>| Write {
-            tree,
-            key: vec![n; 9],
-            value,
-            fresh: false,
-        };
-        let writes = vec![
-            write(Tree::Messages, 1, Some(vec![7; 300])),
-            write(Tree::Queue, 2, None),
-            write(Tree::Meta, 3, Some(vec![])),
-        ];
-        let entries = encode_journal(&writes);
-        assert_eq!(entries.len(), 1);
-        assert_eq!(decode_journal(b"k", &entries[0]).unwrap(), writes);
-
-        // Large batches are cut into entries below the blob threshold, in order.
-        let many: Vec<_> = (0..1000)
-            .map(|n| write(Tree::Outbox, (n % 250) as u8, Some(vec![1; 200])))
-            .collect();
-        let entries = encode_journal(&many);
-        assert!(entries.len() > 1);
-        assert!(entries.iter().all(|e| e.len() <= JOURNAL_ENTRY_MAX));
-        let decoded: Vec<_> = entries
-            .iter()
-            .flat_map(|e| decode_journal(b"k", e).unwrap())
-            .collect();
-        assert_eq!(decoded, many);
-        assert!(encode_journal(&[]).is_empty());
-    }
-
-    #[test]
     fn damaged_journal_entries_are_reported() {
         let writes = vec![Write {
             tree: Tree::Outbox,
@@ -393,5 +357,14 @@ mod tests {
         // A number no tree has, nor is likely to soon (numbers are handed out in order).
         bad_tree[1] = 200;
         assert!(decode_journal(b"k", &bad_tree).is_err());
+    }
+
+    #[test]
+    fn tree_numbers_may_skip() {
+        for tree in Tree::ALL {
+            assert_eq!(Tree::from_number(tree as u8), Some(tree));
+            assert!((tree as usize) < Tree::SLOTS);
+        }
+        assert_eq!(Tree::from_number(Tree::SLOTS as u8), None);
     }
 }

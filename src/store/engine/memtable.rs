@@ -37,7 +37,7 @@ pub(super) enum Slot {
 /// The writes of a stretch of batches, merged per key.
 #[derive(Default)]
 pub(super) struct Layer {
-    trees: [BTreeMap<Vec<u8>, Slot>; Tree::ALL.len()],
+    trees: [BTreeMap<Vec<u8>, Slot>; Tree::SLOTS],
     /// The journal entries whose writes this layer holds, first and last.
     journal: Option<(u64, u64)>,
     /// When the first write came in.
@@ -49,7 +49,7 @@ impl Layer {
     pub(super) fn apply(&mut self, writes: Vec<Write>, journal: (u64, u64)) {
         // One descent per write (entries): this runs under the layers' write lock.
         for w in writes {
-            let slot = self.trees[w.tree.index()].entry(w.key);
+            let slot = self.trees[w.tree as usize].entry(w.key);
             match (w.value, slot) {
                 (Some(value), Entry::Occupied(mut e)) => {
                     let fresh = matches!(e.get(), Slot::Put { fresh: true, .. });
@@ -82,7 +82,7 @@ impl Layer {
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Option<&Slot> {
-        self.trees[tree.index()].get(key)
+        self.trees[tree as usize].get(key)
     }
 
     /// Keys held, all trees together.
@@ -103,7 +103,7 @@ impl Layer {
     /// Every slot, tree by tree, keys in order.
     pub(super) fn slots(&self) -> impl Iterator<Item = (Tree, &[u8], &Slot)> {
         Tree::ALL.into_iter().flat_map(move |tree| {
-            self.trees[tree.index()]
+            self.trees[tree as usize]
                 .iter()
                 .map(move |(key, slot)| (tree, key.as_slice(), slot))
         })
@@ -172,14 +172,14 @@ impl MemTables {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Value)>, Error> {
         let range = (Bound::Included(from.to_vec()), Bound::Included(to.to_vec()));
-        let mut active = self.active.trees[tree.index()]
+        let mut active = self.active.trees[tree as usize]
             .range(range.clone())
             .peekable();
         let frozen_range = range.clone();
         let mut frozen = self
             .frozen
             .iter()
-            .flat_map(move |f| f.trees[tree.index()].range(frozen_range.clone()))
+            .flat_map(move |f| f.trees[tree as usize].range(frozen_range.clone()))
             .peekable();
         let mut disk = disk.peekable();
         let mut out = Vec::new();

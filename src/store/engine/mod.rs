@@ -50,8 +50,8 @@ pub use trees::DbError;
 
 pub(in crate::store) use error::{corrupt, Error};
 pub(in crate::store) use format::{
-    versioned, Tree, Write, CARRIER_IDS, CLIENT_REFS, CONSENT_LOG, IDEMPOTENCY, LAST_MARKETING,
-    MESSAGES, META, OUTBOX, QUEUE, SUPPRESSIONS, VALUE_V1, WEBHOOKS, WEBHOOKS_DEAD,
+    versioned, Tree, Write, CAMPAIGN_STATS, CARRIER_IDS, CLIENT_REFS, CONSENT_LOG, IDEMPOTENCY,
+    LAST_MARKETING, MESSAGES, META, OUTBOX, QUEUE, SUPPRESSIONS, VALUE_V1, WEBHOOKS, WEBHOOKS_DEAD,
 };
 pub(in crate::store) use trees::Value;
 pub(in crate::store) use wal::{Segment, Wal};

@@ -35,6 +35,7 @@ pub(super) struct Trees {
     pub(super) webhooks: RawTree,
     pub(super) webhooks_dead: RawTree,
     pub(super) client_refs: RawTree,
+    pub(super) campaign_stats: RawTree,
     /// The journal of format 2, read at open only (`checkpoint.rs`: `replay`).
     pub(super) journal: RawTree,
 }
@@ -61,6 +62,7 @@ impl Trees {
             webhooks: db.open_tree(Tree::Webhooks.sled_name())?,
             webhooks_dead: db.open_tree(Tree::WebhooksDead.sled_name())?,
             client_refs: db.open_tree(Tree::ClientRefs.sled_name())?,
+            campaign_stats: db.open_tree(Tree::CampaignStats.sled_name())?,
             journal: db.open_tree(JOURNAL)?,
         })
     }
@@ -80,6 +82,7 @@ impl Trees {
             Tree::Webhooks => &self.webhooks,
             Tree::WebhooksDead => &self.webhooks_dead,
             Tree::ClientRefs => &self.client_refs,
+            Tree::CampaignStats => &self.campaign_stats,
         }
     }
 
