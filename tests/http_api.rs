@@ -106,6 +106,19 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
     let id = accepted["id"].as_str().unwrap();
     let shown = status_of(addr, id, "delivered").await;
     assert_eq!(shown["client_ref"], "order-8812");
+    // Each part with the carrier that took it and its history, the receipt last.
+    let part = &shown["parts"][0];
+    assert_eq!(part["carrier"]["link"], "sim", "{shown}");
+    let history = part["history"].as_array().unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last["state"], "delivered", "{shown}");
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("receipt from sim"),
+        "{shown}"
+    );
     assert_eq!(shown["tags"], json!(["shipping"]));
     assert_eq!(shown["parts"].as_array().unwrap().len(), 1);
 
@@ -198,6 +211,38 @@ async fn a_message_sent_over_http_reaches_the_carrier_with_one_status_for_its_pa
         assert_eq!(cancelled.status, 200, "{}", cancelled.json);
         assert_eq!(cancelled.json["status"], "cancelled");
     }
+    // With an Idempotency-Key, a DELETE's answer is replayed; the key on another request 422.
+    let second = post(
+        addr,
+        None,
+        json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": "Votre panier vous attend",
+               "schedule_at": tomorrow.to_string()}),
+    )
+    .await;
+    let second_path = format!("/api/v1/messages/{}", second.json["id"].as_str().unwrap());
+    let key = Some("cart-8812-done");
+    let first = http(addr, "DELETE", &second_path, SHOP, key, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status, first.replayed),
+        (200, false),
+        "{}",
+        first.json
+    );
+    let again = http(addr, "DELETE", &second_path, SHOP, key, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.status, again.replayed),
+        (200, true),
+        "{}",
+        again.json
+    );
+    assert_eq!(again.json, first.json);
+    let other = http(addr, "DELETE", &path, SHOP, key, None).await.unwrap();
+    assert_eq!(other.status, 422, "{}", other.json);
+    assert_eq!(other.json["error"], "idempotency_key_reused");
     // A message that has left cannot be.
     let sent = http(
         addr,

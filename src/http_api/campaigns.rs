@@ -12,8 +12,7 @@
 use super::error::ApiError;
 use super::messages;
 use super::HttpApi;
-use crate::idempotency::{self, Recorded};
-use crate::message::{now_ms, State};
+use crate::message::State;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, StatusCode};
@@ -38,39 +37,17 @@ pub(super) async fn cancel(
     let system_id = api.authenticate(&headers).await?;
     // A name that does not even decode (not UTF-8) names no campaign.
     let Path(campaign) = campaign.map_err(|_| ApiError::not_found())?;
-    let key = messages::idempotency_key(&headers)?;
-    let request =
-        idempotency::fingerprint("POST", &format!("/api/v1/campaigns/{campaign}/cancel"), b"");
-    let _held = api.hold(&system_id, key.as_deref())?;
-    if let Some(key) = &key {
-        if let Some(kept) = api.kept(&system_id, key, &request)? {
-            return Ok(messages::json_answer(StatusCode::OK, kept, true));
-        }
-    }
-    let cancelled = api.cancel_campaign(&system_id, &campaign).await?;
-    tracing::info!(client = %system_id, %campaign, cancelled, "campaign cancelled over HTTP");
-    let answer = Cancelled {
-        campaign,
-        cancelled,
+    let path = format!("/api/v1/campaigns/{campaign}/cancel");
+    let cancel = async {
+        let cancelled = api.cancel_campaign(&system_id, &campaign).await?;
+        tracing::info!(client = %system_id, %campaign, cancelled, "campaign cancelled over HTTP");
+        messages::to_json(&Cancelled {
+            campaign: campaign.clone(),
+            cancelled,
+        })
     };
-    let body = serde_json::to_vec(&answer)
-        .map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))?;
-    if let Some(key) = &key {
-        let recorded = Recorded {
-            request,
-            status: StatusCode::OK.as_u16(),
-            body: body.clone(),
-            at: now_ms(),
-        };
-        let kept = api
-            .store
-            .accept_idempotent(Vec::new(), &system_id, key, &recorded);
-        if let Err(e) = kept.await {
-            // The cancels are done; a retry cancels again and finds nothing more.
-            tracing::warn!(client = %system_id, error = %e, "cannot keep a campaign cancel's answer");
-        }
-    }
-    Ok(messages::json_answer(StatusCode::OK, body, false))
+    api.idempotent_change(&headers, &system_id, "POST", &path, cancel)
+        .await
 }
 
 impl HttpApi {

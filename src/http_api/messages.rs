@@ -383,6 +383,47 @@ impl HttpApi {
     }
 }
 
+impl HttpApi {
+    /// Runs `change`, which is idempotent itself (a cancel: done twice, it changes nothing
+    /// more), under the request's `Idempotency-Key` if it has one: a retry within the window
+    /// gets the first answer again, another request with the key 422, a concurrent one 409.
+    /// The answer is kept after the change, not in its commit: a crash in between leaves a
+    /// retry to do it again, which finds it done.
+    pub(super) async fn idempotent_change(
+        &self,
+        headers: &HeaderMap,
+        client: &str,
+        method: &str,
+        path: &str,
+        change: impl std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+    ) -> Result<Response, ApiError> {
+        let key = idempotency_key(headers)?;
+        let request = idempotency::fingerprint(method, path, b"");
+        let _held = self.hold(client, key.as_deref())?;
+        if let Some(key) = &key {
+            if let Some(kept) = self.kept(client, key, &request)? {
+                return Ok(json_answer(StatusCode::OK, kept, true));
+            }
+        }
+        let body = change.await?;
+        if let Some(key) = &key {
+            let recorded = Recorded {
+                request,
+                status: StatusCode::OK.as_u16(),
+                body: body.clone(),
+                at: now_ms(),
+            };
+            let kept = self
+                .store
+                .accept_idempotent(Vec::new(), client, key, &recorded);
+            if let Err(e) = kept.await {
+                tracing::warn!(%client, error = %e, "cannot keep the answer of {method} {path}");
+            }
+        }
+        Ok(json_answer(StatusCode::OK, body, false))
+    }
+}
+
 pub(super) fn json_answer(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -729,6 +770,23 @@ struct ShownPart {
     updated_at: Option<String>,
     /// Why it ended so, when it ended.
     detail: Option<String>,
+    /// The carrier link that took it and the id it gave, once one did.
+    carrier: Option<ShownCarrier>,
+    /// Every change, oldest first: the carrier's receipt among them.
+    history: Vec<ShownEvent>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShownCarrier {
+    link: String,
+    id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ShownEvent {
+    at: Option<String>,
+    state: &'static str,
+    detail: String,
 }
 
 pub(super) async fn show(
@@ -768,9 +826,20 @@ pub(super) async fn cancel(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (system_id, parts) = api.parts_for(&headers, id).await?;
-    let cancelled = api.cancel_parts(parts, CANCELLED).await?;
-    tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
-    Ok((StatusCode::OK, axum::Json(shown(&cancelled))).into_response())
+    let path = format!("/api/v1/messages/{}", parts[0].id);
+    let cancel = async {
+        let cancelled = api.cancel_parts(parts, CANCELLED).await?;
+        tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
+        to_json(&shown(&cancelled))
+    };
+    api.idempotent_change(&headers, &system_id, "DELETE", &path, cancel)
+        .await
+}
+
+/// A JSON body.
+pub(super) fn to_json(answer: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(answer)
+        .map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))
 }
 
 /// The history line of a message cancelled with DELETE.
@@ -784,9 +853,15 @@ pub(super) async fn cancel_by_ref(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (system_id, parts) = api.parts_by_ref(&headers, query).await?;
-    let cancelled = api.cancel_parts(parts, CANCELLED).await?;
-    tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
-    Ok((StatusCode::OK, axum::Json(shown(&cancelled))).into_response())
+    let client_ref = parts[0].labels.client_ref.clone().unwrap_or_default();
+    let path = format!("/api/v1/messages?client_ref={client_ref}");
+    let cancel = async {
+        let cancelled = api.cancel_parts(parts, CANCELLED).await?;
+        tracing::info!(client = %system_id, id = %cancelled[0].id, "cancelled over HTTP");
+        to_json(&shown(&cancelled))
+    };
+    api.idempotent_change(&headers, &system_id, "DELETE", &path, cancel)
+        .await
 }
 
 impl HttpApi {
@@ -959,6 +1034,19 @@ pub(super) fn shown(parts: &[Message]) -> Shown {
                         .filter(|_| p.state.is_final())
                         .map(|e| e.detail.clone())
                         .filter(|d| !d.is_empty()),
+                    carrier: p.carrier.as_ref().map(|c| ShownCarrier {
+                        link: c.link.clone(),
+                        id: c.carrier_id.clone(),
+                    }),
+                    history: p
+                        .history
+                        .iter()
+                        .map(|e| ShownEvent {
+                            at: rfc3339(e.at),
+                            state: e.state.name(),
+                            detail: e.detail.clone(),
+                        })
+                        .collect(),
                 }
             })
             .collect(),

@@ -37,7 +37,13 @@ pub async fn http(
             .into();
         let sent = match method.as_str() {
             "GET" => agent.get(&url).header("Authorization", &auth).call(),
-            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
+            "DELETE" => {
+                let mut request = agent.delete(&url).header("Authorization", &auth);
+                if let Some(key) = &key {
+                    request = request.header("Idempotency-Key", key);
+                }
+                request.call()
+            }
             "POST" => {
                 let mut request = agent.post(&url).header("Authorization", &auth);
                 if let Some(key) = &key {
