@@ -23,10 +23,10 @@ use super::{
     SendingWindow, ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig,
     StoredNumbers, TlsConfig, WebhookConfig, WebhookSecrets, WindowPolicy,
 };
-use crate::hook_event::HookKind;
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
 use crate::price::{Currency, Money, Price, PriceTable};
+use crate::webhooks::kind::HookKind;
 use crate::webhooks::sign::Secrets;
 use crate::windows::{self, Window};
 use std::collections::{HashMap, HashSet};

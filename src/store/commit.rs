@@ -48,11 +48,11 @@ use super::client_refs;
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
-use super::hooks::Endpoint;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
 use super::stats::{self, Tally};
+use super::tap::Endpoint;
 use super::{Error, Shared};
 use crate::config::Durability;
 use crate::consent::{Choice, ConsentEvent};

@@ -60,11 +60,11 @@
 //! only. A value that does not decode is an [`Error::Corrupt`] naming the tree and key, for that
 //! read alone; nothing here panics on disk data.
 
+use super::counters::{Counters, Day, Row};
 use super::engine::{
     self, CAMPAIGN_STATS, CLIENT_REFS, IDEMPOTENCY, LAST_MARKETING, MESSAGES, OUTBOX, VALUE_V1,
     WEBHOOKS, WEBHOOKS_DEAD,
 };
-use super::stats::{Counters, Day, Row};
 use super::Error;
 use crate::consent::{ConsentEvent, LastMarketing, Scope};
 use crate::hook_event::{DeadHook, HookEntry};

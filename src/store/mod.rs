@@ -18,6 +18,7 @@
 mod client_refs;
 mod commit;
 mod consent;
+mod counters;
 mod engine;
 mod hooks;
 mod lanes;
@@ -26,14 +27,16 @@ mod recent;
 pub mod retention;
 mod space;
 mod stats;
+mod tap;
 
 pub use client_refs::ClientRef;
 pub use commit::Confirmation;
+pub use counters::{Counters, Day, Row as StatsRow};
 pub use engine::DbError;
-pub use hooks::{Endpoint, Tap, Tapped};
 pub use lanes::lane_of;
 pub use space::SpaceStatus;
-pub use stats::{Counters, Day, PriceSource, Row as StatsRow};
+pub use stats::PriceSource;
+pub use tap::{Endpoint, Tap, Tapped};
 
 pub use crate::message::UpdateRefused;
 

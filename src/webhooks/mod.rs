@@ -14,6 +14,7 @@
 //! letters.
 
 mod delivery;
+pub mod kind;
 pub mod payload;
 pub mod sign;
 pub mod tap;

@@ -7,7 +7,7 @@ use crate::consent::ConsentEvent;
 use crate::hook_event::HookEntry;
 use crate::message::{now_ms, Message, MessageId, OutboxItem, State};
 use crate::store::engine::Tree;
-use crate::store::hooks::{Endpoint, Tap, Tapped};
+use crate::store::tap::{Endpoint, Tap, Tapped};
 use crate::store::{layout, Error};
 use std::sync::Arc;
 
