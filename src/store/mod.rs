@@ -20,6 +20,7 @@ mod commit;
 mod consent;
 mod engine;
 mod hooks;
+pub mod idempotency;
 mod lanes;
 mod layout;
 mod recent;
