@@ -339,6 +339,9 @@ impl HttpApi {
             );
             std::process::abort();
         }
+        if !parts.replaced.is_empty() {
+            crate::telemetry::transliterated(system_id, 1);
+        }
         tracing::debug!(client = %system_id, id = %stored[0].id, "accepted over HTTP");
         Ok(answer.body)
     }
