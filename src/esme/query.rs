@@ -10,8 +10,8 @@ use super::EsmeService;
 use crate::message::{Address, Message, MessageId, State};
 use crate::sender;
 use crate::session::SessionInfo;
-use smpp_proto::pdu::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 use smpp_proto::coding::Encoding;
+use smpp_proto::pdu::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
 
 impl EsmeService {

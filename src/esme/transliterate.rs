@@ -39,7 +39,11 @@ pub(crate) fn apply(message: &mut Message, now: i64) -> bool {
         Tag::SAR_TOTAL_SEGMENTS,
         Tag::SAR_SEGMENT_SEQNUM,
     ];
-    if message.tlvs.iter().any(|(tag, _)| sar.iter().any(|s| s.0 == *tag)) {
+    if message
+        .tlvs
+        .iter()
+        .any(|(tag, _)| sar.iter().any(|s| s.0 == *tag))
+    {
         return false;
     }
     let payload = message
