@@ -238,14 +238,16 @@ impl EsmeService {
 
     /// The parts of one message from the HTTP API, checked exactly as a bound client's
     /// submit_sm (caps, outbox, validation, class, sender rules, consent, routes, windows) and
-    /// stored in one commit. `answer` builds the reply from the messages as they will be
-    /// stored; with an idempotency `key` it is kept in the same commit. Returns the messages as
-    /// stored and the reply; a message held back by an opt-out is ended REJECTED afterwards,
-    /// as for SMPP.
+    /// stored in one commit. `schedule_at` (unix ms), if any, is when they may leave, to the
+    /// millisecond: the submissions carry it to the second only (SMPP times), too coarse for a
+    /// paced batch. `answer` builds the reply from the messages as they will be stored; with an
+    /// idempotency `key` it is kept in the same commit. Returns the messages as stored and the
+    /// reply; a message held back by an opt-out is ended REJECTED afterwards, as for SMPP.
     pub(crate) async fn submit_parts<A>(
         &self,
         client: &ClientConfig,
         submissions: &[Submission<'_>],
+        schedule_at: Option<i64>,
         key: Option<&str>,
         answer: A,
     ) -> Result<(Vec<Message>, Recorded), CommandStatus>
@@ -259,7 +261,12 @@ impl EsmeService {
         }
         self.check_outbox(client)?;
         let now = crate::message::now_ms();
-        let messages = Self::check_parts(client, &config, submissions, now)?;
+        let mut messages = Self::check_parts(client, &config, submissions, now)?;
+        if let Some(at) = schedule_at {
+            for message in &mut messages {
+                message.schedule_at = Some(at);
+            }
+        }
         let opt_outs = messages
             .iter()
             .map(|message| self.consent_at_accept(&config, message))
