@@ -1,6 +1,7 @@
 //! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does),
-//! `POST /api/v1/messages:batch` (many, each on its own; a message whose `client_ref` names
-//! one sent within the idempotency window is not sent again), `GET /api/v1/messages/{id}` or
+//! `POST /api/v1/messages:batch` (many, each on its own, paced by its `send_rate` if it has
+//! one; a message whose `client_ref` names one sent within the idempotency window is not sent
+//! again), `GET /api/v1/messages/{id}` or
 //! `?client_ref=` (the message with one overall status, and each part's) and
 //! `DELETE /api/v1/messages/{id}` or `?client_ref=` (cancel it while no part has left).
 //! `preview.rs` and `campaigns.rs` reuse the checks and the cancel here.
