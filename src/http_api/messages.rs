@@ -1,8 +1,8 @@
 //! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does),
 //! `POST /api/v1/messages:batch` (many, each on its own, paced by its `send_rate` if it has
 //! one; a message whose `client_ref` names one sent within the idempotency window is not sent
-//! again), `GET /api/v1/messages/{id}` or
-//! `?client_ref=` (the message with one overall status, and each part's) and
+//! again), `GET /api/v1/messages/{id}` or `?client_ref=` (the message with one overall
+//! status, and each part's) and
 //! `DELETE /api/v1/messages/{id}` or `?client_ref=` (cancel it while no part has left).
 //! `preview.rs` and `campaigns.rs` reuse the checks and the cancel here.
 
@@ -74,8 +74,9 @@ struct Accepted {
     /// The estimated cost (`[[prices]]`: segments × the destination's price), if priced.
     cost: Option<crate::price::Money>,
     class: &'static str,
-    /// `queued`, `scheduled` (at the client's time, or its turn in a paced batch), `deferred` (held for a sending window) or
-    /// `suppressed` (the number opted out: accepted only to be ended REJECTED).
+    /// `queued`, `scheduled` (at the client's time, or its turn in a paced batch), `deferred`
+    /// (held for a sending window) or `suppressed` (the number opted out: accepted only to be
+    /// ended REJECTED).
     state: &'static str,
     /// When it may leave (RFC 3339, UTC), if not at once.
     send_at: Option<String>,
@@ -152,7 +153,7 @@ fn send_rate(value: Option<&serde_json::Value>) -> Result<Option<u64>, ApiError>
 /// Where a message of a paced batch stands: it leaves `offset` ms after `start` (unix ms), or
 /// after its own `schedule_at` if that is later.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Pace {
+struct Pace {
     start: i64,
     offset: i64,
 }

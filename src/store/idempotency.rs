@@ -95,7 +95,11 @@ pub(super) fn expired<'w>(
     match layout::decode_idempotency(key, &value) {
         Ok(answer) => Ok(answer.at < before),
         Err(e) => {
-            tracing::warn!(tree = IDEMPOTENCY, error = %e, "idempotency: kept an entry that does not decode");
+            tracing::warn!(
+                tree = IDEMPOTENCY,
+                error = %e,
+                "idempotency: kept an entry that does not decode"
+            );
             Ok(false)
         }
     }
