@@ -241,6 +241,12 @@ impl App {
         }
         // Events go on being sent while the gateway drains; they stop with the rest.
         tracker.spawn(self.webhooks.clone().run(shutdown.clone()));
+        // Always: keys kept under an earlier config's [http_api] expire too.
+        tracker.spawn(crate::store::idempotency::run(
+            self.store.clone(),
+            self.live.clone(),
+            stop.clone(),
+        ));
         if let Some(keep) = self.config.store.retention {
             tracker.spawn(crate::store::retention::run(
                 self.store.clone(),
@@ -278,7 +284,8 @@ impl App {
                 failed = Some(StoreFailed(reason));
             }
         }
-        // Tasks that only watch `stop` (retention, listeners) end with the rest.
+        // Tasks that only watch `stop` (retention, the idempotency sweep, listeners) end with
+        // the rest.
         stop.cancel();
         shutdown.cancel();
         tracker.close();

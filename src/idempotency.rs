@@ -7,6 +7,8 @@
 //! client leaves the answer to replay, never a message without it or an answer without its
 //! message. The same key with another request body is refused; a retry while the first is
 //! still being committed gets 409 (`InFlight`, in memory: one process holds a key at a time).
+//! Past `[http_api] idempotency_window` an answer is ignored, and a sweep removes it from the
+//! store (`store/idempotency.rs`).
 
 use dashmap::DashSet;
 use serde::{Deserialize, Serialize};

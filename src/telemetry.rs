@@ -21,6 +21,9 @@ pub mod name {
     pub const MESSAGES_ACCEPTED: &str = "smppd_messages_accepted_total";
     /// Counter: transactional submits whose text has an opt-out mention, by `client`.
     pub const CLASS_SUSPECT: &str = "smppd_class_suspect_total";
+    /// Counter: messages that would have gone as UCS-2 and went as GSM 7-bit (transliterated),
+    /// by `client`: the HTTP API's, and SMPP UCS-2 submits of clients with `transliterate`.
+    pub const TRANSLITERATED: &str = "smppd_transliterated_total";
     /// Counter: marketing submits without an opt-out mention, by `client`.
     pub const MENTION_MISSING: &str = "smppd_mention_missing_total";
     /// Counter: replies that read like an opt-out but matched no keyword, by `client`.
@@ -123,6 +126,11 @@ pub fn describe() {
     describe_counter!(
         name::CLASS_SUSPECT,
         "Transactional submits whose text has an opt-out mention (STOP au 3xxxx), by client."
+    );
+    describe_counter!(
+        name::TRANSLITERATED,
+        "Messages that would have gone as UCS-2 and went as GSM 7-bit (transliterated), by \
+         client: the HTTP API's, and SMPP UCS-2 submits of clients with transliterate = true."
     );
     describe_counter!(
         name::MENTION_MISSING,
@@ -346,6 +354,11 @@ pub fn submit(client: &str, status: CommandStatus, took: Duration) {
 /// A transactional submit of `client` has an opt-out mention ("STOP au 36123").
 pub fn class_suspect(client: &str) {
     metrics::counter!(name::CLASS_SUSPECT, "client" => client.to_owned()).increment(1);
+}
+
+/// `messages` of `client` that would have gone as UCS-2 go as GSM 7-bit.
+pub fn transliterated(client: &str, messages: u64) {
+    metrics::counter!(name::TRANSLITERATED, "client" => client.to_owned()).increment(messages);
 }
 
 /// A marketing submit of `client` has no opt-out mention.

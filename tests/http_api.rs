@@ -9,8 +9,8 @@
 mod common;
 
 use common::{
-    api_key_hash, carrier, client, http, preamble, route, temp_dir, wait_link_up, Gateway,
-    HttpAnswer, Simulator,
+    api_key_hash, carrier, client, eventually, http, preamble, route, temp_dir, wait_link_up,
+    Gateway, HttpAnswer, Simulator,
 };
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -464,6 +464,105 @@ async fn a_batch_answers_each_message_and_a_retried_batch_sends_nothing_twice() 
         (empty.status, empty.json["error"].clone()),
         (422, json!("batch_size"))
     );
+}
+
+#[tokio::test]
+async fn a_batch_with_a_send_rate_reaches_the_carrier_at_that_pace() {
+    let dir = temp_dir("http-batch-rate");
+    let sim = Simulator::start(&dir, "sim", &[]);
+    let gw = Gateway::start(&dir, &config(&dir, &sim));
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let addr = gw.http.unwrap();
+    let batch = |send_rate: Value| {
+        let messages: Vec<Value> = (0..20)
+            .map(|k| {
+                json!({"to": format!("+336123457{k:02}"), "from": "MABOUTIQUE",
+                       "text": format!("Votre code promo {k}")})
+            })
+            .collect();
+        json!({"send_rate": send_rate, "messages": messages})
+    };
+    let send = |body| {
+        http(
+            addr,
+            "POST",
+            "/api/v1/messages:batch",
+            SHOP,
+            None,
+            Some(body),
+        )
+    };
+
+    // A bad rate refuses the whole batch, naming the field.
+    for (rate, status) in [(json!(0), 422), (json!(10_001), 422), (json!("10/s"), 400)] {
+        let refused = send(batch(rate.clone())).await.unwrap();
+        assert_eq!(refused.status, status, "{rate}: {}", refused.json);
+        let message = refused.json["message"].as_str().unwrap();
+        assert!(message.contains("send_rate"), "{message}");
+    }
+    assert!(sim.submits().is_empty());
+
+    // 20 at 10 a second: the k-th leaves k/10 s after the batch came, not before.
+    let before = jiff::Timestamp::now().as_millisecond();
+    let answer = send(batch(json!(10))).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(answer.json["accepted"], 20, "{}", answer.json);
+    let results = answer.json["results"].as_array().unwrap();
+    for result in &results[10..] {
+        let accepted = &result["accepted"];
+        assert_eq!(accepted["state"], "scheduled", "{accepted}");
+        assert!(accepted["send_at"].is_string(), "{accepted}");
+    }
+    eventually(Duration::from_secs(15), "20 submits at the carrier", || {
+        sim.submits().len() >= 20
+    })
+    .await;
+    let mut arrivals = Vec::new();
+    for submit in sim.submits() {
+        let to = submit.submit_sm().destination.addr.to_string();
+        let k: i64 = to.strip_prefix("336123457").unwrap().parse().unwrap();
+        assert!(
+            submit.at_ms >= before + k * 100,
+            "message {k} reached the carrier {} ms after the batch came, before its turn",
+            submit.at_ms - before
+        );
+        arrivals.push(submit.at_ms - before);
+    }
+    arrivals.sort_unstable();
+    assert_eq!(arrivals.len(), 20);
+    let spread = arrivals[19] - arrivals[0];
+    eprintln!("20 messages at send_rate 10 reached the carrier over {spread} ms");
+    assert!(
+        spread >= 1_000,
+        "spread over {spread} ms only: {arrivals:?}"
+    );
+}
+
+#[tokio::test]
+async fn idempotency_keys_past_their_window_leave_the_store() {
+    let dir = temp_dir("http-idempotency-sweep");
+    let sim = Simulator::start(&dir, "sim", &[]);
+    let text =
+        config(&dir, &sim).replace("[http_api]\n", "[http_api]\nidempotency_window = \"1s\"\n");
+    let mut gw = Gateway::start(&dir, &text);
+    wait_link_up(gw.admin.unwrap(), "sim").await;
+    let body = json!({"to": "+33612345678", "from": "MABOUTIQUE", "text": "Commande 78 en route"});
+    let first = post(gw.http.unwrap(), Some("order-78"), body).await;
+    assert_eq!(first.status, 202, "{}", first.json);
+    // The sweep runs every second with a 1 s window; its log line says when it removed it.
+    eventually(
+        Duration::from_secs(10),
+        "a sweep that removes the key",
+        || {
+            gw.logs()
+                .contains("idempotency: removed keys past their window")
+        },
+    )
+    .await;
+    assert!(gw.terminate().success());
+    let store_config = smppd::config::Config::parse(&text).unwrap().store;
+    let store = smppd::store::Store::open(&store_config).unwrap();
+    assert_eq!(store.idempotent("shop", "order-78").unwrap(), None);
 }
 
 #[tokio::test]

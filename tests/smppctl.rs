@@ -388,3 +388,35 @@ async fn hash_password_makes_a_hash_the_gateway_accepts() {
     assert!(!run.ok);
     assert!(run.stderr.contains("1–8 characters"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn hash_password_api_key_makes_a_hash_the_http_api_accepts() {
+    // As docs/http-api.md makes one: 48 hex digits.
+    let key = "5f0c9a1be2d34c7a8b6e0f1d2c3b4a5968778695a4b3c2d1";
+    let run = ctl_with(
+        &["hash-password", "--api-key"],
+        &[],
+        Some(&format!("{key}\n")),
+    )
+    .await;
+    assert!(run.ok, "{}", run.stderr);
+    let phc = run.stdout.trim().to_owned();
+    let dir = temp_dir("ctl-hash-api-key");
+    let config = common::config(&dir, "", &common::client("shop", "secret1", "")).replace(
+        "[[clients]]",
+        "[http_api]\nlisten = [\"127.0.0.1:0\"]\n\n[[clients]]",
+    ) + &format!("api_keys = [{phc:?}]\n");
+    let gw = Gateway::start(&dir, &config);
+    let http = gw.http.unwrap();
+    let path = "/api/v1/messages/1";
+    let known = common::http(http, "GET", path, ("shop", key), None, None);
+    assert_eq!(
+        known.await.unwrap().status,
+        404,
+        "authenticated: no such message"
+    );
+    let wrong = common::http(http, "GET", path, ("shop", "another-key"), None, None);
+    assert_eq!(wrong.await.unwrap().status, 401);
+    let run = ctl_with(&["hash-password", "--api-key"], &[], Some("with space\n")).await;
+    assert!(!run.ok);
+}

@@ -414,6 +414,10 @@ pub struct ClientConfig {
     pub help_text: Option<String>,
     /// `contact_text`: the answer to CONTACT; none = no answer. One SMS at most.
     pub contact_text: Option<String>,
+    /// `transliterate`: its whole UCS-2 submits (data_coding 8, no UDH, no `sar_*` TLVs) go
+    /// as GSM 7-bit when `transliterate.rs` finds a look-alike for every character and no
+    /// more SMS (`esme/transliterate.rs`). Default false: sent as submitted.
+    pub transliterate: bool,
     /// `[[clients.webhooks]]`: where its events are POSTed (`webhooks/`).
     pub webhooks: Vec<WebhookConfig>,
 }

@@ -321,6 +321,7 @@ pub(super) struct RawClient {
     pub(super) reclassify_on_mention: bool,
     pub(super) help_text: Option<String>,
     pub(super) contact_text: Option<String>,
+    pub(super) transliterate: bool,
     pub(super) webhooks: Vec<RawWebhook>,
 }
 
@@ -380,6 +381,7 @@ impl Default for RawClient {
             reclassify_on_mention: false,
             help_text: None,
             contact_text: None,
+            transliterate: false,
             webhooks: Vec::new(),
         }
     }

@@ -335,6 +335,7 @@ fn fully_specified_config() {
                 confirmation_text: None,
                 help_text: None,
                 contact_text: None,
+                transliterate: false,
                 webhooks: Vec::new(),
             },
             ClientConfig {
@@ -357,6 +358,7 @@ fn fully_specified_config() {
                 confirmation_text: None,
                 help_text: None,
                 contact_text: None,
+                transliterate: false,
                 webhooks: Vec::new(),
             },
         ],

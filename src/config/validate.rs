@@ -341,6 +341,7 @@ fn client(i: usize, raw: RawClient, p: &mut Problems) -> Option<ClientConfig> {
         confirmation_text: confirmation_text?,
         help_text: help_text?,
         contact_text: contact_text?,
+        transliterate: raw.transliterate,
         webhooks: webhooks?,
     })
 }

@@ -8,6 +8,7 @@
 pub(crate) mod bind;
 mod query;
 mod submit;
+mod transliterate;
 pub(crate) use submit::Preview;
 
 mod validate;

@@ -4,11 +4,13 @@
 //!
 //! The `Service` impl in `mod.rs` calls `query_sm`, `cancel_sm` and `replace_sm`.
 
+use super::transliterate;
 use super::validate::{validate, Submission};
 use super::EsmeService;
 use crate::message::{Address, Message, MessageId, State};
 use crate::sender;
 use crate::session::SessionInfo;
+use smpp_proto::coding::Encoding;
 use smpp_proto::pdu::{CancelSm, QuerySm, QuerySmResp, ReplaceSm};
 use smpp_proto::{time, Body, CommandStatus, Pdu, Tlvs};
 
@@ -103,6 +105,14 @@ impl EsmeService {
         if message.state != State::Queued {
             return fail(CommandStatus::ESME_RREPLACEFAIL);
         }
+        // A message stored as GSM 7-bit though submitted in UCS-2: its client replaces it
+        // with UCS-2 text too.
+        let as_submitted = transliterate::applied(&message);
+        let data_coding = if as_submitted {
+            Encoding::Ucs2.data_coding()
+        } else {
+            message.data_coding
+        };
         // The replacement is checked as if it were submitted with the original's other fields.
         let submission = Submission {
             service_type: message.service_type.clone(),
@@ -115,7 +125,7 @@ impl EsmeService {
             validity_period: r.validity_period.as_bytes(),
             registered_delivery: r.registered_delivery,
             replace_if_present_flag: 0,
-            data_coding: message.data_coding,
+            data_coding,
             sm_default_msg_id: r.sm_default_msg_id,
             short_message: r.short_message.as_bytes(),
             tlvs: &Tlvs::new(),
@@ -129,10 +139,14 @@ impl EsmeService {
             rules: &[],
             numbering: &config.numbering,
         };
-        let replacement = match validate(client, no_rules, &submission, crate::message::now_ms()) {
+        let now = crate::message::now_ms();
+        let mut replacement = match validate(client, no_rules, &submission, now) {
             Ok(replacement) => replacement,
             Err(status) => return fail(status),
         };
+        if as_submitted && client.transliterate {
+            transliterate::apply(&mut replacement, now);
+        }
         let update = self
             .store
             .update(message.id, move |m| {
@@ -140,6 +154,7 @@ impl EsmeService {
                     return Err(crate::store::UpdateRefused::new("no longer queued"));
                 }
                 m.short_message = replacement.short_message;
+                m.data_coding = replacement.data_coding;
                 m.registered_delivery = replacement.registered_delivery;
                 m.schedule_at = replacement.schedule_at;
                 m.expire_at = replacement.expire_at;

@@ -1,9 +1,11 @@
 //! Submits: submit_sm, data_sm and submit_multi from a bound client. Each is throttled by the
-//! client's cap, refused while the client's outbox is full, validated (`validate`), routed,
-//! stored durably and only then answered with its message id.
+//! client's cap, refused while the client's outbox is full, validated (`validate`), sent as
+//! GSM 7-bit if the client asks and its UCS-2 text allows (`transliterate`), routed, stored
+//! durably and only then answered with its message id.
 //!
 //! The `Service` impl in `mod.rs` calls `submit_sm`, `data_sm` and `submit_multi`.
 
+use super::transliterate;
 use super::validate::{validate, Submission};
 use super::{EsmeService, DEFAULT_ROUTE};
 use crate::config::{ClientConfig, Config, OnSuppressed, RequireMention};
@@ -252,14 +254,16 @@ impl EsmeService {
 
     /// The parts of one message from the HTTP API, checked exactly as a bound client's
     /// submit_sm (caps, outbox, validation, class, sender rules, consent, routes, windows) and
-    /// stored in one commit. `answer` builds the reply from the messages as they will be
-    /// stored; with an idempotency `key` it is kept in the same commit. Returns the messages as
-    /// stored and the reply; a message held back by an opt-out is ended REJECTED afterwards,
-    /// as for SMPP.
+    /// stored in one commit. `schedule_at` (unix ms), if any, is when they may leave, to the
+    /// millisecond: the submissions carry it to the second only (SMPP times), too coarse for a
+    /// paced batch. `answer` builds the reply from the messages as they will be stored; with an
+    /// idempotency `key` it is kept in the same commit. Returns the messages as stored and the
+    /// reply; a message held back by an opt-out is ended REJECTED afterwards, as for SMPP.
     pub(crate) async fn submit_parts<A>(
         &self,
         client: &ClientConfig,
         submissions: &[Submission<'_>],
+        schedule_at: Option<i64>,
         key: Option<&str>,
         answer: A,
     ) -> Result<(Vec<Message>, Recorded), CommandStatus>
@@ -273,7 +277,12 @@ impl EsmeService {
         }
         self.check_outbox(client)?;
         let now = crate::message::now_ms();
-        let messages = Self::check_parts(client, &config, submissions, now)?;
+        let mut messages = Self::check_parts(client, &config, submissions, now)?;
+        if let Some(at) = schedule_at {
+            for message in &mut messages {
+                message.schedule_at = Some(at);
+            }
+        }
         let opt_outs = messages
             .iter()
             .map(|message| self.consent_at_accept(&config, message))
@@ -342,14 +351,14 @@ impl EsmeService {
             return Err(CommandStatus::ESME_RTHROTTLED);
         }
         self.check_outbox(client)?;
-        let message = validate(
-            client,
-            sender::Rules::of(&config),
-            submission,
-            crate::message::now_ms(),
-        )?;
+        let now = crate::message::now_ms();
+        let mut message = validate(client, sender::Rules::of(&config), submission, now)?;
+        let transliterated = client.transliterate && transliterate::apply(&mut message, now);
         let opt_out = self.consent_at_accept(&config, &message)?;
         let id = self.accept(client, vec![message]).await.and_then(first)?;
+        if transliterated {
+            telemetry::transliterated(&client.system_id, 1);
+        }
         if let Some(opt_out) = opt_out {
             self.end_opted_out(id, opt_out).await;
         }
@@ -469,6 +478,7 @@ impl EsmeService {
         let mut messages = Vec::new();
         let mut opt_outs = Vec::new();
         let mut unsuccess = Vec::new();
+        let mut transliterated = 0;
         for dest in sm.dest_address.iter() {
             let destination = match dest {
                 DestAddress::Sme(destination) => destination,
@@ -483,7 +493,10 @@ impl EsmeService {
             };
             let submission = submission_of!(sm, Address::from(destination));
             let checked = validate(client, sender::Rules::of(&config), &submission, now).and_then(
-                |message| {
+                |mut message| {
+                    if client.transliterate && transliterate::apply(&mut message, now) {
+                        transliterated += 1;
+                    }
                     let opt_out = self.consent_at_accept(&config, &message)?;
                     Ok((message, opt_out))
                 },
@@ -509,6 +522,9 @@ impl EsmeService {
             // One message per destination; the response names the first. Each destination's
             // receipt carries its own id.
             Ok(ids) => {
+                if transliterated > 0 {
+                    telemetry::transliterated(&client.system_id, transliterated);
+                }
                 for (id, opt_out) in ids.iter().zip(opt_outs) {
                     if let Some(opt_out) = opt_out {
                         self.end_opted_out(*id, opt_out).await;

@@ -239,6 +239,7 @@ mod tests {
             confirmation_text: None,
             help_text: None,
             contact_text: None,
+            transliterate: false,
             webhooks: Vec::new(),
         }
     }

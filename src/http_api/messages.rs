@@ -1,7 +1,8 @@
 //! `POST /api/v1/messages` (send one message, split into parts as `smppctl send` does),
-//! `POST /api/v1/messages:batch` (many, each on its own; a message whose `client_ref` names
-//! one sent within the idempotency window is not sent again), `GET /api/v1/messages/{id}` or
-//! `?client_ref=` (the message with one overall status, and each part's) and
+//! `POST /api/v1/messages:batch` (many, each on its own, paced by its `send_rate` if it has
+//! one; a message whose `client_ref` names one sent within the idempotency window is not sent
+//! again), `GET /api/v1/messages/{id}` or `?client_ref=` (the message with one overall
+//! status, and each part's) and
 //! `DELETE /api/v1/messages/{id}` or `?client_ref=` (cancel it while no part has left).
 //! `preview.rs` and `campaigns.rs` reuse the checks and the cancel here.
 
@@ -73,8 +74,9 @@ struct Accepted {
     /// The estimated cost (`[[prices]]`: segments × the destination's price), if priced.
     cost: Option<crate::price::Money>,
     class: &'static str,
-    /// `queued`, `scheduled` (at the client's time), `deferred` (held for a sending window) or
-    /// `suppressed` (the number opted out: accepted only to be ended REJECTED).
+    /// `queued`, `scheduled` (at the client's time, or its turn in a paced batch), `deferred`
+    /// (held for a sending window) or `suppressed` (the number opted out: accepted only to be
+    /// ended REJECTED).
     state: &'static str,
     /// When it may leave (RFC 3339, UTC), if not at once.
     send_at: Option<String>,
@@ -97,7 +99,9 @@ pub(super) async fn submit(
         }
     }
     let new = NewMessage::parse(&body)?;
-    let answer = api.send(&system_id, &new, key.as_deref(), request).await?;
+    let answer = api
+        .send(&system_id, &new, None, key.as_deref(), request)
+        .await?;
     Ok(json_answer(StatusCode::ACCEPTED, answer, false))
 }
 
@@ -121,6 +125,48 @@ struct NewBatch {
     campaign: Option<String>,
     class: Option<String>,
     tags: Option<Vec<String>>,
+    /// Messages per second: the n-th message the batch stores leaves n / `send_rate` s after
+    /// its start (a whole number, 1 to [`MOST_SEND_RATE`]; read as a value to name it in
+    /// errors).
+    send_rate: Option<serde_json::Value>,
+}
+
+/// Most messages per second a batch's `send_rate` may ask for.
+const MOST_SEND_RATE: u64 = 10_000;
+
+/// A batch's `send_rate`, checked: 400 if not a number, 422 if not a whole one in range.
+fn send_rate(value: Option<&serde_json::Value>) -> Result<Option<u64>, ApiError> {
+    let expected = format!("a whole number of messages per second, 1 to {MOST_SEND_RATE}");
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .filter(|rate| (1..=MOST_SEND_RATE).contains(rate))
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid(format!("`send_rate` {n}: expected {expected}"))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "`send_rate` {other}: expected {expected}"
+        ))),
+    }
+}
+
+/// Where a message of a paced batch stands: it leaves `offset` ms after `start` (unix ms), or
+/// after its own `schedule_at` if that is later.
+#[derive(Clone, Copy, Debug)]
+struct Pace {
+    start: i64,
+    offset: i64,
+}
+
+impl Pace {
+    /// The `turn`-th message (from 0) of a batch started at `start`, at `rate` a second.
+    fn of(start: i64, turn: u64, rate: u64) -> Self {
+        let offset = turn.saturating_mul(1000) / rate.max(1);
+        Self {
+            start,
+            offset: i64::try_from(offset).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 /// `POST /api/v1/messages:batch`: up to `max_batch` messages; 200 with one result per message
@@ -154,6 +200,10 @@ pub(super) async fn submit_batch(
         ))
         .coded("batch_size"));
     }
+    let rate = send_rate(batch.send_rate.as_ref())?;
+    let start = now_ms();
+    // Messages stored by this request so far: replays and refusals take no turn.
+    let mut turn = 0;
     let mut results = Vec::with_capacity(batch.messages.len());
     let (mut accepted, mut refused, mut duplicates) = (0, 0, 0);
     for (index, mut fields) in batch.messages.into_iter().enumerate() {
@@ -174,10 +224,11 @@ pub(super) async fn submit_batch(
         let item_body = serde_json::to_vec(&item).unwrap_or_default();
         let request = idempotency::fingerprint("POST", "/api/v1/messages", &item_body);
         let item_key = key.as_ref().map(|key| format!("{key}#{index}"));
+        let pace = rate.map(|rate| Pace::of(start, turn, rate));
         let outcome = async {
             if let Some(item_key) = &item_key {
                 if let Some(kept) = api.kept(&system_id, item_key, &request)? {
-                    return Ok(Item::Sent(kept));
+                    return Ok(Item::Kept(kept));
                 }
             }
             let new: NewMessage = serde_json::from_value(item)
@@ -190,12 +241,15 @@ pub(super) async fn submit_batch(
             if let Some(existing) = api.sent_with_ref(&system_id, new.client_ref.as_deref())? {
                 return Ok(Item::Duplicate(existing));
             }
-            let sent = api.send(&system_id, &new, item_key.as_deref(), request);
+            let sent = api.send(&system_id, &new, pace, item_key.as_deref(), request);
             sent.await.map(Item::Sent)
         }
         .await;
+        if let Ok(Item::Sent(_)) = &outcome {
+            turn += 1;
+        }
         results.push(match outcome {
-            Ok(Item::Sent(answer)) => {
+            Ok(Item::Sent(answer) | Item::Kept(answer)) => {
                 accepted += 1;
                 let message: serde_json::Value =
                     serde_json::from_slice(&answer).unwrap_or_default();
@@ -222,8 +276,10 @@ pub(super) async fn submit_batch(
 
 /// What became of one message of a batch that was not refused.
 enum Item {
-    /// Sent (or sent before, under the batch's key): the send's answer.
+    /// Sent: the send's answer.
     Sent(Vec<u8>),
+    /// Sent before, under the batch's key: the answer kept.
+    Kept(Vec<u8>),
     /// Not sent: its `client_ref` names this message, sent within the window.
     Duplicate(Vec<Message>),
 }
@@ -305,12 +361,13 @@ impl HttpApi {
         i64::try_from(self.config().http_api.idempotency_window.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// Checks and stores one message, with its answer under `key` in the same commit; the
-    /// answer's JSON.
+    /// Checks and stores one message (at its turn in a paced batch, `pace`), with its answer
+    /// under `key` in the same commit; the answer's JSON.
     async fn send(
         &self,
         system_id: &str,
         new: &NewMessage,
+        pace: Option<Pace>,
         key: Option<&str>,
         request: Vec<u8>,
     ) -> Result<Vec<u8>, ApiError> {
@@ -318,11 +375,12 @@ impl HttpApi {
         let client = config
             .client(system_id)
             .ok_or_else(|| ApiError::internal("client gone"))?;
-        let parts = Parts::of(new)?;
+        let parts = Parts::paced(new, pace)?;
         let submissions = parts.submissions();
+        let at = parts.schedule_at;
         let (stored, answer) = self
             .esme
-            .submit_parts(client, &submissions, key, |messages, opt_outs| {
+            .submit_parts(client, &submissions, at, key, |messages, opt_outs| {
                 let accepted = accepted(&config, messages, opt_outs, &parts);
                 Recorded {
                     request,
@@ -338,6 +396,9 @@ impl HttpApi {
                 "SMPPD_FAULT: aborting after an HTTP submit's commit, before its answer"
             );
             std::process::abort();
+        }
+        if !parts.replaced.is_empty() {
+            crate::telemetry::transliterated(system_id, 1);
         }
         tracing::debug!(client = %system_id, id = %stored[0].id, "accepted over HTTP");
         Ok(answer.body)
@@ -469,7 +530,8 @@ pub(super) struct Parts {
     tlvs: Tlvs,
     schedule: Vec<u8>,
     validity: Vec<u8>,
-    /// The client's `schedule_at`, unix ms.
+    /// When it may leave as asked, unix ms: the client's `schedule_at`, or its turn in a
+    /// paced batch.
     pub(super) schedule_at: Option<i64>,
 }
 
@@ -479,6 +541,13 @@ static REFERENCE: AtomicU16 = AtomicU16::new(0);
 impl Parts {
     /// The message a body asks for, checked: what every send and preview does first.
     pub(super) fn of(new: &NewMessage) -> Result<Self, ApiError> {
+        Self::paced(new, None)
+    }
+
+    /// [`Self::of`], at its turn in a paced batch: it leaves `pace.offset` ms after the
+    /// batch's start, or after its own `schedule_at` if that is later; its `validity` counts
+    /// from then.
+    fn paced(new: &NewMessage, pace: Option<Pace>) -> Result<Self, ApiError> {
         let destination = destination(&new.to)?;
         let source = source(&new.from)?;
         if new.text.is_empty() {
@@ -520,7 +589,14 @@ impl Parts {
             .iter()
             .map(|s| (s.needs_udhi(), s.short_message.to_vec()))
             .collect();
-        let schedule_at = new.schedule_at.as_deref().map(schedule).transpose()?;
+        let asked = new.schedule_at.as_deref().map(schedule).transpose()?;
+        let schedule_at = match pace {
+            None => asked,
+            Some(pace) => {
+                let start = asked.map_or(pace.start, |asked| asked.max(pace.start));
+                Some(start.saturating_add(pace.offset))
+            }
+        };
         let validity = new
             .validity
             .as_deref()
@@ -1050,5 +1126,59 @@ pub(super) fn shown(parts: &[Message]) -> Shown {
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_send_rate_is_a_whole_number_of_messages_per_second_in_range() {
+        assert_eq!(send_rate(None).unwrap(), None);
+        assert_eq!(send_rate(Some(&json!(1))).unwrap(), Some(1));
+        assert_eq!(send_rate(Some(&json!(10_000))).unwrap(), Some(10_000));
+        for bad in [json!(0), json!(-5), json!(10_001), json!(2.5)] {
+            let e = send_rate(Some(&bad)).unwrap_err();
+            assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert!(e.body()["message"].as_str().unwrap().contains("send_rate"));
+        }
+        let e = send_rate(Some(&json!("10/s"))).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(e.body()["message"].as_str().unwrap().contains("send_rate"));
+    }
+
+    #[test]
+    fn a_paced_message_leaves_at_its_turn_after_the_later_of_the_start_and_its_own_time() {
+        let new = |schedule_at: Option<&str>| NewMessage {
+            to: "+33612345678".into(),
+            from: "MABOUTIQUE".into(),
+            text: "Soldes".into(),
+            class: None,
+            campaign: None,
+            client_ref: None,
+            tags: Vec::new(),
+            schedule_at: schedule_at.map(str::to_owned),
+            validity: Some("1h".into()),
+            max_segments: None,
+            transliterate: None,
+        };
+        // 2026-12-07T08:00:00Z and an hour later.
+        let start = 1_796_630_400_000;
+        let later = "2026-12-07T09:00:00+00:00";
+        let pace = Pace::of(start, 25, 10);
+        assert_eq!(pace.offset, 2_500);
+        let paced = Parts::paced(&new(None), Some(pace)).unwrap();
+        assert_eq!(paced.schedule_at, Some(start + 2_500));
+        let own = Parts::paced(&new(Some(later)), Some(pace)).unwrap();
+        assert_eq!(own.schedule_at, Some(start + 3_600_000 + 2_500));
+        // An own time before the start counts from the start.
+        let past = Parts::paced(&new(Some("2026-12-07T07:00:00Z")), Some(pace)).unwrap();
+        assert_eq!(past.schedule_at, Some(start + 2_500));
+        assert_eq!(Parts::of(&new(None)).unwrap().schedule_at, None);
+        // Three messages at 3 a second: a third of a second apart, to the millisecond.
+        let offsets: Vec<i64> = (0..4).map(|turn| Pace::of(0, turn, 3).offset).collect();
+        assert_eq!(offsets, [0, 333, 666, 1_000]);
     }
 }

@@ -48,6 +48,7 @@ use super::client_refs;
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
+use super::idempotency;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
@@ -122,6 +123,14 @@ pub(super) enum Op {
         /// Retention cutoff.
         before: i64,
     },
+    /// Removes `idempotency` entries whose answer was given before `before` (unix ms); one
+    /// written again since it was read is kept (`idempotency.rs`). Replies the count.
+    ExpireIdempotency {
+        /// The entries' keys.
+        keys: Vec<Vec<u8>>,
+        /// The window's start.
+        before: i64,
+    },
     /// Consent changes: each number's suppression entry and a consent log entry, and the
     /// outbox entry of the MO that asked for them, if any. Replies the events with the choices
     /// they replaced, and the outbox entry's seq.
@@ -180,6 +189,7 @@ impl Op {
             }
             Self::Hooks(HookWrite::Bury { dead, .. }) => dead.len().max(1),
             Self::Purge { ids, .. } => ids.len().max(1),
+            Self::ExpireIdempotency { keys, .. } => keys.len().max(1),
             Self::UpdateAndPush { .. } | Self::UpdateAndMark { .. } => 2,
             Self::Consent(write) => (write.events.len() + usize::from(write.push.is_some())).max(1),
             _ => 1,
@@ -632,6 +642,17 @@ impl Committer {
                     purged += 1;
                 }
                 Reply::Count(purged)
+            }
+            Op::ExpireIdempotency { keys, before } => {
+                let mut removed = 0;
+                for key in keys {
+                    let pending = batch.effects.writes.iter().chain(&changes.writes);
+                    if idempotency::expired(&self.shared.engine, pending, &key, before)? {
+                        changes.write(Tree::Idempotency, key, None);
+                        removed += 1;
+                    }
+                }
+                Reply::Count(removed)
             }
             Op::Consent(write) => {
                 let ConsentWrite {

@@ -44,6 +44,10 @@
 //! is attributed. Each number has one entry per code, overwritten; an entry older than
 //! `attribution_window` is ignored when read.
 //!
+//! `idempotency` (store format 7) keeps an HTTP answer for a retry: written with the messages
+//! it announces, in their commit; past `[http_api] idempotency_window` ignored when read and
+//! removed by the sweep (`idempotency.rs`).
+//!
 //! `client_refs` (store format 8) finds a message by its client's reference: written
 //! with the messages in their accept's commit, for the first part of a message whose labels
 //! carry a `client_ref` (the latest message with that reference wins), and removed with that

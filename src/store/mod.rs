@@ -21,6 +21,7 @@ mod consent;
 mod counters;
 mod engine;
 mod hooks;
+pub mod idempotency;
 mod lanes;
 mod layout;
 mod recent;

@@ -157,9 +157,15 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PduCommand,
     },
-    /// Print the argon2 hash of a client password for [[clients]] password (read from the
-    /// terminal, or the first line of stdin).
-    HashPassword,
+    /// Print the argon2 hash of a client password for [[clients]] password, or with
+    /// --api-key of an HTTP API key for [[clients]] api_keys (read from the terminal, or the
+    /// first line of stdin).
+    HashPassword {
+        /// Hash an HTTP API key (1–255 printable ASCII characters) instead of an SMPP password
+        /// (1–8).
+        #[arg(long)]
+        api_key: bool,
+    },
     /// Bind to the gateway as a client, send one SMS (split and encoded as needed), wait for
     /// its receipts and print the gateway id, the route taken and the final state of each part.
     Send {

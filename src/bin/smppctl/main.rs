@@ -45,7 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pdu {
             command: PduCommand::Decode { hex },
         } => offline::pdu_decode(&hex),
-        Command::HashPassword => offline::hash_password(),
+        Command::HashPassword { api_key } => offline::hash_password(api_key),
         Command::Send {
             to,
             from,

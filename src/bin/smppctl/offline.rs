@@ -1,5 +1,6 @@
 //! smppctl's offline tools, which need no gateway: `pdu decode` (hex to the PDU as JSON) and
-//! `hash-password` (the argon2 hash for `[[clients]] password`). `main.rs` dispatches to them.
+//! `hash-password` (the argon2 hash for `[[clients]] password` or `api_keys`). `main.rs`
+//! dispatches to them.
 
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
@@ -22,7 +23,11 @@ pub(crate) fn pdu_decode(hex: &[String]) -> anyhow::Result<()> {
 /// Longest plain password SMPP 3.4 carries in a bind (a C-Octet String of 9).
 const PASSWORD_MAX: usize = 8;
 
-pub(crate) fn hash_password() -> anyhow::Result<()> {
+/// Longest HTTP API key: HTTP Basic has no limit, a longer key would only be a mistake.
+const API_KEY_MAX: usize = 255;
+
+/// Prints the argon2 hash of a client's SMPP password, or of an HTTP API key (`api_key`).
+pub(crate) fn hash_password(api_key: bool) -> anyhow::Result<()> {
     use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("password: ")?;
@@ -36,10 +41,17 @@ pub(crate) fn hash_password() -> anyhow::Result<()> {
         std::io::stdin().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
-    if password.is_empty() || password.len() > PASSWORD_MAX {
+    if api_key {
+        if password.is_empty() || password.len() > API_KEY_MAX {
+            bail!("an API key is 1–{API_KEY_MAX} characters");
+        }
+        if !password.chars().all(|c| c.is_ascii_graphic()) {
+            bail!("an API key is printable ASCII without spaces (it travels in a header)");
+        }
+    } else if password.is_empty() || password.len() > PASSWORD_MAX {
         bail!(
             "a client password is 1–{PASSWORD_MAX} characters: SMPP 3.4 binds carry at most \
-             {PASSWORD_MAX}, so a longer one could never match"
+             {PASSWORD_MAX}, so a longer one could never match (an HTTP API key: --api-key)"
         );
     }
     if !password.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
