@@ -42,13 +42,13 @@
 //! layer to the checkpoint thread and waits for it: the journal is empty when the thread ends,
 //! and the next open replays nothing.
 
+pub(super) mod expiry;
 mod taps;
 
 use super::client_refs;
 use super::engine::{
     self, JournalSync, Segment, Tree, Wal, Write, Writer, CONSENT_LOG, SUPPRESSIONS,
 };
-use super::idempotency;
 use super::lanes::{self, LaneChange};
 use super::layout::{self, Record};
 use super::recent::CarrierKey;
@@ -647,7 +647,7 @@ impl Committer {
                 let mut removed = 0;
                 for key in keys {
                     let pending = batch.effects.writes.iter().chain(&changes.writes);
-                    if idempotency::expired(&self.shared.engine, pending, &key, before)? {
+                    if expiry::expired(&self.shared.engine, pending, &key, before)? {
                         changes.write(Tree::Idempotency, key, None);
                         removed += 1;
                     }

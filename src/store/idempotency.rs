@@ -4,14 +4,14 @@
 //! [`run`], started by the gateway (`app.rs`), walks the tree every `window / 10` (1 s to
 //! 10 min) in steps of [`STEP`] keys ([`Store::expire_idempotency`]): a step reads entries, then
 //! asks the commit thread to remove the old ones (`Op::ExpireIdempotency`, which calls
-//! [`expired`]). The commit thread looks at each entry again before removing it, so an entry a
+//! `commit/expiry.rs`). The commit thread looks at each entry again before removing it, so an entry a
 //! retry or a new use of the key wrote since the read (its `at` is recent) is kept. Reads
 //! already ignore entries past the window (`http_api`), so a sweep that is late or fails costs
 //! disk, never a wrong answer. A step that fails is logged and the round ends there; the next
 //! round starts over.
 
 use super::commit::{Op, Reply};
-use super::engine::{Engine, Tree, Write, IDEMPOTENCY};
+use super::engine::Tree;
 use super::{layout, unexpected, Error, Store};
 use crate::live::Live;
 use std::time::Duration;
@@ -73,38 +73,6 @@ impl Store {
     }
 }
 
-/// Whether the `idempotency` entry under `key` is to be removed: it exists and its answer was
-/// given before `before`. `pending` are the writes planned before it in the same batch, oldest
-/// first (a retry's new answer may be among them).
-pub(super) fn expired<'w>(
-    engine: &Engine,
-    pending: impl DoubleEndedIterator<Item = &'w Write>,
-    key: &[u8],
-    before: i64,
-) -> Result<bool, Error> {
-    let planned = pending
-        .rev()
-        .find(|w| w.tree == Tree::Idempotency && w.key == key);
-    let value = match planned {
-        Some(write) => write.value.clone(),
-        None => engine.get(Tree::Idempotency, key)?.map(|v| v.to_vec()),
-    };
-    let Some(value) = value else {
-        return Ok(false);
-    };
-    match layout::decode_idempotency(key, &value) {
-        Ok(answer) => Ok(answer.at < before),
-        Err(e) => {
-            tracing::warn!(
-                tree = IDEMPOTENCY,
-                error = %e,
-                "idempotency: kept an entry that does not decode"
-            );
-            Ok(false)
-        }
-    }
-}
-
 /// Runs until `shutdown`: every `window / 10` (1 s to 10 min, the window as configured at the
 /// time) removes the entries older than the window.
 pub async fn run(store: Store, live: Live, shutdown: CancellationToken) {
@@ -156,6 +124,8 @@ mod tests {
     use super::*;
     use crate::idempotency::Recorded;
     use crate::message::now_ms;
+    use crate::store::commit::expiry::expired;
+    use crate::store::engine::Write;
     use crate::store::tests::open;
 
     fn answer(at: i64) -> Recorded {
