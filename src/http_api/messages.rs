@@ -25,6 +25,7 @@ use smpp_proto::concat::{self, ConcatMethod};
 use smpp_proto::pdu::esm_class;
 use smpp_proto::time::SmppTime;
 use smpp_proto::{Tag, Tlv, Tlvs};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
@@ -202,76 +203,112 @@ pub(super) async fn submit_batch(
     }
     let rate = send_rate(batch.send_rate.as_ref())?;
     let start = now_ms();
+    let defaults = [
+        ("campaign", batch.campaign.map(serde_json::Value::from)),
+        ("class", batch.class.map(serde_json::Value::from)),
+        ("tags", batch.tags.map(serde_json::Value::from)),
+    ];
     // Messages stored by this request so far: replays and refusals take no turn.
     let mut turn = 0;
     let mut results = Vec::with_capacity(batch.messages.len());
     let (mut accepted, mut refused, mut duplicates) = (0, 0, 0);
-    for (index, mut fields) in batch.messages.into_iter().enumerate() {
-        let defaults = [
-            (
-                "campaign",
-                batch.campaign.clone().map(serde_json::Value::from),
-            ),
-            ("class", batch.class.clone().map(serde_json::Value::from)),
-            ("tags", batch.tags.clone().map(serde_json::Value::from)),
-        ];
-        for (name, value) in defaults {
-            if let Some(value) = value {
-                fields.entry(name).or_insert(value);
+    let mut items = batch.messages.into_iter().enumerate().peekable();
+    while items.peek().is_some() {
+        // A wave of messages sent at once, sharing group commits. A paced batch goes one by
+        // one (each message's turn follows the ones stored before it), and a reference seen
+        // earlier in the wave waits for the next, to be found a duplicate there.
+        let mut wave = Vec::new();
+        let mut refs = HashSet::new();
+        while let Some((_, fields)) = items.peek() {
+            let full = wave.len() >= if rate.is_some() { 1 } else { BATCH_WAVE };
+            let client_ref = fields.get("client_ref").and_then(serde_json::Value::as_str);
+            if full || client_ref.is_some_and(|r| refs.contains(r)) {
+                break;
             }
+            refs.extend(client_ref.map(str::to_owned));
+            wave.extend(items.next());
         }
-        let item = serde_json::Value::Object(fields);
-        let item_body = serde_json::to_vec(&item).unwrap_or_default();
-        let request = idempotency::fingerprint("POST", "/api/v1/messages", &item_body);
-        let item_key = key.as_ref().map(|key| format!("{key}#{index}"));
         let pace = rate.map(|rate| Pace::of(start, turn, rate));
-        let outcome = async {
-            if let Some(item_key) = &item_key {
-                if let Some(kept) = api.kept(&system_id, item_key, &request)? {
-                    return Ok(Item::Kept(kept));
+        let sends = wave.into_iter().map(|(index, mut fields)| {
+            for (name, value) in &defaults {
+                if let Some(value) = value {
+                    fields.entry(*name).or_insert_with(|| value.clone());
                 }
             }
-            let new: NewMessage = serde_json::from_value(item)
-                .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
-            // Held until sent: the same reference in a concurrent batch waits its turn.
-            let _held = match new.client_ref.as_deref() {
-                Some(client_ref) => Some(api.hold_ref(&system_id, client_ref)?),
-                None => None,
-            };
-            if let Some(existing) = api.sent_with_ref(&system_id, new.client_ref.as_deref())? {
-                return Ok(Item::Duplicate(existing));
-            }
-            let sent = api.send(&system_id, &new, pace, item_key.as_deref(), request);
-            sent.await.map(Item::Sent)
-        }
-        .await;
-        if let Ok(Item::Sent(_)) = &outcome {
-            turn += 1;
-        }
-        results.push(match outcome {
-            Ok(Item::Sent(answer) | Item::Kept(answer)) => {
-                accepted += 1;
-                let message: serde_json::Value =
-                    serde_json::from_slice(&answer).unwrap_or_default();
-                serde_json::json!({"index": index, "status": 202, "accepted": message})
-            }
-            Ok(Item::Duplicate(parts)) => {
-                duplicates += 1;
-                serde_json::json!({"index": index, "status": 200, "duplicate": true,
-                                   "existing": shown(&parts)})
-            }
-            Err(e) => {
-                refused += 1;
-                let mut result = e.body();
-                result["index"] = index.into();
-                result["status"] = e.status().as_u16().into();
-                result
+            let item_key = key.as_ref().map(|key| format!("{key}#{index}"));
+            let api = &api;
+            let system_id = &system_id;
+            async move {
+                let outcome = api.batch_item(system_id, fields, item_key, pace).await;
+                (index, outcome)
             }
         });
+        for (index, outcome) in futures_util::future::join_all(sends).await {
+            if let Ok(Item::Sent(_)) = &outcome {
+                turn += 1;
+            }
+            results.push(match outcome {
+                Ok(Item::Sent(answer) | Item::Kept(answer)) => {
+                    accepted += 1;
+                    let message: serde_json::Value =
+                        serde_json::from_slice(&answer).unwrap_or_default();
+                    serde_json::json!({"index": index, "status": 202, "accepted": message})
+                }
+                Ok(Item::Duplicate(parts)) => {
+                    duplicates += 1;
+                    serde_json::json!({"index": index, "status": 200, "duplicate": true,
+                                       "existing": shown(&parts)})
+                }
+                Err(e) => {
+                    refused += 1;
+                    let mut result = e.body();
+                    result["index"] = index.into();
+                    result["status"] = e.status().as_u16().into();
+                    result
+                }
+            });
+        }
     }
     let answer = serde_json::json!({"accepted": accepted, "refused": refused,
                                     "duplicates": duplicates, "results": results});
     Ok((StatusCode::OK, axum::Json(answer)).into_response())
+}
+
+/// Messages of an unpaced batch sent at once: enough to fill group commits, few enough that
+/// one batch does not take every commit from other clients.
+const BATCH_WAVE: usize = 128;
+
+impl HttpApi {
+    /// One message of a batch: its answer kept under the batch's key, a duplicate of a
+    /// message its `client_ref` names, or sent.
+    async fn batch_item(
+        &self,
+        system_id: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+        item_key: Option<String>,
+        pace: Option<Pace>,
+    ) -> Result<Item, ApiError> {
+        let item = serde_json::Value::Object(fields);
+        let item_body = serde_json::to_vec(&item).unwrap_or_default();
+        let request = idempotency::fingerprint("POST", "/api/v1/messages", &item_body);
+        if let Some(item_key) = &item_key {
+            if let Some(kept) = self.kept(system_id, item_key, &request)? {
+                return Ok(Item::Kept(kept));
+            }
+        }
+        let new: NewMessage = serde_json::from_value(item)
+            .map_err(|e| ApiError::bad_request(format!("not a message: {e}")))?;
+        // Held until sent: the same reference in a concurrent batch waits its turn.
+        let _held = match new.client_ref.as_deref() {
+            Some(client_ref) => Some(self.hold_ref(system_id, client_ref)?),
+            None => None,
+        };
+        if let Some(existing) = self.sent_with_ref(system_id, new.client_ref.as_deref())? {
+            return Ok(Item::Duplicate(existing));
+        }
+        let sent = self.send(system_id, &new, pace, item_key.as_deref(), request);
+        sent.await.map(Item::Sent)
+    }
 }
 
 /// What became of one message of a batch that was not refused.
