@@ -78,7 +78,7 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     changes.routes_changed = old.routes != new.routes || old.mo_routes != new.mo_routes;
 
     let (a, b) = (&old.server, &new.server);
-    let restart_keys: [(&'static str, bool); 11] = [
+    let restart_keys: [(&'static str, bool); 12] = [
         ("server.listen", a.listen != b.listen),
         (
             "server.tls.listen",
@@ -108,6 +108,8 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
         // The admin listener and token, and the log subscriber, are set up once at start.
         ("admin", old.admin != new.admin),
         ("log", old.log != new.log),
+        // The cluster connection and its streams are set up once at start.
+        ("cluster", old.cluster != new.cluster),
     ];
     changes.needs_restart = restart_keys
         .into_iter()

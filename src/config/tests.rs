@@ -369,6 +369,7 @@ fn fully_specified_config() {
         window_policies: vec![],
         consent: ConsentConfig::default(),
         numbering: NumberingConfig::default(),
+        cluster: None,
         admin: AdminConfig {
             enabled: true,
             listen: "0.0.0.0:9775".parse().unwrap(),
