@@ -132,10 +132,25 @@ pub async fn read_all(urls: &[String], timeout: Duration) -> Result<Vec<ServerSy
             response.bytes().await
         }
         .await
-        .map_err(|e| format!("cannot read {varz}: {e}"))?;
+        .map_err(|e| format!("cannot read {varz}: {}", chain(&e)))?;
         servers.push(parse_varz(url, &body).map_err(|e| format!("{varz}: {e}"))?);
     }
     Ok(servers)
+}
+
+/// An error with its causes ("error sending request: … Connection refused").
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let next_text = next.to_string();
+        // Some layers repeat their cause in their own text.
+        if !text.contains(&next_text) {
+            text = format!("{text}: {next_text}");
+        }
+        cause = next.source();
+    }
+    text
 }
 
 /// Whether every JetStream server that `servers` name (themselves and their meta groups)
@@ -231,8 +246,11 @@ mod tests {
         let sync = parse_varz("http://old:8222", body.as_bytes()).unwrap();
         assert!(sync.jetstream && !sync.sync_always);
         assert_eq!(sync.sync_interval, None);
-        let no_js = parse_varz("http://p:8222", br#"{"server_name":"p","version":"2.15.1"}"#)
-            .unwrap();
+        let no_js = parse_varz(
+            "http://p:8222",
+            br#"{"server_name":"p","version":"2.15.1"}"#,
+        )
+        .unwrap();
         assert!(!no_js.jetstream);
         assert!(parse_varz("http://p:8222", b"<html>").is_err());
     }
@@ -246,11 +264,17 @@ mod tests {
         let problems = judge(&one_lazy).unwrap_err();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("n2 "), "{problems:?}");
-        assert!(problems[0].contains("sync_interval: always"), "{problems:?}");
+        assert!(
+            problems[0].contains("sync_interval: always"),
+            "{problems:?}"
+        );
 
         let two_read = [server("n1", true), server("n2", true)];
         let problems = judge(&two_read).unwrap_err();
-        assert!(problems[0].starts_with("n3 is a JetStream server"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("n3 is a JetStream server"),
+            "{problems:?}"
+        );
 
         assert!(judge(&[]).is_err());
     }

@@ -76,13 +76,20 @@ pub enum Error {
         server: String,
     },
     /// `quorum+fsync`, and not every server fsyncs before acknowledging.
-    #[error("durability = \"quorum+fsync\" refused: {}", .0.join("; "))]
+    #[error(
+        "durability = \"quorum+fsync\" refused:{}",
+        .0.iter().map(|p| format!("\n  {p}")).collect::<String>()
+    )]
     NotFsynced(Vec<String>),
     /// A monitoring endpoint could not be read (`quorum+fsync` needs them all).
     #[error("durability = \"quorum+fsync\" cannot be checked: {0}")]
     Monitor(String),
     /// Streams or buckets that exist with settings smppd will not change by itself.
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error(
+        "streams or buckets exist with settings smppd does not change by itself (nothing was \
+         changed):{}",
+        .0.iter().map(|i| format!("\n  {i}")).collect::<String>()
+    )]
     Incompatible(Vec<Incompatible>),
     /// A stream's (or bucket's) info could not be read.
     #[error("cannot read {kind} {name}: {source}")]
@@ -153,7 +160,7 @@ impl std::fmt::Display for Incompatible {
         let m = &self.mismatch;
         write!(
             f,
-            "{} {} exists with {} {}, smppd needs {}: {}",
+            "{} {}: {} is {}, smppd needs {}: {}",
             self.kind, self.name, m.field, m.found, m.wanted, m.hint
         )
     }
@@ -498,15 +505,15 @@ impl Cluster {
         let mut depots = Vec::with_capacity(layout.specs.len());
         for spec in &layout.specs {
             let name = spec.stream_name();
-            let found = self
-                .jetstream
-                .get_stream(&name)
-                .await
-                .map_err(|source| Error::Inspect {
-                    kind: spec.kind,
-                    name: spec.name.clone(),
-                    source,
-                })?;
+            let found =
+                self.jetstream
+                    .get_stream(&name)
+                    .await
+                    .map_err(|source| Error::Inspect {
+                        kind: spec.kind,
+                        name: spec.name.clone(),
+                        source,
+                    })?;
             let consumers: Vec<ConsumerState> = found
                 .consumers()
                 .map_ok(|c| ConsumerState {

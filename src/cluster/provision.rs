@@ -81,10 +81,9 @@ pub fn kv_config(spec: &Spec) -> async_nats::jetstream::kv::Config {
 pub fn plan(spec: &Spec, existing: &stream::Config) -> Result<Vec<Change>, Mismatch> {
     let other_use = |what: &str| {
         format!(
-            "{kind} {name} was made for something else, or by another layout: {what}; \
-             give this smppd cluster its own [cluster] name, or remove the {kind} \
-             (`nats {cmd} rm {name}`) if nothing in it is needed",
-            kind = spec.kind,
+            "{what}; it was made for something else or by another layout: give this smppd \
+             cluster its own [cluster] name, or remove it (`nats {cmd} rm {name}`) if nothing \
+             in it is needed",
             name = spec.name,
             cmd = match spec.kind {
                 Kind::Stream => "stream",
@@ -134,9 +133,11 @@ pub fn plan(spec: &Spec, existing: &stream::Config) -> Result<Vec<Change>, Misma
             found: existing.num_replicas.to_string(),
             wanted: spec.replicas.to_string(),
             hint: format!(
-                "{} {} has more replicas than [cluster] replicas: smppd does not take copies \
-                 away by itself; set replicas = {}, or lower the {}'s replicas by hand",
-                spec.kind, spec.name, existing.num_replicas, spec.kind
+                "smppd does not take copies away by itself: set [cluster] replicas = {}, or \
+                 lower them by hand (`nats stream edit {} --replicas {}`)",
+                existing.num_replicas,
+                spec.stream_name(),
+                spec.replicas
             ),
         });
     }
@@ -156,11 +157,7 @@ pub fn plan(spec: &Spec, existing: &stream::Config) -> Result<Vec<Change>, Misma
         existing.num_replicas.to_string(),
         spec.replicas.to_string(),
     );
-    differs(
-        "max_age",
-        age(existing.max_age),
-        age(spec.max_age),
-    );
+    differs("max_age", age(existing.max_age), age(spec.max_age));
     differs(
         "max_msgs",
         count(existing.max_messages),
@@ -341,10 +338,18 @@ mod tests {
         limits.retention = RetentionPolicy::Limits;
         let mismatch = plan(&spec, &limits).unwrap_err();
         assert_eq!(
-            (mismatch.field, mismatch.found.as_str(), mismatch.wanted.as_str()),
+            (
+                mismatch.field,
+                mismatch.found.as_str(),
+                mismatch.wanted.as_str()
+            ),
             ("retention", "limits", "workqueue")
         );
-        assert!(mismatch.hint.contains("[cluster] name"), "{}", mismatch.hint);
+        assert!(
+            mismatch.hint.contains("[cluster] name"),
+            "{}",
+            mismatch.hint
+        );
 
         let mut subjects = stream_config(&spec);
         subjects.subjects = vec!["orders.>".to_owned()];

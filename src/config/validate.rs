@@ -11,18 +11,19 @@ use super::checks::{
     Problems, ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
-    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawHttpApi, RawLog,
-    RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule, RawSendingWindow, RawServer,
-    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWebhook, RawWindowPolicy,
-    RawCluster, RawClusterTls,
+    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawCluster, RawClusterTls, RawConfig,
+    RawConsent, RawHttpApi, RawLog, RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule,
+    RawSendingWindow, RawServer, RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls,
+    RawWebhook, RawWindowPolicy,
 };
 use super::{
-    AdminConfig, BindTypes, CarrierBind, ClusterConfig, ClusterDurability, NatsAuth, NatsTls, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
-    ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
-    HttpApiConfig, IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
-    OnSuppressed, Pattern, ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule,
-    SendingWindow, ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig,
-    StoredNumbers, TlsConfig, WebhookConfig, WebhookSecrets, WindowPolicy,
+    AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
+    ClientConfig, ClusterConfig, ClusterDurability, Config, ConfigError, ConfigErrors,
+    ConsentConfig, ConsentScope, Durability, HttpApiConfig, IdFormat, Keywords, LogConfig,
+    LogFormat, MoRouteConfig, NatsAuth, NatsTls, NumberingConfig, OnSuppressed, Pattern,
+    ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule, SendingWindow, ServerConfig,
+    SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
+    WebhookConfig, WebhookSecrets, WindowPolicy,
 };
 use crate::hook_event::HookKind;
 use crate::keywords::KeywordMatch;
@@ -1582,7 +1583,10 @@ fn cluster(raw: RawCluster, p: &mut Problems) -> Option<ClusterConfig> {
         None => Some(None),
         Some(name) => p.check("cluster.name", cluster_name(&name)).map(Some),
     };
-    let node = p.check("cluster.node", required(raw.node).and_then(|n| checks::name(&n)));
+    let node = p.check(
+        "cluster.node",
+        required(raw.node).and_then(|n| checks::name(&n)),
+    );
     let servers = p.list("cluster.servers", &raw.servers, |url| nats_url(url));
     if raw.servers.is_empty() {
         p.add(
@@ -1596,9 +1600,7 @@ fn cluster(raw: RawCluster, p: &mut Problems) -> Option<ClusterConfig> {
         match raw.durability.as_str() {
             "quorum" => Ok(ClusterDurability::Quorum),
             "quorum+fsync" => Ok(ClusterDurability::QuorumFsync),
-            other => Err(format!(
-                "`{other}` is not one of: quorum, quorum+fsync"
-            )),
+            other => Err(format!("`{other}` is not one of: quorum, quorum+fsync")),
         },
     );
     if durability == Some(ClusterDurability::QuorumFsync) && raw.monitor.is_empty() {
@@ -1669,9 +1671,8 @@ fn cluster_name(name: &str) -> Result<String, String> {
 /// (they belong in `user` / `password_file`, `token_file` or `creds_file`, out of a file kept
 /// in version control).
 fn nats_url(text: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(text).map_err(|e| {
-        format!("`{text}` is not a URL like \"nats://10.0.0.1:4222\": {e}")
-    })?;
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| format!("`{text}` is not a URL like \"nats://10.0.0.1:4222\": {e}"))?;
     if !matches!(url.scheme(), "nats" | "tls") {
         return Err(format!(
             "`{text}`: the scheme must be nats:// or tls://, not {}://",
@@ -1696,9 +1697,8 @@ fn nats_url(text: &str) -> Result<String, String> {
 
 /// A server's HTTP monitoring URL: `http://` or `https://` and a host; `/varz` is added.
 fn monitor_url(text: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(text).map_err(|e| {
-        format!("`{text}` is not a URL like \"http://10.0.0.1:8222\": {e}")
-    })?;
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| format!("`{text}` is not a URL like \"http://10.0.0.1:8222\": {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(format!(
             "`{text}` is not an http:// or https:// URL with a host"
@@ -1721,7 +1721,12 @@ fn nats_auth(raw: &RawCluster, p: &mut Problems) -> Option<NatsAuth> {
         );
         return None;
     }
-    match (&raw.user, &raw.password_file, &raw.token_file, &raw.creds_file) {
+    match (
+        &raw.user,
+        &raw.password_file,
+        &raw.token_file,
+        &raw.creds_file,
+    ) {
         (Some(user), Some(path), None, None) => {
             let user = p.check(
                 "cluster.user",
