@@ -475,7 +475,8 @@ fn report(source: &dyn std::fmt::Display, errors: &ConfigErrors) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// "2 clients, listeners 127.0.0.1:2775, 127.0.0.1:3775 (TLS); store smppd-data (durable)".
+/// "2 clients, listeners 127.0.0.1:2775, 127.0.0.1:3775 (TLS); store smppd-data (durable)",
+/// then "; cluster node a (quorum)" with a `[cluster]` section.
 fn summary(config: &Config) -> String {
     let clients = match config.clients.len() {
         1 => "1 client".to_owned(),
@@ -490,8 +491,13 @@ fn summary(config: &Config) -> String {
     if let Some(tls) = &config.server.tls {
         listeners.extend(tls.listen.iter().map(|addr| format!("{addr} (TLS)")));
     }
+    let cluster = config
+        .cluster
+        .as_ref()
+        .map(|c| format!("; cluster node {} ({})", c.node, c.durability))
+        .unwrap_or_default();
     format!(
-        "{clients}, listeners {}; store {} ({})",
+        "{clients}, listeners {}; store {} ({}){cluster}",
         listeners.join(", "),
         config.store.path.display(),
         config.store.durability,

@@ -222,11 +222,19 @@ carriers = ["a", "b"]
     fn listeners_and_the_store_need_a_restart() {
         let new = BASE.replace("127.0.0.1:2775", "127.0.0.1:2780")
             + "\n[store]\npath = \"elsewhere\"\nretention = \"1d\"\n\
-               [admin]\nlisten = \"127.0.0.1:9775\"\n[log]\nformat = \"json\"\n";
+               [admin]\nlisten = \"127.0.0.1:9775\"\n[log]\nformat = \"json\"\n\
+               [cluster]\nnode = \"a\"\nservers = [\"nats://127.0.0.1:4222\"]\n";
         let changes = diff(&config(BASE), &config(&new));
         assert_eq!(
             changes.needs_restart,
-            ["server.listen", "store", "store.retention", "admin", "log"]
+            [
+                "server.listen",
+                "store",
+                "store.retention",
+                "admin",
+                "log",
+                "cluster"
+            ]
         );
         // Nothing else: the running gateway keeps its listeners and store.
         assert!(changes.is_empty());
