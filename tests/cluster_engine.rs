@@ -324,7 +324,66 @@ fn on_servers_that_fsync_quorum_fsync_is_accepted_and_provisioning_is_idempotent
         }
         let unchanged = done.iter().filter(|(_, a)| *a == Action::Unchanged).count();
         assert_eq!(unchanged, NAMES.len() - 1, "{done:?}");
+
+        // Depths and pending acks: three publishes, two of them with one Nats-Msg-Id (stored
+        // once), and a dispatch consumer holding one entry unacknowledged.
+        let jetstream = async_nats::jetstream::new(
+            async_nats::connect(nats.urls(1)[0].as_str()).await.unwrap(),
+        );
+        for id in ["0300000000000001", "0300000000000002", "0300000000000002"] {
+            let message = async_nats::jetstream::message::PublishMessage::build()
+                .message_id(id)
+                .payload(bytes::Bytes::from_static(b"message"));
+            let ack = jetstream
+                .send_publish("smppd.q.g1.tx.fr", message)
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            assert_eq!(ack.stream, "SMPPD_Q");
+        }
+        let queue = jetstream.get_stream("SMPPD_Q").await.unwrap();
+        let consumer = queue
+            .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some("disp_g1_tx".to_owned()),
+                filter_subject: "smppd.q.g1.tx.>".to_owned(),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut batch = consumer.fetch().max_messages(1).messages().await.unwrap();
+        use futures_util::StreamExt as _;
+        assert!(batch.next().await.unwrap().is_ok());
+        let status = node
+            .status(&layout, &smppd::cluster::SyncReport::default())
+            .await
+            .unwrap();
+        let depot = status.depots.iter().find(|d| d.name == "SMPPD_Q").unwrap();
+        assert_eq!(depot.messages, 2);
+        assert_eq!(depot.consumers.len(), 1);
+        let dispatch = &depot.consumers[0];
+        assert_eq!(
+            (
+                dispatch.name.as_str(),
+                dispatch.pending,
+                dispatch.ack_pending
+            ),
+            ("disp_g1_tx", 1, 1)
+        );
+        assert_eq!(status.servers, ["n1", "n2", "n3"]);
     });
+    let out = cluster_check(&path);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        line_of(&stdout, "SMPPD_Q").contains("2 entries"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  consumer disp_g1_tx: 1 pending, 1 awaiting ack, 0 redelivered\n"),
+        "{stdout}"
+    );
 
     // Monitoring only two of the three servers proves nothing about the third: refused.
     let two = config_text(
