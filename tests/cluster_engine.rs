@@ -482,3 +482,38 @@ fn quorum_fsync_is_refused_on_servers_that_sync_lazily() {
     drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn servers_that_do_not_answer_fail_within_the_connect_timeout() {
+    let dir = common::temp_dir("cluster-unreachable");
+    // Nothing listens on one port; the other takes connections and never says a word.
+    let refused = common::free_port();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    for (name, url, needle) in [
+        (
+            "refused.toml",
+            format!("nats://127.0.0.1:{refused}"),
+            "Connection refused",
+        ),
+        (
+            "silent.toml",
+            format!("nats://127.0.0.1:{silent_port}"),
+            "timed out",
+        ),
+    ] {
+        let config = config_text(&[url.clone()], &[], "connect_timeout = \"1s\"\n");
+        let started = Instant::now();
+        let out = cluster_check(&write_config(&dir, name, &config));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("cannot connect to NATS at {url}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{stderr}");
+    }
+    drop(silent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
