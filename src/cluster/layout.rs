@@ -4,10 +4,10 @@
 //!
 //! | name | kind | holds | retention | max age |
 //! |---|---|---|---|---|
-//! | `SMPPD_Q` | stream `smppd.q.>` | accepted messages per dispatch group, lane and route | work queue | — |
+//! | `SMPPD_Q` | stream `smppd.q.>` | accepted messages per group, lane, route | work queue | — |
 //! | `SMPPD_SCHED` | stream `smppd.s.>` | scheduled messages by due minute | limits | — |
 //! | `SMPPD_OUT` | stream `smppd.out.>` | receipts and MO per client outbox | work queue | — |
-//! | `SMPPD_CONSENT` | stream `smppd.consent.>` | the consent log (kept ≥ 3 years) | limits | — |
+//! | `SMPPD_CONSENT` | stream `smppd.consent.>` | the consent log (kept 3 years+) | limits | — |
 //! | `SMPPD_HOOKS` | stream `smppd.hook.>` | webhook events per endpoint | work queue | — |
 //! | `SMPPD_CID` | bucket | carrier id → message | history 1 | `receipt_horizon` |
 //! | `SMPPD_MSG` | bucket | final states | history 1 | `[store] retention` |
