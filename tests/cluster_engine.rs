@@ -502,7 +502,11 @@ fn servers_that_do_not_answer_fail_within_the_connect_timeout() {
             "timed out",
         ),
     ] {
-        let config = config_text(&[url.clone()], &[], "connect_timeout = \"1s\"\n");
+        let config = config_text(
+            std::slice::from_ref(&url),
+            &[],
+            "connect_timeout = \"1s\"\n",
+        );
         let started = Instant::now();
         let out = cluster_check(&write_config(&dir, name, &config));
         let stderr = text(&out.stderr);
