@@ -6,6 +6,7 @@ pub mod app;
 pub mod backoff;
 pub mod carrier;
 pub mod class;
+pub mod cluster;
 pub mod config;
 pub mod consent;
 pub mod esme;

@@ -59,6 +59,58 @@ fn good_config_exits_0_with_a_summary() {
 }
 
 #[test]
+fn a_cluster_section_is_checked_offline_and_summarised() {
+    // `smppd check` never connects: a [cluster] is checked as text, servers unreached.
+    let dir = TempDir::new();
+    let good = dir.file(
+        "cluster.toml",
+        "[cluster]\nnode = \"b\"\nservers = [\"nats://nats.example.invalid:4222\"]\n\
+         monitor = [\"http://nats.example.invalid:8222\"]\ndurability = \"quorum+fsync\"\n",
+    );
+    let out = check(&good);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("; cluster node b (quorum+fsync)"),
+        "{stdout}"
+    );
+
+    let bad = dir.file(
+        "bad-cluster.toml",
+        "[cluster]\nnode = \"b\"\nservers = [\"nats://u:p@nats.example.invalid:4222\"]\n\
+         durability = \"quorum+fsync\"\n",
+    );
+    let out = check(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{stderr}");
+    assert!(
+        stderr.contains(": cluster.servers[0]: credentials in the URL"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(": cluster.monitor: required when durability = \"quorum+fsync\""),
+        "{stderr}"
+    );
+
+    // `smppd cluster check` on a file without [cluster]: a config problem, said so.
+    let single = dir.file("single.toml", "");
+    let out = Command::new(env!("CARGO_BIN_EXE_smppd"))
+        .args(["cluster", "check", "--config"])
+        .arg(&single)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [cluster] section"));
+}
+
+#[test]
 fn the_example_config_passes() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
     let out = check(&example);

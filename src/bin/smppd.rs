@@ -4,7 +4,8 @@
 //! before it starts anything), each problem printed to stderr on its own line as
 //! `FILE: KEY: REASON`; 2 for a command-line usage error (clap); 74 when the store failed a
 //! write for good while serving (a full disk, an I/O error): the supervisor restarts smppd,
-//! and opening the store replays every acknowledged write.
+//! and opening the store replays every acknowledged write. `smppd cluster check` exits 1 when
+//! the cluster's servers cannot be reached or refuse what the config asks.
 
 use clap::{Parser, Subcommand};
 use smppd::app::App;
@@ -44,7 +45,8 @@ const EXIT_STORE: u8 = 74;
     about = "Self-hosted SMPP 3.4 gateway",
     after_help = "Exit status: 0 ok; 64 invalid or unreadable config (every problem printed to \
                   stderr as FILE: KEY: REASON, one per line); 2 command-line usage error; 74 the \
-                  store failed a write while serving (restart it: nothing acknowledged is lost)."
+                  store failed a write while serving (restart it: nothing acknowledged is lost); \
+                  1 `cluster check` found the cluster unreachable or unfit."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -67,6 +69,22 @@ enum Command {
     },
     /// Run the carrier SMSC simulator (a test peer for carrier links and benchmarks).
     Simulate(Box<SimulateArgs>),
+    /// Cluster mode on NATS JetStream (docs/cluster.md).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Connect to the [cluster] servers, check their durability, create or check every stream
+    /// and bucket, and print what was found: 0 if all is well, 1 if not, 64 on a bad config.
+    Check {
+        /// Config file (TOML) with a [cluster] section.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `smppd simulate` flags; each mirrors a `SimulatorConfig` field and its default.
@@ -203,6 +221,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Check { config } => check(&config),
+        Command::Cluster {
+            command: ClusterCommand::Check { config },
+        } => cluster_check(&config),
         Command::Simulate(args) => {
             let stats_every = args.stats_every;
             simulate(args.into_config(), stats_every)
@@ -214,6 +235,13 @@ fn main() -> ExitCode {
 /// `path` (the file `config` came from).
 fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
     init_logs(&config.log);
+    if config.cluster.is_some() {
+        // Issue 21 comes in increments: so far `smppd cluster check` uses the section.
+        tracing::warn!(
+            "[cluster] is set, but serving in cluster mode is not implemented yet: this node \
+             serves alone, from its embedded store (docs/cluster.md)"
+        );
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -409,6 +437,43 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// `smppd cluster check`: connects, checks durability, provisions, and prints the report.
+fn cluster_check(path: &Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(errors) => return report(&path.display(), &errors),
+    };
+    let Some(cluster) = config.cluster.clone() else {
+        eprintln!(
+            "{}: no [cluster] section: this config runs a single node",
+            path.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    init_logs(&LogConfig {
+        level: "warn".to_owned(),
+        ..config.log.clone()
+    });
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("smppd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(smppd::cluster::Cluster::check(&config, &cluster)) {
+        Ok(found) => {
+            say!("{}", found.to_string().trim_end());
+            say!("cluster check OK");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("smppd: cluster check failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Prints every problem, one per line, prefixed with where the config came from.
 fn report(source: &dyn std::fmt::Display, errors: &ConfigErrors) -> ExitCode {
     for error in errors {
@@ -417,7 +482,8 @@ fn report(source: &dyn std::fmt::Display, errors: &ConfigErrors) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// "2 clients, listeners 127.0.0.1:2775, 127.0.0.1:3775 (TLS); store smppd-data (durable)".
+/// "2 clients, listeners 127.0.0.1:2775, 127.0.0.1:3775 (TLS); store smppd-data (durable)",
+/// then "; cluster node a (quorum)" with a `[cluster]` section.
 fn summary(config: &Config) -> String {
     let clients = match config.clients.len() {
         1 => "1 client".to_owned(),
@@ -432,8 +498,13 @@ fn summary(config: &Config) -> String {
     if let Some(tls) = &config.server.tls {
         listeners.extend(tls.listen.iter().map(|addr| format!("{addr} (TLS)")));
     }
+    let cluster = config
+        .cluster
+        .as_ref()
+        .map(|c| format!("; cluster node {} ({})", c.node, c.durability))
+        .unwrap_or_default();
     format!(
-        "{clients}, listeners {}; store {} ({})",
+        "{clients}, listeners {}; store {} ({}){cluster}",
         listeners.join(", "),
         config.store.path.display(),
         config.store.durability,

@@ -78,7 +78,7 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     changes.routes_changed = old.routes != new.routes || old.mo_routes != new.mo_routes;
 
     let (a, b) = (&old.server, &new.server);
-    let restart_keys: [(&'static str, bool); 11] = [
+    let restart_keys: [(&'static str, bool); 12] = [
         ("server.listen", a.listen != b.listen),
         (
             "server.tls.listen",
@@ -108,6 +108,8 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
         // The admin listener and token, and the log subscriber, are set up once at start.
         ("admin", old.admin != new.admin),
         ("log", old.log != new.log),
+        // The cluster connection and its streams are set up once at start.
+        ("cluster", old.cluster != new.cluster),
     ];
     changes.needs_restart = restart_keys
         .into_iter()
@@ -220,11 +222,19 @@ carriers = ["a", "b"]
     fn listeners_and_the_store_need_a_restart() {
         let new = BASE.replace("127.0.0.1:2775", "127.0.0.1:2780")
             + "\n[store]\npath = \"elsewhere\"\nretention = \"1d\"\n\
-               [admin]\nlisten = \"127.0.0.1:9775\"\n[log]\nformat = \"json\"\n";
+               [admin]\nlisten = \"127.0.0.1:9775\"\n[log]\nformat = \"json\"\n\
+               [cluster]\nnode = \"a\"\nservers = [\"nats://127.0.0.1:4222\"]\n";
         let changes = diff(&config(BASE), &config(&new));
         assert_eq!(
             changes.needs_restart,
-            ["server.listen", "store", "store.retention", "admin", "log"]
+            [
+                "server.listen",
+                "store",
+                "store.retention",
+                "admin",
+                "log",
+                "cluster"
+            ]
         );
         // Nothing else: the running gateway keeps its listeners and store.
         assert!(changes.is_empty());

@@ -64,6 +64,91 @@ pub struct Config {
     pub consent: ConsentConfig,
     /// `[numbering]`: how numbers are read into E.164.
     pub numbering: NumberingConfig,
+    /// `[cluster]`: several nodes sharing their state through NATS JetStream; `None` (no
+    /// section) = a single node on the embedded store.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `[cluster]`: how this node reaches the NATS JetStream servers that the nodes of a cluster
+/// share, and what it asks of them (docs/cluster.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterConfig {
+    /// `name`: prefixes every stream, bucket and subject, so that several smppd clusters can
+    /// share one NATS system; `None` = no prefix. 1–32 of `[a-z0-9_-]`.
+    pub name: Option<String>,
+    /// `node`: this node's name, unique in the cluster; 1–32 of `[A-Za-z0-9_-]`.
+    pub node: String,
+    /// `servers`: NATS URLs (`nats://host:port`, `tls://host:port`), at least one; the client
+    /// learns the cluster's other servers from them.
+    pub servers: Vec<String>,
+    /// `monitor`: the servers' HTTP monitoring URLs (`http://host:8222`), read for what the
+    /// client protocol does not tell (whether a server fsyncs before acknowledging). Required
+    /// by `durability = "quorum+fsync"`.
+    pub monitor: Vec<String>,
+    /// `durability`: what an acknowledged message has survived.
+    pub durability: ClusterDurability,
+    /// `replicas`: copies of every stream and bucket, 1–5 (default 3).
+    pub replicas: NonZeroUsize,
+    /// `lease_ttl`: how long an owner's lease outlives its last renewal (default 10 s).
+    pub lease_ttl: Duration,
+    /// `receipt_horizon`: how long a carrier id is kept for its receipt (default 72 h).
+    pub receipt_horizon: Duration,
+    /// `connect_timeout`: how long connecting may take before smppd gives up (default 5 s).
+    pub connect_timeout: Duration,
+    /// `user` + `password_file`, `token_file` or `creds_file`.
+    pub auth: NatsAuth,
+    /// `[cluster.tls]`: TLS toward the servers; `None` = as the URLs say (`tls://`).
+    pub tls: Option<NatsTls>,
+}
+
+/// `[cluster] durability`: when an acknowledgement from JetStream counts (cluster.md §3.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterDurability {
+    /// `"quorum"` (default): in the memory of a majority of the replicas, on their disks
+    /// within the servers' sync interval. Survives the loss of any one server; not a power
+    /// cut of a majority at once.
+    Quorum,
+    /// `"quorum+fsync"`: fsynced on a majority of the replicas. smppd refuses to start unless
+    /// every JetStream server says it fsyncs each write before acknowledging it
+    /// (`sync_interval: always`, nats-server 2.10 or later).
+    QuorumFsync,
+}
+
+/// The word used in the config.
+impl std::fmt::Display for ClusterDurability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Quorum => "quorum",
+            Self::QuorumFsync => "quorum+fsync",
+        })
+    }
+}
+
+/// How this node proves who it is to the NATS servers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NatsAuth {
+    /// No credentials.
+    None,
+    /// `user` and the password in `password_file` (its first line).
+    UserPassword {
+        /// `user`.
+        user: String,
+        /// Read from `password_file`.
+        password: Secret,
+    },
+    /// The token in `token_file` (its first line).
+    Token(Secret),
+    /// A NATS credentials file (`creds_file`: a user JWT and its nkey seed), read at connect.
+    CredsFile(PathBuf),
+}
+
+/// `[cluster.tls]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NatsTls {
+    /// PEM CA certificate(s) to trust instead of the system roots (`ca`); `None` = system roots.
+    pub ca: Option<PathBuf>,
+    /// Our client certificate, when the servers ask for one (`client_cert` + `client_key`).
+    pub client_auth: Option<ClientAuth>,
 }
 
 /// `[consent]`: whether a person's opt-out holds messages back, whose list it goes on, which

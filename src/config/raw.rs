@@ -28,6 +28,60 @@ pub(super) struct RawConfig {
     pub(super) simulator: RawSimulator,
     pub(super) consent: RawConsent,
     pub(super) numbering: RawNumbering,
+    pub(super) cluster: Option<RawCluster>,
+}
+
+/// `[cluster]`: absent = a single node on the embedded store. `node` and `servers` are
+/// required.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCluster {
+    pub(super) name: Option<String>,
+    pub(super) node: Option<String>,
+    pub(super) servers: Vec<String>,
+    pub(super) monitor: Vec<String>,
+    pub(super) durability: String,
+    pub(super) replicas: i64,
+    pub(super) lease_ttl: String,
+    pub(super) receipt_horizon: String,
+    pub(super) connect_timeout: String,
+    pub(super) user: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) token_file: Option<PathBuf>,
+    pub(super) creds_file: Option<PathBuf>,
+    pub(super) tls: Option<RawClusterTls>,
+}
+
+impl Default for RawCluster {
+    fn default() -> Self {
+        Self {
+            name: None,
+            node: None,
+            servers: Vec::new(),
+            monitor: Vec::new(),
+            durability: "quorum".to_owned(),
+            // A majority of three survives the loss of any one server.
+            replicas: 3,
+            // cluster.md §3.6: renewed every 3 s, fenced after 6 s, expired after 10 s.
+            lease_ttl: "10s".to_owned(),
+            receipt_horizon: "72h".to_owned(),
+            connect_timeout: "5s".to_owned(),
+            user: None,
+            password_file: None,
+            token_file: None,
+            creds_file: None,
+            tls: None,
+        }
+    }
+}
+
+/// `[cluster.tls]`: every key optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawClusterTls {
+    pub(super) ca: Option<PathBuf>,
+    pub(super) client_cert: Option<PathBuf>,
+    pub(super) client_key: Option<PathBuf>,
 }
 
 /// `[consent]`.

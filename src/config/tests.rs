@@ -371,6 +371,7 @@ fn fully_specified_config() {
         window_policies: vec![],
         consent: ConsentConfig::default(),
         numbering: NumberingConfig::default(),
+        cluster: None,
         admin: AdminConfig {
             enabled: true,
             listen: "0.0.0.0:9775".parse().unwrap(),
@@ -2064,4 +2065,172 @@ fn log_format_and_level() {
     one_problem("[log]\nlevel = \"loud\"\n", "log.level", "not a log level");
     let config = Config::parse("[log]\nlevel = \"debug\"\n").unwrap();
     assert_eq!(config.log.level, "debug");
+}
+
+#[test]
+fn no_cluster_section_is_a_single_node() {
+    assert_eq!(Config::parse("").unwrap().cluster, None);
+    assert_eq!(Config::embedded_default().unwrap().cluster, None);
+}
+
+#[test]
+fn cluster_defaults() {
+    let config =
+        Config::parse("[cluster]\nnode = \"a\"\nservers = [\"nats://10.0.0.1:4222\"]\n").unwrap();
+    assert_eq!(
+        config.cluster,
+        Some(ClusterConfig {
+            name: None,
+            node: "a".to_owned(),
+            servers: vec!["nats://10.0.0.1:4222".to_owned()],
+            monitor: Vec::new(),
+            durability: ClusterDurability::Quorum,
+            replicas: NonZeroUsize::new(3).unwrap(),
+            lease_ttl: Duration::from_secs(10),
+            receipt_horizon: Duration::from_secs(72 * 3600),
+            connect_timeout: Duration::from_secs(5),
+            auth: NatsAuth::None,
+            tls: None,
+        })
+    );
+}
+
+#[test]
+fn the_example_cluster_parses_once_uncommented() {
+    // config.example.toml's commented [cluster] section, "# " taken off each line, its files
+    // made in a temp dir.
+    let dir = TempDir::new();
+    for file in [
+        "nats-password",
+        "nats-ca.pem",
+        "nats-client.pem",
+        "nats-client-key.pem",
+    ] {
+        dir.file(file, "s3cret-from-file\n");
+    }
+    let block: String = EMBEDDED_DEFAULT
+        .lines()
+        .skip_while(|line| *line != "# [cluster]")
+        .take_while(|line| !line.is_empty())
+        .map(|line| format!("{}\n", line.strip_prefix("# ").unwrap_or("")))
+        .collect::<String>()
+        .replace("/etc/smppd/", &format!("{}/", dir.0.path().display()));
+    assert!(block.contains("receipt_horizon"), "{block}");
+    let config = Config::parse(&format!("{EMBEDDED_DEFAULT}\n{block}")).unwrap();
+    let cluster = config.cluster.unwrap();
+    assert_eq!(cluster.name.as_deref(), Some("prod"));
+    assert_eq!(cluster.node, "a");
+    assert_eq!(cluster.servers.len(), 3);
+    assert_eq!(cluster.monitor[0], "http://10.0.0.1:8222");
+    assert_eq!(
+        cluster.auth,
+        NatsAuth::UserPassword {
+            user: "smppd".to_owned(),
+            password: Secret::new("s3cret-from-file"),
+        }
+    );
+    let tls = cluster.tls.unwrap();
+    assert!(tls.ca.is_some() && tls.client_auth.is_some());
+}
+
+#[test]
+fn cluster_credentials_come_from_files() {
+    let dir = TempDir::new();
+    let token = dir.file("token", "  tok3n \nignored\n");
+    let creds = dir.file("smppd.creds", "-----BEGIN NATS USER JWT-----\n");
+    let base = "[cluster]\nnode = \"a\"\nservers = [\"tls://nats.example.com\"]\n";
+    let config = Config::parse(&format!("{base}token_file = {token:?}\n")).unwrap();
+    assert_eq!(
+        config.cluster.unwrap().auth,
+        NatsAuth::Token(Secret::new("tok3n"))
+    );
+    let config = Config::parse(&format!("{base}creds_file = {creds:?}\n")).unwrap();
+    assert_eq!(config.cluster.unwrap().auth, NatsAuth::CredsFile(creds));
+    // The token never shows in Debug.
+    let config = Config::parse(&format!("{base}token_file = {token:?}\n")).unwrap();
+    assert!(!format!("{config:?}").contains("tok3n"));
+}
+
+#[test]
+fn bad_cluster_keys_name_their_field() {
+    let ok = "[cluster]\nnode = \"a\"\nservers = [\"nats://127.0.0.1:4222\"]\n";
+    one_problem(
+        "[cluster]\nservers = [\"nats://127.0.0.1:4222\"]\n",
+        "cluster.node",
+        "required",
+    );
+    one_problem(
+        "[cluster]\nnode = \"a.b\"\nservers = [\"nats://127.0.0.1:4222\"]\n",
+        "cluster.node",
+        "only letters, digits",
+    );
+    one_problem("[cluster]\nnode = \"a\"\n", "cluster.servers", "required");
+    one_problem(
+        "[cluster]\nnode = \"a\"\nservers = [\"http://127.0.0.1:4222\"]\n",
+        "cluster.servers[0]",
+        "nats:// or tls://",
+    );
+    one_problem(
+        "[cluster]\nnode = \"a\"\nservers = [\"nats://me:pw@127.0.0.1:4222\"]\n",
+        "cluster.servers[0]",
+        "credentials in the URL",
+    );
+    one_problem(
+        "[cluster]\nnode = \"a\"\nservers = [\"127.0.0.1:4222\"]\n",
+        "cluster.servers[0]",
+        "is not a URL like \"nats://10.0.0.1:4222\"",
+    );
+    one_problem(
+        &format!("{ok}name = \"Prod\"\n"),
+        "cluster.name",
+        "lowercase",
+    );
+    one_problem(
+        &format!("{ok}durability = \"fsync\"\n"),
+        "cluster.durability",
+        "quorum, quorum+fsync",
+    );
+    one_problem(
+        &format!("{ok}durability = \"quorum+fsync\"\n"),
+        "cluster.monitor",
+        "required when durability = \"quorum+fsync\"",
+    );
+    one_problem(
+        &format!("{ok}monitor = [\"nats://127.0.0.1:8222\"]\n"),
+        "cluster.monitor[0]",
+        "http:// or https://",
+    );
+    one_problem(&format!("{ok}replicas = 6\n"), "cluster.replicas", "1–5");
+    one_problem(&format!("{ok}replicas = 0\n"), "cluster.replicas", "1–5");
+    one_problem(
+        &format!("{ok}lease_ttl = \"1s\"\n"),
+        "cluster.lease_ttl",
+        "too short",
+    );
+    one_problem(
+        &format!("{ok}receipt_horizon = \"0s\"\n"),
+        "cluster.receipt_horizon",
+        "zero",
+    );
+    one_problem(
+        &format!("{ok}user = \"smppd\"\n"),
+        "cluster.password_file",
+        "required when user is set",
+    );
+    one_problem(
+        &format!("{ok}token_file = \"/nonexistent/token\"\n"),
+        "cluster.token_file",
+        "cannot read /nonexistent/token",
+    );
+    one_problem(
+        &format!("{ok}token_file = \"/nonexistent/t\"\ncreds_file = \"/nonexistent/c\"\n"),
+        "cluster",
+        "not several",
+    );
+    one_problem(
+        &format!("{ok}[cluster.tls]\nclient_cert = \"/nonexistent/c\"\n"),
+        "cluster.tls.client_key",
+        "required when client_cert is set",
+    );
+    one_problem(&format!("{ok}nodes = 3\n"), "cluster.nodes", "unknown key");
 }

