@@ -42,8 +42,10 @@ fn mo(text: &str) -> OutboxItem {
 }
 
 async fn push(gw: &InProcess, texts: impl IntoIterator<Item = String>) {
+    let config = gw.live.config();
+    let shop = config.client("shop").unwrap();
     for text in texts {
-        gw.outboxes.push("shop", mo(&text)).await.unwrap();
+        gw.outboxes.push(shop, mo(&text)).await.unwrap();
     }
 }
 

@@ -137,7 +137,14 @@ async fn outcomes_mo_and_consent_reach_the_shop_signed_and_without_text() {
             "36123",
         ],
     );
-    let config = config(&dir, &sim, "", &hooks(&dir, &[("default", port, "")]));
+    // A shop that only uses HTTP: it cannot bind to receive, so its MO wait in no outbox.
+    let http_only = "bind_types = [\"transmitter\"]";
+    let config = config(
+        &dir,
+        &sim,
+        http_only,
+        &hooks(&dir, &[("default", port, "")]),
+    );
     let gw = Gateway::start(&dir, &config);
     wait_link_up(gw.admin.unwrap(), "sim").await;
     let addr = gw.http.unwrap();
@@ -292,6 +299,11 @@ async fn outcomes_mo_and_consent_reach_the_shop_signed_and_without_text() {
     assert_eq!(
         consent["body"]["scope"],
         json!({"kind": "client", "name": "shop"})
+    );
+    let status = common::get_ok(admin, "/api/status").await;
+    assert_eq!(
+        status["outbox"], 0,
+        "nothing kept for binds that cannot come: {status}"
     );
 }
 

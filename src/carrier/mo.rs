@@ -40,11 +40,12 @@ impl Intake {
             tracing::warn!(carrier = %self.link.name(), %destination, "MO with no mo_route");
             return CommandStatus::ESME_RX_P_APPN;
         };
-        let full = live
-            .config
-            .client(client)
-            .is_some_and(|c| self.carriers.outboxes.is_full(c));
-        if full {
+        let Some(receiver) = live.config.client(client) else {
+            // Config validation names only known clients in mo_routes.
+            tracing::warn!(carrier = %self.link.name(), %client, "MO for an unknown client");
+            return CommandStatus::ESME_RX_P_APPN;
+        };
+        if self.carriers.outboxes.is_full(receiver) {
             // Transient: the carrier keeps it and resends once the client reads again.
             tracing::warn!(carrier = %self.link.name(), %client, "MO refused: client's outbox full");
             telemetry::refused_full(telemetry::Bound::ClientOutbox, client);
@@ -91,7 +92,7 @@ impl Intake {
                 let pushed =
                     self.carriers
                         .outboxes
-                        .push_with_consent(client, item, events, confirmation);
+                        .push_with_consent(receiver, item, events, confirmation);
                 pushed.await.map(|(events, confirmed)| {
                     for event in &events {
                         tracing::info!(
@@ -115,7 +116,12 @@ impl Intake {
                     }
                     _ => None,
                 };
-                let pushed = self.carriers.outboxes.push(client, item).await.map(|_| ());
+                let pushed = self
+                    .carriers
+                    .outboxes
+                    .push(receiver, item)
+                    .await
+                    .map(|_| ());
                 if let (Ok(()), Some(answer)) = (&pushed, answer) {
                     // After the MO is stored: a crash between the two loses the answer only,
                     // and the person can ask again.

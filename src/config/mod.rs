@@ -507,6 +507,14 @@ pub struct ClientConfig {
     pub webhooks: Vec<WebhookConfig>,
 }
 
+impl ClientConfig {
+    /// Whether it may bind to receive (receiver or transceiver): if not, nothing waits for it
+    /// in an outbox, since nothing could ever read it; its MO reach it through its webhooks.
+    pub fn takes_deliveries(&self) -> bool {
+        self.bind_types.receiver || self.bind_types.transceiver
+    }
+}
+
 /// `[[clients.webhooks]]`: one HTTP endpoint of a client and the events it takes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebhookConfig {

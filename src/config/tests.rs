@@ -1897,8 +1897,28 @@ fn mo_route_client_must_be_able_to_receive() {
          [[mo_routes]]\ndestinations = [\"88000\"]\nclient = \"shop\"\n"
     );
     one_problem(&text, "mo_routes[0].client", "may not bind as a receiver");
-    let text = text.replace("[\"transmitter\"]", "[\"transmitter\", \"receiver\"]");
-    assert!(Config::parse(&text).is_ok());
+    let receiving = text.replace("[\"transmitter\"]", "[\"transmitter\", \"receiver\"]");
+    assert!(Config::parse(&receiving).is_ok());
+
+    // A shop on HTTP only gets its MO through a webhook that takes them.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hook.secret");
+    std::fs::write(&secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    let hook = |events: &str| {
+        format!(
+            "[[clients.webhooks]]\nurl = \"https://shop.example/hooks\"\nsecret_file = {:?}\n{events}\n",
+            secret.display().to_string()
+        )
+    };
+    let with_hook =
+        |events: &str| text.replacen("[[mo_routes]]", &(hook(events) + "[[mo_routes]]"), 1);
+    assert!(Config::parse(&with_hook("")).is_ok());
+    assert!(Config::parse(&with_hook("events = [\"mo.received\"]")).is_ok());
+    one_problem(
+        &with_hook("events = [\"message.delivered\"]"),
+        "mo_routes[0].client",
+        "no webhook taking mo.received",
+    );
 }
 
 #[test]

@@ -534,7 +534,8 @@ fn bind_types(key: &str, words: &[String], p: &mut Problems) -> Option<BindTypes
 
 /// The clients and carriers that routes may name.
 struct Known {
-    /// Client system_id → whether it may bind as a receiver or transceiver (get MO).
+    /// Client system_id → whether it can get MO: it may bind as a receiver or transceiver, or
+    /// has a webhook that takes `mo.received`.
     clients: HashMap<String, bool>,
     /// Carrier names.
     carriers: HashSet<String>,
@@ -546,7 +547,14 @@ impl Known {
             .iter()
             .filter_map(|c| {
                 // An empty bind_types is its own problem; do not report it again from MO.
+                // Or its webhooks take MO (all events unless `events` is given).
+                let hooked = c.webhooks.iter().any(|hook| {
+                    hook.events
+                        .as_ref()
+                        .is_none_or(|events| events.iter().any(|e| e == "mo.received"))
+                });
                 let receives = c.bind_types.is_empty()
+                    || hooked
                     || c.bind_types
                         .iter()
                         .any(|t| t == "receiver" || t == "transceiver");
@@ -1211,8 +1219,9 @@ fn mo_route(i: usize, raw: RawMoRoute, known: &Known, p: &mut Problems) -> Optio
         required(raw.client).and_then(|c| match known.clients.get(&c) {
             None => Err(format!("no client with system_id `{c}` in [[clients]]")),
             Some(false) => Err(format!(
-                "client `{c}` may not bind as a receiver or transceiver, so it could never \
-                 get these messages; add one to its bind_types"
+                "client `{c}` may not bind as a receiver or transceiver and has no webhook \
+                 taking mo.received, so it could never get these messages; add one to its \
+                 bind_types, or a webhook"
             )),
             Some(true) => Ok(c),
         }),

@@ -82,10 +82,15 @@ impl Outboxes {
             .clone()
     }
 
-    /// Stores an item (an MO) for `system_id` and wakes its delivery.
-    pub async fn push(&self, system_id: &str, item: OutboxItem) -> Result<u64, Error> {
-        let seq = self.store.push_outbox(system_id, item).await?;
-        self.client(system_id).notify.notify_one();
+    /// Stores an item (an MO) for `client` and wakes its delivery; for a client that cannot
+    /// bind to receive, shows it to its webhooks only ([`ClientConfig::takes_deliveries`]).
+    pub async fn push(&self, client: &ClientConfig, item: OutboxItem) -> Result<u64, Error> {
+        let system_id = &client.system_id;
+        let kept = client.takes_deliveries();
+        let seq = self.store.deliver_mo(system_id, item, kept).await?;
+        if kept {
+            self.client(system_id).notify.notify_one();
+        }
         Ok(seq)
     }
 
@@ -94,14 +99,16 @@ impl Outboxes {
     /// changes and the confirmation's id if it was queued.
     pub async fn push_with_consent(
         &self,
-        system_id: &str,
+        client: &ClientConfig,
         item: OutboxItem,
         events: Vec<ConsentEvent>,
         confirmation: Option<Confirmation>,
     ) -> Result<(Vec<ConsentEvent>, Option<MessageId>), Error> {
+        let system_id = &client.system_id;
+        let kept = client.takes_deliveries();
         let recorded = self
             .store
-            .record_consent_with_mo(events, system_id, item, confirmation)
+            .record_consent_with_mo(events, system_id, item, kept, confirmation)
             .await?;
         self.client(system_id).notify.notify_one();
         Ok(recorded)

@@ -114,6 +114,9 @@ pub(super) enum Op {
         client: String,
         /// The entry.
         item: OutboxItem,
+        /// False for a client that cannot bind to receive: the entry is shown to the tap (its
+        /// webhooks) and not kept; the seq is 0.
+        kept: bool,
     },
     /// Removes finished messages whose last change is before `before` (unix ms), with their
     /// carrier id mappings; a message not final or changed since is kept. Replies the count.
@@ -164,8 +167,9 @@ pub(super) struct ConsentWrite {
     /// The changes, one per list (a reply to a shared short code may change several), each
     /// list once.
     pub(super) events: Vec<ConsentEvent>,
-    /// The receiving client of the MO that asked for them, and the MO's entry.
-    pub(super) push: Option<(String, OutboxItem)>,
+    /// The receiving client of the MO that asked for them, the MO's entry, and whether it is
+    /// kept (see [`Op::PushOutbox`]).
+    pub(super) push: Option<(String, OutboxItem, bool)>,
     /// The message confirming an opt-out to the number, if one is due.
     pub(super) confirmation: Option<Confirmation>,
 }
@@ -613,8 +617,8 @@ impl Committer {
                 changes.write(Tree::LastMarketing, key, Some(value));
                 Reply::Message(record)
             }
-            Op::PushOutbox { client, item } => {
-                Reply::Seq(self.push_outbox(&mut changes, &client, &item)?)
+            Op::PushOutbox { client, item, kept } => {
+                Reply::Seq(self.deliver(&mut changes, &client, &item, kept)?)
             }
             Op::Purge { ids, before } => {
                 let mut purged = 0;
@@ -664,7 +668,9 @@ impl Committer {
                     self.consent(batch, &mut changes, events, confirmation)?;
                 self.tap_consent(&mut changes, &events)?;
                 let seq = match push {
-                    Some((client, item)) => Some(self.push_outbox(&mut changes, &client, &item)?),
+                    Some((client, item, kept)) => {
+                        Some(self.deliver(&mut changes, &client, &item, kept)?)
+                    }
                     None => None,
                 };
                 Reply::Consent(events, seq, confirmed)
@@ -772,6 +778,22 @@ impl Committer {
             self.tap_message(batch, changes, Some(before), &record.message)?;
         }
         Ok(record)
+    }
+
+    /// An MO for `client`: kept in its outbox (its seq), or, for a client that cannot bind to
+    /// receive, only shown to the tap (0).
+    fn deliver(
+        &mut self,
+        changes: &mut Changes,
+        client: &str,
+        item: &OutboxItem,
+        kept: bool,
+    ) -> Result<u64, Error> {
+        if kept {
+            return self.push_outbox(changes, client, item);
+        }
+        self.tap_pushed(changes, client, item)?;
+        Ok(0)
     }
 
     /// Adds an entry at the back of `client`'s outbox; returns its seq.

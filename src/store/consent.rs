@@ -49,12 +49,14 @@ impl Store {
     /// entry in `client`'s outbox and, for an opt-out, its `confirmation` if the number got
     /// none within the confirmation's interval in any of those lists: one group commit, so
     /// that an MO acknowledged to the carrier never lacks its opt-out, nor an opt-out its MO
-    /// or confirmation. Answers the changes and the confirmation's id if it was queued.
+    /// or confirmation. `kept`: as [`Store::deliver_mo`]. Answers the changes and the
+    /// confirmation's id if it was queued.
     pub async fn record_consent_with_mo(
         &self,
         events: Vec<ConsentEvent>,
         client: &str,
         item: OutboxItem,
+        kept: bool,
         confirmation: Option<Confirmation>,
     ) -> Result<(Vec<ConsentEvent>, Option<MessageId>), Error> {
         for event in &events {
@@ -63,7 +65,7 @@ impl Store {
         layout::name_prefix(client)?;
         let write = ConsentWrite {
             events,
-            push: Some((client.to_owned(), item)),
+            push: Some((client.to_owned(), item, kept)),
             confirmation,
         };
         match self.write(Op::Consent(Box::new(write))).await? {
@@ -338,6 +340,7 @@ mod tests {
                 vec![change(a.clone(), number, Choice::OptedOut, 10)],
                 "shop-a",
                 mo.clone(),
+                true,
                 Some(confirmation(10)),
             )
             .await
@@ -348,7 +351,13 @@ mod tests {
             change(b.clone(), number, Choice::OptedOut, 20),
         ];
         let (events, confirmed) = store
-            .record_consent_with_mo(both.clone(), "shop-a", mo.clone(), Some(confirmation(20)))
+            .record_consent_with_mo(
+                both.clone(),
+                "shop-a",
+                mo.clone(),
+                true,
+                Some(confirmation(20)),
+            )
             .await
             .unwrap();
         assert_eq!(confirmed, None);
@@ -362,7 +371,7 @@ mod tests {
             .map(|e| ConsentEvent { at: 2000, ..e })
             .collect();
         let (events, confirmed) = store
-            .record_consent_with_mo(later, "shop-a", mo, Some(confirmation(2000)))
+            .record_consent_with_mo(later, "shop-a", mo, true, Some(confirmation(2000)))
             .await
             .unwrap();
         assert!(confirmed.is_some());

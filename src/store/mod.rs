@@ -767,10 +767,22 @@ impl Store {
 
     /// Adds a receipt or MO to a client's outbox; returns its sequence number (increasing).
     pub async fn push_outbox(&self, client: &str, item: OutboxItem) -> Result<u64, Error> {
+        self.deliver_mo(client, item, true).await
+    }
+
+    /// An MO for `client`: in its outbox if `kept` ([`Store::push_outbox`]), else only shown to
+    /// the webhooks' tap, for a client that cannot bind to receive (seq 0).
+    pub async fn deliver_mo(
+        &self,
+        client: &str,
+        item: OutboxItem,
+        kept: bool,
+    ) -> Result<u64, Error> {
         layout::name_prefix(client)?;
         let op = Op::PushOutbox {
             client: client.to_owned(),
             item,
+            kept,
         };
         match self.write(op).await? {
             Reply::Seq(seq) => Ok(seq),

@@ -346,6 +346,8 @@ pub struct InProcess {
     /// The clients' outboxes, cloned before `serve` took the app.
     pub outboxes: Arc<Outboxes>,
     pub store: Store,
+    /// The running configuration.
+    pub live: smppd::live::Live,
     shutdown: CancellationToken,
 }
 
@@ -356,12 +358,14 @@ impl InProcess {
         let shutdown = CancellationToken::new();
         let app = App::start(config, &shutdown).await.unwrap();
         let (addr, outboxes, store) = (app.plain_addrs[0], app.outboxes.clone(), app.store.clone());
+        let live = app.live.clone();
         tokio::spawn(app.serve(shutdown.clone()));
         Self {
             dir: dir.to_path_buf(),
             addr,
             outboxes,
             store,
+            live,
             shutdown,
         }
     }
