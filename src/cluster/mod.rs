@@ -16,6 +16,7 @@
 
 pub mod durability;
 pub mod layout;
+pub mod lease;
 pub mod provision;
 
 use crate::config::{ClusterConfig, ClusterDurability, Config, NatsAuth};

@@ -1,0 +1,197 @@
+//! Three `nats-server` processes on loopback (the pinned PyPI wheel, [`super::peers`])
+//! forming one JetStream cluster, for the cluster tests: started in a temp dir, ready once a
+//! meta leader is elected with every server current, stopped by pid (SIGTERM, or SIGKILL for
+//! a crash) and their files removed on drop.
+
+use super::peers;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long three servers get to elect a JetStream meta leader.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+
+/// One `nats-server` process.
+pub struct Server {
+    /// `n1`, `n2`, `n3`.
+    pub name: String,
+    child: Child,
+    /// Its client port.
+    pub client_port: u16,
+    http_port: u16,
+}
+
+/// Three `nats-server` processes forming one JetStream cluster on loopback.
+pub struct NatsCluster {
+    dir: PathBuf,
+    /// The servers still running, n1 first.
+    pub servers: Vec<Server>,
+}
+
+impl NatsCluster {
+    /// Starts n1, n2 and n3, `sync_interval: always` or not, and waits until JetStream is
+    /// ready: a meta leader elected, and every other server current with it.
+    pub fn start(sync_always: bool) -> Self {
+        let bin = peers::nats_server();
+        let dir = super::temp_dir("nats");
+        let ports: Vec<(u16, u16, u16)> = (0..3)
+            .map(|_| {
+                (
+                    super::free_port(),
+                    super::free_port(),
+                    super::free_port(),
+                )
+            })
+            .collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route, _)| format!("nats://127.0.0.1:{route}"))
+            .collect();
+        let mut cluster = Self {
+            dir: dir.clone(),
+            servers: Vec::new(),
+        };
+        for (i, (client_port, route_port, http_port)) in ports.into_iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let store = dir.join(&name);
+            let sync = if sync_always {
+                "sync_interval: always"
+            } else {
+                ""
+            };
+            let config = format!(
+                "server_name: {name}\n\
+                 listen: 127.0.0.1:{client_port}\n\
+                 http: 127.0.0.1:{http_port}\n\
+                 jetstream {{ store_dir: {store:?}, {sync} }}\n\
+                 cluster {{\n  name: smppd-ct\n  listen: 127.0.0.1:{route_port}\n  \
+                 routes: [{}]\n}}\n",
+                routes.join(", ")
+            );
+            let config_path = dir.join(format!("{name}.conf"));
+            std::fs::write(&config_path, config).unwrap();
+            let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+            let child = Command::new(&bin)
+                .arg("-c")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            cluster.servers.push(Server {
+                name,
+                child,
+                client_port,
+                http_port,
+            });
+        }
+        cluster.wait_ready();
+        cluster
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_LIMIT;
+        loop {
+            for server in &mut self.servers {
+                if let Some(status) = server.child.try_wait().unwrap() {
+                    panic!(
+                        "{} exited ({status}) before JetStream was ready:\n{}",
+                        server.name,
+                        std::fs::read_to_string(self.dir.join(format!("{}.log", server.name)))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            if self.ready() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "JetStream did not elect a meta leader with every server current within \
+                 {READY_LIMIT:?}; logs in {}",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every server names the same meta leader, and the leader sees both others current.
+    fn ready(&self) -> bool {
+        let varz: Vec<serde_json::Value> = self
+            .servers
+            .iter()
+            .filter_map(|s| varz(s.http_port))
+            .collect();
+        if varz.len() != self.servers.len() {
+            return false;
+        }
+        let leader = varz[0]["jetstream"]["meta"]["leader"]
+            .as_str()
+            .unwrap_or("");
+        if leader.is_empty()
+            || varz
+                .iter()
+                .any(|v| v["jetstream"]["meta"]["leader"].as_str() != Some(leader))
+        {
+            return false;
+        }
+        varz.iter()
+            .find(|v| v["server_name"] == leader)
+            .and_then(|v| v["jetstream"]["meta"]["replicas"].as_array().cloned())
+            .is_some_and(|peers| {
+                peers.len() == self.servers.len() - 1 && peers.iter().all(|p| p["current"] == true)
+            })
+    }
+
+    /// `nats://127.0.0.1:PORT` of the first `n` servers.
+    pub fn urls(&self, n: usize) -> Vec<String> {
+        self.servers
+            .iter()
+            .take(n)
+            .map(|s| format!("nats://127.0.0.1:{}", s.client_port))
+            .collect()
+    }
+
+    /// `http://127.0.0.1:PORT` monitoring URLs of the first `n` servers.
+    pub fn monitors(&self, n: usize) -> Vec<String> {
+        self.servers
+            .iter()
+            .take(n)
+            .map(|s| format!("http://127.0.0.1:{}", s.http_port))
+            .collect()
+    }
+}
+
+impl NatsCluster {
+    /// SIGKILLs the server named `name` (a crash: no shutdown, no leadership handed over) and
+    /// reaps it; the others keep running.
+    pub fn kill(&mut self, name: &str) {
+        let at = self
+            .servers
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no server {name}"));
+        let mut server = self.servers.remove(at);
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for server in self.servers.drain(..) {
+            super::stop_child(server.child, &server.name, Duration::from_secs(10));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A server's `/varz`, if it answers.
+pub fn varz(http_port: u16) -> Option<serde_json::Value> {
+    let mut response = ureq::get(&format!("http://127.0.0.1:{http_port}/varz"))
+        .call()
+        .ok()?;
+    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
+}
+
