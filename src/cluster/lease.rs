@@ -31,6 +31,7 @@
 //! disk) likewise wakes with an expired fence, before it could act.
 
 use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
+use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -189,6 +190,24 @@ fn key(group: &str) -> Result<String, LeaseError> {
     }
 }
 
+/// Whether a write failed its compare-and-set: the client maps the server's code 10071 to
+/// `WrongLastRevision`, but not 10164, the same refusal as newer servers (2.11+) word it.
+fn cas_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(js) = e.downcast_ref::<jetstream::Error>() {
+            let code = js.error_code();
+            if code == ErrorCode::STREAM_WRONG_LAST_SEQUENCE
+                || code == ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
+            {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -289,7 +308,7 @@ impl Lease {
                     .extend(start.after(self.ttl.saturating_sub(margin(self.ttl))));
                 Ok(())
             }
-            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision || cas_failed(&e) => {
                 self.fence.revoke();
                 Err(LeaseError::Lost {
                     key: self.key.clone(),
@@ -312,7 +331,7 @@ impl Lease {
             .await
         {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(()),
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision || cas_failed(&e) => Ok(()),
             Err(source) => Err(LeaseError::Write {
                 key: self.key.clone(),
                 source,
@@ -391,7 +410,9 @@ impl Candidate {
             let start = Moment::now();
             return match self.kv.create(&self.key, value.clone()).await {
                 Ok(revision) => Ok(Attempt::Acquired(self.won(value, revision, start))),
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                // The loser of a race may read the winner's record from a replica that does
+                // not have it yet: the client then reports the failed compare-and-set itself.
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists || cas_failed(&e) => {
                     Ok(Attempt::Held { node: None })
                 }
                 Err(e) => Err(LeaseError::Write {
@@ -416,12 +437,16 @@ impl Candidate {
             return Ok(Attempt::Held { node });
         }
         let start = Moment::now();
-        match self.kv.update(&self.key, value.clone(), entry.revision).await {
+        match self
+            .kv
+            .update(&self.key, value.clone(), entry.revision)
+            .await
+        {
             Ok(revision) => {
                 self.seen = None;
                 Ok(Attempt::Acquired(self.won(value, revision, start)))
             }
-            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision || cas_failed(&e) => {
                 self.seen = None;
                 Ok(Attempt::Held { node: None })
             }
@@ -540,7 +565,7 @@ async fn renew_loop(
     let mut next = period;
     loop {
         tokio::select! {
-            () = stop.cancelled() => return Some(lease),
+            () = stop.cancelled() => return stopped(lease, &tx),
             () = tokio::time::sleep(next) => {}
         }
         let left = lease
@@ -548,7 +573,7 @@ async fn renew_loop(
             .valid_until()
             .map_or(Duration::ZERO, |until| until.since(Moment::now()));
         let outcome = tokio::select! {
-            () = stop.cancelled() => return Some(lease),
+            () = stop.cancelled() => return stopped(lease, &tx),
             outcome = tokio::time::timeout(left, lease.renew()) => outcome,
         };
         match outcome {
@@ -572,6 +597,12 @@ async fn renew_loop(
             }
         }
     }
+}
+
+fn stopped(lease: Lease, tx: &watch::Sender<Ownership>) -> Option<Lease> {
+    lease.fence.revoke();
+    let _ = tx.send(Ownership::NotOwner);
+    Some(lease)
 }
 
 fn lost(lease: &Lease, tx: &watch::Sender<Ownership>) -> Option<Lease> {

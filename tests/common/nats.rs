@@ -35,13 +35,7 @@ impl NatsCluster {
         let bin = peers::nats_server();
         let dir = super::temp_dir("nats");
         let ports: Vec<(u16, u16, u16)> = (0..3)
-            .map(|_| {
-                (
-                    super::free_port(),
-                    super::free_port(),
-                    super::free_port(),
-                )
-            })
+            .map(|_| (super::free_port(), super::free_port(), super::free_port()))
             .collect();
         let routes: Vec<String> = ports
             .iter()
@@ -194,4 +188,3 @@ pub fn varz(http_port: u16) -> Option<serde_json::Value> {
         .ok()?;
     serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
 }
-
