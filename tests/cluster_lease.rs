@@ -222,7 +222,7 @@ async fn race_on_expiry(kv: &[kv::Store]) {
         let mut won = Vec::new();
         while Moment::now() < deadline {
             if let Attempt::Acquired(lease) = candidate.try_acquire().await.unwrap() {
-                won.push(lease);
+                won.push(*lease);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -283,7 +283,7 @@ async fn race_on_silence(nats: &NatsCluster) {
         let mut winners: Vec<Lease> = [b, c]
             .into_iter()
             .filter_map(|a| match a {
-                Attempt::Acquired(lease) => Some(lease),
+                Attempt::Acquired(lease) => Some(*lease),
                 Attempt::Held { .. } => None,
             })
             .collect();

@@ -240,7 +240,7 @@ impl Lease {
         let poll = (ttl / 5).min(Duration::from_secs(2));
         loop {
             match candidate.try_acquire().await {
-                Ok(Attempt::Acquired(lease)) => return Ok(lease),
+                Ok(Attempt::Acquired(lease)) => return Ok(*lease),
                 Ok(Attempt::Held { .. }) => {}
                 Err(e) => tracing::warn!(error = %e, "lease: cannot acquire; trying again"),
             }
@@ -348,8 +348,8 @@ impl Lease {
 /// The outcome of one attempt to acquire.
 #[derive(Debug)]
 pub enum Attempt {
-    /// Won.
-    Acquired(Lease),
+    /// Won (boxed: a lease carries the bucket's client handle, over a kilobyte).
+    Acquired(Box<Lease>),
     /// Someone holds it (`node`, if its record says so).
     Held {
         /// The holder's node name, when the record was read.
@@ -457,8 +457,8 @@ impl Candidate {
         }
     }
 
-    fn won(&self, value: Bytes, revision: u64, start: Moment) -> Lease {
-        Lease {
+    fn won(&self, value: Bytes, revision: u64, start: Moment) -> Box<Lease> {
+        Box::new(Lease {
             kv: self.kv.clone(),
             key: self.key.clone(),
             value,
@@ -468,7 +468,7 @@ impl Candidate {
             acquired_at: start,
             renewed_at: start,
             fence: Fence::new(start.after(self.ttl.saturating_sub(margin(self.ttl)))),
-        }
+        })
     }
 }
 
