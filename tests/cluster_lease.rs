@@ -22,12 +22,13 @@ const TTL: Duration = Duration::from_secs(3);
 /// server's expiry timer.
 const LATE: Duration = Duration::from_millis(1500);
 
-/// Provisions the layout (SMPPD_LEASE with `max_age` = 3 s, R3) and returns the lease bucket
+/// Provisions the layout (SMPPD_LEASE with `max_age` = `ttl`, R3) and returns the lease bucket
 /// as seen through a connection to server `i` alone, one per simulated node.
-async fn setup(nats: &NatsCluster) -> Vec<kv::Store> {
+async fn setup(nats: &NatsCluster, ttl: Duration) -> Vec<kv::Store> {
     let text = format!(
-        "[cluster]\nnode = \"a\"\nservers = {:?}\nlease_ttl = \"3s\"\n",
-        nats.urls(3)
+        "[cluster]\nnode = \"a\"\nservers = {:?}\nlease_ttl = \"{}s\"\n",
+        nats.urls(3),
+        ttl.as_secs()
     );
     let config = Config::parse(&text).unwrap();
     let cluster = config.cluster.clone().unwrap();
@@ -59,7 +60,7 @@ fn one_owner_at_a_time_fenced_before_any_takeover() {
     let nats = NatsCluster::start(false);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let kv = setup(&nats).await;
+        let kv = setup(&nats, TTL).await;
 
         // (a) Two contenders, each holding for longer than the TTL (renewed in the
         // background), releasing, then contending again: never two valid fences, nor two
@@ -299,7 +300,7 @@ fn a_lease_renews_through_the_crash_of_one_server() {
     let mut nats = NatsCluster::start(false);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let kv = setup(&nats).await;
+        let kv = setup(&nats, TTL).await;
         // The owner connects through all three servers; the crashed server is the one that
         // neither serves its connection nor leads the lease bucket (a leader's crash costs an
         // election of a few seconds, longer than this TTL's margin).
@@ -351,5 +352,82 @@ fn a_lease_renews_through_the_crash_of_one_server() {
             Moment::now().since(killed)
         );
         owner.release().await.unwrap();
+    });
+}
+
+#[test]
+fn when_the_bucket_leader_crashes_the_owner_keeps_the_lease_or_is_fenced_first() {
+    // The default TTL (10 s: fence 6.7 s after the last renewal): a crash of the server that
+    // leads the lease bucket stops every write until the other two elect a leader. Whether
+    // the owner keeps the lease depends on how long that takes; either way, no two owners act.
+    let ttl = Duration::from_secs(10);
+    let mut nats = NatsCluster::start(false);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        setup(&nats, ttl).await;
+        let client = async_nats::connect(nats.urls(3)).await.unwrap();
+        let js = jetstream::new(client.clone());
+        let store = js.get_key_value("SMPPD_LEASE").await.unwrap();
+        let owner = Lease::acquire(store, "gl", "a", ttl).await.unwrap().keep();
+        let fence = owner.fence();
+        let connected = client.server_info().server_name;
+        let mut stream = js.get_stream("KV_SMPPD_LEASE").await.unwrap();
+        let leader = stream
+            .info()
+            .await
+            .unwrap()
+            .cluster
+            .clone()
+            .unwrap()
+            .leader
+            .unwrap();
+        let survivor = nats.servers.iter().find(|s| s.name != leader).unwrap();
+        let other = async_nats::connect(format!("nats://127.0.0.1:{}", survivor.client_port))
+            .await
+            .unwrap();
+        let other = jetstream::new(other)
+            .get_key_value("SMPPD_LEASE")
+            .await
+            .unwrap();
+        // Just after a renewal: the election has the whole fence to finish.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let killed = Moment::now();
+        nats.kill(&leader);
+        let contender = tokio::spawn(Lease::acquire(other, "gl", "b", ttl));
+        let mut elected = None;
+        // Past the fence of the last renewal before the crash: kept means renewed since.
+        while Moment::now().since(killed) < ttl + Duration::from_secs(1) {
+            if elected.is_none() {
+                let info = tokio::time::timeout(Duration::from_millis(500), stream.info()).await;
+                if let Ok(Ok(info)) = info {
+                    let now = info.cluster.clone().unwrap_or_default().leader;
+                    if now.is_some_and(|l| l != leader) {
+                        elected = Some(Moment::now().since(killed));
+                    }
+                }
+            }
+            if contender.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if contender.is_finished() {
+            let taker = contender.await.unwrap().unwrap();
+            let until = fence.valid_until();
+            assert!(until.is_none_or(|u| u < taker.acquired_at()), "{until:?}");
+            assert!(!owner.is_owner());
+            eprintln!(
+                "(leader crash) {leader} killed (owner connected to {connected}); new leader after \
+                 {elected:?}; the lease was lost and taken over {:?} after the crash",
+                taker.acquired_at().since(killed)
+            );
+        } else {
+            contender.abort();
+            assert!(owner.is_owner() && fence.is_valid());
+            eprintln!(
+                "(leader crash) {leader} killed (owner connected to {connected}); new leader after \
+                 {elected:?}; the owner kept the lease"
+            );
+        }
     });
 }
