@@ -123,44 +123,53 @@ impl Moment {
 /// clone and to check (one atomic load and a clock read).
 #[derive(Clone, Debug)]
 pub struct Fence {
-    /// [`Moment`] in nanoseconds until which it is valid; 0 once down.
+    /// The [`Moment`] in nanoseconds until which it is valid, with [`DOWN`] set once it is
+    /// down: one word, so that a renewal cannot extend a fence taken down meanwhile.
     until: Arc<AtomicU64>,
 }
+
+/// The bit of [`Fence::until`] that says it is down for good (a `Moment` in nanoseconds stays
+/// below 2⁶³ for 292 years of uptime).
+const DOWN: u64 = 1 << 63;
 
 impl Fence {
     fn new(until: Moment) -> Self {
         Self {
-            until: Arc::new(AtomicU64::new(until.nanos().max(1))),
+            until: Arc::new(AtomicU64::new(until.nanos() & !DOWN)),
         }
     }
 
     /// Whether the owner may act now. Check it before every action.
     pub fn is_valid(&self) -> bool {
         let until = self.until.load(Ordering::Acquire);
-        until != 0 && Moment::now().nanos() < until
+        until & DOWN == 0 && Moment::now().nanos() < until
     }
 
-    /// Until when it is valid, unless it is down.
-    pub fn valid_until(&self) -> Option<Moment> {
-        match self.until.load(Ordering::Acquire) {
-            0 => None,
-            n => Some(Moment(Duration::from_nanos(n))),
-        }
+    /// When it stops (or stopped) being valid: a lease taken down ends at that moment.
+    pub fn valid_until(&self) -> Moment {
+        Moment(Duration::from_nanos(
+            self.until.load(Ordering::Acquire) & !DOWN,
+        ))
     }
 
     /// Moves the end to `until` if that is later and the fence is not down.
     fn extend(&self, until: Moment) {
-        let until = until.nanos().max(1);
+        let until = until.nanos() & !DOWN;
         let _ = self
             .until
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                (now != 0 && now < until).then_some(until)
+                (now & DOWN == 0 && now < until).then_some(until)
             });
     }
 
-    /// Down for good.
+    /// Down for good, ending now if it had not ended yet.
     fn revoke(&self) {
-        self.until.store(0, Ordering::Release);
+        let now = Moment::now().nanos() & !DOWN;
+        let _ = self
+            .until
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |until| {
+                Some(DOWN | (until & !DOWN).min(now))
+            });
     }
 }
 
@@ -568,10 +577,7 @@ async fn renew_loop(
             () = stop.cancelled() => return stopped(lease, &tx),
             () = tokio::time::sleep(next) => {}
         }
-        let left = lease
-            .fence()
-            .valid_until()
-            .map_or(Duration::ZERO, |until| until.since(Moment::now()));
+        let left = lease.fence().valid_until().since(Moment::now());
         let outcome = tokio::select! {
             () = stop.cancelled() => return stopped(lease, &tx),
             outcome = tokio::time::timeout(left, lease.renew()) => outcome,
@@ -629,21 +635,21 @@ mod tests {
         let fence = Fence::new(now.after(Duration::from_secs(60)));
         assert!(fence.is_valid());
         fence.extend(now.after(Duration::from_secs(30)));
-        assert_eq!(
-            fence.valid_until(),
-            Some(now.after(Duration::from_secs(60)))
-        );
+        assert_eq!(fence.valid_until(), now.after(Duration::from_secs(60)));
         fence.extend(now.after(Duration::from_secs(90)));
-        assert_eq!(
-            fence.valid_until(),
-            Some(now.after(Duration::from_secs(90)))
-        );
+        assert_eq!(fence.valid_until(), now.after(Duration::from_secs(90)));
         fence.revoke();
         assert!(!fence.is_valid());
+        let ended = fence.valid_until();
+        assert!(now <= ended && ended <= Moment::now());
         fence.extend(now.after(Duration::from_secs(120)));
-        assert_eq!(fence.valid_until(), None);
+        assert_eq!(fence.valid_until(), ended);
+        assert!(!fence.is_valid());
+        // Taken down after it expired: it keeps the moment it expired.
         let past = Fence::new(now);
         assert!(!past.is_valid());
+        past.revoke();
+        assert_eq!(past.valid_until(), now);
     }
 
     #[test]
