@@ -201,7 +201,7 @@ fn key(group: &str) -> Result<String, LeaseError> {
 
 /// Whether a write failed its compare-and-set: the client maps the server's code 10071 to
 /// `WrongLastRevision`, but not 10164, the same refusal as newer servers (2.11+) word it.
-fn cas_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn cas_failed(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(e) = next {
         if let Some(js) = e.downcast_ref::<jetstream::Error>() {

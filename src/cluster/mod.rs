@@ -17,6 +17,7 @@
 pub mod durability;
 pub mod layout;
 pub mod lease;
+pub mod nodes;
 pub mod provision;
 
 use crate::config::{ClusterConfig, ClusterDurability, Config, NatsAuth};
