@@ -66,6 +66,16 @@ pub enum LeaseError {
         #[source]
         source: kv::UpdateError,
     },
+    /// The record could not be created (not a lost race: the engine did not answer, or
+    /// refused).
+    #[error("lease {key}: cannot create: {source}")]
+    Create {
+        /// `group.<group>`.
+        key: String,
+        /// The client's error.
+        #[source]
+        source: kv::CreateError,
+    },
     /// Someone else holds the lease now (a compare-and-set failed); the fence is down.
     #[error("lease {key}: lost (another node holds it)")]
     Lost {
@@ -424,9 +434,9 @@ impl Candidate {
                 Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists || cas_failed(&e) => {
                     Ok(Attempt::Held { node: None })
                 }
-                Err(e) => Err(LeaseError::Write {
+                Err(source) => Err(LeaseError::Create {
                     key: self.key.clone(),
-                    source: kv::UpdateError::with_source(UpdateErrorKind::Other, e),
+                    source,
                 }),
             };
         };
