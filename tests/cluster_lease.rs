@@ -1,7 +1,8 @@
 //! Dispatch-group leases (src/cluster/lease.rs) against three real `nats-server` processes
 //! forming one JetStream cluster (tests/common/nats.rs), with a lease TTL of 3 s: one owner
 //! at a time, an owner that stops renewing fenced before anyone takes over, a clean release
-//! handed over at once, compare-and-set races, and renewals through the crash of a server.
+//! handed over at once, compare-and-set races, a renewal that loses its compare-and-set, and
+//! renewals through the crash of a server or of the lease bucket's leader.
 //! Also node identity (src/cluster/nodes.rs): id slots claimed in `SMPPD_NODES`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
@@ -211,6 +212,33 @@ fn one_owner_at_a_time_fenced_before_any_takeover() {
         race_on_expiry(&kv).await;
         race_on_silence(&nats).await;
         eprintln!("(d) races in {:?}", Moment::now().since(started));
+
+        // (f) Someone else writes the record (an operator's put): the owner's next renewal
+        // loses its compare-and-set, and it says so at once, fence down.
+        let started = Moment::now();
+        let owner = Lease::acquire(kv[0].clone(), "gf", "a", TTL)
+            .await
+            .unwrap()
+            .keep();
+        let mut watch = owner.watch();
+        kv[1]
+            .put(
+                "group.gf",
+                br#"{"node":"op","ttl_ms":3000}"#.to_vec().into(),
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(TTL / 3 + Duration::from_millis(500), watch.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(*watch.borrow(), Ownership::NotOwner);
+        assert!(!owner.fence().is_valid());
+        assert!(!owner.is_owner());
+        eprintln!(
+            "(f) lost to a foreign write, noticed in {:?}",
+            Moment::now().since(started)
+        );
     });
 }
 
