@@ -30,8 +30,24 @@ pub struct NatsCluster {
 
 impl NatsCluster {
     /// Starts n1, n2 and n3, `sync_interval: always` or not, and waits until JetStream is
-    /// ready: a meta leader elected, and every other server current with it.
+    /// ready: a meta leader elected, and every other server current with it. A port that
+    /// `free_port` handed out and something else bound before the server could (tests run in
+    /// parallel): up to three tries, on new ports.
     pub fn start(sync_always: bool) -> Self {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::try_start(sync_always) {
+                Ok(cluster) => return cluster,
+                Err(log) if tries < 3 && log.contains("address already in use") => {
+                    eprintln!("a port was taken meanwhile; starting the servers again");
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
+    }
+
+    fn try_start(sync_always: bool) -> Result<Self, String> {
         let bin = peers::nats_server();
         let dir = super::temp_dir("nats");
         let ports: Vec<(u16, u16, u16)> = (0..3)
@@ -80,34 +96,59 @@ impl NatsCluster {
                 http_port,
             });
         }
-        cluster.wait_ready();
-        cluster
+        cluster.wait_ready()?;
+        Ok(cluster)
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until [`Self::ready`]; a server that exits first is an error with its log (the
+    /// others are stopped and the files removed when `self` drops).
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_LIMIT;
         loop {
-            for server in &mut self.servers {
-                if let Some(status) = server.child.try_wait().unwrap() {
-                    panic!(
+            for at in 0..self.servers.len() {
+                if let Some(status) = self.servers[at].child.try_wait().unwrap() {
+                    // Reaped: not to be signalled on drop (its pid may be reused).
+                    let server = self.servers.remove(at);
+                    return Err(format!(
                         "{} exited ({status}) before JetStream was ready:\n{}",
                         server.name,
                         std::fs::read_to_string(self.dir.join(format!("{}.log", server.name)))
                             .unwrap_or_default()
-                    );
+                    ));
                 }
             }
             if self.ready() {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "JetStream did not elect a meta leader with every server current within \
-                 {READY_LIMIT:?}; logs in {}",
-                self.dir.display()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "JetStream did not elect a meta leader with every server current within \
+                     {READY_LIMIT:?}:\n{}",
+                    self.diagnosis()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// What each server says of its JetStream, and the end of its log.
+    fn diagnosis(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| {
+                let js = varz(s.http_port).map(|v| v["jetstream"].to_string());
+                let log = std::fs::read_to_string(self.dir.join(format!("{}.log", s.name)))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                format!(
+                    "{}: /varz jetstream {}\n  {}",
+                    s.name,
+                    js.unwrap_or_else(|| "unreadable".to_owned()),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Every server names the same meta leader, and the leader sees both others current.
@@ -118,6 +159,10 @@ impl NatsCluster {
             .filter_map(|s| varz(s.http_port))
             .collect();
         if varz.len() != self.servers.len() {
+            return false;
+        }
+        // Each with its JetStream config reported (`smppd cluster check` reads it).
+        if varz.iter().any(|v| !v["jetstream"]["config"].is_object()) {
             return false;
         }
         let leader = varz[0]["jetstream"]["meta"]["leader"]
