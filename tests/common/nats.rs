@@ -136,12 +136,12 @@ impl NatsCluster {
         self.servers
             .iter()
             .map(|s| {
-                let js = varz(s.http_port).map(|v| v["jetstream"].to_string());
+                let js = jsz(s.http_port).map(|v| v["meta_cluster"].to_string());
                 let log = std::fs::read_to_string(self.dir.join(format!("{}.log", s.name)))
                     .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(8).collect();
                 format!(
-                    "{}: /varz jetstream {}\n  {}",
+                    "{}: /jsz meta_cluster {}\n  {}",
                     s.name,
                     js.unwrap_or_else(|| "unreadable".to_owned()),
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
@@ -152,32 +152,31 @@ impl NatsCluster {
     }
 
     /// Every server names the same meta leader, and the leader sees both others current.
+    /// Read from `/jsz`, not `/varz`: nats-server fills the JetStream part of `/varz` once, at
+    /// its first request, so a `/varz` read before JetStream is up would hide its config from
+    /// `smppd cluster check` for good.
     fn ready(&self) -> bool {
-        let varz: Vec<serde_json::Value> = self
+        let jsz: Vec<serde_json::Value> = self
             .servers
             .iter()
-            .filter_map(|s| varz(s.http_port))
+            .filter_map(|s| jsz(s.http_port))
             .collect();
-        if varz.len() != self.servers.len() {
+        if jsz.len() != self.servers.len() {
             return false;
         }
-        // Each with its JetStream config reported (`smppd cluster check` reads it).
-        if varz.iter().any(|v| !v["jetstream"]["config"].is_object()) {
-            return false;
-        }
-        let leader = varz[0]["jetstream"]["meta"]["leader"]
-            .as_str()
-            .unwrap_or("");
+        let leader = jsz[0]["meta_cluster"]["leader"].as_str().unwrap_or("");
         if leader.is_empty()
-            || varz
+            || jsz
                 .iter()
-                .any(|v| v["jetstream"]["meta"]["leader"].as_str() != Some(leader))
+                .any(|v| v["meta_cluster"]["leader"].as_str() != Some(leader))
         {
             return false;
         }
-        varz.iter()
-            .find(|v| v["server_name"] == leader)
-            .and_then(|v| v["jetstream"]["meta"]["replicas"].as_array().cloned())
+        self.servers
+            .iter()
+            .zip(&jsz)
+            .find(|(s, _)| s.name == leader)
+            .and_then(|(_, v)| v["meta_cluster"]["replicas"].as_array().cloned())
             .is_some_and(|peers| {
                 peers.len() == self.servers.len() - 1 && peers.iter().all(|p| p["current"] == true)
             })
@@ -224,6 +223,14 @@ impl Drop for NatsCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A server's `/jsz`, if it answers.
+pub fn jsz(http_port: u16) -> Option<serde_json::Value> {
+    let mut response = ureq::get(&format!("http://127.0.0.1:{http_port}/jsz"))
+        .call()
+        .ok()?;
+    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
 }
 
 /// A server's `/varz`, if it answers.
