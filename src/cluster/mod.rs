@@ -16,6 +16,8 @@
 
 pub mod durability;
 pub mod layout;
+pub mod lease;
+pub mod nodes;
 pub mod provision;
 
 use crate::config::{ClusterConfig, ClusterDurability, Config, NatsAuth};

@@ -14,6 +14,7 @@ mod config;
 mod fixtures;
 mod gateway;
 mod http;
+pub mod nats;
 pub mod peers;
 mod process;
 mod simulator;

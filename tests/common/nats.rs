@@ -1,0 +1,242 @@
+//! Three `nats-server` processes on loopback (the pinned PyPI wheel, [`super::peers`])
+//! forming one JetStream cluster, for the cluster tests: started in a temp dir, ready once a
+//! meta leader is elected with every server current, stopped by pid (SIGTERM, or SIGKILL for
+//! a crash) and their files removed on drop.
+
+use super::peers;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long three servers get to elect a JetStream meta leader.
+const READY_LIMIT: Duration = Duration::from_secs(60);
+
+/// One `nats-server` process.
+pub struct Server {
+    /// `n1`, `n2`, `n3`.
+    pub name: String,
+    child: Child,
+    /// Its client port.
+    pub client_port: u16,
+    http_port: u16,
+}
+
+/// Three `nats-server` processes forming one JetStream cluster on loopback.
+pub struct NatsCluster {
+    dir: PathBuf,
+    /// The servers still running, n1 first.
+    pub servers: Vec<Server>,
+}
+
+impl NatsCluster {
+    /// Starts n1, n2 and n3, `sync_interval: always` or not, and waits until JetStream is
+    /// ready: a meta leader elected, and every other server current with it. A port that
+    /// `free_port` handed out and something else bound before the server could (tests run in
+    /// parallel): up to three tries, on new ports.
+    pub fn start(sync_always: bool) -> Self {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::try_start(sync_always) {
+                Ok(cluster) => return cluster,
+                Err(log) if tries < 3 && log.contains("address already in use") => {
+                    eprintln!("a port was taken meanwhile; starting the servers again");
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
+    }
+
+    fn try_start(sync_always: bool) -> Result<Self, String> {
+        let bin = peers::nats_server();
+        let dir = super::temp_dir("nats");
+        let ports: Vec<(u16, u16, u16)> = (0..3)
+            .map(|_| (super::free_port(), super::free_port(), super::free_port()))
+            .collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route, _)| format!("nats://127.0.0.1:{route}"))
+            .collect();
+        let mut cluster = Self {
+            dir: dir.clone(),
+            servers: Vec::new(),
+        };
+        for (i, (client_port, route_port, http_port)) in ports.into_iter().enumerate() {
+            let name = format!("n{}", i + 1);
+            let store = dir.join(&name);
+            let sync = if sync_always {
+                "sync_interval: always"
+            } else {
+                ""
+            };
+            let config = format!(
+                "server_name: {name}\n\
+                 listen: 127.0.0.1:{client_port}\n\
+                 http: 127.0.0.1:{http_port}\n\
+                 jetstream {{ store_dir: {store:?}, {sync} }}\n\
+                 cluster {{\n  name: smppd-ct\n  listen: 127.0.0.1:{route_port}\n  \
+                 routes: [{}]\n}}\n",
+                routes.join(", ")
+            );
+            let config_path = dir.join(format!("{name}.conf"));
+            std::fs::write(&config_path, config).unwrap();
+            let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+            let child = Command::new(&bin)
+                .arg("-c")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            cluster.servers.push(Server {
+                name,
+                child,
+                client_port,
+                http_port,
+            });
+        }
+        cluster.wait_ready()?;
+        Ok(cluster)
+    }
+
+    /// Waits until [`Self::ready`]; a server that exits first is an error with its log (the
+    /// others are stopped and the files removed when `self` drops).
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_LIMIT;
+        loop {
+            for at in 0..self.servers.len() {
+                if let Some(status) = self.servers[at].child.try_wait().unwrap() {
+                    // Reaped: not to be signalled on drop (its pid may be reused).
+                    let server = self.servers.remove(at);
+                    return Err(format!(
+                        "{} exited ({status}) before JetStream was ready:\n{}",
+                        server.name,
+                        std::fs::read_to_string(self.dir.join(format!("{}.log", server.name)))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+            if self.ready() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "JetStream did not elect a meta leader with every server current within \
+                     {READY_LIMIT:?}:\n{}",
+                    self.diagnosis()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// What each server says of its JetStream, and the end of its log.
+    fn diagnosis(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| {
+                let js = jsz(s.http_port).map(|v| v["meta_cluster"].to_string());
+                let log = std::fs::read_to_string(self.dir.join(format!("{}.log", s.name)))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                format!(
+                    "{}: /jsz meta_cluster {}\n  {}",
+                    s.name,
+                    js.unwrap_or_else(|| "unreadable".to_owned()),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Every server names the same meta leader, and the leader sees both others current.
+    /// Read from `/jsz`, not `/varz`: nats-server fills the JetStream part of `/varz` once, at
+    /// its first request, so a `/varz` read before JetStream is up would hide its config from
+    /// `smppd cluster check` for good.
+    fn ready(&self) -> bool {
+        let jsz: Vec<serde_json::Value> = self
+            .servers
+            .iter()
+            .filter_map(|s| jsz(s.http_port))
+            .collect();
+        if jsz.len() != self.servers.len() {
+            return false;
+        }
+        let leader = jsz[0]["meta_cluster"]["leader"].as_str().unwrap_or("");
+        if leader.is_empty()
+            || jsz
+                .iter()
+                .any(|v| v["meta_cluster"]["leader"].as_str() != Some(leader))
+        {
+            return false;
+        }
+        self.servers
+            .iter()
+            .zip(&jsz)
+            .find(|(s, _)| s.name == leader)
+            .and_then(|(_, v)| v["meta_cluster"]["replicas"].as_array().cloned())
+            .is_some_and(|peers| {
+                peers.len() == self.servers.len() - 1 && peers.iter().all(|p| p["current"] == true)
+            })
+    }
+
+    /// `nats://127.0.0.1:PORT` of the first `n` servers.
+    pub fn urls(&self, n: usize) -> Vec<String> {
+        self.servers
+            .iter()
+            .take(n)
+            .map(|s| format!("nats://127.0.0.1:{}", s.client_port))
+            .collect()
+    }
+
+    /// `http://127.0.0.1:PORT` monitoring URLs of the first `n` servers.
+    pub fn monitors(&self, n: usize) -> Vec<String> {
+        self.servers
+            .iter()
+            .take(n)
+            .map(|s| format!("http://127.0.0.1:{}", s.http_port))
+            .collect()
+    }
+}
+
+impl NatsCluster {
+    /// SIGKILLs the server named `name` (a crash: no shutdown, no leadership handed over) and
+    /// reaps it; the others keep running.
+    pub fn kill(&mut self, name: &str) {
+        let at = self
+            .servers
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no server {name}"));
+        let mut server = self.servers.remove(at);
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for server in self.servers.drain(..) {
+            super::stop_child(server.child, &server.name, Duration::from_secs(10));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A server's `/jsz`, if it answers.
+pub fn jsz(http_port: u16) -> Option<serde_json::Value> {
+    let mut response = ureq::get(&format!("http://127.0.0.1:{http_port}/jsz"))
+        .call()
+        .ok()?;
+    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
+}
+
+/// A server's `/varz`, if it answers.
+pub fn varz(http_port: u16) -> Option<serde_json::Value> {
+    let mut response = ureq::get(&format!("http://127.0.0.1:{http_port}/varz"))
+        .call()
+        .ok()?;
+    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
+}
