@@ -9,7 +9,7 @@ use crate::consent::ConsentEvent;
 use crate::message::{Address, Class, MessageId, OutboxItem, State};
 use serde::{Deserialize, Serialize};
 
-pub use crate::webhooks::kind::HookKind;
+pub use crate::hook_kind::HookKind;
 
 /// One event in an endpoint's queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

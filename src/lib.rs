@@ -12,6 +12,8 @@ pub mod consent;
 pub mod esme;
 pub mod esme_client;
 pub mod hook_event;
+pub mod hook_kind;
+pub mod hook_sign;
 pub mod http_api;
 pub mod idempotency;
 pub mod keywords;

@@ -1,4 +1,4 @@
-//! Interoperability of smppd's webhook signatures (`src/webhooks/sign.rs`) with an independent
+//! Interoperability of smppd's webhook signatures (`src/hook_sign.rs`) with an independent
 //! implementation: Standard Webhooks' python reference library, `standardwebhooks` 1.1.0
 //! (`tests/interop/verify_webhook.py`, in the interop venv of `tests/common/peers.rs`, which
 //! installs it or fails saying what is missing: nothing here is skipped).

@@ -11,11 +11,11 @@ mod validate;
 pub use diff::{diff, same_but_cap, Changes};
 pub use error::{ConfigError, ConfigErrors};
 
+use crate::hook_kind::HookKind;
+use crate::hook_sign::Secrets;
 use crate::keywords::Keywords;
 use crate::message::Class;
 use crate::price::PriceTable;
-use crate::webhooks::kind::HookKind;
-use crate::webhooks::sign::Secrets;
 use crate::windows::Window;
 use smpp_proto::CommandStatus;
 use std::net::{IpAddr, SocketAddr};

@@ -25,11 +25,11 @@ use super::{
     SessionConfig, ShortCode, SimulatorSection, StoreConfig, StoredNumbers, TlsConfig,
     WebhookConfig, WebhookSecrets, WindowPolicy,
 };
+use crate::hook_kind::HookKind;
+use crate::hook_sign::Secrets;
 use crate::keywords::KeywordMatch;
 use crate::message::Class;
 use crate::price::{Currency, Money, Price, PriceTable};
-use crate::webhooks::kind::HookKind;
-use crate::webhooks::sign::Secrets;
 use crate::windows::{self, Window};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

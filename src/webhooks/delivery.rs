@@ -11,9 +11,9 @@
 //! restart: the queue and the give-up times (from each event's `created_at`) are in the store.
 
 use super::payload;
-use super::sign;
 use crate::config::WebhookConfig;
 use crate::hook_event::{DeadHook, HookEntry};
+use crate::hook_sign as sign;
 use crate::live::Live;
 use crate::message::now_ms;
 use crate::store::Store;

@@ -8,16 +8,18 @@
 //! - [`delivery`]: one sender per endpoint, from its durable queue, at least once, in order
 //!   per message, a retry ladder, a probe for an endpoint that is down, dead letters.
 //! - [`payload`]: the JSON of each event (no message text).
-//! - [`sign`]: `whsec_` secrets, the three headers, key rotation, and a verifier.
+//! - [`sign`] (`src/hook_sign.rs`): `whsec_` secrets, the three headers, key rotation, and a
+//!   verifier; the event kinds are `src/hook_kind.rs` (both below the config, which reads them).
 //!
 //! The config is `[[clients.webhooks]]`; `smppctl hooks` shows the queues and replays dead
 //! letters.
 
 mod delivery;
-pub mod kind;
 pub mod payload;
-pub mod sign;
 pub mod tap;
+
+/// The signatures (`hook_sign.rs`, below the config, which parses secrets with it).
+pub use crate::hook_sign as sign;
 
 pub use delivery::EndpointStatus;
 
