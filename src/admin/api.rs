@@ -6,6 +6,7 @@
 //! (UTC, milliseconds); ages and rates are numbers.
 
 use crate::message::Address;
+use crate::price::{Amount, Money};
 use crate::telemetry::TotalsSnapshot;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -529,7 +530,28 @@ pub struct StatsFigures {
     /// delivered / (delivered + undelivered + expired + rejected); `null` before any ended.
     pub delivery_rate: Option<f64>,
     /// In the currency of `[[prices]]`; `null` without prices.
-    pub cost: Option<crate::price::Money>,
+    pub cost: Option<Money>,
+}
+
+impl StatsFigures {
+    /// The view of counters: the rate, and the cost in `currency` (none without prices). The
+    /// shops' API shows the same figures (`GET /api/v1/campaigns/{id}`).
+    pub fn of(c: &crate::store::Counters, currency: Option<crate::price::Currency>) -> Self {
+        let cost = |currency| Money::new(Amount::from_micros(c.cost_micro), currency);
+        Self {
+            accepted: c.accepted,
+            segments: c.segments,
+            suppressed: c.suppressed,
+            deferred: c.deferred,
+            sent: c.sent,
+            delivered: c.delivered,
+            undelivered: c.undelivered,
+            expired: c.expired,
+            rejected: c.rejected,
+            delivery_rate: c.delivery_rate(),
+            cost: currency.map(cost),
+        }
+    }
 }
 
 /// One UTC day of one class of a campaign, or of a client's traffic in [`StatsView`].

@@ -7,7 +7,7 @@ use crate::admin::api::{CampaignView, StatsDay, StatsFigures, StatsView};
 use crate::admin::error::{ApiError, ApiResult};
 use crate::admin::Admin;
 use crate::message::now_ms;
-use crate::price::{Amount, Currency, Money};
+use crate::price::Currency;
 use crate::store::{Counters, Day, StatsRow, Store};
 use axum::extract::{Path, Query, State as Shared};
 use axum::Json;
@@ -117,7 +117,7 @@ fn total(rows: &[StatsRow], currency: Option<Currency>) -> StatsFigures {
     for row in rows {
         sum.add(&row.counters);
     }
-    figures(&sum, currency)
+    StatsFigures::of(&sum, currency)
 }
 
 /// The rows by client, day and class; with the client's name in each when `clients`.
@@ -131,24 +131,7 @@ fn days(rows: &[StatsRow], currency: Option<Currency>, clients: bool) -> Vec<Sta
             client: clients.then(|| row.client.clone()),
             day: row.day.to_string(),
             class: row.class.name().to_owned(),
-            figures: figures(&row.counters, currency),
+            figures: StatsFigures::of(&row.counters, currency),
         })
         .collect()
-}
-
-/// The view of counters: the rate, and the cost in `currency` (none without prices).
-pub(crate) fn figures(c: &Counters, currency: Option<Currency>) -> StatsFigures {
-    StatsFigures {
-        accepted: c.accepted,
-        segments: c.segments,
-        suppressed: c.suppressed,
-        deferred: c.deferred,
-        sent: c.sent,
-        delivered: c.delivered,
-        undelivered: c.undelivered,
-        expired: c.expired,
-        rejected: c.rejected,
-        delivery_rate: c.delivery_rate(),
-        cost: currency.map(|currency| Money::new(Amount::from_micros(c.cost_micro), currency)),
-    }
 }

@@ -7,8 +7,9 @@
 
 use super::error::ApiError;
 use super::HttpApi;
+use crate::admin::api::StatsFigures;
 use crate::class::LABEL_MAX;
-use crate::price::{Amount, Currency, Money};
+use crate::price::Currency;
 use crate::store::{Counters, Day, StatsRow};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as Shared};
@@ -22,7 +23,7 @@ use std::sync::Arc;
 struct Campaign {
     campaign: String,
     /// Every day and class together.
-    totals: Figures,
+    totals: StatsFigures,
     /// Oldest day first; a day's classes apart.
     days: Vec<DayFigures>,
 }
@@ -33,42 +34,7 @@ struct DayFigures {
     day: String,
     class: &'static str,
     #[serde(flatten)]
-    figures: Figures,
-}
-
-/// The counters, the delivery rate, and the cost in the price table's currency (`null`
-/// without `[[prices]]`).
-#[derive(Debug, Serialize)]
-struct Figures {
-    accepted: u64,
-    segments: u64,
-    suppressed: u64,
-    deferred: u64,
-    sent: u64,
-    delivered: u64,
-    undelivered: u64,
-    expired: u64,
-    rejected: u64,
-    delivery_rate: Option<f64>,
-    cost: Option<Money>,
-}
-
-impl Figures {
-    fn of(c: &Counters, currency: Option<Currency>) -> Self {
-        Self {
-            accepted: c.accepted,
-            segments: c.segments,
-            suppressed: c.suppressed,
-            deferred: c.deferred,
-            sent: c.sent,
-            delivered: c.delivered,
-            undelivered: c.undelivered,
-            expired: c.expired,
-            rejected: c.rejected,
-            delivery_rate: c.delivery_rate(),
-            cost: currency.map(|currency| Money::new(Amount::from_micros(c.cost_micro), currency)),
-        }
-    }
+    figures: StatsFigures,
 }
 
 pub(super) async fn show(
@@ -107,13 +73,13 @@ fn shown(campaign: String, rows: &[StatsRow], currency: Option<Currency>) -> Cam
     days.sort_by_key(|row| (row.day, row.class as u8));
     Campaign {
         campaign,
-        totals: Figures::of(&totals, currency),
+        totals: StatsFigures::of(&totals, currency),
         days: days
             .into_iter()
             .map(|row| DayFigures {
                 day: row.day.to_string(),
                 class: row.class.name(),
-                figures: Figures::of(&row.counters, currency),
+                figures: StatsFigures::of(&row.counters, currency),
             })
             .collect(),
     }
