@@ -99,6 +99,7 @@ pub async fn send(message: &Message) -> Result<Sent, Error> {
         },
         max_pdu_bytes: smpp_proto::frame::DEFAULT_MAX_PDU_LEN,
         window: 16,
+        gate: None,
     };
     let collector = Arc::new(Receipts { tx: receipts_tx });
     let (handle, session) =

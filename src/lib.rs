@@ -11,6 +11,7 @@ pub mod config;
 pub mod consent;
 pub mod esme;
 pub mod esme_client;
+pub mod handoff;
 pub mod hook_event;
 pub mod hook_kind;
 pub mod hook_sign;

@@ -467,6 +467,13 @@ async fn one(pass: &One<'_>, cursor: &mut Cursor, lane: Class, id: MessageId) ->
         cursor.left_behind.mark();
         return Step::Passed;
     };
+    // Cluster mode: only the owner of the link's group submits, and only behind its fence.
+    if carriers
+        .handoff()
+        .is_some_and(|h| !h.may_submit(link.name()))
+    {
+        return Step::Stop;
+    }
     let pdu = submit_sm(&message, &link);
     // The task below needs only these: the record stays the store's, to update in place.
     let attempts = message.attempts;
@@ -637,6 +644,10 @@ async fn settle(
             {
                 Ok(message) => {
                     link.early.recorded(&carrier_id);
+                    if let Some(handoff) = carriers.handoff() {
+                        // Out of the engine's queue only once a carrier took it.
+                        handoff.dispatched(&message).await;
+                    }
                     telemetry::sent(&message);
                     // Ended SENT: nothing more comes of it.
                     telemetry::ended(&message);

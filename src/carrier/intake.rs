@@ -118,7 +118,11 @@ impl Intake {
                 tracing::debug!(carrier = %self.link.name(), %carrier_id, "receipt for an id not recorded yet; the carrier is asked to resend it");
                 return CommandStatus::ESME_RX_T_APPN;
             }
-            Match::Unknown => return self.unknown(&carrier_id),
+            Match::Unknown => match self.from_engine(&carrier_id).await {
+                Match::Found(id) => id,
+                Match::NotYet => return CommandStatus::ESME_RX_T_APPN,
+                Match::Unknown => return self.unknown(&carrier_id),
+            },
         };
         // An intermediate notification, or a receipt whose state is not final (ENROUTE), tells
         // how the message fares without ending it.
@@ -181,6 +185,40 @@ impl Intake {
                 CommandStatus::ESME_RX_T_APPN
             }
         }
+    }
+
+    /// Cluster mode: the message an earlier owner of the link's group sent as `carrier_id`,
+    /// taken into this node's store. `NotYet` when the engine cannot be read now (the carrier
+    /// is asked to send the receipt again), `Unknown` on a single node or when the engine
+    /// does not know it either.
+    async fn from_engine(&self, carrier_id: &str) -> Match {
+        let Some(handoff) = self.carriers.handoff() else {
+            return Match::Unknown;
+        };
+        let exact = carrier_id.trim();
+        let mut forms = vec![exact.to_owned()];
+        forms.extend(id_forms(exact, self.link.config.receipt_id_format));
+        forms.dedup();
+        for form in &forms {
+            match handoff.carrier_id(self.link.name(), form).await {
+                Ok(Some(message)) => {
+                    return match self.carriers.store.adopt(message).await {
+                        Ok(id) => Match::Found(id),
+                        Err(crate::store::Error::Final { id, .. }) => Match::Found(id),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot take in a message sent by another node");
+                            Match::NotYet
+                        }
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, carrier = %self.link.name(), "cannot read the engine's carrier ids");
+                    return Match::NotYet;
+                }
+            }
+        }
+        Match::Unknown
     }
 
     /// A receipt for an id none of this link's dispatches recorded: refused the first time

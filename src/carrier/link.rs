@@ -7,7 +7,7 @@ use crate::carrier::intake::Intake;
 use crate::carrier::{Carriers, DRAIN_CARRIERS, DRAIN_UNBINDS};
 use crate::config::{CarrierBind, CarrierConfig, CarrierTls};
 use crate::message::now_ms;
-use crate::session::{self, BindKind, Role, SessionHandle, SessionLimits};
+use crate::session::{self, BindKind, Role, SessionHandle, SessionLimits, WriteGate};
 use crate::telemetry::{self, Scope};
 use crate::throttle::Throttle;
 use rustls::pki_types::ServerName;
@@ -88,6 +88,8 @@ pub(crate) enum Retirement {
     Removed,
     /// Its connection settings changed: a new link replaces it.
     Reconnected,
+    /// Cluster mode: this node no longer owns its group.
+    GivenUp,
 }
 
 /// What one session slot of a link is doing, for the admin API.
@@ -648,6 +650,12 @@ fn limits(carriers: &Carriers, config: &CarrierConfig) -> SessionLimits {
         timers,
         max_pdu_bytes: server.max_pdu_bytes,
         window: config.window.get(),
+        // Cluster mode: nothing is written once this node's fence for the group lapsed, even
+        // a submit queued in the session before a pause (SIGSTOP, a suspended VM).
+        gate: carriers.handoff().map(|handoff| {
+            let (handoff, link) = (handoff.clone(), config.name.clone());
+            WriteGate(Arc::new(move || handoff.may_submit(&link)))
+        }),
     }
 }
 
@@ -710,7 +718,7 @@ pub(crate) async fn retire(carriers: Arc<Carriers>, link: Arc<Link>, why: Retire
     if let Some(tokens) = link.tokens.get() {
         tokens.stop.cancel();
         let unanswered = link.unanswered();
-        tracing::info!(carrier = %name, ?why, unanswered, "link retired by reload; draining");
+        tracing::info!(carrier = %name, ?why, unanswered, "link retired; draining");
         let deadline = Instant::now() + DRAIN_CARRIERS;
         while link.unanswered() > 0 && Instant::now() < deadline {
             tokio::select! {

@@ -125,7 +125,19 @@ impl Intake {
                 if let (Ok(()), Some(answer)) = (&pushed, answer) {
                     // After the MO is stored: a crash between the two loses the answer only,
                     // and the person can ask again.
-                    match self.carriers.store.accept(vec![answer]).await {
+                    let queued = match self.carriers.handoff() {
+                        Some(handoff) => handoff
+                            .accept(vec![answer])
+                            .await
+                            .map_err(|e| e.to_string()),
+                        None => self
+                            .carriers
+                            .store
+                            .accept(vec![answer])
+                            .await
+                            .map_err(|e| e.to_string()),
+                    };
+                    match queued {
                         Ok(()) => self.carriers.notify_queued(),
                         Err(e) => tracing::warn!(error = %e, "cannot queue a HELP/CONTACT answer"),
                     }
@@ -218,7 +230,10 @@ impl Intake {
         let short_message = encoding.encode(text).ok()?;
         let now = now_ms();
         Some(Message {
-            id: self.carriers.store.allocate_id(),
+            id: match self.carriers.handoff() {
+                Some(handoff) => handoff.allocate_ids(1)?,
+                None => self.carriers.store.allocate_id(),
+            },
             client: client.to_owned(),
             route: route.name().to_owned(),
             service_type: String::new(),

@@ -11,6 +11,7 @@ mod mo;
 pub use link::{Link, SlotState, SlotStatus};
 
 use crate::config::{same_but_cap, CarrierConfig, Config};
+use crate::handoff::Handoff;
 use crate::live::{Live, Snapshot};
 use crate::outbox::Outboxes;
 use crate::store::Store;
@@ -20,9 +21,9 @@ use crate::throttle::Throttle;
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use link::Retirement;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,10 @@ pub struct Carriers {
     mo_parts: Mutex<mo::Reassembly>,
     /// The campaigns' caps, shared by every route's dispatcher.
     campaigns: lanes::CampaignCaps,
+    /// Cluster mode: the engine that holds the queues; unset on a single node.
+    handoff: OnceLock<Arc<dyn Handoff>>,
+    /// Cluster mode: the links whose group this node owns, the only ones it connects.
+    owned: Mutex<HashSet<String>>,
 }
 
 /// What a reload builds before anything changes ([`Carriers::prepare`]): the links of carriers
@@ -135,7 +140,80 @@ impl Carriers {
             answered: DashMap::new(),
             mo_parts: Mutex::new(mo::Reassembly::default()),
             campaigns: lanes::CampaignCaps::default(),
+            handoff: OnceLock::new(),
+            owned: Mutex::new(HashSet::new()),
         }))
+    }
+
+    /// Cluster mode: from now on links connect only once [`Carriers::take_up`] names them,
+    /// and every submit asks `handoff` first. Set before [`Carriers::start`].
+    pub fn set_handoff(&self, handoff: Arc<dyn Handoff>) {
+        let _ = self.handoff.set(handoff);
+    }
+
+    /// The engine in cluster mode.
+    pub(crate) fn handoff(&self) -> Option<&Arc<dyn Handoff>> {
+        self.handoff.get()
+    }
+
+    /// Cluster mode: this node now owns the group of these links; connects them.
+    pub fn take_up(self: &Arc<Self>, links: &[String]) {
+        lock(&self.owned).extend(links.iter().cloned());
+        let tasks = lock(&self.tasks);
+        if let Some(running) = tasks.as_ref() {
+            let set = self.links.load();
+            for name in links {
+                if let Some(link) = set.by_name.get(name) {
+                    self.spawn_link(link, running);
+                }
+            }
+        }
+    }
+
+    /// Cluster mode: this node no longer owns the group of these links. Each is drained and
+    /// unbound as a reload retires a link (its sessions write nothing more once the fence
+    /// lapsed; answers still due are taken), and a fresh link, not connected, takes its place
+    /// for the next ownership.
+    pub fn give_up(self: &Arc<Self>, links: &[String]) {
+        let mut owned = lock(&self.owned);
+        for name in links {
+            owned.remove(name);
+        }
+        drop(owned);
+        let tasks = lock(&self.tasks);
+        let old = self.links.load_full();
+        let mut fresh = Vec::new();
+        let mut retired = Vec::new();
+        for name in &old.order {
+            let Some(link) = old.by_name.get(name) else {
+                continue;
+            };
+            if !links.contains(name) {
+                fresh.push(link.clone());
+                continue;
+            }
+            match new_link(&link.config) {
+                Ok(replacement) => {
+                    replacement.set_paused(link.is_paused());
+                    fresh.push(Arc::new(replacement));
+                    retired.push(link.clone());
+                }
+                // Its TLS files were readable at start: keep the link, unconnected or not.
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot renew a link given up");
+                    fresh.push(link.clone());
+                }
+            }
+        }
+        self.links.store(Arc::new(LinkSet::new(fresh)));
+        if let Some(running) = tasks.as_ref() {
+            for link in retired {
+                lock(&self.retiring).push(link.clone());
+                running
+                    .tracker
+                    .spawn(link::retire(self.clone(), link, Retirement::GivenUp));
+            }
+        }
     }
 
     /// Starts every link's sessions (until `shutdown`) and every route's dispatcher (until
@@ -169,6 +247,9 @@ impl Carriers {
     /// Runs `link`'s session slots under tokens of its own, children of the gateway's: a
     /// reload can stop one link without touching the others.
     fn spawn_link(self: &Arc<Self>, link: &Arc<Link>, running: &Running) {
+        if self.handoff.get().is_some() && !lock(&self.owned).contains(link.name()) {
+            return; // Another node's, or nobody's yet.
+        }
         let tokens = link::LinkTokens {
             stop: running.stop.child_token(),
             shutdown: running.shutdown.child_token(),

@@ -152,6 +152,7 @@ pub async fn serve(
         max_pdu_bytes: config.server.max_pdu_bytes,
         // Until bound, a client gets a small window: binds and enquire_links only.
         window: 8,
+        gate: None,
     };
     let identity = listeners.identity.clone();
     for listener in listeners.plain {

@@ -44,6 +44,8 @@ pub struct EsmeService {
     outboxes: Arc<Outboxes>,
     /// Tells the carrier side that messages were queued.
     queued: Arc<Notify>,
+    /// Cluster mode: where accepted messages go instead of the local store.
+    handoff: std::sync::OnceLock<Arc<dyn crate::handoff::Handoff>>,
 }
 
 impl EsmeService {
@@ -56,7 +58,14 @@ impl EsmeService {
             queued,
             store,
             binds: DashMap::new(),
+            handoff: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Cluster mode: new messages get their ids from `handoff` and go to its queue; set before
+    /// serving.
+    pub fn set_handoff(&self, handoff: Arc<dyn crate::handoff::Handoff>) {
+        let _ = self.handoff.set(handoff);
     }
 
     /// The config in force.

@@ -120,7 +120,13 @@ impl EsmeService {
         }
         let config = self.config();
         let now = crate::message::now_ms();
-        let first = self.store.allocate_ids(messages.len()).as_u64();
+        let first = match self.handoff.get() {
+            Some(handoff) => handoff
+                .allocate_ids(messages.len())
+                .ok_or(CommandStatus::ESME_RSYSERR)?,
+            None => self.store.allocate_ids(messages.len()),
+        }
+        .as_u64();
         // Messages whose validity ends before their sending window opens: ended at once.
         let mut too_late = Vec::new();
         let mut held = Vec::new();
@@ -219,6 +225,11 @@ impl EsmeService {
         } = prepared;
         let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
         let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
+        if let Some(handoff) = self.handoff.get() {
+            return self
+                .hand_off(handoff.as_ref(), client, messages, idempotent)
+                .await;
+        }
         let stored = match idempotent {
             None => self.store.accept(messages).await,
             Some((key, answer)) => {
@@ -389,10 +400,46 @@ impl EsmeService {
         }
     }
 
+    /// Cluster mode's [`Self::commit`]: the messages are acknowledged once the engine holds
+    /// them. Their ends at accept (too late for a window, opted out) are left to the owner's
+    /// dispatch, which finds them again. An idempotency key's answer is kept on this node only.
+    async fn hand_off(
+        &self,
+        handoff: &dyn crate::handoff::Handoff,
+        client: &ClientConfig,
+        messages: Vec<Message>,
+        idempotent: Option<(&str, &Recorded)>,
+    ) -> Result<(), CommandStatus> {
+        let classes: Vec<Class> = messages.iter().map(|m| m.class).collect();
+        match handoff.accept(messages).await {
+            Ok(()) => {}
+            Err(crate::handoff::HandoffError::Full) => return Err(CommandStatus::ESME_RMSGQFUL),
+            Err(e) => {
+                tracing::error!(error = %e, "the engine refused a submit");
+                return Err(CommandStatus::ESME_RSYSERR);
+            }
+        }
+        for class in classes {
+            telemetry::accepted(&client.system_id, class);
+        }
+        if let Some((key, answer)) = idempotent {
+            let kept = self
+                .store
+                .accept_idempotent(Vec::new(), &client.system_id, key, answer);
+            if let Err(e) = kept.await {
+                tracing::warn!(error = %e, "cannot keep an idempotency key's answer");
+            }
+        }
+        Ok(())
+    }
+
     /// Ends an accepted message whose validity ends before its sending window opens: EXPIRED
     /// now rather than sent after the client's deadline. Should this fail, dispatch expires
     /// it when its validity passes.
     async fn end_too_late(&self, id: MessageId, hold: sending_hours::Hold) {
+        if self.handoff.get().is_some() {
+            return; // Not in this node's store: the owner's dispatch expires it.
+        }
         let detail =
             move |_: &Message| format!("validity ends before sending window {} opens", hold.window);
         let ended = self
@@ -407,6 +454,9 @@ impl EsmeService {
     /// Ends an accepted message whose number opted out, with its receipt in the same commit.
     /// Should this fail, or the gateway stop first, dispatch finds the opt-out again.
     async fn end_opted_out(&self, id: MessageId, opt_out: ConsentEvent) {
+        if self.handoff.get().is_some() {
+            return; // Not in this node's store: the owner's dispatch refuses it.
+        }
         let detail = move |m: &Message| consent::refusal_detail(m, &opt_out);
         let ended = self
             .outboxes

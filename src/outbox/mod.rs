@@ -32,6 +32,8 @@ pub struct Outboxes {
     store: Store,
     clients: DashMap<String, Arc<ClientOutbox>>,
     shutdown: CancellationToken,
+    /// Cluster mode: told when a message ends here, to take it out of the engine's queue.
+    handoff: std::sync::OnceLock<Arc<dyn crate::handoff::Handoff>>,
 }
 
 struct ClientOutbox {
@@ -64,7 +66,20 @@ impl Outboxes {
             store,
             clients: DashMap::new(),
             shutdown,
+            handoff: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Cluster mode: messages that end here are taken out of `handoff`'s queue.
+    pub fn set_handoff(&self, handoff: Arc<dyn crate::handoff::Handoff>) {
+        let _ = self.handoff.set(handoff);
+    }
+
+    /// Whether `system_id` has a receiver or transceiver bind on this node.
+    pub fn has_binds(&self, system_id: &str) -> bool {
+        self.clients
+            .get(system_id)
+            .is_some_and(|outbox| !outbox.binds().is_empty())
     }
 
     fn client(&self, system_id: &str) -> Arc<ClientOutbox> {
@@ -170,6 +185,9 @@ impl Outboxes {
             .await?;
         let message = message.into_message();
         telemetry::ended(&message);
+        if let Some(handoff) = self.handoff.get() {
+            handoff.ended(id).await;
+        }
         Ok(message)
     }
 

@@ -32,6 +32,19 @@ pub struct SessionLimits {
     pub max_pdu_bytes: usize,
     /// Our requests in flight, and the peer's requests processed concurrently, at most.
     pub window: usize,
+    /// Asked before each request is written; closed, the request fails unwritten and the
+    /// session ends. A cluster node's carrier sessions write only behind their group's fence.
+    pub gate: Option<WriteGate>,
+}
+
+/// Whether a session may write its requests now ([`SessionLimits::gate`]).
+#[derive(Clone)]
+pub struct WriteGate(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for WriteGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteGate")
+    }
 }
 
 /// What the session knows about itself; handed to the service with every request.
@@ -332,6 +345,7 @@ enum End {
     EnquireLinkTimeout,
     Cancelled,
     ServiceClosed,
+    Gated,
 }
 
 impl std::fmt::Display for End {
@@ -346,6 +360,7 @@ impl std::fmt::Display for End {
             Self::EnquireLinkTimeout => f.write_str("enquire_link got no response"),
             Self::Cancelled => f.write_str("closed by the gateway"),
             Self::ServiceClosed => f.write_str("closed after the last response"),
+            Self::Gated => f.write_str("closed: its gate no longer lets requests out"),
         }
     }
 }
@@ -674,6 +689,12 @@ impl Driver {
                 reply,
                 written,
             } => {
+                if self.limits.gate.as_ref().is_some_and(|gate| !(gate.0)()) {
+                    // Unwritten: its caller sends it again, through a session that may.
+                    let _ = reply.send(Err(RequestError::Closed));
+                    self.end(End::Gated);
+                    return;
+                }
                 let sequence = self.window.insert(deadline, Some(reply));
                 self.write(&Pdu::new(sequence, *body));
                 self.stats().requests_out.fetch_add(1, Ordering::Relaxed);

@@ -12,7 +12,7 @@ mod timer_tests;
 
 pub use driver::{
     open, run, PendingAnswer, Queued, Reply, Service, SessionHandle, SessionInfo, SessionLimits,
-    SessionStats,
+    SessionStats, WriteGate,
 };
 pub use machine::{BindKind, BindState, Role};
 pub use window::{Answer, RequestError};

@@ -80,6 +80,7 @@ fn session(role: Role) -> (super::SessionHandle, Peer) {
         timers: timers(),
         max_pdu_bytes: DEFAULT_MAX_PDU_LEN,
         window: 10,
+        gate: None,
     };
     let peer_addr = "127.0.0.1:1".parse().unwrap();
     let (handle, run) = open(

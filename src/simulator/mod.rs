@@ -293,6 +293,7 @@ async fn accept_loop(listener: TcpListener, simulator: Arc<Simulator>, sessions:
         timers: simulator.config.timers.clone(),
         max_pdu_bytes: simulator.config.max_pdu_bytes,
         window: simulator.config.window,
+        gate: None,
     };
     loop {
         let accepted = tokio::select! {

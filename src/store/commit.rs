@@ -126,6 +126,13 @@ pub(super) enum Op {
         /// Retention cutoff.
         before: i64,
     },
+    /// Removes messages still queued, with their queue entries, telling nobody: cluster mode's
+    /// working copies of messages the engine holds (and may give another node). A message
+    /// that has left its queue is kept. Replies the count.
+    Forget {
+        /// Candidates.
+        ids: Vec<MessageId>,
+    },
     /// Removes `idempotency` entries whose answer was given before `before` (unix ms); one
     /// written again since it was read is kept (`idempotency.rs`). Replies the count.
     ExpireIdempotency {
@@ -192,7 +199,7 @@ impl Op {
                 seqs.len().max(1)
             }
             Self::Hooks(HookWrite::Bury { dead, .. }) => dead.len().max(1),
-            Self::Purge { ids, .. } => ids.len().max(1),
+            Self::Purge { ids, .. } | Self::Forget { ids } => ids.len().max(1),
             Self::ExpireIdempotency { keys, .. } => keys.len().max(1),
             Self::UpdateAndPush { .. } | Self::UpdateAndMark { .. } => 2,
             Self::Consent(write) => (write.events.len() + usize::from(write.push.is_some())).max(1),
@@ -646,6 +653,32 @@ impl Committer {
                     purged += 1;
                 }
                 Reply::Count(purged)
+            }
+            Op::Forget { ids } => {
+                let mut forgotten = 0;
+                for id in ids {
+                    let Some(record) = self.record(batch, &changes, id, Purpose::Read)? else {
+                        continue;
+                    };
+                    let message = &record.message;
+                    if !message.state.is_queued() {
+                        continue;
+                    }
+                    if let Some(seq) = record.queue_seq {
+                        let route = message.route.clone();
+                        changes.write(Tree::Queue, layout::seq_key(&route, seq)?, None);
+                        changes.queue_delta.entry(route).or_default().removed(seq);
+                    }
+                    let pending = batch.effects.writes.iter().chain(&changes.writes);
+                    if let Some(key) = client_refs::purged(&self.shared.engine, pending, message)? {
+                        changes.write(Tree::ClientRefs, key, None);
+                    }
+                    changes.write(Tree::Messages, layout::id_key(id).to_vec(), None);
+                    changes.records.remove(&id);
+                    changes.purged.insert(id);
+                    forgotten += 1;
+                }
+                Reply::Count(forgotten)
             }
             Op::ExpireIdempotency { keys, before } => {
                 let mut removed = 0;

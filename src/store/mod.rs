@@ -533,6 +533,39 @@ impl Store {
         .await
     }
 
+    /// Cluster mode: removes the local copies of these messages that are still queued, with
+    /// their queue entries, telling nobody (no event, no receipt): the engine holds them and
+    /// gives them to whichever node owns their group. Returns how many were removed.
+    pub async fn forget_queued(&self, ids: Vec<MessageId>) -> Result<usize, Error> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        match self.write(Op::Forget { ids }).await? {
+            Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Cluster mode: takes in a message that another node handed to a carrier (as the engine
+    /// keeps it with its carrier id), so that its receipt is recorded here as for one sent
+    /// from here. A message this store has already is only given its carrier id.
+    pub async fn adopt(&self, mut message: Message) -> Result<MessageId, Error> {
+        let id = message.id;
+        let Some(carrier) = message.carrier.take() else {
+            return Err(Error::NotFound(id));
+        };
+        match self.write(Op::Accept(vec![message], None)).await {
+            Ok(_) | Err(Error::Duplicate(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.update(id, move |m| {
+            m.carrier = Some(carrier);
+            Ok(())
+        })
+        .await
+        .map(|_| id)
+    }
+
     /// One step of retention: looks at up to `limit` messages from the oldest id after `after`
     /// on, and removes those finished (final state) with no change since `before` (unix ms),
     /// together with their carrier id mappings, in one commit. Messages not final are kept
