@@ -118,7 +118,7 @@ impl Intake {
                 tracing::debug!(carrier = %self.link.name(), %carrier_id, "receipt for an id not recorded yet; the carrier is asked to resend it");
                 return CommandStatus::ESME_RX_T_APPN;
             }
-            Match::Unknown => match self.from_engine(&carrier_id).await {
+            Match::Unknown => match self.in_engine(&carrier_id).await {
                 Match::Found(id) => id,
                 Match::NotYet => return CommandStatus::ESME_RX_T_APPN,
                 Match::Unknown => return self.unknown(&carrier_id),
@@ -191,7 +191,7 @@ impl Intake {
     /// taken into this node's store. `NotYet` when the engine cannot be read now (the carrier
     /// is asked to send the receipt again), `Unknown` on a single node or when the engine
     /// does not know it either.
-    async fn from_engine(&self, carrier_id: &str) -> Match {
+    async fn in_engine(&self, carrier_id: &str) -> Match {
         let Some(handoff) = self.carriers.handoff() else {
             return Match::Unknown;
         };
