@@ -45,6 +45,9 @@ pub enum StartError {
     /// The webhook senders could not be set up.
     #[error("{0}")]
     Webhooks(String),
+    /// Cluster mode could not start (the engine unreachable or unfit).
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The admin API could not listen.
     #[error("admin API: cannot listen on {addr} (admin.listen): {source}")]
     Admin {
@@ -84,6 +87,8 @@ pub struct App {
     pub live: Live,
     /// The webhook senders.
     pub webhooks: Arc<Webhooks>,
+    /// This node in its cluster, with `[cluster]`.
+    pub cluster: Option<Arc<crate::cluster::node::Node>>,
     /// The built-in carrier simulator's address, with `[simulator] enabled = true`.
     pub simulator_addr: Option<SocketAddr>,
     simulator: Option<crate::simulator::SimulatorHandle>,
@@ -150,6 +155,18 @@ impl App {
         ));
         let carriers = Carriers::new(live.clone(), store.clone(), outboxes.clone(), queued)
             .map_err(StartError::Carrier)?;
+        let cluster = match &config.cluster {
+            Some(section) => {
+                let node = crate::cluster::node::Node::start(&config, section, store.clone())
+                    .await
+                    .map_err(StartError::Cluster)?;
+                esme.set_handoff(node.clone());
+                carriers.set_handoff(node.clone());
+                outboxes.set_handoff(node.clone());
+                Some(node)
+            }
+            None => None,
+        };
         if config.routes.is_empty() && !config.carriers.is_empty() {
             // Legitimate for carriers that only bring MO in; a trap otherwise.
             tracing::warn!(
@@ -177,6 +194,7 @@ impl App {
             outboxes,
             live,
             webhooks,
+            cluster,
             listeners: Some(listeners),
             admin_listener,
             simulator_addr: simulator
@@ -217,6 +235,15 @@ impl App {
         let shutdown = self.shutdown.clone();
         let tracker = TaskTracker::new();
         self.carriers.start(&tracker, &stop, &shutdown);
+        if let Some(node) = &self.cluster {
+            node.run(
+                self.carriers.clone(),
+                self.outboxes.clone(),
+                &self.live,
+                &tracker,
+                stop.clone(),
+            );
+        }
         if let Some(listener) = self.admin_listener.take() {
             let services = admin::Services {
                 store: self.store.clone(),

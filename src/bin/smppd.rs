@@ -235,13 +235,6 @@ fn main() -> ExitCode {
 /// `path` (the file `config` came from).
 fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
     init_logs(&config.log);
-    if config.cluster.is_some() {
-        // Issue 21 comes in increments: so far `smppd cluster check` uses the section.
-        tracing::warn!(
-            "[cluster] is set, but serving in cluster mode is not implemented yet: this node \
-             serves alone, from its embedded store (docs/cluster.md)"
-        );
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -100,12 +100,9 @@ pub struct Layout {
 impl Layout {
     /// The layout `config` asks for (its `[cluster]` section is `cluster`).
     pub fn new(config: &Config, cluster: &ClusterConfig) -> Self {
-        let (names, subjects) = match &cluster.name {
-            Some(name) => (format!("{}_SMPPD_", name.to_ascii_uppercase()), {
-                format!("{name}.smppd.")
-            }),
-            None => ("SMPPD_".to_owned(), "smppd.".to_owned()),
-        };
+        let (names, subjects) = (names_prefix(cluster), {
+            format!("{}.", super::groups::subject_prefix(cluster))
+        });
         let replicas = cluster.replicas.get();
         let stream = |name: &str, subject: &str, retention, holds, max_messages| Spec {
             kind: Kind::Stream,
@@ -191,6 +188,15 @@ impl Layout {
             bucket("STATS", "campaign counters", None),
         ];
         Self { specs }
+    }
+}
+
+/// What every stream and bucket name of the cluster starts with: `SMPPD_`, or
+/// `<NAME>_SMPPD_` with `[cluster] name`.
+pub fn names_prefix(cluster: &ClusterConfig) -> String {
+    match &cluster.name {
+        Some(name) => format!("{}_SMPPD_", name.to_ascii_uppercase()),
+        None => "SMPPD_".to_owned(),
     }
 }
 

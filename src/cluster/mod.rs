@@ -18,8 +18,10 @@ pub mod durability;
 pub mod groups;
 pub mod layout;
 pub mod lease;
+pub mod node;
 pub mod nodes;
 pub mod provision;
+pub mod relay;
 
 use crate::config::{ClusterConfig, ClusterDurability, Config, NatsAuth};
 use async_nats::jetstream::{self, context, stream};

@@ -1,0 +1,638 @@
+//! A node of a cluster at work (docs/cluster.md): it hands every accepted message to its
+//! dispatch group's queue in JetStream before the client hears its id, and, for each group
+//! whose lease it holds, pulls that queue into its own store for the carrier side to send,
+//! taking each entry out of the queue only once a carrier took the message (or it ended).
+//!
+//! The engine holds the truth; this node's store is the working copy of what it does now. A
+//! queue entry stays in the engine, unacknowledged, while the owner works on it (progress
+//! pings keep it there): if the owner dies, the entry goes to the next owner after
+//! `ack_wait` and is sent again (at least once). Copies in the store of a group this node
+//! does not own any more are forgotten, so that they are never sent from here.
+
+use super::groups::{self, Group, Groups, Lane};
+use super::lease::{Attempt, Candidate, Fence, Ownership};
+use super::nodes::IdBlocks;
+use crate::carrier::Carriers;
+use crate::handoff::{BoxFuture, Handoff, HandoffError};
+use crate::message::{Message, MessageId};
+use crate::store::Store;
+use async_nats::jetstream::{self, consumer, kv, AckKind};
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long a publish may wait for the engine's acknowledgement before the submit is
+/// refused (ESME_RSYSERR: no id given, the client may retry).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queue entries an owner works on at once per group and lane, at most.
+const MAX_ACK_PENDING: i64 = 10_000;
+/// Entries taken into the store in one commit, at most.
+const PULL_BATCH: usize = 256;
+
+/// One queue entry this node works on: the engine's handle to acknowledge it.
+struct Held {
+    entry: jetstream::Message,
+    group: String,
+    /// When it was pulled or last pinged.
+    pinged: Instant,
+}
+
+/// This node in the cluster: the [`Handoff`] the gateway's parts call.
+pub struct Node {
+    name: String,
+    /// `smppd`, or `<name>.smppd`.
+    subjects: String,
+    /// `SMPPD_`, or `<NAME>_SMPPD_`.
+    names: String,
+    jetstream: jetstream::Context,
+    groups: Groups,
+    /// Each carrier link's group.
+    link_group: HashMap<String, String>,
+    ids: Arc<IdBlocks>,
+    carrier_ids: kv::Store,
+    leases: kv::Store,
+    lease_ttl: Duration,
+    ack_wait: Duration,
+    /// The fences of the groups this node owns now.
+    fences: DashMap<String, Fence>,
+    /// Queue entries this node works on, by message.
+    held: DashMap<MessageId, Held>,
+    store: Store,
+}
+
+impl Node {
+    /// Connects, checks durability, creates or checks the streams and buckets, and claims this
+    /// node's id slot. The error says what failed, for the start-up log.
+    pub async fn start(
+        config: &crate::config::Config,
+        cluster: &crate::config::ClusterConfig,
+        store: Store,
+    ) -> Result<Arc<Self>, String> {
+        let connection = super::Cluster::connect(cluster)
+            .await
+            .map_err(|e| e.to_string())?;
+        connection
+            .check_durability()
+            .await
+            .map_err(|e| e.to_string())?;
+        let layout = super::layout::Layout::new(config, cluster);
+        connection
+            .provision(&layout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let names = super::layout::names_prefix(cluster);
+        let jetstream = connection.jetstream.clone();
+        let bucket = |name: &str| {
+            let (jetstream, name) = (jetstream.clone(), format!("{names}{name}"));
+            async move {
+                jetstream
+                    .get_key_value(name.clone())
+                    .await
+                    .map_err(|e| format!("bucket {name}: {e}"))
+            }
+        };
+        let nodes = bucket("NODES").await?;
+        let ids = IdBlocks::start(nodes, &cluster.node)
+            .await
+            .map_err(|e| e.to_string())?;
+        let groups = Groups::of(config);
+        let link_group = groups
+            .iter()
+            .flat_map(|g| g.carriers.iter().map(|c| (c.clone(), g.name.clone())))
+            .collect();
+        tracing::info!(
+            node = %cluster.node, slot = ids.slot(), groups = groups.len(),
+            "cluster: connected; streams and buckets ready"
+        );
+        Ok(Arc::new(Self {
+            name: cluster.node.clone(),
+            subjects: groups::subject_prefix(cluster),
+            carrier_ids: bucket("CID").await?,
+            leases: bucket("LEASE").await?,
+            names,
+            jetstream,
+            groups,
+            link_group,
+            ids,
+            lease_ttl: cluster.lease_ttl,
+            ack_wait: (cluster.lease_ttl * 3).max(Duration::from_secs(6)),
+            fences: DashMap::new(),
+            held: DashMap::new(),
+            store,
+        }))
+    }
+
+    /// Contends for every group's lease until `stop`, serving those it wins, and relays the
+    /// clients' outboxes across nodes.
+    pub fn run(
+        self: &Arc<Self>,
+        carriers: Arc<Carriers>,
+        outboxes: Arc<crate::outbox::Outboxes>,
+        live: &crate::live::Live,
+        tracker: &tokio_util::task::TaskTracker,
+        stop: CancellationToken,
+    ) {
+        let relay = super::relay::Relay::new(
+            &self.name,
+            &self.subjects,
+            &self.names,
+            self.jetstream.clone(),
+            self.store.clone(),
+            outboxes,
+        );
+        relay.run(live, tracker, &stop);
+        for group in self.groups.iter() {
+            tracker.spawn(self.clone().contend(
+                carriers.clone(),
+                group.clone(),
+                tracker.clone(),
+                stop.clone(),
+            ));
+        }
+        tracker.spawn(self.clone().ping(stop));
+    }
+
+    /// The groups this node owns now.
+    pub fn owned(&self) -> Vec<String> {
+        self.fences
+            .iter()
+            .filter(|f| f.value().is_valid())
+            .map(|f| f.key().clone())
+            .collect()
+    }
+
+    /// One group's lease: tried every `ttl / 5` (2 s at most); once won, the group is served
+    /// until the lease is lost or the gateway stops.
+    async fn contend(
+        self: Arc<Self>,
+        carriers: Arc<Carriers>,
+        group: Group,
+        tracker: tokio_util::task::TaskTracker,
+        stop: CancellationToken,
+    ) {
+        let poll = (self.lease_ttl / 5).min(Duration::from_secs(2));
+        let mut candidate = None;
+        loop {
+            let attempt = match candidate.as_mut() {
+                Some(candidate) => Some(Candidate::try_acquire(candidate).await),
+                None => {
+                    match Candidate::new(
+                        self.leases.clone(),
+                        &group.name,
+                        &self.name,
+                        self.lease_ttl,
+                    ) {
+                        Ok(c) => candidate = Some(c),
+                        Err(e) => {
+                            tracing::error!(group = %group.name, error = %e, "cluster: cannot contend");
+                            return;
+                        }
+                    }
+                    None
+                }
+            };
+            match attempt {
+                Some(Ok(Attempt::Acquired(lease))) => {
+                    let owner = lease.keep();
+                    self.serve(&carriers, &group, owner, &tracker, &stop).await;
+                    // A fresh candidate: the record it saw before is its own, gone now.
+                    candidate = None;
+                }
+                Some(Ok(Attempt::Held { .. })) | None => {}
+                Some(Err(e)) => {
+                    tracing::warn!(group = %group.name, error = %e, "cluster: lease attempt failed")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Serves `group` while `owner` holds its lease: connects its links, pulls its queue;
+    /// then gives it up: links drained and unbound, entries not sent handed back.
+    async fn serve(
+        self: &Arc<Self>,
+        carriers: &Arc<Carriers>,
+        group: &Group,
+        owner: super::lease::Owner,
+        tracker: &tokio_util::task::TaskTracker,
+        stop: &CancellationToken,
+    ) {
+        let fence = owner.fence();
+        tracing::info!(group = %group.name, node = %self.name, "cluster: this node owns the group");
+        // Copies from an earlier ownership may have gone to another owner since.
+        self.forget_queued(group).await;
+        self.fences.insert(group.name.clone(), fence.clone());
+        carriers.take_up(&group.carriers);
+        let pulling = stop.child_token();
+        for lane in Lane::ALL {
+            tracker.spawn(self.clone().pull(
+                carriers.clone(),
+                group.clone(),
+                lane,
+                fence.clone(),
+                pulling.clone(),
+            ));
+        }
+        let mut watch = owner.watch();
+        let released = loop {
+            tokio::select! {
+                changed = watch.changed() => {
+                    if changed.is_err() || *watch.borrow() == Ownership::NotOwner {
+                        break false;
+                    }
+                }
+                () = stop.cancelled() => break true,
+            }
+        };
+        if released {
+            // A clean stop: the next owner may take over at once.
+            if let Err(e) = owner.release().await {
+                tracing::warn!(group = %group.name, error = %e, "cluster: cannot release the lease");
+            }
+        } else {
+            drop(owner);
+            tracing::warn!(group = %group.name, node = %self.name, "cluster: this node lost the group");
+        }
+        self.fences.remove(&group.name);
+        pulling.cancel();
+        carriers.give_up(&group.carriers);
+        // Answers due from the carrier still take their entries out of the queue meanwhile.
+        let drained = Instant::now() + crate::carrier::DRAIN_CARRIERS;
+        while carriers.unanswered() > 0 && Instant::now() < drained {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.hand_back(&group.name).await;
+        self.forget_queued(group).await;
+    }
+
+    /// Pulls one lane of `group`'s queue into the store while `fence` holds.
+    async fn pull(
+        self: Arc<Self>,
+        carriers: Arc<Carriers>,
+        group: Group,
+        lane: Lane,
+        fence: Fence,
+        stop: CancellationToken,
+    ) {
+        while !stop.is_cancelled() && fence.is_valid() {
+            let entries = match self.consumer(&group.name, lane).await {
+                Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            let mut entries = match entries {
+                Ok(entries) => entries.ready_chunks(PULL_BATCH),
+                Err(e) => {
+                    tracing::warn!(group = %group.name, lane = lane.token(), error = %e, "cluster: cannot pull the queue");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = stop.cancelled() => return,
+                    }
+                }
+            };
+            loop {
+                let batch = tokio::select! {
+                    batch = entries.next() => batch,
+                    () = stop.cancelled() => return,
+                };
+                let Some(batch) = batch else {
+                    break; // The pull ended (a server went away): pull again.
+                };
+                let batch: Vec<_> = batch
+                    .into_iter()
+                    .filter_map(|entry| match entry {
+                        Ok(entry) => Some(entry),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "cluster: pull interrupted");
+                            None
+                        }
+                    })
+                    .collect();
+                if !fence.is_valid() {
+                    for entry in batch {
+                        let _ = entry.ack_with(AckKind::Nak(None)).await;
+                    }
+                    return;
+                }
+                self.take_in(&carriers, &group.name, batch).await;
+            }
+        }
+    }
+
+    /// Puts pulled entries in the store's queues (one commit) and holds them.
+    async fn take_in(&self, carriers: &Carriers, group: &str, entries: Vec<jetstream::Message>) {
+        let mut fresh = Vec::new();
+        for entry in entries {
+            let message: Message = match postcard::from_bytes(&entry.payload) {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::error!(subject = %entry.subject, error = %e, "cluster: a queue entry cannot be read; dropped");
+                    let _ = entry.ack_with(AckKind::Term).await;
+                    continue;
+                }
+            };
+            let id = message.id;
+            match self.store.stored(id) {
+                Ok(None) => fresh.push(message),
+                // Pulled again while this node works on it (a new delivery: a new handle).
+                Ok(Some(local)) if local.state.is_queued() => {}
+                // Sent from here already; its acknowledgement was lost.
+                Ok(Some(local)) => {
+                    let local = local.into_message();
+                    if local.carrier.is_some() {
+                        self.index(&local).await;
+                    }
+                    let _ = entry.double_ack().await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "cluster: cannot read the store");
+                    let _ = entry
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                    continue;
+                }
+            }
+            self.held.insert(
+                id,
+                Held {
+                    entry,
+                    group: group.to_owned(),
+                    pinged: Instant::now(),
+                },
+            );
+        }
+        if fresh.is_empty() {
+            carriers.notify_queued();
+            return;
+        }
+        let ids: Vec<MessageId> = fresh.iter().map(|m| m.id).collect();
+        if let Err(e) = self.store.accept(fresh).await {
+            tracing::error!(error = %e, "cluster: cannot take queue entries into the store");
+            for id in ids {
+                if let Some((_, held)) = self.held.remove(&id) {
+                    let _ = held
+                        .entry
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await;
+                }
+            }
+            return;
+        }
+        carriers.notify_queued();
+    }
+
+    /// The durable pull consumer of one lane of `group`'s queue.
+    async fn consumer(
+        &self,
+        group: &str,
+        lane: Lane,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
+        let stream = format!("{}Q", self.names);
+        let stream = self
+            .jetstream
+            .get_stream(&stream)
+            .await
+            .map_err(|e| format!("stream {stream}: {e}"))?;
+        let name = groups::dispatch_consumer(group, lane);
+        stream
+            .get_or_create_consumer(
+                &name,
+                consumer::pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: groups::queue_filter(&self.subjects, group, lane),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: self.ack_wait,
+                    max_deliver: -1,
+                    max_ack_pending: MAX_ACK_PENDING,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| format!("consumer {name}: {e}"))
+    }
+
+    /// Keeps the entries this node works on in its hands: a progress ping for each one not
+    /// pinged for a third of `ack_wait`.
+    async fn ping(self: Arc<Self>, stop: CancellationToken) {
+        let every = self.ack_wait / 3;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every / 2) => {}
+                () = stop.cancelled() => return,
+            }
+            let now = Instant::now();
+            let due: Vec<jetstream::Message> = self
+                .held
+                .iter_mut()
+                .filter(|h| now.duration_since(h.pinged) >= every)
+                .map(|mut h| {
+                    h.pinged = now;
+                    h.entry.clone()
+                })
+                .collect();
+            for entry in due {
+                let _ = entry.ack_with(AckKind::Progress).await;
+            }
+        }
+    }
+
+    /// Gives the engine back the entries of `group` this node still holds: another owner
+    /// takes them at once.
+    async fn hand_back(&self, group: &str) {
+        let ids: Vec<MessageId> = self
+            .held
+            .iter()
+            .filter(|h| h.group == group)
+            .map(|h| *h.key())
+            .collect();
+        for id in ids {
+            if let Some((_, held)) = self.held.remove(&id) {
+                let _ = held.entry.ack_with(AckKind::Nak(None)).await;
+            }
+        }
+    }
+
+    /// Removes from the store the copies of `group`'s queued messages.
+    async fn forget_queued(&self, group: &Group) {
+        for route in &group.routes {
+            loop {
+                let ids = match self.store.queued(route, 4096) {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::error!(%route, error = %e, "cluster: cannot read a queue");
+                        break;
+                    }
+                };
+                let ids: Vec<MessageId> = ids
+                    .into_iter()
+                    .filter(|id| !self.held.contains_key(id))
+                    .collect();
+                if ids.is_empty() {
+                    break;
+                }
+                match self.store.forget_queued(ids).await {
+                    Ok(0) => break,
+                    Ok(n) => tracing::debug!(%route, n, "cluster: forgot stale copies"),
+                    Err(e) => {
+                        tracing::error!(%route, error = %e, "cluster: cannot forget stale copies");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `message`'s carrier id to the engine's index; false if it could not.
+    async fn index(&self, message: &Message) -> bool {
+        let Some(carrier) = &message.carrier else {
+            return true;
+        };
+        let key = carrier_key(&carrier.link, &carrier.carrier_id);
+        let value = match postcard::to_allocvec(message) {
+            Ok(value) => bytes::Bytes::from(value),
+            Err(e) => {
+                tracing::error!(id = %message.id, error = %e, "cluster: cannot encode a message");
+                return false;
+            }
+        };
+        for attempt in 1..=3 {
+            match self.carrier_ids.put(&key, value.clone()).await {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(id = %message.id, attempt, error = %e, "cluster: cannot index a carrier id");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        false
+    }
+
+    /// Takes `id`'s entry out of the queue, if this node holds it.
+    async fn done(&self, id: MessageId) {
+        if let Some((_, held)) = self.held.remove(&id) {
+            if let Err(e) = held.entry.double_ack().await {
+                // Delivered again later: the pull finds it sent and acknowledges it then.
+                tracing::debug!(%id, error = %e, "cluster: acknowledgement not confirmed");
+            }
+        }
+    }
+
+    fn queue_subject(&self, message: &Message) -> String {
+        let group = self
+            .groups
+            .of_route(&message.route)
+            .map_or_else(|| format!("route-{}", message.route), |g| g.name.clone());
+        groups::queue_subject(
+            &self.subjects,
+            &group,
+            Lane::of(message.class),
+            &message.route,
+        )
+    }
+}
+
+/// The index key of a carrier id: `<link>.<id>`, the id as it is when it fits a KV key, else
+/// `b32-` and its base32.
+fn carrier_key(link: &str, carrier_id: &str) -> String {
+    let plain = !carrier_id.is_empty()
+        && carrier_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=');
+    if plain {
+        format!("{link}.{carrier_id}")
+    } else {
+        format!("{link}.b32-{}", groups::subject_token(carrier_id))
+    }
+}
+
+impl Handoff for Node {
+    fn allocate_ids(&self, n: usize) -> Option<MessageId> {
+        self.ids.allocate(n).ok()
+    }
+
+    fn accept(&self, messages: Vec<Message>) -> BoxFuture<'_, Result<(), HandoffError>> {
+        Box::pin(async move {
+            let mut acks = Vec::with_capacity(messages.len());
+            for message in &messages {
+                let payload = postcard::to_allocvec(message)
+                    .map_err(|e| HandoffError::Failed(e.to_string()))?;
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(
+                    async_nats::header::NATS_MESSAGE_ID,
+                    message.id.to_string().as_str(),
+                );
+                let ack = self
+                    .jetstream
+                    .publish_with_headers(self.queue_subject(message), headers, payload.into())
+                    .await
+                    .map_err(publish_error)?;
+                acks.push(ack);
+            }
+            for ack in acks {
+                tokio::time::timeout(PUBLISH_TIMEOUT, ack)
+                    .await
+                    .map_err(|_| HandoffError::Failed("no acknowledgement in time".to_owned()))?
+                    .map_err(publish_error)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn may_submit(&self, link: &str) -> bool {
+        self.link_group
+            .get(link)
+            .and_then(|group| self.fences.get(group))
+            .is_some_and(|fence| fence.is_valid())
+    }
+
+    fn dispatched(&self, message: &Message) -> BoxFuture<'_, ()> {
+        let message = message.clone();
+        Box::pin(async move {
+            // Unindexed, the entry stays: delivered again, it is found sent and indexed then.
+            if self.index(&message).await {
+                self.done(message.id).await;
+            }
+        })
+    }
+
+    fn ended(&self, id: MessageId) -> BoxFuture<'_, ()> {
+        Box::pin(self.done(id))
+    }
+
+    fn carrier_id(
+        &self,
+        link: &str,
+        carrier_id: &str,
+    ) -> BoxFuture<'_, Result<Option<Message>, HandoffError>> {
+        let key = carrier_key(link, carrier_id);
+        Box::pin(async move {
+            let value = self
+                .carrier_ids
+                .get(&key)
+                .await
+                .map_err(|e| HandoffError::Failed(e.to_string()))?;
+            match value {
+                None => Ok(None),
+                Some(value) => postcard::from_bytes(&value)
+                    .map(Some)
+                    .map_err(|e| HandoffError::Failed(format!("{key}: {e}"))),
+            }
+        })
+    }
+}
+
+/// A refused publish: a full queue (the stream's limit, discard new) or a failure.
+fn publish_error(e: impl std::fmt::Display) -> HandoffError {
+    let text = e.to_string();
+    if text.contains("maximum messages") || text.contains("maximum bytes") {
+        HandoffError::Full
+    } else {
+        HandoffError::Failed(text)
+    }
+}

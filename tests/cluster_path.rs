@@ -1,0 +1,131 @@
+//! Cluster mode's message path (src/cluster/node.rs, relay.rs) with real processes: three
+//! nats-server forming one JetStream cluster, two smppd nodes, the carrier simulator. A
+//! message submitted on either node reaches the carrier once, through the node that owns the
+//! group; its receipt reaches the client on a bind on either node; when the owner is killed
+//! the other node takes the group over and sends what waits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
+
+mod common;
+
+use common::nats::NatsCluster;
+use common::{carrier, eventually, routed_config, submit, temp_dir, Esme, Gateway, Simulator};
+use smpp_proto::{Body, CommandId};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// A node's config: client `shop`, carrier `sim`, route `default`, and `[cluster]`.
+fn node_config(dir: &std::path::Path, node: &str, sim_port: u16, nats: &NatsCluster) -> String {
+    routed_config(dir, &[carrier("sim", sim_port, "")], &["sim"], "", "")
+        + &format!(
+            "\n[cluster]\nnode = \"{node}\"\nservers = {:?}\nlease_ttl = \"3s\"\n",
+            nats.urls(3)
+        )
+}
+
+/// The node whose log says it owns the group now.
+fn owner(nodes: &[(&str, &Gateway)]) -> Option<String> {
+    nodes
+        .iter()
+        .filter(|(_, gw)| {
+            let logs = gw.logs();
+            let owns = logs.rfind("this node owns the group");
+            let lost = logs.rfind("this node lost the group");
+            owns.is_some() && owns > lost
+        })
+        .map(|(name, _)| (*name).to_owned())
+        .next()
+}
+
+/// Gateway ids in the receipts `esme` got so far.
+fn receipt_ids(esme: &Esme) -> HashSet<String> {
+    esme.delivers()
+        .iter()
+        .filter_map(|pdu| match &pdu.body {
+            Body::DeliverSm(sm) => sm.tlvs.receipted_message_id().map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_go_through_the_owner_and_receipts_reach_a_bind_on_any_node() {
+    let nats = NatsCluster::start(false);
+    let dir = temp_dir("cluster-path");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "200ms"]);
+    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let mut a = Gateway::start_logging(
+        &dir_a,
+        &node_config(&dir_a, "a", sim.addr.port(), &nats),
+        "smppd=info",
+    );
+    let b = Gateway::start_logging(
+        &dir_b,
+        &node_config(&dir_b, "b", sim.addr.port(), &nats),
+        "smppd=info",
+    );
+    eventually(Duration::from_secs(20), "one node owns the group", || {
+        owner(&[("a", &a), ("b", &b)]).is_some()
+    })
+    .await;
+
+    // Receipts are asked for on a bind on node b only.
+    let receiver = Esme::bind(b.addr, CommandId::BindReceiver, "shop", "secret1").await;
+    let mut on_a = Esme::bind(a.addr, CommandId::BindTransmitter, "shop", "secret1").await;
+    let mut on_b = Esme::bind(b.addr, CommandId::BindTransmitter, "shop", "secret1").await;
+    let mut ids = on_a
+        .submit_all((0..20).map(|i| submit("447700900001", &format!("a {i}"))))
+        .await;
+    ids.extend(
+        on_b.submit_all((0..20).map(|i| submit("447700900002", &format!("b {i}"))))
+            .await,
+    );
+    let unique: HashSet<String> = ids.iter().cloned().collect();
+    assert_eq!(unique.len(), 40, "ids are unique across nodes: {ids:?}");
+
+    eventually(Duration::from_secs(20), "40 submits at the carrier", || {
+        sim.submits().len() >= 40
+    })
+    .await;
+    eventually(Duration::from_secs(20), "40 receipts on node b", || {
+        receipt_ids(&receiver).len() >= 40
+    })
+    .await;
+    assert_eq!(receipt_ids(&receiver), unique);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.submits().len(), 40, "each message once at the carrier");
+
+    // The owner dies; the other node takes the group over and sends what comes next.
+    let first_owner = owner(&[("a", &a), ("b", &b)]).unwrap();
+    let (survivor, mut client) = if first_owner == "a" {
+        a.kill();
+        ("b", on_b)
+    } else {
+        drop(receiver);
+        let mut b = b;
+        b.kill();
+        ("a", on_a)
+    };
+    let more = client
+        .submit_all((0..20).map(|i| submit("447700900003", &format!("after {i}"))))
+        .await;
+    eventually(
+        Duration::from_secs(30),
+        "the survivor sends the rest",
+        || {
+            let seen: HashSet<String> = sim
+                .submits()
+                .iter()
+                .map(|s| {
+                    String::from_utf8_lossy(s.submit_sm().short_message.as_bytes()).into_owned()
+                })
+                .collect();
+            (0..20).all(|i| seen.contains(&format!("after {i}")))
+        },
+    )
+    .await;
+    assert_eq!(more.len(), 20, "{survivor} accepted them");
+    let _ = &mut a;
+}
