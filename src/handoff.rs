@@ -42,9 +42,13 @@ pub trait Handoff: Send + Sync {
     /// receipts on any node, then take the message out of the engine's queue.
     fn dispatched(&self, message: &Message) -> BoxFuture<'_, ()>;
 
-    /// `id` ended here without a carrier taking it (refused, expired, cancelled): out of the
-    /// engine's queue.
-    fn ended(&self, id: MessageId) -> BoxFuture<'_, ()>;
+    /// `message` reached a final state here: by its receipt, or without a carrier taking it
+    /// (refused, expired, cancelled). Its final state is kept for queries on any node, and it
+    /// is out of the engine's queue.
+    fn ended(&self, message: &Message) -> BoxFuture<'_, ()>;
+
+    /// A message this node's store does not hold, as the engine keeps it once final.
+    fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>>;
 
     /// The message a carrier id of `link` names, when this node's store does not know it (it
     /// was sent by an earlier owner of the group).

@@ -9,8 +9,10 @@
 mod common;
 
 use common::nats::NatsCluster;
-use common::{carrier, eventually, routed_config, submit, temp_dir, Esme, Gateway, Simulator};
-use smpp_proto::{Body, CommandId};
+use common::{
+    carrier, eventually, get_ok, query, routed_config, submit, temp_dir, Esme, Gateway, Simulator,
+};
+use smpp_proto::{Body, CommandId, CommandStatus, MessageState};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -97,8 +99,26 @@ async fn messages_go_through_the_owner_and_receipts_reach_a_bind_on_any_node() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sim.submits().len(), 40, "each message once at the carrier");
 
-    // The owner dies; the other node takes the group over and sends what comes next.
+    // Final states answer on either node: query_sm and the admin API.
     let first_owner = owner(&[("a", &a), ("b", &b)]).unwrap();
+    let (other_gw, other_client) = if first_owner == "a" {
+        (&b, &mut on_b)
+    } else {
+        (&a, &mut on_a)
+    };
+    for id in [&ids[0], &ids[39]] {
+        let seq = other_client.send(query(id)).await;
+        let resp = other_client.response(seq).await;
+        let Body::QuerySmResp(r) = &resp.body else {
+            panic!("{resp:?}");
+        };
+        assert_eq!(resp.command_status, CommandStatus::ESME_ROK, "{resp:?}");
+        assert_eq!(r.message_state, MessageState::DELIVERED, "{r:?}");
+        let view = get_ok(other_gw.admin.unwrap(), &format!("/api/messages/{id}")).await;
+        assert_eq!(view["state"], "delivered", "{view}");
+    }
+
+    // The owner dies; the other node takes the group over and sends what comes next.
     let (survivor, mut client) = if first_owner == "a" {
         a.kill();
         ("b", on_b)

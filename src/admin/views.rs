@@ -116,7 +116,17 @@ pub(crate) async fn message(
     Path(id): Path<String>,
 ) -> ApiResult<MessageView> {
     let id = parse_id(&id)?;
-    admin.message(id).map(|m| Json(message_view(&m)))
+    match (admin.message(id), admin.carriers.handoff()) {
+        // Cluster mode: a message another node ended, as the engine keeps it.
+        (Err(e), Some(handoff)) if e.is_not_found() => match handoff.message(id).await {
+            Ok(Some(message)) => Ok(Json(message_view(&message))),
+            Ok(None) => Err(e),
+            Err(failed) => Err(ApiError::unavailable(format!(
+                "message {id} is not on this node and the cluster cannot be read: {failed}"
+            ))),
+        },
+        (found, _) => found.map(|m| Json(message_view(&m))),
+    }
 }
 
 /// `GET /api/links/{name}/messages/{carrier_id}`: the message a carrier knows by its own id.

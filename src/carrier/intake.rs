@@ -174,6 +174,10 @@ impl Intake {
         match updated {
             Ok((message, _)) => {
                 tracing::debug!(%id, carrier = %self.link.name(), %state, "receipt recorded");
+                if let Some(handoff) = self.carriers.handoff().filter(|_| message.state.is_final())
+                {
+                    handoff.ended(&message).await;
+                }
                 telemetry::receipt(self.link.name(), state, &message);
                 CommandStatus::ESME_ROK
             }

@@ -53,6 +53,8 @@ pub struct Node {
     link_group: HashMap<String, String>,
     ids: Arc<IdBlocks>,
     carrier_ids: kv::Store,
+    /// Final states, by id.
+    finals: kv::Store,
     leases: kv::Store,
     lease_ttl: Duration,
     ack_wait: Duration,
@@ -111,6 +113,7 @@ impl Node {
             name: cluster.node.clone(),
             subjects: groups::subject_prefix(cluster),
             carrier_ids: bucket("CID").await?,
+            finals: bucket("MSG").await?,
             leases: bucket("LEASE").await?,
             names,
             jetstream,
@@ -513,6 +516,22 @@ impl Node {
         false
     }
 
+    /// Keeps `message`'s final state in the engine for queries on any node (until `[store]
+    /// retention`, the bucket's max age). Best effort: the client's receipt does not wait on
+    /// it, and a node that has the message answers from its own store.
+    async fn keep_final(&self, message: &Message) {
+        let value = match postcard::to_allocvec(message) {
+            Ok(value) => bytes::Bytes::from(value),
+            Err(e) => {
+                tracing::error!(id = %message.id, error = %e, "cluster: cannot encode a message");
+                return;
+            }
+        };
+        if let Err(e) = self.finals.put(message.id.to_string(), value).await {
+            tracing::warn!(id = %message.id, error = %e, "cluster: cannot keep a final state");
+        }
+    }
+
     /// Takes `id`'s entry out of the queue, if this node holds it.
     async fn done(&self, id: MessageId) {
         if let Some((_, held)) = self.held.remove(&id) {
@@ -596,13 +615,36 @@ impl Handoff for Node {
         Box::pin(async move {
             // Unindexed, the entry stays: delivered again, it is found sent and indexed then.
             if self.index(&message).await {
+                if message.state.is_final() {
+                    self.keep_final(&message).await; // SENT: no receipt was asked for.
+                }
                 self.done(message.id).await;
             }
         })
     }
 
-    fn ended(&self, id: MessageId) -> BoxFuture<'_, ()> {
-        Box::pin(self.done(id))
+    fn ended(&self, message: &Message) -> BoxFuture<'_, ()> {
+        let message = message.clone();
+        Box::pin(async move {
+            self.keep_final(&message).await;
+            self.done(message.id).await;
+        })
+    }
+
+    fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>> {
+        Box::pin(async move {
+            let value = self
+                .finals
+                .get(id.to_string())
+                .await
+                .map_err(|e| HandoffError::Failed(e.to_string()))?;
+            match value {
+                None => Ok(None),
+                Some(value) => postcard::from_bytes(&value)
+                    .map(Some)
+                    .map_err(|e| HandoffError::Failed(format!("message {id}: {e}"))),
+            }
+        })
     }
 
     fn carrier_id(

@@ -96,7 +96,7 @@ impl Service for EsmeService {
             Body::SubmitSm(sm) => self.submit_sm(&session, seq, sm).await,
             Body::DataSm(sm) => self.data_sm(&session, seq, sm).await,
             Body::SubmitMulti(sm) => self.submit_multi(&session, seq, sm).await,
-            Body::QuerySm(q) => self.query_sm(&session, seq, q),
+            Body::QuerySm(q) => self.query_sm(&session, seq, q).await,
             Body::CancelSm(c) => self.cancel_sm(&session, seq, c).await,
             Body::ReplaceSm(r) => self.replace_sm(&session, seq, r).await,
             // The session admits nothing else from an ESME.

@@ -32,8 +32,39 @@ impl EsmeService {
         }
     }
 
-    pub(super) fn query_sm(&self, session: &SessionInfo, seq: u32, q: &QuerySm) -> Pdu {
-        let Ok(message) = self.owned(session, &q.message_id.to_string_lossy()) else {
+    /// [`Self::owned`], and in cluster mode a final message that another node ended.
+    async fn owned_anywhere(
+        &self,
+        session: &SessionInfo,
+        message_id: &str,
+    ) -> Result<Message, CommandStatus> {
+        let local = self.owned(session, message_id);
+        let Some(handoff) = self.handoff.get() else {
+            return local;
+        };
+        if local != Err(CommandStatus::ESME_RINVMSGID) {
+            return local;
+        }
+        let id: MessageId = message_id
+            .parse()
+            .map_err(|_| CommandStatus::ESME_RINVMSGID)?;
+        let config = self.config();
+        let client = Self::client_of(&config, session).ok_or(CommandStatus::ESME_RINVBNDSTS)?;
+        match handoff.message(id).await {
+            Ok(Some(message)) if message.client == client.system_id => Ok(message),
+            Ok(_) => Err(CommandStatus::ESME_RINVMSGID),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a final state from the engine");
+                Err(CommandStatus::ESME_RSYSERR)
+            }
+        }
+    }
+
+    pub(super) async fn query_sm(&self, session: &SessionInfo, seq: u32, q: &QuerySm) -> Pdu {
+        let found = self
+            .owned_anywhere(session, &q.message_id.to_string_lossy())
+            .await;
+        let Ok(message) = found else {
             return Pdu::with_status(
                 seq,
                 CommandStatus::ESME_RQUERYFAIL,

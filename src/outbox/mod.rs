@@ -186,7 +186,7 @@ impl Outboxes {
         let message = message.into_message();
         telemetry::ended(&message);
         if let Some(handoff) = self.handoff.get() {
-            handoff.ended(id).await;
+            handoff.ended(&message).await;
         }
         Ok(message)
     }
