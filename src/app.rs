@@ -237,8 +237,11 @@ impl App {
         self.carriers.start(&tracker, &stop, &shutdown);
         if let Some(node) = &self.cluster {
             node.run(
-                self.carriers.clone(),
-                self.outboxes.clone(),
+                (
+                    self.carriers.clone(),
+                    self.outboxes.clone(),
+                    self.esme.clone(),
+                ),
                 &self.live,
                 &tracker,
                 stop.clone(),
@@ -251,6 +254,7 @@ impl App {
                 carriers: self.carriers.clone(),
                 outboxes: self.outboxes.clone(),
                 webhooks: self.webhooks.clone(),
+                cluster: self.cluster.clone(),
             };
             let admin = Admin::new(
                 self.config.clone(),

@@ -99,6 +99,15 @@ pub mod name {
     pub const STORE_SPACE_LOW: &str = "smppd_store_space_low";
     /// Gauge: seconds since the gateway started.
     pub const UPTIME: &str = "smppd_uptime_seconds";
+    /// Gauge (cluster mode): 1 for each group this node owns now, 0 for the others.
+    pub const CLUSTER_OWNER: &str = "smppd_cluster_owner";
+    /// Gauge (cluster mode): live nodes, as this node last read them.
+    pub const CLUSTER_NODES: &str = "smppd_cluster_nodes";
+    /// Gauge (cluster mode): queue entries this node works on, unacknowledged in JetStream.
+    pub const ENGINE_PENDING_ACKS: &str = "smppd_engine_pending_acks";
+    /// Histogram (cluster mode): accepted messages' publish to JetStream, to its
+    /// acknowledgement.
+    pub const ENGINE_PUBLISH_LATENCY: &str = "smppd_engine_publish_seconds";
 }
 
 /// Gives every metric its help text (Prometheus `# HELP`); once, when the recorder is
@@ -178,6 +187,23 @@ pub fn describe() {
         name::REFUSED_FULL,
         "Submits and MO refused because a bound was reached, by bound (route_queue, \
          client_outbox) and name."
+    );
+    describe_gauge!(
+        name::CLUSTER_OWNER,
+        "Cluster mode: 1 for each dispatch group this node owns now, by group."
+    );
+    describe_gauge!(
+        name::CLUSTER_NODES,
+        "Cluster mode: live nodes, as this node last read them."
+    );
+    describe_gauge!(
+        name::ENGINE_PENDING_ACKS,
+        "Cluster mode: queue entries this node works on, unacknowledged in JetStream."
+    );
+    describe_histogram!(
+        name::ENGINE_PUBLISH_LATENCY,
+        Unit::Seconds,
+        "Cluster mode: accepted messages published to JetStream, to its acknowledgement."
     );
     describe_gauge!(name::QUEUE_DEPTH, "Messages waiting in a route's queue.");
     describe_gauge!(
@@ -576,6 +602,11 @@ pub fn refused_full(bound: Bound, name: &str) {
         Bound::ClientOutbox => "client_outbox",
     };
     metrics::counter!(name::REFUSED_FULL, "bound" => bound, "name" => name.to_owned()).increment(1);
+}
+
+/// Cluster mode: messages published and acknowledged by JetStream in `took`.
+pub fn engine_published(took: Duration) {
+    metrics::histogram!(name::ENGINE_PUBLISH_LATENCY).record(took.as_secs_f64());
 }
 
 /// The store made a group commit durable; `took` is its flush + fsync.

@@ -73,6 +73,29 @@ async fn messages_go_through_the_owner_and_receipts_reach_a_bind_on_any_node() {
     })
     .await;
 
+    // Both nodes see each other and the same owner (`smppctl cluster`).
+    let first_owner = owner(&[("a", &a), ("b", &b)]).unwrap();
+    for gw in [&a, &b] {
+        let admin = format!("http://{}", gw.admin.unwrap());
+        let mut out = String::new();
+        eventually(Duration::from_secs(10), "both nodes live", || {
+            let run = std::process::Command::new(env!("CARGO_BIN_EXE_smppctl"))
+                .args(["--admin", &admin, "cluster"])
+                .env_remove("SMPPCTL_TOKEN")
+                .output()
+                .unwrap();
+            out = String::from_utf8_lossy(&run.stdout).into_owned();
+            run.status.success() && out.lines().filter(|l| l.contains("s ago")).count() == 2
+        })
+        .await;
+        let group = out
+            .lines()
+            .find(|l| l.contains("default"))
+            .unwrap_or_default();
+        assert!(group.contains(&first_owner), "{out}");
+        assert!(out.contains("SMPPD_Q"), "{out}");
+    }
+
     // Receipts are asked for on a bind on node b only.
     let receiver = Esme::bind(b.addr, CommandId::BindReceiver, "shop", "secret1").await;
     let mut on_a = Esme::bind(a.addr, CommandId::BindTransmitter, "shop", "secret1").await;
@@ -100,7 +123,6 @@ async fn messages_go_through_the_owner_and_receipts_reach_a_bind_on_any_node() {
     assert_eq!(sim.submits().len(), 40, "each message once at the carrier");
 
     // Final states answer on either node: query_sm and the admin API.
-    let first_owner = owner(&[("a", &a), ("b", &b)]).unwrap();
     let (other_gw, other_client) = if first_owner == "a" {
         (&b, &mut on_b)
     } else {
@@ -148,4 +170,55 @@ async fn messages_go_through_the_owner_and_receipts_reach_a_bind_on_any_node() {
     .await;
     assert_eq!(more.len(), 20, "{survivor} accepted them");
     let _ = &mut a;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_cap_is_shared_by_the_nodes_holding_its_binds() {
+    let nats = NatsCluster::start(false);
+    let dir = temp_dir("cluster-caps");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let config = node_config(&node_dir, name, sim.addr.port(), &nats)
+            .replace("window = 100", "window = 100\nthroughput = 100");
+        nodes.push(Gateway::start_logging(&node_dir, &config, "smppd=info"));
+    }
+    let mut binds = Vec::new();
+    for gw in &nodes {
+        binds.push(Esme::bind(gw.addr, CommandId::BindTransmitter, "shop", "secret1").await);
+    }
+    // Each node's share: 100 × (1 + 1) / (2 binds + 2 nodes) = 50 a second, once both have
+    // read each other's binds (every lease_ttl / 3 = 1 s).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let started = std::time::Instant::now();
+    let mut seqs = Vec::new();
+    for esme in &mut binds {
+        let mut mine = Vec::new();
+        for i in 0..300 {
+            mine.push(esme.send(submit("447700900009", &format!("cap {i}"))).await);
+        }
+        seqs.push(mine);
+    }
+    let mut accepted = Vec::new();
+    for (esme, mine) in binds.iter().zip(&seqs) {
+        let mut ok = 0;
+        for seq in mine {
+            if esme.response(*seq).await.command_status == CommandStatus::ESME_ROK {
+                ok += 1;
+            }
+        }
+        accepted.push(ok);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let total: usize = accepted.iter().sum();
+    // Both buckets full at the start (50 each), then 100 a second together.
+    let bound = 100.0 + 100.0 * elapsed + 10.0;
+    eprintln!("accepted {accepted:?} in {elapsed:.2}s (bound {bound:.0})");
+    assert!(
+        (total as f64) <= bound,
+        "{accepted:?} accepted in {elapsed:.2}s; the cap allows {bound:.0}"
+    );
+    assert!(accepted.iter().all(|n| *n >= 40), "{accepted:?}");
 }

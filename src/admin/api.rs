@@ -594,3 +594,72 @@ pub struct StatsView {
     /// By client, then day, then class.
     pub days: Vec<StatsDay>,
 }
+
+/// `GET /api/cluster`: the cluster as this node sees it (cluster mode only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// This node's `[cluster] node` and id slot.
+    pub node: String,
+    pub slot: u8,
+    /// `quorum` or `quorum+fsync`.
+    pub durability: String,
+    /// The JetStream server this node is connected to, and its version.
+    pub connected_to: String,
+    pub server_version: String,
+    /// Live nodes (their presence records), by name.
+    pub nodes: Vec<ClusterNodeView>,
+    /// Dispatch groups and their owners.
+    pub groups: Vec<ClusterGroupView>,
+    /// Queue entries this node works on now (unacknowledged in JetStream).
+    pub pending_acks: usize,
+    /// Streams and buckets, with their consumers.
+    pub streams: Vec<ClusterStreamView>,
+}
+
+/// One live node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNodeView {
+    pub node: String,
+    pub slot: u8,
+    /// The groups it owns.
+    pub owns: Vec<String>,
+    /// When it last wrote its presence, unix ms by its clock.
+    pub seen_at_ms: i64,
+}
+
+/// One dispatch group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterGroupView {
+    pub name: String,
+    pub routes: Vec<String>,
+    pub carriers: Vec<String>,
+    /// The node holding its lease; `null`: nobody now.
+    pub owner: Option<String>,
+    /// Since the lease record was last written (its last renewal), ms.
+    pub lease_age_ms: Option<u64>,
+}
+
+/// One stream or bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStreamView {
+    /// `stream` or `bucket`.
+    pub kind: String,
+    pub name: String,
+    pub messages: u64,
+    pub bytes: u64,
+    pub replicas: usize,
+    /// The server leading its replication group.
+    pub leader: Option<String>,
+    pub consumers: Vec<ClusterConsumerView>,
+}
+
+/// One consumer of a stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConsumerView {
+    pub name: String,
+    /// Entries not yet delivered to it.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: usize,
+    pub redelivered: usize,
+}

@@ -55,6 +55,12 @@ pub fn install() -> Option<PrometheusHandle> {
                         FLUSH_BUCKETS,
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(name::ENGINE_PUBLISH_LATENCY.into()),
+                        FLUSH_BUCKETS,
+                    )
+                })
                 .map(|b| b.idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE)))
                 .and_then(PrometheusBuilder::install_recorder);
             match installed {
@@ -141,6 +147,15 @@ impl Admin {
             gauge!(name::OUTBOX_DEPTH, "client" => id.clone())
                 .set(self.store.outbox_len(id) as f64);
             gauge!(name::BINDS, "client" => id.clone()).set(self.esme.bind_count(id) as f64);
+        }
+        if let Some(node) = &self.cluster {
+            let owned = node.owned();
+            for group in node.group_names() {
+                let owns = owned.contains(&group);
+                gauge!(name::CLUSTER_OWNER, "group" => group).set(f64::from(u8::from(owns)));
+            }
+            gauge!(name::CLUSTER_NODES).set(node.live_nodes() as f64);
+            gauge!(name::ENGINE_PENDING_ACKS).set(node.held() as f64);
         }
         let statuses = self.webhooks.statuses();
         let depths = self.store.hook_depths();

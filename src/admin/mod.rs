@@ -9,6 +9,7 @@
 
 mod actions;
 pub mod api;
+mod cluster;
 mod consent;
 mod error;
 mod hooks;
@@ -46,6 +47,8 @@ pub struct Services {
     pub carriers: Arc<Carriers>,
     pub outboxes: Arc<Outboxes>,
     pub webhooks: Arc<Webhooks>,
+    /// This node in its cluster, in cluster mode.
+    pub cluster: Option<Arc<crate::cluster::node::Node>>,
 }
 
 /// What the admin API reads and steers.
@@ -60,6 +63,7 @@ pub struct Admin {
     carriers: Arc<Carriers>,
     outboxes: Arc<Outboxes>,
     webhooks: Arc<Webhooks>,
+    cluster: Option<Arc<crate::cluster::node::Node>>,
     /// When the gateway started: unix ms, and the monotonic clock for the uptime.
     started_at: i64,
     started: Instant,
@@ -87,6 +91,7 @@ impl Admin {
             carriers,
             outboxes,
             webhooks,
+            cluster,
         } = services;
         Self {
             config,
@@ -96,6 +101,7 @@ impl Admin {
             carriers,
             outboxes,
             webhooks,
+            cluster,
             started_at: crate::message::now_ms(),
             started: Instant::now(),
             rates: Rates::default(),
@@ -196,6 +202,7 @@ fn router(admin: Arc<Admin>) -> Router {
         .route("/api/hooks/{client}/{endpoint}/replay", post(hooks::replay))
         .route("/api/campaigns/{client}/{id}", get(stats::campaign))
         .route("/api/stats", get(stats::stats))
+        .route("/api/cluster", get(cluster::overview))
         .route("/api/messages/{id}/retry", post(actions::retry))
         .route("/api/messages/{id}/cancel", post(actions::cancel))
         .route(

@@ -20,6 +20,7 @@ pub mod layout;
 pub mod lease;
 pub mod node;
 pub mod nodes;
+pub mod presence;
 pub mod provision;
 pub mod relay;
 

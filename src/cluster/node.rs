@@ -58,11 +58,36 @@ pub struct Node {
     leases: kv::Store,
     lease_ttl: Duration,
     ack_wait: Duration,
+    durability: crate::config::ClusterDurability,
     /// The fences of the groups this node owns now.
     fences: DashMap<String, Fence>,
     /// Queue entries this node works on, by message.
     held: DashMap<MessageId, Held>,
     store: Store,
+    /// The connection, for the overview.
+    connection: super::Cluster,
+    layout: super::layout::Layout,
+    /// Who is in the cluster, once running.
+    presence: std::sync::OnceLock<Arc<super::presence::Presence>>,
+}
+
+/// The cluster as this node sees it: `smppctl cluster`, `/api/cluster`.
+#[derive(Clone, Debug)]
+pub struct Overview {
+    /// This node's name.
+    pub node: String,
+    /// Its id slot.
+    pub slot: u8,
+    /// `[cluster] durability`.
+    pub durability: crate::config::ClusterDurability,
+    /// Live nodes, as the last presence read found them.
+    pub nodes: Vec<super::presence::Alive>,
+    /// Every group, its owner and how long ago its lease record was last written.
+    pub groups: Vec<(Group, Option<String>, Option<Duration>)>,
+    /// Queue entries this node works on now (unacknowledged in JetStream).
+    pub held: usize,
+    /// Streams, buckets and consumers.
+    pub status: super::Status,
 }
 
 impl Node {
@@ -87,6 +112,7 @@ impl Node {
             .map_err(|e| e.to_string())?;
         let names = super::layout::names_prefix(cluster);
         let jetstream = connection.jetstream.clone();
+        let durability = cluster.durability;
         let bucket = |name: &str| {
             let (jetstream, name) = (jetstream.clone(), format!("{names}{name}"));
             async move {
@@ -121,10 +147,14 @@ impl Node {
             link_group,
             ids,
             lease_ttl: cluster.lease_ttl,
+            durability,
             ack_wait: (cluster.lease_ttl * 3).max(Duration::from_secs(6)),
             fences: DashMap::new(),
             held: DashMap::new(),
             store,
+            connection,
+            layout,
+            presence: std::sync::OnceLock::new(),
         }))
     }
 
@@ -132,12 +162,27 @@ impl Node {
     /// clients' outboxes across nodes.
     pub fn run(
         self: &Arc<Self>,
-        carriers: Arc<Carriers>,
-        outboxes: Arc<crate::outbox::Outboxes>,
+        services: (
+            Arc<Carriers>,
+            Arc<crate::outbox::Outboxes>,
+            Arc<crate::esme::EsmeService>,
+        ),
         live: &crate::live::Live,
         tracker: &tokio_util::task::TaskTracker,
         stop: CancellationToken,
     ) {
+        let (carriers, outboxes, esme) = services;
+        let presence = super::presence::Presence::new(
+            &self.name,
+            self.ids.slot(),
+            self.leases.clone(),
+            self.lease_ttl,
+            esme,
+            live.clone(),
+        );
+        let _ = self.presence.set(presence.clone());
+        let this = self.clone();
+        tracker.spawn(presence.run(move || this.owned(), stop.clone()));
         let relay = super::relay::Relay::new(
             &self.name,
             &self.subjects,
@@ -156,6 +201,66 @@ impl Node {
             ));
         }
         tracker.spawn(self.clone().ping(stop));
+    }
+
+    /// The cluster as this node sees it now (reads the engine).
+    pub async fn overview(&self) -> Result<Overview, String> {
+        let sync = super::SyncReport::default();
+        let status = self
+            .connection
+            .status(&self.layout, &sync)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut groups = Vec::new();
+        for group in self.groups.iter() {
+            let entry = self
+                .leases
+                .entry(format!("group.{}", group.name))
+                .await
+                .map_err(|e| e.to_string())?;
+            let (owner, age) = match entry {
+                Some(entry) if entry.operation == kv::Operation::Put => {
+                    let record: Option<super::lease::Record> =
+                        serde_json::from_slice(&entry.value).ok();
+                    let written = std::time::SystemTime::from(entry.created);
+                    let age = std::time::SystemTime::now().duration_since(written).ok();
+                    (record.map(|r| r.node), age)
+                }
+                _ => (None, None),
+            };
+            groups.push((group.clone(), owner, age));
+        }
+        let nodes = self
+            .presence
+            .get()
+            .map(|p| crate::sync::lock(&p.members).nodes.clone())
+            .unwrap_or_default();
+        Ok(Overview {
+            node: self.name.clone(),
+            slot: self.ids.slot(),
+            durability: self.durability,
+            nodes,
+            groups,
+            held: self.held.len(),
+            status,
+        })
+    }
+
+    /// Every group's name.
+    pub fn group_names(&self) -> Vec<String> {
+        self.groups.iter().map(|g| g.name.clone()).collect()
+    }
+
+    /// Live nodes, as the last presence read found them.
+    pub fn live_nodes(&self) -> usize {
+        self.presence
+            .get()
+            .map_or(0, |p| crate::sync::lock(&p.members).nodes.len())
+    }
+
+    /// Queue entries this node works on now.
+    pub fn held(&self) -> usize {
+        self.held.len()
     }
 
     /// The groups this node owns now.
@@ -577,6 +682,7 @@ impl Handoff for Node {
 
     fn accept(&self, messages: Vec<Message>) -> BoxFuture<'_, Result<(), HandoffError>> {
         Box::pin(async move {
+            let started = Instant::now();
             let mut acks = Vec::with_capacity(messages.len());
             for message in &messages {
                 let payload = postcard::to_allocvec(message)
@@ -599,6 +705,7 @@ impl Handoff for Node {
                     .map_err(|_| HandoffError::Failed("no acknowledgement in time".to_owned()))?
                     .map_err(publish_error)?;
             }
+            crate::telemetry::engine_published(started.elapsed());
             Ok(())
         })
     }

@@ -46,6 +46,9 @@ pub struct EsmeService {
     queued: Arc<Notify>,
     /// Cluster mode: where accepted messages go instead of the local store.
     handoff: std::sync::OnceLock<Arc<dyn crate::handoff::Handoff>>,
+    /// Cluster mode: this node's share of each capped client's `throughput` (messages per
+    /// second, and its limiter), set by the cluster from the binds on every node.
+    shares: DashMap<String, (u32, governor::DefaultDirectRateLimiter)>,
 }
 
 impl EsmeService {
@@ -59,6 +62,21 @@ impl EsmeService {
             store,
             binds: DashMap::new(),
             handoff: std::sync::OnceLock::new(),
+            shares: DashMap::new(),
+        }
+    }
+
+    /// Cluster mode: this node takes at most `rate` messages per second of `system_id`'s (its
+    /// share of the client's `throughput`); kept until set again.
+    pub fn set_share(&self, system_id: &str, rate: std::num::NonZeroU32) {
+        let unchanged = self
+            .shares
+            .get(system_id)
+            .is_some_and(|share| share.0 == rate.get());
+        if !unchanged {
+            let limiter = governor::RateLimiter::direct(governor::Quota::per_second(rate));
+            self.shares
+                .insert(system_id.to_owned(), (rate.get(), limiter));
         }
     }
 

@@ -74,9 +74,13 @@ impl EsmeService {
         let Some(limiter) = live.client_caps.get(&client.system_id) else {
             return false;
         };
-        let throttled = match std::num::NonZeroU32::new(messages) {
-            Some(n) => !matches!(limiter.check_n(n), Ok(Ok(()))),
-            None => false,
+        let Some(n) = std::num::NonZeroU32::new(messages) else {
+            return false;
+        };
+        // Cluster mode: this node's share of the cap, once the cluster has set it.
+        let throttled = match self.shares.get(&client.system_id) {
+            Some(share) => !matches!(share.1.check_n(n), Ok(Ok(()))),
+            None => !matches!(limiter.check_n(n), Ok(Ok(()))),
         };
         if throttled {
             telemetry::throttled(Scope::Client, &client.system_id);

@@ -152,6 +152,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: Option<HooksCommand>,
     },
+    /// Cluster mode: live nodes, dispatch groups and their owners, lease ages, stream depths
+    /// and pending acknowledgements, as this node sees them.
+    Cluster,
     /// Offline PDU tools.
     Pdu {
         #[command(subcommand)]

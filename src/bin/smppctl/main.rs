@@ -8,6 +8,7 @@
 mod actions;
 mod api;
 mod cli;
+mod cluster;
 mod hooks;
 mod offline;
 mod output;
@@ -67,6 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             send::send(&cli.api, json, &message)
         }
         Command::Status => show(json, &api()?.get("/api/status")?, render::status),
+        Command::Cluster => show(json, &api()?.get("/api/cluster")?, cluster::render),
         Command::Links => show(json, &api()?.get("/api/links")?, render::links),
         Command::Binds => show(json, &api()?.get("/api/binds")?, render::binds),
         Command::Routes => show(json, &api()?.get("/api/routes")?, render::routes),
