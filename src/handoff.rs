@@ -47,6 +47,12 @@ pub trait Handoff: Send + Sync {
     /// is out of the engine's queue.
     fn ended(&self, message: &Message) -> BoxFuture<'_, ()>;
 
+    /// Entry `seq` was just added to `client`'s outbox in this node's store: unless the
+    /// client has a receiving bind here, it is moved to the client's outbox in the engine
+    /// before this returns, so that a bind on any node gets it even if this node dies next.
+    /// Should that fail, the relay's own pass moves it later.
+    fn relay(&self, client: &str, seq: u64) -> BoxFuture<'_, ()>;
+
     /// A message this node's store does not hold, as the engine keeps it once final.
     fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>>;
 

@@ -69,6 +69,8 @@ pub struct Node {
     layout: super::layout::Layout,
     /// Who is in the cluster, once running.
     presence: std::sync::OnceLock<Arc<super::presence::Presence>>,
+    /// The outboxes' relay, once running.
+    relay: std::sync::OnceLock<Arc<super::relay::Relay>>,
 }
 
 /// The cluster as this node sees it: `smppctl cluster`, `/api/cluster`.
@@ -155,6 +157,7 @@ impl Node {
             connection,
             layout,
             presence: std::sync::OnceLock::new(),
+            relay: std::sync::OnceLock::new(),
         }))
     }
 
@@ -192,6 +195,7 @@ impl Node {
             outboxes,
         );
         relay.run(live, tracker, &stop);
+        let _ = self.relay.set(relay);
         for group in self.groups.iter() {
             tracker.spawn(self.clone().contend(
                 carriers.clone(),
@@ -735,6 +739,15 @@ impl Handoff for Node {
         Box::pin(async move {
             self.keep_final(&message).await;
             self.done(message.id).await;
+        })
+    }
+
+    fn relay(&self, client: &str, seq: u64) -> BoxFuture<'_, ()> {
+        let client = client.to_owned();
+        Box::pin(async move {
+            if let Some(relay) = self.relay.get() {
+                relay.forward_one(&client, seq).await;
+            }
         })
     }
 

@@ -112,6 +112,32 @@ impl Relay {
             .store
             .outbox(client, None, FORWARD_BATCH)
             .map_err(|e| e.to_string())?;
+        self.send(client, entries).await
+    }
+
+    /// Moves entry `seq` of `client`'s outbox to JetStream now, unless the client has a
+    /// receiving bind here (then this node delivers it). A failure leaves it to the next pass.
+    pub(super) async fn forward_one(&self, client: &str, seq: u64) {
+        if self.outboxes.has_binds(client) {
+            return;
+        }
+        let entry = match self.store.outbox(client, seq.checked_sub(1), 1) {
+            Ok(entries) => entries.into_iter().find(|(s, _)| *s == seq),
+            Err(e) => {
+                tracing::warn!(%client, error = %e, "cluster: cannot read an outbox");
+                return;
+            }
+        };
+        if let Some(entry) = entry {
+            if let Err(e) = self.send(client, vec![entry]).await {
+                tracing::warn!(%client, error = %e, "cluster: cannot forward an outbox entry");
+            }
+        }
+    }
+
+    /// Publishes `entries` to `client`'s outbox in JetStream, and removes from the store those
+    /// JetStream acknowledged.
+    async fn send(&self, client: &str, entries: Vec<(u64, OutboxItem)>) -> Result<(), String> {
         let subject = groups::outbox_subject(&self.subjects, client);
         let mut acks = Vec::with_capacity(entries.len());
         for (seq, item) in &entries {

@@ -105,6 +105,9 @@ impl Outboxes {
         let seq = self.store.deliver_mo(system_id, item, kept).await?;
         if kept {
             self.client(system_id).notify.notify_one();
+            if let Some(handoff) = self.handoff.get() {
+                handoff.relay(system_id, seq).await;
+            }
         }
         Ok(seq)
     }
@@ -179,7 +182,7 @@ impl Outboxes {
         err: u32,
     ) -> Result<Message, Error> {
         // The store wakes the client's delivery once the commit is durable.
-        let (message, _) = self
+        let (message, seq) = self
             .store
             .update_and_push_outbox(id, end, move |m| report::receipt_item(m, err))
             .await?;
@@ -187,6 +190,9 @@ impl Outboxes {
         telemetry::ended(&message);
         if let Some(handoff) = self.handoff.get() {
             handoff.ended(&message).await;
+            if let Some(seq) = seq {
+                handoff.relay(&message.client, seq).await;
+            }
         }
         Ok(message)
     }
