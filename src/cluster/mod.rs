@@ -15,6 +15,7 @@
 //! Every failure is an [`Error`] that says which server, stream or setting, and what to do.
 
 pub mod durability;
+pub mod groups;
 pub mod layout;
 pub mod lease;
 pub mod nodes;
