@@ -2,8 +2,8 @@
 //! forming one JetStream cluster (tests/common/nats.rs), with a lease TTL of 3 s: one owner
 //! at a time, an owner that stops renewing fenced before anyone takes over, a clean release
 //! handed over at once, compare-and-set races, a renewal that loses its compare-and-set, and
-//! renewals through the crash of a server or of the lease bucket's leader.
-//! Also node identity (src/cluster/nodes.rs): id slots claimed in `SMPPD_NODES`.
+//! renewals through the crash of a server or of the lease bucket's leader. Id slots are in
+//! tests/cluster_ids.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers
 
@@ -463,44 +463,5 @@ fn when_the_bucket_leader_crashes_the_owner_keeps_the_lease_or_is_fenced_first()
                 taker.acquired_at().since(killed)
             );
         }
-    });
-}
-
-#[test]
-fn nodes_claim_distinct_id_slots_and_find_theirs_again() {
-    use smppd::cluster::nodes::{claim_slot, slot_key};
-    let nats = NatsCluster::start(false);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        setup(&nats, TTL).await;
-        let mut nodes = Vec::new();
-        for url in nats.urls(3) {
-            let js = jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
-            nodes.push(js.get_key_value("SMPPD_NODES").await.unwrap());
-        }
-        // Three nodes at once, one through each server: three different slots.
-        let (a, b, c) = tokio::join!(
-            claim_slot(&nodes[0], "a", "uuid-a"),
-            claim_slot(&nodes[1], "b", "uuid-b"),
-            claim_slot(&nodes[2], "c", "uuid-c")
-        );
-        let mut slots = vec![a.unwrap(), b.unwrap(), c.unwrap()];
-        assert!(slots.iter().all(|(_, new)| *new), "{slots:?}");
-        slots.sort_unstable();
-        assert_eq!(slots, [(1, true), (2, true), (3, true)]);
-        // A restart with the same store: the same slot, nothing written.
-        let again = claim_slot(&nodes[2], "b", "uuid-b").await.unwrap();
-        assert!(!again.1);
-        let record: serde_json::Value =
-            serde_json::from_slice(&nodes[0].get(slot_key(again.0)).await.unwrap().unwrap())
-                .unwrap();
-        assert_eq!(record["node"], "b");
-        assert_eq!(record["store_uuid"], "uuid-b");
-        // A lost store (a new UUID) under the same name: a new slot; the old one stays retired.
-        assert_eq!(
-            claim_slot(&nodes[0], "b", "uuid-b2").await.unwrap(),
-            (4, true)
-        );
-        assert_eq!(claim_slot(&nodes[1], "b", "uuid-b").await.unwrap(), again);
     });
 }

@@ -164,6 +164,18 @@ async fn read_slot(kv: &kv::Store, key: &str) -> Result<Option<(SlotRecord, u64)
         }))
 }
 
+/// The record of `key` just created by someone else. A read may come from a replica that
+/// lags and miss it for a moment: tried for up to 0.5 s. `None` if it was deleted meanwhile.
+async fn read_created(kv: &kv::Store, key: &str) -> Result<Option<(SlotRecord, u64)>, NodesError> {
+    for _ in 0..25 {
+        if let Some(found) = read_slot(kv, key).await? {
+            return Ok(Some(found));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(None)
+}
+
 /// The slot bound to `node` (the lowest, should there be several), claiming the lowest free
 /// one for it if there is none.
 pub async fn claim_slot(kv: &kv::Store, node: &str) -> Result<SlotClaim, NodesError> {
@@ -218,7 +230,7 @@ pub async fn claim_slot(kv: &kv::Store, node: &str) -> Result<SlotClaim, NodesEr
                 if e.kind() == kv::CreateErrorKind::AlreadyExists
                     || super::lease::cas_failed(&e) =>
             {
-                if let Some((found, revision)) = read_slot(kv, &key).await? {
+                if let Some((found, revision)) = read_created(kv, &key).await? {
                     if found.node == node {
                         return Ok(SlotClaim {
                             slot,
@@ -267,6 +279,8 @@ impl Reserver {
                     self.revision = revision;
                     return Ok(from..to);
                 }
+                // nats-server 2.15 answers a lost compare-and-set with code 10071 or 10164
+                // (by the path it took); the client maps only 10071 to WrongLastRevision.
                 Err(e)
                     if e.kind() == UpdateErrorKind::WrongLastRevision
                         || super::lease::cas_failed(&e) =>
