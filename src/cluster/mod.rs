@@ -520,8 +520,11 @@ impl Cluster {
                         name: spec.name.clone(),
                         source,
                     })?;
+            // Durable ones only: the dispatch queues' and outboxes'. Ephemeral ones (a
+            // client's watch, an ordered read) come and go.
             let consumers: Vec<ConsumerState> = found
                 .consumers()
+                .try_filter(|c| std::future::ready(c.config.durable_name.is_some()))
                 .map_ok(|c| ConsumerState {
                     name: c.name,
                     pending: c.num_pending,

@@ -140,11 +140,16 @@ impl Presence {
 
     /// Every node's `alive` and `binds` keys.
     async fn read(&self, capped: &[(String, NonZeroU32)]) -> Result<Members, String> {
+        // The subjects the bucket's stream holds, in one request: `keys()` would make an
+        // ordered consumer every period on every node.
+        let prefix = format!("$KV.{}.", self.leases.name);
         let keys: Vec<String> = self
             .leases
-            .keys()
+            .stream
+            .info_with_subjects(format!("{prefix}>"))
             .await
             .map_err(|e| e.to_string())?
+            .map_ok(|(subject, _)| subject.strip_prefix(&prefix).unwrap_or_default().to_owned())
             .try_collect()
             .await
             .map_err(|e| e.to_string())?;
