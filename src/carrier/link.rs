@@ -436,6 +436,18 @@ pub(crate) async fn run_slot(
         if shutdown.is_cancelled() || stop.is_cancelled() {
             return;
         }
+        // Cluster mode: no bind behind a lapsed fence (a node that woke from a pause); the
+        // link is given up and retired shortly.
+        if carriers
+            .handoff()
+            .is_some_and(|h| !h.may_submit(link.name()))
+        {
+            tokio::select! {
+                () = tokio::time::sleep(config.reconnect_min) => continue,
+                () = stop.cancelled() => return,
+                () = shutdown.cancelled() => return,
+            }
+        }
         link.slot_state(slot, SlotState::Connecting, None);
         let outcome = connect_and_serve(&carriers, &link, slot, &intake, &shutdown).await;
         link.down(slot);

@@ -342,15 +342,18 @@ impl Node {
         self.fences.insert(group.name.clone(), fence.clone());
         carriers.take_up(&group.carriers);
         let pulling = stop.child_token();
-        for lane in Lane::ALL {
-            tracker.spawn(self.clone().pull(
-                carriers.clone(),
-                group.clone(),
-                lane,
-                fence.clone(),
-                pulling.clone(),
-            ));
-        }
+        let pulls: Vec<_> = Lane::ALL
+            .into_iter()
+            .map(|lane| {
+                tracker.spawn(self.clone().pull(
+                    carriers.clone(),
+                    group.clone(),
+                    lane,
+                    fence.clone(),
+                    pulling.clone(),
+                ))
+            })
+            .collect();
         let mut watch = owner.watch();
         let released = loop {
             tokio::select! {
@@ -373,6 +376,10 @@ impl Node {
         }
         self.fences.remove(&group.name);
         pulling.cancel();
+        // A pull taking a batch in finishes first: what it took is handed back below too.
+        for pull in pulls {
+            let _ = pull.await;
+        }
         carriers.give_up(&group.carriers);
         // Answers due from the carrier still take their entries out of the queue meanwhile.
         let drained = Instant::now() + crate::carrier::DRAIN_CARRIERS;
@@ -539,10 +546,12 @@ impl Node {
                 () = stop.cancelled() => return,
             }
             let now = Instant::now();
+            let owned = self.owned();
+            // Entries of a group no longer owned are not kept: another owner may take them.
             let due: Vec<jetstream::Message> = self
                 .held
                 .iter_mut()
-                .filter(|h| now.duration_since(h.pinged) >= every)
+                .filter(|h| now.duration_since(h.pinged) >= every && owned.contains(&h.group))
                 .map(|mut h| {
                     h.pinged = now;
                     h.entry.clone()
