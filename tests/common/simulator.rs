@@ -372,7 +372,7 @@ pub enum SessionEventKind {
 
 /// A session line (`UNIX_MS SESSION bound=…|bind-refused=…|closed key=value…`), or None for
 /// a submit line.
-fn parse_session_event(line: &str) -> Option<SessionEvent> {
+pub fn parse_session_event(line: &str) -> Option<SessionEvent> {
     let mut fields = line.split(' ');
     let at_ms = fields.next()?.parse().ok()?;
     let session = fields.next()?.parse().ok()?;
