@@ -499,23 +499,31 @@ async fn harness_cluster_rig_helpers() {
         .provision(&smppd::cluster::layout::Layout::new(&config, &section))
         .await
         .unwrap();
-    let client = async_nats::connect(rig.nats_urls[0].as_str())
-        .await
-        .unwrap();
-    let kv = async_nats::jetstream::new(client)
-        .get_key_value(LEASE_BUCKET)
-        .await
-        .unwrap();
+    // The bucket's max_age is the lease TTL (3 s): the record is written anew before each
+    // read. Writes go through the first server that takes them.
     let probe = format!("{GROUP_PREFIX}harness-probe");
+    let urls = rig.nats_urls.clone();
     let put = async || {
-        kv.put(
-            probe.as_str(),
-            br#"{"node":"z","ttl_ms":600000}"#.to_vec().into(),
-        )
-        .await
-        .unwrap()
+        for url in &urls {
+            let Ok(Ok(client)) =
+                tokio::time::timeout(Duration::from_secs(1), async_nats::connect(url.as_str()))
+                    .await
+            else {
+                continue;
+            };
+            let js = async_nats::jetstream::new(client);
+            let Ok(kv) = js.get_key_value(LEASE_BUCKET).await else {
+                continue;
+            };
+            let value = br#"{"node":"z","ttl_ms":3000}"#.to_vec().into();
+            let put = tokio::time::timeout(Duration::from_secs(2), kv.put(probe.as_str(), value));
+            if matches!(put.await, Ok(Ok(_))) {
+                return true;
+            }
+        }
+        false
     };
-    put().await;
+    assert!(put().await);
     let owners = rig.owners().await;
     assert_eq!(
         owners.get(&probe).map(String::as_str),
@@ -561,26 +569,35 @@ async fn harness_cluster_rig_helpers() {
     let nats = rig.nats.as_ref().unwrap();
     let leader = nats.stream_leader(&format!("KV_{LEASE_BUCKET}")).unwrap();
     assert!(nats.meta_leader().is_some());
+    let killed = Instant::now();
     rig.kill_nats(&leader);
     assert_eq!(rig.nats.as_ref().unwrap().servers.len(), 2);
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // A JetStream request waits up to 5 s for an answer, and the bucket's election takes
+    // 4 to 9 s: the first write through a live server comes about 10 s after the kill.
+    let deadline = Instant::now() + Duration::from_secs(40);
     loop {
+        let written = put().await;
         let owners = lease_owners(&rig.nats_urls).await;
-        if owners
-            .as_ref()
-            .is_ok_and(|o| o.get(&probe).is_some_and(|n| n == "z"))
+        if written
+            && owners
+                .as_ref()
+                .is_ok_and(|o| o.get(&probe).is_some_and(|n| n == "z"))
         {
+            eprintln!(
+                "lease record written and read {:.1?} after {leader} died",
+                killed.elapsed()
+            );
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "no owner read without {leader}: {owners:?}"
+            "no owner written and read without {leader}: {owners:?}"
         );
         sleep(Duration::from_millis(200)).await;
     }
     tokio::task::block_in_place(|| rig.restart_nats(&leader));
     assert_eq!(rig.nats.as_ref().unwrap().servers.len(), 3);
-    put().await;
+    assert!(put().await);
     assert_eq!(
         rig.owners().await.get(&probe).map(String::as_str),
         Some("z")
