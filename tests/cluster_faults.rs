@@ -46,8 +46,10 @@ struct Plan {
     warmup: Duration,
     /// Faults per run.
     cycles: usize,
-    /// How long a killed process stays down, or the owner paused.
+    /// How long a killed process stays down.
     down: Duration,
+    /// How long the owner stays stopped (SIGSTOP).
+    pause: Duration,
     /// Load after each fault is over.
     settle: Duration,
     /// How long the receipts of the last messages may take.
@@ -66,6 +68,7 @@ fn plan() -> Plan {
             warmup: Duration::from_secs(20),
             cycles: 4,
             down: Duration::from_secs(15),
+            pause: Duration::from_secs(15),
             settle: Duration::from_secs(20),
             drain: Duration::from_secs(120),
         }
@@ -74,7 +77,8 @@ fn plan() -> Plan {
             rate,
             warmup: Duration::from_secs(5),
             cycles: 1,
-            down: Duration::from_secs(15),
+            down: Duration::from_secs(10),
+            pause: Duration::from_secs(15),
             settle: Duration::from_secs(10),
             drain: Duration::from_secs(45),
         }
@@ -233,12 +237,12 @@ async fn d_sigstop_of_the_owner_fences_it_and_it_rejoins_as_a_non_owner() {
         let stopped_ms = now_ms();
         let stopped = Instant::now();
         rig.pause(&owner);
-        let next = rig.wait_owner(Some(&owner), plan.down).await;
+        let next = rig.wait_owner(Some(&owner), plan.pause).await;
         eprintln!(
             "d{cycle}: SIGSTOP of owner {owner}; {next} owns {:.1?} later",
             stopped.elapsed()
         );
-        sleep(plan.down.saturating_sub(stopped.elapsed())).await;
+        sleep(plan.pause.saturating_sub(stopped.elapsed())).await;
         let resumed_ms = now_ms();
         rig.resume(&owner);
         // It rejoins as a non-owner: its fence lapsed while it was stopped.
