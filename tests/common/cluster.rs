@@ -260,8 +260,10 @@ impl ClusterRig {
     /// after `limit`, saying what the bucket holds.
     pub async fn wait_owner(&self, not: Option<&str>, limit: Duration) -> String {
         let deadline = tokio::time::Instant::now() + limit;
+        let urls = self.nats.as_ref().map(|n| n.urls(3)).unwrap_or_default();
         loop {
-            let owners = self.owners().await;
+            let read = lease_owners(&urls).await;
+            let owners = read.clone().unwrap_or_default();
             if let Some(owner) = owners.values().next() {
                 if Some(owner.as_str()) != not {
                     return owner.clone();
@@ -269,7 +271,7 @@ impl ClusterRig {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no dispatch-group owner{} within {limit:?}: {LEASE_BUCKET} holds {owners:?} \
+                "no dispatch-group owner{} within {limit:?}: {LEASE_BUCKET} read {read:?} \
                  (is cluster mode wired into `smppd serve`?)\n{}",
                 not.map(|n| format!(" other than {n}")).unwrap_or_default(),
                 self.warnings()
