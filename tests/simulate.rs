@@ -11,7 +11,7 @@ use smpp_proto::receipt::{self, Receipt};
 use smpp_proto::{Body, CommandId, CommandStatus, MessageState, Pdu};
 use smppd::simulator::{ReceiptIdFormat, Simulator, SimulatorConfig, SimulatorHandle};
 use std::net::SocketAddr;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
@@ -379,13 +379,22 @@ async fn log_submits_records_each_submit_and_its_outcome() {
     let rejected = client.request(sent[1].clone()).await;
     assert_eq!(rejected.command_status, CommandStatus::ESME_RSUBMITFAIL);
 
+    // The bind's line, then a line per submit, then the close's.
     let mut lines = Vec::new();
-    common::eventually(Duration::from_secs(5), "two lines in the log", || {
+    common::eventually(Duration::from_secs(5), "three lines in the log", || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         lines = text.lines().map(str::to_owned).collect();
-        lines.len() == 2
+        lines.len() == 3
     })
     .await;
+    let first = lines.remove(0);
+    let bound: Vec<&str> = first.split(' ').collect();
+    assert_eq!(bound.len(), 6, "{bound:?}");
+    assert_eq!(bound[2], "bound=transmitter");
+    assert_eq!(bound[3], "system_id=acme");
+    assert!(bound[4].starts_with("peer=127.0.0.1:"), "{bound:?}");
+    assert_eq!(bound[5], "binds=1");
+    let session = bound[1];
     let outcomes = [
         format!("id={accepted}"),
         "status=ESME_RSUBMITFAIL".to_owned(),
@@ -397,6 +406,7 @@ async fn log_submits_records_each_submit_and_its_outcome() {
             fields[0].parse::<i64>().unwrap() > 1_600_000_000_000,
             "{line}"
         );
+        assert_eq!(fields[1], session, "the submit names its bind");
         assert_eq!(fields[2], outcome);
         let bytes: Vec<u8> = (0..fields[3].len())
             .step_by(2)
@@ -405,6 +415,93 @@ async fn log_submits_records_each_submit_and_its_outcome() {
         let pdu = Pdu::decode(&bytes.into()).unwrap();
         assert_eq!(&pdu.body, body);
     }
+    // The close of the bound session, with the binds left; the common reader tells the two
+    // kinds of line apart.
+    drop(client);
+    common::eventually(Duration::from_secs(5), "the close in the log", || {
+        common::read_session_log(&log).len() == 2
+    })
+    .await;
+    let events = common::read_session_log(&log);
+    assert_eq!(events[1].kind, common::SessionEventKind::Closed);
+    assert_eq!(events[1].session.to_string(), session);
+    assert_eq!(
+        (events[1].system_id.as_str(), events[1].binds),
+        ("acme", Some(0))
+    );
+    assert_eq!(common::read_submit_log(&log).len(), 2);
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn max_binds_refuses_a_bind_beyond_it_with_esme_ralybnd() {
+    let dir = common::temp_dir("sim-max-binds");
+    let log = dir.join("submits.log");
+    let sim = start(SimulatorConfig {
+        max_binds: NonZeroUsize::new(2),
+        log_submits: Some(log.clone()),
+        ..config()
+    })
+    .await;
+    let first = bound(&sim, CommandId::BindTransceiver, "acme").await;
+    let _second = bound(&sim, CommandId::BindTransmitter, "acme").await;
+    // Another account has binds of its own.
+    let _other = bound(&sim, CommandId::BindTransceiver, "other").await;
+
+    // A third of acme: ESME_RALYBND, then the connection closes.
+    let mut third = Client::connect(sim.addr()).await;
+    let resp = third
+        .bind(CommandId::BindTransceiver, "acme", "secret")
+        .await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_RALYBND);
+    third.expect_closed().await;
+    assert_eq!(sim.binds_refused(), 1);
+
+    // One unbinds: its slot is free again.
+    drop(first);
+    common::eventually(Duration::from_secs(5), "the slot freed", || {
+        sim.binds() == 2
+    })
+    .await;
+    let _again = bound(&sim, CommandId::BindReceiver, "acme").await;
+    assert_eq!(sim.binds_peak(), 2);
+    assert!(
+        sim.stats().contains("binds_peak=2 binds_refused=1"),
+        "{}",
+        sim.stats()
+    );
+
+    // The log: three binds of acme, one refused, one close, in that order.
+    common::eventually(Duration::from_secs(5), "six session lines", || {
+        common::read_session_log(&log).len() == 6
+    })
+    .await;
+    let events = common::read_session_log(&log);
+    let summary: Vec<(String, &str, Option<usize>)> = events
+        .iter()
+        .map(|e| (format!("{:?}", e.kind), e.system_id.as_str(), e.binds))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Bound(\"transceiver\")".to_owned(), "acme", Some(1)),
+            ("Bound(\"transmitter\")".to_owned(), "acme", Some(2)),
+            ("Bound(\"transceiver\")".to_owned(), "other", Some(1)),
+            ("Refused(\"ESME_RALYBND\")".to_owned(), "acme", None),
+            ("Closed".to_owned(), "acme", Some(1)),
+            ("Bound(\"receiver\")".to_owned(), "acme", Some(2)),
+        ]
+    );
+    // Sessions are numbered once each.
+    let mut sessions: Vec<u64> = events.iter().map(|e| e.session).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    assert_eq!(sessions.len(), 5);
+    assert!(events
+        .iter()
+        .all(|e| e.kind == common::SessionEventKind::Closed
+            || e.peer.is_some_and(|p| p.ip().is_loopback())));
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -568,4 +665,25 @@ async fn cli_stats_every_prints_the_counters_while_it_runs() {
     assert!(counted.contains("submits_throttled=0 "), "{counted}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test]
+async fn cli_max_binds_caps_binds_and_reports_the_peak() {
+    let dir = common::temp_dir("sim-cli-max-binds");
+    let mut sim = common::Simulator::start(&dir, "sim", &["--max-binds", "1"]);
+    let first = Client::bound(sim.addr, CommandId::BindTransceiver, "acme", "x").await;
+    let mut second = Client::connect(sim.addr).await;
+    let resp = second.bind(CommandId::BindTransceiver, "acme", "x").await;
+    assert_eq!(resp.command_status, CommandStatus::ESME_RALYBND);
+    second.expect_closed().await;
+    drop(first);
+    let stats = tokio::task::spawn_blocking(move || {
+        let line = sim.terminate();
+        (line, sim.sessions())
+    });
+    let (line, sessions) = stats.await.unwrap();
+    let stats = common::SimStats::parse(&line);
+    assert_eq!((stats.binds_peak, stats.binds_refused), (1, 1), "{line}");
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

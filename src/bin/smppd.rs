@@ -12,7 +12,7 @@ use smppd::app::App;
 use smppd::config::{Config, ConfigErrors, LogConfig, LogFormat};
 use smppd::simulator::{IdFormat, ReceiptForm, ReceiptIdFormat, Simulator, SimulatorConfig};
 use std::net::SocketAddr;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -145,7 +145,13 @@ struct SimulateArgs {
     /// an undecodable body, a command_length below 16, random bytes (default: never).
     #[arg(long, value_name = "N")]
     garbage_every: Option<NonZeroU64>,
-    /// Append each submit received to FILE: `UNIX_MS SESSION OUTCOME PDU_HEX` per line.
+    /// Sessions one system_id may have bound at once; a bind beyond gets ESME_RALYBND and is
+    /// closed (default: no limit).
+    #[arg(long, value_name = "N")]
+    max_binds: Option<NonZeroUsize>,
+    /// Append each submit received to FILE: `UNIX_MS SESSION OUTCOME PDU_HEX` per line; binds,
+    /// refused binds and their ends as `UNIX_MS SESSION bound=KIND|bind-refused=STATUS|closed
+    /// key=value…`.
     #[arg(long, value_name = "FILE")]
     log_submits: Option<PathBuf>,
     /// Delay before each submit response.
@@ -189,6 +195,7 @@ impl SimulateArgs {
             withhold_percent: self.withhold_percent,
             drop_every: self.drop_every,
             garbage_every: self.garbage_every,
+            max_binds: self.max_binds,
             log_submits: self.log_submits,
             response_delay: self.response_delay,
             mo_every: self.mo_every,

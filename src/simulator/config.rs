@@ -5,7 +5,7 @@
 use super::Simulator;
 use crate::config::SessionConfig;
 use std::net::SocketAddr;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -150,11 +150,15 @@ pub struct SimulatorConfig {
     /// of its response, the kinds of [`Garbage`](super::Garbage) in turn; such a submit gets
     /// no id and no receipt. `None`: never.
     pub garbage_every: Option<NonZeroU64>,
+    /// Sessions one system_id may have bound at once; a bind beyond gets ESME_RALYBND and
+    /// the connection is closed, as carriers do. `None`: no limit.
+    pub max_binds: Option<NonZeroUsize>,
     /// Append a line per submit received to this file: `UNIX_MS SESSION OUTCOME HEX`, the
     /// outcome `id=ID`, `status=NAME`, `withheld`, `dropped` (the submit that closed the
     /// session), `held` (one after it) or `garbage=KIND`
-    /// ([`Garbage::name`](super::Garbage::name)), and the PDU re-encoded in hex. `None`: no
-    /// log.
+    /// ([`Garbage::name`](super::Garbage::name)), and the PDU re-encoded in hex. Binds and
+    /// their ends have lines of their own, `UNIX_MS SESSION EVENT key=value…` (see
+    /// `log.rs`). SESSION is unique per simulator process. `None`: no log.
     pub log_submits: Option<PathBuf>,
     /// Time before each submit response.
     pub response_delay: Duration,
@@ -195,6 +199,7 @@ impl Default for SimulatorConfig {
             withhold_percent: 0,
             drop_every: None,
             garbage_every: None,
+            max_binds: None,
             log_submits: None,
             response_delay: Duration::ZERO,
             mo_every: None,

@@ -1,6 +1,18 @@
 //! `--log-submits`: a line per submit received, with what became of it, appended to a file by
 //! a thread of its own. [`Simulator::new`] opens it; the submit path and the faults write to it
 //! through [`Simulator::log_submit`]; tests in another process read it while the simulator runs.
+//!
+//! Binds and their ends have lines too ([`Simulator::log_session`]), so that a test can tell
+//! which bind a submit came on and when that bind began and ended:
+//!
+//! - `UNIX_MS SESSION bound=KIND system_id=ID peer=ADDR binds=N`: N sessions of that system_id
+//!   bound now, this one included;
+//! - `UNIX_MS SESSION bind-refused=STATUS system_id=ID peer=ADDR`;
+//! - `UNIX_MS SESSION closed system_id=ID binds=N`: a bound session ended (unbind or close), N
+//!   left.
+//!
+//! The third field tells them from submit lines, whose outcomes never contain `bound`,
+//! `refused` or `closed`.
 
 use super::{Error, Simulator};
 use crate::session::SessionInfo;
@@ -81,4 +93,16 @@ impl Simulator {
         line.push('\n');
         log.append(line);
     }
+
+    /// Appends a session line (`UNIX_MS SESSION EVENT`) to the submit log, if there is one.
+    pub(super) fn log_session(&self, session: u64, event: &dyn fmt::Display) {
+        let Some(log) = &self.log else { return };
+        let now = crate::message::now_ms();
+        log.append(format!("{now} {session} {event}\n"));
+    }
+}
+
+/// A system_id as one field of a log line: SMPP allows spaces in it, which would split it.
+pub(super) fn field(system_id: &str) -> String {
+    system_id.replace(char::is_whitespace, "_")
 }

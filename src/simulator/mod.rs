@@ -10,7 +10,8 @@
 //! Faults for testing a gateway's recovery: `drop_every` closes a session abruptly with a
 //! window of submits unanswered, `withhold_percent` leaves some submits without any answer,
 //! `throttle` refuses submits over a rate, `garbage_every` answers some submit_sm with bytes
-//! no SMPP peer should send. `log_submits` appends every submit received, with
+//! no SMPP peer should send; `max_binds` refuses binds beyond a cap per account, as carriers
+//! do. `log_submits` appends every submit received (and every bind and its end), with
 //! what became of it, to a file a test can read while the simulator runs in another process.
 //!
 //! This file holds [`Simulator`], its bind table, its start and shutdown ([`SimulatorHandle`])

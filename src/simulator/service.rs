@@ -3,7 +3,7 @@
 //! the refusals of what a carrier keeps no store for. `session::run` calls it per PDU.
 
 use super::faults::Verdict;
-use super::{jitter, mix, spread_hit, BindEntry, Simulator};
+use super::{jitter, log, mix, spread_hit, BindEntry, Simulator};
 use crate::session::{BindKind, Reply, Service, SessionInfo};
 use governor::{Quota, RateLimiter};
 use smpp_proto::pdu::{
@@ -33,7 +33,17 @@ impl Simulator {
             return Reply::Nothing;
         };
         let system_id = bind.system_id.to_string_lossy();
-        let refuse = |status| Reply::Close(pdu.response_with_status(status));
+        let refuse = |status: CommandStatus| {
+            self.log_session(
+                session.id,
+                &format_args!(
+                    "bind-refused={status} system_id={} peer={}",
+                    log::field(&system_id),
+                    session.peer
+                ),
+            );
+            Reply::Close(pdu.response_with_status(status))
+        };
         if self
             .config
             .system_id
@@ -61,7 +71,39 @@ impl Simulator {
             submits: AtomicU64::new(0),
             dropping: AtomicBool::new(false),
         };
-        self.binds().insert(session.id, Arc::new(entry));
+        // Counted and inserted under one lock: two binds racing for the last slot cannot
+        // both get it.
+        let binds = {
+            let mut table = self.binds();
+            let bound = table.values().filter(|b| b.system_id == system_id).count();
+            if self.config.max_binds.is_some_and(|max| bound >= max.get()) {
+                None
+            } else {
+                table.insert(session.id, Arc::new(entry));
+                Some(bound + 1)
+            }
+        };
+        let Some(binds) = binds else {
+            self.shared
+                .counters
+                .binds_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!(client = %system_id, peer = %session.peer, "bind refused: max_binds");
+            return refuse(CommandStatus::ESME_RALYBND);
+        };
+        self.shared
+            .counters
+            .binds_peak
+            .fetch_max(u64::try_from(binds).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.log_session(
+            session.id,
+            &format_args!(
+                "bound={} system_id={} peer={} binds={binds}",
+                kind.name(),
+                log::field(&system_id),
+                session.peer
+            ),
+        );
         if kind.can_receive() {
             // Requests through the handle wait until the session is bound, so receipts can go
             // now: they follow the bind_resp.
@@ -264,7 +306,25 @@ impl Service for Simulator {
     }
 
     fn closed(&self, session: &SessionInfo) {
-        self.binds().remove(&session.id);
+        let ended = {
+            let mut table = self.binds();
+            table.remove(&session.id).map(|entry| {
+                let left = table
+                    .values()
+                    .filter(|b| b.system_id == entry.system_id)
+                    .count();
+                (entry, left)
+            })
+        };
+        if let Some((entry, left)) = ended {
+            self.log_session(
+                session.id,
+                &format_args!(
+                    "closed system_id={} binds={left}",
+                    log::field(&entry.system_id)
+                ),
+            );
+        }
         if let Some((system_id, kind)) = &session.bound {
             tracing::info!(client = %system_id, peer = %session.peer, bind = kind.name(), "unbound");
         }

@@ -16,6 +16,10 @@ pub(super) struct Counters {
     pub(super) receipts_sent: AtomicU64,
     pub(super) receipts_dropped: AtomicU64,
     pub(super) mo_sent: AtomicU64,
+    /// The most sessions one system_id had bound at once.
+    pub(super) binds_peak: AtomicU64,
+    /// Binds refused with ESME_RALYBND by `max_binds`.
+    pub(super) binds_refused: AtomicU64,
 }
 
 impl SimulatorHandle {
@@ -44,13 +48,28 @@ impl SimulatorHandle {
         self.counter(|c| &c.garbage_sent)
     }
 
+    /// The most sessions one system_id had bound at once since start (what `max_binds` caps).
+    pub fn binds_peak(&self) -> u64 {
+        self.counter(|c| &c.binds_peak)
+    }
+
+    /// Binds refused with ESME_RALYBND because `max_binds` sessions were bound.
+    pub fn binds_refused(&self) -> u64 {
+        self.counter(|c| &c.binds_refused)
+    }
+
+    /// Sessions bound now, all system_ids together.
+    pub fn binds(&self) -> usize {
+        self.simulator.binds().len()
+    }
+
     /// The counters in one line, `name=value` separated by spaces (for `smppd simulate`'s
     /// exit, where a test in another process can read them).
     pub fn stats(&self) -> String {
         format!(
             "submits_received={} submits_throttled={} submits_withheld={} \
              connections_dropped={} garbage_sent={} receipts_sent={} receipts_dropped={} \
-             receipts_pending={} mo_sent={}",
+             receipts_pending={} mo_sent={} binds={} binds_peak={} binds_refused={}",
             self.submits_received(),
             self.submits_throttled(),
             self.submits_withheld(),
@@ -60,6 +79,9 @@ impl SimulatorHandle {
             self.receipts_dropped(),
             self.receipts_pending(),
             self.mo_sent(),
+            self.binds(),
+            self.binds_peak(),
+            self.binds_refused(),
         )
     }
 

@@ -3,18 +3,23 @@
 //! in a temp dir ([`Gateway`]) or the gateway in process ([`InProcess`]); the carrier simulator
 //! as a child process ([`Simulator`]) or in process ([`sim_in_process`]); ESMEs over a real
 //! socket that speak through `smpp-proto` ([`Client`], [`Esme`]); config builders; the PDUs
-//! tests send; the admin API; waiting for a condition; and third-party peers ([`peers`]).
+//! tests send; the admin API; waiting for a condition; and third-party peers ([`peers`]). For
+//! cluster fault runs: three nats-servers ([`nats`]), the rig of nodes, servers and carrier
+//! ([`cluster`]), a paced load ([`paced_load`]) and the run's accounting ([`accounting`]).
 //! Each crate that includes it uses part of it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+pub mod accounting;
 mod admin;
 mod client;
+pub mod cluster;
 mod config;
 mod fixtures;
 mod gateway;
 mod http;
 pub mod nats;
+pub mod paced_load;
 pub mod peers;
 mod process;
 mod simulator;

@@ -26,6 +26,9 @@ pub struct NatsCluster {
     dir: PathBuf,
     /// The servers still running, n1 first.
     pub servers: Vec<Server>,
+    /// Servers killed and not restarted yet: name, client port, HTTP port (their config
+    /// file and store stay in `dir` for [`NatsCluster::restart`]).
+    down: Vec<(String, u16, u16)>,
 }
 
 impl NatsCluster {
@@ -60,6 +63,7 @@ impl NatsCluster {
         let mut cluster = Self {
             dir: dir.clone(),
             servers: Vec::new(),
+            down: Vec::new(),
         };
         for (i, (client_port, route_port, http_port)) in ports.into_iter().enumerate() {
             let name = format!("n{}", i + 1);
@@ -78,17 +82,8 @@ impl NatsCluster {
                  routes: [{}]\n}}\n",
                 routes.join(", ")
             );
-            let config_path = dir.join(format!("{name}.conf"));
-            std::fs::write(&config_path, config).unwrap();
-            let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-            let child = Command::new(&bin)
-                .arg("-c")
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            std::fs::write(dir.join(format!("{name}.conf")), config).unwrap();
+            let child = spawn_server(&bin, &dir, &name);
             cluster.servers.push(Server {
                 name,
                 child,
@@ -100,9 +95,55 @@ impl NatsCluster {
         Ok(cluster)
     }
 
+    /// Starts a server that [`NatsCluster::kill`] stopped again, on its config, ports and
+    /// store, and waits until it is current with the meta leader again.
+    pub fn restart(&mut self, name: &str) {
+        let at = self
+            .down
+            .iter()
+            .position(|(n, _, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} is not down"));
+        let (name, client_port, http_port) = self.down.remove(at);
+        let child = spawn_server(&peers::nats_server(), &self.dir, &name);
+        self.servers.push(Server {
+            name: name.clone(),
+            child,
+            client_port,
+            http_port,
+        });
+        self.servers.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Err(why) = self.wait_ready() {
+            panic!("after restarting {name}: {why}");
+        }
+    }
+
+    /// The server leading stream `stream` (for a bucket, `KV_` and its name), from the
+    /// servers' `/jsz`; None while none does or no server knows the stream.
+    pub fn stream_leader(&self, stream: &str) -> Option<String> {
+        self.servers.iter().find_map(|s| {
+            let jsz = jsz_streams(s.http_port)?;
+            jsz["account_details"]
+                .as_array()?
+                .iter()
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|d| d["name"] == stream)
+                .and_then(|d| d["cluster"]["leader"].as_str().map(str::to_owned))
+        })
+    }
+
+    /// The JetStream meta leader, if the first server that answers names one.
+    pub fn meta_leader(&self) -> Option<String> {
+        self.servers.iter().find_map(|s| {
+            jsz(s.http_port)?["meta_cluster"]["leader"]
+                .as_str()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+    }
+
     /// Waits until [`Self::ready`]; a server that exits first is an error with its log (the
     /// others are stopped and the files removed when `self` drops).
-    fn wait_ready(&mut self) -> Result<(), String> {
+    pub fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_LIMIT;
         loop {
             for at in 0..self.servers.len() {
@@ -182,6 +223,11 @@ impl NatsCluster {
             })
     }
 
+    /// The names of the servers running now.
+    pub fn names(&self) -> Vec<String> {
+        self.servers.iter().map(|s| s.name.clone()).collect()
+    }
+
     /// `nats://127.0.0.1:PORT` of the first `n` servers.
     pub fn urls(&self, n: usize) -> Vec<String> {
         self.servers
@@ -213,6 +259,8 @@ impl NatsCluster {
         let mut server = self.servers.remove(at);
         server.child.kill().unwrap();
         server.child.wait().unwrap();
+        self.down
+            .push((server.name, server.client_port, server.http_port));
     }
 }
 
@@ -223,6 +271,30 @@ impl Drop for NatsCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `nats-server -c DIR/NAME.conf`, its output appended to `DIR/NAME.log`.
+fn spawn_server(bin: &std::path::Path, dir: &std::path::Path, name: &str) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))
+        .unwrap();
+    Command::new(bin)
+        .arg("-c")
+        .arg(dir.join(format!("{name}.conf")))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()))
+}
+
+/// A server's `/jsz?streams=true`: its accounts' streams with their cluster (leader).
+fn jsz_streams(http_port: u16) -> Option<serde_json::Value> {
+    let url = format!("http://127.0.0.1:{http_port}/jsz?accounts=true&streams=true");
+    let mut response = ureq::get(&url).call().ok()?;
+    serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
 }
 
 /// A server's `/jsz`, if it answers.

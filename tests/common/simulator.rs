@@ -69,6 +69,10 @@ pub struct SimStats {
     pub submits_throttled: u64,
     pub submits_withheld: u64,
     pub receipts_sent: u64,
+    /// The most sessions of one system_id bound at once (`--max-binds` caps it).
+    pub binds_peak: u64,
+    /// Binds refused by `--max-binds`.
+    pub binds_refused: u64,
 }
 
 impl SimStats {
@@ -79,6 +83,8 @@ impl SimStats {
             submits_throttled: field(line, "submits_throttled="),
             submits_withheld: field(line, "submits_withheld="),
             receipts_sent: field(line, "receipts_sent="),
+            binds_peak: field(line, "binds_peak="),
+            binds_refused: field(line, "binds_refused="),
         }
     }
 
@@ -284,6 +290,11 @@ impl Simulator {
     pub fn submits(&self) -> Vec<LoggedSubmit> {
         read_submit_log(self.log())
     }
+
+    /// Every bind, refused bind and end of a bound session so far, in order.
+    pub fn sessions(&self) -> Vec<SessionEvent> {
+        read_session_log(self.log())
+    }
 }
 
 impl Drop for Simulator {
@@ -292,12 +303,106 @@ impl Drop for Simulator {
     }
 }
 
-/// Every submit in a simulator's `--log-submits` file (`log_submits` in process), in order.
+/// Every submit in a simulator's `--log-submits` file (`log_submits` in process), in order
+/// (its session lines left out: [`read_session_log`]).
 pub fn read_submit_log(path: &Path) -> Vec<LoggedSubmit> {
+    read_log(path)
+        .into_iter()
+        .filter_map(|line| match line {
+            LogLine::Submit(s) => Some(s),
+            LogLine::Session(_) => None,
+        })
+        .collect()
+}
+
+/// Every line of a simulator's submit log, submits and session events, in order.
+pub fn read_log(path: &Path) -> Vec<LogLine> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     // A line still being written has no newline yet.
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-    complete.lines().map(parse_logged_submit).collect()
+    complete
+        .lines()
+        .map(|line| match parse_session_event(line) {
+            Some(event) => LogLine::Session(event),
+            None => LogLine::Submit(parse_logged_submit(line)),
+        })
+        .collect()
+}
+
+/// The binds, refused binds and closes in a simulator's submit log, in order.
+pub fn read_session_log(path: &Path) -> Vec<SessionEvent> {
+    read_log(path)
+        .into_iter()
+        .filter_map(|line| match line {
+            LogLine::Session(e) => Some(e),
+            LogLine::Submit(_) => None,
+        })
+        .collect()
+}
+
+/// One line of the submit log.
+#[derive(Clone, Debug)]
+pub enum LogLine {
+    Submit(LoggedSubmit),
+    Session(SessionEvent),
+}
+
+/// A session line of the submit log: a bind, a refused bind, or the end of a bound session.
+#[derive(Clone, Debug)]
+pub struct SessionEvent {
+    pub at_ms: i64,
+    /// The simulator's session id (unique per simulator process).
+    pub session: u64,
+    pub kind: SessionEventKind,
+    pub system_id: String,
+    /// The peer's address (binds and refused binds).
+    pub peer: Option<SocketAddr>,
+    /// Sessions of the system_id bound after the event (binds and closes).
+    pub binds: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEventKind {
+    /// `bound=KIND`.
+    Bound(String),
+    /// `bind-refused=STATUS`.
+    Refused(String),
+    Closed,
+}
+
+/// A session line (`UNIX_MS SESSION bound=…|bind-refused=…|closed key=value…`), or None for
+/// a submit line.
+pub fn parse_session_event(line: &str) -> Option<SessionEvent> {
+    let mut fields = line.split(' ');
+    let at_ms = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
+    let event = fields.next()?;
+    let kind = if let Some(kind) = event.strip_prefix("bound=") {
+        SessionEventKind::Bound(kind.to_owned())
+    } else if let Some(status) = event.strip_prefix("bind-refused=") {
+        SessionEventKind::Refused(status.to_owned())
+    } else if event == "closed" {
+        SessionEventKind::Closed
+    } else {
+        return None;
+    };
+    let mut parsed = SessionEvent {
+        at_ms,
+        session,
+        kind,
+        system_id: String::new(),
+        peer: None,
+        binds: None,
+    };
+    for field in fields {
+        match field.split_once('=') {
+            Some(("system_id", v)) => parsed.system_id = v.to_owned(),
+            Some(("peer", v)) => parsed.peer = v.parse().ok(),
+            Some(("binds", v)) => parsed.binds = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some(parsed)
 }
 
 fn parse_logged_submit(line: &str) -> LoggedSubmit {
