@@ -222,3 +222,67 @@ async fn a_client_cap_is_shared_by_the_nodes_holding_its_binds() {
     );
     assert!(accepted.iter().all(|n| *n >= 40), "{accepted:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_over_http_on_one_node_reads_back_on_another() {
+    let nats = NatsCluster::start(false);
+    let dir = temp_dir("cluster-http");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let key = "shop-key-0123456789";
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let config = node_config(&node_dir, name, sim.addr.port(), &nats)
+            .replace(
+                "window = 100",
+                &format!("window = 100\napi_keys = [{:?}]", common::api_key_hash(key)),
+            )
+            .replace(
+                "\n[[clients]]",
+                "\n[http_api]\nlisten = [\"127.0.0.1:0\"]\n\n[[clients]]",
+            );
+        nodes.push(Gateway::start_logging(&node_dir, &config, "smppd=info"));
+        if name == "a" {
+            // a owns the group: b accepts the message and reads it back from the engine.
+            eventually(Duration::from_secs(20), "a owns the group", || {
+                owner(&[("a", &nodes[0])]).is_some()
+            })
+            .await;
+        }
+    }
+    let body =
+        serde_json::json!({"to": "+447700900123", "from": "SHOP", "text": "Order 7 shipped"});
+    let accepted = common::http(
+        nodes[1].http.unwrap(),
+        "POST",
+        "/api/v1/messages",
+        ("shop", key),
+        None,
+        Some(body),
+    )
+    .await
+    .unwrap();
+    assert_eq!(accepted.status, 202, "{}", accepted.json);
+    let id = accepted.json["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/messages/{id}");
+    let mut last = serde_json::Value::Null;
+    for _ in 0..200 {
+        let answer = common::http(
+            nodes[1].http.unwrap(),
+            "GET",
+            &path,
+            ("shop", key),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        if answer.status == 200 && answer.json["status"] == "delivered" {
+            return;
+        }
+        last = answer.json;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{id} not delivered as node b reads it: {last}");
+}

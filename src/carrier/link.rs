@@ -459,6 +459,19 @@ pub(crate) async fn run_slot(
                 backoff.reset();
                 (config.reconnect_min, "the bound session ended".to_owned())
             }
+            Outcome::Refused(CommandStatus::ESME_RALYBND) => {
+                // The carrier counts binds still open for the account: a cluster's previous
+                // owner whose sessions have not closed yet, or ours from before a reconnect.
+                tracing::warn!(
+                    carrier = %config.name, slot,
+                    "bind refused: the carrier says the account is bound already (binds of \
+                     another node or of an earlier connection still open); retrying"
+                );
+                (
+                    jitter(backoff.failed()),
+                    "bind refused: already bound".to_owned(),
+                )
+            }
             Outcome::Refused(status) => {
                 // Wrong credentials will not fix themselves: retry slowly, loudly.
                 tracing::error!(

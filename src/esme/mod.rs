@@ -66,6 +66,11 @@ impl EsmeService {
         }
     }
 
+    /// The engine, in cluster mode.
+    pub(crate) fn handoff(&self) -> Option<&Arc<dyn crate::handoff::Handoff>> {
+        self.handoff.get()
+    }
+
     /// Cluster mode: this node takes at most `rate` messages per second of `system_id`'s (its
     /// share of the client's `throughput`); kept until set again.
     pub fn set_share(&self, system_id: &str, rate: std::num::NonZeroU32) {
