@@ -555,16 +555,14 @@ async fn harness_cluster_rig_helpers() {
     load.until_bound(&["a", "b", "c"], Duration::from_secs(10))
         .await;
     rig.pause("c");
-    let state = std::fs::read_to_string(format!("/proc/{}/stat", rig.pid("c"))).unwrap();
-    assert!(
-        state
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .trim_start()
-            .starts_with('T'),
-        "{state}"
-    );
+    // A signal is delivered asynchronously: the state turns T a moment later.
+    let stat = format!("/proc/{}/stat", rig.pid("c"));
+    let stopped = || {
+        let state = std::fs::read_to_string(&stat).unwrap();
+        let after = state.rsplit_once(')').unwrap().1.trim_start().to_owned();
+        after.starts_with('T')
+    };
+    common::eventually(Duration::from_secs(2), "node c stopped (state T)", stopped).await;
     rig.resume("c");
     drop(load);
 

@@ -1173,6 +1173,40 @@ pub(super) fn shown(parts: &[Message]) -> Shown {
     }
 }
 
+/// [`HttpApi::message_parts`] of a message that ended on another node of a cluster, from the
+/// final states the engine keeps (every part ended; a part not final yet is left out).
+async fn ended_parts(
+    handoff: &dyn crate::handoff::Handoff,
+    client: &str,
+    id: MessageId,
+) -> Result<Vec<Message>, ApiError> {
+    let read = |id| async move {
+        handoff
+            .message(id)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot read the message: {e}")))
+    };
+    let message = read(id)
+        .await?
+        .filter(|m| m.client == client)
+        .ok_or_else(ApiError::not_found)?;
+    let Some(part) = message.part() else {
+        return Ok(vec![message]);
+    };
+    let first = id
+        .as_u64()
+        .saturating_sub(u64::from(part.seqnum()).saturating_sub(1));
+    let mut parts = Vec::new();
+    for n in 0..u64::from(part.total()) {
+        parts.extend(
+            read(MessageId::new(first + n))
+                .await?
+                .filter(|m| m.client == client),
+        );
+    }
+    Ok(parts)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1225,38 +1259,4 @@ mod tests {
         let offsets: Vec<i64> = (0..4).map(|turn| Pace::of(0, turn, 3).offset).collect();
         assert_eq!(offsets, [0, 333, 666, 1_000]);
     }
-}
-
-/// [`HttpApi::message_parts`] of a message that ended on another node of a cluster, from the
-/// final states the engine keeps (every part ended; a part not final yet is left out).
-async fn ended_parts(
-    handoff: &dyn crate::handoff::Handoff,
-    client: &str,
-    id: MessageId,
-) -> Result<Vec<Message>, ApiError> {
-    let read = |id| async move {
-        handoff
-            .message(id)
-            .await
-            .map_err(|e| ApiError::internal(format!("cannot read the message: {e}")))
-    };
-    let message = read(id)
-        .await?
-        .filter(|m| m.client == client)
-        .ok_or_else(ApiError::not_found)?;
-    let Some(part) = message.part() else {
-        return Ok(vec![message]);
-    };
-    let first = id
-        .as_u64()
-        .saturating_sub(u64::from(part.seqnum()).saturating_sub(1));
-    let mut parts = Vec::new();
-    for n in 0..u64::from(part.total()) {
-        parts.extend(
-            read(MessageId::new(first + n))
-                .await?
-                .filter(|m| m.client == client),
-        );
-    }
-    Ok(parts)
 }
