@@ -256,33 +256,25 @@ impl Relay {
     }
 
     /// Acknowledges in JetStream the borrowed entries the client answered (gone from the
-    /// store's outbox).
+    /// store's outbox). One point read each: the outbox may hold many more of this node's own.
     async fn settle(&self, client: &str, borrowed: &mut HashMap<u64, jetstream::Message>) {
-        let Some(first) = borrowed.keys().min().copied() else {
-            return;
-        };
-        let left = match self.store.outbox(
-            client,
-            first.checked_sub(1),
-            self.store.outbox_len(client) + 1,
-        ) {
-            Ok(left) => left,
-            Err(e) => {
-                tracing::warn!(%client, error = %e, "cluster: cannot read an outbox");
-                return;
-            }
-        };
-        let left: std::collections::HashSet<u64> = left.into_iter().map(|(seq, _)| seq).collect();
-        let answered: Vec<u64> = borrowed
-            .keys()
-            .filter(|seq| !left.contains(seq))
-            .copied()
-            .collect();
-        for seq in answered {
-            if let Some(entry) = borrowed.remove(&seq) {
-                let _ = entry.double_ack().await;
+        let mut answered = Vec::new();
+        for seq in borrowed.keys() {
+            match self.store.outbox(client, seq.checked_sub(1), 1) {
+                Ok(next) if next.first().is_some_and(|(s, _)| s == seq) => {}
+                Ok(_) => answered.push(*seq),
+                Err(e) => {
+                    tracing::warn!(%client, error = %e, "cluster: cannot read an outbox");
+                    return;
+                }
             }
         }
+        let entries: Vec<_> = answered
+            .into_iter()
+            .filter_map(|seq| borrowed.remove(&seq))
+            .collect();
+        // Confirmed acknowledgements, all at once: one round trip for the lot.
+        futures_util::future::join_all(entries.iter().map(|entry| entry.double_ack())).await;
     }
 
     /// The durable pull consumer of `client`'s JetStream outbox.
