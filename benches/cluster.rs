@@ -25,8 +25,9 @@
 //! nats-server together and of the simulator; and where the time goes: each node's CPU and
 //! role (the group's owner or an accepting node), each nats-server's CPU, the messages it
 //! exchanged with clients (smppd: publishes, acks, pulls, deliveries; `/connz`) and with the
-//! other servers (replication; `/routez`), and its JetStream API requests (`/varz`), per
-//! message, and which server leads each stream. The tables go to stdout and to
+//! other servers (replication; `/routez`), and its JetStream API requests (`/jsz`), per
+//! message, and which server leads each stream; and each stream's appends and each
+//! consumer's deliveries and redeliveries per message (from the leader's `/jsz`). The tables go to stdout and to
 //! `target/bench-results/cluster-<UTC time>.md`.
 //!
 //! `cargo bench --bench cluster`. Environment:
@@ -45,6 +46,7 @@
 //! - `SMPPD_CLUSTER_CARRIER_SESSIONS`, `SMPPD_CLUSTER_CARRIER_WINDOW`: the carrier link (2, 128);
 //! - `SMPPD_CLUSTER_DURABILITY`: every node's `[store] durability` ("durable");
 //! - `SMPPD_CLUSTER_PROGRESS`: 0 to leave out the per-second progress lines (1);
+//! - `SMPPD_CLUSTER_LOG`: the nodes' `RUST_LOG` ("warn"), their lines on stderr;
 //! - `SMPPD_BENCH_DIR`: parent of the nodes' stores (default: the system temp dir; the
 //!   nats-server stores go to the system temp dir, `TMPDIR`);
 //! - `SMPPD_BENCH_RESULTS`: where the results file goes (default `target/bench-results`).
@@ -61,6 +63,7 @@ use common::{carrier_table, client, preamble, route, Gateway, Simulator};
 use load::trx::{self, Drive, Driven, Mix, Tick};
 use load::{env_count, env_u64, ms, percentile, Report};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,6 +107,7 @@ fn main() {
         carrier_window: env_u64("SMPPD_CLUSTER_CARRIER_WINDOW", 128).max(1),
         durability: std::env::var("SMPPD_CLUSTER_DURABILITY").unwrap_or_else(|_| "durable".into()),
         progress: env_u64("SMPPD_CLUSTER_PROGRESS", 1) != 0,
+        log: std::env::var("SMPPD_CLUSTER_LOG").unwrap_or_else(|_| "warn".into()),
     };
     let parent = load::store_parent();
     println!(
@@ -159,6 +163,8 @@ struct Params {
     /// Every node's `[store] durability`.
     durability: String,
     progress: bool,
+    /// The nodes' `RUST_LOG` (their lines go to stderr, prefixed "smppd: ").
+    log: String,
 }
 
 impl Params {
@@ -173,24 +179,40 @@ enum Variant {
     /// One node on its embedded store.
     Single,
     /// Three nodes, three nats-server; `fsync`: `sync_interval: always`, "quorum+fsync".
-    Cluster { fsync: bool },
+    /// `alt`: the nodes run the smppd binary `SMPPD_CLUSTER_ALT_SMPPD` names instead of
+    /// the one cargo built (A/B runs of two builds in one sitting).
+    Cluster { fsync: bool, alt: bool },
 }
 
 impl Variant {
     fn parse(name: &str) -> Self {
         match name {
             "single" => Self::Single,
-            "cluster" => Self::Cluster { fsync: false },
-            "cluster-fsync" => Self::Cluster { fsync: true },
-            _ => panic!("SMPPD_CLUSTER_VARIANTS: {name:?} is not single, cluster or cluster-fsync"),
+            "cluster" => Self::Cluster {
+                fsync: false,
+                alt: false,
+            },
+            "cluster-fsync" => Self::Cluster {
+                fsync: true,
+                alt: false,
+            },
+            "cluster-alt" => Self::Cluster {
+                fsync: false,
+                alt: true,
+            },
+            _ => panic!(
+                "SMPPD_CLUSTER_VARIANTS: {name:?} is not single, cluster, cluster-fsync or \
+                 cluster-alt"
+            ),
         }
     }
 
     fn name(self) -> &'static str {
         match self {
             Self::Single => "single",
-            Self::Cluster { fsync: false } => "cluster",
-            Self::Cluster { fsync: true } => "cluster-fsync",
+            Self::Cluster { alt: true, .. } => "cluster-alt",
+            Self::Cluster { fsync: false, .. } => "cluster",
+            Self::Cluster { fsync: true, .. } => "cluster-fsync",
         }
     }
 }
@@ -229,13 +251,22 @@ struct Outcome {
     servers: Vec<ServerFigures>,
     /// The simulator's CPU seconds, and the submit_sm it took, over the measured load.
     sim_cpu: Option<f64>,
+    /// CPU seconds of this process (the load generator), and of the whole machine (every
+    /// process, /proc/stat), over the measured load.
+    bench_cpu: Option<f64>,
+    machine_cpu: Option<f64>,
+    /// Wall seconds of the measured load.
+    wall: f64,
     carrier_taken: u64,
     /// Stream → the server leading it, at the end.
     leaders: Vec<(String, String)>,
     /// Owner at the start of the measured load (by node name), for a changed owner.
     owner_at_start: Option<String>,
-    /// What JetStream still held after the load: stream → messages.
-    left: Vec<(String, u64)>,
+    /// Where messages were, on average, while the load submitted.
+    depths: Depths,
+    /// Streams and consumers before and after the measured load.
+    js_before: JsState,
+    js_after: JsState,
 }
 
 /// The `smppd serve` config of one node: a port-0 listener, the bench client, one carrier
@@ -305,6 +336,8 @@ impl Counters {
             list.map_or(0, |l| l.iter().map(|c| n(&c[key])).sum())
         };
         let varz = monitor(http_port, "/varz").unwrap_or_default();
+        // Not /varz's: nats-server fills the JetStream part of /varz once, at its first read.
+        let jsz = monitor(http_port, "/jsz").unwrap_or_default();
         let connz = monitor(http_port, "/connz?limit=4096").unwrap_or_default();
         let routez = monitor(http_port, "/routez").unwrap_or_default();
         Self {
@@ -314,8 +347,8 @@ impl Counters {
             route_out: sum(routez["routes"].as_array(), "out_msgs"),
             in_msgs: n(&varz["in_msgs"]),
             out_msgs: n(&varz["out_msgs"]),
-            api: n(&varz["jetstream"]["stats"]["api"]["total"]),
-            api_errors: n(&varz["jetstream"]["stats"]["api"]["errors"]),
+            api: n(&jsz["api"]["total"]),
+            api_errors: n(&jsz["api"]["errors"]),
         }
     }
 }
@@ -359,7 +392,7 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         .unwrap();
     let nats = match variant {
         Variant::Single => None,
-        Variant::Cluster { fsync } => Some(NatsCluster::start(fsync)),
+        Variant::Cluster { fsync, .. } => Some(NatsCluster::start(fsync)),
     };
     let window = (params.carrier_window * 2).to_string();
     let mut simulator = Simulator::start_measured(
@@ -375,17 +408,39 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         Variant::Single => vec!["single".to_owned()],
         Variant::Cluster { .. } => ["a", "b", "c"].iter().map(|n| (*n).to_owned()).collect(),
     };
+    if let (Some(nats), Variant::Cluster { fsync, .. }) = (&nats, variant) {
+        // The first node would create the streams and buckets; wait until they can be.
+        let node_dir = dir.path().join("check");
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let text = config(
+            &node_dir,
+            simulator.addr,
+            params,
+            &cluster_section("check", nats, fsync),
+        );
+        provisioned(&node_dir, &text);
+    }
     let mut gateways: Vec<Gateway> = names
         .iter()
         .map(|name| {
             let node_dir = dir.path().join(name);
             std::fs::create_dir_all(&node_dir).unwrap();
             let section = match (&nats, variant) {
-                (Some(nats), Variant::Cluster { fsync }) => cluster_section(name, nats, fsync),
+                (Some(nats), Variant::Cluster { fsync, .. }) => cluster_section(name, nats, fsync),
                 _ => String::new(),
             };
             let text = config(&node_dir, simulator.addr, params, &section);
-            Gateway::start_measured(&node_dir, &text, "warn")
+            match variant {
+                Variant::Cluster { alt: true, .. } => {
+                    let alt = std::env::var("SMPPD_CLUSTER_ALT_SMPPD")
+                        .expect("cluster-alt: SMPPD_CLUSTER_ALT_SMPPD names no smppd binary");
+                    // `sh -c SCRIPT sh SMPPD serve --config FILE`: the script drops the built
+                    // binary's path and execs the other one (so the child's pid is its pid).
+                    let script = format!("shift; RUST_LOG={:?} exec {alt:?} \"$@\"", params.log);
+                    Gateway::start_wrapped(&node_dir, &text, &["sh", "-c", &script, "sh"])
+                }
+                _ => Gateway::start_measured(&node_dir, &text, &params.log),
+            }
         })
         .collect();
     let first_owner = wait_owner(&names, &gateways);
@@ -403,13 +458,32 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         receipt_wait: params.receipt_wait,
     };
     let warmed = trx::drive(&warmup, |_, _, _| {});
-    assert!(
-        warmed.ledger.waiting.is_empty() && warmed.ledger.refused == 0,
-        "the warm-up lost receipts ({} waiting) or had refusals ({})",
-        warmed.ledger.waiting.len(),
-        warmed.ledger.refused
-    );
+    if !warmed.ledger.waiting.is_empty() || warmed.ledger.refused > 0 {
+        for (name, gw) in names.iter().zip(&gateways) {
+            let admin = gw.admin.expect("the admin API is on");
+            let logs = gw.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(20).collect();
+            eprintln!(
+                "node {name}: status {}\nlinks {}\nlast log lines:\n{}",
+                get_json(&format!("http://{admin}/api/status")).unwrap_or_default(),
+                get_json(&format!("http://{admin}/api/links")).unwrap_or_default(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        eprintln!(
+            "carrier: {:?}; engine: {:?}",
+            simulator.latest(),
+            nats.as_ref().map(|n| JsState::read(n).consumers)
+        );
+        panic!(
+            "the warm-up lost receipts ({} waiting) or had refusals ({})",
+            warmed.ledger.waiting.len(),
+            warmed.ledger.refused
+        );
+    }
     let owner_at_start = owner(&gateways).map(|at| names[at].clone());
+    // The simulator's counters are printed every STATS_EVERY: let them catch up.
+    std::thread::sleep(common::STATS_EVERY * 2);
     // Baselines, once the warm-up is over.
     let servers: Vec<(String, u32, u16)> = nats.as_ref().map_or_else(Vec::new, |n| {
         n.servers
@@ -417,6 +491,7 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
             .map(|s| (s.name.clone(), s.pid(), s.http_port()))
             .collect()
     });
+    let js_before = nats.as_ref().map_or_else(JsState::default, JsState::read);
     let counters_before: Vec<Counters> = servers
         .iter()
         .map(|(_, _, port)| Counters::read(*port))
@@ -426,6 +501,8 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         servers.iter().map(|(_, pid, _)| server_cpu(*pid)).collect();
     let node_cpu_before: Vec<Option<f64>> = gateways.iter().map(Gateway::cpu_seconds).collect();
     let sim_cpu_before = simulator.cpu_seconds();
+    let bench_cpu_before = common::cpu_seconds(std::process::id());
+    let machine_cpu_before = machine_cpu_seconds();
     let taken_before = simulator.latest().delivered();
     let load = Drive {
         addrs: &addrs,
@@ -445,11 +522,25 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
     let mut last = (Instant::now(), cpu_now());
     let mut latencies_seen = 0;
     let sim = &simulator;
+    let owner_admin = owner(&gateways).and_then(|at| gateways[at].admin);
+    let mut depths = Depths::default();
     let driven = trx::drive(&load, |tick, at, ledger| {
-        if tick != Tick::Second || !params.progress || at < 0.5 {
-            if tick == Tick::Start {
-                last = (Instant::now(), cpu_now());
-            }
+        if tick == Tick::Start {
+            last = (Instant::now(), cpu_now());
+        }
+        if tick != Tick::Second || at < 0.5 {
+            return;
+        }
+        // Where messages are, while the load still submits (the steady part of the run).
+        let submitting = (ledger.accepted as f64) < params.messages as f64 * 0.98;
+        if !params.progress && !submitting {
+            return;
+        }
+        let depth = Depths::read(owner_admin, nats.as_ref());
+        if at >= 1.0 && submitting {
+            depths.add(&depth);
+        }
+        if !params.progress {
             return;
         }
         let now = (Instant::now(), cpu_now());
@@ -465,13 +556,20 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         second.sort_unstable();
         println!(
             "  {at:>5.1}s: accepted {:>7}, to carrier {:>7}, receipts {:>7}, submit_sm_resp p99 \
-             {} ms; CPU % of a core: smppd {}, nats {}",
+             {} ms; CPU % of a core: smppd {}, nats {}; at: engine {}+{}, queued {}, window {}, \
+             recording {}, outbox {}",
             ledger.accepted,
             sim.latest().delivered() - taken_before,
             ledger.receipted.len(),
             ms(percentile(&second, 99.0)),
             percent(now.1 .0, last.1 .0),
             percent(now.1 .1, last.1 .1),
+            depth.engine_waiting,
+            depth.engine_unacked,
+            depth.queued,
+            depth.window,
+            depth.recording,
+            depth.outbox,
         );
         last = now;
     });
@@ -482,13 +580,20 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         .iter()
         .map(|(_, _, port)| Counters::read(*port))
         .collect();
+    let wall = driven.ended.duration_since(driven.started).as_secs_f64();
+    let bench_cpu = common::cpu_seconds(std::process::id())
+        .zip(bench_cpu_before)
+        .map(|(a, b)| a - b);
+    let machine_cpu = machine_cpu_seconds()
+        .zip(machine_cpu_before)
+        .map(|(a, b)| a - b);
     let sim_cpu = simulator
         .cpu_seconds()
         .zip(sim_cpu_before)
         .map(|(a, b)| a - b);
     let owner_at_end = owner(&gateways);
     let leaders = nats.as_ref().map_or_else(Vec::new, stream_leaders);
-    let left = nats.as_ref().map_or_else(Vec::new, stream_messages);
+    let js_after = nats.as_ref().map_or_else(JsState::default, JsState::read);
     std::thread::sleep(common::STATS_EVERY * 2);
     let carrier_taken = simulator.latest().delivered() - taken_before;
     let nodes = names
@@ -535,11 +640,209 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         nodes,
         servers,
         sim_cpu,
+        bench_cpu,
+        machine_cpu,
+        wall,
         carrier_taken,
         leaders,
         owner_at_start,
-        left,
+        depths,
+        js_before,
+        js_after,
     }
+}
+
+/// Runs `smppd cluster check` on `text` (written to `dir/check.toml`) until it creates or
+/// finds every stream and bucket. Right after the servers elected a meta leader with every
+/// server current, a stream of 3 replicas may still be refused for a while ("no suitable
+/// peers for placement, peer offline"), and a node would fail to start.
+fn provisioned(dir: &Path, text: &str) {
+    let path = dir.join("check.toml");
+    std::fs::write(&path, text).unwrap();
+    let deadline = Instant::now() + OWNER_LIMIT;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smppd"))
+            .args(["cluster", "check", "--config"])
+            .arg(&path)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            if tries > 1 {
+                println!("  streams and buckets ready after {tries} tries");
+            }
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "smppd cluster check still fails after {OWNER_LIMIT:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Streams and consumers, each as its leader sees it: appends (last sequence), deliveries
+/// and redeliveries, entries waiting for an ack or for delivery.
+#[derive(Clone, Default)]
+struct JsState {
+    /// Stream → (last sequence, messages held).
+    streams: BTreeMap<String, (u64, u64)>,
+    /// "stream/consumer" → its figures.
+    consumers: BTreeMap<String, ConsumerState>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ConsumerState {
+    delivered: u64,
+    redelivered: u64,
+    ack_pending: u64,
+    pending: u64,
+}
+
+impl JsState {
+    fn read(nats: &NatsCluster) -> Self {
+        let mut state = Self::default();
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        for server in &nats.servers {
+            let Some(jsz) = monitor(
+                server.http_port(),
+                "/jsz?accounts=true&streams=true&consumers=true",
+            ) else {
+                continue;
+            };
+            let accounts = jsz["account_details"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for stream in accounts
+                .iter()
+                .flat_map(|a| a["stream_detail"].as_array().cloned().unwrap_or_default())
+            {
+                let leads =
+                    |v: &Value| v["cluster"]["leader"].as_str() == Some(server.name.as_str());
+                let name = stream["name"].as_str().unwrap_or("?").to_owned();
+                if leads(&stream) {
+                    state.streams.insert(
+                        name.clone(),
+                        (
+                            n(&stream["state"]["last_seq"]),
+                            n(&stream["state"]["messages"]),
+                        ),
+                    );
+                }
+                // A consumer's leader may be another server than its stream's.
+                for consumer in stream["consumer_detail"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|c| leads(c))
+                {
+                    state.consumers.insert(
+                        format!("{name}/{}", consumer["name"].as_str().unwrap_or("?")),
+                        ConsumerState {
+                            delivered: n(&consumer["delivered"]["consumer_seq"]),
+                            redelivered: n(&consumer["num_redelivered"]),
+                            ack_pending: n(&consumer["num_ack_pending"]),
+                            pending: n(&consumer["num_pending"]),
+                        },
+                    );
+                }
+            }
+        }
+        state
+    }
+}
+
+/// Messages at each stage of the path, summed over samples (one a second): means over them
+/// divided by the rate give the mean time spent there (Little's law).
+#[derive(Clone, Copy, Default)]
+struct Depths {
+    samples: u32,
+    /// In the dispatch queue in JetStream, not yet delivered to the owner.
+    engine_waiting: u64,
+    /// Delivered to the owner, not yet acknowledged by it.
+    engine_unacked: u64,
+    /// In the owner's store queue (not yet recorded as sent: waiting to go, in the carrier's
+    /// window, or answered and being recorded).
+    queued: u64,
+    /// In the carrier link's windows (written, not answered).
+    window: u64,
+    /// Answered by the carrier, carrier id being recorded (in cluster mode: and indexed in
+    /// the engine and the entry acknowledged).
+    recording: u64,
+    /// Receipts in the owner's outbox, not yet answered by the client.
+    outbox: u64,
+}
+
+impl Depths {
+    /// One sample, now.
+    fn read(owner: Option<SocketAddr>, nats: Option<&NatsCluster>) -> Self {
+        let mut depths = Self {
+            samples: 1,
+            ..Self::default()
+        };
+        depths.sample(owner, nats);
+        depths
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.samples += other.samples;
+        self.engine_waiting += other.engine_waiting;
+        self.engine_unacked += other.engine_unacked;
+        self.queued += other.queued;
+        self.window += other.window;
+        self.recording += other.recording;
+        self.outbox += other.outbox;
+    }
+
+    fn sample(&mut self, owner: Option<SocketAddr>, nats: Option<&NatsCluster>) {
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        if let Some(admin) = owner {
+            if let Some(status) = get_json(&format!("http://{admin}/api/status")) {
+                self.queued += n(&status["queued"]);
+                self.outbox += n(&status["outbox"]);
+            }
+            if let Some(links) = get_json(&format!("http://{admin}/api/links")) {
+                for link in links.as_array().into_iter().flatten() {
+                    self.window += n(&link["window_used"]);
+                    self.recording += n(&link["recording"]);
+                }
+            }
+        }
+        if let Some(nats) = nats {
+            let js = JsState::read(nats);
+            for (name, consumer) in &js.consumers {
+                if name.starts_with("SMPPD_Q/") {
+                    self.engine_waiting += consumer.pending;
+                    self.engine_unacked += consumer.ack_pending;
+                }
+            }
+        }
+    }
+
+    fn mean(&self, sum: u64) -> f64 {
+        sum as f64 / f64::from(self.samples.max(1))
+    }
+}
+
+/// CPU seconds every processor of the machine spent busy so far (/proc/stat: all but idle
+/// and iowait).
+fn machine_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle) as f64 / 100.0)
 }
 
 /// Every stream's detail from the first server that gives it (`/jsz`).
@@ -572,21 +875,6 @@ fn stream_leaders(nats: &NatsCluster) -> Vec<(String, String)> {
         .collect();
     leaders.sort();
     leaders
-}
-
-/// Stream → messages it holds.
-fn stream_messages(nats: &NatsCluster) -> Vec<(String, u64)> {
-    let mut left: Vec<(String, u64)> = streams(nats)
-        .iter()
-        .map(|s| {
-            (
-                s["name"].as_str().unwrap_or("?").to_owned(),
-                s["state"]["messages"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    left.sort();
-    left
 }
 
 /// `n` per second over `secs`, "-" without time.
@@ -644,10 +932,30 @@ fn summary_row(variant: Variant, round: usize, o: &Outcome) -> Vec<String> {
             us_per(nats_cpu, accepted)
         },
         us_per(o.sim_cpu, accepted),
+        us_per(o.bench_cpu, accepted),
+        others(o),
     ]
 }
 
-const SUMMARY: [&str; 11] = [
+/// CPU of every other process on the machine over the load, in % of one core (another
+/// session's build or tests: this run's figures are worth less the higher it is).
+fn others(o: &Outcome) -> String {
+    let ours: Option<f64> = o
+        .nodes
+        .iter()
+        .map(|n| n.cpu)
+        .chain(o.servers.iter().map(|s| s.cpu))
+        .chain([o.sim_cpu, o.bench_cpu])
+        .sum();
+    match (o.machine_cpu, ours) {
+        (Some(all), Some(ours)) if o.wall > 0.0 => {
+            format!("{:.0}", ((all - ours).max(0.0)) * 100.0 / o.wall)
+        }
+        _ => "?".to_owned(),
+    }
+}
+
+const SUMMARY: [&str; 14] = [
     "variant",
     "round",
     "accepted/s",
@@ -655,10 +963,13 @@ const SUMMARY: [&str; 11] = [
     "submit_sm_resp p50 / p99 ms",
     "submit → receipt p50 / p99 ms",
     "receipts lost / duplicated / unknown",
+    "receipts after ≥ 1 s",
     "refused",
     "smppd CPU µs/msg (all nodes)",
     "nats CPU µs/msg (all servers)",
     "simulator CPU µs/msg",
+    "load generator CPU µs/msg",
+    "other processes, % of a core",
 ];
 
 const NODE_HEADER: [&str; 5] = ["node", "role", "CPU s", "CPU µs/msg", "peak RSS MiB"];
@@ -762,7 +1073,9 @@ fn print_run(params: &Params, variant: Variant, round: usize, o: &Outcome) {
     print!("{}", load::markdown_table(&NODE_HEADER, &node_rows(o)));
     if !o.servers.is_empty() {
         print!("{}", load::markdown_table(&SERVER_HEADER, &server_rows(o)));
+        print!("{}", load::markdown_table(&ENGINE_HEADER, &engine_rows(o)));
     }
+    print!("{}", load::markdown_table(&WAIT_HEADER, &wait_rows(o)));
     let l = &o.driven.ledger;
     println!(
         "  carrier took {} submit_sm (accepted {}); run {:.1} s; offered {}",
@@ -838,24 +1151,125 @@ fn report(params: &Params, parent: &Path, runs: &[(Variant, usize, Outcome)]) ->
                     format!("; the owner changed during the load ({a} → {})", b.name),
                 _ => String::new(),
             },
-            if o.left.iter().any(|(_, n)| *n > 0) {
-                format!(
-                    "; left in JetStream after it: {}",
-                    o.left
-                        .iter()
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(s, n)| format!("{s} {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                String::new()
+            {
+                let left: Vec<String> = o
+                    .js_after
+                    .streams
+                    .iter()
+                    .filter(|(name, (_, held))| *held > 0 && name.as_str() != "KV_SMPPD_CID")
+                    .map(|(name, (_, held))| format!("{name} {held}"))
+                    .collect();
+                if left.is_empty() {
+                    String::new()
+                } else {
+                    format!("; held in JetStream after it: {}", left.join(", "))
+                }
             },
         ));
         report.table(&NODE_HEADER, &node_rows(o));
         if !o.servers.is_empty() {
             report.table(&SERVER_HEADER, &server_rows(o));
+            report.table(&ENGINE_HEADER, &engine_rows(o));
         }
+        report.table(&WAIT_HEADER, &wait_rows(o));
     }
     report
+}
+
+const WAIT_HEADER: [&str; 3] = [
+    "where messages wait (while the load submits)",
+    "mean messages there",
+    "≈ mean time there, ms",
+];
+
+/// Mean depth of each stage, and the time it stands for at the run's full-path rate.
+fn wait_rows(o: &Outcome) -> Vec<Vec<String>> {
+    let d = &o.depths;
+    let rate = o
+        .driven
+        .receipt_secs()
+        .filter(|s| *s > 0.0)
+        .map(|s| o.driven.ledger.receipted.len() as f64 / s);
+    let row = |stage: &str, sum: u64| {
+        let mean = d.mean(sum);
+        vec![
+            stage.to_owned(),
+            format!("{mean:.0}"),
+            rate.map_or_else(|| "-".to_owned(), |r| format!("{:.1}", mean * 1000.0 / r)),
+        ]
+    };
+    let mut rows = Vec::new();
+    if !o.servers.is_empty() {
+        rows.push(row(
+            "engine: dispatch queue, not yet delivered to the owner",
+            d.engine_waiting,
+        ));
+        rows.push(row(
+            "engine: delivered to the owner, not yet acknowledged",
+            d.engine_unacked,
+        ));
+    }
+    rows.push(row(
+        "owner's store queue (to send, in the window, or being recorded)",
+        d.queued,
+    ));
+    rows.push(row("of which in the carrier link's windows", d.window));
+    rows.push(row(
+        "of which answered, being recorded (cluster: and indexed, acknowledged)",
+        d.recording,
+    ));
+    rows.push(row(
+        "receipts in the owner's outbox, not yet answered by the client",
+        d.outbox,
+    ));
+    rows.push(vec![
+        format!("({} samples)", d.samples),
+        String::new(),
+        String::new(),
+    ]);
+    rows
+}
+
+const ENGINE_HEADER: [&str; 6] = [
+    "stream or consumer",
+    "appended or delivered per msg",
+    "redelivered",
+    "ack pending after",
+    "waiting for delivery after",
+    "held after",
+];
+
+/// Each stream's appends and each consumer's deliveries over the load, per message.
+fn engine_rows(o: &Outcome) -> Vec<Vec<String>> {
+    let m = o.driven.ledger.accepted;
+    let mut rows = Vec::new();
+    for (name, (last, held)) in &o.js_after.streams {
+        let before = o.js_before.streams.get(name).map_or(0, |s| s.0);
+        if last - before == 0 && *held == 0 {
+            continue;
+        }
+        rows.push(vec![
+            name.clone(),
+            per_msg(last - before, m),
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            held.to_string(),
+        ]);
+    }
+    for (name, after) in &o.js_after.consumers {
+        let before = o.js_before.consumers.get(name).copied().unwrap_or_default();
+        rows.push(vec![
+            format!("consumer {name}"),
+            per_msg(after.delivered.saturating_sub(before.delivered), m),
+            after
+                .redelivered
+                .saturating_sub(before.redelivered)
+                .to_string(),
+            after.ack_pending.to_string(),
+            after.pending.to_string(),
+            "-".to_owned(),
+        ]);
+    }
+    rows
 }
