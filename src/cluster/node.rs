@@ -29,8 +29,18 @@ use tokio_util::sync::CancellationToken;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Queue entries an owner works on at once per group and lane, at most.
 const MAX_ACK_PENDING: i64 = 10_000;
-/// Entries taken into the store in one commit, at most.
+/// Entries taken from the pull at once, at most (several such chunks that arrive during a
+/// commit share the next one).
 const PULL_BATCH: usize = 256;
+/// Entries each pull request asks for (the client asks again once half of them came). The
+/// pull is read all along, while earlier entries are being committed to the store: the
+/// queue's throughput is then about this many entries per server round trip, not per
+/// round trip plus commit.
+const PULL_AHEAD: usize = 1024;
+/// Chunks pulled and waiting for their commit, at most (then the pull waits).
+const TAKE_IN_QUEUE: usize = 16;
+/// The pull's idle heartbeat (async-nats' default for `messages()`).
+const PULL_HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// One queue entry this node works on: the engine's handle to acknowledge it.
 struct Held {
@@ -271,7 +281,9 @@ impl Node {
         self.forget_queued(group).await;
     }
 
-    /// Pulls one lane of `group`'s queue into the store while `fence` holds.
+    /// Pulls one lane of `group`'s queue into the store while `fence` holds. The pull is
+    /// read all along (so that its next requests go out) and hands what comes to a task that
+    /// takes it into the store, one commit at a time for everything that came meanwhile.
     async fn pull(
         self: Arc<Self>,
         carriers: Arc<Carriers>,
@@ -280,9 +292,50 @@ impl Node {
         fence: Fence,
         stop: CancellationToken,
     ) {
+        let (chunks, mut taken) =
+            tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(TAKE_IN_QUEUE);
+        let taker = {
+            let (this, fence, group) = (self.clone(), fence.clone(), group.name.clone());
+            tokio::spawn(async move {
+                while let Some(mut batch) = taken.recv().await {
+                    while let Ok(more) = taken.try_recv() {
+                        batch.extend(more);
+                    }
+                    if fence.is_valid() {
+                        this.take_in(&carriers, &group, batch).await;
+                    } else {
+                        for entry in batch {
+                            let _ = entry.ack_with(AckKind::Nak(None)).await;
+                        }
+                    }
+                }
+            })
+        };
+        self.pull_into(&group, lane, &fence, &stop, &chunks).await;
+        // What was pulled is taken in (or handed back) before this returns.
+        drop(chunks);
+        let _ = taker.await;
+    }
+
+    /// The pull of [`Self::pull`]: sends every chunk to `chunks` until `stop` or the fence
+    /// lapses.
+    async fn pull_into(
+        &self,
+        group: &Group,
+        lane: Lane,
+        fence: &Fence,
+        stop: &CancellationToken,
+        chunks: &tokio::sync::mpsc::Sender<Vec<jetstream::Message>>,
+    ) {
         while !stop.is_cancelled() && fence.is_valid() {
             let entries = match self.consumer(&group.name, lane).await {
-                Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+                Ok(consumer) => consumer
+                    .stream()
+                    .max_messages_per_batch(PULL_AHEAD)
+                    .heartbeat(PULL_HEARTBEAT)
+                    .messages()
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             let mut entries = match entries {
@@ -319,7 +372,9 @@ impl Node {
                     }
                     return;
                 }
-                self.take_in(&carriers, &group.name, batch).await;
+                if chunks.send(batch).await.is_err() {
+                    return;
+                }
             }
         }
     }
