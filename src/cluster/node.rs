@@ -16,6 +16,7 @@ use crate::carrier::Carriers;
 use crate::handoff::{BoxFuture, Handoff, HandoffError};
 use crate::message::{Message, MessageId};
 use crate::store::Store;
+use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::{self, consumer, kv, AckKind};
 use dashmap::DashMap;
 use futures_util::StreamExt;
@@ -39,8 +40,10 @@ const PULL_BATCH: usize = 256;
 const PULL_AHEAD: usize = 1024;
 /// Chunks pulled and waiting for their commit, at most (then the pull waits).
 const TAKE_IN_QUEUE: usize = 16;
-/// The pull's idle heartbeat (async-nats' default for `messages()`).
-const PULL_HEARTBEAT: Duration = Duration::from_secs(15);
+/// The pull's idle heartbeat: two missed, the pull starts over (a server gone quiet).
+const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+/// The pause before pulling again after a pull request nobody answered.
+const PULL_RETRY: Duration = Duration::from_millis(200);
 
 /// One queue entry this node works on: the engine's handle to acknowledge it.
 struct Held {
@@ -356,11 +359,17 @@ impl Node {
                 let Some(batch) = batch else {
                     break; // The pull ended (a server went away): pull again.
                 };
+                let mut unanswered = false;
                 let batch: Vec<_> = batch
                     .into_iter()
                     .filter_map(|entry| match entry {
                         Ok(entry) => Some(entry),
                         Err(e) => {
+                            unanswered |= matches!(
+                                e.kind(),
+                                MessagesErrorKind::NoResponders
+                                    | MessagesErrorKind::MissingHeartbeat
+                            );
                             tracing::debug!(error = %e, "cluster: pull interrupted");
                             None
                         }
@@ -374,6 +383,16 @@ impl Node {
                 }
                 if chunks.send(batch).await.is_err() {
                     return;
+                }
+                if unanswered {
+                    // The pull request reached no consumer (one just created has no leader
+                    // yet; a leader went away) or its server went quiet: the client would ask
+                    // again only once the request expires (35 s), the queue idle meanwhile.
+                    tracing::info!(group = %group.name, lane = lane.token(), "cluster: pull unanswered; pulling again");
+                    tokio::select! {
+                        () = tokio::time::sleep(PULL_RETRY) => break,
+                        () = stop.cancelled() => return,
+                    }
                 }
             }
         }
