@@ -420,26 +420,42 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
         );
         provisioned(&node_dir, &text);
     }
+    let start = |name: &str| {
+        let node_dir = dir.path().join(name);
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let section = match (&nats, variant) {
+            (Some(nats), Variant::Cluster { fsync, .. }) => cluster_section(name, nats, fsync),
+            _ => String::new(),
+        };
+        let text = config(&node_dir, simulator.addr, params, &section);
+        match variant {
+            Variant::Cluster { alt: true, .. } => {
+                let alt = std::env::var("SMPPD_CLUSTER_ALT_SMPPD")
+                    .expect("cluster-alt: SMPPD_CLUSTER_ALT_SMPPD names no smppd binary");
+                // `sh -c SCRIPT sh SMPPD serve --config FILE`: the script drops the built
+                // binary's path and execs the other one (so the child's pid is its pid).
+                let script = format!("shift; RUST_LOG={:?} exec {alt:?} \"$@\"", params.log);
+                Gateway::start_wrapped(&node_dir, &text, &["sh", "-c", &script, "sh"])
+            }
+            _ => Gateway::start_measured(&node_dir, &text, &params.log),
+        }
+    };
     let mut gateways: Vec<Gateway> = names
         .iter()
         .map(|name| {
-            let node_dir = dir.path().join(name);
-            std::fs::create_dir_all(&node_dir).unwrap();
-            let section = match (&nats, variant) {
-                (Some(nats), Variant::Cluster { fsync, .. }) => cluster_section(name, nats, fsync),
-                _ => String::new(),
-            };
-            let text = config(&node_dir, simulator.addr, params, &section);
-            match variant {
-                Variant::Cluster { alt: true, .. } => {
-                    let alt = std::env::var("SMPPD_CLUSTER_ALT_SMPPD")
-                        .expect("cluster-alt: SMPPD_CLUSTER_ALT_SMPPD names no smppd binary");
-                    // `sh -c SCRIPT sh SMPPD serve --config FILE`: the script drops the built
-                    // binary's path and execs the other one (so the child's pid is its pid).
-                    let script = format!("shift; RUST_LOG={:?} exec {alt:?} \"$@\"", params.log);
-                    Gateway::start_wrapped(&node_dir, &text, &["sh", "-c", &script, "sh"])
+            // A node may exit at start on a bucket that does not answer yet, just created
+            // ("503 no responders" reading SMPPD_NODES): started again, up to 3 times.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| start(name))) {
+                    Ok(gateway) => break gateway,
+                    Err(_) if attempt < 3 && variant != Variant::Single => {
+                        eprintln!("node {name} did not start (above); starting it again");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    Err(panic) => std::panic::resume_unwind(panic),
                 }
-                _ => Gateway::start_measured(&node_dir, &text, &params.log),
             }
         })
         .collect();
@@ -924,6 +940,11 @@ fn summary_row(variant: Variant, round: usize, o: &Outcome) -> Vec<String> {
             ms(percentile(&l.receipt_latency_us, 99.0))
         ),
         format!("{} / {} / {}", l.waiting.len(), l.duplicated, l.early.len()),
+        l.receipt_latency_us
+            .iter()
+            .filter(|us| **us >= 1_000_000)
+            .count()
+            .to_string(),
         l.refused.to_string(),
         us_per(smppd_cpu, accepted),
         if o.servers.is_empty() {
