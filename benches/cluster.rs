@@ -59,7 +59,7 @@ mod common;
 mod load;
 
 use common::nats::NatsCluster;
-use common::{carrier_table, client, preamble, route, Gateway, Simulator};
+use common::{carrier_table, client, preamble, route, Commits, Gateway, Simulator};
 use load::trx::{self, Drive, Driven, Mix, Tick};
 use load::{env_count, env_u64, ms, percentile, Report};
 use serde_json::Value;
@@ -224,6 +224,9 @@ struct NodeFigures {
     owner: bool,
     cpu: Option<f64>,
     peak_rss_kib: Option<u64>,
+    /// Its store's group commits over the load (count, operations, flush + fsync µs);
+    /// none from a `cluster-alt` node, which does not log them.
+    commits: Commits,
 }
 
 /// One nats-server over the measured load: deltas of its counters.
@@ -516,6 +519,7 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
     let server_cpu_before: Vec<Option<f64>> =
         servers.iter().map(|(_, pid, _)| server_cpu(*pid)).collect();
     let node_cpu_before: Vec<Option<f64>> = gateways.iter().map(Gateway::cpu_seconds).collect();
+    let commits_before: Vec<Commits> = gateways.iter().map(Gateway::commits).collect();
     let sim_cpu_before = simulator.cpu_seconds();
     let bench_cpu_before = common::cpu_seconds(std::process::id());
     let machine_cpu_before = machine_cpu_seconds();
@@ -623,6 +627,15 @@ fn run(params: &Params, parent: &Path, variant: Variant) -> Outcome {
                 .zip(node_cpu_before[at])
                 .map(|(a, b)| a - b),
             peak_rss_kib: gw.peak_rss_kib(),
+            commits: {
+                let (a, b) = (gw.commits(), commits_before[at]);
+                Commits {
+                    count: a.count - b.count,
+                    ops: a.ops - b.ops,
+                    sync_us: a.sync_us - b.sync_us,
+                    max_sync_us: a.max_sync_us,
+                }
+            },
         })
         .collect();
     let servers = servers
@@ -993,7 +1006,16 @@ const SUMMARY: [&str; 14] = [
     "other processes, % of a core",
 ];
 
-const NODE_HEADER: [&str; 5] = ["node", "role", "CPU s", "CPU µs/msg", "peak RSS MiB"];
+const NODE_HEADER: [&str; 8] = [
+    "node",
+    "role",
+    "CPU s",
+    "CPU µs/msg",
+    "peak RSS MiB",
+    "store commits",
+    "mean ops per commit",
+    "mean flush + fsync ms",
+];
 
 fn node_rows(o: &Outcome) -> Vec<Vec<String>> {
     let accepted = o.driven.ledger.accepted;
@@ -1011,6 +1033,9 @@ fn node_rows(o: &Outcome) -> Vec<Vec<String>> {
                 n.cpu.map_or_else(|| "?".to_owned(), |c| format!("{c:.2}")),
                 us_per(n.cpu, accepted),
                 load::rss_mib(n.peak_rss_kib),
+                n.commits.count.to_string(),
+                n.commits.mean_batch(),
+                n.commits.mean_sync_ms(),
             ]
         })
         .collect()
