@@ -1,11 +1,13 @@
-//! What the `submit`, `e2e` and `backlog` benchmarks share on top of the test kit
+//! What the `submit`, `e2e`, `cluster` and `backlog` benchmarks share on top of the test kit
 //! (`tests/common`, which each includes beside this as `common`, for the `smppd serve` and
 //! `smppd simulate` child processes, config builders and the admin API): the environment, the
-//! submit_sm they send, binds submitting as fast as their window allows, the numbers they print
-//! and the results file. Included by each with `#[path = "load/mod.rs"] mod load;`; each
-//! uses only part of it.
+//! submit_sm they send, binds submitting as fast as their window allows, the transceiver load
+//! of the full-path benchmarks ([`trx`]), the numbers they print and the results file.
+//! Included by each with `#[path = "load/mod.rs"] mod load;`; each uses only part of it.
 
 #![allow(dead_code)] // each bench uses a different part of it
+
+pub(crate) mod trx;
 
 use crate::common;
 use bytes::{Buf, BytesMut};
@@ -437,7 +439,7 @@ impl Report {
 }
 
 /// A markdown table; numbers (all but the first column) right-aligned.
-fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut t = format!("| {} |\n|", header.join(" | "));
     for i in 0..header.len() {
         t.push_str(if i == 0 { "---|" } else { "---:|" });

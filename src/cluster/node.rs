@@ -16,6 +16,7 @@ use crate::carrier::Carriers;
 use crate::handoff::{BoxFuture, Handoff, HandoffError};
 use crate::message::{Message, MessageId};
 use crate::store::Store;
+use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::{self, consumer, kv, AckKind};
 use dashmap::DashMap;
 use futures_util::StreamExt;
@@ -29,8 +30,20 @@ use tokio_util::sync::CancellationToken;
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Queue entries an owner works on at once per group and lane, at most.
 const MAX_ACK_PENDING: i64 = 10_000;
-/// Entries taken into the store in one commit, at most.
+/// Entries taken from the pull at once, at most (several such chunks that arrive during a
+/// commit share the next one).
 const PULL_BATCH: usize = 256;
+/// Entries each pull request asks for (the client asks again once half of them came). The
+/// pull is read all along, while earlier entries are being committed to the store: the
+/// queue's throughput is then about this many entries per server round trip, not per
+/// round trip plus commit.
+const PULL_AHEAD: usize = 1024;
+/// Chunks pulled and waiting for their commit, at most (then the pull waits).
+const TAKE_IN_QUEUE: usize = 16;
+/// The pull's idle heartbeat: two missed, the pull starts over (a server gone quiet).
+const PULL_HEARTBEAT: Duration = Duration::from_secs(5);
+/// The pause before pulling again after a pull request nobody answered.
+const PULL_RETRY: Duration = Duration::from_millis(200);
 
 /// One queue entry this node works on: the engine's handle to acknowledge it.
 struct Held {
@@ -390,7 +403,9 @@ impl Node {
         self.forget_queued(group).await;
     }
 
-    /// Pulls one lane of `group`'s queue into the store while `fence` holds.
+    /// Pulls one lane of `group`'s queue into the store while `fence` holds. The pull is
+    /// read all along (so that its next requests go out) and hands what comes to a task that
+    /// takes it into the store, one commit at a time for everything that came meanwhile.
     async fn pull(
         self: Arc<Self>,
         carriers: Arc<Carriers>,
@@ -399,9 +414,50 @@ impl Node {
         fence: Fence,
         stop: CancellationToken,
     ) {
+        let (chunks, mut taken) =
+            tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(TAKE_IN_QUEUE);
+        let taker = {
+            let (this, fence, group) = (self.clone(), fence.clone(), group.name.clone());
+            tokio::spawn(async move {
+                while let Some(mut batch) = taken.recv().await {
+                    while let Ok(more) = taken.try_recv() {
+                        batch.extend(more);
+                    }
+                    if fence.is_valid() {
+                        this.take_in(&carriers, &group, batch).await;
+                    } else {
+                        for entry in batch {
+                            let _ = entry.ack_with(AckKind::Nak(None)).await;
+                        }
+                    }
+                }
+            })
+        };
+        self.pull_into(&group, lane, &fence, &stop, &chunks).await;
+        // What was pulled is taken in (or handed back) before this returns.
+        drop(chunks);
+        let _ = taker.await;
+    }
+
+    /// The pull of [`Self::pull`]: sends every chunk to `chunks` until `stop` or the fence
+    /// lapses.
+    async fn pull_into(
+        &self,
+        group: &Group,
+        lane: Lane,
+        fence: &Fence,
+        stop: &CancellationToken,
+        chunks: &tokio::sync::mpsc::Sender<Vec<jetstream::Message>>,
+    ) {
         while !stop.is_cancelled() && fence.is_valid() {
             let entries = match self.consumer(&group.name, lane).await {
-                Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+                Ok(consumer) => consumer
+                    .stream()
+                    .max_messages_per_batch(PULL_AHEAD)
+                    .heartbeat(PULL_HEARTBEAT)
+                    .messages()
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             let mut entries = match entries {
@@ -422,11 +478,17 @@ impl Node {
                 let Some(batch) = batch else {
                     break; // The pull ended (a server went away): pull again.
                 };
+                let mut unanswered = false;
                 let batch: Vec<_> = batch
                     .into_iter()
                     .filter_map(|entry| match entry {
                         Ok(entry) => Some(entry),
                         Err(e) => {
+                            unanswered |= matches!(
+                                e.kind(),
+                                MessagesErrorKind::NoResponders
+                                    | MessagesErrorKind::MissingHeartbeat
+                            );
                             tracing::debug!(error = %e, "cluster: pull interrupted");
                             None
                         }
@@ -438,7 +500,19 @@ impl Node {
                     }
                     return;
                 }
-                self.take_in(&carriers, &group.name, batch).await;
+                if chunks.send(batch).await.is_err() {
+                    return;
+                }
+                if unanswered {
+                    // The pull request reached no consumer (one just created has no leader
+                    // yet; a leader went away) or its server went quiet: the client would ask
+                    // again only once the request expires (35 s), the queue idle meanwhile.
+                    tracing::info!(group = %group.name, lane = lane.token(), "cluster: pull unanswered; pulling again");
+                    tokio::select! {
+                        () = tokio::time::sleep(PULL_RETRY) => break,
+                        () = stop.cancelled() => return,
+                    }
+                }
             }
         }
     }
@@ -650,12 +724,14 @@ impl Node {
         }
     }
 
-    /// Takes `id`'s entry out of the queue, if this node holds it.
+    /// Takes `id`'s entry out of the queue, if this node holds it. A plain ack, not one
+    /// the server confirms: nothing would be done differently on a confirmation's failure
+    /// (an entry whose ack is lost is delivered again, found sent and acknowledged then),
+    /// and the confirmation is one more message per message, and a wait.
     async fn done(&self, id: MessageId) {
         if let Some((_, held)) = self.held.remove(&id) {
-            if let Err(e) = held.entry.double_ack().await {
-                // Delivered again later: the pull finds it sent and acknowledges it then.
-                tracing::debug!(%id, error = %e, "cluster: acknowledgement not confirmed");
+            if let Err(e) = held.entry.ack().await {
+                tracing::debug!(%id, error = %e, "cluster: acknowledgement not sent");
             }
         }
     }

@@ -20,6 +20,7 @@ use crate::live::Live;
 use crate::message::OutboxItem;
 use crate::outbox::Outboxes;
 use crate::store::Store;
+use async_nats::jetstream::consumer::pull::MessagesErrorKind;
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ const POLL: Duration = Duration::from_millis(50);
 const FORWARD_BATCH: usize = 512;
 /// Entries pulled and not yet answered by the client, at most, per client and node.
 const PULL_AHEAD: usize = 256;
+/// The pause before pulling again after a pull request nobody answered.
+const PULL_RETRY: Duration = Duration::from_millis(200);
 /// How long JetStream waits for a pulled entry's acknowledgement before another node may
 /// have it (progress pings extend it while the client is slow).
 const ACK_WAIT: Duration = Duration::from_secs(30);
@@ -198,7 +201,24 @@ impl Relay {
             tokio::select! {
                 entry = entries.next(), if borrowed.len() < PULL_AHEAD => {
                     let Some(entry) = entry else { break };
-                    let Ok(entry) = entry else { continue };
+                    let entry = match entry {
+                        Ok(entry) => entry,
+                        // A pull request that reached no consumer (one just created has no
+                        // leader yet) or went quiet: asked again now, not once it expires.
+                        Err(e) if matches!(
+                            e.kind(),
+                            MessagesErrorKind::NoResponders | MessagesErrorKind::MissingHeartbeat
+                        ) => {
+                            tracing::info!(client = %system_id, error = %e, "cluster: outbox pull unanswered; pulling again");
+                            tokio::time::sleep(PULL_RETRY).await;
+                            match consumer.messages().await {
+                                Ok(fresh) => entries = fresh,
+                                Err(_) => break,
+                            }
+                            continue;
+                        }
+                        Err(_) => continue,
+                    };
                     self.take(system_id, entry, &mut borrowed).await;
                 }
                 _ = tick.tick() => {

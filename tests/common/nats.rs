@@ -21,6 +21,18 @@ pub struct Server {
     http_port: u16,
 }
 
+impl Server {
+    /// Its process id (for /proc: CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its HTTP monitoring port (`/varz`, `/jsz`, `/connz`, `/routez`).
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+}
+
 /// Three `nats-server` processes forming one JetStream cluster on loopback.
 pub struct NatsCluster {
     dir: PathBuf,
