@@ -25,9 +25,14 @@ async fn setup(nats: &NatsCluster) -> (Vec<kv::Store>, jetstream::Context) {
     let config = Config::parse(&text).unwrap();
     let cluster = config.cluster.clone().unwrap();
     let node = Cluster::connect(&cluster).await.unwrap();
-    node.provision(&Layout::new(&config, &cluster))
-        .await
-        .unwrap();
+    // Servers just started may refuse a moment ("no suitable peers for placement").
+    let layout = Layout::new(&config, &cluster);
+    let mut tries = 0;
+    while let Err(e) = node.provision(&layout).await {
+        tries += 1;
+        assert!(tries < 60, "provisioning: {e}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let mut stores = Vec::new();
     for url in nats.urls(3) {
         let js = jetstream::new(async_nats::connect(url.as_str()).await.unwrap());

@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// How long a publish may wait for the engine's acknowledgement before the submit is
 /// refused (ESME_RSYSERR: no id given, the client may retry).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a starting node tries again while the servers refuse (just started, electing).
+const ENGINE_READY: Duration = Duration::from_secs(30);
 /// Queue entries an owner works on at once per group and lane, at most.
 const MAX_ACK_PENDING: i64 = 10_000;
 /// Entries taken from the pull at once, at most (several such chunks that arrive during a
@@ -107,7 +109,10 @@ pub struct Overview {
 
 impl Node {
     /// Connects, checks durability, creates or checks the streams and buckets, and claims this
-    /// node's id slot. The error says what failed, for the start-up log.
+    /// node's id slot. The error says what failed, for the start-up log. Servers that have
+    /// just started may refuse for a moment (no leader elected yet, "no suitable peers"):
+    /// every step after the connection is tried again for [`ENGINE_READY`]; an incompatible
+    /// stream is refused at once.
     pub async fn start(
         config: &crate::config::Config,
         cluster: &crate::config::ClusterConfig,
@@ -116,31 +121,22 @@ impl Node {
         let connection = super::Cluster::connect(cluster)
             .await
             .map_err(|e| e.to_string())?;
-        connection
-            .check_durability()
-            .await
-            .map_err(|e| e.to_string())?;
         let layout = super::layout::Layout::new(config, cluster);
-        connection
-            .provision(&layout)
-            .await
-            .map_err(|e| e.to_string())?;
         let names = super::layout::names_prefix(cluster);
-        let jetstream = connection.jetstream.clone();
-        let durability = cluster.durability;
-        let bucket = |name: &str| {
-            let (jetstream, name) = (jetstream.clone(), format!("{names}{name}"));
-            async move {
-                jetstream
-                    .get_key_value(name.clone())
-                    .await
-                    .map_err(|e| format!("bucket {name}: {e}"))
+        let deadline = Instant::now() + ENGINE_READY;
+        let (buckets, ids) = loop {
+            match Self::prepare(&connection, &layout, &names, &cluster.node).await {
+                Ok(ready) => break ready,
+                Err((e, again)) if again && Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "cluster: the servers are not ready; trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err((e, _)) => return Err(e),
             }
         };
-        let nodes = bucket("NODES").await?;
-        let ids = IdBlocks::start(nodes, &cluster.node)
-            .await
-            .map_err(|e| e.to_string())?;
+        let [carrier_ids, finals, leases] = buckets;
+        let jetstream = connection.jetstream.clone();
+        let durability = cluster.durability;
         let groups = Groups::of(config);
         let link_group = groups
             .iter()
@@ -153,9 +149,9 @@ impl Node {
         Ok(Arc::new(Self {
             name: cluster.node.clone(),
             subjects: groups::subject_prefix(cluster),
-            carrier_ids: bucket("CID").await?,
-            finals: bucket("MSG").await?,
-            leases: bucket("LEASE").await?,
+            carrier_ids,
+            finals,
+            leases,
             names,
             jetstream,
             groups,
@@ -172,6 +168,42 @@ impl Node {
             presence: std::sync::OnceLock::new(),
             relay: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// The steps of [`Self::start`] after the connection: the buckets this node uses
+    /// (carrier ids, final states, leases) and its id blocks. The error, and whether trying
+    /// again may help.
+    async fn prepare(
+        connection: &super::Cluster,
+        layout: &super::layout::Layout,
+        names: &str,
+        node: &str,
+    ) -> Result<([kv::Store; 3], Arc<IdBlocks>), (String, bool)> {
+        let again = |e: super::Error| {
+            let permanent = matches!(e, super::Error::Incompatible(_));
+            (e.to_string(), !permanent)
+        };
+        connection.check_durability().await.map_err(again)?;
+        connection.provision(layout).await.map_err(again)?;
+        let bucket = |name: &str| {
+            let name = format!("{names}{name}");
+            async move {
+                connection
+                    .jetstream
+                    .get_key_value(name.clone())
+                    .await
+                    .map_err(|e| (format!("bucket {name}: {e}"), true))
+            }
+        };
+        let ids = IdBlocks::start(bucket("NODES").await?, node)
+            .await
+            .map_err(|e| (e.to_string(), true))?;
+        let buckets = [
+            bucket("CID").await?,
+            bucket("MSG").await?,
+            bucket("LEASE").await?,
+        ];
+        Ok((buckets, ids))
     }
 
     /// Contends for every group's lease until `stop`, serving those it wins, and relays the
