@@ -53,6 +53,11 @@ pub trait Handoff: Send + Sync {
     /// Should that fail, the relay's own pass moves it later.
     fn relay(&self, client: &str, seq: u64) -> BoxFuture<'_, ()>;
 
+    /// Consent changes this node recorded (an opt-out by reply, an operator's change): told
+    /// to every other node, which records them too, so that any owner holds the same
+    /// messages back. Should that fail, the change is kept here and logged.
+    fn consent_changed(&self, events: &[crate::consent::ConsentEvent]) -> BoxFuture<'_, ()>;
+
     /// A message this node's store does not hold, as the engine keeps it once final.
     fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>>;
 

@@ -286,3 +286,45 @@ async fn a_message_sent_over_http_on_one_node_reads_back_on_another() {
     }
     panic!("{id} not delivered as node b reads it: {last}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opt_out_recorded_on_one_node_holds_on_every_node() {
+    let nats = NatsCluster::start(false);
+    let dir = temp_dir("cluster-consent");
+    let sim = Simulator::start(&dir, "sim", &["--receipt-delay", "50ms"]);
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let node_dir = dir.join(name);
+        std::fs::create_dir_all(&node_dir).unwrap();
+        let config = node_config(&node_dir, name, sim.addr.port(), &nats).replace(
+            "window = 100",
+            "window = 100\ndefault_class = \"marketing\"",
+        ) + "\n[consent]\nenabled = true\n\n[numbering]\ndefault_country = \"FR\"\n";
+        nodes.push(Gateway::start_logging(&node_dir, &config, "smppd=info"));
+    }
+    // An operator's opt-out on node b …
+    let body = serde_json::json!({
+        "scope": "client:shop", "choice": "opted_out", "evidence": "unsubscribe form"
+    });
+    let (status, answer) = common::api(
+        nodes[1].admin.unwrap(),
+        "PUT",
+        "/api/suppressions/%2B33612345678",
+        None,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    // … is on node a's list too, as every node's dispatch and accept read it.
+    let path = "/api/suppressions/%2B33612345678?scope=client:shop";
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, found) = common::api(nodes[0].admin.unwrap(), "GET", path, None, None).await;
+        if status == 200 && found["suppressed"] == true {
+            return;
+        }
+        last = found;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("node a does not hold the opt-out recorded on node b: {last}");
+}

@@ -91,6 +91,11 @@ pub(crate) async fn change(
         .record_consent(event)
         .await
         .map_err(|e| ApiError::store("cannot record the change", &e))?;
+    if let Some(handoff) = admin.carriers.handoff() {
+        handoff
+            .consent_changed(std::slice::from_ref(&recorded))
+            .await;
+    }
     tracing::info!(
         scope = %recorded.scope,
         number = %recorded.number,
@@ -148,11 +153,14 @@ pub(crate) async fn import(
         });
     }
     let imported = events.len();
-    admin
+    let recorded = admin
         .store
         .record_consents(events)
         .await
         .map_err(|e| ApiError::store("cannot record the import", &e))?;
+    if let Some(handoff) = admin.carriers.handoff() {
+        handoff.consent_changed(&recorded).await;
+    }
     tracing::info!(imported, "consent changes imported by an operator");
     Ok(Json(serde_json::json!({ "imported": imported })))
 }

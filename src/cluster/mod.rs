@@ -14,6 +14,7 @@
 //!
 //! Every failure is an [`Error`] that says which server, stream or setting, and what to do.
 
+mod consent;
 pub mod durability;
 pub mod groups;
 pub mod layout;

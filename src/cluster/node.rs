@@ -86,6 +86,8 @@ pub struct Node {
     presence: std::sync::OnceLock<Arc<super::presence::Presence>>,
     /// The outboxes' relay, once running.
     relay: std::sync::OnceLock<Arc<super::relay::Relay>>,
+    /// Consent changes to and from the other nodes.
+    consent: Arc<super::consent::ConsentLog>,
 }
 
 /// The cluster as this node sees it: `smppctl cluster`, `/api/cluster`.
@@ -146,7 +148,15 @@ impl Node {
             node = %cluster.node, slot = ids.slot(), groups = groups.len(),
             "cluster: connected; streams and buckets ready"
         );
+        let consent = super::consent::ConsentLog::new(
+            &cluster.node,
+            &groups::subject_prefix(cluster),
+            &names,
+            jetstream.clone(),
+            store.clone(),
+        );
         Ok(Arc::new(Self {
+            consent,
             name: cluster.node.clone(),
             subjects: groups::subject_prefix(cluster),
             carrier_ids,
@@ -239,6 +249,7 @@ impl Node {
             self.store.clone(),
             outboxes,
         );
+        tracker.spawn(self.consent.clone().follow(stop.clone()));
         relay.run(live, tracker, &stop);
         let _ = self.relay.set(relay);
         for group in self.groups.iter() {
@@ -857,6 +868,11 @@ impl Handoff for Node {
             self.keep_final(&message).await;
             self.done(message.id).await;
         })
+    }
+
+    fn consent_changed(&self, events: &[crate::consent::ConsentEvent]) -> BoxFuture<'_, ()> {
+        let events = events.to_vec();
+        Box::pin(async move { self.consent.publish(&events).await })
     }
 
     fn relay(&self, client: &str, seq: u64) -> BoxFuture<'_, ()> {

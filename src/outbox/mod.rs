@@ -129,6 +129,9 @@ impl Outboxes {
             .record_consent_with_mo(events, system_id, item, kept, confirmation)
             .await?;
         self.client(system_id).notify.notify_one();
+        if let Some(handoff) = self.handoff.get() {
+            handoff.consent_changed(&recorded.0).await;
+        }
         Ok(recorded)
     }
 

@@ -179,6 +179,9 @@ pub(super) struct ConsentWrite {
     pub(super) push: Option<(String, OutboxItem, bool)>,
     /// The message confirming an opt-out to the number, if one is due.
     pub(super) confirmation: Option<Confirmation>,
+    /// A change another node of a cluster made and told already (its webhooks sent there):
+    /// written here without telling the tap.
+    pub(super) replicated: bool,
 }
 
 /// A confirmation of an opt-out, sent unless the number got one in the last `interval` ms.
@@ -696,10 +699,13 @@ impl Committer {
                     events,
                     push,
                     confirmation,
+                    replicated,
                 } = *write;
                 let (events, confirmed) =
                     self.consent(batch, &mut changes, events, confirmation)?;
-                self.tap_consent(&mut changes, &events)?;
+                if !replicated {
+                    self.tap_consent(&mut changes, &events)?;
+                }
                 let seq = match push {
                     Some((client, item, kept)) => {
                         Some(self.deliver(&mut changes, &client, &item, kept)?)

@@ -15,11 +15,26 @@ impl Store {
     /// Records a consent change: the number's entry in its scope and a consent log entry, in
     /// one group commit. Answers, once durable, with the change and the choice it replaced.
     pub async fn record_consent(&self, event: ConsentEvent) -> Result<ConsentEvent, Error> {
+        self.write_consent(event, false).await
+    }
+
+    /// Cluster mode: a consent change another node recorded (and told its webhooks of),
+    /// written here too, so that this node holds the same messages back.
+    pub async fn replicate_consent(&self, event: ConsentEvent) -> Result<ConsentEvent, Error> {
+        self.write_consent(event, true).await
+    }
+
+    async fn write_consent(
+        &self,
+        event: ConsentEvent,
+        replicated: bool,
+    ) -> Result<ConsentEvent, Error> {
         layout::suppression_key(&event.scope, &event.number)?;
         let write = ConsentWrite {
             events: vec![event],
             push: None,
             confirmation: None,
+            replicated,
         };
         match self.write(Op::Consent(Box::new(write))).await? {
             // One event in, one out.
@@ -67,6 +82,7 @@ impl Store {
             events,
             push: Some((client.to_owned(), item, kept)),
             confirmation,
+            replicated: false,
         };
         match self.write(Op::Consent(Box::new(write))).await? {
             Reply::Consent(events, Some(_), confirmed) => Ok((events, confirmed)),
