@@ -43,8 +43,7 @@ pub trait Handoff: Send + Sync {
     fn dispatched(&self, message: &Message) -> BoxFuture<'_, ()>;
 
     /// `message` reached a final state here: by its receipt, or without a carrier taking it
-    /// (refused, expired, cancelled). Its final state is kept for queries on any node, and it
-    /// is out of the engine's queue.
+    /// (refused, expired, cancelled). It is out of the engine's queue.
     fn ended(&self, message: &Message) -> BoxFuture<'_, ()>;
 
     /// Entry `seq` was just added to `client`'s outbox in this node's store: unless the
@@ -58,7 +57,8 @@ pub trait Handoff: Send + Sync {
     /// messages back. Should that fail, the change is kept here and logged.
     fn consent_changed(&self, events: &[crate::consent::ConsentEvent]) -> BoxFuture<'_, ()>;
 
-    /// A message this node's store does not hold, as the engine keeps it once final.
+    /// A message this node's store does not hold, as the live node whose store holds it (the
+    /// owner that sent or ended it) answers; `None` when no live node does.
     fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>>;
 
     /// The message a carrier id of `link` names, when this node's store does not know it (it

@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// How long a publish may wait for the engine's acknowledgement before the submit is
 /// refused (ESME_RSYSERR: no id given, the client may retry).
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a node waits for another to answer a query for a message it does not hold.
+const QUERY_WAIT: Duration = Duration::from_millis(500);
 /// How long a starting node tries again while the servers refuse (just started, electing).
 const ENGINE_READY: Duration = Duration::from_secs(30);
 /// Queue entries an owner works on at once per group and lane, at most.
@@ -68,8 +70,6 @@ pub struct Node {
     link_group: HashMap<String, String>,
     ids: Arc<IdBlocks>,
     carrier_ids: kv::Store,
-    /// Final states, by id.
-    finals: kv::Store,
     leases: kv::Store,
     lease_ttl: Duration,
     ack_wait: Duration,
@@ -136,7 +136,7 @@ impl Node {
                 Err((e, _)) => return Err(e),
             }
         };
-        let [carrier_ids, finals, leases] = buckets;
+        let [carrier_ids, leases] = buckets;
         let jetstream = connection.jetstream.clone();
         let durability = cluster.durability;
         let groups = Groups::of(config);
@@ -160,7 +160,6 @@ impl Node {
             name: cluster.node.clone(),
             subjects: groups::subject_prefix(cluster),
             carrier_ids,
-            finals,
             leases,
             names,
             jetstream,
@@ -181,14 +180,14 @@ impl Node {
     }
 
     /// The steps of [`Self::start`] after the connection: the buckets this node uses
-    /// (carrier ids, final states, leases) and its id blocks. The error, and whether trying
+    /// (carrier ids, leases) and its id blocks. The error, and whether trying
     /// again may help.
     async fn prepare(
         connection: &super::Cluster,
         layout: &super::layout::Layout,
         names: &str,
         node: &str,
-    ) -> Result<([kv::Store; 3], Arc<IdBlocks>), (String, bool)> {
+    ) -> Result<([kv::Store; 2], Arc<IdBlocks>), (String, bool)> {
         let again = |e: super::Error| {
             let permanent = matches!(e, super::Error::Incompatible(_));
             (e.to_string(), !permanent)
@@ -208,12 +207,39 @@ impl Node {
         let ids = IdBlocks::start(bucket("NODES").await?, node)
             .await
             .map_err(|e| (e.to_string(), true))?;
-        let buckets = [
-            bucket("CID").await?,
-            bucket("MSG").await?,
-            bucket("LEASE").await?,
-        ];
+        let buckets = [bucket("CID").await?, bucket("LEASE").await?];
         Ok((buckets, ids))
+    }
+
+    /// Answers the other nodes' questions for messages this node's store holds (a query of
+    /// a message sent or ended here): no answer when it holds none, so that the node that
+    /// does answers first.
+    async fn answer_queries(self: Arc<Self>, stop: CancellationToken) {
+        let subject = format!("{}.msg.get", self.subjects);
+        let mut asked = match self.connection.client.subscribe(subject).await {
+            Ok(asked) => asked,
+            Err(e) => {
+                tracing::error!(error = %e, "cluster: cannot answer other nodes' message queries");
+                return;
+            }
+        };
+        loop {
+            let question = tokio::select! {
+                question = asked.next() => question,
+                () = stop.cancelled() => return,
+            };
+            let Some(question) = question else { return };
+            let Some(reply) = question.reply else { continue };
+            let id = std::str::from_utf8(&question.payload)
+                .ok()
+                .and_then(|id| id.parse::<MessageId>().ok());
+            let Some(Ok(Some(message))) = id.map(|id| self.store.message(id)) else {
+                continue;
+            };
+            if let Ok(answer) = postcard::to_allocvec(&message) {
+                let _ = self.connection.client.publish(reply, answer.into()).await;
+            }
+        }
     }
 
     /// Contends for every group's lease until `stop`, serving those it wins, and relays the
@@ -250,6 +276,7 @@ impl Node {
             outboxes,
         );
         tracker.spawn(self.consent.clone().follow(stop.clone()));
+        tracker.spawn(self.clone().answer_queries(stop.clone()));
         relay.run(live, tracker, &stop);
         let _ = self.relay.set(relay);
         for group in self.groups.iter() {
@@ -751,22 +778,6 @@ impl Node {
         false
     }
 
-    /// Keeps `message`'s final state in the engine for queries on any node (until `[store]
-    /// retention`, the bucket's max age). Best effort: the client's receipt does not wait on
-    /// it, and a node that has the message answers from its own store.
-    async fn keep_final(&self, message: &Message) {
-        let value = match postcard::to_allocvec(message) {
-            Ok(value) => bytes::Bytes::from(value),
-            Err(e) => {
-                tracing::error!(id = %message.id, error = %e, "cluster: cannot encode a message");
-                return;
-            }
-        };
-        if let Err(e) = self.finals.put(message.id.to_string(), value).await {
-            tracing::warn!(id = %message.id, error = %e, "cluster: cannot keep a final state");
-        }
-    }
-
     /// Takes `id`'s entry out of the queue, if this node holds it. A plain ack, not one
     /// the server confirms: nothing would be done differently on a confirmation's failure
     /// (an entry whose ack is lost is delivered again, found sent and acknowledged then),
@@ -854,9 +865,6 @@ impl Handoff for Node {
         Box::pin(async move {
             // Unindexed, the entry stays: delivered again, it is found sent and indexed then.
             if self.index(&message).await {
-                if message.state.is_final() {
-                    self.keep_final(&message).await; // SENT: no receipt was asked for.
-                }
                 self.done(message.id).await;
             }
         })
@@ -864,10 +872,7 @@ impl Handoff for Node {
 
     fn ended(&self, message: &Message) -> BoxFuture<'_, ()> {
         let message = message.clone();
-        Box::pin(async move {
-            self.keep_final(&message).await;
-            self.done(message.id).await;
-        })
+        Box::pin(async move { self.done(message.id).await })
     }
 
     fn consent_changed(&self, events: &[crate::consent::ConsentEvent]) -> BoxFuture<'_, ()> {
@@ -886,14 +891,17 @@ impl Handoff for Node {
 
     fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>> {
         Box::pin(async move {
-            let value = self
-                .finals
-                .get(id.to_string())
-                .await
-                .map_err(|e| HandoffError::Failed(e.to_string()))?;
-            match value {
-                None => Ok(None),
-                Some(value) => postcard::from_bytes(&value)
+            let subject = format!("{}.msg.get", self.subjects);
+            let asked = self
+                .connection
+                .client
+                .request(subject, id.to_string().into());
+            match tokio::time::timeout(QUERY_WAIT, asked).await {
+                // No live node holds it.
+                Err(_) => Ok(None),
+                Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(None),
+                Ok(Err(e)) => Err(HandoffError::Failed(e.to_string())),
+                Ok(Ok(reply)) => postcard::from_bytes(&reply.payload)
                     .map(Some)
                     .map_err(|e| HandoffError::Failed(format!("message {id}: {e}"))),
             }
