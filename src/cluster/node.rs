@@ -229,7 +229,9 @@ impl Node {
                 () = stop.cancelled() => return,
             };
             let Some(question) = question else { return };
-            let Some(reply) = question.reply else { continue };
+            let Some(reply) = question.reply else {
+                continue;
+            };
             let id = std::str::from_utf8(&question.payload)
                 .ok()
                 .and_then(|id| id.parse::<MessageId>().ok());
