@@ -10,10 +10,7 @@ mod common;
 
 use async_nats::jetstream::{self, kv};
 use common::nats::NatsCluster;
-use smppd::cluster::layout::Layout;
 use smppd::cluster::nodes::{claim_slot, slot_key, IdBlocks, SlotRecord, SLOT_IDS};
-use smppd::cluster::Cluster;
-use smppd::config::Config;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,17 +19,7 @@ use std::time::{Duration, Instant};
 /// server `i` alone, one per simulated node, and a JetStream context.
 async fn setup(nats: &NatsCluster) -> (Vec<kv::Store>, jetstream::Context) {
     let text = format!("[cluster]\nnode = \"a\"\nservers = {:?}\n", nats.urls(3));
-    let config = Config::parse(&text).unwrap();
-    let cluster = config.cluster.clone().unwrap();
-    let node = Cluster::connect(&cluster).await.unwrap();
-    // Servers just started may refuse a moment ("no suitable peers for placement").
-    let layout = Layout::new(&config, &cluster);
-    let mut tries = 0;
-    while let Err(e) = node.provision(&layout).await {
-        tries += 1;
-        assert!(tries < 60, "provisioning: {e}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    common::nats::provision(&text).await;
     let mut stores = Vec::new();
     for url in nats.urls(3) {
         let js = jetstream::new(async_nats::connect(url.as_str()).await.unwrap());

@@ -11,10 +11,7 @@ mod common;
 
 use async_nats::jetstream::{self, kv};
 use common::nats::NatsCluster;
-use smppd::cluster::layout::Layout;
 use smppd::cluster::lease::{margin, Attempt, Candidate, Fence, Lease, Moment, Ownership};
-use smppd::cluster::Cluster;
-use smppd::config::Config;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,17 +29,7 @@ async fn setup(nats: &NatsCluster, ttl: Duration) -> Vec<kv::Store> {
         nats.urls(3),
         ttl.as_secs()
     );
-    let config = Config::parse(&text).unwrap();
-    let cluster = config.cluster.clone().unwrap();
-    let node = Cluster::connect(&cluster).await.unwrap();
-    // Servers just started may refuse a moment ("no suitable peers for placement").
-    let layout = Layout::new(&config, &cluster);
-    let mut tries = 0;
-    while let Err(e) = node.provision(&layout).await {
-        tries += 1;
-        assert!(tries < 60, "provisioning: {e}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    common::nats::provision(&text).await;
     let mut stores = Vec::new();
     for url in nats.urls(3) {
         let client = async_nats::connect(url.as_str()).await.unwrap();

@@ -168,7 +168,7 @@ impl Node {
             ids,
             lease_ttl: cluster.lease_ttl,
             durability,
-            ack_wait: (cluster.lease_ttl * 3).max(Duration::from_secs(6)),
+            ack_wait: cluster.lease_ttl * 3,
             fences: DashMap::new(),
             held: DashMap::new(),
             store,
@@ -757,22 +757,22 @@ impl Node {
 
     /// Writes `message`'s carrier id to the engine's index; false if it could not.
     async fn index(&self, message: &Message) -> bool {
-        let Some(carrier) = &message.carrier else {
-            return true;
-        };
-        let key = carrier_key(&carrier.link, &carrier.carrier_id);
-        let value = match postcard::to_allocvec(message) {
-            Ok(value) => bytes::Bytes::from(value),
-            Err(e) => {
-                tracing::error!(id = %message.id, error = %e, "cluster: cannot encode a message");
-                return false;
-            }
+        self.put_index(message.id, index_entry(message)).await
+    }
+
+    /// Writes message `id`'s carrier-id entry ([`index_entry`]), trying three times; true
+    /// if it is written or there is none.
+    async fn put_index(&self, id: MessageId, entry: Option<Result<IndexEntry, ()>>) -> bool {
+        let (key, value) = match entry {
+            Some(Ok(entry)) => entry,
+            Some(Err(())) => return false,
+            None => return true,
         };
         for attempt in 1..=3 {
             match self.carrier_ids.put(&key, value.clone()).await {
                 Ok(_) => return true,
                 Err(e) => {
-                    tracing::warn!(id = %message.id, attempt, error = %e, "cluster: cannot index a carrier id");
+                    tracing::warn!(%id, attempt, error = %e, "cluster: cannot index a carrier id");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
@@ -804,6 +804,23 @@ impl Node {
             &message.route,
         )
     }
+}
+
+/// A carrier-id entry of `SMPPD_CID`: its key and the message encoded.
+type IndexEntry = (String, bytes::Bytes);
+
+/// `message`'s carrier-id entry in `SMPPD_CID`: its key and the message encoded; `None` for a
+/// message no carrier took, `Err` (logged) if it cannot be encoded.
+fn index_entry(message: &Message) -> Option<Result<IndexEntry, ()>> {
+    let carrier = message.carrier.as_ref()?;
+    let key = carrier_key(&carrier.link, &carrier.carrier_id);
+    Some(match postcard::to_allocvec(message) {
+        Ok(value) => Ok((key, bytes::Bytes::from(value))),
+        Err(e) => {
+            tracing::error!(id = %message.id, error = %e, "cluster: cannot encode a message");
+            Err(())
+        }
+    })
 }
 
 /// The index key of a carrier id: `<link>.<id>`, the id as it is when it fits a KV key, else
@@ -863,18 +880,18 @@ impl Handoff for Node {
     }
 
     fn dispatched(&self, message: &Message) -> BoxFuture<'_, ()> {
-        let message = message.clone();
+        // Encoded here: the future holds the entry's bytes, not a copy of the message.
+        let (id, entry) = (message.id, index_entry(message));
         Box::pin(async move {
             // Unindexed, the entry stays: delivered again, it is found sent and indexed then.
-            if self.index(&message).await {
-                self.done(message.id).await;
+            if self.put_index(id, entry).await {
+                self.done(id).await;
             }
         })
     }
 
     fn ended(&self, message: &Message) -> BoxFuture<'_, ()> {
-        let message = message.clone();
-        Box::pin(async move { self.done(message.id).await })
+        Box::pin(self.done(message.id))
     }
 
     fn consent_changed(&self, events: &[crate::consent::ConsentEvent]) -> BoxFuture<'_, ()> {

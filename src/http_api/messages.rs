@@ -1091,17 +1091,12 @@ impl HttpApi {
         let message = read(id)?
             .filter(|m| m.client == client)
             .ok_or_else(ApiError::not_found)?;
-        let Some(part) = message.part() else {
+        let Some(ids) = part_ids(&message) else {
             return Ok(vec![message]);
         };
-        // Parts of one message have consecutive ids (`EsmeService::prepare`).
-        let first = id
-            .as_u64()
-            .saturating_sub(u64::from(part.seqnum()).saturating_sub(1));
         let mut parts = Vec::new();
-        for n in 0..u64::from(part.total()) {
-            let part = read(MessageId::new(first + n))?.filter(|m| m.client == client);
-            parts.extend(part);
+        for id in ids {
+            parts.extend(read(id)?.filter(|m| m.client == client));
         }
         Ok(parts)
     }
@@ -1173,6 +1168,17 @@ pub(super) fn shown(parts: &[Message]) -> Shown {
     }
 }
 
+/// The ids of every part of the long message `message` is a part of; `None` for a message of
+/// one part. Parts of one message have consecutive ids (`EsmeService::prepare`).
+fn part_ids(message: &Message) -> Option<impl Iterator<Item = MessageId>> {
+    let part = message.part()?;
+    let first = message
+        .id
+        .as_u64()
+        .saturating_sub(u64::from(part.seqnum()).saturating_sub(1));
+    Some((0..u64::from(part.total())).map(move |n| MessageId::new(first + n)))
+}
+
 /// [`HttpApi::message_parts`] of a message that ended on another node of a cluster, from the
 /// final states the engine keeps (every part ended; a part not final yet is left out).
 async fn ended_parts(
@@ -1190,19 +1196,12 @@ async fn ended_parts(
         .await?
         .filter(|m| m.client == client)
         .ok_or_else(ApiError::not_found)?;
-    let Some(part) = message.part() else {
+    let Some(ids) = part_ids(&message) else {
         return Ok(vec![message]);
     };
-    let first = id
-        .as_u64()
-        .saturating_sub(u64::from(part.seqnum()).saturating_sub(1));
     let mut parts = Vec::new();
-    for n in 0..u64::from(part.total()) {
-        parts.extend(
-            read(MessageId::new(first + n))
-                .await?
-                .filter(|m| m.client == client),
-        );
+    for id in ids {
+        parts.extend(read(id).await?.filter(|m| m.client == client));
     }
     Ok(parts)
 }

@@ -646,13 +646,7 @@ impl Committer {
                         changes.write(Tree::CarrierIds, key.clone(), None);
                         changes.purged_carrier_keys.push(key);
                     }
-                    let pending = batch.effects.writes.iter().chain(&changes.writes);
-                    if let Some(key) = client_refs::purged(&self.shared.engine, pending, message)? {
-                        changes.write(Tree::ClientRefs, key, None);
-                    }
-                    changes.write(Tree::Messages, layout::id_key(id).to_vec(), None);
-                    changes.records.remove(&id);
-                    changes.purged.insert(id);
+                    self.remove_message(batch, &mut changes, message)?;
                     purged += 1;
                 }
                 Reply::Count(purged)
@@ -672,13 +666,7 @@ impl Committer {
                         changes.write(Tree::Queue, layout::seq_key(&route, seq)?, None);
                         changes.queue_delta.entry(route).or_default().removed(seq);
                     }
-                    let pending = batch.effects.writes.iter().chain(&changes.writes);
-                    if let Some(key) = client_refs::purged(&self.shared.engine, pending, message)? {
-                        changes.write(Tree::ClientRefs, key, None);
-                    }
-                    changes.write(Tree::Messages, layout::id_key(id).to_vec(), None);
-                    changes.records.remove(&id);
-                    changes.purged.insert(id);
+                    self.remove_message(batch, &mut changes, message)?;
                     forgotten += 1;
                 }
                 Reply::Count(forgotten)
@@ -817,6 +805,25 @@ impl Committer {
             self.tap_message(batch, changes, Some(before), &record.message)?;
         }
         Ok(record)
+    }
+
+    /// Removes `message`'s record, and its client reference if no newer message took it over
+    /// (its carrier id and queue entry are the caller's).
+    fn remove_message(
+        &self,
+        batch: &Plan,
+        changes: &mut Changes,
+        message: &Message,
+    ) -> Result<(), Error> {
+        let id = message.id;
+        let pending = batch.effects.writes.iter().chain(&changes.writes);
+        if let Some(key) = client_refs::purged(&self.shared.engine, pending, message)? {
+            changes.write(Tree::ClientRefs, key, None);
+        }
+        changes.write(Tree::Messages, layout::id_key(id).to_vec(), None);
+        changes.records.remove(&id);
+        changes.purged.insert(id);
+        Ok(())
     }
 
     /// An MO for `client`: kept in its outbox (its seq), or, for a client that cannot bind to

@@ -324,3 +324,19 @@ pub fn varz(http_port: u16) -> Option<serde_json::Value> {
         .ok()?;
     serde_json::from_str(&response.body_mut().read_to_string().ok()?).ok()
 }
+
+/// Connects with the `[cluster]` config `text` and creates every stream and bucket, trying
+/// again while servers just started refuse ("no suitable peers for placement").
+#[allow(dead_code)] // Not every test file provisions.
+pub async fn provision(text: &str) {
+    let config = smppd::config::Config::parse(text).unwrap();
+    let cluster = config.cluster.clone().unwrap();
+    let node = smppd::cluster::Cluster::connect(&cluster).await.unwrap();
+    let layout = smppd::cluster::layout::Layout::new(&config, &cluster);
+    let mut tries = 0;
+    while let Err(e) = node.provision(&layout).await {
+        tries += 1;
+        assert!(tries < 60, "provisioning: {e}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
