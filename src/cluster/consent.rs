@@ -11,7 +11,7 @@
 
 use crate::consent::ConsentEvent;
 use crate::store::Store;
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::consumer;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,28 +22,13 @@ const NODE_HEADER: &str = "Smppd-Node";
 
 /// One node's side of the consent stream.
 pub(super) struct ConsentLog {
-    node: String,
-    subjects: String,
-    names: String,
-    jetstream: jetstream::Context,
+    engine: super::Engine,
     store: Store,
 }
 
 impl ConsentLog {
-    pub(super) fn new(
-        node: &str,
-        subjects: &str,
-        names: &str,
-        jetstream: jetstream::Context,
-        store: Store,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            node: node.to_owned(),
-            subjects: subjects.to_owned(),
-            names: names.to_owned(),
-            jetstream,
-            store,
-        })
+    pub(super) fn new(engine: super::Engine, store: Store) -> Arc<Self> {
+        Arc::new(Self { engine, store })
     }
 
     /// Appends this node's changes to the stream; a failure is logged (the change holds here).
@@ -62,19 +47,20 @@ impl ConsentLog {
     async fn append(&self, event: &ConsentEvent) -> Result<(), String> {
         let payload = serde_json::to_vec(event).map_err(|e| e.to_string())?;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(NODE_HEADER, self.node.as_str());
+        headers.insert(NODE_HEADER, self.engine.node.as_str());
         // The same change told twice (a retry) is kept once.
         let id = format!(
             "{}.{}.{}.{}.{}",
-            self.node,
+            self.engine.node,
             event.at,
             event.scope,
             event.number,
             event.choice.name()
         );
         headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
-        let subject = format!("{}.consent.{}", self.subjects, self.node);
+        let subject = format!("{}.consent.{}", self.engine.subjects, self.engine.node);
         let ack = self
+            .engine
             .jetstream
             .publish_with_headers(subject, headers, payload.into())
             .await
@@ -100,13 +86,14 @@ impl ConsentLog {
     }
 
     async fn follow_once(&self, stop: &CancellationToken) -> Result<(), String> {
-        let name = format!("{}CONSENT", self.names);
+        let name = format!("{}CONSENT", self.engine.names);
         let stream = self
+            .engine
             .jetstream
             .get_stream(&name)
             .await
             .map_err(|e| format!("stream {name}: {e}"))?;
-        let durable = format!("consent_{}", self.node);
+        let durable = format!("consent_{}", self.engine.node);
         let consumer: consumer::Consumer<consumer::pull::Config> = stream
             .get_or_create_consumer(
                 &durable,
@@ -139,7 +126,7 @@ impl ConsentLog {
                 .as_ref()
                 .and_then(|h| h.get(NODE_HEADER))
                 .map(|v| v.as_str().to_owned());
-            if from.as_deref() != Some(self.node.as_str()) {
+            if from.as_deref() != Some(self.engine.node.as_str()) {
                 match serde_json::from_slice::<ConsentEvent>(&entry.payload) {
                     Ok(event) => {
                         if let Err(e) = self.store.replicate_consent(event).await {

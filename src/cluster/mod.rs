@@ -173,6 +173,18 @@ impl std::fmt::Display for Incompatible {
     }
 }
 
+/// What a node's cluster parts (its queue work, relay, consent log) share.
+#[derive(Clone)]
+pub(crate) struct Engine {
+    /// This node's `[cluster] node`.
+    pub(crate) node: String,
+    /// `smppd`, or `<name>.smppd`: every subject starts with it.
+    pub(crate) subjects: String,
+    /// `SMPPD_`, or `<NAME>_SMPPD_`: every stream and bucket name starts with it.
+    pub(crate) names: String,
+    pub(crate) jetstream: jetstream::Context,
+}
+
 /// A node's connection to the cluster's JetStream servers.
 pub struct Cluster {
     client: async_nats::Client,

@@ -59,12 +59,7 @@ struct Held {
 
 /// This node in the cluster: the [`Handoff`] the gateway's parts call.
 pub struct Node {
-    name: String,
-    /// `smppd`, or `<name>.smppd`.
-    subjects: String,
-    /// `SMPPD_`, or `<NAME>_SMPPD_`.
-    names: String,
-    jetstream: jetstream::Context,
+    engine: super::Engine,
     groups: Groups,
     /// Each carrier link's group.
     link_group: HashMap<String, String>,
@@ -137,7 +132,12 @@ impl Node {
             }
         };
         let [carrier_ids, leases] = buckets;
-        let jetstream = connection.jetstream.clone();
+        let engine = super::Engine {
+            node: cluster.node.clone(),
+            subjects: groups::subject_prefix(cluster),
+            names,
+            jetstream: connection.jetstream.clone(),
+        };
         let durability = cluster.durability;
         let groups = Groups::of(config);
         let link_group = groups
@@ -148,21 +148,12 @@ impl Node {
             node = %cluster.node, slot = ids.slot(), groups = groups.len(),
             "cluster: connected; streams and buckets ready"
         );
-        let consent = super::consent::ConsentLog::new(
-            &cluster.node,
-            &groups::subject_prefix(cluster),
-            &names,
-            jetstream.clone(),
-            store.clone(),
-        );
+        let consent = super::consent::ConsentLog::new(engine.clone(), store.clone());
         Ok(Arc::new(Self {
             consent,
-            name: cluster.node.clone(),
-            subjects: groups::subject_prefix(cluster),
+            engine,
             carrier_ids,
             leases,
-            names,
-            jetstream,
             groups,
             link_group,
             ids,
@@ -215,7 +206,7 @@ impl Node {
     /// a message sent or ended here): no answer when it holds none, so that the node that
     /// does answers first.
     async fn answer_queries(self: Arc<Self>, stop: CancellationToken) {
-        let subject = format!("{}.msg.get", self.subjects);
+        let subject = format!("{}.msg.get", self.engine.subjects);
         let mut asked = match self.connection.client.subscribe(subject).await {
             Ok(asked) => asked,
             Err(e) => {
@@ -259,7 +250,7 @@ impl Node {
     ) {
         let (carriers, outboxes, esme) = services;
         let presence = super::presence::Presence::new(
-            &self.name,
+            &self.engine.node,
             self.ids.slot(),
             self.leases.clone(),
             self.lease_ttl,
@@ -269,14 +260,7 @@ impl Node {
         let _ = self.presence.set(presence.clone());
         let this = self.clone();
         tracker.spawn(presence.run(move || this.owned(), stop.clone()));
-        let relay = super::relay::Relay::new(
-            &self.name,
-            &self.subjects,
-            &self.names,
-            self.jetstream.clone(),
-            self.store.clone(),
-            outboxes,
-        );
+        let relay = super::relay::Relay::new(self.engine.clone(), self.store.clone(), outboxes);
         tracker.spawn(self.consent.clone().follow(stop.clone()));
         tracker.spawn(self.clone().answer_queries(stop.clone()));
         relay.run(live, tracker, &stop);
@@ -325,7 +309,7 @@ impl Node {
             .map(|p| crate::sync::lock(&p.members).nodes.clone())
             .unwrap_or_default();
         Ok(Overview {
-            node: self.name.clone(),
+            node: self.engine.node.clone(),
             slot: self.ids.slot(),
             durability: self.durability,
             nodes,
@@ -379,7 +363,7 @@ impl Node {
                     match Candidate::new(
                         self.leases.clone(),
                         &group.name,
-                        &self.name,
+                        &self.engine.node,
                         self.lease_ttl,
                     ) {
                         Ok(c) => candidate = Some(c),
@@ -421,7 +405,7 @@ impl Node {
         stop: &CancellationToken,
     ) {
         let fence = owner.fence();
-        tracing::info!(group = %group.name, node = %self.name, "cluster: this node owns the group");
+        tracing::info!(group = %group.name, node = %self.engine.node, "cluster: this node owns the group");
         // Copies from an earlier ownership may have gone to another owner since.
         self.forget_queued(group).await;
         self.fences.insert(group.name.clone(), fence.clone());
@@ -457,7 +441,7 @@ impl Node {
             }
         } else {
             drop(owner);
-            tracing::warn!(group = %group.name, node = %self.name, "cluster: this node lost the group");
+            tracing::warn!(group = %group.name, node = %self.engine.node, "cluster: this node lost the group");
         }
         self.fences.remove(&group.name);
         pulling.cancel();
@@ -658,8 +642,9 @@ impl Node {
         group: &str,
         lane: Lane,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
-        let stream = format!("{}Q", self.names);
+        let stream = format!("{}Q", self.engine.names);
         let stream = self
+            .engine
             .jetstream
             .get_stream(&stream)
             .await
@@ -670,7 +655,7 @@ impl Node {
                 &name,
                 consumer::pull::Config {
                     durable_name: Some(name.clone()),
-                    filter_subject: groups::queue_filter(&self.subjects, group, lane),
+                    filter_subject: groups::queue_filter(&self.engine.subjects, group, lane),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: self.ack_wait,
                     max_deliver: -1,
@@ -798,7 +783,7 @@ impl Node {
             .of_route(&message.route)
             .map_or_else(|| format!("route-{}", message.route), |g| g.name.clone());
         groups::queue_subject(
-            &self.subjects,
+            &self.engine.subjects,
             &group,
             Lane::of(message.class),
             &message.route,
@@ -855,6 +840,7 @@ impl Handoff for Node {
                     message.id.to_string().as_str(),
                 );
                 let ack = self
+                    .engine
                     .jetstream
                     .publish_with_headers(self.queue_subject(message), headers, payload.into())
                     .await
@@ -910,7 +896,7 @@ impl Handoff for Node {
 
     fn message(&self, id: MessageId) -> BoxFuture<'_, Result<Option<Message>, HandoffError>> {
         Box::pin(async move {
-            let subject = format!("{}.msg.get", self.subjects);
+            let subject = format!("{}.msg.get", self.engine.subjects);
             let asked = self
                 .connection
                 .client

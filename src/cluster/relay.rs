@@ -43,28 +43,15 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// The relay of one node.
 pub struct Relay {
-    node: String,
-    subjects: String,
-    names: String,
-    jetstream: jetstream::Context,
+    engine: super::Engine,
     store: Store,
     outboxes: Arc<Outboxes>,
 }
 
 impl Relay {
-    pub(super) fn new(
-        node: &str,
-        subjects: &str,
-        names: &str,
-        jetstream: jetstream::Context,
-        store: Store,
-        outboxes: Arc<Outboxes>,
-    ) -> Arc<Self> {
+    pub(super) fn new(engine: super::Engine, store: Store, outboxes: Arc<Outboxes>) -> Arc<Self> {
         Arc::new(Self {
-            node: node.to_owned(),
-            subjects: subjects.to_owned(),
-            names: names.to_owned(),
-            jetstream,
+            engine,
             store,
             outboxes,
         })
@@ -141,7 +128,7 @@ impl Relay {
     /// Publishes `entries` to `client`'s outbox in JetStream, and removes from the store those
     /// JetStream acknowledged.
     async fn send(&self, client: &str, entries: Vec<(u64, OutboxItem)>) -> Result<(), String> {
-        let subject = groups::outbox_subject(&self.subjects, client);
+        let subject = groups::outbox_subject(&self.engine.subjects, client);
         let mut acks = Vec::with_capacity(entries.len());
         for (seq, item) in &entries {
             let payload = postcard::to_allocvec(item).map_err(|e| e.to_string())?;
@@ -149,9 +136,10 @@ impl Relay {
             // Forwarded twice (a crash before the store forgot it): kept once.
             headers.insert(
                 async_nats::header::NATS_MESSAGE_ID,
-                format!("{}.{seq}", self.node).as_str(),
+                format!("{}.{seq}", self.engine.node).as_str(),
             );
             let ack = self
+                .engine
                 .jetstream
                 .publish_with_headers(subject.clone(), headers, payload.into())
                 .await
@@ -302,8 +290,9 @@ impl Relay {
         &self,
         client: &ClientConfig,
     ) -> Result<consumer::Consumer<consumer::pull::Config>, String> {
-        let stream = format!("{}OUT", self.names);
+        let stream = format!("{}OUT", self.engine.names);
         let stream = self
+            .engine
             .jetstream
             .get_stream(&stream)
             .await
@@ -314,7 +303,10 @@ impl Relay {
                 &name,
                 consumer::pull::Config {
                     durable_name: Some(name.clone()),
-                    filter_subject: groups::outbox_subject(&self.subjects, &client.system_id),
+                    filter_subject: groups::outbox_subject(
+                        &self.engine.subjects,
+                        &client.system_id,
+                    ),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: ACK_WAIT,
                     max_deliver: -1,
